@@ -1,0 +1,32 @@
+"""Helpers every subcommand family shares: finding the configuration the same way."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from dlp.config import ConfigError, Settings, load_settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def config_option(f: F) -> F:
+    """``--config FILE``; without it $DLP_CONFIG, ./config/dlp.toml, /etc/dlp/dlp.toml."""
+    return click.option(
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Configuration file (default: $DLP_CONFIG, ./config/dlp.toml, /etc/dlp/dlp.toml).",
+    )(f)
+
+
+def load_or_exit(config_path: str | None) -> Settings:
+    """Load settings; on a problem print it plainly and exit 2 (like grep's error status)."""
+    try:
+        return load_settings(config_path)
+    except ConfigError as exc:
+        click.echo(f"dlp: configuration error: {exc}", err=True)
+        raise SystemExit(2) from None

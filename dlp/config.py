@@ -1,0 +1,426 @@
+"""Load and validate ``config/dlp.toml`` into frozen settings.
+
+Every subcommand finds its configuration the same way (``find_config_file``):
+``--config FILE``, else ``$DLP_CONFIG``, else ``./config/dlp.toml``, else
+``/etc/dlp/dlp.toml``.  Relative paths inside the file resolve against the
+directory that *holds* ``config/`` (the project root), so ``dlp allowlist add``
+and ``dlp serve`` started in the same place always agree.
+
+Validation is strict on purpose: an administrator who misspells a key must be
+told at start, with the file, the key and what was expected, rather than find
+out weeks later that a rule never applied.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+import types
+import typing
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+ENV_VAR = "DLP_CONFIG"
+SYSTEM_CONFIG = Path("/etc/dlp/dlp.toml")
+
+
+class ConfigError(Exception):
+    """A configuration problem, phrased for an administrator."""
+
+
+def _hostport(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("expected HOST:PORT, e.g. 127.0.0.1:10025")
+    return host.strip("[]"), int(port)
+
+
+@dataclass(frozen=True)
+class PathSettings:
+    var_dir: str = "var"
+    """Where the gateway keeps its state (send log, hold queue, console data)."""
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    listen: str = "127.0.0.1:10025"
+    next_hop: str = "127.0.0.1:10026"
+    hostname: str = ""
+    """Name announced in the banner and EHLO; empty means this machine's FQDN."""
+    allowed_clients: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+    max_message_size: int = 20_480_000
+    """Announced SIZE.  Must be at least Postfix's message_size_limit (10240000)
+    plus headroom for the headers Postfix and we add, or Postfix bounces big mail."""
+    processes: int = 0
+    """Gateway processes sharing the listening port (SO_REUSEPORT); 0 = one per core."""
+    inline_scan_max_bytes: int = 262_144
+    """Messages up to this size are scanned in the serving process: handing a
+    small message to a worker costs more than scanning it (notes/throughput.md)."""
+    next_hop_timeout: float = 60.0
+    next_hop_tls: str = "none"
+    """none | starttls | tls"""
+    next_hop_tls_verify: bool = True
+    tls_cert: str = ""
+    tls_key: str = ""
+    require_tls: bool = False
+    idle_timeout: float = 300.0
+    metrics_listen: str = ""
+    """HOST:PORT for Prometheus metrics; empty = off."""
+    log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        _hostport(self.listen)
+        _hostport(self.next_hop)
+        if self.metrics_listen:
+            _hostport(self.metrics_listen)
+        for net in self.allowed_clients:
+            ipaddress.ip_network(net, strict=False)
+        if self.next_hop_tls not in ("none", "starttls", "tls"):
+            raise ValueError("next_hop_tls must be one of none, starttls, tls")
+        if self.max_message_size < 1_000_000:
+            raise ValueError("max_message_size below 1000000 would bounce ordinary mail")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ValueError("tls_cert and tls_key must be given together")
+        if self.log_level not in ("debug", "info", "warning", "error"):
+            raise ValueError("log_level must be one of debug, info, warning, error")
+        if self.processes < 0:
+            raise ValueError("processes must be 0 (one per core) or more")
+
+    @property
+    def listen_addr(self) -> tuple[str, int]:
+        return _hostport(self.listen)
+
+    @property
+    def next_hop_addr(self) -> tuple[str, int]:
+        return _hostport(self.next_hop)
+
+
+@dataclass(frozen=True)
+class ScanSettings:
+    workers: int = 0
+    """Worker processes for heavy scans; 0 = one per core."""
+    timeout_seconds: float = 60.0
+    """Wall-clock budget per message.  Well inside Postfix's 600 s data timeout."""
+    max_total_bytes: int = 200_000_000
+    """Decompressed bytes read per message, all attachments and archive members together."""
+    max_file_bytes: int = 50_000_000
+    """Largest single decompressed file that is read."""
+    max_members: int = 2_000
+    max_depth: int = 5
+    """Nesting depth of archives and forwarded messages."""
+    max_ratio: int = 200
+    """Largest decompressed/compressed ratio an archive member may have (zip bombs)."""
+    keyword_window: int = 300
+    """Characters either side of a number searched for a My Number keyword."""
+    extra_keywords: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.timeout_seconds <= 0 or self.timeout_seconds > 500:
+            raise ValueError(
+                "timeout_seconds must be above 0 and at most 500 (Postfix waits 600 s)"
+            )
+        for name in ("max_total_bytes", "max_file_bytes", "max_members", "max_depth", "max_ratio"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        if self.workers < 0:
+            raise ValueError("workers must be 0 (one per core) or more")
+
+
+@dataclass(frozen=True)
+class DomainSettings:
+    allowlist: str = "config/allowed_domains.txt"
+    """Own domains ([own]) and partners ([partner]); see the file's header."""
+    builtin_protected: bool = True
+    """Protect the mail domains people mistype most in Japan (gmail.com, docomo.ne.jp ...)."""
+    lookalike_action: str = "reject"
+    """reject | hold: what happens to a recipient whose domain is a lookalike."""
+
+    def __post_init__(self) -> None:
+        if self.lookalike_action not in ("reject", "hold"):
+            raise ValueError("lookalike_action must be reject or hold")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One policy rule.  Every condition given must hold; first match wins."""
+
+    name: str
+    action: str
+    detector: str = ""
+    """e.g. mynumber; empty = any."""
+    min_confidence: str = ""
+    """low | medium | high: only findings at or above count."""
+    min_distinct: int = 0
+    attachment_status: tuple[str, ...] = ()
+    """Matches when any attachment has one of these statuses."""
+    recipient_class: tuple[str, ...] = ()
+    """Matches when any recipient is of one of these classes."""
+    mynumber_entitled: bool | None = None
+    """true: all recipients are partners entitled to receive My Numbers."""
+    sender: tuple[str, ...] = ()
+    """Envelope sender address or @domain patterns."""
+    scan_error: bool | None = None
+    reason_ja: str = ""
+    reason_en: str = ""
+
+    def __post_init__(self) -> None:
+        if self.action not in ("deliver", "tag", "hold", "reject", "tempfail"):
+            raise ValueError("action must be one of deliver, tag, hold, reject, tempfail")
+        if self.min_confidence not in ("", "low", "medium", "high"):
+            raise ValueError("min_confidence must be low, medium or high")
+        for c in self.recipient_class:
+            if c not in ("own", "partner", "external", "lookalike"):
+                raise ValueError(
+                    "recipient_class entries must be own, partner, external or lookalike"
+                )
+        for s in self.attachment_status:
+            if s not in (
+                "encrypted",
+                "unsupported",
+                "image",
+                "too_large",
+                "too_deep",
+                "timeout",
+                "error",
+                "unscannable",
+            ):
+                raise ValueError(f"unknown attachment status {s!r}")
+
+
+@dataclass(frozen=True)
+class PolicySettings:
+    rules: tuple[Rule, ...] = ()
+    default_action: str = "deliver"
+    tag_header_prefix: str = "X-DLP-"
+
+    def __post_init__(self) -> None:
+        if self.default_action not in ("deliver", "tag"):
+            raise ValueError("default_action must be deliver or tag")
+
+
+@dataclass(frozen=True)
+class SendLogSettings:
+    backend: str = "sqlite"
+    """sqlite | postgresql"""
+    sqlite_path: str = "var/sendlog.db"
+    postgresql_dsn: str = ""
+    retention_days: int = 1825
+    """Five years by default: municipal document retention for such records."""
+    purge_interval_hours: float = 24.0
+
+    def __post_init__(self) -> None:
+        if self.backend not in ("sqlite", "postgresql"):
+            raise ValueError("backend must be sqlite or postgresql")
+        if self.backend == "postgresql" and not self.postgresql_dsn:
+            raise ValueError('postgresql_dsn is required when backend = "postgresql"')
+        if self.retention_days <= 0:
+            raise ValueError("retention_days must be positive")
+
+
+@dataclass(frozen=True)
+class QuarantineSettings:
+    dir: str = "var/quarantine"
+    retention_days: int = 30
+    encryption_key: str = ""
+    """Fernet key (base64, 32 bytes) for held messages at rest; empty = a key
+    generated once and kept beside the queue (var/quarantine.key, mode 0600)."""
+
+    def __post_init__(self) -> None:
+        if self.retention_days <= 0:
+            raise ValueError("retention_days must be positive")
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    listen: str = "127.0.0.1:8025"
+    secret_key: str = ""
+    """Session signing key; empty = generated once into var/console.key."""
+    language: str = "ja"
+
+    def __post_init__(self) -> None:
+        _hostport(self.listen)
+        if self.language not in ("ja", "en"):
+            raise ValueError("language must be ja or en")
+
+
+@dataclass(frozen=True)
+class Settings:
+    paths: PathSettings = field(default_factory=PathSettings)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    scan: ScanSettings = field(default_factory=ScanSettings)
+    domains: DomainSettings = field(default_factory=DomainSettings)
+    policy: PolicySettings = field(default_factory=PolicySettings)
+    sendlog: SendLogSettings = field(default_factory=SendLogSettings)
+    quarantine: QuarantineSettings = field(default_factory=QuarantineSettings)
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    base_dir: str = "."
+    """Directory relative paths resolve against (the one that holds config/)."""
+    source: str = "<defaults>"
+    """The file these settings came from, for messages."""
+
+    def resolve(self, path: str) -> Path:
+        p = Path(path)
+        return p if p.is_absolute() else Path(self.base_dir) / p
+
+    @property
+    def var_dir(self) -> Path:
+        return self.resolve(self.paths.var_dir)
+
+    @property
+    def allowlist_path(self) -> Path:
+        return self.resolve(self.domains.allowlist)
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.resolve(self.quarantine.dir)
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.resolve(self.sendlog.sqlite_path)
+
+
+# ---------------------------------------------------------------------------
+# Loading
+
+T = TypeVar("T")
+
+
+def find_config_file(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """The configuration file every subcommand uses, or None for built-in defaults."""
+    if explicit:
+        p = Path(explicit)
+        if not p.is_file():
+            raise ConfigError(f"{p}: configuration file not found (given with --config)")
+        return p
+    env = os.environ.get(ENV_VAR)
+    if env:
+        p = Path(env)
+        if not p.is_file():
+            raise ConfigError(f"{p}: configuration file not found (given in ${ENV_VAR})")
+        return p
+    local = Path("config/dlp.toml")
+    if local.is_file():
+        return local
+    if SYSTEM_CONFIG.is_file():
+        return SYSTEM_CONFIG
+    return None
+
+
+def base_dir_for(config_file: Path) -> Path:
+    """The directory that holds ``config/``; for a file elsewhere, its own directory."""
+    parent = config_file.resolve().parent
+    return parent.parent if parent.name == "config" else parent
+
+
+def load_settings(explicit: str | os.PathLike[str] | None = None) -> Settings:
+    path = find_config_file(explicit)
+    if path is None:
+        return Settings(base_dir=str(Path.cwd()))
+    return load_file(path)
+
+
+def load_file(path: Path) -> Settings:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    settings = parse_settings(raw, str(path))
+    return replace(settings, base_dir=str(base_dir_for(path)), source=str(path))
+
+
+def parse_settings(raw: dict[str, Any], source: str = "<config>") -> Settings:
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in _SECTIONS:
+            raise ConfigError(
+                f"{source}: unknown section [{key}]; expected one of "
+                + ", ".join(f"[{s}]" for s in _SECTIONS)
+            )
+        values[key] = _build(_SECTIONS[key], value, f"{key}", source)
+    return Settings(**values, source=source)
+
+
+_SECTIONS: dict[str, type] = {
+    "paths": PathSettings,
+    "smtp": SmtpSettings,
+    "scan": ScanSettings,
+    "domains": DomainSettings,
+    "policy": PolicySettings,
+    "sendlog": SendLogSettings,
+    "quarantine": QuarantineSettings,
+    "console": ConsoleSettings,
+}
+
+
+def _build(cls: type[T], value: Any, where: str, source: str) -> T:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{source}: [{where}] must be a table")
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
+    kwargs: dict[str, Any] = {}
+    for key, item in value.items():
+        if key not in known:
+            raise ConfigError(
+                f"{source}: unknown key {where}.{key}; expected one of: " + ", ".join(known)
+            )
+        kwargs[key] = _coerce(hints[key], item, f"{where}.{key}", source)
+    missing = [
+        n
+        for n, f in known.items()
+        if f.default is MISSING and f.default_factory is MISSING and n not in kwargs
+    ]
+    if missing:
+        raise ConfigError(f"{source}: {where} is missing required key(s): {', '.join(missing)}")
+    try:
+        return cls(**kwargs)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: [{where}] {exc}") from None
+
+
+def _coerce(hint: Any, item: Any, where: str, source: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if item is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], item, where, source)
+    if origin is tuple:
+        if not isinstance(item, list):
+            raise ConfigError(f"{source}: {where} must be a list, got {_tname(item)}")
+        elem = args[0]
+        return tuple(_coerce(elem, x, f"{where}[{i}]", source) for i, x in enumerate(item))
+    if is_dataclass(hint):
+        return _build(hint, item, where, source)  # type: ignore[arg-type]
+    if hint is bool:
+        if not isinstance(item, bool):
+            raise ConfigError(f"{source}: {where} must be true or false, got {_tname(item)}")
+        return item
+    if hint is int:
+        if isinstance(item, bool) or not isinstance(item, int):
+            raise ConfigError(f"{source}: {where} must be an integer, got {_tname(item)}")
+        return item
+    if hint is float:
+        if isinstance(item, bool) or not isinstance(item, int | float):
+            raise ConfigError(f"{source}: {where} must be a number, got {_tname(item)}")
+        return float(item)
+    if hint is str:
+        if not isinstance(item, str):
+            raise ConfigError(f"{source}: {where} must be a string, got {_tname(item)}")
+        return item
+    raise ConfigError(f"{source}: {where}: unsupported setting type {hint}")  # pragma: no cover
+
+
+def _tname(item: Any) -> str:
+    return {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a table",
+    }.get(type(item), type(item).__name__) + f" ({item!r})"

@@ -1,0 +1,112 @@
+"""The contract between the scanner and the format extractors.
+
+An extractor turns the bytes of one file into text chunks for the detectors,
+plus the member files a container holds (which the scanner sends back through
+the registry, one level deeper).  Extractors never raise for bad input: a
+corrupt file is ``status=error`` with a short reason, an over-limit one
+``too_large``/``too_deep``/``timeout`` (DESIGN.md rule 4).  They import nothing
+from ``dlp.smtp``, ``dlp.sendlog`` or ``dlp.cli``, and nothing from ``dlp.mime``:
+a forwarded message found inside an archive is returned as a member with
+kind ``message`` and the scanner hands it to ``dlp.mime``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from dlp.model import AttachmentStatus, TextChunk
+
+
+class BudgetExceeded(Exception):
+    """Raised inside an extractor when the per-message budget runs out.
+
+    ``status`` is ``too_large``, ``timeout`` or ``too_deep``; the registry turns it
+    into an ``Extracted`` with that status, keeping what was read so far."""
+
+    def __init__(self, status: AttachmentStatus, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+@dataclass
+class Budget:
+    """Per-message limits, shared by every extractor that runs for one message.
+
+    Deliberately mutable (it counts what has been spent); one per scan, never
+    shared between messages or threads.
+    """
+
+    max_total_bytes: int
+    max_file_bytes: int
+    max_members: int
+    max_depth: int
+    max_ratio: int
+    deadline: float
+    """time.monotonic() value after which work stops with status timeout."""
+    spent_bytes: int = 0
+    members: int = 0
+
+    @classmethod
+    def from_settings(cls, scan: object, timeout: float | None = None) -> Budget:
+        s = scan
+        return cls(
+            max_total_bytes=s.max_total_bytes,  # type: ignore[attr-defined]
+            max_file_bytes=s.max_file_bytes,  # type: ignore[attr-defined]
+            max_members=s.max_members,  # type: ignore[attr-defined]
+            max_depth=s.max_depth,  # type: ignore[attr-defined]
+            max_ratio=s.max_ratio,  # type: ignore[attr-defined]
+            deadline=time.monotonic() + (timeout if timeout is not None else s.timeout_seconds),  # type: ignore[attr-defined]
+        )
+
+    def check_time(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise BudgetExceeded(AttachmentStatus.TIMEOUT, "per-message time budget used up")
+
+    def spend(self, nbytes: int) -> None:
+        """Account decompressed bytes; raise when a limit is crossed."""
+        if nbytes > self.max_file_bytes:
+            raise BudgetExceeded(
+                AttachmentStatus.TOO_LARGE,
+                f"file of {nbytes} bytes exceeds max_file_bytes {self.max_file_bytes}",
+            )
+        self.spent_bytes += nbytes
+        if self.spent_bytes > self.max_total_bytes:
+            raise BudgetExceeded(
+                AttachmentStatus.TOO_LARGE,
+                f"message exceeds max_total_bytes {self.max_total_bytes} decompressed",
+            )
+        self.check_time()
+
+    def add_member(self) -> None:
+        self.members += 1
+        if self.members > self.max_members:
+            raise BudgetExceeded(
+                AttachmentStatus.TOO_LARGE, f"more than max_members {self.max_members} files"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A file inside a container (archive member, embedded object, .msg attachment)."""
+
+    name: str
+    data: bytes
+    content_type: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Extracted:
+    """What one extractor made of one file."""
+
+    kind: str
+    """Format family that was recognised: text, csv, xlsx, xls, ods, docx, pptx, odt,
+    doc, ppt, pdf, html, rtf, message, msg, tnef, zip, gzip, tar, 7z, rar, image, binary."""
+    status: AttachmentStatus
+    chunks: tuple[TextChunk, ...] = ()
+    members: tuple[Member, ...] = ()
+    detail: str = ""
+    content_type: str = ""
+    """Content type implied by the bytes (may differ from the declared one)."""
+    defects: tuple[str, ...] = field(default_factory=tuple)

@@ -1,0 +1,252 @@
+"""Shared value types passed between the layers.
+
+Everything here is a frozen dataclass.  None of these types ever holds a raw
+My Number: findings carry a fully masked display, counts and a location
+(DESIGN.md rule 2).  The detector's internal match type, which does hold the
+digits for the length of one scan, lives in ``dlp.detect.mynumber`` and never
+leaves the scanning process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Confidence(StrEnum):
+    """How sure a detector is.  Ordered: LOW < MEDIUM < HIGH."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+    @property
+    def rank(self) -> int:
+        return _CONFIDENCE_RANK[self]
+
+    def at_least(self, other: Confidence) -> bool:
+        return self.rank >= other.rank
+
+
+_CONFIDENCE_RANK = {Confidence.LOW: 0, Confidence.MEDIUM: 1, Confidence.HIGH: 2}
+
+
+class Action(StrEnum):
+    """What the gateway does with a message (DESIGN.md: public interface)."""
+
+    DELIVER = "deliver"
+    TAG = "tag"
+    HOLD = "hold"
+    REJECT = "reject"
+    TEMPFAIL = "tempfail"
+
+
+class AttachmentStatus(StrEnum):
+    """Why an attachment was or was not read.  Policy acts on these."""
+
+    SCANNED = "scanned"
+    ENCRYPTED = "encrypted"
+    UNSUPPORTED = "unsupported"
+    IMAGE = "image"
+    TOO_LARGE = "too_large"
+    TOO_DEEP = "too_deep"
+    TIMEOUT = "timeout"
+    ERROR = "error"
+
+    @property
+    def unscannable(self) -> bool:
+        return self is not AttachmentStatus.SCANNED
+
+
+class RecipientClass(StrEnum):
+    OWN = "own"
+    PARTNER = "partner"
+    EXTERNAL = "external"
+    LOOKALIKE = "lookalike"
+
+
+@dataclass(frozen=True, slots=True)
+class TextChunk:
+    """A piece of readable text handed to the detectors.
+
+    ``location`` names where it came from in words a reviewer understands, e.g.
+    ``body`` , ``header:Subject``, ``attachment:名簿.xlsx!Sheet1!C`` or
+    ``attachment:a.zip/b.csv``.  ``field_label`` is the heading of the table
+    column or form field the text sits under (a spreadsheet column header), so
+    a column headed 個人番号 raises every number in it to high confidence.
+    """
+
+    text: str
+    location: str
+    field_label: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One detected item.  ``masked`` is fully masked (e.g. ``****-****-****``)."""
+
+    detector: str
+    confidence: Confidence
+    location: str
+    masked: str
+    offset: int = 0
+    reason: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "detector": self.detector,
+            "confidence": self.confidence.value,
+            "location": self.location,
+            "masked": self.masked,
+            "offset": self.offset,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentInfo:
+    """A file found in the message (or inside an archive in it)."""
+
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    status: AttachmentStatus
+    location: str = ""
+    detail: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "filename": self.filename,
+            "content_type": self.content_type,
+            "size": self.size,
+            "sha256": self.sha256,
+            "status": self.status.value,
+            "location": self.location,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class MyNumberSummary:
+    """Counts only.  ``distinct`` and ``by_confidence`` count distinct numbers;
+    a number seen at several confidences counts once, at its highest."""
+
+    total: int = 0
+    distinct: int = 0
+    high: int = 0
+    medium: int = 0
+    low: int = 0
+
+    def distinct_at_least(self, confidence: Confidence) -> int:
+        if confidence is Confidence.HIGH:
+            return self.high
+        if confidence is Confidence.MEDIUM:
+            return self.high + self.medium
+        return self.high + self.medium + self.low
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "total": self.total,
+            "distinct": self.distinct,
+            "by_confidence": {"high": self.high, "medium": self.medium, "low": self.low},
+        }
+
+
+REPORTABLE_DISTINCT_NUMBERS = 100
+"""番号法 規則 第2条第4号: a leak of more than 100 people's numbers must be reported."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScanReport:
+    """Everything the scan of one message learned, minus the numbers themselves."""
+
+    source: str
+    findings: tuple[Finding, ...] = ()
+    mynumber: MyNumberSummary = field(default_factory=MyNumberSummary)
+    attachments: tuple[AttachmentInfo, ...] = ()
+    defects: tuple[str, ...] = ()
+    message_id: str = ""
+    subject: str = ""
+    header_from: str = ""
+    size: int = 0
+    elapsed_ms: float = 0.0
+    error: str = ""
+    """Non-empty when the scan itself failed or ran out of time (then the
+    report is incomplete and policy must not treat the message as clean)."""
+
+    @property
+    def has_attachments(self) -> bool:
+        return bool(self.attachments)
+
+    @property
+    def reportable_scale(self) -> bool:
+        return self.mynumber.distinct > REPORTABLE_DISTINCT_NUMBERS
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "source": self.source,
+            "message_id": self.message_id,
+            "subject": self.subject,
+            "from": self.header_from,
+            "size": self.size,
+            "findings": [f.to_json() for f in self.findings],
+            "summary": {"mynumber": self.mynumber.to_json()},
+            "attachments": [a.to_json() for a in self.attachments],
+            "defects": list(self.defects),
+            "elapsed_ms": round(self.elapsed_ms, 3),
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DomainVerdict:
+    """Result of the lookalike check for one recipient domain."""
+
+    domain: str
+    verdict: str  # "trusted" | "external" | "lookalike"
+    resembles: str | None = None
+    technique: str | None = None
+    distance: int | None = None
+    reason: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "domain": self.domain,
+            "verdict": self.verdict,
+            "resembles": self.resembles,
+            "technique": self.technique,
+            "distance": self.distance,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    address: str
+    domain: str
+    klass: RecipientClass
+    resembles: str | None = None
+    technique: str | None = None
+    mynumber_entitled: bool = False
+    """A partner listed in the allowlist as entitled to receive My Numbers."""
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What policy decided, and what to tell the upstream MTA."""
+
+    action: Action
+    rule: str
+    reasons: tuple[str, ...] = ()
+    smtp_code: int = 250
+    smtp_message: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "action": self.action.value,
+            "rule": self.rule,
+            "reasons": list(self.reasons),
+            "smtp_code": self.smtp_code,
+            "smtp_message": self.smtp_message,
+        }

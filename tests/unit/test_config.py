@@ -1,0 +1,69 @@
+"""Configuration loading: defaults, discovery order and administrator-readable errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dlp.config import ConfigError, load_file, load_settings, parse_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_shipped_config_loads_and_matches_documented_defaults() -> None:
+    s = load_file(ROOT / "config" / "dlp.toml")
+    assert s.smtp.listen_addr == ("127.0.0.1", 10025)
+    assert s.smtp.next_hop_addr == ("127.0.0.1", 10026)
+    assert s.smtp.max_message_size >= 10_240_000
+    assert Path(s.base_dir) == ROOT
+    assert s.allowlist_path == ROOT / "config" / "allowed_domains.txt"
+    assert next(r.name for r in s.policy.rules) == "scan-failed"
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "config").mkdir(exist_ok=True)
+    p = tmp_path / "config" / "dlp.toml"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def test_unknown_key_names_file_key_and_choices(tmp_path: Path) -> None:
+    p = _write(tmp_path, "[smtp]\nlisen = '127.0.0.1:25'\n")
+    with pytest.raises(ConfigError) as e:
+        load_file(p)
+    msg = str(e.value)
+    assert str(p) in msg and "smtp.lisen" in msg and "listen" in msg
+
+
+def test_wrong_type_and_bad_value(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"scan.max_depth must be an integer"):
+        parse_settings({"scan": {"max_depth": "5"}})
+    with pytest.raises(ConfigError, match=r"HOST:PORT"):
+        parse_settings({"smtp": {"next_hop": "localhost"}})
+    with pytest.raises(ConfigError, match=r"unknown section \[smpt\]"):
+        parse_settings({"smpt": {}})
+    with pytest.raises(ConfigError, match=r"policy.rules\[0\].*missing required.*action"):
+        parse_settings({"policy": {"rules": [{"name": "x"}]}})
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_file(_write(tmp_path, "[smtp\n"))
+
+
+def test_relative_paths_resolve_against_project_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _write(tmp_path, "[sendlog]\nsqlite_path = 'state/log.db'\n")
+    sub = tmp_path / "deep"
+    sub.mkdir()
+    monkeypatch.delenv("DLP_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    s = load_settings()
+    assert s.sqlite_path == tmp_path / "state" / "log.db"
+    # $DLP_CONFIG wins over ./config/dlp.toml, and --config over both.
+    other = tmp_path / "other.toml"
+    other.write_text("[paths]\nvar_dir = '/srv/dlp'\n")
+    monkeypatch.setenv("DLP_CONFIG", str(other))
+    assert str(load_settings().var_dir) == "/srv/dlp"
+    assert load_settings(str(tmp_path / "config" / "dlp.toml")).paths.var_dir == "var"
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings(str(tmp_path / "missing.toml"))
