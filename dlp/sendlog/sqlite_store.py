@@ -1,0 +1,105 @@
+"""The send log in one SQLite file (the default; one gateway host).
+
+WAL lets reviewers read while the gateway writes; ``synchronous = FULL``
+makes a committed entry survive a power cut, because the gateway answers
+250 only after the entry is written.  ``BEGIN IMMEDIATE`` takes the write
+lock before the chain head is read, so several gateway processes on the
+host append one chain; the busy timeout makes them queue instead of fail.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from dlp.sendlog.migrations import CURRENT, SchemaError, migrate
+from dlp.sendlog.sqlbase import SqlStore
+from dlp.sendlog.store import SendLogError
+
+
+class SqliteStore(SqlStore):
+    backend = "sqlite"
+    dialect = "sqlite"
+
+    def __init__(self, path: str | Path, *, busy_timeout: float = 10.0, migrate_to: int = CURRENT):
+        super().__init__()
+        self.path = Path(path)
+        self._conn: sqlite3.Connection | None = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(
+                str(self.path),
+                timeout=busy_timeout,
+                isolation_level=None,  # we issue BEGIN/COMMIT ourselves
+                check_same_thread=False,  # guarded by the store's lock
+            )
+            self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            if self._conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA synchronous = FULL")
+            self._open_schema(migrate_to)
+        except SchemaError as exc:
+            self.close()
+            raise SendLogError(f"{self.path}: {exc}") from None
+        except (sqlite3.Error, OSError) as exc:
+            self.close()
+            raise self._wrap(exc, "open the send log") from None
+
+    def _has_schema_table(self) -> bool:
+        return bool(
+            self.run("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sendlog_schema'")
+        )
+
+    def _open_schema(self, target: int) -> None:
+        if self._has_schema_table():
+            found = int(self.run("SELECT version FROM sendlog_schema")[0][0])
+            if found == target:
+                self.schema_version = found
+                return  # nothing to do: no write lock, so a read-only copy opens too
+        with self._write():
+            _, self.schema_version = migrate(self, self._has_schema_table(), target)
+
+    # -- dialect primitives ------------------------------------------------------
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise SendLogError(f"{self.path}: the send log is closed")
+        return self._conn
+
+    def run(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+        return self.conn.execute(sql, params).fetchall()
+
+    def run_many(self, sql: str, rows: list[tuple[object, ...]]) -> None:
+        self.conn.executemany(sql, rows)
+
+    @contextmanager
+    def _tx(self, begin: str) -> Iterator[None]:
+        self.conn.execute(begin)
+        try:
+            yield
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def _write(self) -> Any:
+        return self._tx("BEGIN IMMEDIATE")
+
+    def _read(self) -> Any:
+        return self._tx("BEGIN")
+
+    def _db_errors(self) -> tuple[type[Exception], ...]:
+        return (sqlite3.Error,)
+
+    def _wrap(self, exc: Exception, doing: str) -> SendLogError:
+        return SendLogError(f"cannot {doing} at {self.path}: {exc}")
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
