@@ -106,6 +106,7 @@ __all__ = [
     "StatsRow",
     "StoredEntry",
     "VerifyResult",
+    "expire_quarantine",
     "needs_record",
     "open_store",
     "purge_expired",
