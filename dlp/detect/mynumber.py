@@ -1,0 +1,562 @@
+"""My Number (個人番号) detector: a pure function over one ``TextChunk``.
+
+How it decides (docs/scanning.md explains it for administrators):
+
+* **Shape.**  12 decimal digits (any Unicode ``Nd`` digit: ASCII, full-width,
+  Arabic-Indic ...), contiguous or grouped 4-4-4 by a space, ideographic space,
+  NBSP, dot or a hyphen look-alike (‐ ‑ ‒ – — ― − － ー ｰ).
+* **Boundaries.**  Never a window of a longer number: no digit directly on either
+  side (``\\b`` is useless next to kanji, so we test digits explicitly), and
+  no ``separator + digit`` continuing a grouped number (4-4-4-4 card numbers,
+  ``T1-2345-6789-0123`` invoice numbers, ``03-1234-5678-9012``).
+* **Check digit.**  Weights 6,5,4,3,2,7,6,5,4,3,2; r = sum mod 11;
+  check = 0 if r <= 1 else 11 - r.  A random string passes one time in ten,
+  so the checksum alone only ever gives ``low``.
+* **Confidence.**  ``high``: a My Number keyword within ``window`` characters,
+  or the column/field header (``TextChunk.field_label``) is such a keyword.
+  ``medium``: a structure that suggests a My Number without a keyword: the
+  card's 4-4-4 layout, personal-data words nearby (氏名, 生年月日, 扶養控除 ...),
+  a keyword in the message subject or the file name, or a chunk where far more
+  12-digit values pass the checksum than the 1-in-10 chance allows.
+  ``low``: checksum only.
+* **Negative evidence** lowers a match one level (below ``low`` it is dropped):
+  a label such as 法人番号, 登録番号, 電話/TEL, 注文番号 just before it; the first
+  eight digits forming a date (order numbers, timestamps); ``81`` + mobile
+  prefix; digits glued to an identifier, URL or address (``ID…``, ``…@``).
+  Obviously fake numbers (eleven identical digits: 000000000000) are dropped.
+
+Speed: one compiled regex finds candidates (its first item is a plain digit
+class, so ``re`` skips non-digits in C); everything else runs per candidate.
+
+The match type holds the digits only for the length of one scan and masks
+them in ``repr``/``str``; it refuses to be pickled so it cannot cross a process
+boundary (DESIGN.md rule 2).  Only ``Finding`` (fully masked) leaves.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, SupportsIndex
+
+from dlp.model import Confidence, Finding, MyNumberSummary, TextChunk
+
+DETECTOR = "mynumber"
+
+WEIGHTS = (6, 5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
+
+# Separators allowed between the 4-digit groups: space, NBSP, ideographic
+# space, dot / full-width dot, and hyphen look-alikes that IMEs and word
+# processors produce instead of '-'.
+SEPARATORS = " \u00a0\u3000.\uff0e-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\uff0d\u30fc\uff70"
+_SEP_CLASS = "[" + re.escape(SEPARATORS) + "]"
+# Hyphen-like or dot separators: a digit joined by one of these to a 12-digit
+# run makes it part of a longer number.  A lone space does not (row numbers,
+# "No. 1 123456789018"), except inside the grouped form.
+_JOINERS = frozenset(SEPARATORS) - {" ", "\u00a0", "\u3000"}
+
+# First item a bare digit class so the regex engine's charset prefilter skips
+# every non-digit in C; the lookbehind then rejects a digit before it.
+_CANDIDATE_RE = re.compile(
+    r"\d(?<!\d\d)(?:\d{11}|\d{3}" + _SEP_CLASS + r"\d{4}" + _SEP_CLASS + r"\d{4})(?!\d)"
+)
+
+# An 11-digit cell under a My Number column header: the leading zero was lost
+# when a spreadsheet stored the number as a number.
+_ELEVEN_RE = re.compile(r"(?m)^[ \t\"'=]*(\d{11})[ \t\"']*$")
+
+
+def _english(*phrases: str) -> tuple[str, ...]:
+    """Case and spacing variants of English phrases, as plain literals.
+
+    Literal alternations let ``re`` skip text with a first-character set in C;
+    an inline ``(?i:...)`` would disable that and cost 5x on long texts."""
+    out: set[str] = set()
+    for phrase in phrases:
+        words = phrase.split()
+        for sep in {" ", "", "-"} if len(words) > 1 else {" "}:
+            out.add(sep.join(words))
+            out.add(sep.join(w.capitalize() for w in words))
+            out.add(sep.join(words).upper())
+            out.add(sep.join([words[0].capitalize(), *words[1:]]))
+            out.add(sep.join([words[0], *(w.capitalize() for w in words[1:])]))
+    return tuple(sorted(out))
+
+
+# Everything that is a My Number keyword.  Matching is on the text as is, so
+# the variants that matter in practice are listed explicitly (half-width kana,
+# middle dot, spacing, English case).  All entries are plain literals.
+KEYWORDS: tuple[str, ...] = (
+    "マイナンバー",
+    "マイ・ナンバー",
+    "マイ ナンバー",
+    "ﾏｲﾅﾝﾊﾞｰ",
+    "ﾏｲﾅﾝﾊﾞ-",
+    "個人番号",  # also 個人番号カード, 個人番号通知書
+    "個人識別番号",
+    "個人識別ナンバー",
+    "共通番号",
+    "通知カード",
+    "マイナカード",
+    "ＭＹ\u3000ＮＵＭＢＥＲ",
+    "マイナ番号",
+    *_english("my number", "individual number"),
+)
+
+# Words that make a 12-digit value look like a My Number without naming it:
+# the forms that carry one, and personal-data fields that sit next to it.
+CONTEXT_WORDS: tuple[str, ...] = (
+    "扶養控除",
+    "源泉徴収票",
+    "給与支払報告書",
+    "番号確認",
+    "本人確認",
+    "被扶養者",
+    "扶養親族",
+    "生年月日",
+    "氏名",
+    "フリガナ",
+    "住所",
+    "続柄",
+    "従業員番号",
+    "社員番号",
+)
+
+# Labels of other numbers.  Seen just before a value, they argue against it.
+NEGATIVE_LABELS: tuple[str, ...] = (
+    "法人番号",
+    "登録番号",
+    "適格請求書",
+    "インボイス",
+    "電話",
+    "携帯",
+    *_english("tel", "fax", "phone", "mobile"),
+    "ＴＥＬ",
+    "ＦＡＸ",
+    "注文番号",
+    "受注番号",
+    "発注番号",
+    "伝票番号",
+    "請求書番号",
+    "請求番号",
+    "問合せ番号",
+    "問い合わせ番号",
+    "問合わせ番号",
+    "予約番号",
+    "会員番号",
+    "口座",
+    "管理番号",
+    "契約番号",
+    "取引番号",
+    "追跡番号",
+    "受付番号",
+    "お客様番号",
+    "証券番号",
+    "品番",
+    "商品コード",
+    "JAN",
+    *_english("isbn", "serial", "order", "invoice", "tracking", "account"),
+)
+
+_NEGATIVE_REACH = 24
+"""Characters before a number in which a negative label applies to it."""
+
+_ADJACENT = 24
+"""A keyword this close before a number overrides the date-shape demotion."""
+
+# Characters that glue a digit run to an identifier, URL or mail address.
+_TOKEN_GLUE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz@_/=%#+&?")
+
+_DIGIT_FOLD = {ord(c): None for c in SEPARATORS}
+
+_FAKE_BASES = frozenset(str(d) * 11 for d in range(10))
+_MOBILE_PREFIXES = ("8170", "8180", "8190", "8150")
+
+
+def check_digit(base: str) -> int:
+    """Check digit for the 11 ASCII digits ``base`` (総務省令第85号 第5条)."""
+    s = sum(w * (ord(c) - 48) for w, c in zip(WEIGHTS, base, strict=True))
+    r = s % 11
+    return 0 if r <= 1 else 11 - r
+
+
+def _ascii_digits(s: str) -> str:
+    """Fold any Unicode decimal digits to ASCII and drop separators."""
+    s = s.translate(_DIGIT_FOLD)
+    if s.isascii():
+        return s
+    return "".join(str(int(c)) for c in s)
+
+
+def is_valid(number: str) -> bool:
+    """True if ``number`` (separators allowed, any decimal digits) is 12 digits with a valid check digit."""
+    try:
+        d = _ascii_digits(number)
+    except ValueError:
+        return False
+    return len(d) == 12 and d.isdigit() and _valid12(d)
+
+
+def _valid12(d: str) -> bool:
+    # Unrolled: this runs once per candidate and is the hot path on digit-rich text.
+    s = (
+        6 * ord(d[0])
+        + 5 * ord(d[1])
+        + 4 * ord(d[2])
+        + 3 * ord(d[3])
+        + 2 * ord(d[4])
+        + 7 * ord(d[5])
+        + 6 * ord(d[6])
+        + 5 * ord(d[7])
+        + 4 * ord(d[8])
+        + 3 * ord(d[9])
+        + 2 * ord(d[10])
+        - 47 * 48
+    )
+    r = s % 11
+    return ord(d[11]) - 48 == (0 if r <= 1 else 11 - r)
+
+
+def _is_date8(d: str) -> bool:
+    """First eight digits read as YYYYMMDD in 1990-2039 (order numbers, timestamps)."""
+    year = int(d[0:4])
+    month = int(d[4:6])
+    day = int(d[6:8])
+    return 1990 <= year <= 2039 and 1 <= month <= 12 and 1 <= day <= 31
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class MyNumberMatch:
+    """One number found in one chunk.  Holds the digits for this scan only.
+
+    ``repr``/``str`` are masked and pickling is refused, so the digits cannot
+    reach a log line, an exception, or another process by accident.
+    """
+
+    start: int
+    end: int
+    confidence: Confidence
+    grouped: bool
+    reason: str
+    _digits: str = field(repr=False)
+
+    @property
+    def digits(self) -> str:
+        """The 12 ASCII digits; use only in memory (distinct counting)."""
+        return self._digits
+
+    @property
+    def masked(self) -> str:
+        return "****-****-****" if self.grouped else "************"
+
+    def __repr__(self) -> str:
+        return (
+            f"MyNumberMatch({self.masked}, start={self.start}, "
+            f"confidence={self.confidence.value}, reason={self.reason!r})"
+        )
+
+    __str__ = __repr__
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> str | tuple[Any, ...]:
+        raise TypeError("MyNumberMatch holds a My Number and must not leave the process")
+
+    def to_finding(self, location: str) -> Finding:
+        return Finding(
+            detector=DETECTOR,
+            confidence=self.confidence,
+            location=location,
+            masked=self.masked,
+            offset=self.start,
+            reason=self.reason,
+        )
+
+
+def _literal(word: str) -> str:
+    """A word as a regex; an English word must not start inside another
+    ("dummy number" is not "my number", "hotel" not "tel").  The lookbehind
+    sits after the first character so the alternation keeps its fast prefix."""
+    first, rest = word[0], word[1:]
+    if first.isascii() and first.isalpha():
+        return re.escape(first) + f"(?<![A-Za-z]{re.escape(first)})" + re.escape(rest)
+    return re.escape(word)
+
+
+def _alternation(words: Iterable[str]) -> str:
+    parts = {_literal(w) for w in words if w}
+    # Longest first so the longest variant is reported rather than its prefix.
+    return "|".join(sorted(parts, key=lambda p: (-len(p), p)))
+
+
+def _demote(c: Confidence | None) -> Confidence | None:
+    if c is Confidence.HIGH:
+        return Confidence.MEDIUM
+    if c is Confidence.MEDIUM:
+        return Confidence.LOW
+    return None
+
+
+def _binomial_tail(k: int, n: int, p: float = 0.1) -> float:
+    """P(X >= k) for X ~ Binomial(n, p): how likely k of n random values pass."""
+    if k <= 0:
+        return 1.0
+    total = 0.0
+    lp, lq = math.log(p), math.log1p(-p)
+    for i in range(k, n + 1):
+        term = (
+            math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * lp + (n - i) * lq
+        )
+        t = math.exp(term)
+        total += t
+        if t < total * 1e-12:
+            break
+    return min(1.0, total)
+
+
+_MANY_PASS_P = 1e-3
+"""A chunk where this few random values would pass by chance is structured data."""
+
+
+class _Positions:
+    """Occurrences of one word family, found once over a range, queried by bisect.
+
+    Dense chunks (many candidates) are searched once end to end; sparse ones
+    only around each candidate, so a long digit-poor text is not rescanned."""
+
+    __slots__ = ("ends", "spans", "starts")
+
+    def __init__(
+        self, pattern: re.Pattern[str], text: str, lo: int = 0, hi: int | None = None
+    ) -> None:
+        hi = len(text) if hi is None else hi
+        self.spans = [
+            (m.start(), m.end(), m.group()) for m in pattern.finditer(text, max(lo, 0), hi)
+        ]
+        self.starts = [s for s, _, _ in self.spans]
+        self.ends = [e for _, e, _ in self.spans]
+
+    def nearest(self, lo: int, hi: int, window: int) -> tuple[int, str] | None:
+        """Nearest occurrence within ``window`` characters of [lo, hi): (gap, word)."""
+        if not self.spans:
+            return None
+        i = bisect_left(self.starts, lo - window - _MAX_WORD)
+        best: tuple[int, str] | None = None
+        for s, e, w in self.spans[i:]:
+            if s > hi + window:
+                break
+            gap = lo - e if e <= lo else (s - hi if s >= hi else 0)
+            if gap <= window and (best is None or gap < best[0]):
+                best = (gap, w)
+        return best
+
+    def last_before(self, lo: int, reach: int) -> int | None:
+        """End offset of the last occurrence ending within ``reach`` chars before ``lo``."""
+        i = bisect_left(self.ends, lo + 1) - 1
+        if i >= 0 and lo - self.ends[i] <= reach:
+            return self.ends[i]
+        return None
+
+
+_MAX_WORD = 64
+"""Longest keyword considered when widening a search range."""
+
+
+class _Lazy:
+    """Positions of a pattern for the whole chunk or just around one candidate."""
+
+    __slots__ = ("dense", "pattern", "text", "whole", "window")
+
+    def __init__(self, pattern: re.Pattern[str], text: str, window: int, dense: bool) -> None:
+        self.pattern, self.text, self.window, self.dense = pattern, text, window, dense
+        self.whole: _Positions | None = None
+
+    def around(self, s: int, e: int) -> _Positions:
+        if self.dense:
+            if self.whole is None:
+                self.whole = _Positions(self.pattern, self.text)
+            return self.whole
+        reach = self.window + _MAX_WORD
+        return _Positions(self.pattern, self.text, s - reach, e + reach)
+
+
+@dataclass(frozen=True)
+class MyNumberDetector:
+    """Compiled detector for one set of settings; build with :func:`build_detector`."""
+
+    window: int
+    keyword_re: re.Pattern[str]
+    context_re: re.Pattern[str]
+    negative_re: re.Pattern[str]
+
+    def has_keyword(self, text: str) -> bool:
+        """True if ``text`` (a subject, a file name, a header cell) names My Number."""
+        return bool(text) and self.keyword_re.search(text) is not None
+
+    def find(self, chunk: TextChunk, *, context_hint: bool = False) -> list[MyNumberMatch]:
+        """All plausible My Numbers in ``chunk``.
+
+        ``context_hint``: the message subject or the enclosing file's name
+        carries a keyword; it raises checksum-only matches to ``medium``.
+        """
+        text = chunk.text
+        label_kw = chunk.field_label is not None and self.has_keyword(chunk.field_label)
+        cands: list[tuple[int, int, str, bool]] = []
+        shaped = 0
+        for m in _CANDIDATE_RE.finditer(text):
+            s, e = m.span()
+            raw = m.group()
+            grouped = e - s == 14
+            if not _boundary_ok(text, s, e, grouped):
+                continue
+            shaped += 1
+            try:
+                d = raw if raw.isascii() and not grouped else _ascii_digits(raw)
+            except ValueError:  # pragma: no cover - \d only matches Nd, int() accepts all Nd
+                continue
+            if _valid12(d):
+                cands.append((s, e, d, grouped))
+        if label_kw:
+            cands.extend(_eleven_digit_cells(text))
+        if not cands:
+            return []
+        many = (
+            len(cands) >= 3 and _binomial_tail(len(cands), max(shaped, len(cands))) < _MANY_PASS_P
+        )
+        # One pass over the chunk when candidates are dense, else windows around each.
+        dense = len(cands) * (2 * self.window + 2 * _MAX_WORD) > len(text)
+        kw_index = _Lazy(self.keyword_re, text, self.window, dense)
+        ctx_index = _Lazy(self.context_re, text, self.window, dense)
+        out: list[MyNumberMatch] = []
+        for s, e, d, grouped in cands:
+            if d[:11] in _FAKE_BASES:
+                continue
+            reasons: list[str] = ["checksum"]
+            conf: Confidence | None = Confidence.LOW
+            kws = kw_index.around(s, e)
+            near = kws.nearest(s, e, self.window)
+            if label_kw:
+                conf = Confidence.HIGH
+                reasons.append("column header keyword")
+            elif near is not None:
+                conf = Confidence.HIGH
+                reasons.append(f"keyword {near[1]} within {near[0]} chars")
+            else:
+                structure: str | None = None
+                if grouped:
+                    structure = "4-4-4 layout"
+                elif many:
+                    structure = "many valid numbers in one part"
+                elif context_hint:
+                    structure = "keyword in subject or file name"
+                else:
+                    c = ctx_index.around(s, e).nearest(s, e, self.window)
+                    if c is not None:
+                        structure = f"personal-data word {c[1]} within {c[0]} chars"
+                if structure:
+                    conf = Confidence.MEDIUM
+                    reasons.append(structure)
+            # Negative evidence.  A header keyword is explicit: trust it.
+            if not label_kw:
+                kw_before = kws.last_before(s, _ADJACENT)
+                neg_end = _last_end(self.negative_re, text, s - _NEGATIVE_REACH - _MAX_WORD, s)
+                if neg_end is not None and s - neg_end > _NEGATIVE_REACH:
+                    neg_end = None
+                if neg_end is not None and (kw_before is None or neg_end > kw_before):
+                    conf = _demote(conf)
+                    reasons.append("other number's label before it")
+                elif kw_before is None:
+                    if _is_date8(d):
+                        conf = _demote(conf)
+                        reasons.append("starts with a date")
+                    elif d.startswith(_MOBILE_PREFIXES):
+                        conf = _demote(conf)
+                        reasons.append("looks like +81 mobile")
+                if _glued(text, s, e):
+                    conf = _demote(conf)
+                    reasons.append("part of an identifier or address")
+            if conf is None:
+                continue
+            out.append(MyNumberMatch(s, e, conf, grouped, "; ".join(reasons), d))
+        return out
+
+
+def _last_end(pattern: re.Pattern[str], text: str, lo: int, hi: int) -> int | None:
+    end = None
+    for m in pattern.finditer(text, max(lo, 0), hi):
+        end = m.end()
+    return end
+
+
+def _boundary_ok(text: str, s: int, e: int, grouped: bool) -> bool:
+    """Reject a window of a longer (grouped) number.  Digits themselves are
+    already excluded by the regex lookarounds."""
+    if s >= 2:
+        c = text[s - 1]
+        if (c in _JOINERS or (grouped and c in SEPARATORS)) and text[s - 2].isdecimal():
+            return False
+    if e + 1 < len(text):
+        c = text[e]
+        if (c in _JOINERS or (grouped and c in SEPARATORS)) and text[e + 1].isdecimal():
+            return False
+    return True
+
+
+def _glued(text: str, s: int, e: int) -> bool:
+    return (s > 0 and text[s - 1] in _TOKEN_GLUE) or (e < len(text) and text[e] in _TOKEN_GLUE)
+
+
+def _eleven_digit_cells(text: str) -> list[tuple[int, int, str, bool]]:
+    out = []
+    for m in _ELEVEN_RE.finditer(text):
+        try:
+            d = "0" + _ascii_digits(m.group(1))
+        except ValueError:  # pragma: no cover
+            continue
+        if _valid12(d):
+            out.append((m.start(1), m.end(1), d, False))
+    return out
+
+
+@lru_cache(maxsize=16)
+def build_detector(window: int = 300, extra_keywords: tuple[str, ...] = ()) -> MyNumberDetector:
+    """Compile the detector once per (window, extra keywords)."""
+    return MyNumberDetector(
+        window=window,
+        keyword_re=re.compile(_alternation((*KEYWORDS, *extra_keywords))),
+        context_re=re.compile(_alternation(CONTEXT_WORDS)),
+        negative_re=re.compile(_alternation(NEGATIVE_LABELS)),
+    )
+
+
+def summarize(matches: Sequence[MyNumberMatch]) -> MyNumberSummary:
+    """Counts for a whole message: each distinct number once, at its highest confidence."""
+    best: dict[str, Confidence] = {}
+    for m in matches:
+        prev = best.get(m.digits)
+        if prev is None or m.confidence.rank > prev.rank:
+            best[m.digits] = m.confidence
+    levels = list(best.values())
+    return MyNumberSummary(
+        total=len(matches),
+        distinct=len(best),
+        high=levels.count(Confidence.HIGH),
+        medium=levels.count(Confidence.MEDIUM),
+        low=levels.count(Confidence.LOW),
+    )
+
+
+_DIGIT_RUN = re.compile(r"\d(?:" + _SEP_CLASS + r"?\d){7,}")
+
+
+def redact(text: str) -> str:
+    """``text`` with every run of 8 or more digits (separators allowed) starred out.
+
+    For strings that leave the scanner as metadata (subject, sender, file
+    names): they may quote a number, and neither it nor a recognisable part of
+    it may reach a report or log (DESIGN.md rule 2)."""
+    if not text:
+        return text
+    return _DIGIT_RUN.sub(lambda m: re.sub(r"\d", "*", m.group()), text)

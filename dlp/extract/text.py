@@ -1,0 +1,385 @@
+"""Plain text, CSV and TSV: bytes → text chunks, with the charsets Japanese mail uses.
+
+``decode_text`` is also what ``dlp.mime`` uses for bodies and headers, so a
+charset quirk is handled in one place:
+
+* Shift_JIS labels are read as CP932 (①, ㈱ and the NEC/IBM extensions that
+  Windows writes under the Shift_JIS name);
+* ISO-2022-JP is read strictly first, then with the CP50220 extensions
+  (half-width katakana, NEC row 13, IBM extensions) by our own small decoder;
+* EUC-JP, UTF-8, UTF-16/32 with BOM;
+* a missing or wrong label is detected (ISO-2022-JP escapes, strict UTF-8,
+  then ``charset-normalizer``).  A declared single-byte Western charset on
+  bytes that are valid UTF-8 or Japanese multi-byte text counts as wrong.
+
+Tables are one chunk per column (text = the column's cells joined by "\\n",
+``field_label`` = its header cell) so a header such as 個人番号 is context for
+every number under it.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+
+from dlp.extract.base import Budget, Extracted
+from dlp.model import AttachmentStatus, TextChunk
+
+__all__ = ["decode_text", "extract", "extract_text", "table_chunks"]
+
+_SJIS_LABELS = frozenset(
+    {
+        "shift_jis",
+        "shift-jis",
+        "sjis",
+        "s_jis",
+        "x-sjis",
+        "x_sjis",
+        "ms_kanji",
+        "csshiftjis",
+        "shift_jisx0213",
+        "shift_jis_2004",
+        "windows-31j",
+        "cp932",
+        "ms932",
+        "x-ms-cp932",
+        "mskanji",
+    }
+)
+_ISO2022_LABELS = frozenset(
+    {
+        "iso-2022-jp",
+        "iso2022jp",
+        "iso2022_jp",
+        "csiso2022jp",
+        "iso-2022-jp-1",
+        "iso-2022-jp-2",
+        "iso-2022-jp-3",
+        "iso-2022-jp-2004",
+        "iso-2022-jp-ms",
+        "cp50220",
+        "cp50221",
+        "cp50222",
+        "jis",
+    }
+)
+_EUC_LABELS = frozenset(
+    {"euc-jp", "euc_jp", "eucjp", "x-euc-jp", "x-euc", "cseucpkdfmtjapanese", "ujis", "cp51932"}
+)
+# Labels that any byte string "decodes" under, so success proves nothing.
+_PERMISSIVE = frozenset(
+    {
+        "us-ascii",
+        "ascii",
+        "iso-8859-1",
+        "iso8859-1",
+        "latin1",
+        "latin-1",
+        "windows-1252",
+        "cp1252",
+        "iso-8859-15",
+        "unknown-8bit",
+        "x-unknown",
+        "8bit",
+        "default",
+    }
+)
+_ISO2022_ESC = re.compile(rb"\x1b(?:\$[@B]|\$\([DOPQ]|\([BJI])")
+_HIGH = re.compile(rb"[\x80-\xff]")
+
+
+def decode_text(data: bytes, declared_charset: str | None = None) -> tuple[str, str]:
+    """Decode ``data``; return (text, name of the charset actually used).  Never raises."""
+    if not data:
+        return "", (declared_charset or "ascii").lower()
+    bom = _bom(data)
+    if bom:
+        return data.decode(bom, "replace"), bom.replace("-sig", "")
+    label = (declared_charset or "").strip().strip('"').lower()
+    if label and label not in _PERMISSIVE:
+        got = _decode_declared(data, label)
+        if got is not None:
+            return got
+    elif label in _PERMISSIVE and _HIGH.search(data) is None and b"\x1b" not in data:
+        return data.decode("ascii"), label or "ascii"
+    return _detect(data, label)
+
+
+def _bom(data: bytes) -> str:
+    if data.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "utf-32"
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    return ""
+
+
+def _decode_declared(data: bytes, label: str) -> tuple[str, str] | None:
+    """Decode strictly with the declared charset; None if the bytes disagree."""
+    if label in _ISO2022_LABELS:
+        if _HIGH.search(data) is not None:
+            return None  # 8-bit bytes: not ISO-2022-JP whatever the label says
+        return decode_iso2022jp(data), "iso-2022-jp"
+    if label in _SJIS_LABELS:
+        codec = "cp932"
+    elif label in _EUC_LABELS:
+        codec = "euc_jp"
+    else:
+        try:
+            codec = codecs.lookup(label).name
+        except LookupError:
+            return None
+    try:
+        return data.decode(codec), codec
+    except UnicodeDecodeError:
+        if codec == "euc_jp":
+            try:  # EUC-JP written by Windows: NEC/IBM extensions live in euc_jis_2004
+                return data.decode("euc_jis_2004"), "euc_jis_2004"
+            except UnicodeDecodeError:
+                return None
+        return None
+
+
+def _detect(data: bytes, label: str) -> tuple[str, str]:
+    if _HIGH.search(data) is None:
+        if _ISO2022_ESC.search(data):
+            return decode_iso2022jp(data), "iso-2022-jp"
+        return data.decode("ascii"), "ascii"
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    guess = _normalizer_guess(data)
+    if guess:
+        try:
+            return data.decode(guess), guess
+        except (UnicodeDecodeError, LookupError):
+            pass
+    # Last resort: CP932 with replacement keeps ASCII digits and most Japanese.
+    for codec in ("cp932", "euc_jp"):
+        try:
+            return data.decode(codec), codec
+        except UnicodeDecodeError:
+            continue
+    if label in _PERMISSIVE and label:
+        try:
+            return data.decode(codecs.lookup(label).name, "replace"), codecs.lookup(label).name
+        except LookupError:
+            pass
+    return data.decode("cp932", "replace"), "cp932"
+
+
+def _normalizer_guess(data: bytes) -> str:
+    try:
+        from charset_normalizer import from_bytes
+
+        # A 64 KiB sample is plenty to tell encodings apart and keeps it fast.
+        best = from_bytes(data[:65536], steps=5, chunk_size=512, threshold=0.3).best()
+    except Exception:
+        return ""
+    if best is None:
+        return ""
+    enc = str(best.encoding).lower()
+    # The normaliser names Shift_JIS but Windows writes CP932.
+    return "cp932" if enc in {"shift_jis", "shift_jis_2004", "shift_jisx0213"} else enc
+
+
+# --- ISO-2022-JP with CP50220 extensions ---------------------------------------------------------
+
+_ESC_SEQ = re.compile(rb"\x1b(\$[@B]|\$\([DOPQ]|\([BJI]|\$A|\.A|\.F|N.)")
+
+
+def decode_iso2022jp(data: bytes) -> str:
+    """ISO-2022-JP as Microsoft's CP50220 reads it.
+
+    Python's ``iso2022_jp`` refuses NEC row 13 (①, ㈱, №) and half-width
+    katakana (ESC ( I, SO/SI), both common in mail from Windows clients.  Try it
+    strictly; on failure convert each JIS X 0208 run to Shift_JIS bytes and read
+    them as CP932, which holds those extensions."""
+    try:
+        return data.decode("iso2022_jp")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("iso2022_jp_ext")
+    except UnicodeDecodeError:
+        pass
+    out: list[str] = []
+    mode = "ascii"
+    pos = 0
+    for m in _ESC_SEQ.finditer(data):
+        out.append(_decode_run(data[pos : m.start()], mode))
+        seq = m.group(1)
+        if seq in (b"$@", b"$B"):
+            mode = "jis0208"
+        elif seq == b"(I":
+            mode = "kana"
+        elif seq == b"$(D":
+            mode = "jis0212"
+        elif seq in (b"$(O", b"$(P", b"$(Q"):
+            mode = "jis0213"
+        else:
+            mode = "ascii"
+        pos = m.end()
+    out.append(_decode_run(data[pos:], mode))
+    return "".join(out)
+
+
+def _decode_run(run: bytes, mode: str) -> str:
+    if not run:
+        return ""
+    if mode == "ascii":
+        return _decode_shifted(run)
+    if mode == "kana":
+        return bytes(b | 0x80 if 0x21 <= b <= 0x5F else b for b in run).decode("cp932", "replace")
+    if mode == "jis0212":
+        buf = bytearray()
+        for i in range(0, len(run) - 1, 2):
+            buf += bytes((0x8F, run[i] | 0x80, run[i + 1] | 0x80))
+        return buf.decode("euc_jp", "replace")
+    if mode == "jis0213":
+        return bytes(b | 0x80 for b in run).decode("euc_jis_2004", "replace")
+    # JIS X 0208 (and NEC/IBM rows): convert to Shift_JIS, read as CP932.
+    buf = bytearray()
+    text: list[str] = []
+    i = 0
+    n = len(run)
+    while i < n:
+        j1 = run[i]
+        if j1 in (0x0A, 0x0D):  # a line end inside a kanji run: keep it, stay in mode
+            text.append(bytes(buf).decode("cp932", "replace"))
+            buf.clear()
+            text.append(chr(j1))
+            i += 1
+            continue
+        if i + 1 >= n:
+            break
+        j2 = run[i + 1]
+        i += 2
+        s1 = ((j1 - 0x21) >> 1) + 0x81
+        if s1 > 0x9F:
+            s1 += 0x40
+        if j1 & 1:
+            s2 = j2 + 0x1F
+            if s2 >= 0x7F:
+                s2 += 1
+        else:
+            s2 = j2 + 0x7E
+        if 0x81 <= s1 <= 0xFC and 0x40 <= s2 <= 0xFC:
+            buf += bytes((s1, s2))
+        else:
+            buf += b"?"
+    text.append(bytes(buf).decode("cp932", "replace"))
+    return "".join(text)
+
+
+def _decode_shifted(run: bytes) -> str:
+    """ASCII, with SO/SI half-width katakana (CP50221/2 style) if present."""
+    if b"\x0e" not in run:
+        return run.decode("ascii", "replace")
+    res: list[str] = []
+    shifted = False
+    start = 0
+    for i, b in enumerate(run):
+        if b in (0x0E, 0x0F):
+            seg = run[start:i]
+            res.append(_decode_run(seg, "kana") if shifted else seg.decode("ascii", "replace"))
+            shifted = b == 0x0E
+            start = i + 1
+    seg = run[start:]
+    res.append(_decode_run(seg, "kana") if shifted else seg.decode("ascii", "replace"))
+    return "".join(res)
+
+
+# --- extraction ----------------------------------------------------------------------------------
+
+_TABLE_EXT = (".csv", ".tsv", ".tab")
+
+
+def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extracted:
+    """Registry entry point for kinds ``text`` and ``csv``."""
+    return extract_text(data, filename, location, budget, None)
+
+
+def extract_text(
+    data: bytes, filename: str, location: str, budget: Budget, charset: str | None
+) -> Extracted:
+    """As ``extract``, with the charset the MIME part declared (if any)."""
+    budget.check_time()
+    text, used = decode_text(data, charset)
+    if filename.lower().endswith(_TABLE_EXT) or _looks_tabular(text):
+        chunks = table_chunks(
+            text, location, delimiter="\t" if _tab_separated(filename, text) else ","
+        )
+        if chunks:
+            return Extracted(
+                kind="csv", status=AttachmentStatus.SCANNED, chunks=chunks, detail=f"charset {used}"
+            )
+    return Extracted(
+        kind="text",
+        status=AttachmentStatus.SCANNED,
+        chunks=(TextChunk(text=text, location=location),),
+        detail=f"charset {used}",
+    )
+
+
+def _tab_separated(filename: str, text: str) -> bool:
+    if filename.lower().endswith((".tsv", ".tab")):
+        return True
+    first = text[:4096].split("\n", 1)[0]
+    return first.count("\t") > first.count(",")
+
+
+def _looks_tabular(text: str) -> bool:
+    lines = [ln for ln in text[:8192].splitlines()[:30] if ln.strip()]
+    if len(lines) < 2:
+        return False
+    if len(text) > 8192:
+        lines = lines[:-1]
+    for sep in ("\t", ","):
+        counts = [ln.count(sep) for ln in lines]
+        if counts and counts[0] >= 1 and all(c == counts[0] for c in counts):
+            return True
+    return False
+
+
+def table_chunks(text: str, location: str, delimiter: str = ",") -> tuple[TextChunk, ...]:
+    """One chunk per column: the column's cells joined by newlines, headed by its first cell.
+
+    The header cell is also kept in the text (the first row may be data)."""
+    columns: list[list[str]] = []
+    try:
+        reader = csv.reader(io.StringIO(text), delimiter=delimiter, strict=False)
+        for r, row in enumerate(reader):
+            for j, cell in enumerate(row):
+                if len(columns) <= j:
+                    columns.append([""] * r)  # a ragged row: earlier rows had no such cell
+                columns[j].append(cell)
+            for col in columns[len(row) :]:
+                col.append("")
+    except csv.Error:
+        return ()
+    chunks = []
+    for j, col in enumerate(columns):
+        header = col[0].strip() if col else ""
+        chunks.append(
+            TextChunk(
+                text="\n".join(col),
+                location=f"{location}!{column_name(j)}",
+                field_label=header or None,
+            )
+        )
+    return tuple(chunks)
+
+
+def column_name(j: int) -> str:
+    """Spreadsheet-style column letters: 0 → A, 25 → Z, 26 → AA."""
+    name = ""
+    j += 1
+    while j:
+        j, r = divmod(j - 1, 26)
+        name = chr(65 + r) + name
+    return name

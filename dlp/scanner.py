@@ -1,0 +1,304 @@
+"""Message or file bytes → ``ScanReport``, within the per-message budget.
+
+Walks the MIME tree (``dlp.mime``), sends every attachment through the
+extractor registry, recurses into archive members and forwarded messages
+(depth-limited), records an ``AttachmentInfo`` for each file, and runs the My
+Number detector over every text chunk.  Module-level functions only, so a
+process pool can call them; they never raise for bad input (DESIGN.md rule 4).
+
+Context beyond the ±window (docs/scanning.md): a My Number keyword in the
+Subject or the message body, or in a file's own name (or an enclosing
+archive's), marks every checksum-valid number in the attachments as at least
+``medium``.  It never makes one ``high``: only a nearby keyword or a column
+header does.
+
+Nothing that leaves here carries digits of a number: findings are masked, and
+subject, sender and file names are passed through ``redact``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from email.message import Message
+
+from dlp.config import ScanSettings
+from dlp.detect.mynumber import MyNumberDetector, MyNumberMatch, build_detector, redact, summarize
+from dlp.extract import registry
+from dlp.extract.base import Budget, BudgetExceeded, Extracted
+from dlp.extract.html import extract_html
+from dlp.extract.text import extract_text
+from dlp.mime import parse_message
+from dlp.model import AttachmentInfo, AttachmentStatus, Finding, ScanReport, TextChunk
+
+__all__ = ["MAX_FINDINGS", "scan_file", "scan_message"]
+
+MAX_FINDINGS = 1000
+"""Findings listed per report; the summary still counts every number."""
+
+_GENERIC_TYPES = frozenset(
+    {"", "application/octet-stream", "application/x-download", "binary/octet-stream"}
+)
+
+
+@dataclass
+class _State:
+    det: MyNumberDetector
+    budget: Budget
+    matches: list[MyNumberMatch] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    attachments: list[AttachmentInfo] = field(default_factory=list)
+    defects: list[str] = field(default_factory=list)
+    error: str = ""
+
+    def detect(self, chunk: TextChunk, hint: bool) -> None:
+        if not chunk.text:
+            return
+        location = redact(chunk.location)
+        for m in self.det.find(chunk, context_hint=hint):
+            self.matches.append(m)
+            if len(self.findings) < MAX_FINDINGS:
+                self.findings.append(m.to_finding(location))
+
+    def timeout(self, detail: str) -> None:
+        if not self.error:
+            self.error = f"timeout: {detail}"
+
+
+def _detector(scan: ScanSettings) -> MyNumberDetector:
+    return build_detector(scan.keyword_window, tuple(scan.extra_keywords))
+
+
+def scan_message(raw: bytes, scan: ScanSettings, source: str = "<message>") -> ScanReport:
+    """Scan one RFC 5322 message."""
+    t0 = time.monotonic()
+    st = _State(_detector(scan), Budget.from_settings(scan))
+    subject = message_id = header_from = ""
+    try:
+        top = _walk_message(st, raw, prefix="", display="", depth=0, hint=False)
+        if top is not None:
+            subject, message_id, header_from = top
+    except BudgetExceeded as exc:
+        if exc.status is AttachmentStatus.TIMEOUT:
+            st.timeout(exc.detail)
+        else:
+            st.defects.append(f"stopped: {exc.detail}")
+    except RecursionError:
+        st.error = "error: message nested too deeply to scan"
+    except Exception as exc:  # a scanner bug must not take the service down
+        st.error = "error: " + registry.safe_reason(exc)
+    return _report(st, source, len(raw), t0, subject, message_id, header_from)
+
+
+def scan_file(data: bytes, filename: str, scan: ScanSettings, source: str) -> ScanReport:
+    """Scan a file that is not a message, as if it were the lone attachment of one."""
+    t0 = time.monotonic()
+    st = _State(_detector(scan), Budget.from_settings(scan))
+    name = filename.replace("\\", "/").rsplit("/", 1)[-1] or "file"
+    try:
+        _scan_file(
+            st,
+            data,
+            name=name,
+            display=redact(name),
+            declared_type="",
+            charset=None,
+            location=f"attachment:{redact(name)}",
+            depth=0,
+            hint=st.det.has_keyword(name),
+        )
+    except BudgetExceeded as exc:
+        if exc.status is AttachmentStatus.TIMEOUT:
+            st.timeout(exc.detail)
+        else:
+            st.defects.append(f"stopped: {exc.detail}")
+    except RecursionError:
+        st.error = "error: file nested too deeply to scan"
+    except Exception as exc:
+        st.error = "error: " + registry.safe_reason(exc)
+    return _report(st, source, len(data), t0, "", "", "")
+
+
+def _report(
+    st: _State, source: str, size: int, t0: float, subject: str, message_id: str, header_from: str
+) -> ScanReport:
+    if len(st.matches) > MAX_FINDINGS:
+        st.defects.append(f"{len(st.matches)} findings; the first {MAX_FINDINGS} are listed")
+    if not st.error:
+        for a in st.attachments:
+            if a.status is AttachmentStatus.TIMEOUT:
+                st.timeout(f"attachment {a.filename} not finished in time")
+                break
+    return ScanReport(
+        source=source,
+        findings=tuple(st.findings),
+        mynumber=summarize(st.matches),
+        attachments=tuple(st.attachments),
+        defects=tuple(st.defects),
+        message_id=redact(message_id),
+        subject=redact(subject),
+        header_from=redact(header_from),
+        size=size,
+        elapsed_ms=(time.monotonic() - t0) * 1000.0,
+        error=st.error,
+    )
+
+
+def _walk_message(
+    st: _State, raw: bytes | Message, prefix: str, display: str, depth: int, hint: bool
+) -> tuple[str, str, str] | None:
+    """Scan one (possibly nested) message; returns its subject, Message-ID and From."""
+    st.budget.check_time()
+    parsed = parse_message(raw, prefix=prefix)
+    where = f"{display}: " if display else ""
+    st.defects.extend(where + d for d in parsed.defects)
+    # A keyword anywhere in the headers or bodies is context for the attachments.
+    text_kw = any(st.det.has_keyword(c.text) for c in parsed.chunks)
+    for chunk in parsed.chunks:
+        st.detect(chunk, hint)
+    for att in parsed.attachments:
+        st.budget.check_time()
+        shown = redact(att.filename)
+        name = f"{display}/{shown}" if display else shown
+        location = redact(att.location)
+        file_hint = hint or text_kw or (att.named and st.det.has_keyword(att.filename))
+        if att.is_message:
+            _nested_message(
+                st, att.data, att.content_type, name, location, depth + 1, file_hint, att.message
+            )
+        else:
+            _scan_file(
+                st,
+                att.data,
+                name=att.filename,
+                display=name,
+                declared_type=att.content_type,
+                charset=att.charset,
+                location=location,
+                depth=depth + 1,
+                hint=file_hint,
+            )
+    return parsed.subject, parsed.message_id, parsed.header_from
+
+
+def _nested_message(
+    st: _State,
+    data: bytes,
+    content_type: str,
+    display: str,
+    location: str,
+    depth: int,
+    hint: bool,
+    parsed: Message | None = None,
+) -> None:
+    sha = hashlib.sha256(data).hexdigest()
+    if depth > st.budget.max_depth:
+        st.attachments.append(
+            AttachmentInfo(
+                display,
+                content_type,
+                len(data),
+                sha,
+                AttachmentStatus.TOO_DEEP,
+                location,
+                "forwarded message nested too deeply",
+            )
+        )
+        return
+    st.attachments.append(
+        AttachmentInfo(display, content_type, len(data), sha, AttachmentStatus.SCANNED, location)
+    )
+    _walk_message(
+        st, parsed or data, prefix=location + "/", display=display, depth=depth, hint=hint
+    )
+
+
+def _scan_file(
+    st: _State,
+    data: bytes,
+    *,
+    name: str,
+    display: str,
+    declared_type: str,
+    charset: str | None,
+    location: str,
+    depth: int,
+    hint: bool,
+) -> None:
+    sha = hashlib.sha256(data).hexdigest()
+    if depth > st.budget.max_depth:
+        st.attachments.append(
+            AttachmentInfo(
+                display,
+                declared_type or "application/octet-stream",
+                len(data),
+                sha,
+                AttachmentStatus.TOO_DEEP,
+                location,
+                "nested too deeply",
+            )
+        )
+        return
+    ext = _extract(st, data, name, location, charset)
+    ctype = (
+        declared_type
+        if declared_type not in _GENERIC_TYPES
+        else (ext.content_type or declared_type)
+    )
+    if ext.kind == "message" and ext.members:
+        _nested_message(st, ext.members[0].data, "message/rfc822", display, location, depth, hint)
+        return
+    st.attachments.append(
+        AttachmentInfo(
+            filename=display,
+            content_type=ctype or "application/octet-stream",
+            size=len(data),
+            sha256=sha,
+            status=ext.status,
+            location=location,
+            detail=redact(ext.detail),
+        )
+    )
+    st.defects.extend(f"{display}: {redact(d)}" for d in ext.defects)
+    for chunk in ext.chunks:
+        st.detect(chunk, hint)
+    for member in ext.members:
+        try:
+            st.budget.add_member()
+        except BudgetExceeded as exc:
+            st.defects.append(f"{display}: {exc.detail}; remaining members not read")
+            break
+        st.budget.check_time()
+        mname = member.name.replace("\\", "/")
+        shown = redact(mname)
+        _scan_file(
+            st,
+            member.data,
+            name=mname,
+            display=f"{display}/{shown}",
+            declared_type=member.content_type,
+            charset=None,
+            location=f"{location}/{shown}",
+            depth=depth + 1,
+            hint=hint or st.det.has_keyword(mname),
+        )
+
+
+def _extract(st: _State, data: bytes, name: str, location: str, charset: str | None) -> Extracted:
+    """The registry, except that a text part keeps the charset its MIME header declared."""
+    if charset:
+        kind = registry.sniff(data, name)
+        if kind in ("text", "csv", "html"):
+            try:
+                st.budget.spend(len(data))
+                if kind == "html":
+                    return extract_html(data, name, location, st.budget, charset)
+                return extract_text(data, name, location, st.budget, charset)
+            except BudgetExceeded as exc:
+                return Extracted(kind=kind, status=exc.status, detail=exc.detail)
+            except Exception as exc:
+                return Extracted(
+                    kind=kind, status=AttachmentStatus.ERROR, detail=registry.safe_reason(exc)
+                )
+    return registry.extract(data, name, location, st.budget)
