@@ -1,0 +1,596 @@
+"""Doppelgänger recipient domains: is this domain one of ours, or made to look like it?
+
+Pure: no I/O at call time.  The Public Suffix List is the snapshot bundled in
+``tldextract`` (loaded once, never fetched, never cached to disk), the
+homoglyph table comes from ``dlp.detect.confusables``.
+
+``ProtectedSet`` holds the domains worth protecting (own, partners, the built-in
+list of mail providers people mistype most in Japan) together with the indexes
+that make a query cost a few dictionary look-ups instead of a loop over every
+protected domain: exact label, confusable skeleton, "one dot removed" variants
+and a deletion neighbourhood (SymSpell-style) of each brand label.  ``check``
+then answers ``trusted`` / ``external`` / ``lookalike``.
+
+The comparison happens on the *registrable label* (``exp`` in ``exp.co.jp``):
+plain edit distance over the whole domain misses ``exp.com`` for ``exp.co.jp``
+(three edits) and flags unrelated short domains, so every technique looks at
+the part of the name it is about.  Techniques, in the order they are tried:
+
+``hyphen_for_dot``  ``exp-co.jp``            a dot written as a hyphen
+``dot_extra``       ``gm.ail.com``           one dot too many
+``dot_missing``     ``expco.jp``             one dot left out
+``prefix``          ``exp.co.jp.com``        the whole protected domain, then more
+``homoglyph``       ``gmаil.com``, ``grnail.com``  same confusable skeleton (UTS #39)
+``suffix_typo``     ``gmail.cm``, ``exp.co.jq``    same label, suffix one edit away
+``suffix_swap``     ``exp.com``, ``exp.ne.jp``     same label, another public suffix
+``transposition``   ``gmial.com``            two neighbouring letters swapped
+``bitflip``         ``gmaml.com``            one character one bit away
+``edit_distance``   ``gmai.com``             Damerau–Levenshtein within budget
+"""
+
+from __future__ import annotations
+
+import contextlib
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+import idna
+import tldextract
+from rapidfuzz.distance import OSA
+
+from dlp.detect.confusables import skeleton
+from dlp.model import DomainVerdict
+
+TRUSTED = "trusted"
+EXTERNAL = "external"
+LOOKALIKE = "lookalike"
+
+OWN = "own"
+PARTNER = "partner"
+BUILTIN = "builtin"
+
+# The mail domains people in Japan mistype most: big free-mail services and the
+# carriers' mobile mail.  Protected against lookalikes when
+# [domains] builtin_protected is on; they are never *trusted*.
+BUILTIN_PROTECTED: tuple[str, ...] = (
+    "gmail.com",
+    "googlemail.com",
+    "yahoo.co.jp",
+    "ymail.ne.jp",
+    "icloud.com",
+    "outlook.com",
+    "outlook.jp",
+    "hotmail.com",
+    "hotmail.co.jp",
+    "docomo.ne.jp",
+    "ezweb.ne.jp",
+    "au.com",
+    "auone.jp",
+    "softbank.ne.jp",
+    "i.softbank.jp",
+    "ymobile.ne.jp",
+    "uqmobile.jp",
+    "nifty.com",
+    "biglobe.ne.jp",
+    "so-net.ne.jp",
+    "plala.or.jp",
+    "ocn.ne.jp",
+)
+
+# Real mail services whose names sit next to a built-in protected one (yahoo.com
+# is one "suffix swap" away from yahoo.co.jp, mail.com one letter from
+# gmail.com).  Mail to them is ordinary external mail: they are exempt from the
+# *built-in* protection only, never from the organisation's own and partner
+# domains.  See docs/domains.md, "Collisions".
+BUILTIN_KNOWN: tuple[str, ...] = (
+    "yahoo.com",
+    "ymail.com",
+    "mail.com",
+    "live.com",
+    "live.jp",
+    "msn.com",
+    "me.com",
+    "mac.com",
+    "aol.com",
+    "gmx.com",
+    "hotmail.co.uk",
+    "outlook.co.jp",
+)
+
+# Second-level and municipal labels of the Japanese namespace, and generic
+# words of other registries: as a registrable label they name a kind of
+# organisation, not an organisation, so they are never fuzzy-matched as brands
+# (``pref.osaka.jp`` must not look like ``pref.kyoto.jp``).
+GENERIC_LABELS: frozenset[str] = frozenset(
+    {
+        "ac", "ad", "co", "ed", "go", "gr", "lg", "ne", "or",
+        "pref", "city", "town", "vill", "metro",
+        "com", "net", "org", "edu", "gov", "mil", "int", "info", "biz",
+        "www", "mail",
+    }
+)  # fmt: skip
+
+_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e"), None)
+_DOTS = str.maketrans({"。": ".", "．": ".", "｡": "."})
+_ASCII_HOST = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.-")
+
+# Bundled PSL snapshot only: no URLs to fetch, no disk cache.  ICANN section
+# only (include_psl_private_domains=False): mail domains are registered under
+# ICANN suffixes, and with private suffixes "exp.co.jp.com" would become its
+# own registrable domain under CentralNic's "jp.com" instead of a prefix trick.
+_PSL = tldextract.TLDExtract(
+    suffix_list_urls=(),
+    cache_dir=None,
+    fallback_to_snapshot=True,
+    include_psl_private_domains=False,
+)
+
+
+def budget(label: str) -> int:
+    """Edits allowed between a protected brand label and a candidate.
+
+    Three letters or fewer: none (``au``, ``ocn`` would otherwise match half
+    the internet); 4–8: one; 9 or more: two.
+    """
+    n = len(label)
+    if n <= 3:
+        return 0
+    if n <= 8:
+        return 1
+    return 2
+
+
+# ---------------------------------------------------------------------------
+# Normalisation
+
+
+@dataclass(frozen=True, slots=True)
+class Name:
+    """A domain after normalisation."""
+
+    ascii: str
+    """A-label form, e.g. ``xn--gmil-63d.com``: what is shown and looked up."""
+    text: str
+    """U-label form, e.g. ``gmаil.com``: what is compared."""
+    label: str
+    """Registrable label (U-label), ``exp`` in ``mail.exp.co.jp``; "" if none."""
+    suffix: str
+    """Public suffix (A-label), ``co.jp``; "" when the top-level label is unknown."""
+    valid: bool = True
+    problem: str = ""
+
+    @property
+    def registrable(self) -> str:
+        """Registrable domain (A-label) or "" when there is none."""
+        if not self.label or not self.suffix:
+            return ""
+        return f"{_to_ascii_label(self.label)}.{self.suffix}"
+
+    @property
+    def registrable_text(self) -> str:
+        if not self.label or not self.suffix:
+            return ""
+        return f"{self.label}.{_to_text(self.suffix)}"
+
+    @property
+    def generic(self) -> bool:
+        return self.label in GENERIC_LABELS
+
+
+def domain_of(address: str) -> str:
+    """The domain part of an address (``<a@b>`` and bare domains accepted)."""
+    s = address.strip().strip("<>").strip()
+    return s.rpartition("@")[2]
+
+
+def _to_ascii_label(label: str) -> str:
+    if label.isascii():
+        return label
+    try:
+        return idna.encode(label, uts46=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError):
+        return "xn--" + label.encode("punycode").decode("ascii")
+
+
+def _to_text(domain: str) -> str:
+    if "xn--" not in domain:
+        return domain
+    out = []
+    for label in domain.split("."):
+        if label.startswith("xn--"):
+            try:
+                label = idna.decode(label)
+            except (idna.IDNAError, UnicodeError):
+                with contextlib.suppress(UnicodeError):
+                    label = label[4:].encode("ascii").decode("punycode")
+        out.append(label)
+    return ".".join(out)
+
+
+def normalise(raw: str) -> Name:
+    """Lower-case, UTS-46 map (full width, ``。``), drop zero-width characters,
+    decode punycode; never raises (an unusable name comes back ``valid=False``)."""
+    s = domain_of(raw).translate(_ZERO_WIDTH).translate(_DOTS).strip().rstrip(".")
+    if not s:
+        return Name("", "", "", "", valid=False, problem="empty domain")
+    lowered = s.lower()
+    valid, problem = True, ""
+    if frozenset(lowered) <= _ASCII_HOST and "xn--" not in lowered and ".." not in lowered:
+        ascii_form = lowered  # fast path: the common case needs no IDNA work
+    else:
+        try:
+            ascii_form = idna.encode(s, uts46=True, transitional=False).decode("ascii")
+        except (idna.IDNAError, UnicodeError) as exc:
+            # Still compare what we can (an underscore or a bad label should
+            # not hide a lookalike), but say the name is not a valid host name.
+            valid, problem = False, f"not a valid domain name ({exc})"
+            mapped = unicodedata.normalize("NFKC", s).lower()
+            ascii_form = ".".join(_to_ascii_label(lab) for lab in mapped.split("."))
+    if any(not lab for lab in ascii_form.split(".")):
+        return Name(ascii_form, ascii_form, "", "", valid=False, problem="empty label")
+    text = _to_text(ascii_form)
+    parts = _PSL.extract_str(ascii_form)
+    suffix = parts.suffix
+    label = _to_text(parts.domain) if suffix else ""
+    if not suffix and valid:
+        valid, problem = False, "no known public suffix"
+    return Name(ascii_form, text, label, suffix, valid, problem)
+
+
+def _parents(domain: str) -> Iterator[str]:
+    """``a.b.c.jp``, ``b.c.jp``, ``c.jp``, ``jp``."""
+    labels = domain.split(".")
+    for i in range(len(labels)):
+        yield ".".join(labels[i:])
+
+
+# ---------------------------------------------------------------------------
+# The protected set and its indexes
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    domain: str  # A-label form as listed
+    text: str  # U-label form
+    kind: str  # own | partner | builtin
+    label: str  # registrable label (U-label)
+    suffix: str  # public suffix (A-label)
+    registrable: str
+
+    @property
+    def rank(self) -> int:
+        return _KIND_RANK[self.kind]
+
+
+_KIND_RANK = {OWN: 0, PARTNER: 1, BUILTIN: 2}
+
+
+def _deletes(word: str, depth: int) -> set[str]:
+    """All strings obtained by deleting up to ``depth`` characters (word included)."""
+    out = {word}
+    frontier = {word}
+    for _ in range(depth):
+        frontier = {w[:i] + w[i + 1 :] for w in frontier if len(w) > 1 for i in range(len(w))}
+        out |= frontier
+    return out
+
+
+@dataclass(slots=True)
+class ProtectedSet:
+    """Own, partner and built-in protected domains, indexed for fast queries.
+
+    Build it once per allowlist (``ProtectedSet.build``); it is then only read.
+    """
+
+    trusted: dict[str, Entry] = field(default_factory=dict)
+    """own + partner domains by A-label (a subdomain of one is trusted too)."""
+    builtin: dict[str, Entry] = field(default_factory=dict)
+    known: frozenset[str] = frozenset()
+    """Registrable domains exempt from built-in protection (BUILTIN_KNOWN)."""
+    external: frozenset[str] = frozenset()
+    """Domains the administrator declared external: never a lookalike."""
+    entries: list[Entry] = field(default_factory=list)
+    by_domain: dict[str, list[Entry]] = field(default_factory=dict)
+    by_registrable: dict[str, list[Entry]] = field(default_factory=dict)
+    by_label: dict[str, list[Entry]] = field(default_factory=dict)
+    by_skeleton: dict[str, list[Entry]] = field(default_factory=dict)
+    by_dot_missing: dict[str, list[Entry]] = field(default_factory=dict)
+    near1: dict[str, list[str]] = field(default_factory=dict)
+    near2: dict[str, list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def build(
+        cls,
+        own: Iterable[str] = (),
+        partners: Iterable[str] = (),
+        builtin: bool | Iterable[str] = True,
+        external: Iterable[str] = (),
+    ) -> ProtectedSet:
+        ps = cls()
+        if builtin is True:
+            builtin_list: Iterable[str] = BUILTIN_PROTECTED
+            ps.known = frozenset(BUILTIN_KNOWN)
+        elif builtin is False:
+            builtin_list = ()
+        else:
+            builtin_list = builtin
+            ps.known = frozenset(BUILTIN_KNOWN)
+        ps.external = frozenset(normalise(d).ascii for d in external)
+        for kind, domains in ((OWN, own), (PARTNER, partners), (BUILTIN, builtin_list)):
+            for raw in domains:
+                ps._add(kind, raw)
+        return ps
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def _add(self, kind: str, raw: str) -> None:
+        name = normalise(raw)
+        if not name.ascii:
+            return
+        entry = Entry(
+            domain=name.ascii,
+            text=name.text,
+            kind=kind,
+            label=name.label,
+            suffix=name.suffix,
+            registrable=name.registrable,
+        )
+        if kind == BUILTIN:
+            if entry.domain in self.trusted:
+                return
+            self.builtin.setdefault(entry.domain, entry)
+        else:
+            self.trusted.setdefault(entry.domain, entry)
+        self.entries.append(entry)
+        self.by_domain.setdefault(entry.domain, []).append(entry)
+        if entry.registrable:
+            self.by_registrable.setdefault(entry.registrable, []).append(entry)
+        self.by_skeleton.setdefault(skeleton(entry.text), []).append(entry)
+        # "One dot left out" variants of the listed name and of its
+        # registrable part (exp.co.jp -> expco.jp, exp.cojp; i.softbank.jp ->
+        # isoftbank.jp, softbankjp).
+        for whole in {name.registrable_text or entry.text, entry.text}:
+            for i, ch in enumerate(whole):
+                if ch == ".":
+                    variant = whole[:i] + whole[i + 1 :]
+                    self.by_dot_missing.setdefault(variant, []).append(entry)
+        label = entry.label
+        if not label or label in GENERIC_LABELS:
+            return
+        bucket = self.by_label.setdefault(label, [])
+        bucket.append(entry)
+        if len(bucket) > 1:
+            return  # label already in the deletion index
+        b = budget(label)
+        if b >= 1:
+            for variant in _deletes(label, 1):
+                self.near1.setdefault(variant, []).append(label)
+        if b >= 2:
+            for variant in _deletes(label, 2):
+                self.near2.setdefault(variant, []).append(label)
+
+
+# ---------------------------------------------------------------------------
+# The check
+
+
+@dataclass(frozen=True, slots=True)
+class _Hit:
+    entry: Entry
+    technique: str
+    compared: str  # the candidate text that was compared with entry.text
+
+
+def _best(hits: Iterable[_Hit]) -> _Hit | None:
+    best: _Hit | None = None
+    best_key: tuple[int, int, str] | None = None
+    for hit in hits:
+        key = (hit.entry.rank, OSA.distance(hit.compared, hit.entry.text), hit.entry.domain)
+        if best_key is None or key < best_key:
+            best, best_key = hit, key
+    return best
+
+
+def _allowed(entry: Entry, name: Name, ps: ProtectedSet) -> bool:
+    """Whether ``entry`` may be the thing ``name`` imitates."""
+    if entry.registrable and entry.registrable == name.registrable:
+        return False  # same registrant: a different host of the same organisation
+    return not (entry.kind == BUILTIN and name.registrable in ps.known)
+
+
+def _structural(name: Name, ps: ProtectedSet) -> _Hit | None:
+    text = name.text
+    hits: list[_Hit] = []
+    # hyphen_for_dot: exp-co.jp, exp-co-jp.com (a hyphen instead of a dot)
+    if "-" in text:
+        positions = [i for i, ch in enumerate(text) if ch == "-"]
+        for i in positions:
+            variant = text[:i] + "." + text[i + 1 :]
+            for parent in _parents(variant):
+                for e in ps.by_domain.get(_ascii_of(parent), ()):
+                    if _allowed(e, name, ps):
+                        hits.append(_Hit(e, "hyphen_for_dot", text))
+        if not hits:
+            dotted = text.replace("-", ".")
+            for e in _prefixes(dotted, ps):
+                if _allowed(e, name, ps):
+                    hits.append(_Hit(e, "prefix", text))
+    if hits:
+        return _best(hits)
+    # dot_extra: gm.ail.com (remove one dot and it is protected)
+    dots = [i for i, ch in enumerate(text) if ch == "."]
+    if len(dots) >= 2:
+        for i in dots[:-1]:
+            variant = text[:i] + text[i + 1 :]
+            for parent in _parents(variant):
+                if parent.count(".") < 1:
+                    break
+                for e in ps.by_domain.get(_ascii_of(parent), ()):
+                    if _allowed(e, name, ps) and not _is_sub(text, e.text):
+                        hits.append(_Hit(e, "dot_extra", text))
+    if hits:
+        return _best(hits)
+    # dot_missing: expco.jp (protected with one dot left out)
+    for parent in _parents(text):
+        if "." not in parent:
+            break
+        for e in ps.by_dot_missing.get(parent, ()):
+            if _allowed(e, name, ps):
+                hits.append(_Hit(e, "dot_missing", parent))
+        if hits:
+            return _best(hits)
+    # prefix: exp.co.jp.com, gmail.com.evil.example
+    for e in _prefixes(text, ps):
+        if _allowed(e, name, ps):
+            hits.append(_Hit(e, "prefix", text))
+    return _best(hits)
+
+
+def _is_sub(domain: str, parent: str) -> bool:
+    return domain == parent or domain.endswith("." + parent)
+
+
+def _prefixes(text: str, ps: ProtectedSet) -> Iterator[Entry]:
+    labels = text.split(".")
+    for n in range(2, len(labels)):
+        head = ".".join(labels[:n])
+        yield from ps.by_domain.get(_ascii_of(head), ())
+
+
+def _ascii_of(text: str) -> str:
+    if text.isascii():
+        return text
+    return ".".join(_to_ascii_label(lab) for lab in text.split("."))
+
+
+def _homoglyph(name: Name, ps: ProtectedSet) -> _Hit | None:
+    hits: list[_Hit] = []
+    for parent in _parents(name.text):
+        if "." not in parent:
+            break
+        for e in ps.by_skeleton.get(skeleton(parent), ()):
+            if e.text != parent and _allowed(e, name, ps):
+                hits.append(_Hit(e, "homoglyph", parent))
+        if hits:
+            return _best(hits)
+    return None
+
+
+def _suffix_variants(name: Name, ps: ProtectedSet) -> _Hit | None:
+    hits: list[_Hit] = []
+    if name.suffix and name.label and name.label not in GENERIC_LABELS:
+        for e in ps.by_label.get(name.label, ()):
+            if e.suffix == name.suffix or not _allowed(e, name, ps):
+                continue
+            technique = "suffix_typo" if OSA.distance(name.suffix, e.suffix) <= 1 else "suffix_swap"
+            hits.append(_Hit(e, technique, name.registrable_text))
+        return _best(hits)
+    # Unknown top-level label (exp.co.jq, gmail.comm): any label that is a
+    # protected brand, followed by something one edit from its suffix.
+    labels = name.text.split(".")
+    for i in range(len(labels) - 1):
+        rest = ".".join(labels[i + 1 :])
+        for e in ps.by_label.get(labels[i], ()):
+            if OSA.distance(_ascii_of(rest), e.suffix, score_cutoff=1) <= 1 and _allowed(
+                e, name, ps
+            ):
+                hits.append(_Hit(e, "suffix_typo", ".".join(labels[i:])))
+    return _best(hits)
+
+
+def _edit_kind(a: str, b: str) -> str:
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        if (
+            len(diff) == 2
+            and diff[1] == diff[0] + 1
+            and a[diff[0]] == b[diff[1]]
+            and a[diff[1]] == b[diff[0]]
+        ):
+            return "transposition"
+        if len(diff) == 1 and (ord(a[diff[0]]) ^ ord(b[diff[0]])).bit_count() == 1:
+            return "bitflip"
+    return "edit_distance"
+
+
+def _fuzzy_label(name: Name, ps: ProtectedSet) -> _Hit | None:
+    label = name.label
+    if not label or not name.suffix or label in GENERIC_LABELS or len(label) < 3:
+        return None
+    candidates: set[str] = set()
+    variants = _deletes(label, 1)
+    for v in variants:
+        candidates.update(ps.near1.get(v, ()))
+    if len(label) >= 7 and ps.near2:
+        for v in _deletes(label, 2):
+            candidates.update(ps.near2.get(v, ()))
+    candidates.discard(label)
+    hits: list[_Hit] = []
+    for cand in candidates:
+        b = budget(cand)
+        if OSA.distance(label, cand, score_cutoff=b) > b:
+            continue
+        for e in ps.by_label[cand]:
+            if e.suffix == name.suffix and _allowed(e, name, ps):
+                hits.append(_Hit(e, _edit_kind(label, cand), name.registrable_text))
+    return _best(hits)
+
+
+def check(domain: str, protected: ProtectedSet) -> DomainVerdict:
+    """Classify one recipient domain (or address).  Never raises."""
+    name = normalise(domain)
+    if not name.ascii:
+        return DomainVerdict(domain=domain, verdict=EXTERNAL, reason=name.problem)
+    for parent in _parents(name.ascii):
+        entry = protected.trusted.get(parent)
+        if entry is not None:
+            how = "is" if parent == name.ascii else "is a subdomain of"
+            return DomainVerdict(
+                domain=name.ascii,
+                verdict=TRUSTED,
+                reason=f"{how} the {entry.kind} domain {entry.domain}",
+            )
+    for parent in _parents(name.ascii):
+        if parent in protected.external:
+            return DomainVerdict(
+                domain=name.ascii,
+                verdict=EXTERNAL,
+                reason=f"listed as external (not a lookalike) in the allowlist: {parent}",
+            )
+        entry = protected.builtin.get(parent)
+        if entry is not None:
+            return DomainVerdict(
+                domain=name.ascii,
+                verdict=EXTERNAL,
+                reason=f"the public mail service {entry.domain} (protected, not trusted)",
+            )
+    same_owner = protected.by_registrable.get(name.registrable)
+    if same_owner:
+        return DomainVerdict(
+            domain=name.ascii,
+            verdict=EXTERNAL,
+            reason=f"same registrable domain as the {same_owner[0].kind} domain "
+            f"{same_owner[0].domain} (not trusted: only the listed name is)",
+        )
+    for step in (_structural, _homoglyph, _suffix_variants, _fuzzy_label):
+        hit = step(name, protected)
+        if hit is not None:
+            e = hit.entry
+            distance = OSA.distance(hit.compared, e.text)
+            return DomainVerdict(
+                domain=name.ascii,
+                verdict=LOOKALIKE,
+                resembles=e.domain,
+                technique=hit.technique,
+                distance=distance,
+                reason=f"looks like the {e.kind} domain {e.text} ({hit.technique}, distance {distance})",
+            )
+    if not name.valid:
+        reason = name.problem
+    elif name.registrable in protected.known:
+        reason = f"the public mail service {name.registrable}"
+    else:
+        reason = "no resemblance to a protected domain"
+    return DomainVerdict(domain=name.ascii, verdict=EXTERNAL, reason=reason)
