@@ -1,0 +1,76 @@
+"""Tables → one TextChunk per column, headed by the column's label.
+
+The detector treats ``field_label`` as context for every value under it, so a
+column headed 個人番号 raises every number in it to high confidence
+(dlp/extract/base.py contract).  Real office sheets rarely start with the
+header in row 1 — a title, a date and a blank row usually come first — so the
+label of a column is the last text cell above its first value, looked for in
+the first ``HEADER_SCAN_ROWS`` rows.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+
+from dlp.model import TextChunk
+
+HEADER_SCAN_ROWS = 20
+_VALUE_LIKE = re.compile(r"^[\s\d\-‐‑–—−ー.,/:()+#*]*\d[\s\d\-‐‑–—−ー.,/:()+#*]*$")
+
+
+def column_name(index: int) -> str:
+    """0 → A, 25 → Z, 26 → AA (spreadsheet column letters)."""
+    name = ""
+    index += 1
+    while index:
+        index, rem = divmod(index - 1, 26)
+        name = chr(65 + rem) + name
+    return name
+
+
+def is_value_like(cell: str) -> bool:
+    """A cell that looks like data (digits and separators), not like a heading."""
+    return bool(_VALUE_LIKE.match(unicodedata.normalize("NFKC", cell)))
+
+
+def column_label(cells: Sequence[str]) -> str | None:
+    """The last text cell above the first value; a column without values: its first cell."""
+    label: str | None = None
+    first: str | None = None
+    for cell in cells[:HEADER_SCAN_ROWS]:
+        text = cell.strip()
+        if not text:
+            continue
+        if is_value_like(text):
+            return label
+        label = text[:200]
+        if first is None:
+            first = label
+    return first
+
+
+def columns_to_chunks(
+    columns: Sequence[Sequence[str]], location: str, *, letters: bool = True
+) -> list[TextChunk]:
+    """One chunk per non-empty column; location ``<location>!C`` (or ``!3`` without letters)."""
+    chunks: list[TextChunk] = []
+    for idx, cells in enumerate(columns):
+        text = "\n".join(cells).strip("\n")
+        if not text.strip():
+            continue
+        col = column_name(idx) if letters else str(idx + 1)
+        chunks.append(
+            TextChunk(text=text, location=f"{location}!{col}", field_label=column_label(cells))
+        )
+    return chunks
+
+
+def rows_to_columns(rows: Sequence[Sequence[str]]) -> list[list[str]]:
+    width = max((len(r) for r in rows), default=0)
+    cols: list[list[str]] = [[] for _ in range(width)]
+    for row in rows:
+        for i in range(width):
+            cols[i].append(row[i] if i < len(row) else "")
+    return cols
