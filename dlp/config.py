@@ -238,11 +238,16 @@ class ConsoleSettings:
     secret_key: str = ""
     """Session signing key; empty = generated once into var/console.key."""
     language: str = "ja"
+    tls_cert: str = ""
+    """PEM certificate for serving the console over HTTPS; empty = plain HTTP."""
+    tls_key: str = ""
 
     def __post_init__(self) -> None:
         _hostport(self.listen)
         if self.language not in ("ja", "en"):
             raise ValueError("language must be ja or en")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ValueError("tls_cert and tls_key must be given together")
 
 
 @dataclass(frozen=True)
