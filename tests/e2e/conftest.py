@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from e2e_gateway import Gateway, why_gateway_unusable
 from e2e_postfix import ROOT, PostfixInstance, PostfixPorts, free_ports, why_unavailable
 from e2e_process import ServiceProcess
 from e2e_sink import Sink
@@ -96,3 +97,16 @@ def passthrough(
         yield proc
     finally:
         proc.stop()
+
+
+@pytest.fixture(scope="module")
+def gateway(e2e_root: Path, ports: PostfixPorts, postfix: PostfixInstance) -> Iterator[Gateway]:
+    reason = why_gateway_unusable()
+    if reason:
+        pytest.skip(reason)
+    gw = Gateway(e2e_root, ports)
+    try:
+        gw.process.start(timeout=60)
+        yield gw
+    finally:
+        gw.process.stop()
