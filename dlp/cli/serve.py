@@ -1,10 +1,29 @@
-"""`dlp serve` (being written)."""
+"""`dlp serve`: run the gateway (see docs/gateway.md)."""
 
 from __future__ import annotations
 
 import click
 
+from dlp.cli.common import config_option, load_or_exit
+
 
 def register(group: click.Group) -> None:
     """Add this family's commands to the top-level group."""
-    del group
+    group.add_command(serve)
+
+
+@click.command()
+@config_option
+@click.option("--listen", metavar="HOST:PORT", help="Override [smtp] listen.")
+@click.option("--next-hop", "next_hop", metavar="HOST:PORT", help="Override [smtp] next_hop.")
+def serve(config_path: str | None, listen: str | None, next_hop: str | None) -> None:
+    """Run the SMTP gateway until SIGTERM (graceful) — SIGHUP reloads the allowlist."""
+    from dlp.smtp.app import run, with_overrides
+
+    settings = load_or_exit(config_path)
+    try:
+        settings = with_overrides(settings, listen, next_hop)
+    except ValueError as exc:
+        click.echo(f"dlp: {exc}", err=True)
+        raise SystemExit(2) from None
+    raise SystemExit(run(settings))

@@ -1,0 +1,277 @@
+"""Policy: a scan report and an envelope become a verdict.
+
+Two entry points:
+
+* ``recipient_refusal`` runs at RCPT time, per recipient: a recipient at a
+  lookalike domain is refused (or marked for hold) before anything is relayed.
+* ``decide`` runs once the message is scanned: the first ``[[policy.rules]]``
+  entry whose conditions all hold decides; when none matches the configured
+  ``default_action`` applies.
+
+Every text produced here goes to the sender (in SMTP replies, so possibly into a
+bounce) or to reviewers.  It names what was found and where, never a number
+(DESIGN.md rule 2): only finding locations and detector names are used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from dlp.config import DomainSettings, PolicySettings, Rule
+from dlp.model import (
+    Action,
+    AttachmentStatus,
+    Confidence,
+    Finding,
+    Recipient,
+    RecipientClass,
+    ScanReport,
+    Verdict,
+)
+
+LOOKALIKE_RULE = "lookalike-recipient"
+DEFAULT_RULE = "default"
+
+# An SMTP reply line may be 512 octets including the code (RFC 5321 4.5.3.1.5);
+# Japanese text is 3 octets a character, so keep ours well under that.
+_MAX_REPLY_OCTETS = 480
+
+_DEFAULT_TEXTS: dict[Action, tuple[str, str]] = {
+    Action.HOLD: (
+        "確認のため送信を保留しました。",
+        "The message has been held for review.",
+    ),
+    Action.REJECT: (
+        "送信ポリシーにより送信できません。",
+        "The message was refused by the sending policy.",
+    ),
+    Action.TEMPFAIL: (
+        "一時的に送信できません。しばらくして再送されます。",
+        "The message cannot be accepted right now; it will be retried.",
+    ),
+}
+
+_DETECTOR_NAMES: dict[str, tuple[str, str]] = {
+    "mynumber": ("個人番号（マイナンバー）と思われる情報", "what appear to be My Numbers"),
+}
+
+
+# ---------------------------------------------------------------------------
+# RCPT time
+
+
+def recipient_refusal(recipient: Recipient, domains: DomainSettings) -> Verdict | None:
+    """Verdict for one recipient before relaying it, or None to pass it on.
+
+    Only a lookalike domain is acted on here: ``lookalike_action = "reject"``
+    refuses this recipient alone with a bilingual ``550 5.7.1`` naming the domain
+    that was probably meant; ``"hold"`` accepts it and holds the whole message.
+    """
+    if recipient.klass is not RecipientClass.LOOKALIKE:
+        return None
+    meant = recipient.resembles or "?"
+    ja = f"宛先ドメイン {recipient.domain} は {meant} の誤りの可能性があります"
+    en = f"{recipient.domain} looks like a mistyped {meant}"
+    reason = f"lookalike recipient domain {recipient.domain} (resembles {meant}"
+    reason += f", {recipient.technique})" if recipient.technique else ")"
+    if domains.lookalike_action == "hold":
+        return Verdict(
+            action=Action.HOLD,
+            rule=LOOKALIKE_RULE,
+            reasons=(reason,),
+            smtp_code=250,
+            smtp_message=_fit("2.1.5", ja + "（送信は保留されます）", en + " (held for review)"),
+        )
+    return Verdict(
+        action=Action.REJECT,
+        rule=LOOKALIKE_RULE,
+        reasons=(reason,),
+        smtp_code=550,
+        smtp_message=_fit("5.7.1", ja, en),
+    )
+
+
+# ---------------------------------------------------------------------------
+# After the scan
+
+
+def decide(
+    report: ScanReport,
+    recipients: Sequence[Recipient],
+    sender: str,
+    policy: PolicySettings,
+) -> Verdict:
+    """The verdict of the first rule that matches; the default action otherwise."""
+    for rule in policy.rules:
+        if _matches(rule, report, recipients, sender):
+            return _verdict(rule, report, recipients)
+    action = Action(policy.default_action)
+    return Verdict(
+        action=action,
+        rule=DEFAULT_RULE,
+        reasons=_describe(report, None),
+        smtp_code=250,
+        smtp_message="2.0.0 Ok",
+    )
+
+
+def _matches(rule: Rule, report: ScanReport, recipients: Sequence[Recipient], sender: str) -> bool:
+    if rule.scan_error is not None and rule.scan_error != bool(report.error):
+        return False
+    if (rule.detector or rule.min_confidence) and not _matching_findings(rule, report):
+        return False
+    if rule.min_distinct and _distinct(rule, report) < rule.min_distinct:
+        return False
+    if rule.attachment_status and not any(
+        _status_matches(a.status, rule.attachment_status) for a in report.attachments
+    ):
+        return False
+    if rule.recipient_class and not any(r.klass.value in rule.recipient_class for r in recipients):
+        return False
+    if rule.mynumber_entitled is not None and rule.mynumber_entitled != _all_entitled(recipients):
+        return False
+    return not rule.sender or _sender_matches(sender, rule.sender)
+
+
+def _matching_findings(rule: Rule, report: ScanReport) -> list[Finding]:
+    floor = Confidence(rule.min_confidence) if rule.min_confidence else Confidence.LOW
+    return [
+        f
+        for f in report.findings
+        if (not rule.detector or f.detector == rule.detector) and f.confidence.at_least(floor)
+    ]
+
+
+def _distinct(rule: Rule, report: ScanReport) -> int:
+    """Distinct numbers at or above the rule's confidence (My Number), else findings."""
+    floor = Confidence(rule.min_confidence) if rule.min_confidence else Confidence.LOW
+    if rule.detector in ("", "mynumber"):
+        return report.mynumber.distinct_at_least(floor)
+    return len(_matching_findings(rule, report))
+
+
+def _status_matches(status: AttachmentStatus, wanted: tuple[str, ...]) -> bool:
+    return status.value in wanted or ("unscannable" in wanted and status.unscannable)
+
+
+def _all_entitled(recipients: Sequence[Recipient]) -> bool:
+    """True when every recipient outside our own domains is an entitled partner.
+
+    Own-domain recipients do not spoil it (a payroll office copying its own
+    staff is still sending to the entitled partner); at least one entitled
+    partner must be present, or a purely internal message would count too.
+    """
+    outside = [r for r in recipients if r.klass is not RecipientClass.OWN]
+    return bool(outside) and all(
+        r.klass is RecipientClass.PARTNER and r.mynumber_entitled for r in outside
+    )
+
+
+def _sender_matches(sender: str, patterns: tuple[str, ...]) -> bool:
+    address = sender.strip("<>").lower()
+    domain = address.rpartition("@")[2]
+    for pattern in patterns:
+        p = pattern.strip().lower()
+        if p == "<>" and not address:
+            return True
+        if p.startswith("@") and address and (domain == p[1:] or domain.endswith("." + p[1:])):
+            return True
+        if p == address and address:
+            return True
+    return False
+
+
+def _verdict(rule: Rule, report: ScanReport, recipients: Sequence[Recipient]) -> Verdict:
+    action = Action(rule.action)
+    reasons = _describe(report, rule) + _recipient_reason(rule, recipients)
+    if action in (Action.DELIVER, Action.TAG):
+        return Verdict(action, rule.name, reasons, 250, "2.0.0 Ok")
+    ja, en = _texts(rule, action, report)
+    if action is Action.HOLD:
+        return Verdict(action, rule.name, reasons, 250, _fit("2.6.0", ja, en))
+    if action is Action.REJECT:
+        return Verdict(action, rule.name, reasons, 550, _fit("5.7.1", ja, en))
+    return Verdict(action, rule.name, reasons, 451, _fit("4.7.1", ja, en))
+
+
+def _texts(rule: Rule, action: Action, report: ScanReport) -> tuple[str, str]:
+    """The sender-facing Japanese and English texts: the rule's, plus what and where."""
+    ja, en = _DEFAULT_TEXTS[action]
+    ja, en = rule.reason_ja or ja, rule.reason_en or en
+    if action is Action.TEMPFAIL:
+        return ja, en
+    found = _found_phrase(report, rule)
+    if found:
+        ja, en = f"{ja}（{found[0]}）", f"{en} ({found[1]})"
+    return ja, en
+
+
+def _found_phrase(report: ScanReport, rule: Rule) -> tuple[str, str] | None:
+    findings = _matching_findings(rule, report) if (rule.detector or rule.min_confidence) else []
+    if findings:
+        name_ja, name_en = _DETECTOR_NAMES.get(
+            findings[0].detector, (findings[0].detector, findings[0].detector)
+        )
+        where = _places(f.location for f in findings)
+        return f"{name_ja}: {where}", f"{name_en}: {where}"
+    if rule.attachment_status:
+        names = [
+            a.filename
+            for a in report.attachments
+            if _status_matches(a.status, rule.attachment_status)
+        ]
+        if names:
+            where = _places(names)
+            return f"添付ファイル {where}", f"attachment {where}"
+    return None
+
+
+def _places(locations: Iterable[str]) -> str:
+    """Up to three distinct locations, in order of first appearance."""
+    seen: list[str] = []
+    for text in locations:
+        if text not in seen:
+            seen.append(text)
+    shown = ", ".join(seen[:3])
+    return shown + (", …" if len(seen) > 3 else "")
+
+
+def _describe(report: ScanReport, rule: Rule | None) -> tuple[str, ...]:
+    """Reviewer-facing reasons: counts and locations, never the numbers."""
+    reasons: list[str] = []
+    if report.error:
+        reasons.append(f"scan incomplete: {report.error}")
+    s = report.mynumber
+    if s.distinct:
+        reasons.append(
+            f"My Number: {s.distinct} distinct (high {s.high}, medium {s.medium}, low {s.low})"
+            f" in {_places(f.location for f in report.findings if f.detector == 'mynumber')}"
+        )
+    others = [f for f in report.findings if f.detector != "mynumber"]
+    if others:
+        reasons.append(f"other findings: {_places(f'{f.detector}@{f.location}' for f in others)}")
+    if rule is not None and rule.attachment_status:
+        hit = [
+            f"{a.filename} ({a.status.value})"
+            for a in report.attachments
+            if _status_matches(a.status, rule.attachment_status)
+        ]
+        if hit:
+            reasons.append(f"attachments: {_places(hit)}")
+    return tuple(reasons)
+
+
+def _recipient_reason(rule: Rule, recipients: Sequence[Recipient]) -> tuple[str, ...]:
+    if not rule.recipient_class:
+        return ()
+    hit = [r for r in recipients if r.klass.value in rule.recipient_class]
+    return (f"recipients: {_places(f'{r.domain} ({r.klass.value})' for r in hit)}",)
+
+
+def _fit(enhanced: str, ja: str, en: str) -> str:
+    """``enhanced ja / en`` cut to fit one SMTP reply line (never mid-character)."""
+    text = f"{enhanced} {ja} / {en}".replace("\r", " ").replace("\n", " ")
+    raw = text.encode("utf-8")
+    if len(raw) <= _MAX_REPLY_OCTETS:
+        return text
+    return raw[: _MAX_REPLY_OCTETS - 3].decode("utf-8", "ignore") + "..."

@@ -1,0 +1,290 @@
+"""Process supervision for ``dlp serve``.
+
+One event loop saturates one core, so the gateway runs ``[smtp] processes``
+serving processes (default: one per core) that each bind the listening port
+with SO_REUSEPORT and let the kernel spread connections (notes/throughput.md:
+the single loop was what limited every Python relay measured here).  The
+supervisor that starts them:
+
+* forwards SIGTERM/SIGINT as SIGTERM: each serving process stops accepting
+  new transactions (``421``), finishes the open ones, then exits;
+* forwards SIGHUP: each serving process reloads the allowlist (a broken file
+  is refused and the last good list stays);
+* restarts a serving process that died unexpectedly;
+* serves Prometheus metrics for all of them when ``metrics_listen`` is set;
+* and serving process 0 runs the daily retention job (send log and hold queue).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+
+from dlp.config import Settings, SmtpSettings, _hostport
+from dlp.smtp.gateway import Gateway, JsonFormatter
+
+log = logging.getLogger("dlp.smtp.app")
+
+STARTUP_TIMEOUT = 60.0
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # aiosmtpd logs every command line at INFO, addresses included; ours are enough.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
+
+
+def drain_timeout(settings: Settings) -> float:
+    """Long enough for a transaction that has just reached DATA to finish."""
+    return settings.scan.timeout_seconds + 2 * settings.smtp.next_hop_timeout + 10
+
+
+# ---------------------------------------------------------------------------
+# A serving process
+
+
+def serve_process(settings: Settings, index: int, ready: Connection | None = None) -> int:
+    """Entry point of one serving process (also usable alone, in the foreground)."""
+    configure_logging(settings.smtp.log_level)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor turns ^C into SIGTERM
+    try:
+        return asyncio.run(_serve(settings, index, ready))
+    except Exception as exc:
+        log.error(
+            "serving process failed: %s", exc, extra={"dlp": {"event": "fatal", "process": index}}
+        )
+        return 3
+
+
+async def _serve(settings: Settings, index: int, ready: Connection | None) -> int:
+    from dlp.smtp.server import start_server
+
+    gateway = Gateway(settings)
+    await gateway.start()
+    host, port = settings.smtp.listen_addr
+    try:
+        server = await start_server(gateway, host, port, reuse_port=True)
+    except OSError as exc:
+        await gateway.close()
+        if ready is not None:
+            ready.send(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+        return 3
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+
+    def on_term() -> None:
+        gateway.begin_drain()
+        stop.set()
+
+    def on_hup() -> None:
+        try:
+            changed = gateway.classifier.reload()
+            log.info(
+                "allowlist reload",
+                extra={"dlp": {"event": "reload", "changed": bool(changed), "process": index}},
+            )
+        except Exception as exc:
+            log.error(
+                "allowlist reload failed, keeping the last good list: %s",
+                exc,
+                extra={"dlp": {"event": "reload failed", "process": index}},
+            )
+
+    loop.add_signal_handler(signal.SIGTERM, on_term)
+    loop.add_signal_handler(signal.SIGHUP, on_hup)
+    retention = loop.create_task(_retention_loop(settings)) if index == 0 else None
+    log.info(
+        "listening",
+        extra={
+            "dlp": {
+                "event": "listening",
+                "listen": f"{host}:{port}",
+                "process": index,
+                "pid": os.getpid(),
+            }
+        },
+    )
+    if ready is not None:
+        ready.send("ready")
+    await stop.wait()
+    # Keep the socket open while draining: new connections get 421 instead of
+    # a reset, which a client might not retry as promptly.
+    finished = await gateway.wait_drained(drain_timeout(settings))
+    server.close()
+    if retention is not None:
+        retention.cancel()
+    for session in list(gateway.sessions):
+        if session.transport is not None:
+            session.transport.close()
+    await gateway.close()
+    log.info("stopped", extra={"dlp": {"event": "stopped", "process": index, "clean": finished}})
+    return 0
+
+
+async def _retention_loop(settings: Settings) -> None:
+    """Daily (``purge_interval_hours``): send-log retention and held-mail expiry."""
+    from dlp.sendlog import purge_expired
+
+    interval = settings.sendlog.purge_interval_hours * 3600
+    await asyncio.sleep(min(60.0, interval))
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            result = await loop.run_in_executor(None, purge_expired, settings)
+            log.info(
+                "retention",
+                extra={
+                    "dlp": {
+                        "event": "retention",
+                        "sendlog": str(result.sendlog),
+                        "held_expired": result.quarantine_expired,
+                    }
+                },
+            )
+        except Exception as exc:
+            log.error(
+                "retention run failed: %s",
+                type(exc).__name__,
+                extra={"dlp": {"event": "retention failed"}},
+            )
+        await asyncio.sleep(interval)
+
+
+# ---------------------------------------------------------------------------
+# The supervisor
+
+
+def run(settings: Settings) -> int:
+    """Run the gateway until SIGTERM/SIGINT; returns the exit status."""
+    configure_logging(settings.smtp.log_level)
+    count = settings.smtp.processes or _cores()
+    metrics_dir = None
+    if settings.smtp.metrics_listen:
+        from dlp.smtp.metrics import MULTIPROC_ENV
+
+        metrics_dir = tempfile.mkdtemp(prefix="dlp-metrics-")
+        os.environ[MULTIPROC_ENV] = metrics_dir
+    ctx = multiprocessing.get_context("spawn")
+    children: dict[int, BaseProcess] = {}
+    stopping = False
+    hup = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stopping, hup
+        if signum == signal.SIGHUP:
+            hup = True
+        else:
+            stopping = True
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+
+    def start(index: int) -> str:
+        parent, child = ctx.Pipe(duplex=False)
+        p = ctx.Process(
+            target=serve_process, args=(settings, index, child), name=f"dlp-serve-{index}"
+        )
+        p.start()
+        child.close()
+        children[index] = p
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while time.monotonic() < deadline and not stopping:
+            if parent.poll(0.2):
+                try:
+                    return str(parent.recv())
+                except EOFError:
+                    break
+            if not p.is_alive():
+                break
+        return "ready" if stopping else "exited during start-up"
+
+    try:
+        for i in range(count):
+            status = start(i)
+            if status != "ready":
+                log.error("gateway failed to start: %s", status, extra={"dlp": {"event": "fatal"}})
+                stopping = True
+                _stop_all(children, 10)
+                return 2
+        if settings.smtp.metrics_listen:
+            from dlp.smtp.metrics import serve_metrics
+
+            mhost, mport = _hostport(settings.smtp.metrics_listen)
+            serve_metrics(mhost, mport, settings.quarantine_dir)
+        log.info(
+            "gateway up",
+            extra={
+                "dlp": {
+                    "event": "up",
+                    "processes": count,
+                    "listen": settings.smtp.listen,
+                    "next_hop": settings.smtp.next_hop,
+                }
+            },
+        )
+        while not stopping:
+            time.sleep(0.2)
+            if hup:
+                hup = False
+                for p in children.values():
+                    if p.pid and p.is_alive():
+                        os.kill(p.pid, signal.SIGHUP)
+            for i, p in list(children.items()):
+                if not p.is_alive() and not stopping:
+                    log.error(
+                        "serving process %d exited (%s); restarting",
+                        i,
+                        p.exitcode,
+                        extra={"dlp": {"event": "restart", "process": i}},
+                    )
+                    start(i)
+        _stop_all(children, drain_timeout(settings) + 5)
+        return 0
+    finally:
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _stop_all(children: dict[int, BaseProcess], timeout: float) -> None:
+    for p in children.values():
+        if p.pid and p.is_alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for p in children.values():
+        p.join(max(0.1, deadline - time.monotonic()))
+        if p.is_alive():
+            log.error("serving process pid=%s did not stop in time; killing it", p.pid)
+            p.kill()
+            p.join(5)
+
+
+def with_overrides(settings: Settings, listen: str | None, next_hop: str | None) -> Settings:
+    from dataclasses import replace
+
+    smtp: SmtpSettings = settings.smtp
+    if listen:
+        smtp = replace(smtp, listen=listen)
+    if next_hop:
+        smtp = replace(smtp, next_hop=next_hop)
+    return replace(settings, smtp=smtp)
+
+
+def _cores() -> int:
+    return (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    )

@@ -1,0 +1,563 @@
+"""One gateway process: what happens to a transaction, from MAIL to the reply to DATA.
+
+``server.py`` speaks SMTP; this module decides.  For every message:
+
+1. MAIL opens the next hop's transaction (``relay.NextHop``); its refusal or
+   absence is the client's answer (a 4xx when it is unreachable).
+2. Each RCPT is classified (own / partner / external / lookalike).  A lookalike
+   recipient is refused on the spot (or marked for hold); every other one is
+   passed on and the next hop's own answer goes back for that recipient.
+3. After DATA the message is scanned (inline when small and attachment-free,
+   else in a worker process within the budget) and ``policy.decide`` gives the
+   verdict.
+4. The verdict is carried out in an order that never loses mail and never
+   leaves an unrecorded send:
+
+   * deliver / tag: send-log entry first (``next_hop_reply = "pending"``), then
+     DATA to the next hop, then the next hop's answer to the client.  If the
+     entry cannot be written the message is tempfailed and nothing was sent;
+     if the next hop then refuses, the entry over-records an attempt (a retry
+     writes another), which an audit tolerates, while the reverse order could
+     deliver mail with no entry or, tempfailed after delivery, twice.
+   * hold: written and fsync'd to the hold queue, then the entry; if the entry
+     fails the held copy is removed and the client gets 451.
+   * reject: entry, then 550; tempfail: 451 (entry best effort).
+
+   Any exception on the way is a 451 4.3.0 (never aiosmtpd's 500).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import logging
+import re
+import secrets
+import socket
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from email.header import Header
+from typing import Any
+
+from dlp import policy
+from dlp.config import Settings
+from dlp.model import Action, Recipient, ScanReport, Verdict
+from dlp.smtp import metrics
+from dlp.smtp.quarantine import Quarantine, open_quarantine
+from dlp.smtp.relay import MailParams, NextHop, RcptParams, Reply
+from dlp.smtp.workers import ScanFn, ScanPool, default_scan_fn
+
+log = logging.getLogger("dlp.smtp")
+
+TEMPFAIL_INTERNAL = (
+    "451 4.3.0 Internal error, please try again later / 一時的なエラーです。再送してください"
+)
+
+# A part that is not text or multipart is an attachment to unpack: that scan
+# may be slow, so it goes to a worker process, never the serving event loop.
+_HEAVY_PART = re.compile(
+    rb"(?im)^content-(?:type:(?![ \t]*(?:text|multipart)/)|disposition:[ \t]*attachment)"
+)
+
+
+@dataclass
+class Transaction:
+    """What one upstream session knows about its current message."""
+
+    audit_key: str
+    sender: str
+    params: MailParams
+    mail_options: tuple[str, ...]
+    started: float = field(default_factory=time.monotonic)
+    recipients: list[Recipient] = field(default_factory=list)
+    """Accepted recipients: passed on to the next hop or marked for hold."""
+    relayed: list[str] = field(default_factory=list)
+    """Recipients the next hop accepted."""
+    holds: list[Verdict] = field(default_factory=list)
+    """RCPT-time hold verdicts (a lookalike recipient with lookalike_action = hold)."""
+
+
+@dataclass
+class SessionState:
+    peer: str
+    next_hop: NextHop
+    xforward: dict[str, str] = field(default_factory=dict)
+    helo: str = ""
+    txn: Transaction | None = None
+
+
+class AuditLog:
+    """The send log, used from one thread: SQLite calls never block the event loop."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="dlp-sendlog")
+        self._store: Any = None
+
+    async def append(self, record: Any) -> int:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._append, record)
+
+    def _append(self, record: Any) -> int:
+        from dlp.sendlog import open_store
+
+        if self._store is None:
+            self._store = open_store(self._settings)
+        try:
+            return int(self._store.append(record))
+        except Exception:
+            # Reopen next time: a store that failed once may be wedged.
+            with contextlib.suppress(Exception):
+                self._store.close()
+            self._store = None
+            raise
+
+    async def run(self, fn: Callable[[], Any]) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn)
+
+    def close(self) -> None:
+        def _close() -> None:
+            if self._store is not None:
+                with contextlib.suppress(Exception):
+                    self._store.close()
+                self._store = None
+
+        with contextlib.suppress(Exception):
+            self._executor.submit(_close).result(timeout=10)
+        self._executor.shutdown(wait=False)
+
+
+class Gateway:
+    """Shared by every session of one process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        scan_fn: ScanFn | None = None,
+        classifier: Any = None,
+    ) -> None:
+        self.settings = settings
+        self.hostname = settings.smtp.hostname or socket.gethostname()
+        self._networks = [
+            ipaddress.ip_network(n, strict=False) for n in settings.smtp.allowed_clients
+        ]
+        self._scan_fn = scan_fn
+        self._inline_fn: ScanFn | None = scan_fn
+        self.classifier = classifier
+        self.pool = ScanPool(settings.scan, settings.scan.workers or _cores(), scan_fn)
+        self.quarantine: Quarantine = open_quarantine(settings)
+        self.audit = AuditLog(settings)
+        self.draining = False
+        self.sessions: set[Any] = set()
+        self._drained = asyncio.Event()
+
+    async def start(self) -> None:
+        if self.classifier is None:
+            from dlp.recipients import RecipientClassifier
+
+            self.classifier = RecipientClassifier.from_settings(self.settings)
+        if self._inline_fn is None:
+            self._inline_fn = default_scan_fn()
+        await self.pool.start()
+
+    async def close(self) -> None:
+        await self.pool.close()
+        self.audit.close()
+
+    # -- connections ----------------------------------------------------
+
+    def client_allowed(self, peer: Any) -> bool:
+        try:
+            addr = ipaddress.ip_address(peer[0] if isinstance(peer, tuple) else str(peer))
+        except (ValueError, IndexError, TypeError):
+            return False
+        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+            addr = addr.ipv4_mapped
+        return any(addr in net for net in self._networks)
+
+    def new_session(self, peer: Any) -> SessionState:
+        host = peer[0] if isinstance(peer, tuple) else str(peer)
+        return SessionState(peer=str(host), next_hop=NextHop(self.settings.smtp, self.hostname))
+
+    def begin_drain(self) -> None:
+        """SIGTERM: refuse new sessions, let open transactions finish."""
+        if self.draining:
+            return
+        self.draining = True
+        log.info("draining", extra={"dlp": {"event": "drain", "sessions": len(self.sessions)}})
+        for server in list(self.sessions):
+            server.close_if_idle()
+        self.check_drained()
+
+    def check_drained(self) -> None:
+        if self.draining and not self.sessions:
+            self._drained.set()
+
+    async def wait_drained(self, timeout: float) -> bool:
+        try:
+            await asyncio.wait_for(self._drained.wait(), timeout)
+            return True
+        except TimeoutError:
+            return False
+
+    # -- MAIL / RCPT ----------------------------------------------------
+
+    async def mail(
+        self, st: SessionState, sender: str, params: MailParams, options: Sequence[str]
+    ) -> str:
+        if self.classifier is not None:
+            with contextlib.suppress(Exception):
+                self.classifier.maybe_reload()
+        ident = st.xforward.get("IDENT", "")
+        audit_key = ident if ident and ident != "[UNAVAILABLE]" else _own_key()
+        st.txn = Transaction(audit_key, sender, params, tuple(options))
+        reply = await st.next_hop.begin(sender, params, self._xforward_for(st, audit_key))
+        if not reply.ok:
+            st.txn = None
+            self._log_event("mail refused", audit_key, st, reply=reply.line)
+        return _ensure_enhanced(reply, "2.1.0")
+
+    async def rcpt(self, st: SessionState, address: str, params: RcptParams) -> tuple[str, bool]:
+        """The reply for one recipient and whether it is now part of the transaction."""
+        txn = st.txn
+        assert txn is not None
+        recipient = self._classify(address)
+        refusal = policy.recipient_refusal(recipient, self.settings.domains)
+        if refusal is not None and refusal.action is Action.REJECT:
+            # Recorded like any non-deliver verdict; if that fails, 4xx, so the
+            # sender is told later rather than never.
+            record = _record(
+                audit_key=txn.audit_key,
+                client_address=st.peer,
+                sender=txn.sender,
+                recipients=[recipient],
+                report=ScanReport(source=txn.audit_key),
+                verdict=refusal,
+                next_hop_reply="",
+            )
+            try:
+                await self.audit.append(record)
+            except Exception as exc:
+                log.error("send log unavailable: %s", type(exc).__name__)
+                return TEMPFAIL_INTERNAL, False
+            metrics.MESSAGES.labels("rcpt_reject").inc()
+            self._log_event(
+                "recipient refused",
+                txn.audit_key,
+                st,
+                recipient=address,
+                rule=refusal.rule,
+                domain=recipient.domain,
+                resembles=recipient.resembles or "",
+            )
+            return f"{refusal.smtp_code} {refusal.smtp_message}", False
+        if refusal is not None and refusal.action is Action.HOLD:
+            txn.recipients.append(recipient)
+            txn.holds.append(refusal)
+            return f"{refusal.smtp_code} {refusal.smtp_message}", True
+        reply = await st.next_hop.recipient(address, params)
+        if reply.ok:
+            txn.recipients.append(recipient)
+            txn.relayed.append(address)
+        return _ensure_enhanced(reply, "2.1.5"), reply.ok
+
+    # -- DATA -----------------------------------------------------------
+
+    async def data(self, st: SessionState, content: bytes) -> str:
+        txn = st.txn
+        assert txn is not None
+        st.txn = None
+        t_scan = time.monotonic()
+        report = await self.scan(content, txn.audit_key)
+        scan_s = time.monotonic() - t_scan
+        metrics.SCAN_SECONDS.observe(scan_s)
+        verdict = policy.decide(report, txn.recipients, txn.sender, self.settings.policy)
+        verdict = _with_rcpt_holds(verdict, txn.holds)
+        for f in report.findings:
+            metrics.FINDINGS.labels(f.detector).inc()
+        relay_s = 0.0
+        next_hop = ""
+        try:
+            if verdict.action in (Action.DELIVER, Action.TAG):
+                t_relay = time.monotonic()
+                answer, next_hop = await self._deliver(st, txn, content, report, verdict)
+                relay_s = time.monotonic() - t_relay
+                metrics.RELAY_SECONDS.observe(relay_s)
+            else:
+                await st.next_hop.reset()
+                answer, next_hop = await self._not_delivered(st, txn, content, report, verdict)
+        except Exception:
+            log.exception("internal error handling %s", txn.audit_key)
+            await st.next_hop.close()
+            answer = TEMPFAIL_INTERNAL
+        # A deliver that ended in 4xx (next hop down, send log down) was a tempfail.
+        outcome = "tempfail" if answer.startswith("4") else verdict.action.value
+        metrics.MESSAGES.labels(outcome).inc()
+        self._log_event(
+            "message",
+            txn.audit_key,
+            st,
+            action=verdict.action.value,
+            rule=verdict.rule,
+            reasons=list(verdict.reasons),
+            reply=answer.split(" / ")[0],
+            next_hop=next_hop,
+            size=len(content),
+            recipients=len(txn.recipients),
+            attachments=len(report.attachments),
+            mynumber_distinct=report.mynumber.distinct,
+            scan_error=report.error,
+            scan_ms=round(scan_s * 1000, 2),
+            relay_ms=round(relay_s * 1000, 2),
+            total_ms=round((time.monotonic() - txn.started) * 1000, 2),
+        )
+        return answer
+
+    async def scan(self, content: bytes, source: str) -> ScanReport:
+        if len(content) <= self.settings.smtp.inline_scan_max_bytes and not _HEAVY_PART.search(
+            content
+        ):
+            assert self._inline_fn is not None
+            try:
+                return self._inline_fn(content, self.settings.scan, source)
+            except Exception as exc:  # the scanner promises not to raise
+                return ScanReport(
+                    source=source, size=len(content), error=f"scanner error: {type(exc).__name__}"
+                )
+        return await self.pool.scan(content, source)
+
+    async def _deliver(
+        self,
+        st: SessionState,
+        txn: Transaction,
+        content: bytes,
+        report: ScanReport,
+        verdict: Verdict,
+    ) -> tuple[str, str]:
+        if not txn.relayed:
+            return TEMPFAIL_INTERNAL, ""
+        if verdict.action is Action.TAG:
+            content = self._tag_headers(txn, report, verdict) + content
+        recipients = [r for r in txn.recipients if r.address in txn.relayed]
+        if _needs_record(report, verdict):
+            try:
+                await self.audit.append(
+                    _record(
+                        audit_key=txn.audit_key,
+                        client_address=st.peer,
+                        sender=txn.sender,
+                        recipients=recipients,
+                        report=report,
+                        verdict=verdict,
+                        next_hop_reply="pending",
+                    )
+                )
+            except Exception as exc:
+                log.error(
+                    "send log unavailable, tempfailing %s: %s", txn.audit_key, type(exc).__name__
+                )
+                await st.next_hop.reset()
+                return TEMPFAIL_INTERNAL, ""
+        reply = await st.next_hop.data(content)
+        if reply.ok:
+            return f"250 2.0.0 Ok: {txn.audit_key} relayed ({_short(reply.message)})", reply.line
+        return _ensure_enhanced(reply, "2.0.0"), reply.line
+
+    async def _not_delivered(
+        self,
+        st: SessionState,
+        txn: Transaction,
+        content: bytes,
+        report: ScanReport,
+        verdict: Verdict,
+    ) -> tuple[str, str]:
+        record_kwargs: dict[str, Any] = dict(
+            audit_key=txn.audit_key,
+            client_address=st.peer,
+            sender=txn.sender,
+            recipients=txn.recipients,
+            report=report,
+            verdict=verdict,
+        )
+        if verdict.action is Action.HOLD:
+            loop = asyncio.get_running_loop()
+            held = await loop.run_in_executor(
+                None,
+                lambda: self.quarantine.hold(
+                    content,
+                    audit_key=txn.audit_key,
+                    sender=txn.sender,
+                    recipients=[r.address for r in txn.recipients],
+                    mail_options=txn.mail_options,
+                    verdict=verdict,
+                    report=report,
+                    client_address=st.peer,
+                ),
+            )
+            try:
+                await self.audit.append(_record(**record_kwargs, next_hop_reply=f"held {held.id}"))
+            except Exception as exc:
+                log.error(
+                    "send log unavailable, releasing hold of %s: %s",
+                    txn.audit_key,
+                    type(exc).__name__,
+                )
+                await loop.run_in_executor(None, self.quarantine.delete, held.id)
+                return TEMPFAIL_INTERNAL, ""
+            metrics.HELD.inc()
+            return f"{verdict.smtp_code} {verdict.smtp_message} [{held.id}]", ""
+        if verdict.action is Action.REJECT:
+            try:
+                await self.audit.append(_record(**record_kwargs, next_hop_reply=""))
+            except Exception as exc:
+                log.error(
+                    "send log unavailable, tempfailing %s: %s", txn.audit_key, type(exc).__name__
+                )
+                return TEMPFAIL_INTERNAL, ""
+            return f"{verdict.smtp_code} {verdict.smtp_message}", ""
+        # tempfail: the upstream retries; the entry is best effort.
+        try:
+            await self.audit.append(_record(**record_kwargs, next_hop_reply=""))
+        except Exception as exc:
+            log.warning(
+                "send log unavailable for tempfailed %s: %s", txn.audit_key, type(exc).__name__
+            )
+        return f"{verdict.smtp_code} {verdict.smtp_message}", ""
+
+    def _tag_headers(self, txn: Transaction, report: ScanReport, verdict: Verdict) -> bytes:
+        prefix = self.settings.policy.tag_header_prefix
+        fields = [
+            ("Verdict", f"{verdict.action.value}; rule={verdict.rule}"),
+            ("Audit-Key", txn.audit_key),
+        ]
+        if report.mynumber.distinct:
+            s = report.mynumber
+            fields.append(
+                (
+                    "MyNumber",
+                    f"distinct={s.distinct}; high={s.high}; medium={s.medium}; low={s.low}",
+                )
+            )
+        for reason in verdict.reasons[:5]:
+            fields.append(("Reason", reason))
+        out = []
+        for name, value in fields:
+            header = Header(
+                value, "utf-8" if not value.isascii() else "us-ascii", header_name=prefix + name
+            )
+            out.append(f"{prefix}{name}: {header.encode(linesep=chr(13) + chr(10))}\r\n")
+        return "".join(out).encode("ascii")
+
+    # -- helpers --------------------------------------------------------
+
+    def _classify(self, address: str) -> Recipient:
+        assert self.classifier is not None
+        recipient: Recipient = self.classifier.classify(address)
+        return recipient
+
+    def _xforward_for(self, st: SessionState, audit_key: str) -> dict[str, str]:
+        attrs = dict(st.xforward)
+        if not attrs:
+            attrs = {"ADDR": st.peer, "PROTO": "ESMTP"}
+            if st.helo:
+                attrs["HELO"] = st.helo
+        attrs["IDENT"] = audit_key
+        return attrs
+
+    def _log_event(self, event: str, audit_key: str, st: SessionState, **fields: Any) -> None:
+        log.info(
+            event,
+            extra={"dlp": {"event": event, "audit_key": audit_key, "client": st.peer, **fields}},
+        )
+
+
+def _needs_record(report: ScanReport, verdict: Verdict) -> bool:
+    from dlp.sendlog import needs_record
+
+    return bool(needs_record(report, verdict))
+
+
+def _record(**kwargs: Any) -> Any:
+    from dlp.sendlog import record_for_message
+
+    return record_for_message(**kwargs)
+
+
+def _with_rcpt_holds(verdict: Verdict, holds: list[Verdict]) -> Verdict:
+    """A lookalike recipient marked for hold at RCPT holds the whole message."""
+    if not holds or verdict.action in (Action.REJECT, Action.TEMPFAIL):
+        return verdict
+    extra = tuple(r for h in holds for r in h.reasons)
+    if verdict.action is Action.HOLD:
+        return replace(verdict, reasons=verdict.reasons + extra)
+    first = holds[0]
+    return replace(
+        first,
+        reasons=extra + verdict.reasons,
+        smtp_message=first.smtp_message.replace("2.1.5", "2.6.0", 1),
+    )
+
+
+def _ensure_enhanced(reply: Reply, default: str) -> str:
+    """Our replies carry enhanced status codes; add one when the next hop sent none."""
+    message = " ".join(reply.message.split())
+    if re.match(r"^[245]\.\d{1,3}\.\d{1,3}( |$)", message):
+        return f"{reply.code} {message}"
+    klass = str(reply.code)[0]
+    return f"{reply.code} {klass}{default[1:]} {message}".rstrip()
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    return text[:200]
+
+
+def _own_key() -> str:
+    return "dlp-" + secrets.token_hex(8)
+
+
+def _cores() -> int:
+    import os
+
+    return (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    )
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; structured fields come from ``extra={"dlp": {...}}``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        extra = getattr(record, "dlp", None)
+        if isinstance(extra, dict):
+            data.update(extra)
+        if record.exc_info and record.exc_info[0] is not None:
+            # The exception type and where, not its text: a message text could
+            # quote content (DESIGN.md rule 2).
+            data["exception"] = record.exc_info[0].__name__
+            data["where"] = _where(record.exc_info[2])
+        return json.dumps(data, ensure_ascii=False, default=str)
+
+
+def _where(tb: Any) -> str:
+    last = None
+    while tb is not None:
+        last = tb
+        tb = tb.tb_next
+    if last is None:
+        return ""
+    code = last.tb_frame.f_code
+    return f"{code.co_filename.rsplit('/', 1)[-1]}:{last.tb_lineno} in {code.co_name}"

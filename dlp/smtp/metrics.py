@@ -1,0 +1,65 @@
+"""Prometheus metrics (``[smtp] metrics_listen``; off when empty).
+
+The gateway runs several processes on one port, so the figures are kept in
+prometheus-client's multiprocess mode: the supervisor sets
+``PROMETHEUS_MULTIPROC_DIR`` before starting the serving processes, each of them
+writes its counters there, and the supervisor alone serves ``/metrics``,
+summing them.  Labels are verdicts and detector names only: never an address,
+a file name or anything from a message (DESIGN.md rule 2).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+MESSAGES = Counter(
+    "dlp_messages_total",
+    "Messages by outcome: deliver, tag, hold, reject, tempfail; rcpt_reject counts refused recipients.",
+    ["verdict"],
+)
+FINDINGS = Counter("dlp_findings_total", "Findings by detector.", ["detector"])
+HELD = Counter("dlp_held_total", "Messages written to the hold queue.")
+SCAN_SECONDS = Histogram("dlp_scan_seconds", "Time to scan one message.", buckets=_LATENCY_BUCKETS)
+RELAY_SECONDS = Histogram(
+    "dlp_relay_seconds",
+    "Time from handing DATA to the next hop to its answer.",
+    buckets=_LATENCY_BUCKETS,
+)
+
+
+class HoldQueueCollector(Collector):
+    """Held messages right now, counted when scraped (the directory is the truth)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def collect(self) -> Iterator[Metric]:
+        depth = sum(1 for _ in self.directory.glob("*.meta.enc")) if self.directory.is_dir() else 0
+        g = GaugeMetricFamily("dlp_hold_queue_depth", "Messages currently held for review.")
+        g.add_metric([], depth)
+        yield g
+
+
+def serve_metrics(host: str, port: int, hold_dir: Path) -> None:
+    """Serve /metrics from the supervisor: every process's counters plus the queue depth."""
+    registry = CollectorRegistry()
+    if os.environ.get(MULTIPROC_ENV):
+        from prometheus_client import multiprocess
+
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        from prometheus_client import REGISTRY
+
+        registry = REGISTRY
+    registry.register(HoldQueueCollector(hold_dir))
+    start_http_server(port, addr=host, registry=registry)

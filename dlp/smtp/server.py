@@ -1,0 +1,382 @@
+"""The SMTP side: aiosmtpd's protocol, adjusted where its defaults lose or bounce mail.
+
+Not aiosmtpd's stock ``Proxy`` handler (it answers 250 when the downstream
+refused, notes/postfix.md scenario 7a).  What this subclass changes:
+
+* only ``allowed_clients`` may talk to us: anyone else gets one ``554`` and is
+  disconnected (DESIGN.md rule 3); while draining, new sessions get ``421``;
+* EHLO announces ENHANCEDSTATUSCODES, DSN and XFORWARD besides SIZE, 8BITMIME,
+  SMTPUTF8 (and STARTTLS when configured); never AUTH;
+* MAIL and RCPT accept the DSN parameters (RET, ENVID, NOTIFY, ORCPT) with their
+  case intact instead of answering 555, and hand them to the next hop if it
+  supports DSN;
+* XFORWARD from the client (Postfix) is kept; its IDENT is the audit key;
+* DATA is read in bulk (``datareader``), then decided by ``gateway.Gateway``;
+* an exception anywhere is ``451 4.3.0`` (aiosmtpd's default is a permanent 500,
+  which makes Postfix bounce the mail: notes/postfix.md scenario 6a).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import ssl
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from dlp.smtp.datareader import read_data
+from dlp.smtp.gateway import TEMPFAIL_INTERNAL, Gateway, SessionState
+from dlp.smtp.relay import MailParams, RcptParams
+
+log = logging.getLogger("dlp.smtp.server")
+
+_XFORWARD_ATTRS = ("NAME", "ADDR", "PORT", "PROTO", "HELO", "IDENT", "SOURCE")
+_SYNTAX_MAIL = "501 5.5.4 Syntax: MAIL FROM:<address> [SP <mail-parameters>]"
+_SYNTAX_RCPT = "501 5.5.4 Syntax: RCPT TO:<address> [SP <rcpt-parameters>]"
+
+
+class GatewaySMTP(SMTP):
+    # Long enough for a RCPT with ORCPT (RFC 3461 allows 500 more octets); the
+    # DATA phase does not use the line reader at all.
+    line_length_limit = 4096
+
+    def __init__(self, gateway: Gateway, *, tls_context: ssl.SSLContext | None = None) -> None:
+        settings = gateway.settings.smtp
+        super().__init__(
+            _Hooks(),
+            data_size_limit=settings.max_message_size,
+            enable_SMTPUTF8=True,
+            decode_data=False,
+            hostname=gateway.hostname,
+            ident="ESMTP dlp",
+            tls_context=tls_context,
+            require_starttls=settings.require_tls and tls_context is not None,
+            timeout=settings.idle_timeout,
+            auth_exclude_mechanism=["LOGIN", "PLAIN"],
+            loop=asyncio.get_running_loop(),
+        )
+        self.gateway = gateway
+        limits: collections.defaultdict[str, int] = collections.defaultdict(lambda: 1024)
+        limits["RCPT"] = limits["MAIL"] = 2048
+        self.command_size_limits = limits
+        self.state: SessionState | None = None
+        self._busy = False
+
+    # -- connection ------------------------------------------------------
+
+    async def _handle_client(self) -> None:
+        assert self.session is not None and self.transport is not None
+        if not self.gateway.client_allowed(self.session.peer):
+            log.warning(
+                "client refused",
+                extra={
+                    "dlp": {
+                        "event": "client refused",
+                        "client": str(self.session.peer[0] if self.session.peer else ""),
+                    }
+                },
+            )
+            await self.push("554 5.7.1 Access denied / 接続は許可されていません")
+            self.transport.close()
+            return
+        if self.gateway.draining:
+            await self.push("421 4.3.2 Service shutting down, try again later")
+            self.transport.close()
+            return
+        self.state = self.gateway.new_session(self.session.peer)
+        self.gateway.sessions.add(self)
+        try:
+            await super()._handle_client()
+        finally:
+            await self._end_session()
+
+    async def _end_session(self) -> None:
+        state, self.state = self.state, None
+        self.gateway.sessions.discard(self)
+        if state is not None:
+            await state.next_hop.close()
+        self.gateway.check_drained()
+
+    def close_if_idle(self) -> None:
+        """While draining: an idle session is told 421 and closed now."""
+        if not self._busy and self.transport is not None:
+            self._writer.write(b"421 4.3.2 Service shutting down, try again later\r\n")
+            self.transport.close()
+
+    async def _close_after_transaction_if_draining(self) -> None:
+        if self.gateway.draining and self.transport is not None:
+            await self.push("421 4.3.2 Service shutting down, try again later")
+            self.transport.close()
+
+    # -- commands ----------------------------------------------------------
+
+    async def smtp_MAIL(self, arg: str | None) -> None:
+        if await self.check_helo_needed():
+            return
+        assert self.session is not None and self.envelope is not None and self.state is not None
+        if self.gateway.draining:
+            await self._close_after_transaction_if_draining()
+            return
+        rest = self._strip_command_keyword("FROM:", arg or "")
+        if rest is None:
+            await self.push(_SYNTAX_MAIL)
+            return
+        address, params_text = self._getaddr(rest)
+        if address is None:
+            await self.push("553 5.1.3 Error: malformed address")
+            return
+        if not address:
+            await self.push(_SYNTAX_MAIL)
+            return
+        if self.envelope.mail_from:
+            await self.push("503 5.5.1 Error: nested MAIL command")
+            return
+        options = (params_text or "").split()
+        if options and not self.session.extended_smtp:
+            await self.push(_SYNTAX_MAIL)
+            return
+        parsed = _parse_mail_params(options, self.data_size_limit)
+        if isinstance(parsed, str):
+            await self.push(parsed)
+            return
+        sender = "" if address == "<>" else address
+        self._busy = True
+        status = await self.gateway.mail(self.state, sender, parsed, options)
+        if status.startswith("2"):
+            self.envelope.mail_from = address
+            self.envelope.mail_options.extend(options)
+            self.envelope.smtp_utf8 = parsed.smtputf8
+        else:
+            self._busy = False
+        await self.push(status)
+
+    async def smtp_RCPT(self, arg: str | None) -> None:
+        if await self.check_helo_needed():
+            return
+        assert self.session is not None and self.envelope is not None and self.state is not None
+        if not self.envelope.mail_from or self.state.txn is None:
+            await self.push("503 5.5.1 Error: need MAIL command")
+            return
+        rest = self._strip_command_keyword("TO:", arg or "")
+        if rest is None:
+            await self.push(_SYNTAX_RCPT)
+            return
+        address, params_text = self._getaddr(rest)
+        if address is None:
+            await self.push("553 5.1.3 Error: malformed address")
+            return
+        if not address or address == "<>":
+            await self.push(_SYNTAX_RCPT)
+            return
+        options = (params_text or "").split()
+        parsed = _parse_rcpt_params(options)
+        if isinstance(parsed, str):
+            await self.push(parsed)
+            return
+        status, accepted = await self.gateway.rcpt(self.state, address, parsed)
+        if accepted:
+            self.envelope.rcpt_tos.append(address)
+            self.envelope.rcpt_options.extend(options)
+        await self.push(status)
+
+    async def smtp_DATA(self, arg: str | None) -> None:
+        if await self.check_helo_needed():
+            return
+        assert self.envelope is not None and self.state is not None
+        if not self.envelope.rcpt_tos or self.state.txn is None:
+            await self.push("503 5.5.1 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 5.5.4 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        result = await read_data(self._reader, self.data_size_limit, self._reset_timeout)
+        if result.too_large:
+            await self._abort_transaction()
+            await self.push("552 5.3.4 Message too big for this gateway")
+            return
+        try:
+            status = await self.gateway.data(self.state, result.content)
+        except Exception:
+            log.exception("internal error after DATA")
+            await self.state.next_hop.close()
+            status = TEMPFAIL_INTERNAL
+        self._set_post_data_state()
+        self.state.xforward = {}
+        self._busy = False
+        await self.push(status)
+        await self._close_after_transaction_if_draining()
+
+    async def smtp_XFORWARD(self, arg: str | None) -> None:
+        """Postfix's client attributes (XFORWARD_README); IDENT becomes the audit key."""
+        assert self.envelope is not None and self.state is not None
+        if self.envelope.mail_from:
+            await self.push("503 5.5.1 Error: XFORWARD not allowed in a mail transaction")
+            return
+        attrs: dict[str, str] = {}
+        for item in (arg or "").split():
+            name, eq, value = item.partition("=")
+            if not eq or name.upper() not in _XFORWARD_ATTRS:
+                await self.push(f"501 5.5.4 Bad XFORWARD attribute: {name[:32]}")
+                return
+            attrs[name.upper()] = value
+        if not attrs:
+            await self.push("501 5.5.4 Syntax: XFORWARD attribute=value...")
+            return
+        self.state.xforward.update(attrs)
+        await self.push("250 2.0.0 Ok")
+
+    async def smtp_RSET(self, arg: str | None) -> None:
+        if arg:
+            await self.push("501 5.5.4 Syntax: RSET")
+            return
+        self._set_rset_state()
+        await self._abort_transaction()
+        if self.state is not None:
+            self.state.xforward = {}
+        await self.push("250 2.0.0 Ok")
+        await self._close_after_transaction_if_draining()
+
+    async def smtp_NOOP(self, arg: str | None) -> None:
+        await self.push("250 2.0.0 Ok")
+
+    async def smtp_QUIT(self, arg: str | None) -> None:
+        if arg:
+            await self.push("501 5.5.4 Syntax: QUIT")
+            return
+        await self._abort_transaction()
+        await self.push("221 2.0.0 Bye")
+        assert self.transport is not None
+        self.transport.close()
+
+    async def smtp_EHLO(self, hostname: str) -> None:
+        await self._abort_transaction()
+        if self.state is not None:
+            self.state.helo = hostname or ""
+        await super().smtp_EHLO(hostname)
+
+    async def smtp_HELO(self, hostname: str) -> None:
+        await self._abort_transaction()
+        if self.state is not None:
+            self.state.helo = hostname or ""
+        await super().smtp_HELO(hostname)
+
+    async def _abort_transaction(self) -> None:
+        self._busy = False
+        if self.state is not None and self.state.txn is not None:
+            self.state.txn = None
+            await self.state.next_hop.reset()
+
+
+class _Hooks:
+    """aiosmtpd handler hooks: only what the protocol subclass does not do itself."""
+
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        session.host_name = hostname
+        out = [r for r in responses if not r.startswith("250-AUTH") and r != "250 HELP"]
+        out += [
+            "250-ENHANCEDSTATUSCODES",
+            "250-DSN",
+            "250-XFORWARD " + " ".join(_XFORWARD_ATTRS),
+            "250 HELP",
+        ]
+        return out
+
+    async def handle_exception(self, error: Exception) -> str:
+        # Never aiosmtpd's "500 Error: ...": a 5xx makes the upstream bounce the mail.
+        log.error(
+            "internal error",
+            exc_info=(type(error), error, error.__traceback__),
+            extra={"dlp": {"event": "exception"}},
+        )
+        return TEMPFAIL_INTERNAL
+
+
+def _parse_mail_params(options: list[str], size_limit: int | None) -> MailParams | str:
+    body, smtputf8, size, ret, envid = "", False, None, "", ""
+    for option in options:
+        key, eq, value = option.partition("=")
+        key = key.upper()
+        if not key.isalnum() or (eq and not value):
+            return _SYNTAX_MAIL
+        if key == "BODY":
+            body = value.upper()
+            if body not in ("7BIT", "8BITMIME"):
+                return "501 5.5.4 BODY can only be one of 7BIT, 8BITMIME"
+        elif key == "SMTPUTF8":
+            if eq:
+                return "501 5.5.4 SMTPUTF8 takes no arguments"
+            smtputf8 = True
+        elif key == "SIZE":
+            if not value.isdigit():
+                return _SYNTAX_MAIL
+            size = int(value)
+            if size_limit and size > size_limit:
+                return "552 5.3.4 Message size exceeds fixed maximum message size"
+        elif key == "RET":
+            ret = value.upper()
+            if ret not in ("FULL", "HDRS"):
+                return "501 5.5.4 RET must be FULL or HDRS"
+        elif key == "ENVID":
+            if not value.isascii() or len(value) > 100:
+                return "501 5.5.4 Bad ENVID"
+            envid = value
+        else:
+            return "555 5.5.4 MAIL FROM parameter not recognized or not implemented"
+    return MailParams(body=body, smtputf8=smtputf8, size=size, ret=ret, envid=envid)
+
+
+def _parse_rcpt_params(options: list[str]) -> RcptParams | str:
+    notify, orcpt = "", ""
+    for option in options:
+        key, eq, value = option.partition("=")
+        key = key.upper()
+        if not key.isalnum() or not eq or not value:
+            return _SYNTAX_RCPT
+        if key == "NOTIFY":
+            words = value.upper().split(",")
+            allowed = {"SUCCESS", "FAILURE", "DELAY"}
+            if not (words == ["NEVER"] or all(w in allowed for w in words)):
+                return "501 5.5.4 Bad NOTIFY"
+            notify = value.upper()
+        elif key == "ORCPT":
+            if ";" not in value:
+                return "501 5.5.4 Bad ORCPT"
+            orcpt = value
+        else:
+            return "555 5.5.4 RCPT TO parameter not recognized or not implemented"
+    return RcptParams(notify=notify, orcpt=orcpt)
+
+
+async def start_server(
+    gateway: Gateway, host: str, port: int, *, reuse_port: bool = False
+) -> asyncio.base_events.Server:
+    """Listen for sessions; each connection gets its own ``GatewaySMTP``."""
+    tls = tls_context(gateway)
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(
+        lambda: GatewaySMTP(gateway, tls_context=tls),
+        host=host,
+        port=port,
+        reuse_port=reuse_port,
+        backlog=1024,
+    )
+
+
+def tls_context(gateway: Gateway) -> ssl.SSLContext | None:
+    s = gateway.settings.smtp
+    if not s.tls_cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(
+        str(gateway.settings.resolve(s.tls_cert)), str(gateway.settings.resolve(s.tls_key))
+    )
+    return context

@@ -1,0 +1,125 @@
+"""The bulk DATA reader keeps what aiosmtpd's line reader guards (issue 5)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from dlp.smtp.datareader import DataResult, dot_stuff, read_data
+
+
+def _read(chunks: list[bytes], limit: int | None = None) -> tuple[DataResult, bytes]:
+    """Feed the chunks one by one (as a socket would) and read one DATA body."""
+
+    async def go() -> tuple[DataResult, bytes]:
+        reader = asyncio.StreamReader(limit=1001)
+
+        async def feed() -> None:
+            for c in chunks:
+                reader.feed_data(c)
+                await asyncio.sleep(0)
+
+        feeder = asyncio.create_task(feed())
+        result = await asyncio.wait_for(read_data(reader, limit), 5)
+        await feeder
+        rest = bytes(reader._buffer)  # what the command loop would read next
+        return result, rest
+
+    return asyncio.run(go())
+
+
+def test_plain_message_ends_at_crlf_dot_crlf() -> None:
+    result, rest = _read([b"Subject: hi\r\n\r\nbody\r\n.\r\n"])
+    assert result.content == b"Subject: hi\r\n\r\nbody\r\n"
+    assert not result.too_large and rest == b""
+
+
+def test_empty_message_is_a_lone_dot() -> None:
+    result, _ = _read([b".\r\n"])
+    assert result.content == b""
+
+
+@pytest.mark.parametrize(
+    "smuggled",
+    [
+        b"line\n.\r\nMAIL FROM:<evil@x>\r\n",  # bare LF before the dot
+        b"line\r\n.\nMAIL FROM:<evil@x>\r\n",  # bare LF after the dot
+        b"line\n.\nMAIL FROM:<evil@x>\r\n",  # bare LFs both sides
+        b"line\r.\r\nMAIL FROM:<evil@x>\r\n",  # bare CR before the dot
+    ],
+)
+def test_only_crlf_dot_crlf_ends_data(smuggled: bytes) -> None:
+    """CVE-2024-27305: a bare-LF dot must not end DATA, the rest stays content."""
+    sent = b"Subject: s\r\n\r\n" + smuggled + b"tail\r\n"
+    result, rest = _read([sent + b".\r\n"])
+    # Still one message; a CRLF-preceded dot line is merely unstuffed.
+    assert result.content == sent.replace(b"\r\n.\n", b"\r\n\n")
+    assert b"MAIL FROM:<evil@x>" in result.content
+    assert rest == b""
+
+
+def test_end_marker_split_across_chunks() -> None:
+    data = b"Subject: s\r\n\r\nabc\r\n.\r\n"
+    for cut in range(1, len(data)):
+        result, _ = _read([data[:cut], data[cut:]])
+        assert result.content == b"Subject: s\r\n\r\nabc\r\n", cut
+
+
+def test_byte_by_byte() -> None:
+    data = b"a\r\n..b\r\n.\r\n"
+    result, _ = _read([data[i : i + 1] for i in range(len(data))])
+    assert result.content == b"a\r\n.b\r\n"
+
+
+def test_dot_unstuffing() -> None:
+    result, _ = _read([b"..first\r\nmid\r\n...\r\n..\r\n.x\r\n.\r\n"])
+    assert result.content == b".first\r\nmid\r\n..\r\n.\r\nx\r\n"
+
+
+def test_bytes_after_the_end_are_left_for_the_command_loop() -> None:
+    result, rest = _read([b"body\r\n.\r\nQUIT\r\n"])
+    assert result.content == b"body\r\n"
+    assert rest == b"QUIT\r\n"
+
+
+def test_size_limit_drops_content_but_reads_to_the_end() -> None:
+    body = b"x" * 998 + b"\r\n"
+    result, rest = _read([body] * 50 + [b".\r\nNOOP\r\n"], limit=10_000)
+    assert result.too_large and result.content == b""
+    assert result.size >= 10_000
+    assert rest == b"NOOP\r\n"  # the conversation stays in step
+
+
+def test_exactly_at_the_limit_is_accepted() -> None:
+    body = b"y" * 8 + b"\r\n"
+    result, _ = _read([body + b".\r\n"], limit=len(body))
+    assert not result.too_large and result.content == body
+    result, _ = _read([body + b".\r\n"], limit=len(body) - 1)
+    assert result.too_large
+
+
+def test_eof_mid_message_raises() -> None:
+    async def go() -> None:
+        reader = asyncio.StreamReader()
+        reader.feed_data(b"partial\r\n")
+        reader.feed_eof()
+        await read_data(reader, None)
+
+    with pytest.raises(ConnectionResetError):
+        asyncio.run(go())
+
+
+def test_dot_stuff_round_trip_and_normalises_bare_line_ends() -> None:
+    assert dot_stuff(b".a\r\nb\r\n.\r\n") == b"..a\r\nb\r\n..\r\n.\r\n"
+    assert dot_stuff(b"") == b".\r\n"
+    assert dot_stuff(b"no newline") == b"no newline\r\n.\r\n"
+    # A bare-LF dot that reached us as content must not end the message downstream.
+    assert dot_stuff(b"a\n.\nb\r\n") == b"a\r\n..\r\nb\r\n.\r\n"
+    assert dot_stuff(b"a\r.\r\n") == b"a\r\n..\r\n.\r\n"
+
+
+def test_dot_stuff_inverts_read_data() -> None:
+    original = b"From: a\r\n\r\n.\r\n..\r\nx.\r\n.y\r\n"
+    result, _ = _read([dot_stuff(original)])
+    assert result.content == original
