@@ -110,7 +110,7 @@ def test_my_number_mail_is_held_not_delivered(
     assert held[0]["rule"] == "mynumber-external"
     entries = gateway.sendlog_for(qid)
     assert len(entries) == 1, entries
-    assert entries[0]["action"] == "hold" and entries[0]["mynumber_distinct"] == 1
+    assert entries[0]["verdict"]["action"] == "hold" and entries[0]["mynumber_distinct"] == 1
     _no_number_leaked(str(entries), str(held), postfix.log(), gateway.log_text())
 
 
@@ -144,8 +144,8 @@ def test_rejected_mail_bounces_to_sender_with_bilingual_reason(
     assert REJECT_JA in text.replace("\n", "").replace(" ", ""), text
     assert sink.with_marker(tag) == []
     entries = gateway.sendlog_for(qid)
-    assert len(entries) == 1 and entries[0]["action"] == "reject"
-    assert entries[0]["rule"] == REJECT_RULE
+    assert len(entries) == 1 and entries[0]["verdict"]["action"] == "reject"
+    assert entries[0]["verdict"]["rule"] == REJECT_RULE
 
 
 def test_lookalike_recipient_bounced_other_recipient_delivered(
@@ -172,6 +172,15 @@ def test_lookalike_recipient_bounced_other_recipient_delivered(
     assert len(bounce) == 1 and bounce[0].rcpt_tos == (SENDER,)
     dsn = bounce[0].data.decode("utf-8", "replace")
     assert wrong in dsn and PARTNER_DOMAIN in dsn
+    # The refused recipient is on record, under the same audit key, with the domain it mimics.
+    refusals = [
+        e for e in gateway.sendlog_for(qid) if e["verdict"]["rule"] == "lookalike-recipient"
+    ]
+    assert len(refusals) == 1, gateway.sendlog_for(qid)
+    assert refusals[0]["verdict"]["action"] == "reject"
+    assert [(r["address"], r["class"], r["resembles"]) for r in refusals[0]["recipients"]] == [
+        (wrong, "lookalike", PARTNER_DOMAIN)
+    ]
 
 
 def test_smtputf8_recipient_and_8bit_body_arrive_intact(
@@ -224,7 +233,7 @@ def test_xforward_ident_is_the_audit_key(
     entries = gateway.sendlog_for(qid)
     assert len(entries) == 1, [e.get("audit_key") for e in gateway.sendlog()]
     entry = entries[0]
-    assert entry["action"] == "deliver" and entry["sender"] == SENDER
+    assert entry["verdict"]["action"] == "deliver" and entry["sender"] == SENDER
     assert [a["sha256"] for a in entry["attachments"]] == [hashlib.sha256(csv).hexdigest()]
     # ... which the mail log ties to the client and to the re-injected copy.
     assert postfix.log_lines(qid), f"{qid} not in the Postfix log"
