@@ -244,7 +244,9 @@ _B64_JUNK = re.compile(r"[^A-Za-z0-9+/=\s]")
 
 def _payload(part: Message, w: _Walk, path: str) -> bytes:
     cte = str(part.get("content-transfer-encoding", "") or "").strip().lower()
-    raw = part.get_payload()
+    # The stored payload (8-bit bytes kept as surrogate escapes); get_payload()
+    # would already have decoded it with the declared charset.
+    raw = getattr(part, "_payload", None)
     if cte == "base64" and isinstance(raw, str) and _B64_JUNK.search(raw[:4096]):
         # Declared base64 but it is not: read the bytes as they are.
         w.defects.append(f"part {path}: Content-Transfer-Encoding base64 but payload is not base64")

@@ -143,6 +143,20 @@ def _decode_declared(data: bytes, label: str) -> tuple[str, str] | None:
         return None
 
 
+_KANA_KANJI = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff\uff01-\uff5e\u3000-\u303f]")
+_HALFWIDTH = re.compile(r"[\uff61-\uff9f]")
+_COMMON = re.compile(r"[\u3041-\u3093\u30a1-\u30f3\u3001\u3002]")
+
+
+def _japanese_score(text: str) -> int:
+    """Positive when ``text`` reads as Japanese rather than as mis-decoded bytes."""
+    return (
+        len(_KANA_KANJI.findall(text))
+        + 2 * len(_COMMON.findall(text))
+        - 3 * len(_HALFWIDTH.findall(text))
+    )
+
+
 def _detect(data: bytes, label: str) -> tuple[str, str]:
     if _HIGH.search(data) is None:
         if _ISO2022_ESC.search(data):
@@ -152,6 +166,20 @@ def _detect(data: bytes, label: str) -> tuple[str, str]:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         pass
+    # Japanese multi-byte: whichever of CP932 / EUC-JP reads the bytes strictly
+    # and looks more like Japanese (EUC-JP read as CP932 turns into half-width
+    # katakana soup, CP932 read as EUC-JP fails or yields rare kanji).
+    best: tuple[int, str, str] | None = None
+    for codec in ("cp932", "euc_jp"):
+        try:
+            text = data.decode(codec)
+        except UnicodeDecodeError:
+            continue
+        score = _japanese_score(text)
+        if best is None or score > best[0]:
+            best = (score, text, codec)
+    if best is not None and best[0] > 0:
+        return best[1], best[2]
     guess = _normalizer_guess(data)
     if guess:
         try:

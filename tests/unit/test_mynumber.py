@@ -1,0 +1,351 @@
+"""The My Number detector: check digit, shapes, boundaries, confidence, masking."""
+
+from __future__ import annotations
+
+import pickle
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from stdnum.jp import in_ as stdnum_in
+
+from dlp.detect.mynumber import (
+    KEYWORDS,
+    MyNumberMatch,
+    build_detector,
+    check_digit,
+    is_valid,
+    redact,
+    summarize,
+)
+from dlp.model import Confidence, TextChunk
+
+DET = build_detector()
+VALID = ["123456789018", "621498320257", "983205673214", "111111111118", "000111111111"]
+
+
+def official(base: str) -> int:
+    """Literal transcription of 総務省令第85号 第5条 (P_n counted from the right)."""
+    total = 0
+    for n in range(1, 12):
+        p = int(base[11 - n])
+        q = n + 1 if n <= 6 else n - 5
+        total += p * q
+    r = total % 11
+    return 0 if r <= 1 else 11 - r
+
+
+def make_valid(rng: random.Random) -> str:
+    base = "".join(rng.choice("0123456789") for _ in range(11))
+    return base + str(check_digit(base))
+
+
+def find(text: str, label: str | None = None, hint: bool = False) -> list[MyNumberMatch]:
+    return DET.find(TextChunk(text, "body", label), context_hint=hint)
+
+
+def conf(text: str, **kw: object) -> Confidence | None:
+    ms = find(text, **kw)  # type: ignore[arg-type]
+    assert len(ms) <= 1, ms
+    return ms[0].confidence if ms else None
+
+
+# --- check digit ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("number", VALID)
+def test_known_valid_numbers(number: str) -> None:
+    assert is_valid(number)
+    assert stdnum_in.is_valid(number)
+
+
+@pytest.mark.parametrize("number", ["123456789019", "621498320258", "111111111111", "12345678901"])
+def test_known_invalid_numbers(number: str) -> None:
+    assert not is_valid(number)
+
+
+@given(st.text(alphabet="0123456789", min_size=12, max_size=12))
+@settings(max_examples=2000, deadline=None)
+def test_checksum_agrees_with_python_stdnum(number: str) -> None:
+    assert is_valid(number) == stdnum_in.is_valid(number)
+
+
+@given(st.text(alphabet="0123456789", min_size=11, max_size=11))
+@settings(max_examples=1000, deadline=None)
+def test_check_digit_matches_ordinance_and_stdnum(base: str) -> None:
+    assert check_digit(base) == official(base) == int(stdnum_in.calc_check_digit(base))
+
+
+def test_sweep_100k_random_numbers_against_stdnum() -> None:
+    rng = random.Random(20260926)
+    passed = 0
+    for _ in range(100_000):
+        n = f"{rng.randrange(10**12):012d}"
+        ours = is_valid(n)
+        assert ours == stdnum_in.is_valid(n), "disagreement with python-stdnum"
+        passed += ours
+    # One random string in ten passes (notes/mynumber.md §1): a sanity bound, not a tautology.
+    assert 9_500 < passed < 10_500
+
+
+@given(
+    st.text(alphabet="0123456789", min_size=11, max_size=11),
+    st.sampled_from(["-", " ", "\u3000", "－", "ー"]),
+)
+@settings(max_examples=300, deadline=None)
+def test_finder_agrees_with_stdnum_on_grouped_forms(base: str, sep: str) -> None:
+    n = base + str(check_digit(base))
+    text = f"マイナンバー {n[:4]}{sep}{n[4:8]}{sep}{n[8:]} です"
+    ms = find(text)
+    expect = base not in {str(d) * 11 for d in range(10)}
+    assert bool(ms) == expect
+    if ms:
+        assert ms[0].digits == n
+        assert ms[0].confidence is Confidence.HIGH
+
+
+# --- shapes and digits ---------------------------------------------------------------------------
+
+SEPARATORS = [" ", "\u3000", "-", "‐", "‑", "–", "—", "−", "－", "ー", "ｰ", "\u00a0"]
+
+
+@pytest.mark.parametrize("sep", SEPARATORS)
+def test_grouped_with_every_separator(sep: str) -> None:
+    ms = find(f"個人番号：6214{sep}9832{sep}0257")
+    assert len(ms) == 1 and ms[0].grouped and ms[0].digits == "621498320257"
+
+
+@pytest.mark.parametrize(
+    "digits",
+    [
+        "621498320257",
+        "６２１４９８３２０２５７",  # full-width
+        "٦٢١٤٩٨٣٢٠٢٥٧",  # Arabic-Indic
+        "६२१४९८३२०२५७",  # Devanagari
+        "６２１4９８３２０２５7",  # mixed
+    ],
+)
+def test_any_unicode_decimal_digits(digits: str) -> None:
+    ms = find(f"マイナンバーは{digits}です")
+    assert len(ms) == 1 and ms[0].digits == "621498320257"
+
+
+def test_kanji_glued_on_both_sides() -> None:
+    # \b does not fire between kanji and digits; our boundaries must.
+    assert conf("個人番号123456789018です。") is Confidence.HIGH
+
+
+def test_invalid_checksum_not_reported() -> None:
+    assert find("個人番号 123456789019") == []
+
+
+# --- boundaries ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1234567890189",  # 13 digits
+        "91234567890189",  # inside a longer run
+        "4111 6214 9832 0257",  # last 12 of a 4-4-4-4 card number
+        "6214 9832 0257 1111",  # first 12 of a 4-4-4-4 card number
+        "6214-9832-0257-1111",
+        "T1-6214-9832-0257",  # invoice number grouped 1-4-4-4
+        "03-6214-9832-0257",  # phone-like
+        "0120-621498320257",
+        "621498320257-1",
+        "T3621498320257",  # 13 digits after T
+    ],
+)
+def test_windows_of_longer_numbers_are_not_numbers(text: str) -> None:
+    assert find("個人番号 " + text + " 以上") == []
+
+
+def test_space_separated_row_number_is_fine() -> None:
+    # A row number and a space before a contiguous number is a table, not a longer number.
+    assert conf("マイナンバー一覧\n1 621498320257\n") is Confidence.HIGH
+
+
+# --- confidence ----------------------------------------------------------------------------------
+
+
+def test_checksum_alone_is_low() -> None:
+    assert conf("お問い合わせ 621498320257 まで") is Confidence.LOW
+
+
+def test_card_layout_is_medium() -> None:
+    assert conf("番号 6214 9832 0257 を確認") is Confidence.MEDIUM
+
+
+def test_personal_data_words_are_medium() -> None:
+    assert conf("氏名 山田太郎 621498320257") is Confidence.MEDIUM
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        "マイナンバー",
+        "個人番号",
+        "my number",
+        "My Number",
+        "MyNumber",
+        "個人番号カード",
+        "通知カード",
+        "共通番号",
+        "ﾏｲﾅﾝﾊﾞｰ",
+    ],
+)
+def test_keywords_make_it_high(kw: str) -> None:
+    assert conf(f"{kw}: 621498320257") is Confidence.HIGH
+
+
+def test_keyword_window_is_300_characters() -> None:
+    near = "マイナンバー" + "あ" * 290 + "621498320257"
+    far = "マイナンバー" + "あ" * 310 + "621498320257"
+    after = "621498320257" + "あ" * 290 + "個人番号"
+    assert conf(near) is Confidence.HIGH
+    assert conf(far) is Confidence.LOW
+    assert conf(after) is Confidence.HIGH
+
+
+def test_window_is_configurable() -> None:
+    det = build_detector(20)
+    text = "マイナンバー" + "あ" * 50 + "621498320257"
+    assert det.find(TextChunk(text, "b"))[0].confidence is Confidence.LOW
+
+
+def test_extra_keywords() -> None:
+    det = build_detector(300, ("社会保障番号",))
+    assert det.find(TextChunk("社会保障番号 621498320257", "b"))[0].confidence is Confidence.HIGH
+
+
+def test_dummy_number_is_not_my_number() -> None:
+    assert conf("dummy number 621498320257") is Confidence.LOW
+
+
+def test_column_header_keyword_makes_every_cell_high() -> None:
+    column = "\n".join(["個人番号", "621498320257", "983205673214", "123456789018"])
+    ms = find(column + "\n" * 500, label="個人番号")
+    assert [m.confidence for m in ms] == [Confidence.HIGH] * 3
+
+
+def test_eleven_digit_cell_under_header_regains_leading_zero() -> None:
+    # 000111111111 stored as a number in a spreadsheet, exported as 11 digits.
+    ms = find("マイナンバー\n00111111111\n", label="マイナンバー")
+    assert [m.digits for m in ms] == ["000111111111"]
+    assert find("マイナンバー\n00111111111\n", label="備考") == []
+
+
+def test_context_hint_raises_to_medium() -> None:
+    assert conf("621498320257", hint=True) is Confidence.MEDIUM
+
+
+def test_many_valid_numbers_in_one_part_are_medium() -> None:
+    rng = random.Random(7)
+    column = "\n".join(make_valid(rng) for _ in range(20))
+    ms = find(column)
+    assert ms and all(
+        m.confidence.at_least(Confidence.MEDIUM) for m in ms if "date" not in m.reason
+    )
+
+
+def test_random_ids_stay_low() -> None:
+    # 100 random 12-digit IDs: ~10 pass by chance, which is not evidence of anything.
+    rng = random.Random(11)
+    column = "\n".join(f"{rng.randrange(10**12):012d}" for _ in range(100))
+    ms = find(column)
+    assert ms and all(m.confidence is Confidence.LOW for m in ms)
+
+
+# --- negative evidence ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "label",
+    [
+        "法人番号",
+        "登録番号",
+        "電話",
+        "TEL",
+        "Tel:",
+        "FAX",
+        "注文番号",
+        "受注番号",
+        "お問い合わせ番号",
+        "口座番号",
+    ],
+)
+def test_other_numbers_labels_lower_it(label: str) -> None:
+    assert conf(f"{label} 621498320257") is None
+    assert conf(f"{label}：6214-9832-0257") is Confidence.LOW
+
+
+def test_keyword_closer_than_negative_label_wins() -> None:
+    assert conf("電話 03-1234-5678、個人番号 621498320257") is Confidence.HIGH
+
+
+def test_negative_label_closer_than_keyword_lowers() -> None:
+    assert conf("マイナンバーの件。注文番号 621498320257") is Confidence.MEDIUM
+
+
+def test_date_shaped_numbers_are_lowered() -> None:
+    # YYYYMMDD + 4 digits: order numbers and timestamps pass the checksum 10% of the time.
+    rng = random.Random(3)
+    found = 0
+    for _ in range(200):
+        base = f"2026{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}{rng.randrange(1000):03d}"
+        n = base + str(check_digit(base))
+        assert conf(f"受付 {n}") is None
+        # ... except with a keyword right before it: a real number may look like a date.
+        found += conf(f"個人番号 {n}") is Confidence.HIGH
+    assert found == 200
+
+
+def test_mobile_with_country_code_is_lowered() -> None:
+    base = "81901234567"
+    n = base + str(check_digit(base))
+    assert conf(f"連絡先 {n}") is None
+
+
+def test_digits_in_identifiers_and_addresses_are_lowered() -> None:
+    assert conf("621498320257@docomo.ne.jp") is None
+    assert conf("https://example.jp/item/621498320257") is None
+    assert conf("ID621498320257") is None
+
+
+@pytest.mark.parametrize("fake", ["000000000000", "0000 0000 0000", "111111111118", "999999999999"])
+def test_obviously_fake_numbers_are_dropped(fake: str) -> None:
+    assert find(f"マイナンバー {fake}") == []
+
+
+# --- rule 2: digits never leave ------------------------------------------------------------------
+
+
+def test_match_repr_str_and_finding_are_masked() -> None:
+    (m,) = find("個人番号 6214-9832-0257")
+    for text in (repr(m), str(m), repr(m.to_finding("body")), str(m.to_finding("body").to_json())):
+        assert "6214" not in text and "9832" not in text and "0257" not in text
+    assert m.to_finding("body").masked == "****-****-****"
+
+
+def test_match_cannot_be_pickled() -> None:
+    (m,) = find("個人番号 621498320257")
+    with pytest.raises(TypeError):
+        pickle.dumps(m)
+
+
+def test_summary_counts_distinct_at_highest_confidence() -> None:
+    ms = find("個人番号 621498320257\n" + "あ" * 400 + "\n621498320257\n983205673214")
+    s = summarize(ms)
+    assert (s.total, s.distinct, s.high, s.medium, s.low) == (3, 2, 1, 0, 1)
+
+
+def test_redact_stars_long_digit_runs_only() -> None:
+    assert redact("件名 6214 9832 0257 と 2026年") == "件名 **** **** **** と 2026年"
+    assert redact("名簿_621498320257.csv") == "名簿_************.csv"
+
+
+def test_keyword_list_covers_the_issue() -> None:
+    for kw in ("マイナンバー", "個人番号", "共通番号", "通知カード"):
+        assert kw in KEYWORDS
