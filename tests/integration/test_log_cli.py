@@ -1,0 +1,144 @@
+"""`dlp log …` as an administrator runs it: a real process, a real store."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sendlog_support import BACKENDS, Backend, backend_fixture, make_record
+
+from dlp.model import Action, RecipientClass
+from dlp.sendlog import record_for_event
+
+pytestmark = pytest.mark.timeout(120)
+
+DLP = [sys.executable, "-c", "from dlp.cli import main; main()"]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    yield from backend_fixture(request, tmp_path)
+
+
+@pytest.fixture
+def config(backend: Backend, tmp_path: Path) -> Path:
+    cfg = tmp_path / "config" / "dlp.toml"
+    cfg.parent.mkdir()
+    cfg.write_text(backend.toml() + "retention_days = 30\n", encoding="utf-8")
+    return cfg
+
+
+def dlp(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DLP_CONFIG": str(config), "TZ": "Asia/Tokyo", "COLUMNS": "200"}
+    return subprocess.run(
+        [*DLP, "log", *args], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
+
+
+def _populate(backend: Backend) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    store = backend.open()
+    store.append(make_record(1, when=now - timedelta(days=60)))  # past retention
+    store.append(
+        make_record(
+            2,
+            when=now - timedelta(hours=2),
+            recipients=(("mail@exp.com", RecipientClass.LOOKALIKE),),
+            mynumbers=150,
+            action=Action.REJECT,
+            attachments=(("職員名簿.xlsx", "9f" * 32),),
+        )
+    )
+    store.append(make_record(3, when=now - timedelta(hours=1), sender="sato@ward.example.lg.jp"))
+    store.append(record_for_event(event="release", actor="suzuki", comment="確認済み", when=now))
+    store.close()
+
+
+def test_list_search_show(backend: Backend, config: Path) -> None:
+    _populate(backend)
+    r = dlp(config, "list")
+    assert r.returncode == 0, r.stderr
+    assert "1-4 of 4 matching entries" in r.stdout
+    assert "職員名簿.xlsx" in r.stdout and "REPORTABLE" in r.stdout
+    r = dlp(config, "search", "--recipient-domain", "exp.com", "--has-findings", "--json")
+    assert r.returncode == 0, r.stderr
+    found = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [e["id"] for e in found] == [2]
+    assert found[0]["reportable_scale"] is True
+    r = dlp(config, "search", "--attachment", "9f" * 32, "--since", "1d", "--verdict", "reject")
+    assert "1-1 of 1 matching entries" in r.stdout
+    r = dlp(config, "search", "--sender", "@ward.example.lg.jp", "--class", "partner", "--json")
+    assert [json.loads(x)["id"] for x in r.stdout.splitlines()] == [3]
+    r = dlp(config, "search")
+    assert r.returncode == 2 and "at least one filter" in r.stderr
+    r = dlp(config, "search", "--since", "someday")
+    assert r.returncode == 2 and "YYYY-MM-DD" in r.stderr
+    r = dlp(config, "show", "2")
+    assert r.returncode == 0
+    for text in ("mail@exp.com", "lookalike", "職員名簿.xlsx", "9f" * 32, "reject", "YES"):
+        assert text in r.stdout
+    assert dlp(config, "show", "99").returncode == 2
+
+
+def test_export_and_stats(backend: Backend, config: Path, tmp_path: Path) -> None:
+    _populate(backend)
+    out = tmp_path / "review.csv"
+    r = dlp(config, "export", "--since", "7d", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    data = out.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+    assert [row["id"] for row in rows] == ["2", "3", "4"]
+    r = subprocess.run(
+        [*DLP, "log", "export", "--encoding", "shift_jis", "--ja-headers", "--event", "message"],
+        capture_output=True,
+        env={**os.environ, "DLP_CONFIG": str(config)},
+        timeout=60,
+        check=False,
+    )
+    text = r.stdout.decode("cp932")
+    assert text.startswith("ID,日時(UTC)") and "職員名簿.xlsx" in text
+    r = dlp(config, "export", "--format", "jsonl", "--verdict", "reject")
+    (entry,) = [json.loads(x) for x in r.stdout.splitlines()]
+    assert entry["attachments"][0]["sha256"] == "9f" * 32 and entry["verdict"]["action"] == "reject"
+    r = dlp(config, "stats", "--by", "sender", "--json")
+    stats = {s["sender"]: s for s in map(json.loads, r.stdout.splitlines())}
+    assert stats["tanaka@city.example.lg.jp"]["attachments_outside"] == 1
+    assert stats["tanaka@city.example.lg.jp"]["reportable"] == 1
+    assert "Attachments outside" in dlp(config, "stats").stdout
+
+
+def test_verify_and_purge(backend: Backend, config: Path) -> None:
+    _populate(backend)
+    r = dlp(config, "verify")
+    assert r.returncode == 0 and "send log intact: 4 entries verified" in r.stdout
+    r = dlp(config, "purge", "--dry-run")
+    assert r.returncode == 0 and "would purge 1 entries" in r.stdout
+    r = dlp(config, "purge")
+    assert r.returncode == 0, r.stderr
+    assert "purged 1 entries" in r.stdout and "recorded as entry 5" in r.stdout
+    r = dlp(config, "verify", "--json")
+    v = json.loads(r.stdout)
+    assert r.returncode == 0 and v["ok"] and v["purged_total"] == 1
+    backend.raw("UPDATE sendlog_entry SET sender = 'x' WHERE seq = 3")
+    r = dlp(config, "verify")
+    assert r.returncode == 1
+    assert "BROKEN at entry 3" in r.stdout and "changed" in r.stdout
+
+
+def test_broken_store_exits_2(tmp_path: Path) -> None:
+    cfg = tmp_path / "dlp.toml"
+    cfg.write_text(
+        '[sendlog]\nbackend = "postgresql"\npostgresql_dsn = "postgresql://u:pw@127.0.0.1:1/x"\n'
+    )
+    r = dlp(cfg, "verify")
+    assert r.returncode == 2
+    assert "send log error" in r.stderr and "pw" not in r.stderr
