@@ -1,0 +1,279 @@
+"""PDF: pypdfium2 for speed, pdfminer.six for the pages pdfium cannot map.
+
+Measured on the corpus (bench/RESULTS-extract.md, docs/attachments.md):
+pdfium is 10–30x faster than pdfminer and equal on every PDF with embedded
+or Unicode-mapped fonts, including reportlab's non-embedded HeiseiKakuGo-W5;
+but on text set in a *non-embedded* font with a legacy predefined CMap (JIS
+"H", Identity-V without ToUnicode — corpus simple3.pdf and jo.pdf) pdfium
+silently drops the glyphs, where pdfminer maps them through its Adobe-Japan1
+tables.  So every page is read with pdfium, and a page on which some text
+object yields no text at all is read again with pdfminer (vertical writing
+detected) and the longer result kept.
+
+Also read: filled-in form fields (value, with the field name as
+``field_label`` — a field named 個人番号 is context for its value), annotation
+and comment text, and embedded files (returned as members).
+
+An encrypted PDF that needs a password to open is ``encrypted``; one with only
+an owner password (printing/copying restrictions) opens without one and is
+read like any other.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import io
+import logging
+import re
+
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
+
+from dlp.extract.base import Budget, BudgetExceeded, Extracted, Member
+from dlp.model import AttachmentStatus, TextChunk
+
+# pdfminer logs a warning per odd font; the scan report carries what matters.
+logging.getLogger("pdfminer").setLevel(logging.ERROR)
+
+_CLEAN = str.maketrans({"\r": "", "\ufffe": "", "\x02": "", "\x00": ""})
+
+
+def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extracted:
+    try:
+        doc = pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as exc:
+        if "password" in str(exc).lower():
+            return _encrypted()
+        # pdfium repairs most broken xref tables; what it cannot open pdfminer may
+        return _pdfminer_only(data, location, budget, f"pdfium could not open it: {exc}")
+    try:
+        return _read(doc, data, location, budget)
+    finally:
+        doc.close()
+
+
+def _encrypted() -> Extracted:
+    return Extracted(kind="pdf", status=AttachmentStatus.ENCRYPTED, detail="password-protected PDF")
+
+
+def _read(doc: pdfium.PdfDocument, data: bytes, location: str, budget: Budget) -> Extracted:
+    chunks: list[TextChunk] = []
+    members: list[Member] = []
+    defects: list[str] = []
+    texts: dict[int, str] = {}
+    retry: set[int] = set()
+    try:
+        try:
+            doc.init_forms()
+        except Exception:
+            defects.append("form fields not readable")
+        form = getattr(doc, "formenv", None)
+        for i in range(len(doc)):
+            budget.check_time()
+            page = doc[i]
+            try:
+                textpage = page.get_textpage()
+                try:
+                    texts[i] = textpage.get_text_range().translate(_CLEAN)
+                    if _has_unmapped_text(page, textpage):
+                        retry.add(i)
+                finally:
+                    textpage.close()
+                chunks.extend(_annotations(page, form, f"{location}!p{i + 1}"))
+            except BudgetExceeded:
+                raise
+            except Exception as exc:
+                defects.append(f"page {i + 1} unreadable ({type(exc).__name__})")
+                retry.add(i)
+            finally:
+                page.close()
+        members.extend(_attachments(doc, budget))
+        if retry:
+            try:
+                better = _pdfminer_pages(data, retry, budget, defects)
+            except _Encrypted:
+                better = {}
+            for i, text in better.items():
+                if _weight(text) > _weight(texts.get(i, "")):
+                    texts[i] = text
+    except BudgetExceeded as exc:
+        page_chunks = _page_chunks(texts, location)
+        return Extracted(
+            kind="pdf",
+            status=exc.status,
+            chunks=tuple(page_chunks + chunks),
+            members=tuple(members),
+            detail=exc.detail,
+            defects=tuple(defects),
+        )
+    return Extracted(
+        kind="pdf",
+        status=AttachmentStatus.SCANNED,
+        chunks=tuple(_page_chunks(texts, location) + chunks),
+        members=tuple(members),
+        defects=tuple(defects),
+    )
+
+
+def _weight(text: str) -> int:
+    return sum(1 for ch in text if not ch.isspace())
+
+
+def _page_chunks(texts: dict[int, str], location: str) -> list[TextChunk]:
+    return [
+        TextChunk(text=t, location=f"{location}!p{i + 1}")
+        for i, t in sorted(texts.items())
+        if t.strip()
+    ]
+
+
+# Non-embedded Latin fonts always map through standard encodings; their
+# "empty" text objects are whitespace.  Anything else that yields no text is a
+# CJK font pdfium could not map.
+_LATIN_FONT = re.compile(
+    rb"times|arial|helvetica|courier|symbol|zapf|calibri|cambria|verdana|georgia|tahoma|"
+    rb"segoe|century|garamond|bookman|palatino|trebuchet|consolas|wingdings",
+    re.IGNORECASE,
+)
+
+
+def _has_unmapped_text(page: pdfium.PdfPage, textpage: pdfium.PdfTextPage) -> bool:
+    """True when a text object in a non-embedded, non-Latin font gives pdfium no characters."""
+    name = ctypes.create_string_buffer(128)
+    for obj in page.get_objects(max_depth=2):
+        if obj.type != pdfium_c.FPDF_PAGEOBJ_TEXT:
+            continue
+        if pdfium_c.FPDFTextObj_GetText(obj.raw, textpage.raw, None, 0) > 2:
+            continue  # more than the UTF-16 terminator: pdfium mapped it
+        font = pdfium_c.FPDFTextObj_GetFont(obj.raw)
+        if not font or pdfium_c.FPDFFont_GetIsEmbedded(font):
+            continue
+        pdfium_c.FPDFFont_GetBaseFontName(font, name, 128)
+        if not _LATIN_FONT.search(name.value):
+            return True
+    return False
+
+
+def _utf16(fn: object, *args: object) -> str:
+    """Call a pdfium getter that fills a UTF-16LE buffer (two-call protocol)."""
+    n = fn(*args, None, 0)  # type: ignore[operator]
+    if n <= 2:
+        return ""
+    n = min(n, 1 << 20)
+    buf = ctypes.create_string_buffer(n)
+    fn(*args, buf, n)  # type: ignore[operator]
+    return buf.raw[: n - 2].decode("utf-16-le", "replace")
+
+
+def _annotations(page: pdfium.PdfPage, form: object, location: str) -> list[TextChunk]:
+    chunks: list[TextChunk] = []
+    count = pdfium_c.FPDFPage_GetAnnotCount(page.raw)
+    form_raw = getattr(form, "raw", None)
+    for k in range(min(count, 10_000)):
+        annot = pdfium_c.FPDFPage_GetAnnot(page.raw, k)
+        if not annot:
+            continue
+        try:
+            subtype = pdfium_c.FPDFAnnot_GetSubtype(annot)
+            if subtype == pdfium_c.FPDF_ANNOT_WIDGET and form_raw is not None:
+                value = _utf16(pdfium_c.FPDFAnnot_GetFormFieldValue, form_raw, annot)
+                if value.strip():
+                    name = _utf16(pdfium_c.FPDFAnnot_GetFormFieldName, form_raw, annot)
+                    chunks.append(
+                        TextChunk(
+                            text=value, location=f"{location}!field", field_label=name or None
+                        )
+                    )
+            else:
+                contents = _utf16(pdfium_c.FPDFAnnot_GetStringValue, annot, b"Contents")
+                if contents.strip():
+                    chunks.append(TextChunk(text=contents, location=f"{location}!annotation"))
+        finally:
+            pdfium_c.FPDFPage_CloseAnnot(annot)
+    return chunks
+
+
+def _attachments(doc: pdfium.PdfDocument, budget: Budget) -> list[Member]:
+    members: list[Member] = []
+    for k in range(doc.count_attachments()):
+        budget.check_time()
+        att = doc.get_attachment(k)
+        name = att.get_name() or f"attachment{k + 1}"
+        payload = bytes(att.get_data())
+        if len(payload) > budget.max_file_bytes:
+            raise BudgetExceeded(AttachmentStatus.TOO_LARGE, "embedded file exceeds max_file_bytes")
+        budget.add_member()
+        members.append(Member(name, payload))
+    return members
+
+
+# --- pdfminer.six -----------------------------------------------------------------------------
+
+
+def _pdfminer_pages(
+    data: bytes, pages: set[int] | None, budget: Budget, defects: list[str]
+) -> dict[int, str]:
+    from pdfminer.converter import TextConverter
+    from pdfminer.layout import LAParams
+    from pdfminer.pdfdocument import PDFDocument
+    from pdfminer.pdfinterp import PDFPageInterpreter, PDFResourceManager
+    from pdfminer.pdfpage import PDFPage
+    from pdfminer.pdfparser import PDFParser
+
+    out: dict[int, str] = {}
+    try:
+        document = PDFDocument(PDFParser(io.BytesIO(data)))
+        manager = PDFResourceManager(caching=True)
+        sink = io.StringIO()
+        device = TextConverter(manager, sink, laparams=LAParams(detect_vertical=True))
+        interpreter = PDFPageInterpreter(manager, device)
+        for i, page in enumerate(PDFPage.create_pages(document)):
+            if pages is not None and i not in pages:
+                continue
+            budget.check_time()
+            sink.seek(0)
+            sink.truncate()
+            try:
+                interpreter.process_page(page)
+            except BudgetExceeded:
+                raise
+            except Exception as exc:
+                defects.append(f"page {i + 1}: pdfminer failed ({type(exc).__name__})")
+                continue
+            out[i] = sink.getvalue().replace("\x0c", "")
+            if pages is not None and len(out) == len(pages):
+                break
+        device.close()
+    except BudgetExceeded:
+        raise
+    except Exception as exc:
+        name = type(exc).__name__
+        if "Password" in name or "Encrypt" in name:
+            raise _Encrypted() from exc
+        defects.append(f"pdfminer could not parse it ({name})")
+    return out
+
+
+class _Encrypted(Exception):
+    pass
+
+
+def _pdfminer_only(data: bytes, location: str, budget: Budget, why: str) -> Extracted:
+    from dlp.extract.registry import safe_reason
+
+    defects: list[str] = [safe_reason(Exception(why))]
+    try:
+        texts = _pdfminer_pages(data, None, budget, defects)
+    except _Encrypted:
+        return _encrypted()
+    chunks = _page_chunks(texts, location)
+    if not texts:
+        return Extracted(
+            kind="pdf", status=AttachmentStatus.ERROR, detail="damaged PDF", defects=tuple(defects)
+        )
+    return Extracted(
+        kind="pdf",
+        status=AttachmentStatus.SCANNED,
+        chunks=tuple(chunks),
+        defects=tuple(defects),
+    )
