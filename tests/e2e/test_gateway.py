@@ -331,3 +331,30 @@ def test_before_queue_lookalike_refused_at_rcpt_other_delivered(
     postfix.wait_queue_empty()
     assert len(got) == 1 and got[0].rcpt_tos == (right,)
     assert not sink.bounces_about(tag)
+
+
+def test_before_queue_dsn_request_survives_the_proxy(
+    postfix: PostfixInstance, sink: Sink, gateway: Gateway
+) -> None:
+    tag = marker()
+    rcpt = f"bob@{EXTERNAL_DOMAIN}"
+    sub = submit(
+        postfix.ports.before_queue,
+        SENDER,
+        [rcpt],
+        build_message(sender=SENDER, recipients=[rcpt], subject=tag, body="配達通知つき\n"),
+        rcpt_options=["NOTIFY=SUCCESS,FAILURE", f"ORCPT=rfc822;{rcpt}"],
+    )
+    # Postfix passed NOTIFY/ORCPT to the gateway verbatim; a filter without DSN would 555.
+    assert sub.rcpt_replies[rcpt][0] == 250, sub.rcpt_replies
+    assert sub.data_reply is not None and sub.data_reply[0] == 250, sub
+    sink.wait(lambda: sink.with_marker(tag), 30, f"{tag} at the sink")
+    # The sink does not speak DSN, so Postfix tells the sender "relayed" - which it only
+    # does because NOTIFY=SUCCESS travelled client -> Postfix -> gateway -> Postfix.
+    notice = sink.wait(lambda: sink.bounces_about(tag), 30, f"the DSN for {tag}")
+    postfix.wait_queue_empty()
+    assert len(sink.with_marker(tag)) == 1
+    assert len(notice) == 1 and notice[0].rcpt_tos == (SENDER,)
+    status = notice[0].data.decode("utf-8", "replace")
+    assert re.search(r"Action:\s*relayed", status), status
+    assert f"Original-Recipient: rfc822;{rcpt}" in status
