@@ -1,0 +1,313 @@
+"""The real ``dlp scan`` command on real .eml, mbox, Maildir, CSV and HTML files.
+
+Messages are generated with the ``email`` package (and by hand where Python
+cannot write what Japanese clients send: CP50220 ISO-2022-JP), in every
+charset and transfer encoding and with every separator the detector accepts.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import quopri
+import subprocess
+import sys
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from dlp.detect.mynumber import check_digit
+
+pytestmark = pytest.mark.timeout(120)
+
+DLP = Path(sys.executable).with_name("dlp")
+NUMBERS = ["621498320257", "983205673214", "123456789018", "314159265358"]
+NUMBERS[3] = NUMBERS[3][:11] + str(check_digit(NUMBERS[3][:11]))
+SEPARATORS = ["", " ", "\u3000", "-", "‐", "‑", "–", "—", "−", "－", "ー", "ｰ"]
+DIGIT_FORMS = {
+    "ascii": str,
+    "fullwidth": lambda s: s.translate({ord("0") + i: 0xFF10 + i for i in range(10)}),
+}
+
+
+def run(
+    *args: str, stdin: bytes | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "DLP_CONFIG": str(Path(__file__).resolve().parents[2] / "config" / "dlp.toml"),
+    }
+    proc = subprocess.run(
+        [str(DLP), "scan", *args],
+        input=stdin,
+        capture_output=True,
+        timeout=100,
+        env=env,
+        cwd=cwd,
+    )
+    out = proc.stdout.decode("utf-8")
+    err = proc.stderr.decode("utf-8")
+    # DESIGN.md rule 2: no number, in any digit form, ever reaches the output.
+    for n in NUMBERS:
+        for form in DIGIT_FORMS.values():
+            assert form(n) not in out and form(n) not in err
+            assert form(n[:4]) + " " not in out  # not even a group of it
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def lines(proc: subprocess.CompletedProcess[str]) -> list[dict]:  # type: ignore[type-arg]
+    return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+
+
+def grouped(n: str, sep: str) -> str:
+    return f"{n[:4]}{sep}{n[4:8]}{sep}{n[8:]}"
+
+
+def cp50220(text: str) -> bytes:
+    """ISO-2022-JP the way Windows writes it (NEC row 13 ① ㈱ inside ESC $ B)."""
+    out = bytearray()
+    kanji = False
+    for ch in text:
+        if ord(ch) < 0x80:
+            if kanji:
+                out += b"\x1b(B"
+                kanji = False
+            out += ch.encode()
+            continue
+        s1, s2 = ch.encode("cp932")
+        if not kanji:
+            out += b"\x1b$B"
+            kanji = True
+        j1 = (s1 - (0x70 if s1 <= 0x9F else 0xB0)) << 1
+        if s2 < 0x9F:
+            j1 -= 1
+            j2 = s2 - (0x20 if s2 >= 0x80 else 0x1F)
+        else:
+            j2 = s2 - 0x7E
+        out += bytes((j1, j2))
+    if kanji:
+        out += b"\x1b(B"
+    return bytes(out)
+
+
+def hand_made(body: bytes, charset: str, cte: str, subject: str = "ご連絡") -> bytes:
+    subj = "=?UTF-8?B?" + base64.b64encode(subject.encode()).decode() + "?="
+    if cte == "base64":
+        body = base64.encodebytes(body)
+    elif cte == "quoted-printable":
+        body = quopri.encodestring(body)
+    head = (
+        f"From: sender@example.lg.jp\r\nTo: someone@example.com\r\nSubject: {subj}\r\n"
+        f"Message-ID: <x@example.lg.jp>\r\nMIME-Version: 1.0\r\n"
+        f"Content-Type: text/plain; charset={charset}\r\nContent-Transfer-Encoding: {cte}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+ENCODINGS = {
+    "iso-2022-jp": cp50220,
+    "shift_jis": lambda t: t.encode("cp932"),
+    "euc-jp": lambda t: t.replace("－", "−").replace("①", "").encode("euc_jp"),
+    "utf-8": lambda t: t.encode("utf-8"),
+    "utf-16": lambda t: t.encode("utf-16"),
+}
+
+
+EXPECTED: dict[str, int] = {}
+"""Numbers written into each generated message (one per separator and digit form)."""
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("scan")
+    files: dict[str, Path] = {}
+    # Every charset x transfer encoding, each with every separator and digit form.
+    for cs, enc in ENCODINGS.items():
+        for cte in ("base64", "quoted-printable", "8bit", "7bit"):
+            if cte in ("8bit", "7bit") and cs == "utf-16":
+                continue
+            if cte == "7bit" and cs != "iso-2022-jp":
+                continue
+            lines_ = []
+            for sep in SEPARATORS:
+                if cs == "euc-jp" and sep in ("－", "‐", "‑", "–", "—", "ｰ"):
+                    continue  # not representable in EUC-JP
+                if cs == "shift_jis" and sep in ("‐", "‑", "–", "—", "−"):
+                    continue  # not representable in CP932
+                if cs == "iso-2022-jp" and sep in ("‐", "‑", "–", "—", "−", "ｰ"):
+                    continue
+                for form in DIGIT_FORMS.values():
+                    lines_.append(f"個人番号①：{form(grouped(NUMBERS[0], sep))}\r\n")
+            EXPECTED[f"{cs}-{cte}"] = len(lines_)
+            body = "山田様\r\n" + "".join(lines_) + "よろしくお願いします。\r\n"
+            p = root / f"{cs}-{cte}.eml"
+            p.write_bytes(hand_made(enc(body), cs, cte))
+            files[f"{cs}-{cte}"] = p
+    # A clean message with tempting look-alikes (order number, phone, corporate number).
+    clean = EmailMessage()
+    clean["From"] = "a@example.lg.jp"
+    clean["To"] = "b@example.com"
+    clean["Subject"] = "ご注文ありがとうございます"
+    base = "20261016000"
+    clean.set_content(
+        f"注文番号: {base}{check_digit(base)}\n電話 03-1234-5678\n法人番号 5835678256246\n"
+        "登録番号 T5835678256246\nカード 4111 1111 1111 1111\n"
+    )
+    files["clean"] = root / "clean.eml"
+    files["clean"].write_bytes(clean.as_bytes())
+    # A message with a CP932 CSV attachment whose header names the column, and a nested message.
+    m = EmailMessage()
+    m["From"] = "hr@example.lg.jp"
+    m["To"] = "payroll@example.com"
+    m["Subject"] = "名簿の送付"
+    m.set_content("資料を送ります。")
+    csv_rows = "氏名,個人番号,電話\r\n" + "".join(
+        f"社員{i},{n},03-0000-000{i}\r\n" for i, n in enumerate(NUMBERS)
+    )
+    m.add_attachment(
+        csv_rows.encode("cp932"), maintype="text", subtype="csv", filename="社員名簿①.csv"
+    )
+    inner = EmailMessage()
+    inner["Subject"] = "転送"
+    inner.set_content(f"マイナンバー {grouped(NUMBERS[1], '-')}")
+    m.add_attachment(inner)
+    m.add_attachment(
+        f"<p>個人番号 {NUMBERS[2][:4]}<span>{NUMBERS[2][4:8]}</span>{NUMBERS[2][8:]}</p>".encode(
+            "cp932"
+        ),
+        maintype="text",
+        subtype="html",
+        filename="page.html",
+    )
+    files["attachments"] = root / "attachments.eml"
+    files["attachments"].write_bytes(m.as_bytes())
+    # Standalone files: a TSV in UTF-16, a CSV in CP932, a text without keyword.
+    tsv = "番号\tマイナンバー\n" + "".join(f"{i}\t{n}\n" for i, n in enumerate(NUMBERS))
+    files["tsv"] = root / "list.tsv"
+    files["tsv"].write_bytes(tsv.encode("utf-16"))
+    files["csv"] = root / "名簿.csv"
+    files["csv"].write_bytes(csv_rows.encode("cp932"))
+    files["plain"] = root / "memo.txt"
+    files["plain"].write_bytes(f"連絡 {NUMBERS[3]} まで\n".encode())
+    return files
+
+
+def test_every_charset_transfer_encoding_and_separator(corpus: dict[str, Path]) -> None:
+    keys = [k for k in corpus if k.startswith(tuple(ENCODINGS))]
+    assert len(keys) == 15
+    proc = run("--json", *(str(corpus[k]) for k in keys))
+    assert proc.returncode == 1, proc.stderr
+    reports = lines(proc)
+    assert len(reports) == len(keys)
+    for k, r in zip(keys, reports, strict=True):
+        assert r["source"] == str(corpus[k])
+        body = [f for f in r["findings"] if f["location"] == "body:text/plain"]
+        assert body, k
+        assert all(f["confidence"] == "high" and f["detector"] == "mynumber" for f in body), k
+        assert all(set(f["masked"]) <= {"*", "-"} for f in body)
+        s = r["summary"]["mynumber"]
+        assert s["distinct"] == 1 and s["by_confidence"] == {"high": 1, "medium": 0, "low": 0}, k
+        assert s["total"] == len(body) == EXPECTED[k], k
+        assert r["subject"] == "ご連絡"
+    by_name = dict(zip(keys, reports, strict=True))
+    # UTF-8 carries every separator in both digit forms: 12 separators x 2 forms.
+    assert by_name["utf-8-base64"]["summary"]["mynumber"]["total"] == len(SEPARATORS) * 2
+
+
+def test_clean_message_exits_zero(corpus: dict[str, Path]) -> None:
+    proc = run("--json", str(corpus["clean"]))
+    assert proc.returncode == 0, proc.stdout
+    (r,) = lines(proc)
+    assert r["findings"] == [] and r["summary"]["mynumber"]["total"] == 0
+
+
+def test_attachments_nested_message_and_html(corpus: dict[str, Path]) -> None:
+    proc = run("--json", str(corpus["attachments"]))
+    assert proc.returncode == 1
+    (r,) = lines(proc)
+    names = [a["filename"] for a in r["attachments"]]
+    assert "社員名簿①.csv" in names and "page.html" in names
+    assert any(a["content_type"] == "message/rfc822" for a in r["attachments"])
+    for a in r["attachments"]:
+        assert a["status"] == "scanned" and len(a["sha256"]) == 64 and a["size"] > 0
+    locs = {f["location"]: f["confidence"] for f in r["findings"]}
+    assert locs["attachment:社員名簿①.csv!B"] == "high"
+    assert any(loc.endswith("body:text/plain") and "attachment:" in loc for loc in locs)
+    assert locs["attachment:page.html"] == "high"
+    s = r["summary"]["mynumber"]
+    assert s["distinct"] == 4 and s["by_confidence"]["high"] == 4
+
+
+def test_standalone_files_are_scanned_as_attachments(corpus: dict[str, Path]) -> None:
+    proc = run("--json", str(corpus["tsv"]), str(corpus["csv"]), str(corpus["plain"]))
+    assert proc.returncode == 1
+    tsv, csv_, plain = lines(proc)
+    assert tsv["attachments"][0]["filename"] == "list.tsv"
+    assert tsv["summary"]["mynumber"]["by_confidence"]["high"] == 4
+    assert csv_["summary"]["mynumber"]["by_confidence"]["high"] == 4
+    assert plain["summary"]["mynumber"]["by_confidence"] == {"high": 0, "medium": 0, "low": 1}
+
+
+def test_min_confidence_filters_findings_and_exit_status(corpus: dict[str, Path]) -> None:
+    proc = run("--json", "--min-confidence", "medium", str(corpus["plain"]))
+    assert proc.returncode == 0
+    assert lines(proc)[0]["findings"] == []
+
+
+def test_mbox_maildir_and_stdin(corpus: dict[str, Path], tmp_path: Path) -> None:
+    raws = [
+        corpus["clean"].read_bytes(),
+        corpus["attachments"].read_bytes(),
+        corpus["utf-8-base64"].read_bytes(),
+    ]
+    mbox = tmp_path / "sent.mbox"
+    with mbox.open("wb") as fh:
+        for raw in raws:
+            fh.write(b"From sender@example.lg.jp Thu Nov 26 10:00:00 2026\n")
+            fh.write(raw.replace(b"\r\n", b"\n").replace(b"\nFrom ", b"\n>From "))
+            fh.write(b"\n")
+    maildir = tmp_path / "Maildir"
+    for sub in ("cur", "new", "tmp", ".Sent/cur", ".Sent/new", ".Sent/tmp"):
+        (maildir / sub).mkdir(parents=True)
+    (maildir / "cur" / "1.host:2,S").write_bytes(raws[0])
+    (maildir / "new" / "2.host").write_bytes(raws[1])
+    (maildir / ".Sent" / "cur" / "3.host:2,S").write_bytes(raws[2])
+    proc = run("--json", str(mbox), str(maildir))
+    reports = lines(proc)
+    assert [r["source"] for r in reports[:3]] == [f"{mbox}#1", f"{mbox}#2", f"{mbox}#3"]
+    assert [bool(r["findings"]) for r in reports[:3]] == [False, True, True]
+    assert len(reports) == 6
+    assert sorted(bool(r["findings"]) for r in reports[3:]) == [False, True, True]
+    assert proc.returncode == 1
+    piped = run("--json", "-", stdin=raws[1])
+    (r,) = lines(piped)
+    assert r["source"] == "<stdin>" and r["summary"]["mynumber"]["distinct"] == 4
+
+
+def test_missing_file_is_exit_two(corpus: dict[str, Path], tmp_path: Path) -> None:
+    proc = run("--json", str(corpus["clean"]), str(tmp_path / "nope.eml"))
+    assert proc.returncode == 2
+    assert "nope.eml" in proc.stderr
+    assert len(lines(proc)) == 1
+
+
+def test_human_output_is_a_table(corpus: dict[str, Path]) -> None:
+    proc = run(str(corpus["attachments"]), str(corpus["clean"]))
+    assert proc.returncode == 1
+    assert "attachments.eml" in proc.stdout and "clean.eml" in proc.stdout
+    assert "high" in proc.stdout and "************" in proc.stdout
+    assert "4/0/0" in proc.stdout
+
+
+def test_config_extra_keywords(corpus: dict[str, Path], tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    cfg = (root / "config" / "dlp.toml").read_text(encoding="utf-8")
+    cfg = cfg.replace("extra_keywords = []", 'extra_keywords = ["連絡"]')
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "dlp.toml").write_text(cfg, encoding="utf-8")
+    proc = run("--config", str(tmp_path / "config" / "dlp.toml"), "--json", str(corpus["plain"]))
+    assert lines(proc)[0]["summary"]["mynumber"]["by_confidence"]["high"] == 1
+    bad = run("--config", str(tmp_path / "missing.toml"), str(corpus["plain"]))
+    assert bad.returncode == 2
