@@ -21,22 +21,34 @@ import unicodedata
 from importlib import resources
 
 # UTS #39's own ASCII-to-ASCII confusables (0~O, 1~l~I, m~rn), written in the
-# direction that keeps a skeleton short, plus two typographic pairs that
-# confusables.txt does not list but typosquatters use (vv~w, cl~d; dnstwist's
-# homoglyph generator uses them too).  Applied after lower-casing.
+# direction that keeps a skeleton short, plus typographic pairs that
+# confusables.txt does not list but typosquatters use (vv~w, cl~d, lc~k, and
+# i~l, which is I~l once a domain is lower-cased).  Applied after lower-casing.
 ASCII_FOLDS: tuple[tuple[str, str], ...] = (
+    # single characters first, so that a fold never hides the pair after it
+    # (icioud -> lcloud -> ldoud, like icloud)
+    ("0", "o"),
+    ("1", "l"),
+    ("i", "l"),
     ("rn", "m"),
     ("vv", "w"),
     ("cl", "d"),
-    ("0", "o"),
-    ("1", "l"),
+    ("lc", "k"),
 )
+_SINGLE = str.maketrans({src: dst for src, dst in ASCII_FOLDS if len(src) == 1})
+_PAIRS = tuple((src, dst) for src, dst in ASCII_FOLDS if len(src) > 1)
+
+# Beyond UTS #39: Cyrillic small letters whose UTS #39 prototype is a small
+# capital (ԍ ~ ɢ, м ~ ʍ, к ~ ĸ, т ~ ᴛ, ь ~ ƅ) but which a mail client's font
+# shows as the lower-case Latin letter; homograph attacks use them.
+SUPPLEMENT: dict[str, str] = {"ԍ": "g", "м": "m", "к": "k", "т": "t", "ь": "b"}
 
 _DATA_FILE = "data/confusables.txt"
 
 
 def _fold_ascii(text: str) -> str:
-    for src, dst in ASCII_FOLDS:
+    text = text.translate(_SINGLE)
+    for src, dst in _PAIRS:
         text = text.replace(src, dst)
     return text
 
@@ -50,6 +62,8 @@ def _load_table() -> dict[int, str]:
             continue
         code, target = line.split()
         table[int(code.removeprefix("U+"), 16)] = target
+    for char, target in SUPPLEMENT.items():
+        table.setdefault(ord(char), target)
     return table
 
 
@@ -60,7 +74,18 @@ def skeleton(text: str) -> str:
     """The confusable skeleton of an already normalised (lower-case) label or domain."""
     if text.isascii():
         return _fold_ascii(text)
-    return _fold_ascii(text.translate(_TABLE))
+    return _fold_ascii("".join(_strip_marks(ch) for ch in text.translate(_TABLE)))
+
+
+def _strip_marks(ch: str) -> str:
+    # à, ǵ, ạ read as a, g, a: drop combining marks, but only from a Latin
+    # base letter (が and か differ to a Japanese reader).
+    if ch.isascii():
+        return ch
+    decomposed = unicodedata.normalize("NFD", ch)
+    if len(decomposed) > 1 and decomposed[0].isascii():
+        return decomposed[0]
+    return ch
 
 
 def table_size() -> int:

@@ -107,7 +107,6 @@ GENERIC_LABELS: frozenset[str] = frozenset(
         "ac", "ad", "co", "ed", "go", "gr", "lg", "ne", "or",
         "pref", "city", "town", "vill", "metro",
         "com", "net", "org", "edu", "gov", "mil", "int", "info", "biz",
-        "www", "mail",
     }
 )  # fmt: skip
 
@@ -296,8 +295,15 @@ class ProtectedSet:
     by_label: dict[str, list[Entry]] = field(default_factory=dict)
     by_skeleton: dict[str, list[Entry]] = field(default_factory=dict)
     by_dot_missing: dict[str, list[Entry]] = field(default_factory=dict)
+    by_flat: dict[str, list[Entry]] = field(default_factory=dict)
+    """Listed name with every hyphen read as a dot (so-net.ne.jp -> so.net.ne.jp)."""
     near1: dict[str, list[str]] = field(default_factory=dict)
+    """Deletion neighbourhood (<= 1) of brand labels with an edit budget of 1."""
     near2: dict[str, list[str]] = field(default_factory=dict)
+    """Deletion neighbourhood (<= 2) of brand labels with an edit budget of 2."""
+    lengths1: set[int] = field(default_factory=set)
+    lengths2: set[int] = field(default_factory=set)
+    skeletons: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -348,6 +354,7 @@ class ProtectedSet:
         if entry.registrable:
             self.by_registrable.setdefault(entry.registrable, []).append(entry)
         self.by_skeleton.setdefault(skeleton(entry.text), []).append(entry)
+        self.by_flat.setdefault(entry.text.replace("-", "."), []).append(entry)
         # "One dot left out" variants of the listed name and of its
         # registrable part (exp.co.jp -> expco.jp, exp.cojp; i.softbank.jp ->
         # isoftbank.jp, softbankjp).
@@ -364,12 +371,18 @@ class ProtectedSet:
         if len(bucket) > 1:
             return  # label already in the deletion index
         b = budget(label)
-        if b >= 1:
-            for variant in _deletes(label, 1):
-                self.near1.setdefault(variant, []).append(label)
-        if b >= 2:
-            for variant in _deletes(label, 2):
-                self.near2.setdefault(variant, []).append(label)
+        if b == 0:
+            return
+        near, lengths = (self.near1, self.lengths1) if b == 1 else (self.near2, self.lengths2)
+        skel = skeleton(label)
+        self.skeletons[label] = skel
+        # The label and its skeleton both go in, so "one edit away after
+        # homoglyph folding" (øutlook, gnnail) is found by the same look-up.
+        forms = {label, skel}
+        for form in forms:
+            lengths.add(len(form))
+            for variant in _deletes(form, b):
+                near.setdefault(variant, []).append(label)
 
 
 # ---------------------------------------------------------------------------
@@ -403,22 +416,16 @@ def _allowed(entry: Entry, name: Name, ps: ProtectedSet) -> bool:
 def _structural(name: Name, ps: ProtectedSet) -> _Hit | None:
     text = name.text
     hits: list[_Hit] = []
-    # hyphen_for_dot: exp-co.jp, exp-co-jp.com (a hyphen instead of a dot)
+    # hyphen_for_dot: exp-co.jp, mail.exp-co.jp (hyphens read as dots give a listed name)
     if "-" in text:
-        positions = [i for i, ch in enumerate(text) if ch == "-"]
-        for i in positions:
-            variant = text[:i] + "." + text[i + 1 :]
-            for parent in _parents(variant):
-                for e in ps.by_domain.get(_ascii_of(parent), ()):
-                    if _allowed(e, name, ps):
-                        hits.append(_Hit(e, "hyphen_for_dot", text))
-        if not hits:
-            dotted = text.replace("-", ".")
-            for e in _prefixes(dotted, ps):
-                if _allowed(e, name, ps):
-                    hits.append(_Hit(e, "prefix", text))
-    if hits:
-        return _best(hits)
+        for parent in _parents(text):
+            if "-" not in parent:
+                break
+            for e in ps.by_flat.get(parent.replace("-", "."), ()):
+                if e.text != parent and _allowed(e, name, ps):
+                    hits.append(_Hit(e, "hyphen_for_dot", parent))
+            if hits:
+                return _best(hits)
     # dot_extra: gm.ail.com (remove one dot and it is protected)
     dots = [i for i, ch in enumerate(text) if ch == "."]
     if len(dots) >= 2:
@@ -441,22 +448,18 @@ def _structural(name: Name, ps: ProtectedSet) -> _Hit | None:
                 hits.append(_Hit(e, "dot_missing", parent))
         if hits:
             return _best(hits)
-    # prefix: exp.co.jp.com, gmail.com.evil.example
-    for e in _prefixes(text, ps):
-        if _allowed(e, name, ps):
-            hits.append(_Hit(e, "prefix", text))
+    # prefix: exp.co.jp.com, gmail.com.evil.example, exp-co-jp.com, exp.co.jp-mail.net
+    flat = text.replace("-", ".")
+    for i, ch in enumerate(flat):
+        if ch == "." and "." in flat[:i]:
+            for e in ps.by_flat.get(flat[:i], ()):
+                if _allowed(e, name, ps):
+                    hits.append(_Hit(e, "prefix", text))
     return _best(hits)
 
 
 def _is_sub(domain: str, parent: str) -> bool:
     return domain == parent or domain.endswith("." + parent)
-
-
-def _prefixes(text: str, ps: ProtectedSet) -> Iterator[Entry]:
-    labels = text.split(".")
-    for n in range(2, len(labels)):
-        head = ".".join(labels[:n])
-        yield from ps.by_domain.get(_ascii_of(head), ())
 
 
 def _ascii_of(text: str) -> str:
@@ -486,13 +489,17 @@ def _suffix_variants(name: Name, ps: ProtectedSet) -> _Hit | None:
                 continue
             technique = "suffix_typo" if OSA.distance(name.suffix, e.suffix) <= 1 else "suffix_swap"
             hits.append(_Hit(e, technique, name.registrable_text))
-        return _best(hits)
-    # Unknown top-level label (exp.co.jq, gmail.comm): any label that is a
-    # protected brand, followed by something one edit from its suffix.
+        if hits:
+            return _best(hits)
+    # A protected brand label followed by something one edit from its suffix,
+    # wherever it sits: exp.co.jq (unknown top level), example.lgq.jp and
+    # example.l.jp (the typo made the suffix look like a registrable label).
     labels = name.text.split(".")
     for i in range(len(labels) - 1):
         rest = ".".join(labels[i + 1 :])
         for e in ps.by_label.get(labels[i], ()):
+            if e.suffix == rest:
+                continue
             if OSA.distance(_ascii_of(rest), e.suffix, score_cutoff=1) <= 1 and _allowed(
                 e, name, ps
             ):
@@ -519,22 +526,38 @@ def _fuzzy_label(name: Name, ps: ProtectedSet) -> _Hit | None:
     label = name.label
     if not label or not name.suffix or label in GENERIC_LABELS or len(label) < 3:
         return None
+    # Homoglyph-plus-an-edit is looked for only in non-ASCII labels (øutlook,
+    # ԍmaıl): for ASCII the folds make too much alike (tmall would be one edit
+    # from gmail's skeleton gmall).  ASCII homoglyphs need an exact skeleton.
+    skel = skeleton(label) if not label.isascii() else label
     candidates: set[str] = set()
-    variants = _deletes(label, 1)
-    for v in variants:
-        candidates.update(ps.near1.get(v, ()))
-    if len(label) >= 7 and ps.near2:
-        for v in _deletes(label, 2):
-            candidates.update(ps.near2.get(v, ()))
+    for form in {label, skel}:
+        n = len(form)
+        # Only look where a protected label of a compatible length exists: most
+        # queries then touch one of the two neighbourhoods, not both.
+        if n - 1 in ps.lengths1 or n in ps.lengths1 or n + 1 in ps.lengths1:
+            for v in _deletes(form, 1):
+                found = ps.near1.get(v)
+                if found:
+                    candidates.update(found)
+        if any(n + k in ps.lengths2 for k in (-2, -1, 0, 1, 2)):
+            for v in _deletes(form, 2):
+                found = ps.near2.get(v)
+                if found:
+                    candidates.update(found)
     candidates.discard(label)
     hits: list[_Hit] = []
     for cand in candidates:
         b = budget(cand)
-        if OSA.distance(label, cand, score_cutoff=b) > b:
+        if OSA.distance(label, cand, score_cutoff=b) <= b:
+            technique = _edit_kind(label, cand)
+        elif skel != label and OSA.distance(skel, ps.skeletons[cand], score_cutoff=b) <= b:
+            technique = "homoglyph"
+        else:
             continue
         for e in ps.by_label[cand]:
             if e.suffix == name.suffix and _allowed(e, name, ps):
-                hits.append(_Hit(e, _edit_kind(label, cand), name.registrable_text))
+                hits.append(_Hit(e, technique, name.registrable_text))
     return _best(hits)
 
 

@@ -1,0 +1,361 @@
+"""Lookalike detector: recall per technique, false-flag rate, speed.
+
+    .venv/bin/python bench/lookalike.py            # prints markdown tables
+    .venv/bin/python bench/lookalike.py --quick    # smaller speed runs
+
+Lookalikes come from two generators: dnstwist used as a library (its fuzzers:
+omission, insertion, replacement, transposition, bitsquatting, homoglyph,
+cyrillic, hyphenation, subdomain, ...) and ``own_variants`` below for the
+techniques dnstwist does not produce (suffix swap/typo, missing/extra dot,
+hyphen for dot, prefix).  ``tests/unit/test_lookalike_recall.py`` imports the
+same generators.  Real popular domains (../shared/data/popular-domains.txt)
+measure the false-flag rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import string
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from rapidfuzz import process  # noqa: E402
+from rapidfuzz.distance import OSA  # noqa: E402
+
+from dlp.detect.lookalike import (  # noqa: E402
+    BUILTIN_KNOWN,
+    BUILTIN_PROTECTED,
+    LOOKALIKE,
+    ProtectedSet,
+    check,
+    normalise,
+)
+
+POPULAR = ROOT.parent / "shared" / "data" / "popular-domains.txt"
+
+# A plausible organisation's own and partner domains (invented names).
+SAMPLE_OWN = (
+    "exp.co.jp",
+    "example.lg.jp",
+    "mirai-kyosai.or.jp",
+    "sakura-payroll.co.jp",
+    "kaisha.jp",
+    "nagoya-kikaku.co.jp",
+    "hokuriku-shinkin.co.jp",
+)
+
+DNSTWIST_FUZZERS = (
+    "addition",
+    "bitsquatting",
+    "cyrillic",
+    "homoglyph",
+    "hyphenation",
+    "insertion",
+    "omission",
+    "repetition",
+    "replacement",
+    "subdomain",
+    "transposition",
+    "vowel-swap",
+)
+
+_CYRILLIC = {"a": "а", "c": "с", "e": "е", "o": "о", "p": "р", "x": "х", "y": "у", "i": "і"}
+_SWAP_SUFFIXES = ("com", "net", "org", "jp", "co.jp", "ne.jp", "or.jp", "info", "biz", "co")
+_PREFIX_TAILS = (".com", ".net", ".jp", ".info", "-mail.com", ".example.org")
+
+
+def popular_domains() -> list[str]:
+    out = []
+    for line in POPULAR.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            out.append(line)
+    return out
+
+
+def dnstwist_variants(domain: str) -> Iterator[tuple[str, str]]:
+    """(fuzzer, domain) pairs from dnstwist's own generators."""
+    import dnstwist
+
+    fuzzer = dnstwist.Fuzzer(domain)
+    fuzzer.generate()
+    for item in fuzzer.domains:
+        name = str(item["fuzzer"])
+        if name in DNSTWIST_FUZZERS and item["domain"] != domain:
+            yield name, str(item["domain"])
+
+
+def own_variants(domain: str) -> Iterator[tuple[str, str]]:
+    """(technique, domain) pairs for the techniques dnstwist does not generate."""
+    name = normalise(domain)
+    label, suffix = name.label, name.suffix
+    for s in _SWAP_SUFFIXES:
+        if s != suffix and OSA.distance(s, suffix) > 1:
+            yield "suffix_swap", f"{label}.{s}"
+    for typo in _edits1(suffix):
+        if typo != suffix and "." not in (typo[0], typo[-1]) and ".." not in typo:
+            yield "suffix_typo", f"{label}.{typo}"
+    dots = [i for i, ch in enumerate(domain) if ch == "."]
+    for i in dots:
+        yield "dot_missing", domain[:i] + domain[i + 1 :]
+    for i in range(1, len(label)):
+        yield "dot_extra", domain.replace(label, label[:i] + "." + label[i:], 1)
+    for i in dots[:-1]:
+        yield "hyphen_for_dot", domain[:i] + "-" + domain[i + 1 :]
+    for tail in _PREFIX_TAILS:
+        yield "prefix", domain + tail
+    yield "prefix", domain.replace(".", "-") + ".com"
+    for i, ch in enumerate(label):
+        for glyph in _ascii_glyphs(ch) + ([_CYRILLIC[ch]] if ch in _CYRILLIC else []):
+            yield "homoglyph", domain.replace(label, label[:i] + glyph + label[i + 1 :], 1)
+
+
+def _ascii_glyphs(ch: str) -> list[str]:
+    return {"o": ["0"], "l": ["1"], "m": ["rn"], "w": ["vv"], "d": ["cl"]}.get(ch, [])
+
+
+def _edits1(word: str) -> set[str]:
+    letters = string.ascii_lowercase
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    deletes = {a + b[1:] for a, b in splits if b}
+    swaps = {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+    replaces = {a + c + b[1:] for a, b in splits if b for c in letters}
+    inserts = {a + c + b for a, b in splits for c in letters}
+    return deletes | swaps | replaces | inserts
+
+
+def variants(domain: str) -> Iterator[tuple[str, str]]:
+    seen: set[str] = set()
+    for technique, candidate in (*dnstwist_variants(domain), *own_variants(domain)):
+        if candidate not in seen and candidate != domain:
+            seen.add(candidate)
+            yield technique, candidate
+
+
+# ---------------------------------------------------------------------------
+# Accuracy
+
+
+def recall_table(protected: list[str], ps: ProtectedSet) -> tuple[list[str], dict[str, list[int]]]:
+    """Per technique: [variants, flagged, flagged as the intended domain,
+    variants of labels >= 4 letters, of them flagged]."""
+    listed = {normalise(d).registrable for d in protected} | set(BUILTIN_KNOWN)
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+    for domain in protected:
+        target = normalise(domain).ascii
+        long_label = len(normalise(domain).label) >= 4
+        for technique, candidate in variants(domain):
+            name = normalise(candidate)
+            if name.registrable in listed or "." not in name.ascii:
+                continue  # another listed/known domain, or no longer a domain at all
+            v = check(candidate, ps)
+            row = counts[technique]
+            flagged = v.verdict == LOOKALIKE
+            row[0] += 1
+            row[1] += flagged
+            row[2] += flagged and v.resembles == target
+            if long_label:
+                row[3] += 1
+                row[4] += flagged
+    return sorted(counts), counts
+
+
+def false_flags(ps: ProtectedSet) -> tuple[int, list[tuple[str, str, str]]]:
+    flagged = []
+    domains = popular_domains()
+    for d in domains:
+        v = check(d, ps)
+        if v.verdict == LOOKALIKE:
+            flagged.append((d, v.resembles or "", v.technique or ""))
+    return len(domains), flagged
+
+
+# ---------------------------------------------------------------------------
+# Speed
+
+_SUFFIXES = ("co.jp", "com", "jp", "ne.jp", "or.jp", "net", "org", "lg.jp", "go.jp", "ac.jp")
+
+
+def synthetic_protected(n: int, rng: random.Random) -> list[str]:
+    letters = "abcdefghijkmnoprstuwyz"
+    out: set[str] = set()
+    while len(out) < n:
+        label = "".join(rng.choice(letters) for _ in range(rng.randint(4, 14)))
+        out.add(f"{label}.{rng.choice(_SUFFIXES)}")
+    return sorted(out)
+
+
+def queries(protected: list[str], rng: random.Random, n: int) -> list[str]:
+    """Half real popular domains (mostly external), half lookalikes of protected ones."""
+    pop = popular_domains()
+    out = rng.sample(pop, min(n // 2, len(pop)))
+    while len(out) < n:
+        d = rng.choice(protected)
+        i = rng.randrange(1, d.index("."))
+        out.append(d[:i] + d[i + 1 :])  # one letter left out of the label
+    rng.shuffle(out)
+    return out
+
+
+def time_per_query(fn, items: list[str], repeat: int = 3) -> float:  # type: ignore[no-untyped-def]
+    runs = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        for d in items:
+            fn(d)
+        runs.append((time.perf_counter() - t) / len(items) * 1e6)
+    return statistics.median(runs)
+
+
+def naive_loop(protected: list[str]):  # type: ignore[no-untyped-def]
+    """Baseline: a Python loop computing OSA against every protected label."""
+    parsed = [(normalise(d).label, normalise(d).suffix) for d in protected]
+
+    def run(domain: str) -> bool:
+        n = normalise(domain)
+        for label, suffix in parsed:
+            if suffix == n.suffix and OSA.distance(n.label, label, score_cutoff=1) <= 1:
+                return True
+        return False
+
+    return run
+
+
+def rapidfuzz_batch(protected: list[str]):  # type: ignore[no-untyped-def]
+    """Baseline: rapidfuzz's C batch scorer over all labels (one technique only)."""
+    labels = [normalise(d).label for d in protected]
+
+    def run(domain: str) -> object:
+        n = normalise(domain)
+        return process.extract(n.label, labels, scorer=OSA.distance, score_cutoff=2, limit=5)
+
+    return run
+
+
+def speed(sizes: tuple[int, ...], nq: int) -> list[tuple[str, ...]]:
+    from dlp.allowlist import Allowlist
+    from dlp.recipients import RecipientClassifier
+
+    rng = random.Random(20261126)
+    rows = []
+    for size in sizes:
+        protected = synthetic_protected(size, rng)
+        qs = queries(protected, rng, nq)
+        t = time.perf_counter()
+        ps = ProtectedSet.build(own=protected[:10], partners=protected[10:])
+        build_s = time.perf_counter() - t
+        ours = time_per_query(lambda d, ps=ps: check(d, ps), qs)
+        clf = RecipientClassifier(
+            None, allowlist=Allowlist(own=tuple(protected[:10]), partners=tuple(protected[10:]))
+        )
+        for d in qs:
+            clf.classify(f"user@{d}")
+        cached = time_per_query(lambda d, clf=clf: clf.classify(f"user@{d}"), qs)
+        few = qs[: max(50, nq // (size // 1000 or 1) // 4)]
+        batch = time_per_query(rapidfuzz_batch(protected), few, repeat=1)
+        loop = time_per_query(naive_loop(protected), few, repeat=1)
+        flagged = sum(check(d, ps).verdict == LOOKALIKE for d in qs)
+        rows.append(
+            (
+                f"{size:,}",
+                f"{build_s:.2f} s",
+                f"{ours:.1f}",
+                f"{cached:.2f}",
+                f"{batch:.1f}",
+                f"{loop:.1f}",
+                f"{flagged}/{len(qs)}",
+            )
+        )
+    return rows
+
+
+# ---------------------------------------------------------------------------
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller speed runs")
+    args = parser.parse_args()
+
+    protected = [*SAMPLE_OWN, *BUILTIN_PROTECTED]
+    ps = ProtectedSet.build(own=SAMPLE_OWN)
+    names, counts = recall_table(protected, ps)
+    rows = []
+    for name in names:
+        total, hit, right, long_total, long_hit = counts[name]
+        rows.append(
+            (
+                name,
+                str(total),
+                f"{hit / total:.1%}",
+                f"{right / total:.1%}",
+                f"{long_hit / long_total:.1%}" if long_total else "-",
+            )
+        )
+    print(f"## Recall per technique ({len(protected)} protected domains)\n")
+    print(
+        _table(
+            (
+                "technique (generator)",
+                "variants",
+                "recall (flagged lookalike)",
+                "resembles = intended domain",
+                "recall, labels >= 4 letters",
+            ),
+            rows,
+        )
+    )
+
+    print("\n## False flags on real popular domains\n")
+    fr = []
+    for label, pset in (
+        ("built-in list only", ProtectedSet.build()),
+        ("built-in + sample own domains", ps),
+        ("built-in, without the known-provider exemption", _without_known()),
+    ):
+        total, flagged = false_flags(pset)
+        detail = ", ".join(f"{d}~{r} ({t})" for d, r, t in flagged[:6]) or "-"
+        fr.append((label, f"{len(flagged)}/{total}", f"{len(flagged) / total:.2%}", detail))
+    print(_table(("protected set", "flagged", "rate", "flagged domains"), fr))
+
+    sizes = (1_000, 10_000) if args.quick else (1_000, 100_000)
+    nq = 2_000 if args.quick else 5_000
+    print(f"\n## Speed ({nq} queries: half popular domains, half one-letter omissions)\n")
+    print(
+        _table(
+            (
+                "protected domains",
+                "build",
+                "check() µs/query",
+                "classifier, cached µs",
+                "rapidfuzz process.extract µs",
+                "Python loop µs",
+                "lookalikes found",
+            ),
+            speed(sizes, nq),
+        )
+    )
+
+
+def _without_known() -> ProtectedSet:
+    ps = ProtectedSet.build()
+    ps.known = frozenset()
+    return ps
+
+
+if __name__ == "__main__":
+    main()
