@@ -1,0 +1,83 @@
+"""OpenDocument text and presentations (.odt, .odp) via zipfile + lxml.
+
+``content.xml`` holds the body, tables, text boxes, annotations and speaker
+notes; ``styles.xml`` the headers and footers; ``Object N/content.xml`` the
+embedded objects.  Tables are emitted one chunk per column with the header
+row as ``field_label``, like spreadsheets.  (.ods goes to spreadsheet.py.)
+"""
+
+from __future__ import annotations
+
+from dlp.extract import xmltext, zipparts
+from dlp.extract.base import Budget, BudgetExceeded, Extracted
+from dlp.extract.tables import columns_to_chunks, rows_to_columns
+from dlp.model import AttachmentStatus, TextChunk
+
+_ODF_NS_KIND = (
+    (b"opendocument.presentation", "odp"),
+    (b"opendocument.text", "odt"),
+)
+
+
+def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extracted:
+    kind = "odt"
+    for marker, k in _ODF_NS_KIND:
+        if marker in data[30:120]:
+            kind = k
+    try:
+        zf = zipparts.open_zip(data)
+    except Exception as exc:
+        return Extracted(
+            kind=kind,
+            status=AttachmentStatus.ERROR,
+            detail=f"damaged ZIP package ({type(exc).__name__})",
+        )
+    chunks: list[TextChunk] = []
+    defects: list[str] = []
+    with zf:
+        zipparts.check_package(zf, budget)
+        names = zf.namelist()
+        if "META-INF/manifest.xml" in names:
+            manifest = zipparts.read_capped(
+                zf, zf.getinfo("META-INF/manifest.xml"), 1 << 20, budget
+            )
+            if b"manifest:encryption-data" in manifest:
+                return Extracted(
+                    kind=kind,
+                    status=AttachmentStatus.ENCRYPTED,
+                    detail="password-protected document",
+                )
+        parts: list[str] = [n for n in ("content.xml", "styles.xml") if n in names]
+        parts += sorted(n for n in names if n.endswith("/content.xml"))
+        try:
+            for name in parts:
+                budget.check_time()
+                xml = zipparts.read_capped(zf, zf.getinfo(name), budget.max_total_bytes, budget)
+                root = xmltext.parse(xml)
+                if root is None:
+                    defects.append(f"{name}: not XML")
+                    continue
+                got = xmltext.collect(root, xmltext.OPENDOC, budget)
+                label = name.removesuffix(".xml").replace(" ", "")
+                text = xmltext.joined(got.text)
+                if text:
+                    chunks.append(TextChunk(text=text, location=f"{location}!{label}"))
+                for i, rows in enumerate(got.tables, 1):
+                    chunks.extend(
+                        columns_to_chunks(rows_to_columns(rows), f"{location}!{label}!table{i}")
+                    )
+        except BudgetExceeded as exc:
+            return Extracted(
+                kind=kind,
+                status=exc.status,
+                chunks=tuple(chunks),
+                detail=exc.detail,
+                defects=tuple(defects),
+            )
+    return Extracted(
+        kind=kind,
+        status=AttachmentStatus.ERROR if defects and not chunks else AttachmentStatus.SCANNED,
+        chunks=tuple(chunks),
+        detail=defects[0] if defects and not chunks else "",
+        defects=tuple(defects),
+    )
