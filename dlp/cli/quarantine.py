@@ -1,10 +1,149 @@
-"""`dlp quarantine` (being written)."""
+"""`dlp quarantine list|show|release|delete`: the hold queue from the command line.
+
+Exit status: 0 done, 1 the message is not held / the next hop refused it
+(it stays held), 2 a configuration or storage problem.
+"""
 
 from __future__ import annotations
 
+import getpass
+import json
+import os
+import sys
+
 import click
+
+from dlp.cli.common import config_option, load_or_exit
+from dlp.config import Settings
+from dlp.smtp.quarantine import HeldMessage, Quarantine, QuarantineError, open_quarantine
 
 
 def register(group: click.Group) -> None:
     """Add this family's commands to the top-level group."""
-    del group
+    group.add_command(quarantine)
+
+
+@click.group()
+def quarantine() -> None:
+    """Held messages: list, show, release (deliver) or delete."""
+
+
+def _actor() -> str:
+    try:
+        return os.environ.get("SUDO_USER") or getpass.getuser()
+    except Exception:
+        return "unknown"
+
+
+def _open(config_path: str | None) -> tuple[Settings, Quarantine]:
+    settings = load_or_exit(config_path)
+    try:
+        return settings, open_quarantine(settings)
+    except QuarantineError as exc:
+        click.echo(f"dlp: {exc}", err=True)
+        raise SystemExit(2) from None
+
+
+@quarantine.command("list")
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per held message.")
+def list_(config_path: str | None, as_json: bool) -> None:
+    """List held messages, oldest first."""
+    _, queue = _open(config_path)
+    try:
+        held = queue.list()
+    except QuarantineError as exc:
+        click.echo(f"dlp: {exc}", err=True)
+        raise SystemExit(2) from None
+    if as_json:
+        for h in held:
+            sys.stdout.write(json.dumps(h.to_json(), ensure_ascii=False) + "\n")
+        return
+    if not held:
+        click.echo("no held messages")
+        return
+    for h in held:
+        click.echo(
+            f"{h.id}  {h.held_at.astimezone():%Y-%m-%d %H:%M}  {h.sender or '<>'} -> "
+            f"{', '.join(h.recipients)}  [{h.rule}]  {h.subject[:40]}"
+        )
+
+
+@quarantine.command()
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="As JSON.")
+@click.argument("held_id")
+def show(config_path: str | None, as_json: bool, held_id: str) -> None:
+    """Show one held message's envelope, verdict and reasons."""
+    _, queue = _open(config_path)
+    held = _get(queue, held_id)
+    if as_json:
+        click.echo(json.dumps(held.to_json(), ensure_ascii=False, indent=2))
+        return
+    rows = [
+        ("ID", held.id),
+        ("Held at", held.held_at.astimezone().isoformat(timespec="seconds")),
+        ("Audit key", held.audit_key),
+        ("Message-ID", held.message_id),
+        ("Sender", held.sender or "<>"),
+        ("Recipients", ", ".join(held.recipients)),
+        ("Subject", held.subject),
+        ("Size", str(held.size)),
+        ("Rule", held.rule),
+        ("Findings", ", ".join(f"{k}={v}" for k, v in held.findings.items())),
+    ]
+    for name, value in rows:
+        click.echo(f"{name:<11} {value}")
+    for reason in held.reasons:
+        click.echo(f"{'Reason':<11} {reason}")
+
+
+@quarantine.command()
+@config_option
+@click.option("--comment", default="", help="Why it is released (recorded in the send log).")
+@click.argument("held_id")
+def release(config_path: str | None, comment: str, held_id: str) -> None:
+    """Deliver a held message to the next hop (it stays held if that fails)."""
+    from dlp.smtp.release import ReleaseError
+    from dlp.smtp.release import release as do_release
+
+    settings, _ = _open(config_path)
+    try:
+        reply = do_release(settings, held_id, _actor(), comment)
+    except (ReleaseError, QuarantineError) as exc:
+        click.echo(f"dlp: {exc}", err=True)
+        raise SystemExit(1) from None
+    click.echo(f"released {held_id}: {reply}")
+
+
+@quarantine.command()
+@config_option
+@click.option("--comment", default="", help="Why it is deleted (recorded in the send log).")
+@click.argument("held_id")
+def delete(config_path: str | None, comment: str, held_id: str) -> None:
+    """Delete a held message without delivering it (recorded in the send log)."""
+    from dlp.sendlog import SendLogError
+    from dlp.smtp.release import ReleaseError, discard
+
+    settings, _ = _open(config_path)
+    try:
+        discard(settings, held_id, _actor(), comment)
+    except (ReleaseError, QuarantineError) as exc:
+        click.echo(f"dlp: {exc}", err=True)
+        raise SystemExit(1) from None
+    except SendLogError as exc:
+        click.echo(f"dlp: not deleted, the send log cannot be written: {exc}", err=True)
+        raise SystemExit(2) from None
+    click.echo(f"deleted {held_id}")
+
+
+def _get(queue: Quarantine, held_id: str) -> HeldMessage:
+    try:
+        held = queue.get(held_id)
+    except QuarantineError as exc:
+        click.echo(f"dlp: {exc}", err=True)
+        raise SystemExit(2) from None
+    if held is None:
+        click.echo(f"dlp: no held message {held_id}", err=True)
+        raise SystemExit(1)
+    return held

@@ -138,14 +138,20 @@ class NextHop:
         except Exception:
             await self.close()
 
-    async def close(self) -> None:
-        """QUIT politely when possible; never raises."""
+    async def close(self, *, polite: bool = True) -> None:
+        """QUIT (when ``polite``) and close; never raises.
+
+        After a failure the connection is dropped without QUIT: a next hop still
+        working on our DATA then sees the connection go before it could answer,
+        which is its cue to discard the message rather than deliver a copy the
+        upstream will send again.
+        """
         smtp, self._smtp = self._smtp, None
         self._in_transaction = False
         if smtp is None:
             return
         try:
-            if smtp.is_connected:
+            if polite and smtp.is_connected:
                 await asyncio.wait_for(smtp.quit(), timeout=5)
         except Exception:
             pass
@@ -221,13 +227,13 @@ class NextHop:
         return reply
 
     async def _failed(self, stage: str, exc: Exception) -> Reply:
-        await self.close()
-        if isinstance(exc, aiosmtplib.SMTPConnectError | ConnectionError | OSError):
-            log.warning("next hop unavailable at %s: %s", stage, type(exc).__name__)
-            return Reply(451, "4.4.1 next hop unavailable, try again later")
+        await self.close(polite=False)
         if isinstance(exc, aiosmtplib.SMTPTimeoutError | asyncio.TimeoutError):
             log.warning("next hop timed out at %s", stage)
             return Reply(451, "4.4.2 next hop timed out, try again later")
+        if isinstance(exc, aiosmtplib.SMTPConnectError | ConnectionError | OSError):
+            log.warning("next hop unavailable at %s: %s", stage, type(exc).__name__)
+            return Reply(451, "4.4.1 next hop unavailable, try again later")
         if isinstance(exc, aiosmtplib.SMTPResponseException) and exc.code >= 400:
             return self._pass(Reply(exc.code, exc.message))
         log.warning("next hop failed at %s: %s", stage, type(exc).__name__)

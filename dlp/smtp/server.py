@@ -193,6 +193,7 @@ class GatewaySMTP(SMTP):
         await self.push("354 End data with <CR><LF>.<CR><LF>")
         result = await read_data(self._reader, self.data_size_limit, self._reset_timeout)
         if result.too_large:
+            self._set_post_data_state()
             await self._abort_transaction()
             await self.push("552 5.3.4 Message too big for this gateway")
             return

@@ -159,7 +159,7 @@ class _SinkHandler:
         if b.rcpt_delay:
             await asyncio.sleep(b.rcpt_delay)
         if address in b.refuse_rcpt:
-            return "550 5.1.1 <%s>: Recipient address rejected: User unknown" % address
+            return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 Ok"
 
@@ -179,7 +179,7 @@ class _SinkHandler:
                 dict(getattr(session, "xforward", {})),
             )
         )
-        return "250 2.0.0 Ok: queued as SINK%d" % len(self.sink.messages)
+        return f"250 2.0.0 Ok: queued as SINK{len(self.sink.messages)}"
 
 
 def free_port() -> int:
@@ -286,3 +286,46 @@ def env_for_subprocess() -> dict[str, str]:
     env = dict(os.environ)
     env.pop("DLP_CONFIG", None)
     return env
+
+
+def my_number(body11: str) -> str:
+    """A valid 12-digit My Number for an 11-digit body (check digit per the 総務省令)."""
+    digits = [int(c) for c in body11]
+    total = 0
+    for n in range(1, 12):
+        p = digits[11 - n]
+        q = n + 1 if n <= 6 else n - 5
+        total += p * q
+    r = total % 11
+    return body11 + str(0 if r <= 1 else 11 - r)
+
+
+def fault_scan(raw: bytes, settings: Any, source: str) -> Any:
+    """The real scanner, plus two faults a test can ask for by header, acted on
+    only inside a worker process (never in the serving loop)."""
+    import multiprocessing
+
+    from dlp.scanner import scan_message
+
+    if multiprocessing.parent_process() is not None:
+        if b"X-Test-Crash: yes" in raw:
+            os._exit(9)
+        if b"X-Test-Sleep: yes" in raw:
+            time.sleep(30)
+    return scan_message(raw, settings, source)
+
+
+def mime_with_attachment(
+    subject: str, text: str, filename: str, data: bytes, extra_headers: str = ""
+) -> bytes:
+    from email.message import EmailMessage
+    from email.policy import SMTP as SMTP_POLICY
+
+    msg = EmailMessage(policy=SMTP_POLICY)
+    msg["From"] = "sender@example.lg.jp"
+    msg["To"] = "someone@kaisha-abc.jp"
+    msg["Subject"] = subject
+    msg.set_content(text)
+    msg.add_attachment(data, maintype="application", subtype="octet-stream", filename=filename)
+    raw = msg.as_bytes()
+    return extra_headers.encode() + raw

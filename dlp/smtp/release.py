@@ -1,0 +1,127 @@
+"""Release or discard a held message (``dlp quarantine``, the review console).
+
+Release re-sends the held message, unchanged, with its original envelope to
+the next hop, records a ``release`` event in the send log and only then
+removes it from the hold queue.  If the next hop is down or refuses, nothing is
+removed and ``ReleaseError`` says why: the message stays held and the release
+can be tried again.  Recipients the next hop refuses individually are named in
+the returned text; the message goes to the others.
+
+Order and its one gap: send, then record, then delete.  If the send log
+cannot be written after the next hop accepted the message, the message has
+left and is removed anyway (releasing it twice would deliver it twice), and
+``ReleaseError`` says the record is missing, so the reviewer can note it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+from dlp.config import Settings
+from dlp.smtp.quarantine import HeldMessage, QuarantineError, open_quarantine
+from dlp.smtp.relay import MailParams, NextHop, RcptParams
+
+
+class ReleaseError(Exception):
+    """The release did not happen (or happened without its send-log record)."""
+
+
+def release(settings: Settings, held_id: str, actor: str, comment: str) -> str:
+    """Deliver a held message; returns the next hop's answer."""
+    queue = open_quarantine(settings)
+    try:
+        held = queue.get(held_id)
+        if held is None:
+            raise ReleaseError(f"no held message {held_id}")
+        raw = queue.read(held_id)
+    except QuarantineError as exc:
+        raise ReleaseError(str(exc)) from None
+    reply, refused = asyncio.run(_send(settings, held, raw))
+    from dlp.sendlog import open_store, record_for_event
+
+    detail: dict[str, str | int | float | bool | None] = {
+        "held_id": held.id,
+        "rule": held.rule,
+        "recipients": len(held.recipients) - len(refused),
+        "refused": ", ".join(refused),
+        "next_hop_reply": reply,
+    }
+    try:
+        with open_store(settings) as store:
+            store.append(
+                record_for_event(
+                    event="release",
+                    actor=actor,
+                    comment=comment,
+                    audit_key=held.audit_key,
+                    detail=detail,
+                )
+            )
+    except Exception as exc:
+        queue.delete(held_id)
+        raise ReleaseError(
+            f"released and delivered ({reply}), but the send log could not be written: {exc}"
+        ) from None
+    queue.delete(held_id)
+    if refused:
+        return f"{reply} (refused by the next hop: {', '.join(refused)})"
+    return reply
+
+
+def discard(settings: Settings, held_id: str, actor: str, comment: str) -> None:
+    """Delete a held message for good; the deletion is recorded first."""
+    queue = open_quarantine(settings)
+    held = queue.get(held_id)
+    if held is None:
+        raise ReleaseError(f"no held message {held_id}")
+    from dlp.sendlog import open_store, record_for_event
+
+    with open_store(settings) as store:
+        store.append(
+            record_for_event(
+                event="discard",
+                actor=actor,
+                comment=comment,
+                audit_key=held.audit_key,
+                detail={"held_id": held.id, "rule": held.rule, "recipients": len(held.recipients)},
+            )
+        )
+    queue.delete(held_id)
+
+
+async def _send(settings: Settings, held: HeldMessage, raw: bytes) -> tuple[str, list[str]]:
+    hop = NextHop(settings.smtp, settings.smtp.hostname or socket.gethostname())
+    try:
+        params = _mail_params(held.mail_options)
+        reply = await hop.begin(held.sender, params, {"IDENT": held.audit_key})
+        if not reply.ok:
+            raise ReleaseError(f"next hop refused the sender: {reply.line}")
+        accepted, refused = [], []
+        for rcpt in held.recipients:
+            r = await hop.recipient(rcpt, RcptParams())
+            if r.ok:
+                accepted.append(rcpt)
+            elif r.code >= 500:
+                refused.append(f"{rcpt} ({r.code})")
+            else:
+                raise ReleaseError(f"next hop deferred {rcpt}: {r.line}; the message stays held")
+        if not accepted:
+            raise ReleaseError("next hop refused every recipient: " + ", ".join(refused))
+        reply = await hop.data(raw)
+        if not reply.ok:
+            raise ReleaseError(f"next hop did not accept the message: {reply.line}; it stays held")
+        return reply.line, refused
+    finally:
+        await hop.close()
+
+
+def _mail_params(options: tuple[str, ...]) -> MailParams:
+    body, smtputf8 = "", False
+    for option in options:
+        key, _, value = option.partition("=")
+        if key.upper() == "BODY":
+            body = value.upper()
+        elif key.upper() == "SMTPUTF8":
+            smtputf8 = True
+    return MailParams(body=body, smtputf8=smtputf8)

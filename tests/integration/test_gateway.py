@@ -1,0 +1,572 @@
+"""The gateway against real SMTP clients and a real aiosmtpd next hop (issue 5).
+
+Each test checks what the client was told *and* what reached the next hop:
+after every one, no message is lost (a 250 always means delivered or held)
+and none is duplicated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+import socket
+import ssl
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiosmtplib
+import pytest
+from gwtools import (
+    InProcessGateway,
+    LoopThread,
+    Sink,
+    fault_scan,
+    free_port,
+    mime_with_attachment,
+    my_number,
+    sendlog_entries,
+    write_config,
+)
+
+pytestmark = pytest.mark.timeout(60)
+
+SENDER = "sender@example.lg.jp"
+EXTERNAL = "someone@kaisha-abc.jp"
+EXTERNAL2 = "other@torihikisaki.co.jp"
+LOOKALIKE = "aaabb@exp.com"  # the partner is exp.co.jp
+N1, N2, N3 = my_number("12345678901"), my_number("23456789012"), my_number("98765432109")
+
+
+def plain(subject: str, body: str, extra: str = "") -> bytes:
+    return (
+        f"From: {SENDER}\r\nTo: {EXTERNAL}\r\nSubject: {subject}\r\n"
+        f"Message-ID: <{uuid.uuid4().hex}@example.lg.jp>\r\n{extra}"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        "Content-Transfer-Encoding: 8bit\r\n\r\n"
+        f"{body}\r\n"
+    ).encode()
+
+
+MYNUMBER_BODY = (
+    f"職員の個人番号を送ります。\r\n個人番号: {N1}\r\nマイナンバー {N2}\r\n個人番号：{N3}"
+)
+
+
+@pytest.fixture(scope="module")
+def lt() -> Iterator[LoopThread]:
+    loop = LoopThread()
+    yield loop
+    loop.stop()
+
+
+@pytest.fixture(scope="module")
+def sink(lt: LoopThread) -> Iterator[Sink]:
+    s = Sink(lt).start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def gw(
+    lt: LoopThread, sink: Sink, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[InProcessGateway]:
+    cfg = write_config(
+        tmp_path_factory.mktemp("gw"),
+        next_hop_port=sink.port,
+        smtp={"next_hop_timeout": 2.0},
+        scan={"timeout_seconds": 1.0},
+    )
+    g = InProcessGateway(cfg, lt, scan_fn=fault_scan)
+    yield g
+    g.stop()
+
+
+@pytest.fixture(autouse=True)
+def fresh_sink(sink: Sink) -> None:
+    sink.messages.clear()
+    sink.behaviour.__init__()  # type: ignore[misc]
+
+
+def client(port: int) -> smtplib.SMTP:
+    c = smtplib.SMTP("127.0.0.1", port, timeout=30)
+    c.ehlo("mta.example.lg.jp")
+    return c
+
+
+# -- delivery ------------------------------------------------------------------
+
+
+def test_ehlo_announces_what_postfix_needs(gw: InProcessGateway) -> None:
+    with client(gw.port) as c:
+        for ext in ("size", "8bitmime", "smtputf8", "enhancedstatuscodes", "dsn", "xforward"):
+            assert c.has_extn(ext), ext
+        assert int(c.esmtp_features["size"]) == gw.settings.smtp.max_message_size
+        assert not c.has_extn("auth")
+
+
+def test_clean_mail_is_relayed_byte_for_byte(gw: InProcessGateway, sink: Sink) -> None:
+    raw = plain("見積書", "お世話になっております。\r\n.leading dot line\r\n..two dots")
+    with client(gw.port) as c:
+        assert c.mail(SENDER)[0] == 250
+        assert c.rcpt(EXTERNAL)[0] == 250
+        code2, reply = c.data(raw)
+    assert code2 == 250 and reply.startswith(b"2.0.0 Ok")
+    got = sink.wait_for(1)
+    assert len(got) == 1
+    assert got[0].content == raw  # not one byte changed, no header added on deliver
+    assert got[0].mail_from == SENDER and got[0].rcpt_tos == [EXTERNAL]
+    # Our own audit key reaches the next hop as XFORWARD IDENT.
+    assert got[0].xforward["IDENT"].startswith("dlp-") and got[0].xforward["ADDR"] == "127.0.0.1"
+
+
+def test_several_messages_in_one_session(gw: InProcessGateway, sink: Sink) -> None:
+    with client(gw.port) as c:
+        for i in range(3):
+            c.sendmail(SENDER, [EXTERNAL], plain(f"m{i}", f"body {i}"))
+        c.rset()
+        c.sendmail(SENDER, [EXTERNAL2], plain("m3", "after RSET"))
+    got = sink.wait_for(4)
+    assert [m.rcpt_tos for m in got] == [[EXTERNAL]] * 3 + [[EXTERNAL2]]
+
+
+def test_null_sender(gw: InProcessGateway, sink: Sink) -> None:
+    with client(gw.port) as c:
+        assert c.docmd("MAIL FROM:<>")[0] == 250
+        assert c.rcpt(EXTERNAL)[0] == 250
+        assert c.data(plain("Undelivered Mail Returned to Sender", "bounce"))[0] == 250
+    got = sink.wait_for(1)
+    assert len(got) == 1 and got[0].mail_from in ("", "<>")
+
+
+def test_8bit_and_smtputf8_intact(gw: InProcessGateway, sink: Sink) -> None:
+    raw = (
+        "From: 山田 <山田@例え.jp>\r\nTo: 鈴木@取引先.jp\r\nSubject: 請求書のご送付\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        "Content-Transfer-Encoding: 8bit\r\n\r\n日本語の本文です。\r\n"
+    ).encode()
+    with client(gw.port) as c:
+        c.sendmail(
+            "山田@例え.jp", ["鈴木@取引先.jp"], raw, mail_options=["SMTPUTF8", "BODY=8BITMIME"]
+        )
+    got = sink.wait_for(1)
+    assert len(got) == 1
+    assert got[0].content == raw
+    assert got[0].mail_from == "山田@例え.jp" and got[0].rcpt_tos == ["鈴木@取引先.jp"]
+    assert "SMTPUTF8" in got[0].mail_options and "BODY=8BITMIME" in got[0].mail_options
+
+
+def test_dsn_parameters_accepted_and_passed_on(gw: InProcessGateway, sink: Sink) -> None:
+    with client(gw.port) as c:
+        assert c.docmd(f"MAIL FROM:<{SENDER}> RET=HDRS ENVID=Q123+2Bx")[0] == 250
+        code, _ = c.docmd(f"RCPT TO:<{EXTERNAL}> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;{EXTERNAL}")
+        assert code == 250
+        assert c.data(plain("dsn", "x"))[0] == 250
+    got = sink.wait_for(1)
+    assert "RET=HDRS" in got[0].mail_options and "ENVID=Q123+2Bx" in got[0].mail_options
+    assert "NOTIFY=SUCCESS,FAILURE" in got[0].rcpt_options
+    assert f"ORCPT=rfc822;{EXTERNAL}" in got[0].rcpt_options
+
+
+def test_xforward_ident_is_the_audit_key(gw: InProcessGateway, sink: Sink) -> None:
+    with client(gw.port) as c:
+        assert c.docmd("XFORWARD NAME=mta.example.lg.jp ADDR=192.0.2.7 IDENT=4FZK81Wc9z")[0] == 250
+        assert c.docmd("XFORWARD PROTO=ESMTP HELO=pc12.example.lg.jp")[0] == 250
+        c.sendmail(
+            SENDER,
+            [EXTERNAL],
+            mime_with_attachment(
+                "a", "見積書を添付します", "見積.csv", "品名,数量\r\nりんご,3\r\n".encode()
+            ),
+        )
+    got = sink.wait_for(1)
+    assert got[0].xforward["IDENT"] == "4FZK81Wc9z" and got[0].xforward["ADDR"] == "192.0.2.7"
+    # The attachment send was recorded under the upstream queue id.
+    entries = [e.record for e in sendlog_entries(gw.settings) if e.record.audit_key == "4FZK81Wc9z"]
+    assert len(entries) == 1 and entries[0].action == "deliver"
+    assert entries[0].attachments[0].filename == "見積.csv"
+
+
+# -- policy ----------------------------------------------------------------------
+
+
+def test_mynumber_to_external_is_held_then_released_once(gw: InProcessGateway, sink: Sink) -> None:
+    from dlp.smtp.release import release
+
+    raw = plain("職員名簿", MYNUMBER_BODY)
+    with client(gw.port) as c:
+        c.mail(SENDER)
+        c.rcpt(EXTERNAL)
+        code, reply = c.data(raw)
+    assert code == 250 and "2.6.0" in reply.decode() and "保留" in reply.decode()
+    assert N1 not in reply.decode() and N1[-4:] not in reply.decode()
+    assert sink.messages == []
+    held = [h for h in gw.gateway.quarantine.list() if h.subject == "職員名簿"]
+    assert len(held) == 1 and held[0].recipients == (EXTERNAL,)
+    assert held[0].findings["mynumber_distinct"] == 3
+    # At rest the numbers are encrypted.
+    for f in gw.settings.quarantine_dir.iterdir():
+        assert N1.encode() not in f.read_bytes()
+    entry = [
+        e.record for e in sendlog_entries(gw.settings) if e.record.audit_key == held[0].audit_key
+    ]
+    assert entry[0].action == "hold" and entry[0].mynumber_distinct == 3
+
+    answer = release(gw.settings, held[0].id, "reviewer", "確認済み")
+    assert answer.startswith("250")
+    got = sink.wait_for(1)
+    assert len(got) == 1 and got[0].content == raw and got[0].rcpt_tos == [EXTERNAL]
+    assert gw.gateway.quarantine.get(held[0].id) is None
+    events = [e.record for e in sendlog_entries(gw.settings) if e.record.event == "release"]
+    assert events[-1].actor == "reviewer" and events[-1].audit_key == held[0].audit_key
+
+
+def test_release_survives_next_hop_failure(gw: InProcessGateway, sink: Sink) -> None:
+    from dlp.smtp.release import ReleaseError, discard, release
+
+    with client(gw.port) as c:
+        c.sendmail(SENDER, [EXTERNAL], plain("hold-then-fail", MYNUMBER_BODY))
+    held = [h for h in gw.gateway.quarantine.list() if h.subject == "hold-then-fail"][0]
+    sink.behaviour.data_reply = "451 4.3.0 try later"
+    with pytest.raises(ReleaseError):
+        release(gw.settings, held.id, "reviewer", "")
+    assert gw.gateway.quarantine.get(held.id) is not None  # still held
+    discard(gw.settings, held.id, "reviewer", "誤送信")
+    assert gw.gateway.quarantine.get(held.id) is None
+    assert sink.messages == []
+    assert [e.record.event for e in sendlog_entries(gw.settings)][0] == "discard"
+
+
+def test_medium_confidence_is_tagged_headers_prepended(gw: InProcessGateway, sink: Sink) -> None:
+    raw = plain("名簿", f"氏名 山田太郎 {N1}")  # a personal-data word, no My Number keyword: medium
+    with client(gw.port) as c:
+        c.sendmail(SENDER, [EXTERNAL], raw)
+    got = sink.wait_for(1)
+    assert len(got) == 1
+    content = got[0].content
+    assert content.endswith(raw)  # existing headers untouched and in order
+    head = content[: -len(raw)].decode()
+    assert head.startswith("X-DLP-Verdict: tag; rule=")
+    assert "X-DLP-Audit-Key: " in head and N1[4:8] not in head
+
+
+def test_lookalike_refused_others_delivered(gw: InProcessGateway, sink: Sink) -> None:
+    raw = plain("資料", "資料を送ります")
+    with client(gw.port) as c:
+        c.mail(SENDER)
+        code, text = c.rcpt(LOOKALIKE)
+        assert code == 550
+        assert text.decode() == (
+            "5.7.1 宛先ドメイン exp.com は exp.co.jp の誤りの可能性があります"
+            " / exp.com looks like a mistyped exp.co.jp"
+        )
+        assert c.rcpt(EXTERNAL)[0] == 250
+        assert c.rcpt(EXTERNAL2)[0] == 250
+        assert c.data(raw)[0] == 250
+    got = sink.wait_for(1)
+    assert len(got) == 1 and got[0].rcpt_tos == [EXTERNAL, EXTERNAL2]
+    refusals = [
+        e.record for e in sendlog_entries(gw.settings) if e.record.rule == "lookalike-recipient"
+    ]
+    assert refusals and refusals[0].recipients[0].resembles == "exp.co.jp"
+
+
+def test_smuggled_message_stays_inside_the_first(gw: InProcessGateway, sink: Sink) -> None:
+    """CVE-2024-27305 end to end: a bare-LF dot does not end DATA at us or at the next hop."""
+    smuggled = (
+        f"From: {SENDER}\r\nTo: {EXTERNAL}\r\nSubject: outer\r\n\r\nhello\n.\r\n"
+        f"MAIL FROM:<evil@kaisha-abc.jp>\r\nRCPT TO:<{EXTERNAL2}>\r\nDATA\r\n"
+        "Subject: smuggled\r\n\r\nboo\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as s:
+        f = s.makefile("rwb")
+        f.readline()
+        for cmd in (
+            b"EHLO t\r\n",
+            f"MAIL FROM:<{SENDER}>\r\n".encode(),
+            f"RCPT TO:<{EXTERNAL}>\r\n".encode(),
+            b"DATA\r\n",
+        ):
+            f.write(cmd)
+            f.flush()
+            while True:
+                line = f.readline()
+                if line[3:4] != b"-":
+                    break
+        f.write(smuggled + b".\r\n")
+        f.flush()
+        assert f.readline().startswith(b"250")
+        f.write(b"QUIT\r\n")
+        f.flush()
+        f.readline()
+    got = sink.wait_for(1)
+    assert len(got) == 1 and got[0].rcpt_tos == [EXTERNAL]
+    assert b"Subject: smuggled" in got[0].content and b"MAIL FROM:<evil" in got[0].content
+
+
+def test_size_limits(gw: InProcessGateway, sink: Sink) -> None:
+    limit = gw.settings.smtp.max_message_size
+    with client(gw.port) as c:
+        code, text = c.docmd(f"MAIL FROM:<{SENDER}> SIZE={limit + 1}")
+        assert code == 552 and text.startswith(b"5.3.4")
+        c.mail(SENDER)
+        c.rcpt(EXTERNAL)
+        code, text = c.data(b"Subject: big\r\n\r\n" + (b"x" * 998 + b"\r\n") * (limit // 1000 + 10))
+        assert code == 552 and text.startswith(b"5.3.4")
+        # The session is still in step: the next message goes through.
+        c.sendmail(SENDER, [EXTERNAL], plain("small", "ok"))
+    assert len(sink.wait_for(1)) == 1
+
+
+# -- next-hop trouble ------------------------------------------------------------
+
+
+def test_next_hop_refuses_one_recipient(gw: InProcessGateway, sink: Sink) -> None:
+    sink.behaviour.refuse_rcpt = {EXTERNAL2}
+    with client(gw.port) as c:
+        c.mail(SENDER)
+        assert c.rcpt(EXTERNAL)[0] == 250
+        code, text = c.rcpt(EXTERNAL2)
+        assert code == 550 and b"User unknown" in text  # the next hop's own answer
+        assert c.data(plain("partial", "x"))[0] == 250
+    got = sink.wait_for(1)
+    assert len(got) == 1 and got[0].rcpt_tos == [EXTERNAL]
+
+
+@pytest.mark.parametrize("reply", ["554 5.7.0 content refused", "452 4.3.1 insufficient storage"])
+def test_next_hop_refuses_data(gw: InProcessGateway, sink: Sink, reply: str) -> None:
+    sink.behaviour.data_reply = reply
+    with client(gw.port) as c:
+        c.mail(SENDER)
+        c.rcpt(EXTERNAL)
+        code, text = c.data(plain("refused", "x"))
+    assert (code, text.decode()) == (int(reply[:3]), reply[4:])
+    assert sink.messages == []
+
+
+def test_next_hop_slow_is_a_tempfail(gw: InProcessGateway, sink: Sink) -> None:
+    sink.behaviour.data_delay = 4.0  # next_hop_timeout is 2 s
+    with client(gw.port) as c:
+        c.mail(SENDER)
+        c.rcpt(EXTERNAL)
+        code, text = c.data(plain("slow", "x"))
+        assert code == 451 and text.startswith(b"4.4.2")
+        sink.behaviour.data_delay = 0
+        # The upstream retries; exactly one copy arrives.
+        c.sendmail(SENDER, [EXTERNAL], plain("slow", "x"))
+    assert len(sink.wait_for(1)) == 1
+    asyncio.run(asyncio.sleep(0.5))
+    assert len(sink.messages) == 1
+
+
+def test_next_hop_down_is_a_tempfail(lt: LoopThread, tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, next_hop_port=free_port())
+    g = InProcessGateway(cfg, lt)
+    try:
+        with client(g.port) as c:
+            code, text = c.docmd(f"MAIL FROM:<{SENDER}>")
+            assert code == 451 and text.startswith(b"4.4.1")
+    finally:
+        g.stop()
+
+
+def test_scan_timeout_tempfails_and_replaces_the_worker(gw: InProcessGateway, sink: Sink) -> None:
+    before = gw.gateway.pool.replaced
+    stuck = mime_with_attachment(
+        "stuck", "x", "a.bin", b"\0" * 100, extra_headers="X-Test-Sleep: yes\r\n"
+    )
+    with client(gw.port) as c:
+        c.mail(SENDER)
+        c.rcpt(EXTERNAL)
+        code, text = c.data(stuck)
+        assert code == 451 and text.startswith(b"4.7.1")
+        # The replacement worker scans the next message.
+        c.sendmail(SENDER, [EXTERNAL], mime_with_attachment("after", "x", "b.bin", b"\1" * 100))
+    assert gw.gateway.pool.replaced == before + 1
+    got = sink.wait_for(1)
+    assert len(got) == 1 and b"Subject: after" in got[0].content
+
+
+def test_worker_crash_tempfails_and_replaces_the_worker(gw: InProcessGateway, sink: Sink) -> None:
+    before = gw.gateway.pool.replaced
+    bomb = mime_with_attachment(
+        "crash", "x", "a.bin", b"\0" * 100, extra_headers="X-Test-Crash: yes\r\n"
+    )
+    with client(gw.port) as c:
+        c.mail(SENDER)
+        c.rcpt(EXTERNAL)
+        code, text = c.data(bomb)
+        assert code == 451
+        c.sendmail(
+            SENDER, [EXTERNAL], mime_with_attachment("after crash", "x", "b.bin", b"\1" * 100)
+        )
+    assert gw.gateway.pool.replaced == before + 1
+    assert len(sink.wait_for(1)) == 1
+
+
+def test_internal_error_is_451_never_500(gw: InProcessGateway, sink: Sink) -> None:
+    class Broken:
+        def classify(self, address: str) -> None:
+            raise RuntimeError("simulated classifier failure")
+
+        def maybe_reload(self) -> None:
+            pass
+
+    real = gw.gateway.classifier
+    gw.gateway.classifier = Broken()
+    try:
+        with client(gw.port) as c:
+            c.mail(SENDER)
+            code, text = c.rcpt(EXTERNAL)
+            assert code == 451 and text.startswith(b"4.3.0")
+    finally:
+        gw.gateway.classifier = real
+    assert sink.messages == []
+
+
+def test_send_log_down_tempfails_before_anything_is_sent(
+    lt: LoopThread, sink: Sink, tmp_path: Path
+) -> None:
+    cfg = write_config(tmp_path, next_hop_port=sink.port)
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var" / "sendlog.db").mkdir()  # a directory: the store cannot open
+    g = InProcessGateway(cfg, lt)
+    try:
+        with client(g.port) as c:
+            c.mail(SENDER)
+            c.rcpt(EXTERNAL)
+            code, text = c.data(mime_with_attachment("a", "x", "a.pdf", b"%PDF-1.4"))
+            assert code == 451 and text.startswith(b"4.3.0")
+            # Clean mail needs no record and still flows.
+            c.sendmail(SENDER, [EXTERNAL], plain("clean", "x"))
+    finally:
+        g.stop()
+    got = sink.wait_for(1)
+    assert len(got) == 1 and b"Subject: clean" in got[0].content
+
+
+# -- sessions ------------------------------------------------------------------
+
+
+def test_fifty_concurrent_sessions(gw: InProcessGateway, sink: Sink) -> None:
+    async def one(i: int) -> None:
+        body = plain(f"concurrent {i}", f"message {i}")
+        await aiosmtplib.send(
+            body,
+            sender=SENDER,
+            recipients=[EXTERNAL],
+            hostname="127.0.0.1",
+            port=gw.port,
+            timeout=30,
+        )
+
+    async def all_of_them() -> None:
+        await asyncio.gather(*(one(i) for i in range(50)))
+
+    asyncio.run(all_of_them())
+    got = sink.wait_for(50)
+    subjects = sorted(m.content.split(b"Subject: ")[1].split(b"\r\n")[0] for m in got)
+    assert subjects == sorted(f"concurrent {i}".encode() for i in range(50))
+
+
+def test_forbidden_client_network_gets_554_and_nothing_else(
+    lt: LoopThread, sink: Sink, tmp_path: Path
+) -> None:
+    cfg = write_config(
+        tmp_path, next_hop_port=sink.port, smtp={"allowed_clients": ["127.0.0.1/32"]}
+    )
+    g = InProcessGateway(cfg, lt)
+    try:
+        with socket.socket() as s:
+            s.bind(("127.0.0.2", 0))
+            s.settimeout(5)
+            s.connect(("127.0.0.1", g.port))
+            data = b""
+            while chunk := s.recv(4096):
+                data += chunk
+        assert data.startswith(b"554 5.7.1") and data.count(b"\r\n") == 1
+        with pytest.raises(smtplib.SMTPException):
+            smtplib.SMTP("127.0.0.1", g.port, source_address=("127.0.0.2", 0), timeout=5).sendmail(
+                SENDER, [EXTERNAL], b"Subject: x\r\n\r\nx\r\n"
+            )
+        with client(g.port) as c:  # 127.0.0.1 is allowed
+            c.sendmail(SENDER, [EXTERNAL], plain("allowed", "x"))
+    finally:
+        g.stop()
+    assert len(sink.wait_for(1)) == 1
+
+
+def test_lookalike_hold_mode_holds_the_whole_message(
+    lt: LoopThread, sink: Sink, tmp_path: Path
+) -> None:
+    cfg = write_config(tmp_path, next_hop_port=sink.port, domains={"lookalike_action": "hold"})
+    g = InProcessGateway(cfg, lt)
+    try:
+        with client(g.port) as c:
+            c.mail(SENDER)
+            assert c.rcpt(LOOKALIKE)[0] == 250
+            assert c.rcpt(EXTERNAL)[0] == 250
+            code, text = c.data(plain("to lookalike", "x"))
+        assert code == 250 and b"exp.co.jp" in text
+        held = g.gateway.quarantine.list()
+        assert len(held) == 1 and held[0].recipients == (LOOKALIKE, EXTERNAL)
+        assert held[0].rule == "lookalike-recipient"
+    finally:
+        g.stop()
+    assert sink.messages == []
+
+
+def _self_signed(path: Path) -> None:
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gw.test")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        + cert.public_bytes(serialization.Encoding.PEM)
+    )
+
+
+def test_starttls_offered_when_configured(lt: LoopThread, sink: Sink, tmp_path: Path) -> None:
+    pem = tmp_path / "gw.pem"
+    _self_signed(pem)
+    cfg = write_config(
+        tmp_path, next_hop_port=sink.port, smtp={"tls_cert": str(pem), "tls_key": str(pem)}
+    )
+    g = InProcessGateway(cfg, lt)
+    try:
+        ctx = ssl.create_default_context(cafile=str(pem))
+        ctx.check_hostname = False
+        with client(g.port) as c:
+            assert c.has_extn("starttls")
+            c.starttls(context=ctx)
+            c.ehlo("mta")
+            c.sendmail(SENDER, [EXTERNAL], plain("over tls", "x"))
+    finally:
+        g.stop()
+    assert len(sink.wait_for(1)) == 1
