@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 
 from dlp.extract import zipparts
 from dlp.extract.base import Budget, BudgetExceeded, Extracted, Member
+from dlp.extract.limits import check_member_count
 from dlp.model import AttachmentStatus
 
 _UNREAD = {
@@ -90,7 +91,7 @@ class _Result:
         if payload == container:
             self.defects.append(f"archive contains itself ({name}); not followed")
             return
-        budget.add_member()
+        check_member_count(budget, len(self.members))
         self.total += len(payload)
         self.members.append(Member(name, payload))
 

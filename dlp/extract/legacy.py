@@ -26,6 +26,7 @@ import struct
 import olefile
 
 from dlp.extract.base import Budget, Extracted, Member
+from dlp.extract.limits import check_member_count
 from dlp.extract.officecrypto import decrypt_default, is_encrypted_ole
 from dlp.model import AttachmentStatus, TextChunk
 
@@ -244,8 +245,8 @@ def _ole_object(ole: olefile.OleFileIO, filename: str, budget: Budget) -> Extrac
     for stream, name in (("Package", "package"), ("CONTENTS", "contents")):
         if ole.exists(stream):
             members.append(Member(name, ole.openstream(stream).read()))
-    for _ in members:
-        budget.add_member()
+    for k in range(len(members)):
+        check_member_count(budget, k)
     if members:
         return Extracted(kind="ole", status=AttachmentStatus.SCANNED, members=tuple(members))
     return Extracted(

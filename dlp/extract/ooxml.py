@@ -21,6 +21,7 @@ import zipfile
 
 from dlp.extract import xmltext, zipparts
 from dlp.extract.base import Budget, BudgetExceeded, Extracted, Member
+from dlp.extract.limits import check_member_count
 from dlp.extract.tables import columns_to_chunks, rows_to_columns
 from dlp.model import AttachmentStatus, TextChunk
 
@@ -144,7 +145,7 @@ def embedded_members(zf: zipfile.ZipFile, budget: Budget) -> list[Member]:
         if info.is_dir() or not info.filename.startswith(EMBED_DIRS):
             continue
         budget.check_time()
-        budget.add_member()
+        check_member_count(budget, len(members))
         payload = zipparts.read_capped(zf, info, budget.max_file_bytes, budget)
         members.append(Member(posixpath.basename(info.filename), payload))
     return members

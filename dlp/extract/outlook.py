@@ -20,6 +20,7 @@ import struct
 import olefile
 
 from dlp.extract.base import Budget, BudgetExceeded, Extracted, Member
+from dlp.extract.limits import check_member_count
 from dlp.model import AttachmentStatus, TextChunk
 
 _TEXT_PROPS = (
@@ -147,7 +148,7 @@ def _attachment(
         size = ole.get_size("/".join([*path, stream]))
         if size > budget.max_file_bytes:
             raise BudgetExceeded(AttachmentStatus.TOO_LARGE, "attachment exceeds max_file_bytes")
-        budget.add_member()
+        check_member_count(budget, len(members))
         payload = ole.openstream([*path, stream]).read()
         mime = _string(ole, path, here, "370E", codepage) or ""
         members.append(Member(prefix + name, payload, mime))
@@ -314,7 +315,7 @@ def _tnef(data: bytes, location: str, budget: Budget) -> Extracted:
             name = att.long_filename() or att.name or "attachment"
             if isinstance(name, bytes):
                 name = _decode8(name, codepage)
-            budget.add_member()
+            check_member_count(budget, len(members))
             members.append(Member(str(name), payload))
     except BudgetExceeded as exc:
         return Extracted(

@@ -30,6 +30,7 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
 from dlp.extract.base import Budget, BudgetExceeded, Extracted, Member
+from dlp.extract.limits import check_member_count
 from dlp.model import AttachmentStatus, TextChunk
 
 # pdfminer logs a warning per odd font; the scan report carries what matters.
@@ -202,7 +203,7 @@ def _attachments(doc: pdfium.PdfDocument, budget: Budget) -> list[Member]:
         payload = bytes(att.get_data())
         if len(payload) > budget.max_file_bytes:
             raise BudgetExceeded(AttachmentStatus.TOO_LARGE, "embedded file exceeds max_file_bytes")
-        budget.add_member()
+        check_member_count(budget, len(members))
         members.append(Member(name, payload))
     return members
 

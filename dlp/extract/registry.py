@@ -15,11 +15,15 @@ rule 2).
 
 Byte accounting: ``extract`` charges ``len(data)`` of every file it is given
 to the budget (``Budget.spend``), so every attachment and every archive member
-(which the scanner sends back through here) counts once.  Containers therefore
-only *check* their members against the limits while decompressing them; they
-do not spend them.  Extractors spend what they decompress internally on top
-of the file itself (the XML parts of an xlsx, the streams of a PDF are not
-spent — the file's own size bounds them through ``max_ratio``).
+(which the scanner sends back through here) counts once.  Containers only
+*check* their members against the limits while decompressing them (they do
+not spend them), and do not call ``Budget.add_member`` either — the scanner
+counts members as it recurses — but they refuse to collect more than
+``max_members`` (dlp/extract/limits.py).  Office packages check their internal
+parts against ``max_ratio`` and what is left of ``max_total_bytes``.
+
+A container whose status is not ``scanned`` (an archive with one encrypted
+member) still returns the members it could read; they must be scanned too.
 """
 
 from __future__ import annotations
@@ -114,7 +118,7 @@ _MAIL_HEADERS = frozenset(
         "x-ms-has-attach",
     }
 )
-_HEADER_LINE = re.compile(rb"^([!-9;-~]+):[ \t]*(.*)$")
+_HEADER_LINE = re.compile(rb"^([!-9;-~]+)[ \t]*:[ \t]*(.*)$")  # RFC 5322 obs-optional WSP
 _HTML_START = re.compile(
     rb"^(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body|meta|title|table|div|p|style|script|!--)[\s>/]",
     re.IGNORECASE | re.DOTALL,
@@ -362,6 +366,8 @@ def _sniff_text(data: bytes, filename: str) -> str:
     if not sample:
         return "text"
     utf16 = sample.startswith((b"\xff\xfe", b"\xfe\xff"))
+    if not utf16 and _looks_like_message(sample):
+        return "message"  # a mail may carry raw 8-bit or binary parts after its header
     if not utf16 and not _looks_textual(sample):
         return "binary"
     if utf16:
@@ -387,7 +393,7 @@ def _looks_textual(sample: bytes) -> bool:
 
 
 def _looks_like_message(sample: bytes) -> bool:
-    lines = sample.replace(b"\r\n", b"\n").split(b"\n")
+    lines = sample.lstrip().replace(b"\r\n", b"\n").split(b"\n")
     if lines and lines[0].startswith(b"From ") and not lines[0].startswith(b"From: "):
         lines = lines[1:]  # mbox separator line
     elif lines and lines[0].strip().isdigit():
@@ -401,8 +407,13 @@ def _looks_like_message(sample: bytes) -> bool:
         m = _HEADER_LINE.match(line)
         if not m:
             return False
-        if m.group(1).decode("ascii", "replace").lower() in _MAIL_HEADERS:
+        name = m.group(1).decode("ascii", "replace").lower()
+        if name in _MAIL_HEADERS:
             known += 1
+            if name == "content-type" and m.group(2).lower().startswith(
+                (b"multipart/", b"message/")
+            ):
+                known += 1  # a bare MIME entity
     return known >= 2
 
 
@@ -434,13 +445,10 @@ def safe_reason(exc: BaseException, limit: int = 120) -> str:
     return f"{name}: {msg}" if msg else name
 
 
-def _load(module: str) -> Extractor | None:
-    try:
-        mod = importlib.import_module(f"dlp.extract.{module}")
-    except ImportError:
-        return None
-    fn = getattr(mod, "extract", None)
-    return fn if callable(fn) else None
+def _load(module: str) -> Extractor:
+    # imported on first use: a worker that never sees a PDF never loads pdfium
+    fn: Extractor = importlib.import_module(f"dlp.extract.{module}").extract
+    return fn
 
 
 def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extracted:
@@ -470,15 +478,7 @@ def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extrac
                 detail="unrecognised binary format",
                 content_type=content_type,
             )
-        fn = _load(module)
-        if fn is None:
-            return Extracted(
-                kind=kind,
-                status=AttachmentStatus.UNSUPPORTED,
-                detail="extractor not available",
-                content_type=content_type,
-            )
-        result = fn(data, filename, location, budget)
+        result = _load(module)(data, filename, location, budget)
         if not result.content_type:
             result = _with_content_type(result, content_type)
         return result
