@@ -226,7 +226,7 @@ def test_release_survives_next_hop_failure(gw: InProcessGateway, sink: Sink) -> 
 
     with client(gw.port) as c:
         c.sendmail(SENDER, [EXTERNAL], plain("hold-then-fail", MYNUMBER_BODY))
-    held = [h for h in gw.gateway.quarantine.list() if h.subject == "hold-then-fail"][0]
+    held = next(h for h in gw.gateway.quarantine.list() if h.subject == "hold-then-fail")
     sink.behaviour.data_reply = "451 4.3.0 try later"
     with pytest.raises(ReleaseError):
         release(gw.settings, held.id, "reviewer", "")
@@ -234,7 +234,7 @@ def test_release_survives_next_hop_failure(gw: InProcessGateway, sink: Sink) -> 
     discard(gw.settings, held.id, "reviewer", "誤送信")
     assert gw.gateway.quarantine.get(held.id) is None
     assert sink.messages == []
-    assert [e.record.event for e in sendlog_entries(gw.settings)][0] == "discard"
+    assert next(e.record.event for e in sendlog_entries(gw.settings)) == "discard"
 
 
 def test_medium_confidence_is_tagged_headers_prepended(gw: InProcessGateway, sink: Sink) -> None:
@@ -395,7 +395,7 @@ def test_worker_crash_tempfails_and_replaces_the_worker(gw: InProcessGateway, si
     with client(gw.port) as c:
         c.mail(SENDER)
         c.rcpt(EXTERNAL)
-        code, text = c.data(bomb)
+        code, _text = c.data(bomb)
         assert code == 451
         c.sendmail(
             SENDER, [EXTERNAL], mime_with_attachment("after crash", "x", "b.bin", b"\1" * 100)

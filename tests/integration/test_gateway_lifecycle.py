@@ -1,0 +1,244 @@
+"""`dlp serve` as a real process tree: several processes on one port, SIGTERM,
+SIGHUP, metrics, JSON logs, and `dlp quarantine` on what it held (issue 5)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import smtplib
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiosmtplib
+import pytest
+from gwtools import ROOT, LoopThread, Sink, free_port, my_number, write_config
+
+pytestmark = pytest.mark.timeout(90)
+
+DLP = str(Path(sys.executable).with_name("dlp"))
+SENDER = "sender@example.lg.jp"
+EXTERNAL = "someone@kaisha-abc.jp"
+LOOKALIKE = "aaabb@exp.com"
+
+
+class Served:
+    def __init__(self, config: Path, port: int, log: Path) -> None:
+        self.config, self.port, self.log_path = config, port, log
+        self._log = log.open("wb")
+        self.proc = subprocess.Popen(
+            [DLP, "serve", "--config", str(config)],
+            cwd=str(config.parent.parent),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.log_path.read_text()
+            if '"event": "up"' in log.read_text(errors="replace"):
+                return
+            time.sleep(0.1)
+        raise AssertionError("gateway did not come up:\n" + log.read_text())
+
+    def log_lines(self) -> list[dict[str, object]]:
+        out = []
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            if line.startswith("{"):
+                out.append(json.loads(line))
+        return out
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(30)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait(5)
+            self._log.close()
+
+
+@pytest.fixture(scope="module")
+def lt() -> Iterator[LoopThread]:
+    loop = LoopThread()
+    yield loop
+    loop.stop()
+
+
+@pytest.fixture()
+def sink(lt: LoopThread) -> Iterator[Sink]:
+    s = Sink(lt).start()
+    yield s
+    s.stop()
+
+
+def plain(subject: str, body: str) -> bytes:
+    return (
+        f"From: {SENDER}\r\nTo: {EXTERNAL}\r\nSubject: {subject}\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+        f"{body}\r\n"
+    ).encode()
+
+
+def test_two_processes_metrics_logs_and_quarantine_cli(sink: Sink, tmp_path: Path) -> None:
+    port, mport = free_port(), free_port()
+    cfg = write_config(
+        tmp_path,
+        next_hop_port=sink.port,
+        listen_port=port,
+        smtp={"processes": 2, "metrics_listen": f"127.0.0.1:{mport}"},
+    )
+    served = Served(cfg, port, tmp_path / "serve.log")
+    number = my_number("12345678901")
+    try:
+
+        async def send_all() -> None:
+            await asyncio.gather(
+                *(
+                    aiosmtplib.send(
+                        plain(f"m{i}", "こんにちは"),
+                        sender=SENDER,
+                        recipients=[EXTERNAL],
+                        hostname="127.0.0.1",
+                        port=port,
+                        timeout=30,
+                    )
+                    for i in range(20)
+                )
+            )
+
+        asyncio.run(send_all())
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as c:
+            code, _ = c.docmd("XFORWARD IDENT=ABCDEF1234")
+            assert code == 250
+            c.sendmail(SENDER, [EXTERNAL], plain("名簿", f"マイナンバー {number}"))
+        assert len(sink.wait_for(20)) == 20
+
+        listed = subprocess.run(
+            [DLP, "quarantine", "list", "--json", "--config", str(cfg)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.splitlines()
+        assert len(listed) == 1
+        held = json.loads(listed[0])
+        for key in ("id", "message_id", "sender", "recipients", "reasons", "held_at"):
+            assert key in held
+        assert held["recipients"] == [EXTERNAL] and held["audit_key"] == "ABCDEF1234"
+        assert number not in listed[0]
+
+        body = (
+            urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics", timeout=5).read().decode()
+        )
+        assert 'dlp_messages_total{verdict="deliver"} 20.0' in body
+        assert 'dlp_messages_total{verdict="hold"} 1.0' in body
+        assert "dlp_hold_queue_depth 1.0" in body
+
+        out = subprocess.run(
+            [DLP, "quarantine", "release", held["id"], "--config", str(cfg), "--comment", "ok"],
+            capture_output=True,
+            text=True,
+        )
+        assert out.returncode == 0, out.stderr
+        assert len(sink.wait_for(21)) == 21
+        assert (
+            subprocess.run(
+                [DLP, "quarantine", "list", "--json", "--config", str(cfg)],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            == ""
+        )
+    finally:
+        assert served.stop() == 0
+    lines = served.log_lines()
+    messages = [entry for entry in lines if entry.get("event") == "message"]
+    assert len(messages) == 21
+    assert {m["action"] for m in messages} == {"deliver", "hold"}
+    assert all("audit_key" in m and "total_ms" in m for m in messages)
+    assert {e.get("pid") for e in lines if e.get("event") == "listening"}.__len__() == 2
+    assert number not in served.log_path.read_text()
+
+
+def test_sigterm_finishes_the_open_transaction_and_refuses_new_ones(
+    sink: Sink, tmp_path: Path
+) -> None:
+    port = free_port()
+    cfg = write_config(tmp_path, next_hop_port=sink.port, listen_port=port, smtp={"processes": 2})
+    served = Served(cfg, port, tmp_path / "serve.log")
+    try:
+        c = smtplib.SMTP("127.0.0.1", port, timeout=30)
+        c.ehlo("mta")
+        assert c.mail(SENDER)[0] == 250
+        assert c.rcpt(EXTERNAL)[0] == 250
+        served.proc.send_signal(signal.SIGTERM)
+        time.sleep(1.0)
+        with pytest.raises(smtplib.SMTPConnectError) as refused:
+            smtplib.SMTP("127.0.0.1", port, timeout=10)
+        assert refused.value.smtp_code == 421
+        code, _ = c.data(plain("in flight", "sent while stopping"))
+        assert code == 250
+        c.close()
+        assert served.proc.wait(30) == 0
+    finally:
+        served.stop()
+    got = sink.wait_for(1)
+    assert len(got) == 1 and b"in flight" in got[0].content
+    time.sleep(0.3)
+    assert len(sink.messages) == 1
+
+
+def test_sighup_reloads_the_allowlist_and_keeps_the_last_good_one(
+    sink: Sink, tmp_path: Path
+) -> None:
+    port = free_port()
+    cfg = write_config(tmp_path, next_hop_port=sink.port, listen_port=port, smtp={"processes": 1})
+    allowlist = tmp_path / "config" / "allowed_domains.txt"
+    served = Served(cfg, port, tmp_path / "serve.log")
+
+    def rcpt_code() -> int:
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as c:
+            c.ehlo("mta")
+            c.mail(SENDER)
+            return c.rcpt(LOOKALIKE)[0]
+
+    try:
+        assert rcpt_code() == 550  # exp.co.jp is a partner: exp.com is its lookalike
+        allowlist.write_text("[own]\nexample.lg.jp\n[bogus section]\nexp.co.jp\n", encoding="utf-8")
+        served.proc.send_signal(signal.SIGHUP)
+        time.sleep(1.0)
+        assert served.proc.poll() is None
+        assert rcpt_code() == 550  # the broken file was refused; the last good list stays
+        allowlist.write_text("[own]\nexample.lg.jp\n\n[partner]\n", encoding="utf-8")
+        served.proc.send_signal(signal.SIGHUP)
+        time.sleep(1.0)
+        assert rcpt_code() == 250  # exp.co.jp is gone, so exp.com is merely external
+    finally:
+        assert served.stop() == 0
+    text = served.log_path.read_text()
+    assert "reload" in text
+
+
+def test_start_fails_clearly_when_the_port_is_taken(sink: Sink, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        port = blocker.getsockname()[1]
+        cfg = write_config(tmp_path, next_hop_port=sink.port, listen_port=port)
+        out = subprocess.run(
+            [DLP, "serve", "--config", str(cfg)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=str(ROOT),
+        )
+    assert out.returncode == 2
+    assert "cannot listen" in out.stderr
