@@ -67,7 +67,11 @@ class Allowlist:
         return None
 
     def with_entry(self, section: str, domain: str, *, mynumber: bool = False) -> Allowlist:
-        """A copy with ``domain`` in ``section`` (moved there if listed elsewhere)."""
+        """A copy with ``domain`` in ``section`` (moved there if listed elsewhere;
+        kept in place, with the tag updated, if already there)."""
+        if self.section_of(domain) == section:
+            mn = self.mynumber_partners - {domain}
+            return replace(self, mynumber_partners=mn | {domain} if mynumber else mn)
         base = self.without(domain)
         mn = base.mynumber_partners | {domain} if mynumber else base.mynumber_partners
         if section == OWN:

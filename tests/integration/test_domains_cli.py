@@ -1,0 +1,182 @@
+"""`dlp domains check` and `dlp allowlist` as an administrator runs them (real processes)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+DLP = Path(sys.executable).parent / "dlp"
+
+ALLOWLIST = """\
+# our allowlist — keep this comment
+[own]
+exp.co.jp      # head office
+
+[partner]
+sakura-payroll.co.jp  mynumber   # 給与計算委託先
+"""
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "dlp.toml").write_text(
+        '[domains]\nallowlist = "config/allowed_domains.txt"\n'
+        '[sendlog]\nsqlite_path = "var/sendlog.db"\n',
+        encoding="utf-8",
+    )
+    (tmp_path / "config" / "allowed_domains.txt").write_text(ALLOWLIST, encoding="utf-8")
+    (tmp_path / "var").mkdir()
+    return tmp_path
+
+
+def dlp(site: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    if not DLP.exists():
+        pytest.skip(f"{DLP} not installed (pip install -e .)")
+    return subprocess.run(
+        [str(DLP), *args],
+        cwd=site,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=100,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(site), "LANG": "C.UTF-8"},
+    )
+
+
+def test_check_json_from_stdin_one_object_per_line_in_order(site: Path) -> None:
+    base = ["exp.com", "aaabb@exp.co.jp", "", "gmаil.com", "ＧＭＡＩＬ．ＣＯＭ", "expco.jp",
+            "mail.sakura-payroll.co.jp", "google.com", "not a domain", "exp-co.jp"]  # fmt: skip
+    lines = [
+        f"user{i}@host{i}.example.org" if i % 7 == 0 else base[i % len(base)] for i in range(3000)
+    ]
+    out = dlp(site, "domains", "check", "--json", "-", stdin="\n".join(lines) + "\n")
+    assert out.returncode == 1, out.stderr  # lookalikes present
+    objects = [json.loads(x) for x in out.stdout.splitlines()]
+    assert len(objects) == len(lines)
+    assert [o["input"] for o in objects] == lines
+    for o in objects:
+        assert o["verdict"] in ("trusted", "external", "lookalike")
+        assert set(o) >= {"domain", "verdict", "resembles", "technique", "distance"}
+    first = {o["input"]: o for o in objects}
+    assert first["exp.com"]["resembles"] == "exp.co.jp"
+    assert first["exp.com"]["technique"] == "suffix_swap"
+    assert first["exp.com"]["distance"] == 3
+    assert first["aaabb@exp.co.jp"]["verdict"] == "trusted"
+    assert first["gmаil.com"]["technique"] == "homoglyph"
+    assert first["ＧＭＡＩＬ．ＣＯＭ"]["domain"] == "gmail.com"
+    assert first["ＧＭＡＩＬ．ＣＯＭ"]["verdict"] == "external"
+    assert first["mail.sakura-payroll.co.jp"]["verdict"] == "trusted"
+
+
+def test_check_text_and_exit_status(site: Path) -> None:
+    ok = dlp(site, "domains", "check", "google.com", "exp.co.jp")
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.splitlines()[1].startswith("exp.co.jp\ttrusted\t")
+    bad = dlp(site, "domains", "check", "exp.ne.jp")
+    assert bad.returncode == 1
+    assert "exp.co.jp" in bad.stdout and "suffix_swap" in bad.stdout
+    nob = dlp(site, "domains", "check", "--no-builtin", "gmai.com")
+    assert nob.returncode == 0
+
+
+def test_check_with_another_allowlist_and_a_broken_one(site: Path) -> None:
+    other = site / "candidate.txt"
+    other.write_text("[own]\nmirai-kyosai.or.jp\n", encoding="utf-8")
+    out = dlp(site, "domains", "check", "--allowlist", str(other), "mirai-kyousai.or.jp", "exp.com")
+    assert out.returncode == 1
+    assert out.stdout.splitlines()[0].split("\t")[1] == "lookalike"
+    assert out.stdout.splitlines()[1].split("\t")[1] == "external"  # exp.co.jp not in this file
+    other.write_text("[own]\nmirai-kyosai.or.jp\n[partner]\nfoo.co.jp bogus\n", encoding="utf-8")
+    broken = dlp(site, "domains", "check", "--allowlist", str(other), "x.com")
+    assert broken.returncode == 2
+    assert f"{other}:4: unknown tag 'bogus'" in broken.stderr
+
+
+def test_add_refuses_a_lookalike_without_force(site: Path) -> None:
+    path = site / "config" / "allowed_domains.txt"
+    out = dlp(site, "allowlist", "add", "sakura-payrol.co.jp")
+    assert out.returncode == 1
+    assert "looks like sakura-payroll.co.jp" in out.stderr
+    assert "--force" in out.stderr
+    assert path.read_text(encoding="utf-8") == ALLOWLIST
+    forced = dlp(site, "allowlist", "add", "--force", "sakura-payrol.co.jp")
+    assert forced.returncode == 0, forced.stderr
+    assert "added anyway" in forced.stderr
+    assert "sakura-payrol.co.jp" in path.read_text(encoding="utf-8")
+
+
+def test_add_list_remove_round_trip(site: Path) -> None:
+    path = site / "config" / "allowed_domains.txt"
+    assert dlp(site, "allowlist", "add", "--mynumber", "kyuyo-center.co.jp").returncode == 0
+    assert dlp(site, "allowlist", "add", "--own", "branch.example.lg.jp").returncode == 0
+    assert dlp(site, "allowlist", "add", "--external", "exp.com").returncode == 0
+    text = path.read_text(encoding="utf-8")
+    for comment in ("# our allowlist — keep this comment", "# head office", "# 給与計算委託先"):
+        assert comment in text
+    listed = json.loads(dlp(site, "allowlist", "list", "--json").stdout)
+    assert listed["own"] == ["exp.co.jp", "branch.example.lg.jp"]
+    assert {"domain": "kyuyo-center.co.jp", "mynumber": True} in listed["partner"]
+    assert listed["external"] == ["exp.com"]
+    # exp.com is now a checked external: no longer a lookalike
+    assert dlp(site, "domains", "check", "exp.com").returncode == 0
+    assert dlp(site, "allowlist", "remove", "exp.com", "kyuyo-center.co.jp").returncode == 0
+    assert dlp(site, "domains", "check", "exp.com").returncode == 1
+    missing = dlp(site, "allowlist", "remove", "nothere.co.jp")
+    assert missing.returncode == 1 and "not in the allowlist" in missing.stderr
+    assert "# head office" in path.read_text(encoding="utf-8")
+
+
+def test_add_rejects_invalid_and_public_mail(site: Path) -> None:
+    assert dlp(site, "allowlist", "add", "co.jp").returncode == 2
+    assert dlp(site, "allowlist", "add", "a@b.co.jp").returncode == 2
+    gm = dlp(site, "allowlist", "add", "gmail.com")
+    assert gm.returncode == 1 and "public mail service" in gm.stderr
+
+
+def test_concurrent_adds_both_land(site: Path) -> None:
+    if not DLP.exists():
+        pytest.skip("dlp not installed")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(site), "LANG": "C.UTF-8"}
+    wanted = [
+        "alpha-kikaku.co.jp",
+        "bravo-shoji.co.jp",
+        "charlie-sangyo.co.jp",
+        "delta-kogyo.co.jp",
+    ]
+    procs = [
+        subprocess.Popen([str(DLP), "allowlist", "add", d], cwd=site, env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for d in wanted
+    ]  # fmt: skip
+    for p in procs:
+        p.wait(timeout=100)
+    partners = json.loads(dlp(site, "allowlist", "list", "--json").stdout)["partner"]
+    names = {p["domain"] for p in partners}
+    assert set(wanted) <= names
+
+
+def test_changes_are_recorded_in_the_send_log(site: Path) -> None:
+    assert (
+        dlp(site, "allowlist", "add", "--comment", "new payroll office", "kyuyo.co.jp").returncode
+        == 0
+    )
+    from dlp.config import load_settings
+    from dlp.sendlog import open_store
+    from dlp.sendlog.store import LogFilter
+
+    store = open_store(load_settings(site / "config" / "dlp.toml"))
+    try:
+        entries = store.query(LogFilter(event="allowlist_add"))
+    finally:
+        store.close()
+    assert len(entries) == 1
+    record = entries[0].record
+    assert record.detail["domain"] == "kyuyo.co.jp"
+    assert record.comment == "new payroll office"
