@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from dlp.detect.lookalike import normalise
+from dlp.detect.lookalike import LOOKALIKE, TRUSTED, ProtectedSet, check, normalise
 
 OWN = "own"
 PARTNER = "partner"
@@ -121,6 +121,35 @@ def validate_domain(text: str) -> str:
     if len(name.ascii) > 253:
         raise ValueError(f"{raw!r} is longer than 253 characters")
     return name.ascii
+
+
+def entry_warnings(domain: str, section: str, current: Allowlist, builtin: bool) -> list[str]:
+    """Reasons to hesitate before listing ``domain`` (canonical) in ``section``.
+
+    The worst allowlist entry is a typo: it trusts a stranger.  So an entry
+    that is itself a lookalike of a protected domain, one that is already
+    trusted, and a public mail service (trusting all of its users) are flagged.
+    """
+    others = current.without(domain)
+    ps = ProtectedSet.build(
+        own=others.own, partners=others.partners, builtin=builtin, external=others.external
+    )
+    v = check(domain, ps)
+    if section == EXTERNAL:
+        if v.verdict == TRUSTED:
+            return [f"{domain} is trusted ({v.reason}); [external] would not change that"]
+        return []
+    if v.verdict == LOOKALIKE:
+        return [
+            f"{domain} looks like {v.resembles} ({v.technique}, distance {v.distance}); "
+            f"a typo here would trust a stranger"
+        ]
+    if v.verdict == TRUSTED:
+        return [f"{domain} is already trusted: it {v.reason}"]
+    labels = domain.split(".")
+    if any(".".join(labels[i:]) in ps.builtin for i in range(len(labels))):
+        return [f"{domain} is a public mail service: listing it trusts every one of its users"]
+    return []
 
 
 # ---------------------------------------------------------------------------

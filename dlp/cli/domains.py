@@ -27,13 +27,14 @@ from dlp.allowlist import (
     PARTNER,
     Allowlist,
     AllowlistError,
+    entry_warnings,
     load_allowlist,
     update_allowlist,
     validate_domain,
 )
 from dlp.cli.common import config_option, load_or_exit
 from dlp.config import Settings
-from dlp.detect.lookalike import LOOKALIKE, TRUSTED, ProtectedSet, check
+from dlp.detect.lookalike import LOOKALIKE, check
 from dlp.recipients import protected_set
 
 
@@ -152,32 +153,8 @@ def list_cmd(config_path: str | None, allowlist_path: str | None, as_json: bool)
         click.echo(f"external\t{domain}")
 
 
-def _warnings(domain: str, section: str, current: Allowlist, builtin: bool) -> list[str]:
-    """Reasons to hesitate before listing ``domain`` in ``section``."""
-    problems: list[str] = []
-    ps: ProtectedSet = protected_set(current.without(domain), builtin)
-    v = check(domain, ps)
-    if section == EXTERNAL:
-        if v.verdict == TRUSTED:
-            problems.append(f"{domain} is trusted ({v.reason}); [external] would not change that")
-        return problems
-    if v.verdict == LOOKALIKE:
-        problems.append(
-            f"{domain} looks like {v.resembles} ({v.technique}, distance {v.distance}); "
-            f"a typo here would trust a stranger"
-        )
-    elif v.verdict == TRUSTED:
-        problems.append(f"{domain} is already trusted: it {v.reason}")
-    elif any(p in ps.builtin for p in _parents(domain)):
-        problems.append(
-            f"{domain} is a public mail service: listing it trusts every one of its users"
-        )
-    return problems
-
-
-def _parents(domain: str) -> list[str]:
-    labels = domain.split(".")
-    return [".".join(labels[i:]) for i in range(len(labels))]
+# Kept under its old name: the review console imports it.
+_warnings = entry_warnings
 
 
 @allowlist_group.command("add")
@@ -228,7 +205,7 @@ def add_cmd(
         if listed == section and (domain in current.mynumber_partners) == mynumber:
             click.echo(f"{domain}: already listed in [{section}]")
             continue
-        problems = _warnings(domain, section, current, settings.domains.builtin_protected)
+        problems = entry_warnings(domain, section, current, settings.domains.builtin_protected)
         if problems and not force:
             for p in problems:
                 click.echo(f"warning: {p}", err=True)
