@@ -1,10 +1,205 @@
-"""`dlp console` (being written)."""
+"""`dlp console [serve]` and `dlp console user add|remove|passwd|role|list`.
+
+The console listens on loopback by default.  Listening anywhere else without TLS
+sends session cookies and reviewers' passwords in clear text; ``serve`` says so
+loudly (docs/console.md explains how to expose it safely, behind TLS).
+"""
 
 from __future__ import annotations
 
+import ipaddress
+import json
+import sys
+
 import click
+
+from dlp.cli.common import config_option, load_or_exit
+from dlp.config import ConfigError, Settings, _hostport
+from dlp.console.users import Role, UserError, UserStore, users_db_path
+
+
+def _users(settings: Settings) -> UserStore:
+    return UserStore(users_db_path(settings.var_dir))
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _read_password(from_stdin: bool, confirm: bool = True) -> str:
+    if from_stdin:
+        # One line; the newline is not part of the password.
+        return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise click.UsageError("no terminal to ask for the password; use --password-stdin")
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=confirm))
+
+
+@click.group("console", invoke_without_command=True)
+@config_option
+@click.option("--listen", default=None, help="HOST:PORT (default: [console] listen).")
+@click.pass_context
+def console_group(ctx: click.Context, config_path: str | None, listen: str | None) -> None:
+    """The review console (web pages for security staff).  Without a subcommand: serve."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(serve_cmd, config_path=config_path, listen=listen)
+
+
+@console_group.command("serve")
+@config_option
+@click.option("--listen", default=None, help="HOST:PORT (default: [console] listen).")
+def serve_cmd(config_path: str | None, listen: str | None) -> None:
+    """Serve the console until interrupted."""
+    import uvicorn
+
+    from dlp.console.app import create_app
+
+    settings = load_or_exit(config_path)
+    try:
+        host, port = _hostport(listen or settings.console.listen)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--listen") from None
+    tls = bool(settings.console.tls_cert)
+    if not _is_loopback(host):
+        click.echo(
+            f"WARNING: the console listens on {host}, not loopback. Anyone who can reach "
+            "this port can try passwords"
+            + (
+                ""
+                if tls
+                else ", and without TLS passwords and session cookies cross the network in clear text"
+            )
+            + ". See docs/console.md.",
+            err=True,
+        )
+    users = _users(settings)
+    if not users.users():
+        click.echo(
+            "note: no console accounts yet; create one with "
+            "`dlp console user add NAME --role admin`",
+            err=True,
+        )
+    try:
+        app = create_app(settings)
+    except (ConfigError, ValueError, OSError) as exc:
+        click.echo(f"dlp: cannot start the console: {exc}", err=True)
+        raise SystemExit(2) from None
+    scheme = "https" if tls else "http"
+    click.echo(f"dlp console on {scheme}://{host}:{port}/", err=True)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        ssl_certfile=str(settings.resolve(settings.console.tls_cert)) if tls else None,
+        ssl_keyfile=str(settings.resolve(settings.console.tls_key)) if tls else None,
+        # X-Forwarded-Proto is believed from a reverse proxy on this machine only, so a
+        # TLS-terminating proxy in front still gets Secure cookies.
+        proxy_headers=True,
+        forwarded_allow_ips="127.0.0.1,::1",
+        server_header=False,
+        log_level=settings.smtp.log_level,
+    )
+
+
+@console_group.group("user")
+def user_group() -> None:
+    """Manage console accounts (stored in var/console-users.db, Argon2id hashes)."""
+
+
+_ROLE = click.Choice([r.value for r in Role])
+
+
+@user_group.command("add")
+@config_option
+@click.option("--role", type=_ROLE, default=Role.REVIEWER.value, show_default=True)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.argument("name")
+def user_add(config_path: str | None, role: str, password_stdin: bool, name: str) -> None:
+    """Create account NAME: reviewer (read), approver (release/discard), admin (everything)."""
+    settings = load_or_exit(config_path)
+    try:
+        _users(settings).add(name, _read_password(password_stdin), Role(role))
+    except UserError as exc:
+        click.echo(f"dlp: {exc}", err=True)
+        raise SystemExit(1) from None
+    click.echo(f"{name}: added ({role})")
+
+
+@user_group.command("remove")
+@config_option
+@click.argument("name")
+def user_remove(config_path: str | None, name: str) -> None:
+    """Delete account NAME (its sessions end at once)."""
+    settings = load_or_exit(config_path)
+    try:
+        _users(settings).remove(name)
+    except UserError as exc:
+        click.echo(f"dlp: {exc}", err=True)
+        raise SystemExit(1) from None
+    click.echo(f"{name}: removed")
+
+
+@user_group.command("passwd")
+@config_option
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.argument("name")
+def user_passwd(config_path: str | None, password_stdin: bool, name: str) -> None:
+    """Set a new password for NAME (ends its sessions, lifts a lockout)."""
+    settings = load_or_exit(config_path)
+    store = _users(settings)
+    if store.get(name) is None:
+        click.echo(f"dlp: no such user {name!r}", err=True)
+        raise SystemExit(1)
+    try:
+        store.set_password(name, _read_password(password_stdin))
+    except UserError as exc:
+        click.echo(f"dlp: {exc}", err=True)
+        raise SystemExit(1) from None
+    click.echo(f"{name}: password changed")
+
+
+@user_group.command("role")
+@config_option
+@click.argument("name")
+@click.argument("role", type=_ROLE)
+def user_role(config_path: str | None, name: str, role: str) -> None:
+    """Change the role of NAME."""
+    settings = load_or_exit(config_path)
+    try:
+        _users(settings).set_role(name, Role(role))
+    except UserError as exc:
+        click.echo(f"dlp: {exc}", err=True)
+        raise SystemExit(1) from None
+    click.echo(f"{name}: {role}")
+
+
+@user_group.command("list")
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per account.")
+def user_list(config_path: str | None, as_json: bool) -> None:
+    """List accounts and their roles."""
+    settings = load_or_exit(config_path)
+    for u in _users(settings).users():
+        if as_json:
+            click.echo(
+                json.dumps(
+                    {
+                        "name": u.name,
+                        "role": u.role.value,
+                        "created_at": u.created_at,
+                        "password_changed_at": u.password_changed_at,
+                    }
+                )
+            )
+        else:
+            click.echo(f"{u.name}\t{u.role.value}\t{u.created_at}")
 
 
 def register(group: click.Group) -> None:
     """Add this family's commands to the top-level group."""
-    del group
+    group.add_command(console_group)

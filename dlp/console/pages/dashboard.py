@@ -1,0 +1,138 @@
+"""The dashboard: the weekly review of a 保護責任者 at a glance.
+
+Four small charts over the chosen period (Japan days): attachment sends to external
+domains per day, messages with findings per day, lookalike recipients by the domain
+that was meant, and the senders with the most external attachment sends.  Each bar
+links to the send-log filter that lists the entries behind it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, timedelta
+from itertools import islice
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from dlp.console.charts import Bar, bar_list, column_chart
+from dlp.console.filters import LogQuery
+from dlp.console.fmt import JST_OFFSET_MINUTES, jst_day_start, today_jst
+from dlp.console.users import Role
+from dlp.console.web import Ctx, page, render
+from dlp.sendlog.store import LogFilter, SendLogError, SendLogStore, StatsRow
+
+PERIODS = (7, 30, 90)
+DEFAULT_PERIOD = 30
+TOP_N = 10
+LOOKALIKE_SCAN_LIMIT = 20_000
+"""Entries read to count lookalike recipients by meant domain; they are rare, and a
+cap keeps the page fast even if a misconfiguration floods the log with them."""
+
+
+@dataclass(frozen=True)
+class DashboardData:
+    days: list[date]
+    per_day: dict[str, StatsRow]
+    top_senders: list[tuple[str, int]]
+    lookalikes: list[tuple[str, int]]
+    held_now: int | None
+
+
+def _load(store: SendLogStore, first: date, last: date, held_now: int | None) -> DashboardData:
+    since = jst_day_start(first)
+    until = jst_day_start(last + timedelta(days=1))
+    flt = LogFilter(since=since, until=until)
+    per_day = {r.day: r for r in store.stats(flt, by="day", utc_offset_minutes=JST_OFFSET_MINUTES)}
+    senders = [
+        (r.sender, r.attachments_outside)
+        for r in store.stats(flt, by="sender")
+        if r.attachments_outside > 0
+    ]
+    senders.sort(key=lambda s: (-s[1], s[0]))
+    meant: Counter[str] = Counter()
+    looks = LogFilter(since=since, until=until, recipient_class="lookalike", event="message")
+    for entry in islice(store.iter_entries(looks), LOOKALIKE_SCAN_LIMIT):
+        for rc in entry.record.recipients:
+            if rc.klass == "lookalike":
+                meant[rc.resembles or rc.domain] += 1
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    return DashboardData(
+        days=days,
+        per_day=per_day,
+        top_senders=senders[:TOP_N],
+        lookalikes=sorted(meant.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_N],
+        held_now=held_now,
+    )
+
+
+def _held_depth(ctx: Ctx) -> int | None:
+    try:
+        from dlp.smtp.quarantine import open_quarantine
+
+        return open_quarantine(ctx.services.settings).depth()
+    except Exception:  # the dashboard still shows the log when the queue is unreadable
+        return None
+
+
+@page(Role.REVIEWER)
+async def dashboard(request: Request, ctx: Ctx) -> Response:
+    raw = request.query_params.get("days", "")
+    period = int(raw) if raw.isdigit() and int(raw) in PERIODS else DEFAULT_PERIOD
+    last = today_jst()
+    first = last - timedelta(days=period - 1)
+
+    def load() -> DashboardData:
+        return _load(ctx.services.sendlog(), first, last, _held_depth(ctx))
+
+    try:
+        data = await run_in_threadpool(load)
+    except SendLogError as exc:
+        return render(
+            request,
+            ctx,
+            "error.html",
+            {"status": 503, "message": ctx.t("error.sendlog", detail=str(exc))},
+            status_code=503,
+        )
+
+    def day_bars(value: str, link: LogQuery) -> list[Bar]:
+        bars = []
+        for d in data.days:
+            row = data.per_day.get(d.isoformat())
+            n = int(getattr(row, value)) if row else 0
+            href = link.url(since=d.isoformat(), until=d.isoformat())
+            bars.append(Bar(d.strftime("%m/%d"), n, href))
+        return bars
+
+    external = day_bars("attachments_outside", LogQuery(rclass="external"))
+    findings = day_bars("with_findings", LogQuery(findings="yes"))
+    in_period = LogQuery(since=first.isoformat(), until=last.isoformat())
+    senders = [Bar(s, n, in_period.url(sender=s, rclass="external")) for s, n in data.top_senders]
+    lookalikes = [Bar(d, n, in_period.url(rclass="lookalike")) for d, n in data.lookalikes]
+    charts = {
+        "external": column_chart(external, ctx.t("dash.external_sends")),
+        "findings": column_chart(findings, ctx.t("dash.findings"), alt=True),
+        "senders": bar_list(senders, ctx.t("dash.top_senders")) if senders else None,
+        "lookalikes": bar_list(lookalikes, ctx.t("dash.lookalike"), alt=True)
+        if lookalikes
+        else None,
+    }
+    return render(
+        request,
+        ctx,
+        "dashboard.html",
+        {
+            "period": period,
+            "periods": PERIODS,
+            "first": first,
+            "last": last,
+            "charts": charts,
+            "external_total": sum(b.value for b in external),
+            "findings_total": sum(b.value for b in findings),
+            "lookalike_total": sum(b.value for b in lookalikes),
+            "held_now": data.held_now,
+        },
+    )

@@ -1,0 +1,110 @@
+"""The send log: filtered, sorted, paginated list; one entry; CSV export."""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from dlp.console import fmt
+from dlp.console.export import csv_response
+from dlp.console.filters import ACTIONS as VERDICTS
+from dlp.console.filters import CLASSES, PAGE_SIZES, FilterError, LogQuery
+from dlp.console.users import Role
+from dlp.console.web import Ctx, error_page, page, render
+from dlp.sendlog.record import EVENTS
+from dlp.sendlog.store import SendLogError, StoredEntry
+
+
+@page(Role.REVIEWER)
+async def log_list(request: Request, ctx: Ctx) -> Response:
+    error = ""
+    try:
+        q = LogQuery.parse(request.query_params)
+    except FilterError as exc:
+        q = LogQuery()
+        error = ctx.t("log.bad_filter", detail=str(exc))
+    flt = q.to_filter()
+
+    def load() -> tuple[int, list[StoredEntry]]:
+        store = ctx.services.sendlog()
+        total = store.count(flt)
+        last_page = max(1, -(-total // q.per))
+        current = min(q.page, last_page)
+        rows = store.query(flt, limit=q.per, offset=(current - 1) * q.per, sort=q.sort)
+        return total, rows
+
+    try:
+        total, entries = await run_in_threadpool(load)
+    except SendLogError as exc:
+        return _sendlog_down(request, ctx, exc)
+    pages = max(1, -(-total // q.per))
+    current = min(q.page, pages)
+    return render(
+        request,
+        ctx,
+        "log.html",
+        {
+            "q": q,
+            "entries": entries,
+            "total": total,
+            "page_no": current,
+            "pages": pages,
+            "error": error,
+            "verdicts": VERDICTS,
+            "classes": CLASSES,
+            "events": EVENTS,
+            "page_sizes": PAGE_SIZES,
+            "fmt": fmt,
+        },
+        status_code=400 if error else 200,
+    )
+
+
+@page(Role.REVIEWER)
+async def log_entry(request: Request, ctx: Ctx) -> Response:
+    entry_id: int = request.path_params["entry_id"]
+    try:
+        entry = await run_in_threadpool(ctx.services.sendlog().get, entry_id)
+    except SendLogError as exc:
+        return _sendlog_down(request, ctx, exc)
+    if entry is None:
+        return error_page(request, ctx, 404, "error.not_found")
+    back = request.query_params.get("back", "")
+    return render(
+        request,
+        ctx,
+        "entry.html",
+        {
+            "e": entry,
+            "r": entry.record,
+            "fmt": fmt,
+            "back": back if back.startswith("/log") else "/log",
+        },
+    )
+
+
+@page(Role.REVIEWER)
+async def log_export(request: Request, ctx: Ctx) -> Response:
+    try:
+        q = LogQuery.parse(request.query_params)
+    except FilterError as exc:
+        message = ctx.t("log.bad_filter", detail=str(exc))
+        return render(
+            request, ctx, "error.html", {"status": 400, "message": message}, status_code=400
+        )
+    try:
+        store = await run_in_threadpool(ctx.services.sendlog)
+    except SendLogError as exc:
+        return _sendlog_down(request, ctx, exc)
+    return csv_response(store, q.to_filter(), japanese_headers=ctx.lang == "ja")
+
+
+def _sendlog_down(request: Request, ctx: Ctx, exc: SendLogError) -> Response:
+    return render(
+        request,
+        ctx,
+        "error.html",
+        {"status": 503, "message": ctx.t("error.sendlog", detail=str(exc))},
+        status_code=503,
+    )

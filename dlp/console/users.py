@@ -1,0 +1,321 @@
+"""Console accounts and login sessions, kept in a small SQLite file under ``var/``.
+
+Why a database of our own rather than the send log's: accounts must work the same
+whether the send log is SQLite or a shared PostgreSQL, and a reviewer's password hash
+has no business in an audit trail that is exported to SIEM tools.
+
+Passwords are hashed with Argon2id (argon2-cffi).  Sessions are server-side: the
+browser holds a random token, the database holds only its SHA-256, so removing a user
+or changing a password ends that user's sessions at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+USERS_DB_NAME = "console-users.db"
+MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 1024
+"""Argon2 hashes any length, but a megabyte 'password' is a denial-of-service attempt."""
+SESSION_IDLE_SECONDS = 2 * 3600
+SESSION_MAX_SECONDS = 12 * 3600
+MAX_FAILED_LOGINS = 5
+LOCKOUT_SECONDS = 300
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+
+
+class Role(StrEnum):
+    """Ordered: each role may do everything the ones before it may."""
+
+    REVIEWER = "reviewer"
+    APPROVER = "approver"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        return _ROLE_RANK[self]
+
+    def allows(self, needed: Role) -> bool:
+        return self.rank >= needed.rank
+
+
+_ROLE_RANK = {Role.REVIEWER: 0, Role.APPROVER: 1, Role.ADMIN: 2}
+
+
+class UserError(Exception):
+    """A problem with an account request, phrased for the administrator."""
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    name: str
+    role: Role
+    created_at: str
+    password_changed_at: str
+
+    def __repr__(self) -> str:  # never the hash, not even by accident
+        return f"User(name={self.name!r}, role={self.role.value!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    user: User
+    csrf_token: str
+    created: float
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+    name TEXT PRIMARY KEY,
+    password_hash TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('reviewer', 'approver', 'admin')),
+    created_at TEXT NOT NULL,
+    password_changed_at TEXT NOT NULL,
+    failed_logins INTEGER NOT NULL DEFAULT 0,
+    locked_until REAL NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    token_hash TEXT PRIMARY KEY,
+    name TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+    csrf TEXT NOT NULL,
+    created REAL NOT NULL,
+    last_seen REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_by_name ON sessions(name);
+"""
+
+
+def validate_name(name: str) -> str:
+    if not _NAME_RE.match(name):
+        raise UserError(
+            f"invalid user name {name!r}: 1-64 characters, letters, digits and . _ @ - "
+            "(starting with a letter or digit)"
+        )
+    return name
+
+
+def validate_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise UserError(f"password too short: at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise UserError(f"password too long: at most {MAX_PASSWORD_LENGTH} characters")
+    return password
+
+
+def parse_role(value: str) -> Role:
+    try:
+        return Role(value)
+    except ValueError:
+        raise UserError(
+            f"unknown role {value!r}; expected one of: " + ", ".join(r.value for r in Role)
+        ) from None
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class UserStore:
+    """Accounts and sessions.  Opens a short-lived connection per call, so it is
+    safe to use from any thread of the web server's pool."""
+
+    def __init__(self, path: Path, hasher: PasswordHasher | None = None) -> None:
+        self.path = path
+        self._hasher = hasher or PasswordHasher()
+        # Verifying against a dummy hash for unknown names keeps the answer time the
+        # same, so the login form does not reveal which names exist.
+        self._dummy_hash = self._hasher.hash(secrets.token_hex(16))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.executescript(_SCHEMA)
+        # A read-only mount may refuse; the data is hashed anyway.
+        with contextlib.suppress(OSError):
+            path.chmod(0o600)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+        try:
+            db.execute("PRAGMA foreign_keys = ON")
+            db.execute("PRAGMA busy_timeout = 10000")
+            yield db
+        finally:
+            db.close()
+
+    # -- accounts ----------------------------------------------------------
+
+    def add(self, name: str, password: str, role: Role) -> User:
+        validate_name(name)
+        validate_password(password)
+        now = _now_iso()
+        digest = self._hasher.hash(password)
+        with self._connect() as db:
+            try:
+                db.execute(
+                    "INSERT INTO users (name, password_hash, role, created_at, password_changed_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (name, digest, role.value, now, now),
+                )
+            except sqlite3.IntegrityError:
+                raise UserError(f"user {name!r} already exists") from None
+        return User(name, role, now, now)
+
+    def remove(self, name: str) -> None:
+        with self._connect() as db:
+            cur = db.execute("DELETE FROM users WHERE name = ?", (name,))
+            if cur.rowcount == 0:
+                raise UserError(f"no such user {name!r}")
+
+    def set_password(self, name: str, password: str) -> None:
+        validate_password(password)
+        digest = self._hasher.hash(password)
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            cur = db.execute(
+                "UPDATE users SET password_hash = ?, password_changed_at = ?, failed_logins = 0,"
+                " locked_until = 0 WHERE name = ?",
+                (digest, _now_iso(), name),
+            )
+            if cur.rowcount == 0:
+                db.execute("ROLLBACK")
+                raise UserError(f"no such user {name!r}")
+            # A new password ends every session the old one opened.
+            db.execute("DELETE FROM sessions WHERE name = ?", (name,))
+            db.execute("COMMIT")
+
+    def set_role(self, name: str, role: Role) -> None:
+        with self._connect() as db:
+            cur = db.execute("UPDATE users SET role = ? WHERE name = ?", (role.value, name))
+            if cur.rowcount == 0:
+                raise UserError(f"no such user {name!r}")
+
+    def get(self, name: str) -> User | None:
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT name, role, created_at, password_changed_at FROM users WHERE name = ?",
+                (name,),
+            ).fetchone()
+        return User(row[0], Role(row[1]), row[2], row[3]) if row else None
+
+    def users(self) -> list[User]:
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT name, role, created_at, password_changed_at FROM users ORDER BY name"
+            ).fetchall()
+        return [User(r[0], Role(r[1]), r[2], r[3]) for r in rows]
+
+    def count_admins(self) -> int:
+        with self._connect() as db:
+            return int(db.execute("SELECT count(*) FROM users WHERE role = 'admin'").fetchone()[0])
+
+    # -- login -------------------------------------------------------------
+
+    def authenticate(self, name: str, password: str, now: float | None = None) -> User | None:
+        """The user when name and password match and the account is not locked."""
+        now = time.time() if now is None else now
+        if len(password) > MAX_PASSWORD_LENGTH:
+            return None
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT password_hash, role, created_at, password_changed_at, failed_logins,"
+                " locked_until FROM users WHERE name = ?",
+                (name,),
+            ).fetchone()
+        if row is None:
+            self._verify(self._dummy_hash, password)
+            return None
+        digest, role, created, changed, failed, locked_until = row
+        if locked_until > now:
+            self._verify(self._dummy_hash, password)
+            return None
+        if not self._verify(digest, password):
+            failed += 1
+            lock = now + LOCKOUT_SECONDS if failed >= MAX_FAILED_LOGINS else 0.0
+            with self._connect() as db:
+                db.execute(
+                    "UPDATE users SET failed_logins = ?, locked_until = ? WHERE name = ?",
+                    (0 if lock else failed, lock, name),
+                )
+            return None
+        with self._connect() as db:
+            if self._hasher.check_needs_rehash(digest):
+                db.execute(
+                    "UPDATE users SET password_hash = ? WHERE name = ?",
+                    (self._hasher.hash(password), name),
+                )
+            if failed:
+                db.execute("UPDATE users SET failed_logins = 0 WHERE name = ?", (name,))
+        return User(name, Role(role), created, changed)
+
+    def _verify(self, digest: str, password: str) -> bool:
+        try:
+            return self._hasher.verify(digest, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+
+    # -- sessions ----------------------------------------------------------
+
+    def open_session(self, user: User, now: float | None = None) -> str:
+        """A new session for a logged-in user; returns the token for the cookie."""
+        now = time.time() if now is None else now
+        token = secrets.token_urlsafe(32)
+        with self._connect() as db:
+            db.execute(
+                "DELETE FROM sessions WHERE last_seen < ? OR created < ?",
+                (now - SESSION_IDLE_SECONDS, now - SESSION_MAX_SECONDS),
+            )
+            db.execute(
+                "INSERT INTO sessions (token_hash, name, csrf, created, last_seen)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (_token_hash(token), user.name, secrets.token_urlsafe(32), now, now),
+            )
+        return token
+
+    def session(self, token: str, now: float | None = None) -> Session | None:
+        """The live session for a cookie token, or None (unknown, idle or too old)."""
+        if not token or len(token) > 100:
+            return None
+        now = time.time() if now is None else now
+        key = _token_hash(token)
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT s.csrf, s.created, s.last_seen, u.name, u.role, u.created_at,"
+                " u.password_changed_at FROM sessions s JOIN users u ON u.name = s.name"
+                " WHERE s.token_hash = ?",
+                (key,),
+            ).fetchone()
+            if row is None:
+                return None
+            csrf, created, last_seen, name, role, ucreated, changed = row
+            if last_seen < now - SESSION_IDLE_SECONDS or created < now - SESSION_MAX_SECONDS:
+                db.execute("DELETE FROM sessions WHERE token_hash = ?", (key,))
+                return None
+            # Touch at most once a minute: a page view should not always be a write.
+            if now - last_seen > 60:
+                db.execute("UPDATE sessions SET last_seen = ? WHERE token_hash = ?", (now, key))
+        return Session(User(name, Role(role), ucreated, changed), csrf, created)
+
+    def close_session(self, token: str) -> None:
+        with self._connect() as db:
+            db.execute("DELETE FROM sessions WHERE token_hash = ?", (_token_hash(token),))
+
+
+def users_db_path(var_dir: Path) -> Path:
+    return var_dir / USERS_DB_NAME

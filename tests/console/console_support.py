@@ -1,0 +1,219 @@
+"""Test support for the console: settings in a temp dir, a real SMTP sink on
+loopback, a seeded send log and real held messages."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from dlp.config import (
+    DomainSettings,
+    PathSettings,
+    QuarantineSettings,
+    SendLogSettings,
+    Settings,
+    SmtpSettings,
+)
+from dlp.model import (
+    Action,
+    AttachmentInfo,
+    AttachmentStatus,
+    Confidence,
+    Finding,
+    MyNumberSummary,
+    Recipient,
+    RecipientClass,
+    ScanReport,
+    Verdict,
+)
+from dlp.sendlog import SendLogStore, record_for_event, record_for_message
+from dlp.smtp.quarantine import HeldMessage, open_quarantine
+
+PASSWORD = "correct horse battery staple"
+ROLES = ("reviewer", "approver", "admin")
+ALLOWLIST = """\
+# test allowlist
+[own]
+example.lg.jp
+
+[partner]
+partner.co.jp
+payroll.example.co.jp  mynumber
+"""
+_WEIGHTS = (6, 5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
+
+
+def my_number(first11: str) -> str:
+    """A twelve-digit number with a valid My Number check digit."""
+    r = sum(int(d) * w for d, w in zip(first11, _WEIGHTS, strict=True)) % 11
+    return first11 + str(0 if r <= 1 else 11 - r)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def make_settings(root: Path, next_hop_port: int) -> Settings:
+    (root / "config").mkdir(parents=True, exist_ok=True)
+    (root / "config" / "allowed_domains.txt").write_text(ALLOWLIST, encoding="utf-8")
+    return Settings(
+        paths=PathSettings(var_dir="var"),
+        smtp=SmtpSettings(next_hop=f"127.0.0.1:{next_hop_port}", next_hop_timeout=10.0),
+        domains=DomainSettings(allowlist="config/allowed_domains.txt"),
+        sendlog=SendLogSettings(sqlite_path="var/sendlog.db"),
+        quarantine=QuarantineSettings(dir="var/quarantine"),
+        base_dir=str(root),
+        source="<console tests>",
+    )
+
+
+class _Collect:
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, list[str], bytes]] = []
+        self.arrived = threading.Condition()
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        content = envelope.original_content or b""
+        with self.arrived:
+            self.messages.append((envelope.mail_from or "", list(envelope.rcpt_tos), content))
+            self.arrived.notify_all()
+        return "250 2.0.0 Ok: queued as SINK1"
+
+
+class Sink:
+    """A real SMTP server on loopback that keeps what it receives."""
+
+    def __init__(self) -> None:
+        self.handler = _Collect()
+        self.port = free_port()
+        self._controller: Controller | None = None
+
+    def start(self) -> None:
+        # A Controller cannot be restarted; a fresh one on the same port can.
+        self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    @property
+    def messages(self) -> list[tuple[str, list[str], bytes]]:
+        return self.handler.messages
+
+    def wait_for(self, n: int, timeout: float = 10.0) -> bool:
+        with self.handler.arrived:
+            return self.handler.arrived.wait_for(lambda: len(self.messages) >= n, timeout)
+
+
+def _recipient(address: str, klass: RecipientClass, resembles: str | None = None) -> Recipient:
+    return Recipient(address, address.rpartition("@")[2], klass, resembles=resembles)
+
+
+def seed_log(store: SendLogStore, now: datetime | None = None) -> None:
+    """A small, known send log (counts the tests rely on are in the docstrings below).
+
+    - 30 messages over the last 30 hours, one an hour, sender user<i%3>@example.lg.jp
+    - every message has attachment 名簿<i>.csv; i % 5 == 0 goes to lookalike exp.com
+      (meant exp.co.jp) and was rejected, the rest go to external client<i%4>.co.jp
+    - i % 3 == 0 has a high-confidence My Number finding and was held (10 messages)
+    - one allowlist_add event by 'admin'
+    """
+    now = now or datetime.now(UTC)
+    for i in range(30):
+        lookalike = i % 5 == 0
+        rcpt = (
+            _recipient(f"staff{i}@exp.com", RecipientClass.LOOKALIKE, "exp.co.jp")
+            if lookalike
+            else _recipient(f"staff{i}@client{i % 4}.co.jp", RecipientClass.EXTERNAL)
+        )
+        finding = i % 3 == 0
+        report = ScanReport(
+            source=f"msg{i}",
+            findings=(
+                Finding("mynumber", Confidence.HIGH, f"attachment:名簿{i}.csv!B", "****-****-****"),
+            )
+            if finding
+            else (),
+            mynumber=MyNumberSummary(1, 1, 1, 0, 0) if finding else MyNumberSummary(),
+            attachments=(
+                AttachmentInfo(
+                    f"名簿{i}.csv", "text/csv", 100 + i, f"{i:064x}", AttachmentStatus.SCANNED
+                ),
+            ),
+            message_id=f"<m{i}@example.lg.jp>",
+            subject=f"送付資料 {i}",
+            header_from=f"user{i % 3}@example.lg.jp",
+        )
+        action = Action.REJECT if lookalike else Action.HOLD if finding else Action.DELIVER
+        store.append(
+            record_for_message(
+                audit_key=f"QUEUE{i:04d}",
+                client_address="127.0.0.1",
+                sender=f"user{i % 3}@example.lg.jp",
+                recipients=[rcpt],
+                report=report,
+                verdict=Verdict(action, "test-rule", ("because",)),
+                next_hop_reply="250 2.0.0 Ok" if action is Action.DELIVER else "",
+                when=now - timedelta(hours=i, minutes=1),
+            )
+        )
+    store.append(
+        record_for_event(
+            event="allowlist_add", actor="admin", comment="seed", detail={"domain": "x.co.jp"}
+        )
+    )
+
+
+def held_numbers(numbers: int = 3) -> list[str]:
+    return [my_number(f"{31234567890 + i * 7919:011d}") for i in range(numbers)]
+
+
+def held_raw(numbers: int = 3) -> bytes:
+    """A message whose CSV attachment holds ``held_numbers(numbers)`` under 個人番号."""
+    msg = EmailMessage()
+    msg["From"] = "taro@example.lg.jp"
+    msg["To"] = "someone@client.co.jp"
+    msg["Subject"] = "職員名簿の送付"
+    msg["Message-ID"] = "<held-test@example.lg.jp>"
+    msg.set_content("名簿を送ります。\n")
+    rows = ["氏名,個人番号"] + [f"職員{i},{n}" for i, n in enumerate(held_numbers(numbers))]
+    msg.add_attachment(
+        ("\r\n".join(rows) + "\r\n").encode("utf-8"),
+        maintype="text",
+        subtype="csv",
+        filename="meibo.csv",
+    )
+    return msg.as_bytes()
+
+
+def hold_message(settings: Settings, raw: bytes | None = None) -> HeldMessage:
+    """Hold a message the way the gateway does: real scan, real policy verdict shape."""
+    from dlp.scanner import scan_message
+
+    raw = raw or held_raw()
+    report = scan_message(raw, settings.scan, source="test")
+    verdict = Verdict(
+        Action.HOLD,
+        "mynumber-external",
+        ("個人番号（マイナンバー）と思われる情報が含まれているため、送信を保留しました。",),
+    )
+    return open_quarantine(settings).hold(
+        raw,
+        audit_key="ABC123DEF",
+        sender="taro@example.lg.jp",
+        recipients=["someone@client.co.jp"],
+        mail_options=[],
+        verdict=verdict,
+        report=report,
+        client_address="127.0.0.1",
+    )

@@ -1,0 +1,149 @@
+"""Held mail pages: list, detail with masked findings, release to a real SMTP sink,
+discard, required comments, and the send-log record of who did it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from conftest import csrf_of
+from console_support import Sink, held_numbers, hold_message, my_number
+from starlette.testclient import TestClient
+
+from dlp.console.services import Services
+from dlp.sendlog import LogFilter
+from dlp.smtp.quarantine import open_quarantine
+
+
+def test_list_shows_reason_and_age(
+    client_for: Callable[[str | None], TestClient], services: Services
+) -> None:
+    held = hold_message(services.settings)
+    page = client_for("reviewer").get("/held")
+    assert page.status_code == 200
+    assert f"/held/{held.id}" in page.text
+    assert "個人番号（マイナンバー）と思われる情報" in page.text  # the reason
+    assert "0 分" in page.text  # age, just held
+    assert "taro@example.lg.jp" in page.text
+
+
+def test_detail_shows_findings_by_location_masked_never_the_number(
+    client_for: Callable[[str | None], TestClient], services: Services
+) -> None:
+    held = hold_message(services.settings)
+    page = client_for("reviewer").get(f"/held/{held.id}")
+    assert page.status_code == 200
+    assert "attachment:meibo.csv" in page.text
+    assert "*" in page.text
+    assert "****" in page.text
+    # three numbers in one column: one row, counted
+    assert re.search(r'<td class="num">3</td>', page.text)
+    for n in held_numbers():
+        assert n not in page.text
+        assert f"{n[:4]}-{n[4:8]}-{n[8:]}" not in page.text
+    # a reviewer sees no release/discard forms
+    assert "release-form" not in page.text
+    assert "承認者以上" in page.text
+
+
+def test_release_sends_to_next_hop_and_records_who_and_when(
+    client_for: Callable[[str | None], TestClient], services: Services, sink: Sink
+) -> None:
+    held = hold_message(services.settings)
+    c = client_for("approver")
+    detail = c.get(f"/held/{held.id}")
+    assert "release-form" in detail.text
+    token = csrf_of(detail.text)
+    # the comment is required
+    r = c.post(f"/held/{held.id}/release", data={"csrf_token": token, "comment": "  "})
+    assert r.status_code == 400
+    assert "コメントを入力してください" in r.text
+    assert not sink.messages
+    assert open_quarantine(services.settings).get(held.id) is not None
+
+    r = c.post(
+        f"/held/{held.id}/release",
+        data={"csrf_token": token, "comment": "給与事務の委託先へ、課長承認済み"},
+    )
+    assert r.status_code == 303
+    assert r.headers["location"].startswith("/held?done=held.released")
+    assert sink.wait_for(1)
+    mail_from, rcpts, content = sink.messages[0]
+    assert mail_from == "taro@example.lg.jp"
+    assert rcpts == ["someone@client.co.jp"]
+    assert b"meibo.csv" in content
+    assert open_quarantine(services.settings).get(held.id) is None
+    notice = c.get(r.headers["location"]).text
+    assert "SINK1" in notice  # the next hop's reply is shown
+
+    events = services.sendlog().query(LogFilter(event="release"))
+    assert len(events) == 1
+    rec = events[0].record
+    assert rec.actor == "approver"
+    assert rec.comment == "給与事務の委託先へ、課長承認済み"
+    assert rec.audit_key == "ABC123DEF"
+    assert rec.detail["held_id"] == held.id
+
+
+def test_release_when_next_hop_is_down_keeps_the_message(
+    client_for: Callable[[str | None], TestClient], services: Services, sink: Sink
+) -> None:
+    held = hold_message(services.settings)
+    sink.stop()
+    c = client_for("approver")
+    token = csrf_of(c.get(f"/held/{held.id}").text)
+    r = c.post(f"/held/{held.id}/release", data={"csrf_token": token, "comment": "try"})
+    assert r.status_code == 502
+    assert "保留されたままです" in r.text
+    assert open_quarantine(services.settings).get(held.id) is not None
+    assert services.sendlog().count(LogFilter(event="release")) == 0
+    sink.start()
+
+
+def test_discard_with_comment_is_recorded_and_deletes(
+    client_for: Callable[[str | None], TestClient], services: Services, sink: Sink
+) -> None:
+    held = hold_message(services.settings)
+    c = client_for("admin")
+    token = csrf_of(c.get(f"/held/{held.id}").text)
+    r = c.post(f"/held/{held.id}/discard", data={"csrf_token": token, "comment": ""})
+    assert r.status_code == 400
+    assert open_quarantine(services.settings).get(held.id) is not None
+    r = c.post(f"/held/{held.id}/discard", data={"csrf_token": token, "comment": "誤送信"})
+    assert r.status_code == 303
+    assert open_quarantine(services.settings).get(held.id) is None
+    assert not sink.messages
+    (event,) = services.sendlog().query(LogFilter(event="discard"))
+    assert event.record.actor == "admin" and event.record.comment == "誤送信"
+    # deciding twice: the second finds it gone, and nothing more is recorded
+    r = c.post(f"/held/{held.id}/discard", data={"csrf_token": token, "comment": "again"})
+    assert r.status_code == 303 and "held.gone" in r.headers["location"]
+    assert services.sendlog().count(LogFilter(event="discard")) == 1
+
+
+def test_comment_with_a_my_number_is_never_echoed(
+    client_for: Callable[[str | None], TestClient], services: Services
+) -> None:
+    held = hold_message(services.settings)
+    number = my_number("98765432101")
+    c = client_for("approver")
+    token = csrf_of(c.get(f"/held/{held.id}").text)
+    # an empty-looking comment is refused and the page echoes the rest of the form;
+    # here the comment is too long to matter, so use the required-comment path on release
+    r = c.post(
+        f"/held/{held.id}/discard",
+        data={"csrf_token": token, "comment": f"番号 {number} の件"},
+    )
+    assert r.status_code == 303
+    (event,) = services.sendlog().query(LogFilter(event="discard"))
+    assert number not in event.record.comment
+    page = c.get(f"/log/{event.id}")
+    assert number not in page.text
+
+
+def test_unknown_and_malformed_ids(
+    client_for: Callable[[str | None], TestClient], services: Services
+) -> None:
+    c = client_for("reviewer")
+    assert c.get("/held/20260101000000-abcdef123456").status_code == 404
+    assert c.get("/held/..%2F..%2Fetc").status_code == 404
