@@ -165,6 +165,8 @@ NEGATIVE_LABELS: tuple[str, ...] = (
 _NEGATIVE_REACH = 24
 """Characters before a number in which a negative label applies to it."""
 
+_NEG_LONGEST = max(len(w) for w in NEGATIVE_LABELS)
+
 _ADJACENT = 24
 """A keyword this close before a number overrides the date-shape demotion."""
 
@@ -192,6 +194,11 @@ def _ascii_digits(s: str) -> str:
     return "".join(str(int(c)) for c in s)
 
 
+def _fold_digits(s: str) -> str:
+    """Any Unicode decimal digits (the regex's ``\\d``) to ASCII."""
+    return "".join(str(int(c)) for c in s)
+
+
 def is_valid(number: str) -> bool:
     """True if ``number`` (separators allowed, any decimal digits) is 12 digits with a valid check digit."""
     try:
@@ -202,23 +209,14 @@ def is_valid(number: str) -> bool:
 
 
 def _valid12(d: str) -> bool:
-    # Unrolled: this runs once per candidate and is the hot path on digit-rich text.
-    s = (
-        6 * ord(d[0])
-        + 5 * ord(d[1])
-        + 4 * ord(d[2])
-        + 3 * ord(d[3])
-        + 2 * ord(d[4])
-        + 7 * ord(d[5])
-        + 6 * ord(d[6])
-        + 5 * ord(d[7])
-        + 4 * ord(d[8])
-        + 3 * ord(d[9])
-        + 2 * ord(d[10])
-        - 47 * 48
-    )
-    r = s % 11
-    return ord(d[11]) - 48 == (0 if r <= 1 else 11 - r)
+    """Check digit of 12 ASCII digits.  Unrolled over the bytes (no ord() calls):
+    this runs once per candidate and is the hot path on digit-rich text."""
+    b = d.encode()
+    r = (
+        6 * b[0] + 5 * b[1] + 4 * b[2] + 3 * b[3] + 2 * b[4] + 7 * b[5]
+        + 6 * b[6] + 5 * b[7] + 4 * b[8] + 3 * b[9] + 2 * b[10] - 47 * 48
+    ) % 11  # fmt: skip
+    return b[11] - 48 == (0 if r <= 1 else 11 - r)
 
 
 def _is_date8(d: str) -> bool:
@@ -300,20 +298,25 @@ def _demote(c: Confidence | None) -> Confidence | None:
 
 
 def _binomial_tail(k: int, n: int, p: float = 0.1) -> float:
-    """P(X >= k) for X ~ Binomial(n, p): how likely k of n random values pass."""
+    """P(X >= k) for X ~ Binomial(n, p): how likely k of n random values pass.
+
+    Summed in log space from the k-th term; past the mean the terms shrink
+    geometrically, so a few dozen terms decide it even for n in the millions."""
     if k <= 0:
         return 1.0
-    total = 0.0
+    if k <= n * p:
+        return 1.0  # at or below what chance gives: no evidence either way
     lp, lq = math.log(p), math.log1p(-p)
-    for i in range(k, n + 1):
-        term = (
-            math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * lp + (n - i) * lq
-        )
-        t = math.exp(term)
-        total += t
-        if t < total * 1e-12:
+    log_term = (
+        math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * lp + (n - k) * lq
+    )
+    log_total = log_term
+    for i in range(k, min(n, k + 10_000)):
+        log_term += math.log((n - i) / (i + 1)) + lp - lq
+        if log_term < log_total - 30:
             break
-    return min(1.0, total)
+        log_total = max(log_total, log_term) + math.log1p(math.exp(-abs(log_total - log_term)))
+    return min(1.0, math.exp(log_total))
 
 
 _MANY_PASS_P = 1e-3
@@ -405,18 +408,20 @@ class MyNumberDetector:
         label_kw = chunk.field_label is not None and self.has_keyword(chunk.field_label)
         cands: list[tuple[int, int, str, bool]] = []
         shaped = 0
+        valid12 = _valid12
+        # Hot loop on digit-rich text: checksum first (9 in 10 candidates fail
+        # it), boundaries and positions only for the survivors.
         for m in _CANDIDATE_RE.finditer(text):
-            s, e = m.span()
             raw = m.group()
-            grouped = e - s == 14
-            if not _boundary_ok(text, s, e, grouped):
-                continue
             shaped += 1
-            try:
-                d = raw if raw.isascii() and not grouped else _ascii_digits(raw)
-            except ValueError:  # pragma: no cover - \d only matches Nd, int() accepts all Nd
+            grouped = len(raw) == 14
+            d = raw[:4] + raw[5:9] + raw[10:] if grouped else raw
+            if not d.isascii():
+                d = _fold_digits(d)
+            if not valid12(d):
                 continue
-            if _valid12(d):
+            s, e = m.span()
+            if _boundary_ok(text, s, e, grouped):
                 cands.append((s, e, d, grouped))
         if label_kw:
             cands.extend(_eleven_digit_cells(text))
@@ -430,12 +435,13 @@ class MyNumberDetector:
         kw_index = _Lazy(self.keyword_re, text, self.window, dense)
         ctx_index = _Lazy(self.context_re, text, self.window, dense)
         out: list[MyNumberMatch] = []
+        whole_kws = kw_index.around(0, 0) if dense else None
         for s, e, d, grouped in cands:
             if d[:11] in _FAKE_BASES:
                 continue
             reasons: list[str] = ["checksum"]
             conf: Confidence | None = Confidence.LOW
-            kws = kw_index.around(s, e)
+            kws = whole_kws or kw_index.around(s, e)
             near = kws.nearest(s, e, self.window)
             if label_kw:
                 conf = Confidence.HIGH
@@ -461,7 +467,7 @@ class MyNumberDetector:
             # Negative evidence.  A header keyword is explicit: trust it.
             if not label_kw:
                 kw_before = kws.last_before(s, _ADJACENT)
-                neg_end = _last_end(self.negative_re, text, s - _NEGATIVE_REACH - _MAX_WORD, s)
+                neg_end = _last_end(self.negative_re, text, s - _NEGATIVE_REACH - _NEG_LONGEST, s)
                 if neg_end is not None and s - neg_end > _NEGATIVE_REACH:
                     neg_end = None
                 if neg_end is not None and (kw_before is None or neg_end > kw_before):
@@ -484,6 +490,7 @@ class MyNumberDetector:
 
 
 def _last_end(pattern: re.Pattern[str], text: str, lo: int, hi: int) -> int | None:
+    """End of the last match of ``pattern`` in text[lo:hi] (labels sit just before a value)."""
     end = None
     for m in pattern.finditer(text, max(lo, 0), hi):
         end = m.end()
