@@ -213,6 +213,9 @@ def normalise(raw: str) -> Name:
     s = domain_of(raw).translate(_ZERO_WIDTH).translate(_DOTS).strip().rstrip(".")
     if not s:
         return Name("", "", "", "", valid=False, problem="empty domain")
+    if len(s) > 1024:  # no mail domain is this long; IDNA work would grow with it
+        cut = s[:253].lower()
+        return Name(cut, cut, "", "", valid=False, problem="not a valid domain name (too long)")
     lowered = s.lower()
     valid, problem = True, ""
     if frozenset(lowered) <= _ASCII_HOST and "xn--" not in lowered and ".." not in lowered:
@@ -566,6 +569,12 @@ def check(domain: str, protected: ProtectedSet) -> DomainVerdict:
     name = normalise(domain)
     if not name.ascii:
         return DomainVerdict(domain=domain, verdict=EXTERNAL, reason=name.problem)
+    if len(name.ascii) > 253 or any(len(label) > 63 for label in name.ascii.split(".")):
+        # Not a deliverable name, and the neighbourhood search grows with the
+        # square of a label's length: refuse to spend time on it.
+        return DomainVerdict(
+            domain=name.ascii[:253], verdict=EXTERNAL, reason="not a valid domain name (too long)"
+        )
     for parent in _parents(name.ascii):
         entry = protected.trusted.get(parent)
         if entry is not None:

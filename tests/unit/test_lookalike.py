@@ -187,6 +187,12 @@ def test_garbage_is_external_and_never_raises(ps: ProtectedSet, junk: str) -> No
     assert check(junk, ps).verdict == EXTERNAL
 
 
+@pytest.mark.timeout(10)
+def test_absurdly_long_input_is_cheap(ps: ProtectedSet) -> None:
+    for junk in ("a" * 100_000 + ".com", "gmail." * 5000 + "com", "-" * 300):
+        assert check(junk, ps).verdict == EXTERNAL
+
+
 def test_japanese_idn_labels(ps: ProtectedSet) -> None:
     p = ProtectedSet.build(own=["日本語ドメイン.jp"], builtin=False)
     assert check("日本語ドメイン.jp", p).verdict == TRUSTED
