@@ -161,9 +161,9 @@ def _utf16(fn: object, *args: object) -> str:
     if n <= 2:
         return ""
     n = min(n, 1 << 20)
-    buf = ctypes.create_string_buffer(n)
+    buf = (ctypes.c_ushort * (n // 2))()
     fn(*args, buf, n)  # type: ignore[operator]
-    return buf.raw[: n - 2].decode("utf-16-le", "replace")
+    return bytes(buf)[: n - 2].decode("utf-16-le", "replace")
 
 
 def _annotations(page: pdfium.PdfPage, form: object, location: str) -> list[TextChunk]:

@@ -51,19 +51,43 @@ def column_label(cells: Sequence[str]) -> str | None:
     return first
 
 
+def header_row(columns: Sequence[Sequence[str]]) -> int | None:
+    """The row among the first ``HEADER_SCAN_ROWS`` with the most heading-like cells.
+
+    A title row (職員名簿) or a date line (作成日 2024-04-01) has one or two;
+    the header row of the table has one per column."""
+    best, best_count = None, 1
+    depth = min(HEADER_SCAN_ROWS, max((len(c) for c in columns), default=0))
+    for r in range(depth):
+        count = 0
+        for col in columns:
+            cell = col[r].strip() if r < len(col) else ""
+            if cell and not is_value_like(cell):
+                count += 1
+        if count > best_count:
+            best, best_count = r, count
+    return best
+
+
 def columns_to_chunks(
     columns: Sequence[Sequence[str]], location: str, *, letters: bool = True
 ) -> list[TextChunk]:
     """One chunk per non-empty column; location ``<location>!C`` (or ``!3`` without letters)."""
     chunks: list[TextChunk] = []
+    head = header_row(columns)
     for idx, cells in enumerate(columns):
         text = "\n".join(cells).strip("\n")
         if not text.strip():
             continue
+        label = None
+        if head is not None and head < len(cells):
+            cell = cells[head].strip()
+            if cell and not is_value_like(cell):
+                label = cell[:200]
+        if label is None:
+            label = column_label(cells)
         col = column_name(idx) if letters else str(idx + 1)
-        chunks.append(
-            TextChunk(text=text, location=f"{location}!{col}", field_label=column_label(cells))
-        )
+        chunks.append(TextChunk(text=text, location=f"{location}!{col}", field_label=label))
     return chunks
 
 

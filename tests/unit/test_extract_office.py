@@ -1,0 +1,301 @@
+"""Workbooks, Word, PowerPoint and OpenDocument files, generated with the real libraries."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+import zipfile
+
+import pytest
+from extract_support import N1, N2, digits_of, numbers_found, run, text_of
+
+from dlp.extract.spreadsheet import render
+from dlp.extract.tables import column_label, column_name
+from dlp.model import AttachmentStatus, Confidence
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _save(obj: object) -> bytes:
+    bio = io.BytesIO()
+    obj.save(bio)  # type: ignore[attr-defined]
+    return bio.getvalue()
+
+
+# --- spreadsheets -----------------------------------------------------------------------------
+
+
+def _roster_xlsx() -> bytes:
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "名簿"
+    # Real rosters: a title and a date above the header row.
+    ws.append(["職員名簿"])
+    ws.append(["作成日", dt.date(2024, 4, 1)])
+    ws.append([])
+    ws.append(["氏名", "個人番号", "備考", "電話"])
+    ws.append(["山田 太郎", int(N1), "", "03-1234-5678"])
+    ws.append(["佐藤 花子", float(N2), f"旧番号 {N1[:4]}-{N1[4:8]}-{N1[8:]}", "090-1111-2222"])
+    ws2 = wb.create_sheet("扶養")
+    ws2.append(["続柄", "マイナンバー"])
+    ws2.append(["子", f"{N2[:4]} {N2[4:8]} {N2[8:]}"])
+    return _save(wb)
+
+
+def test_xlsx_every_sheet_column_chunks_and_header_labels() -> None:
+    ex = run(_roster_xlsx(), "名簿.xlsx")
+    assert ex.kind == "xlsx"
+    assert ex.status is AttachmentStatus.SCANNED
+    by_loc = {c.location: c for c in ex.chunks}
+    col_b = by_loc["attachment:名簿.xlsx!名簿!B"]
+    assert col_b.field_label == "個人番号"
+    # a 12-digit number stored as a float comes out as the integer typed, never 1.23457E+11
+    assert N1 in col_b.text.split("\n")
+    assert N2 in col_b.text.split("\n")
+    assert "E+" not in col_b.text and ".0" not in col_b.text
+    assert by_loc["attachment:名簿.xlsx!扶養!B"].field_label == "マイナンバー"
+    found = numbers_found(ex.chunks)
+    assert found[N1] is Confidence.HIGH
+    assert found[N2] is Confidence.HIGH
+
+
+def test_xlsx_column_letters_survive_an_empty_leading_area() -> None:
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.active["D5"] = "個人番号"
+    wb.active["D6"] = int(N1)
+    ex = run(_save(wb), "a.xlsx")
+    assert [c.location for c in ex.chunks] == ["attachment:a.xlsx!Sheet!D"]
+
+
+def test_render_keeps_whole_numbers_integral() -> None:
+    assert render(123456789018.0) == "123456789018"
+    assert render(1e20) == "100000000000000000000"
+    assert render(1.5) == "1.5"
+    assert render(True) == "TRUE"
+    assert render(dt.date(2024, 1, 2)) == "2024-01-02"
+
+
+def test_column_helpers() -> None:
+    assert [column_name(i) for i in (0, 25, 26, 701, 702)] == ["A", "Z", "AA", "ZZ", "AAA"]
+    assert column_label(["名簿", "", "個人番号", N1]) == "個人番号"
+    assert column_label(["氏名", "山田"]) == "氏名"
+    assert column_label([N1, N2]) is None
+
+
+def test_xls_written_by_xlwt() -> None:
+    import xlwt
+
+    wb = xlwt.Workbook(encoding="utf-8")
+    ws = wb.add_sheet("名簿")
+    for c, v in enumerate(["氏名", "個人番号"]):
+        ws.write(0, c, v)
+    ws.write(1, 0, "山田")
+    ws.write(1, 1, float(N1))
+    ws.write(2, 0, "佐藤")
+    ws.write(2, 1, N2)
+    ex = run(_save(wb), "old.xls")
+    assert ex.kind == "xls" and ex.status is AttachmentStatus.SCANNED
+    col = next(c for c in ex.chunks if c.location.endswith("!B"))
+    assert col.field_label == "個人番号"
+    assert col.text.split("\n") == ["個人番号", N1, N2]
+
+
+def test_ods_written_by_odfpy() -> None:
+    from odf.opendocument import OpenDocumentSpreadsheet
+    from odf.table import Table, TableCell, TableRow
+    from odf.text import P
+
+    doc = OpenDocumentSpreadsheet()
+    table = Table(name="名簿")
+    for row in (["氏名", "個人番号"], ["山田", int(N1)]):
+        tr = TableRow()
+        for v in row:
+            if isinstance(v, int):
+                cell = TableCell(valuetype="float", value=v)
+            else:
+                cell = TableCell(valuetype="string")
+                cell.addElement(P(text=v))
+            tr.addElement(cell)
+        table.addElement(tr)
+    doc.spreadsheet.addElement(table)
+    ex = run(_save(doc), "a.ods")
+    assert ex.kind == "ods"
+    assert numbers_found(ex.chunks)[N1] is Confidence.HIGH
+
+
+def test_truncated_xlsx_is_error_not_crash() -> None:
+    data = _roster_xlsx()
+    for cut in (len(data) // 3, len(data) // 2, len(data) - 10):
+        ex = run(data[:cut], "cut.xlsx")
+        assert ex.kind == "xlsx"
+        assert ex.status is AttachmentStatus.ERROR, ex
+
+
+def test_xlsx_declaring_a_huge_sheet_is_refused_before_inflating() -> None:
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.active["A1"] = 1
+    src = zipfile.ZipFile(io.BytesIO(_save(wb)))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for n in src.namelist():
+            d = src.read(n)
+            if n == "xl/worksheets/sheet1.xml":
+                d = d.replace(b"<sheetData>", b"<sheetData>" + b" " * 30_000_000)
+            z.writestr(n, d)
+    ex = run(out.getvalue(), "bomb.xlsx")
+    assert ex.status is AttachmentStatus.TOO_LARGE
+    assert "ratio" in ex.detail
+
+
+# --- Word ------------------------------------------------------------------------------------
+
+
+def _docx() -> bytes:
+    import docx
+
+    d = docx.Document()
+    d.sections[0].header.paragraphs[0].text = f"ヘッダー 個人番号 {N2}"
+    d.sections[0].footer.paragraphs[0].text = "フッター 社外秘"
+    p = d.add_paragraph(f"山田さんの個人番号は{N1[:4]}-{N1[4:8]}-{N1[8:]}です。")
+    d.add_comment(p.runs, text=f"確認済み {N2}", author="総務")
+    t = d.add_table(rows=3, cols=2)
+    for r, (a, b) in enumerate([("氏名", "マイナンバー"), ("山田", N1), ("佐藤", N2)]):
+        t.cell(r, 0).text = a
+        t.cell(r, 1).text = b
+    return _save(d)
+
+
+def test_docx_body_table_header_footer_comments() -> None:
+    ex = run(_docx(), "申請書.docx")
+    assert ex.kind == "docx" and ex.status is AttachmentStatus.SCANNED
+    locs = {c.location.split("!", 1)[1]: c for c in ex.chunks}
+    assert "1234-5678-9018" in locs["body"].text
+    assert N2 in locs["header1"].text or N2 in locs.get("header2", locs["body"]).text
+    assert any("フッター" in c.text for c in ex.chunks)
+    assert N2 in locs["comments"].text
+    col = locs["body!table1!B"]
+    assert col.field_label == "マイナンバー"
+    assert col.text.split("\n") == ["マイナンバー", N1, N2]
+    found = numbers_found(ex.chunks)
+    assert found[N1] is Confidence.HIGH and found[N2] is Confidence.HIGH
+
+
+def _patch_part(data: bytes, part: str, edit: object) -> bytes:
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for n in src.namelist():
+            d = src.read(n)
+            if n == part:
+                d = edit(d)  # type: ignore[operator]
+            z.writestr(n, d)
+    return out.getvalue()
+
+
+W = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+
+
+def test_docx_text_box_read_once_and_ruby_base_kept() -> None:
+    # A text box as Word writes it: the DrawingML choice and a VML fallback with the same text.
+    box = (
+        '<w:p><w:r><mc:AlternateContent xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006">'
+        f'<mc:Choice Requires="wps"><w:drawing><w:txbxContent><w:p><w:r><w:t>枠内 {N1}</w:t></w:r></w:p>'
+        "</w:txbxContent></w:drawing></mc:Choice><mc:Fallback><w:pict><w:txbxContent><w:p><w:r>"
+        f"<w:t>枠内 {N1}</w:t></w:r></w:p></w:txbxContent></w:pict></mc:Fallback></mc:AlternateContent></w:r></w:p>"
+        "<w:p><w:r><w:ruby><w:rt><w:r><w:t>こじんばんごう</w:t></w:r></w:rt><w:rubyBase><w:r>"
+        f"<w:t>個人番号</w:t></w:r></w:rubyBase></w:ruby></w:r><w:r><w:t>：{N2}</w:t></w:r></w:p>"
+    )
+
+    def edit(xml: bytes) -> bytes:
+        return xml.replace(b"<w:body>", b"<w:body>" + box.encode())
+
+    ex = run(_patch_part(_docx(), "word/document.xml", edit), "box.docx")
+    body = next(c for c in ex.chunks if c.location.endswith("!body"))
+    assert body.text.count(f"枠内 {N1}") == 1
+    assert f"個人番号：{N2}" in body.text
+    assert "こじんばんごう" not in body.text
+
+
+def test_docx_embedded_workbook_is_a_member() -> None:
+    xlsx = _roster_xlsx()
+    src = zipfile.ZipFile(io.BytesIO(_docx()))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        for n in src.namelist():
+            z.writestr(n, src.read(n))
+        z.writestr("word/embeddings/Microsoft_Excel_Worksheet.xlsx", xlsx)
+    ex = run(out.getvalue(), "with-sheet.docx")
+    assert [m.name for m in ex.members] == ["Microsoft_Excel_Worksheet.xlsx"]
+    assert run(ex.members[0].data).kind == "xlsx"
+
+
+def test_truncated_docx_keeps_what_was_readable() -> None:
+    data = _docx()
+    ex = run(data[: int(len(data) * 0.9)], "cut.docx")
+    assert ex.status is AttachmentStatus.ERROR
+    assert ex.kind == "docx"
+
+
+# --- PowerPoint ------------------------------------------------------------------------------
+
+
+def test_pptx_slides_tables_and_notes() -> None:
+    from pptx import Presentation
+    from pptx.util import Inches
+
+    prs = Presentation()
+    s1 = prs.slides.add_slide(prs.slide_layouts[1])
+    s1.shapes.title.text = "マイナンバー収集について"
+    s1.placeholders[1].text = f"例: {N1[:4]} {N1[4:8]} {N1[8:]}"
+    s1.notes_slide.notes_text_frame.text = f"読み上げ注意 {N2}"
+    s2 = prs.slides.add_slide(prs.slide_layouts[5])
+    tbl = s2.shapes.add_table(3, 2, Inches(1), Inches(2), Inches(6), Inches(2)).table
+    for r, (a, b) in enumerate([("氏名", "個人番号"), ("山田", N1), ("佐藤", N2)]):
+        tbl.cell(r, 0).text = a
+        tbl.cell(r, 1).text = b
+    ex = run(_save(prs), "説明.pptx")
+    assert ex.kind == "pptx" and ex.status is AttachmentStatus.SCANNED
+    locs = [c.location.split("!", 1)[1] for c in ex.chunks]
+    assert locs.index("slide1") < locs.index("slide1!notes") < locs.index("slide2!table1!A")
+    notes = next(c for c in ex.chunks if c.location.endswith("slide1!notes"))
+    assert N2 in notes.text
+    col = next(c for c in ex.chunks if c.location.endswith("slide2!table1!B"))
+    assert col.field_label == "個人番号"
+    assert N1 in digits_of(ex)
+
+
+# --- OpenDocument text -----------------------------------------------------------------------
+
+
+def test_odt_paragraphs_tables_and_spaces() -> None:
+    from odf.opendocument import OpenDocumentText
+    from odf.table import Table, TableCell, TableColumn, TableRow
+    from odf.text import P, S, Span
+
+    doc = OpenDocumentText()
+    p = P(text="個人番号")
+    p.addElement(S(c=2))
+    p.addElement(Span(text=f"{N1[:4]}-{N1[4:8]}-{N1[8:]}"))
+    doc.text.addElement(p)
+    t = Table(name="T")
+    t.addElement(TableColumn(numbercolumnsrepeated=2))
+    for row in (["氏名", "個人番号"], ["佐藤", N2]):
+        tr = TableRow()
+        for v in row:
+            cell = TableCell()
+            cell.addElement(P(text=v))
+            tr.addElement(cell)
+        t.addElement(tr)
+    doc.text.addElement(t)
+    ex = run(_save(doc), "a.odt")
+    assert ex.kind == "odt" and ex.status is AttachmentStatus.SCANNED
+    assert re.search(r"個人番号  1234-5678-9018", text_of(ex))
+    col = next(c for c in ex.chunks if c.location.endswith("!table1!B"))
+    assert col.field_label == "個人番号" and N2 in col.text
