@@ -48,7 +48,7 @@ from dlp.config import Settings
 from dlp.model import Action, Recipient, ScanReport, Verdict
 from dlp.smtp import metrics
 from dlp.smtp.quarantine import Quarantine, open_quarantine
-from dlp.smtp.relay import MailParams, NextHop, RcptParams, Reply
+from dlp.smtp.relay import ConnectionPool, MailParams, NextHop, RcptParams, Reply
 from dlp.smtp.workers import ScanFn, ScanPool, default_scan_fn
 
 log = logging.getLogger("dlp.smtp")
@@ -153,6 +153,7 @@ class Gateway:
         self.pool = ScanPool(settings.scan, settings.scan.workers or _cores(), scan_fn)
         self.quarantine: Quarantine = open_quarantine(settings)
         self.audit = AuditLog(settings)
+        self.next_hops = ConnectionPool()
         self.draining = False
         self.sessions: set[Any] = set()
         self._drained = asyncio.Event()
@@ -168,6 +169,7 @@ class Gateway:
 
     async def close(self) -> None:
         await self.pool.close()
+        await self.next_hops.close()
         self.audit.close()
 
     # -- connections ----------------------------------------------------
@@ -183,7 +185,9 @@ class Gateway:
 
     def new_session(self, peer: Any) -> SessionState:
         host = peer[0] if isinstance(peer, tuple) else str(peer)
-        return SessionState(peer=str(host), next_hop=NextHop(self.settings.smtp, self.hostname))
+        return SessionState(
+            peer=str(host), next_hop=NextHop(self.settings.smtp, self.hostname, self.next_hops)
+        )
 
     def begin_drain(self) -> None:
         """SIGTERM: refuse new sessions, let open transactions finish."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import time
 from dataclasses import dataclass, field
 
 import aiosmtplib
@@ -59,12 +60,54 @@ class RcptParams:
     orcpt: str = ""  # DSN: addr-type;xtext
 
 
+class ConnectionPool:
+    """Idle next-hop connections shared by the sessions of one process.
+
+    Postfix's content_filter client (and smtp-source) opens a new connection for
+    every message; without a pool each one costs us a new downstream connection,
+    banner, EHLO and QUIT too.  A connection goes back to the pool only between
+    transactions and in a known state; one idle longer than ``max_idle``
+    (well under Postfix smtpd's 300 s timeout) is closed rather than reused,
+    and a reused connection that turns out dead is replaced once, transparently.
+    """
+
+    def __init__(self, size: int = 64, max_idle: float = 30.0) -> None:
+        self.size = size
+        self.max_idle = max_idle
+        self._idle: list[tuple[float, aiosmtplib.SMTP]] = []
+
+    def take(self) -> aiosmtplib.SMTP | None:
+        now = time.monotonic()
+        while self._idle:
+            since, smtp = self._idle.pop()
+            if now - since <= self.max_idle and smtp.is_connected:
+                return smtp
+            smtp.close()
+        return None
+
+    def give(self, smtp: aiosmtplib.SMTP) -> bool:
+        if len(self._idle) >= self.size or not smtp.is_connected:
+            return False
+        self._idle.append((time.monotonic(), smtp))
+        return True
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for _, smtp in idle:
+            try:
+                await asyncio.wait_for(smtp.quit(), timeout=2)
+            except Exception:
+                smtp.close()
+
+
 @dataclass
 class NextHop:
     settings: SmtpSettings
     local_hostname: str
+    pool: ConnectionPool | None = None
     _smtp: aiosmtplib.SMTP | None = field(default=None, init=False)
     _in_transaction: bool = field(default=False, init=False)
+    _reused: bool = field(default=False, init=False)
 
     @property
     def connected(self) -> bool:
@@ -82,17 +125,32 @@ class NextHop:
                 await self.reset()
             if not self.connected:
                 await self._connect()
-            assert self._smtp is not None
-            if xforward and self.supports("xforward"):
-                reply = await self._xforward(xforward)
-                if not reply.ok:
-                    log.warning("next hop refused XFORWARD: %s", reply.line)
-            args = [b"FROM:<" + sender.encode("utf-8") + b">", *self._mail_args(params)]
-            reply = await self._command(b"MAIL", *args)
-            self._in_transaction = reply.ok
-            return reply
+            try:
+                return await self._mail(sender, params, xforward)
+            except (ConnectionError, aiosmtplib.SMTPServerDisconnected):
+                if not self._reused:
+                    raise
+                # A pooled connection the next hop had closed: once more, afresh.
+                self._drop()
+                await self._connect(pooled=False)
+                return await self._mail(sender, params, xforward)
         except Exception as exc:  # every failure becomes a 4xx, never a 5xx
             return await self._failed("MAIL", exc)
+
+    async def _mail(
+        self, sender: str, params: MailParams, xforward: dict[str, str] | None
+    ) -> Reply:
+        if xforward and self.supports("xforward"):
+            reply = await self._xforward(xforward)
+            if not reply.ok:
+                log.warning("next hop refused XFORWARD: %s", reply.line)
+        args = [b"FROM:<" + sender.encode("utf-8") + b">", *self._mail_args(params)]
+        reply = await self._command(b"MAIL", *args)
+        self._in_transaction = True
+        if not reply.ok:
+            # Clears the XFORWARD attributes too, so the next sender cannot inherit them.
+            await self.reset()
+        return reply
 
     async def recipient(self, address: str, params: RcptParams) -> Reply:
         try:
@@ -134,21 +192,23 @@ class NextHop:
         try:
             reply = await self._command(b"RSET")
             if not reply.ok:
-                await self.close()
+                self._drop()
         except Exception:
-            await self.close()
+            self._drop()
 
     async def close(self, *, polite: bool = True) -> None:
-        """QUIT (when ``polite``) and close; never raises.
+        """Hand the connection back to the pool, or QUIT (when ``polite``) and close.
 
-        After a failure the connection is dropped without QUIT: a next hop still
-        working on our DATA then sees the connection go before it could answer,
-        which is its cue to discard the message rather than deliver a copy the
-        upstream will send again.
+        Never raises.  After a failure the connection is dropped without QUIT: a
+        next hop still working on our DATA then sees the connection go before it
+        could answer, which is its cue to discard the message rather than
+        deliver a copy the upstream will send again.
         """
         smtp, self._smtp = self._smtp, None
-        self._in_transaction = False
+        in_transaction, self._in_transaction = self._in_transaction, False
         if smtp is None:
+            return
+        if polite and not in_transaction and self.pool is not None and self.pool.give(smtp):
             return
         try:
             if polite and smtp.is_connected:
@@ -158,9 +218,21 @@ class NextHop:
         finally:
             smtp.close()
 
+    def _drop(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        self._in_transaction = False
+        if smtp is not None:
+            smtp.close()
+
     # ------------------------------------------------------------------
 
-    async def _connect(self) -> None:
+    async def _connect(self, *, pooled: bool = True) -> None:
+        if pooled and self.pool is not None:
+            smtp_ = self.pool.take()
+            if smtp_ is not None:
+                self._smtp, self._reused = smtp_, True
+                return
+        self._reused = False
         host, port = self.settings.next_hop_addr
         mode = self.settings.next_hop_tls
         context: ssl.SSLContext | None = None
@@ -221,8 +293,7 @@ class NextHop:
     def _pass(self, reply: Reply) -> Reply:
         if reply.code == 421:
             # The next hop is closing; the upstream session with us is not.
-            self._smtp = None
-            self._in_transaction = False
+            self._drop()
             return Reply(451, f"4.4.2 next hop closing: {reply.message}")
         return reply
 

@@ -21,15 +21,21 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import re
 import ssl
 
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, Envelope, Session, login_always_fail
 
 from dlp.smtp.datareader import read_data
 from dlp.smtp.gateway import TEMPFAIL_INTERNAL, Gateway, SessionState
 from dlp.smtp.relay import MailParams, RcptParams
 
 log = logging.getLogger("dlp.smtp.server")
+
+# The address form nearly every MTA sends: <dot-atom-ish@domain> with no quoting,
+# comments or source route.  aiosmtpd parses every address with the email
+# package's RFC 5322 parser (about 0.2 ms each); anything else still goes there.
+_SIMPLE_ADDRESS = re.compile(r"<([^\s<>()\[\]\\\",;:@]+@[^\s<>()\\\",;:@]+)>[ \t]*(.*)\Z", re.S)
 
 _XFORWARD_ATTRS = ("NAME", "ADDR", "PORT", "PROTO", "HELO", "IDENT", "SOURCE")
 _SYNTAX_MAIL = "501 5.5.4 Syntax: MAIL FROM:<address> [SP <mail-parameters>]"
@@ -41,21 +47,62 @@ class GatewaySMTP(SMTP):
     # DATA phase does not use the line reader at all.
     line_length_limit = 4096
 
+    _HOOKS: _Hooks | None = None
+    _SMTP_VERBS: tuple[str, ...] = ()
+
     def __init__(self, gateway: Gateway, *, tls_context: ssl.SSLContext | None = None) -> None:
+        """What aiosmtpd 1.4.6's ``SMTP.__init__`` sets up, for our fixed options.
+
+        The stock constructor rebuilds, for every connection, tables found with
+        ``inspect.getmembers`` and ``dir`` over the protocol and the handler:
+        about 0.4 ms of CPU per connection, and Postfix opens one per message.
+        Here the names are found once per class.  ``test_gateway`` checks that
+        the instance ends up with exactly the attributes the stock constructor
+        gives, so an aiosmtpd upgrade that adds one fails a test, not the mail.
+        """
         settings = gateway.settings.smtp
-        super().__init__(
-            _Hooks(),
-            data_size_limit=settings.max_message_size,
-            enable_SMTPUTF8=True,
-            decode_data=False,
-            hostname=gateway.hostname,
-            ident="ESMTP dlp",
-            tls_context=tls_context,
-            require_starttls=settings.require_tls and tls_context is not None,
-            timeout=settings.idle_timeout,
-            auth_exclude_mechanism=["LOGIN", "PLAIN"],
-            loop=asyncio.get_running_loop(),
+        loop = asyncio.get_running_loop()
+        self.__ident__ = "ESMTP dlp"
+        self.loop = loop
+        asyncio.StreamReaderProtocol.__init__(
+            self,
+            asyncio.StreamReader(loop=loop, limit=self.line_length_limit),
+            client_connected_cb=self._cb_client_connected,
+            loop=loop,
         )
+        cls = type(self)
+        if cls._HOOKS is None:
+            cls._HOOKS = _Hooks()
+            cls._SMTP_VERBS = tuple(m[5:] for m in dir(cls) if m.startswith("smtp_"))
+        self.event_handler = cls._HOOKS
+        self.data_size_limit = settings.max_message_size
+        self.enable_SMTPUTF8 = True
+        self._decode_data = False
+        self.hostname = gateway.hostname
+        self.tls_context = tls_context
+        self.require_starttls = bool(tls_context is not None and settings.require_tls)
+        self._timeout_duration = settings.idle_timeout
+        self._timeout_handle = None
+        self._tls_handshake_okay = True
+        self._tls_protocol = None
+        self._original_transport = None
+        self.session = None
+        self.envelope = None
+        self.transport = None
+        self._handler_coroutine = None
+        self._auth_require_tls = True
+        self._proxy_timeout = None
+        self._authenticator = None
+        self._auth_callback = login_always_fail
+        self._auth_required = False
+        self._auth_methods = {}  # no AUTH: clients are authorised by network
+        self._handle_hooks = {
+            "EHLO": self.event_handler.handle_EHLO,
+            "exception": self.event_handler.handle_exception,
+        }
+        self._ehlo_hook_ver = "new"
+        self._smtp_methods = {verb: getattr(self, "smtp_" + verb) for verb in cls._SMTP_VERBS}
+        self._enforce_call_limit = False
         self.gateway = gateway
         limits: collections.defaultdict[str, int] = collections.defaultdict(lambda: 1024)
         limits["RCPT"] = limits["MAIL"] = 2048
@@ -110,6 +157,12 @@ class GatewaySMTP(SMTP):
             self.transport.close()
 
     # -- commands ----------------------------------------------------------
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        m = _SIMPLE_ADDRESS.match(arg.lstrip())
+        if m is not None:
+            return m.group(1), m.group(2)
+        return super()._getaddr(arg)
 
     async def smtp_MAIL(self, arg: str | None) -> None:
         if await self.check_helo_needed():

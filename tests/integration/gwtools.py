@@ -102,6 +102,18 @@ class Sink:
         self.server: asyncio.base_events.Server | None = None
         self.port = 0
         self.connections = 0
+        self.transports: list[Any] = []
+
+    def drop_connections(self) -> None:
+        """Close every session from the sink's side (an idle timeout, a restart)."""
+
+        async def go() -> None:
+            for t in self.transports:
+                if t is not None:
+                    t.close()
+            self.transports.clear()
+
+        self.lt.call(go())
 
     async def _start(self, port: int = 0) -> None:
         handler = _SinkHandler(self)
@@ -147,6 +159,7 @@ class _SinkHandler:
     ) -> list[str]:
         session.host_name = hostname
         self.sink.connections += 1
+        self.sink.transports.append(server.transport)
         extra = ["250-XFORWARD NAME ADDR PROTO HELO IDENT SOURCE PORT"]
         if self.sink.dsn:
             extra.append("250-DSN")

@@ -570,3 +570,74 @@ def test_starttls_offered_when_configured(lt: LoopThread, sink: Sink, tmp_path: 
     finally:
         g.stop()
     assert len(sink.wait_for(1)) == 1
+
+
+def test_fast_protocol_init_sets_what_aiosmtpd_sets(gw: InProcessGateway) -> None:
+    """GatewaySMTP skips aiosmtpd's per-connection introspection; same attributes."""
+    from aiosmtpd.smtp import SMTP
+
+    from dlp.smtp.server import GatewaySMTP
+
+    async def both() -> tuple[set[str], set[str]]:
+        ours = GatewaySMTP(gw.gateway)
+        stock = SMTP(ours.event_handler, enable_SMTPUTF8=True, loop=asyncio.get_running_loop())
+        return set(vars(ours)), set(vars(stock))
+
+    ours, stock = gw.lt.call(both())
+    assert stock - ours == set()
+    assert ours - stock == {"gateway", "state", "_busy", "command_size_limits"}
+
+
+def test_next_hop_connections_are_reused_across_sessions(gw: InProcessGateway, sink: Sink) -> None:
+    before = sink.connections
+    for i in range(5):
+        with client(gw.port) as c:
+            c.sendmail(SENDER, [EXTERNAL], plain(f"pooled {i}", "x"))
+    assert len(sink.wait_for(5)) == 5
+    assert sink.connections - before <= 1
+
+
+def test_a_pooled_connection_the_next_hop_closed_is_replaced(
+    gw: InProcessGateway, sink: Sink
+) -> None:
+    with client(gw.port) as c:
+        c.sendmail(SENDER, [EXTERNAL], plain("before drop", "x"))
+    sink.wait_for(1)
+    sink.drop_connections()  # the idle pooled connection dies under us
+    asyncio.run(asyncio.sleep(0.2))
+    with client(gw.port) as c:
+        c.sendmail(SENDER, [EXTERNAL], plain("after drop", "x"))
+    got = sink.wait_for(2)
+    assert [m.content.split(b"Subject: ")[1].split(b"\r\n")[0] for m in got] == [
+        b"before drop",
+        b"after drop",
+    ]
+
+
+@pytest.mark.parametrize(
+    "arg",
+    [
+        "<a@b.c>",
+        "<a.b+c@例え.jp> SIZE=5 BODY=8BITMIME",
+        "<山田@例え.jp>",
+        '<"a b"@c.d>',
+        "<@relay:a@b>",
+        "<a@[127.0.0.1]>",
+        "<>",
+        "<a@b",
+        "a@b.c SIZE=1",
+        "<a<b@c>",
+    ],
+)
+def test_fast_address_parse_agrees_with_aiosmtpd(gw: InProcessGateway, arg: str) -> None:
+    from aiosmtpd.smtp import SMTP
+
+    from dlp.smtp.server import GatewaySMTP
+
+    async def both() -> tuple[object, object]:
+        ours = GatewaySMTP(gw.gateway)
+        stock = SMTP(ours.event_handler, enable_SMTPUTF8=True, loop=asyncio.get_running_loop())
+        return ours._getaddr(arg), stock._getaddr(arg)
+
+    ours, stock = gw.lt.call(both())
+    assert ours == stock

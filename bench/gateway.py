@@ -1,0 +1,239 @@
+#!/usr/bin/env python3
+"""Gateway throughput and latency: through `dlp serve` (scanning on) vs straight to the sink.
+
+    .venv/bin/python bench/gateway.py [--seconds 5] [--json out.jsonl]
+
+Needs Postfix's smtp-source and smtp-sink (`apt-get install postfix`).  It starts
+smtp-sink as the next hop, `dlp serve` (one process per core, its default) in
+front of it, and for 20 KB and 2 MB messages at concurrency 1 and 20 measures:
+
+* msg/s: `smtp-source -s CONC -l SIZE -m COUNT` (a new connection per message),
+  COUNT calibrated so a run lasts about --seconds;
+* p50/p99 latency of one whole transaction (connect … QUIT) with a small
+  asyncio client, closed loop at the same concurrency, for --seconds;
+
+against the gateway and against smtp-sink directly, in one run, and prints a
+markdown table.  Everything runs on this machine's cores: generator, gateway
+and sink compete for them, as in notes/throughput.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SMTP_SOURCE = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
+SMTP_SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
+SENDER = "from@example.lg.jp"
+RECIPIENT = "to@kaisha-abc.jp"
+SIZES = {"20 KB": 20480, "2 MB": 2097152}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.recv(100)
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"nothing listening on {port}")
+
+
+def source(port: int, size: int, conc: int, count: int) -> float:
+    """Seconds smtp-source needs to send COUNT messages."""
+    start = time.monotonic()
+    subprocess.run(
+        [
+            SMTP_SOURCE,
+            "-l",
+            str(size),
+            "-m",
+            str(count),
+            "-s",
+            str(conc),
+            "-f",
+            SENDER,
+            "-t",
+            RECIPIENT,
+            f"127.0.0.1:{port}",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return time.monotonic() - start
+
+
+def throughput(port: int, size: int, conc: int, seconds: float) -> tuple[float, int]:
+    probe = max(conc, 4 if size > 100_000 else 40)
+    rate = probe / source(port, size, conc, probe)
+    count = max(conc, int(rate * seconds))
+    return count / source(port, size, conc, count), count
+
+
+def _message(size: int) -> bytes:
+    head = (
+        f"From: {SENDER}\r\nTo: {RECIPIENT}\r\nSubject: bench\r\n"
+        "Message-Id: <bench@example.lg.jp>\r\n\r\n"
+    ).encode()
+    line = b"X" * 78 + b"\r\n"
+    return head + line * (size // len(line))
+
+
+async def _transaction(port: int, payload: bytes) -> float:
+    start = time.perf_counter()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+
+    async def reply() -> bytes:
+        while True:
+            line = await reader.readline()
+            if line[3:4] != b"-":
+                if not line.startswith((b"2", b"3")):
+                    raise RuntimeError(line.decode(errors="replace"))
+                return line
+
+    await reply()
+    for cmd in (
+        b"EHLO bench\r\n",
+        f"MAIL FROM:<{SENDER}>\r\n".encode(),
+        f"RCPT TO:<{RECIPIENT}>\r\n".encode(),
+        b"DATA\r\n",
+    ):
+        writer.write(cmd)
+        await reply()
+    writer.write(payload)
+    await reply()
+    writer.write(b"QUIT\r\n")
+    await reply()
+    writer.close()
+    return time.perf_counter() - start
+
+
+def latency(port: int, size: int, conc: int, seconds: float) -> tuple[float, float, int]:
+    payload = _message(size) + b".\r\n"
+
+    async def worker(deadline: float, out: list[float]) -> None:
+        while time.monotonic() < deadline:
+            out.append(await _transaction(port, payload))
+
+    async def run() -> list[float]:
+        out: list[float] = []
+        deadline = time.monotonic() + seconds
+        await asyncio.gather(*(worker(deadline, out) for _ in range(conc)))
+        return out
+
+    samples = sorted(asyncio.run(run()))
+    p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+    return statistics.median(samples) * 1000, p99 * 1000, len(samples)
+
+
+def write_config(directory: Path, listen: int, next_hop: int) -> Path:
+    cfg = directory / "config"
+    cfg.mkdir(parents=True)
+    (cfg / "allowed_domains.txt").write_text(
+        "[own]\nexample.lg.jp\n\n[partner]\n", encoding="utf-8"
+    )
+    text = (ROOT / "config" / "dlp.toml").read_text(encoding="utf-8")
+    text = text.replace('listen = "127.0.0.1:10025"', f'listen = "127.0.0.1:{listen}"', 1)
+    text = text.replace('next_hop = "127.0.0.1:10026"', f'next_hop = "127.0.0.1:{next_hop}"', 1)
+    (cfg / "dlp.toml").write_text(text, encoding="utf-8")
+    return cfg / "dlp.toml"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--json", help="also append raw results as JSON lines here")
+    ap.add_argument("--size", action="append", choices=list(SIZES), help="only these sizes")
+    ap.add_argument("--conc", action="append", type=int, help="only these concurrencies")
+    args = ap.parse_args()
+    for tool in (SMTP_SOURCE, SMTP_SINK):
+        if not os.access(tool, os.X_OK):
+            print(f"{tool} not found: apt-get install postfix", file=sys.stderr)
+            return 2
+    work = Path(tempfile.mkdtemp(prefix="dlp-bench-"))
+    sink_port, gw_port = free_port(), free_port()
+    procs: list[subprocess.Popen[bytes]] = []
+    rows = []
+    try:
+        procs.append(
+            subprocess.Popen([SMTP_SINK, "-u", "nobody", f"127.0.0.1:{sink_port}", "1024"])
+        )
+        wait_port(sink_port)
+        cfg = write_config(work, gw_port, sink_port)
+        log = (work / "serve.log").open("wb")
+        procs.append(
+            subprocess.Popen(
+                [str(Path(sys.executable).with_name("dlp")), "serve", "--config", str(cfg)],
+                cwd=work,
+                stdout=log,
+                stderr=log,
+            )
+        )
+        wait_port(gw_port)
+        time.sleep(1.0)
+        for label, size in SIZES.items():
+            if args.size and label not in args.size:
+                continue
+            for conc in args.conc or (1, 20):
+                for target, port in (("smtp-sink direct", sink_port), ("dlp gateway", gw_port)):
+                    rate, count = throughput(port, size, conc, args.seconds)
+                    p50, p99, n = latency(port, size, conc, args.seconds)
+                    row = {
+                        "size": label,
+                        "conc": conc,
+                        "target": target,
+                        "msg_s": rate,
+                        "count": count,
+                        "p50_ms": p50,
+                        "p99_ms": p99,
+                        "lat_samples": n,
+                    }
+                    rows.append(row)
+                    print(json.dumps(row), file=sys.stderr, flush=True)
+    finally:
+        for p in reversed(procs):
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(60)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    if args.json:
+        with open(args.json, "a", encoding="utf-8") as fh:
+            for row in rows:
+                fh.write(json.dumps(row) + "\n")
+    print("| size | conc | target | msg/s | p50 ms | p99 ms | added p50 ms |")
+    print("|---|---|---|---|---|---|---|")
+    direct = {(r["size"], r["conc"]): r for r in rows if r["target"] == "smtp-sink direct"}
+    for r in rows:
+        base = direct[(r["size"], r["conc"])]
+        added = r["p50_ms"] - base["p50_ms"] if r["target"] != "smtp-sink direct" else 0.0
+        print(
+            f"| {r['size']} | {r['conc']} | {r['target']} | {r['msg_s']:.1f} | {r['p50_ms']:.2f} | "
+            f"{r['p99_ms']:.2f} | {added:+.2f} |"
+        )
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
