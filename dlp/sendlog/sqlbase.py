@@ -151,33 +151,35 @@ class SqlStore(SendLogStore):
             raise SendLogError("the send log's chain head row is missing; run `dlp log verify`")
         return int(rows[0][0]), str(rows[0][1])
 
-    def _insert(self, rec: SendRecord, seq: int, prev: str) -> str:
-        payload = canonical_json(rec.to_json())
-        h = entry_hash(seq, prev, payload)
-        d = derive(rec)
-        self.run(
-            f"INSERT INTO sendlog_entry ({_ENTRY_COLS}) VALUES ({', '.join('?' * 14)})",
-            (seq, *d.columns(), payload, prev, h),
-        )
-        if d.rcpts:
-            self.run_many(
-                "INSERT INTO sendlog_rcpt (seq, domain, klass) VALUES (?, ?, ?)",
-                [(seq, dom, k) for dom, k in d.rcpts],
-            )
-        if d.attaches:
-            self.run_many(
-                "INSERT INTO sendlog_attach (seq, pos, name, sha256) VALUES (?, ?, ?, ?)",
-                [(seq, *a) for a in d.attaches],
-            )
-        return h
-
     def _append_locked(self, recs: Sequence[SendRecord]) -> list[int]:
+        """Chain and insert ``recs`` after the current head; call inside ``_write``."""
         seq, prev = self._head()
+        entries: list[tuple[object, ...]] = []
+        rcpts: list[tuple[object, ...]] = []
+        attaches: list[tuple[object, ...]] = []
         ids = []
         for rec in recs:
             seq += 1
-            prev = self._insert(rec, seq, prev)
+            payload = canonical_json(rec.to_json())
+            h = entry_hash(seq, prev, payload)
+            d = derive(rec)
+            entries.append((seq, *d.columns(), payload, prev, h))
+            rcpts.extend((seq, dom, k) for dom, k in d.rcpts)
+            attaches.extend((seq, *a) for a in d.attaches)
             ids.append(seq)
+            prev = h
+        insert = f"INSERT INTO sendlog_entry ({_ENTRY_COLS}) VALUES ({', '.join('?' * 14)})"
+        if len(entries) == 1:
+            self.run(insert, entries[0])
+        else:
+            self.run_many(insert, entries)
+        if rcpts:
+            self.run_many("INSERT INTO sendlog_rcpt (seq, domain, klass) VALUES (?, ?, ?)", rcpts)
+        if attaches:
+            self.run_many(
+                "INSERT INTO sendlog_attach (seq, pos, name, sha256) VALUES (?, ?, ?, ?)",
+                attaches,
+            )
         self.run("UPDATE sendlog_head SET last_seq = ?, last_hash = ? WHERE id = 1", (seq, prev))
         return ids
 
