@@ -19,11 +19,9 @@ from pathlib import Path
 
 import pytest
 from e2e_gateway import Gateway, why_gateway_unusable
-from e2e_postfix import ROOT, PostfixInstance, PostfixPorts, free_ports, why_unavailable
+from e2e_postfix import PostfixInstance, PostfixPorts, free_ports, keep_logs, why_unavailable
 from e2e_process import ServiceProcess
 from e2e_sink import Sink
-
-ARTEFACTS = ROOT / "test-output" / "e2e"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -44,10 +42,7 @@ def e2e_root() -> Iterator[Path]:
     try:
         yield root
     finally:
-        ARTEFACTS.mkdir(parents=True, exist_ok=True)
-        for name in ("maillog", "gateway.log", "passthrough.log"):
-            if (root / name).exists():
-                shutil.copyfile(root / name, ARTEFACTS / name)
+        keep_logs(root)
         shutil.rmtree(root, ignore_errors=True)
 
 

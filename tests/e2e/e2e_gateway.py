@@ -47,8 +47,12 @@ def why_gateway_unusable() -> str | None:
     return None
 
 
-def gateway_config(root: Path, ports: PostfixPorts) -> Path:
-    """Write the gateway's TOML and allowlist under ``root``; return the TOML's path."""
+def gateway_config(root: Path, ports: PostfixPorts, postgresql_dsn: str = "") -> Path:
+    """Write the gateway's TOML and allowlist under ``root``; return the TOML's path.
+
+    With ``postgresql_dsn`` the send log is that PostgreSQL database (several gateways,
+    one log); otherwise a private SQLite file.
+    """
     var = root / "gw-var"
     var.mkdir(exist_ok=True)
     allowlist = root / "allowed_domains.txt"
@@ -65,8 +69,9 @@ def gateway_config(root: Path, ports: PostfixPorts) -> Path:
     cfg["scan"]["workers"] = 1
     cfg["domains"]["allowlist"] = str(allowlist)
     cfg["domains"]["lookalike_action"] = "reject"
-    cfg["sendlog"]["backend"] = "sqlite"
+    cfg["sendlog"]["backend"] = "postgresql" if postgresql_dsn else "sqlite"
     cfg["sendlog"]["sqlite_path"] = str(var / "sendlog.db")
+    cfg["sendlog"]["postgresql_dsn"] = postgresql_dsn
     cfg["quarantine"]["dir"] = str(var / "quarantine")
     reject = {
         "name": REJECT_RULE,
@@ -117,8 +122,8 @@ def dlp_json(config: Path, *args: str) -> list[dict[str, Any]]:
 class Gateway:
     """``dlp serve`` between Postfix's content filter and its re-injection port."""
 
-    def __init__(self, root: Path, ports: PostfixPorts) -> None:
-        self.config = gateway_config(root, ports)
+    def __init__(self, root: Path, ports: PostfixPorts, postgresql_dsn: str = "") -> None:
+        self.config = gateway_config(root, ports, postgresql_dsn)
         self.process = ServiceProcess(
             serve_argv(self.config, ports), ports.gateway, root / "gateway.log", cwd=root
         )

@@ -30,6 +30,7 @@ POSTQUEUE = Path("/usr/sbin/postqueue")
 POSTSUPER = Path("/usr/sbin/postsuper")
 
 HOSTNAME = "mx.dlp-e2e.test"
+ARTEFACTS = ROOT / "test-output" / "e2e"
 
 # The standard ports in deploy/postfix/ and the role each plays in the test instance.
 GATEWAY_PORT = 10025
@@ -90,6 +91,14 @@ def wait_until(
             extra = on_timeout() if on_timeout else ""
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{extra}")
         time.sleep(interval)
+
+
+def keep_logs(root: Path, prefix: str = "") -> None:
+    """Copy the Postfix and filter logs below ``root`` to test-output/e2e/ for failures."""
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    for path in [*root.rglob("*.log"), *root.glob("maillog")]:
+        name = prefix + "-".join(path.relative_to(root).parts)
+        shutil.copyfile(path, ARTEFACTS / name)
 
 
 # ---------------------------------------------------------------------------

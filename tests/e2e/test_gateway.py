@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+import subprocess
 
 import pytest
 from e2e_client import build_message, marker, submit
 from e2e_gateway import (
+    DLP,
     EXTERNAL_DOMAIN,
     LOOKALIKE_DOMAIN,
     PARTNER_DOMAIN,
@@ -112,6 +114,50 @@ def test_my_number_mail_is_held_not_delivered(
     assert len(entries) == 1, entries
     assert entries[0]["verdict"]["action"] == "hold" and entries[0]["mynumber_distinct"] == 1
     _no_number_leaked(str(entries), str(held), postfix.log(), gateway.log_text())
+
+
+def test_released_hold_is_delivered_once(
+    postfix: PostfixInstance, sink: Sink, gateway: Gateway
+) -> None:
+    tag = marker()
+    rcpt = f"payroll@{EXTERNAL_DOMAIN}"
+    body = f"個人番号 {MY_NUMBER_SPACED}（承認済み）\n"
+    sub = submit(
+        postfix.ports.submit,
+        SENDER,
+        [rcpt],
+        build_message(sender=SENDER, recipients=[rcpt], subject=tag, body=body),
+    )
+    qid = sub.queue_id
+    _scan_hop(postfix, qid, "sent")
+    postfix.wait_queue_empty()
+    held = [h for h in gateway.quarantine() if h.get("audit_key") == qid]
+    assert len(held) == 1 and sink.with_marker(tag) == []
+    # An approver releases it: the gateway sends it to Postfix's re-injection port.
+    done = subprocess.run(
+        [
+            str(DLP),
+            "quarantine",
+            "release",
+            held[0]["id"],
+            "--config",
+            str(gateway.config),
+            "--comment",
+            "e2e approval",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    got = sink.wait(lambda: sink.with_marker(tag), 30, f"{tag} at the sink after release")
+    postfix.wait_queue_empty()
+    assert len(sink.with_marker(tag)) == 1 and got[0].rcpt_tos == (rcpt,)
+    assert MY_NUMBER_SPACED.encode() in got[0].data  # released as held, unchanged
+    assert [h for h in gateway.quarantine() if h.get("audit_key") == qid] == []
+    events = [e["event"] for e in gateway.sendlog_for(qid)]
+    assert sorted(events) == ["message", "release"], events
 
 
 def test_rejected_mail_bounces_to_sender_with_bilingual_reason(

@@ -1,0 +1,134 @@
+"""Two Postfix machines, each with its own gateway on loopback, one PostgreSQL send log:
+the topology deploy/postfix/README.md recommends for several gateways.
+
+The second "machine" is a second private Postfix instance with its own queue and ports;
+both deliver to the same sink.  Both gateways write to one schema of the test database,
+and the log must come out as one hash chain holding both messages, readable and
+verifiable from either gateway.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from e2e_client import build_message, marker, submit
+from e2e_gateway import DLP, EXTERNAL_DOMAIN, SENDER, Gateway, why_gateway_unusable
+from e2e_postfix import PostfixInstance, PostfixPorts, free_ports, keep_logs
+from e2e_sink import Sink
+
+pytestmark = [pytest.mark.timeout(120), pytest.mark.postgres]
+
+PG_CONNINFO = "host=127.0.0.1 port=5432 dbname=test user=postgres connect_timeout=3"
+
+
+@pytest.fixture(scope="module")
+def pg_schema() -> Iterator[str]:
+    psycopg = pytest.importorskip("psycopg")
+    schema = f"dlp_e2e_{uuid.uuid4().hex[:10]}"
+    try:
+        with psycopg.connect(PG_CONNINFO, autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 (database test) not reachable: {exc}")
+    try:
+        yield f"{PG_CONNINFO} options=-csearch_path={schema}"
+    finally:
+        with psycopg.connect(PG_CONNINFO, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(scope="module")
+def second_postfix(sink: Sink, postfix: PostfixInstance) -> Iterator[PostfixInstance]:
+    """Another Postfix "machine": own configuration, queue and ports; same Internet."""
+    root = Path(tempfile.mkdtemp(prefix="dlp-e2e-b-"))
+    submit_port, before_queue, reinject, gateway = free_ports(4)
+    instance = PostfixInstance(
+        root, PostfixPorts(submit_port, before_queue, reinject, gateway, sink.port)
+    )
+    try:
+        instance.start()
+        yield instance
+    finally:
+        instance.stop()
+        keep_logs(root, prefix="second-")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def two_gateways(
+    e2e_root: Path, postfix: PostfixInstance, second_postfix: PostfixInstance, pg_schema: str
+) -> Iterator[tuple[Gateway, Gateway]]:
+    reason = why_gateway_unusable()
+    if reason:
+        pytest.skip(reason)
+    gateways = []
+    try:
+        for name, instance in (("gw-a", postfix), ("gw-b", second_postfix)):
+            root = e2e_root / name
+            root.mkdir(exist_ok=True)
+            gw = Gateway(root, instance.ports, postgresql_dsn=pg_schema)
+            gateways.append(gw)
+            gw.process.start(timeout=60)
+        yield gateways[0], gateways[1]
+    finally:
+        for gw in gateways:
+            gw.process.stop()
+
+
+def test_two_postfix_machines_two_gateways_one_send_log(
+    postfix: PostfixInstance,
+    second_postfix: PostfixInstance,
+    sink: Sink,
+    two_gateways: tuple[Gateway, Gateway],
+) -> None:
+    sent: dict[str, tuple[str, bytes]] = {}
+    for instance in (postfix, second_postfix):
+        tag = marker()
+        rcpt = f"bob@{EXTERNAL_DOMAIN}"
+        attachment = f"{tag},1\n".encode()
+        sub = submit(
+            instance.ports.submit,
+            SENDER,
+            [rcpt],
+            build_message(
+                sender=SENDER,
+                recipients=[rcpt],
+                subject=tag,
+                body="添付あり\n",
+                attachment=("list.csv", attachment, "text/csv"),
+            ),
+        )
+        sent[sub.queue_id] = (tag, attachment)
+    for tag, _ in sent.values():
+        sink.wait(lambda tag=tag: sink.with_marker(tag), 30, f"{tag} at the sink")
+    postfix.wait_queue_empty()
+    second_postfix.wait_queue_empty()
+
+    a, b = two_gateways
+    # Either gateway reads the one log and finds both machines' messages under their
+    # own Postfix queue ids.
+    for gw in (a, b):
+        entries = [e for e in gw.sendlog("--oldest") if e["audit_key"] in sent]
+        assert sorted(e["audit_key"] for e in entries) == sorted(sent)
+        for e in entries:
+            _tag, data = sent[e["audit_key"]]
+            assert [x["sha256"] for x in e["attachments"]] == [hashlib.sha256(data).hexdigest()]
+    # One chain: the second entry links to the first, whichever gateway wrote it.
+    first, second = sorted(a.sendlog("--oldest"), key=lambda e: e["id"])[-2:]
+    assert second["prev_hash"] == first["hash"]
+    for gw in (a, b):
+        done = subprocess.run(
+            [str(DLP), "log", "verify", "--config", str(gw.config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
