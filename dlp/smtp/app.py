@@ -91,18 +91,19 @@ async def _serve(settings: Settings, index: int, ready: Connection | None) -> in
         stop.set()
 
     def on_hup() -> None:
+        # The classifier logs the details (file, line, problem) itself; a broken
+        # file is refused and the last good list stays in force.
         try:
-            changed = gateway.classifier.reload()
-            log.info(
-                "allowlist reload",
-                extra={"dlp": {"event": "reload", "changed": bool(changed), "process": index}},
-            )
+            loaded = bool(gateway.classifier.reload())
+            problem = "" if loaded else str(getattr(gateway.classifier, "last_error", ""))
         except Exception as exc:
-            log.error(
-                "allowlist reload failed, keeping the last good list: %s",
-                exc,
-                extra={"dlp": {"event": "reload failed", "process": index}},
-            )
+            loaded, problem = False, f"{type(exc).__name__}: {exc}"
+        event = "reload" if loaded or not problem else "reload failed"
+        log.log(
+            logging.INFO if event == "reload" else logging.ERROR,
+            "allowlist " + event,
+            extra={"dlp": {"event": event, "process": index, "problem": problem}},
+        )
 
     loop.add_signal_handler(signal.SIGTERM, on_term)
     loop.add_signal_handler(signal.SIGHUP, on_hup)

@@ -346,6 +346,9 @@ class Gateway:
     ) -> tuple[str, str]:
         if not txn.relayed:
             return TEMPFAIL_INTERNAL, ""
+        if not st.next_hop.connected:
+            # Lost since RCPT: say so before writing a send-log entry for nothing.
+            return "451 4.4.2 next hop connection lost, try again later", ""
         if verdict.action is Action.TAG:
             content = self._tag_headers(txn, report, verdict) + content
         recipients = [r for r in txn.recipients if r.address in txn.relayed]

@@ -208,7 +208,11 @@ class NextHop:
         in_transaction, self._in_transaction = self._in_transaction, False
         if smtp is None:
             return
-        if polite and not in_transaction and self.pool is not None and self.pool.give(smtp):
+        if in_transaction:
+            # Mid-transaction (perhaps mid-DATA, where a QUIT would be read as
+            # message text): drop the connection, the next hop discards it all.
+            polite = False
+        if polite and self.pool is not None and self.pool.give(smtp):
             return
         try:
             if polite and smtp.is_connected:

@@ -209,6 +209,7 @@ def write_config(
     smtp: dict[str, Any] | None = None,
     scan: dict[str, Any] | None = None,
     domains: dict[str, Any] | None = None,
+    sections: dict[str, dict[str, Any]] | None = None,
     allowlist: str = "[own]\nexample.lg.jp\n\n[partner]\nexp.co.jp\npayroll.example.jp mynumber\n",
 ) -> Path:
     """A config/dlp.toml under ``directory`` from the project's defaults plus overrides."""
@@ -227,6 +228,7 @@ def write_config(
         },
         "scan": {"workers": 1, **(scan or {})},
         "domains": domains or {},
+        **(sections or {}),
     }
     for section, items in values.items():
         for key, value in items.items():

@@ -641,3 +641,48 @@ def test_fast_address_parse_agrees_with_aiosmtpd(gw: InProcessGateway, arg: str)
 
     ours, stock = gw.lt.call(both())
     assert ours == stock
+
+
+def test_held_mail_expires_after_retention(gw: InProcessGateway) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from dlp.model import Action, ScanReport, Verdict
+
+    q = gw.gateway.quarantine
+    held = q.hold(
+        b"Subject: old\r\n\r\nx\r\n",
+        audit_key="k-expire",
+        sender=SENDER,
+        recipients=[EXTERNAL],
+        mail_options=[],
+        verdict=Verdict(Action.HOLD, "r", ("why",)),
+        report=ScanReport(source="k-expire", subject="old"),
+    )
+    assert q.expire(datetime.now(UTC) + timedelta(days=29)) == 0
+    assert q.get(held.id) is not None
+    assert q.expire(datetime.now(UTC) + timedelta(days=31)) >= 1
+    assert q.get(held.id) is None
+
+
+def test_quarantine_cli_show_and_delete(gw: InProcessGateway, sink: Sink) -> None:
+    from click.testing import CliRunner
+
+    from dlp.cli import main
+
+    with client(gw.port) as c:
+        c.sendmail(SENDER, [EXTERNAL], plain("cli-show", MYNUMBER_BODY))
+    held = next(h for h in gw.gateway.quarantine.list() if h.subject == "cli-show")
+    cfg = str(Path(gw.settings.source))
+    runner = CliRunner()
+    shown = runner.invoke(main, ["quarantine", "show", held.id, "--config", cfg])
+    assert shown.exit_code == 0 and "mynumber-external" in shown.output and N1 not in shown.output
+    assert runner.invoke(main, ["quarantine", "show", "nope", "--config", cfg]).exit_code == 1
+    deleted = runner.invoke(
+        main, ["quarantine", "delete", held.id, "--config", cfg, "--comment", "誤送信"]
+    )
+    assert deleted.exit_code == 0, deleted.output
+    assert gw.gateway.quarantine.get(held.id) is None
+    assert runner.invoke(main, ["quarantine", "delete", held.id, "--config", cfg]).exit_code == 1
+    events = [e.record for e in sendlog_entries(gw.settings) if e.record.event == "discard"]
+    assert events[0].audit_key == held.audit_key and events[0].comment == "誤送信"
+    assert sink.messages == []
