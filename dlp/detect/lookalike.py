@@ -8,7 +8,8 @@ homoglyph table comes from ``dlp.detect.confusables``.
 list of mail providers people mistype most in Japan) together with the indexes
 that make a query cost a few dictionary look-ups instead of a loop over every
 protected domain: exact label, confusable skeleton, "one dot removed" variants
-and a deletion neighbourhood (SymSpell-style) of each brand label.  ``check``
+and a deletion neighbourhood (SymSpell-style) of each brand label (of each
+half of a long label, for a budget of two edits).  ``check``
 then answers ``trusted`` / ``external`` / ``lookalike``.
 
 The comparison happens on the *registrable label* (``exp`` in ``exp.co.jp``):
@@ -302,8 +303,10 @@ class ProtectedSet:
     """Listed name with every hyphen read as a dot (so-net.ne.jp -> so.net.ne.jp)."""
     near1: dict[str, list[str]] = field(default_factory=dict)
     """Deletion neighbourhood (<= 1) of brand labels with an edit budget of 1."""
-    near2: dict[str, list[str]] = field(default_factory=dict)
-    """Deletion neighbourhood (<= 2) of brand labels with an edit budget of 2."""
+    near2_left: dict[str, list[str]] = field(default_factory=dict)
+    """Deletion neighbourhood (<= 1) of the left half of labels with a budget of 2."""
+    near2_right: dict[str, list[str]] = field(default_factory=dict)
+    """... and of their right half (two edits leave one half within one edit)."""
     lengths1: set[int] = field(default_factory=set)
     lengths2: set[int] = field(default_factory=set)
     skeletons: dict[str, str] = field(default_factory=dict)
@@ -376,16 +379,27 @@ class ProtectedSet:
         b = budget(label)
         if b == 0:
             return
-        near, lengths = (self.near1, self.lengths1) if b == 1 else (self.near2, self.lengths2)
         skel = skeleton(label)
         self.skeletons[label] = skel
         # The label and its skeleton both go in, so "one edit away after
         # homoglyph folding" (øutlook, gnnail) is found by the same look-up.
-        forms = {label, skel}
-        for form in forms:
-            lengths.add(len(form))
-            for variant in _deletes(form, b):
-                near.setdefault(variant, []).append(label)
+        for form in {label, skel}:
+            if b == 1:
+                self.lengths1.add(len(form))
+                for variant in _deletes(form, 1):
+                    self.near1.setdefault(variant, []).append(label)
+                continue
+            # Budget 2: a full two-deletion neighbourhood costs ~n²/2 keys per
+            # label (gigabytes at 100,000 labels).  Pigeonhole instead: with at
+            # most two edits (a transposition across the middle counts in both
+            # halves, and then there is only one other edit) one half of the
+            # label is within one edit of the matching part of the candidate.
+            self.lengths2.add(len(form))
+            m = len(form) // 2
+            for variant in _deletes(form[:m], 1):
+                self.near2_left.setdefault(variant, []).append(label)
+            for variant in _deletes(form[m:], 1):
+                self.near2_right.setdefault(variant, []).append(label)
 
 
 # ---------------------------------------------------------------------------
@@ -543,11 +557,20 @@ def _fuzzy_label(name: Name, ps: ProtectedSet) -> _Hit | None:
                 found = ps.near1.get(v)
                 if found:
                     candidates.update(found)
-        if any(n + k in ps.lengths2 for k in (-2, -1, 0, 1, 2)):
-            for v in _deletes(form, 2):
-                found = ps.near2.get(v)
-                if found:
-                    candidates.update(found)
+        sizes = [n + k for k in (-2, -1, 0, 1, 2) if n + k in ps.lengths2]
+        if sizes:
+            # the half within one edit has a length within one of the protected half
+            lefts = {s + d for size in sizes for s in (size // 2,) for d in (-1, 0, 1)}
+            rights = {size - size // 2 + d for size in sizes for d in (-1, 0, 1)}
+            for index, parts in (
+                (ps.near2_left, (form[:k] for k in lefts if 0 < k < n)),
+                (ps.near2_right, (form[n - k :] for k in rights if 0 < k < n)),
+            ):
+                for part in parts:
+                    for v in _deletes(part, 1):
+                        found = index.get(v)
+                        if found:
+                            candidates.update(found)
     candidates.discard(label)
     hits: list[_Hit] = []
     for cand in candidates:
