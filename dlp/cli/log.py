@@ -59,6 +59,9 @@ def filter_options(f: F) -> F:
         ),
         click.option("--attachment", help="Attachment SHA-256, or part of its file name."),
         click.option("--event", type=click.Choice(EVENTS), help="Entry type (message, release …)."),
+        click.option(
+            "--audit-key", help="Postfix queue id / gateway id: every entry of one message."
+        ),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -81,6 +84,7 @@ def build_filter(kw: dict[str, Any]) -> LogFilter:
         verdict=kw.get("verdict") or "",
         attachment=kw.get("attachment") or "",
         event=kw.get("event") or "",
+        audit_key=kw.get("audit_key") or "",
     )
 
 
@@ -144,7 +148,7 @@ def _entries_table(entries: list[StoredEntry]) -> Table:
     for e in entries:
         r = e.record
         who = r.sender if r.event == "message" else r.actor
-        verdict = r.action if r.event == "message" else r.comment
+        verdict = {"message": r.action, "outcome": r.next_hop_reply}.get(r.event, r.comment)
         t.add_row(
             str(e.id),
             _local(r.time),
@@ -275,9 +279,19 @@ def register(group: click.Group) -> None:
     @click.argument("entry_id", type=int)
     def show_cmd(config_path: str | None, as_json: bool, entry_id: int) -> None:
         """Everything recorded for one entry."""
+        related: list[StoredEntry] = []
         with _open(config_path) as store:
             try:
                 entry = store.get(entry_id)
+                if entry is not None and entry.record.audit_key:
+                    # the same message's other entries: outcome, release, retries …
+                    related = [
+                        e
+                        for e in store.query(
+                            LogFilter(audit_key=entry.record.audit_key), limit=20, sort="oldest"
+                        )
+                        if e.id != entry.id
+                    ]
             except SendLogError as exc:
                 _fail(exc)
         if entry is None:
@@ -285,8 +299,11 @@ def register(group: click.Group) -> None:
             raise SystemExit(2)
         if as_json:
             click.echo(json.dumps(entry.to_json(), ensure_ascii=False, indent=2, sort_keys=True))
-        else:
-            _show(entry)
+            return
+        _show(entry)
+        if related:
+            _console().print("Other entries with this audit key:")
+            _console().print(_entries_table(related))
 
     @log.command("export")
     @filter_options

@@ -28,6 +28,7 @@ from dlp.sendlog.record import (
     needs_record,
     record_for_event,
     record_for_message,
+    record_for_outcome,
 )
 from dlp.sendlog.store import (
     LogFilter,
@@ -112,4 +113,5 @@ __all__ = [
     "purge_expired",
     "record_for_event",
     "record_for_message",
+    "record_for_outcome",
 ]

@@ -37,7 +37,10 @@ EVENTS = (
     "allowlist_add",
     "allowlist_remove",
     "purge",
+    "outcome",
 )
+"""``outcome``: the next hop's final answer for a message whose ``message``
+entry had to be written before delivery (``next_hop_reply = "pending"``)."""
 
 _OUTSIDE = frozenset({RecipientClass.EXTERNAL.value, RecipientClass.LOOKALIKE.value})
 
@@ -298,6 +301,21 @@ def record_for_message(
         reasons=tuple(scrub(r) for r in verdict.reasons),
         next_hop_reply=scrub(next_hop_reply),
         scan_error=scrub(report.error),
+    )
+
+
+def record_for_outcome(
+    *, audit_key: str, entry_id: int, next_hop_reply: str, when: datetime | None = None
+) -> SendRecord:
+    """The next hop's answer for message entry ``entry_id``, recorded after
+    delivery (the chain is append-only, so the first entry is not updated)."""
+    return SendRecord(
+        time=(when or _now()).astimezone(UTC),
+        event="outcome",
+        audit_key=scrub(audit_key),
+        actor="gateway",
+        next_hop_reply=scrub(next_hop_reply),
+        detail={"entry": int(entry_id)},
     )
 
 

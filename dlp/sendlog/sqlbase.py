@@ -237,6 +237,9 @@ class SqlStore(SendLogStore):
         if f.event:
             clauses.append("e.event = ?")
             params.append(f.event)
+        if f.audit_key:
+            clauses.append("e.audit_key = ?")
+            params.append(f.audit_key.strip())
         if f.attachment:
             if f.attachment_is_hash:
                 clauses.append(

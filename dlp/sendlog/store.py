@@ -44,6 +44,8 @@ class LogFilter:
     verdict: str = ""
     attachment: str = ""
     event: str = ""
+    audit_key: str = ""
+    """Postfix's queue id (or the gateway's own id): every entry about one message."""
 
     def __post_init__(self) -> None:
         for name in ("since", "until"):

@@ -16,7 +16,7 @@ import pytest
 from sendlog_support import BACKENDS, Backend, backend_fixture, make_record
 
 from dlp.model import Action, RecipientClass
-from dlp.sendlog import record_for_event
+from dlp.sendlog import record_for_event, record_for_outcome
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -59,6 +59,11 @@ def _populate(backend: Backend) -> None:
     )
     store.append(make_record(3, when=now - timedelta(hours=1), sender="sato@ward.example.lg.jp"))
     store.append(record_for_event(event="release", actor="suzuki", comment="確認済み", when=now))
+    store.append(
+        record_for_outcome(
+            audit_key="Q000002", entry_id=2, next_hop_reply="250 2.0.0 Ok: queued", when=now
+        )
+    )
     store.close()
 
 
@@ -66,7 +71,7 @@ def test_list_search_show(backend: Backend, config: Path) -> None:
     _populate(backend)
     r = dlp(config, "list")
     assert r.returncode == 0, r.stderr
-    assert "1-4 of 4 matching entries" in r.stdout
+    assert "1-5 of 5 matching entries" in r.stdout
     assert "職員名簿.xlsx" in r.stdout and "REPORTABLE" in r.stdout
     r = dlp(config, "search", "--recipient-domain", "exp.com", "--has-findings", "--json")
     assert r.returncode == 0, r.stderr
@@ -85,6 +90,7 @@ def test_list_search_show(backend: Backend, config: Path) -> None:
     assert r.returncode == 0
     for text in ("mail@exp.com", "lookalike", "職員名簿.xlsx", "9f" * 32, "reject", "YES"):
         assert text in r.stdout
+    assert "Other entries with this audit key" in r.stdout and "250 2.0.0 Ok: queued" in r.stdout
     assert dlp(config, "show", "99").returncode == 2
 
 
@@ -96,7 +102,7 @@ def test_export_and_stats(backend: Backend, config: Path, tmp_path: Path) -> Non
     data = out.read_bytes()
     assert data.startswith(b"\xef\xbb\xbf")
     rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline="")))
-    assert [row["id"] for row in rows] == ["2", "3", "4"]
+    assert [row["id"] for row in rows] == ["2", "3", "4", "5"]
     r = subprocess.run(
         [*DLP, "log", "export", "--encoding", "shift_jis", "--ja-headers", "--event", "message"],
         capture_output=True,
@@ -119,12 +125,12 @@ def test_export_and_stats(backend: Backend, config: Path, tmp_path: Path) -> Non
 def test_verify_and_purge(backend: Backend, config: Path) -> None:
     _populate(backend)
     r = dlp(config, "verify")
-    assert r.returncode == 0 and "send log intact: 4 entries verified" in r.stdout
+    assert r.returncode == 0 and "send log intact: 5 entries verified" in r.stdout
     r = dlp(config, "purge", "--dry-run")
     assert r.returncode == 0 and "would purge 1 entries" in r.stdout
     r = dlp(config, "purge")
     assert r.returncode == 0, r.stderr
-    assert "purged 1 entries" in r.stdout and "recorded as entry 5" in r.stdout
+    assert "purged 1 entries" in r.stdout and "recorded as entry 6" in r.stdout
     r = dlp(config, "verify", "--json")
     v = json.loads(r.stdout)
     assert r.returncode == 0 and v["ok"] and v["purged_total"] == 1

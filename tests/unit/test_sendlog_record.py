@@ -18,7 +18,7 @@ from dlp.model import (
     ScanReport,
     Verdict,
 )
-from dlp.sendlog import SendRecord, needs_record, record_for_event
+from dlp.sendlog import SendRecord, needs_record, record_for_event, record_for_outcome
 from dlp.sendlog.chain import (
     GENESIS,
     ChainRow,
@@ -137,6 +137,12 @@ def test_events() -> None:
         record_for_event(event="rename", actor="x", comment="")
     with pytest.raises(ValueError, match="JSON scalar"):
         record_for_event(event="delete", actor="x", comment="", detail={"x": [1]})
+
+
+def test_outcome_follows_a_pending_entry() -> None:
+    out = record_for_outcome(audit_key="4FZK81Wc9z", entry_id=41, next_hop_reply="250 2.0.0 Ok")
+    assert (out.event, out.actor, out.next_hop_reply) == ("outcome", "gateway", "250 2.0.0 Ok")
+    assert out.detail == {"entry": 41} and not out.has_findings
 
 
 # -- the chain, without a database --------------------------------------------
