@@ -345,9 +345,12 @@ class _Positions:
         """Nearest occurrence within ``window`` characters of [lo, hi): (gap, word)."""
         if not self.spans:
             return None
+        spans = self.spans
         i = bisect_left(self.starts, lo - window - _MAX_WORD)
         best: tuple[int, str] | None = None
-        for s, e, w in self.spans[i:]:
+        # Index, not spans[i:]: a slice would copy the rest of the list per call.
+        for j in range(i, len(spans)):
+            s, e, w = spans[j]
             if s > hi + window:
                 break
             gap = lo - e if e <= lo else (s - hi if s >= hi else 0)
@@ -473,7 +476,7 @@ class MyNumberDetector:
                 if neg_end is not None and (kw_before is None or neg_end > kw_before):
                     conf = _demote(conf)
                     reasons.append("other number's label before it")
-                elif kw_before is None:
+                if kw_before is None:
                     if _is_date8(d):
                         conf = _demote(conf)
                         reasons.append("starts with a date")

@@ -311,3 +311,62 @@ def test_config_extra_keywords(corpus: dict[str, Path], tmp_path: Path) -> None:
     assert lines(proc)[0]["summary"]["mynumber"]["by_confidence"]["high"] == 1
     bad = run("--config", str(tmp_path / "missing.toml"), str(corpus["plain"]))
     assert bad.returncode == 2
+
+
+def test_archives_and_spreadsheets_through_the_registry(tmp_path: Path) -> None:
+    import io
+    import zipfile
+
+    import openpyxl
+    import pyzipper
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "名簿"
+    ws.append(["氏名", "個人番号"])
+    ws.append(["山田", NUMBERS[0]])
+    ws.append(["田中", int(NUMBERS[1])])  # stored as a number, as Excel users do
+    xlsx = io.BytesIO()
+    wb.save(xlsx)
+    plain_zip = io.BytesIO()
+    with zipfile.ZipFile(plain_zip, "w") as zf:
+        zf.writestr("dir/名簿.xlsx", xlsx.getvalue())
+        zf.writestr("list.csv", f"no,マイナンバー\n1,{NUMBERS[2]}\n")
+    locked = io.BytesIO()
+    with pyzipper.AESZipFile(locked, "w", encryption=pyzipper.WZ_AES) as zf:
+        zf.setpassword(b"secret")
+        zf.writestr("hidden.csv", f"個人番号\n{NUMBERS[3]}\n")
+    m = EmailMessage()
+    m["From"] = "a@example.lg.jp"
+    m["Subject"] = "files"
+    m.set_content("添付します")
+    m.add_attachment(
+        plain_zip.getvalue(), maintype="application", subtype="zip", filename="files.zip"
+    )
+    m.add_attachment(
+        locked.getvalue(), maintype="application", subtype="zip", filename="locked.zip"
+    )
+    path = tmp_path / "archives.eml"
+    path.write_bytes(m.as_bytes())
+    proc = run("--json", str(path))
+    assert proc.returncode == 1
+    (r,) = lines(proc)
+    status = {a["filename"]: a["status"] for a in r["attachments"]}
+    assert status["files.zip"] == "scanned"
+    assert status["files.zip/dir/名簿.xlsx"] == "scanned"
+    assert status["files.zip/list.csv"] == "scanned"
+    assert status["locked.zip"] == "encrypted" or status.get("locked.zip/hidden.csv") == "encrypted"
+    assert r["summary"]["mynumber"]["by_confidence"] == {"high": 3, "medium": 0, "low": 0}
+    assert {f["location"] for f in r["findings"]} == {
+        "attachment:files.zip/dir/名簿.xlsx!名簿!B",
+        "attachment:files.zip/list.csv!B",
+    }
+
+
+def test_recipient_evaluates_policy(corpus: dict[str, Path]) -> None:
+    found = run("--json", "--recipient", "someone@example.net", str(corpus["attachments"]))
+    (r,) = lines(found)
+    assert r["verdict"]["action"] == "hold" and r["verdict"]["rule"]
+    clean = run("--json", "--recipient", "someone@example.net", str(corpus["clean"]))
+    (c,) = lines(clean)
+    assert c["verdict"]["action"] == "deliver"
