@@ -96,7 +96,6 @@ BUILTIN_KNOWN: tuple[str, ...] = (
     "aol.com",
     "gmx.com",
     "hotmail.co.uk",
-    "outlook.co.jp",
 )
 
 # Second-level and municipal labels of the Japanese namespace, and generic
