@@ -43,6 +43,7 @@ class LogQuery:
     findings: str = ""
     attachment: str = ""
     event: str = ""
+    audit: str = ""
     sort: str = "newest"
     page: int = 1
     per: int = DEFAULT_PAGE_SIZE
@@ -79,6 +80,7 @@ class LogQuery:
             findings=choice("findings", ("yes", "no")),
             attachment=text("attachment"),
             event=choice("event", EVENTS),
+            audit=text("audit"),
             sort=choice("sort", SORTS, "newest"),
             page=number("page", 1, 1, MAX_PAGE),
             per=number("per", DEFAULT_PAGE_SIZE, 1, max(PAGE_SIZES)),
@@ -103,6 +105,7 @@ class LogQuery:
             verdict=self.verdict,
             attachment=self.attachment,
             event=self.event,
+            audit_key=self.audit,
         )
 
     def params(self, **overrides: object) -> dict[str, str]:
@@ -111,7 +114,7 @@ class LogQuery:
         out: dict[str, str] = {}
         for name in (
             "since", "until", "sender", "rdomain", "rclass", "verdict", "findings",
-            "attachment", "event",
+            "attachment", "event", "audit",
         ):  # fmt: skip
             value = getattr(q, name)
             if value:

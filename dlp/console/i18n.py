@@ -98,6 +98,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "log.without_findings": ("検出なし", "without findings"),
     "log.attachment": ("添付ファイル名 / SHA-256", "Attachment name / SHA-256"),
     "log.event": ("種類", "Kind"),
+    "log.audit_key": ("監査キー", "Audit key"),
     "log.export": ("この条件で CSV 出力", "Export these entries as CSV"),
     "log.empty": ("条件に合う記録はありません。", "No entries match."),
     "log.col.time": ("日時", "Time"),
@@ -152,6 +153,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "entry.comment": ("コメント", "Comment"),
     "entry.detail": ("詳細", "Detail"),
     "entry.back": ("一覧へ戻る", "Back to the list"),
+    "entry.related": (
+        "同じ監査キーの記録（配送結果・保留解除など）",
+        "Other entries with this audit key (outcome, release …)",
+    ),
     # verdicts, classes, events
     "action.deliver": ("配送", "deliver"),
     "action.tag": ("警告付き配送", "tag"),
@@ -169,6 +174,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "event.allowlist_add": ("許可ドメイン追加", "allowlist add"),
     "event.allowlist_remove": ("許可ドメイン削除", "allowlist remove"),
     "event.purge": ("期限切れ削除", "purge"),
+    "event.outcome": ("配送結果", "outcome"),
     "confidence.high": ("高", "high"),
     "confidence.medium": ("中", "medium"),
     "confidence.low": ("低", "low"),

@@ -139,9 +139,7 @@ class UserStore:
     def __init__(self, path: Path, hasher: PasswordHasher | None = None) -> None:
         self.path = path
         self._hasher = hasher or PasswordHasher()
-        # Verifying against a dummy hash for unknown names keeps the answer time the
-        # same, so the login form does not reveal which names exist.
-        self._dummy_hash = self._hasher.hash(secrets.token_hex(16))
+        self._dummy: str | None = None
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             db.executescript(_SCHEMA)
@@ -263,6 +261,15 @@ class UserStore:
             if failed:
                 db.execute("UPDATE users SET failed_logins = 0 WHERE name = ?", (name,))
         return User(name, Role(role), created, changed)
+
+    @property
+    def _dummy_hash(self) -> str:
+        # Verifying against a dummy hash for unknown names keeps the answer time the
+        # same, so the login form does not reveal which names exist.  Made on first
+        # use: the CLI's user commands never need it.
+        if self._dummy is None:
+            self._dummy = self._hasher.hash(secrets.token_hex(16))
+        return self._dummy
 
     def _verify(self, digest: str, password: str) -> bool:
         try:

@@ -4,6 +4,7 @@ account per role, and signed-in TestClients."""
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,12 +17,16 @@ from console_support import (
     make_settings,
     seed_log,
 )
-from starlette.testclient import TestClient
 
 from dlp.config import Settings
 from dlp.console.app import create_app
 from dlp.console.services import Services
 from dlp.console.users import Role, UserStore, users_db_path
+
+with warnings.catch_warnings():
+    # Starlette 1.x suggests httpx2 for its TestClient; httpx (what is installed) works.
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+    from starlette.testclient import TestClient
 
 # Argon2's defaults cost ~50 ms and 64 MiB a hash on purpose; tests log in often.
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)

@@ -129,6 +129,7 @@ def seed_log(store: SendLogStore, now: datetime | None = None) -> None:
     - one allowlist_add event by 'admin'
     """
     now = now or datetime.now(UTC)
+    records = []
     for i in range(30):
         lookalike = i % 5 == 0
         rcpt = (
@@ -155,7 +156,7 @@ def seed_log(store: SendLogStore, now: datetime | None = None) -> None:
             header_from=f"user{i % 3}@example.lg.jp",
         )
         action = Action.REJECT if lookalike else Action.HOLD if finding else Action.DELIVER
-        store.append(
+        records.append(
             record_for_message(
                 audit_key=f"QUEUE{i:04d}",
                 client_address="127.0.0.1",
@@ -167,11 +168,12 @@ def seed_log(store: SendLogStore, now: datetime | None = None) -> None:
                 when=now - timedelta(hours=i, minutes=1),
             )
         )
-    store.append(
+    records.append(
         record_for_event(
             event="allowlist_add", actor="admin", comment="seed", detail={"domain": "x.co.jp"}
         )
     )
+    store.append_many(records)  # one transaction: tests seed a fresh log each time
 
 
 def held_numbers(numbers: int = 3) -> list[str]:

@@ -189,3 +189,21 @@ def test_dashboard_in_english(
     text = c.get("/").text
     assert "Attachment sends to external domains" in text
     assert '<html lang="en">' in text
+
+
+def test_entry_lists_other_entries_of_the_same_message(
+    client_for: Callable[[str | None], TestClient], seeded: Services
+) -> None:
+    from dlp.sendlog import record_for_event
+
+    rid = seeded.sendlog().append(
+        record_for_event(
+            event="release", actor="approver", comment="承認済み", audit_key="QUEUE0003"
+        )
+    )
+    c = client_for("reviewer")
+    page = c.get("/log/4").text  # seq 4 = message i=3, audit key QUEUE0003
+    assert 'id="related"' in page and f'href="/log/{rid}"' in page and "承認済み" in page
+    assert 'href="/log?audit=QUEUE0003"' in page
+    assert ids(c.get("/log?audit=QUEUE0003").text) == [rid, 4]
+    assert 'id="related"' not in c.get("/log/5").text

@@ -1,8 +1,8 @@
 """The allowlist: everyone may read it, admins change it.
 
 Adding uses the CLI's own validation (``dlp.allowlist.validate_domain``) and its
-warnings (``dlp.cli.domains._warnings``: the entry looks like a protected domain, is
-already trusted, or is a public mail service).  Where the CLI asks "Add anyway?" at
+warnings (``dlp.allowlist.entry_warnings``: the entry looks like a protected domain,
+is already trusted, or is a public mail service).  Where the CLI asks "Add anyway?" at
 the terminal, the page shows the warning and asks for an explicit confirmation.
 Every change is written with ``update_allowlist`` (locked, atomic) and recorded in
 the send log as ``allowlist_add`` / ``allowlist_remove`` with the console user as
@@ -24,11 +24,11 @@ from dlp.allowlist import (
     SECTIONS,
     Allowlist,
     AllowlistError,
+    entry_warnings,
     load_allowlist,
     update_allowlist,
     validate_domain,
 )
-from dlp.cli.domains import _warnings as cli_warnings
 from dlp.console.users import Role
 from dlp.console.web import Ctx, page, render, see_other
 from dlp.sendlog.record import record_for_event
@@ -115,7 +115,7 @@ async def allowlist_add(request: Request, ctx: Ctx) -> Response:
         return await _show(request, ctx)
     if current.section_of(domain) == section and (domain in current.mynumber_partners) == mynumber:
         return see_other("/allowlist", done="allow.added", domain=domain)
-    warnings = cli_warnings(domain, section, current, settings.domains.builtin_protected)
+    warnings = entry_warnings(domain, section, current, settings.domains.builtin_protected)
     if warnings and ctx.field("confirm") != "yes":
         form = {**form, "domain": domain, "warnings": warnings}
         return await _show(request, ctx, form=form)

@@ -13,7 +13,7 @@ from dlp.console.filters import CLASSES, PAGE_SIZES, FilterError, LogQuery
 from dlp.console.users import Role
 from dlp.console.web import Ctx, error_page, page, render
 from dlp.sendlog.record import EVENTS
-from dlp.sendlog.store import SendLogError, StoredEntry
+from dlp.sendlog.store import LogFilter, SendLogError, StoredEntry
 
 
 @page(Role.REVIEWER)
@@ -64,8 +64,18 @@ async def log_list(request: Request, ctx: Ctx) -> Response:
 @page(Role.REVIEWER)
 async def log_entry(request: Request, ctx: Ctx) -> Response:
     entry_id: int = request.path_params["entry_id"]
+
+    def load() -> tuple[StoredEntry | None, list[StoredEntry]]:
+        store = ctx.services.sendlog()
+        entry = store.get(entry_id)
+        if entry is None or not entry.record.audit_key:
+            return entry, []
+        # The same message's other entries: the next hop's outcome, a release ...
+        same = store.query(LogFilter(audit_key=entry.record.audit_key), limit=20, sort="oldest")
+        return entry, [e for e in same if e.id != entry.id]
+
     try:
-        entry = await run_in_threadpool(ctx.services.sendlog().get, entry_id)
+        entry, related = await run_in_threadpool(load)
     except SendLogError as exc:
         return _sendlog_down(request, ctx, exc)
     if entry is None:
@@ -78,6 +88,7 @@ async def log_entry(request: Request, ctx: Ctx) -> Response:
         {
             "e": entry,
             "r": entry.record,
+            "related": related,
             "fmt": fmt,
             "back": back if back.startswith("/log") else "/log",
         },
