@@ -211,6 +211,7 @@ def _run(units: list[_Unit], scan: ScanSettings, show_progress: bool) -> Iterato
         for u in units:
             yield _scan_unit(u, scan)
         return
+    from rich.console import Console
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -219,11 +220,13 @@ def _run(units: list[_Unit], scan: ScanSettings, show_progress: bool) -> Iterato
         TimeRemainingColumn,
     )
 
+    # On stderr, so stdout stays clean for the table or for a pipe.
     with Progress(
         TextColumn("scanning"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
+        console=Console(stderr=True),
         transient=True,
     ) as progress:
         task = progress.add_task("scan", total=len(units))

@@ -370,3 +370,40 @@ def test_recipient_evaluates_policy(corpus: dict[str, Path]) -> None:
     clean = run("--json", "--recipient", "someone@example.net", str(corpus["clean"]))
     (c,) = lines(clean)
     assert c["verdict"]["action"] == "deliver"
+
+
+def test_progress_bar_on_a_terminal_only(tmp_path: Path) -> None:
+    import pty
+
+    for i in range(12):
+        m = EmailMessage()
+        m["Subject"] = f"s{i}"
+        m.set_content("こんにちは")
+        (tmp_path / f"{i}.eml").write_bytes(m.as_bytes())
+    env = {
+        **os.environ,
+        "DLP_CONFIG": str(Path(__file__).resolve().parents[2] / "config" / "dlp.toml"),
+    }
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.run(
+            [str(DLP), "scan", str(tmp_path)],
+            stdout=subprocess.PIPE,
+            stderr=slave,
+            env=env,
+            timeout=100,
+        )
+    finally:
+        os.close(slave)
+    seen = b""
+    try:
+        while chunk := os.read(master, 65536):
+            seen += chunk
+    except OSError:
+        pass  # EIO once the other side is closed
+    os.close(master)
+    assert proc.returncode == 0
+    assert b"scanning" in seen and b"12/12" in seen
+    assert b"scanning" not in proc.stdout  # the table on stdout stays clean
+    piped = run(str(tmp_path))  # stderr not a terminal: no bar
+    assert "scanning" not in piped.stderr
