@@ -2,15 +2,40 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
-from conftest import csrf_of
+from conftest import FAST_HASHER, csrf_of
+from console_support import PASSWORD, ROLES, free_port, make_settings, seed_log
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
 from dlp.console.app import routes
 from dlp.console.services import Services
+from dlp.console.users import Role, UserStore, users_db_path
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+    """One console state for the whole matrix: no request here changes stored state
+    (every POST is refused, or aimed at something absent), so sharing it is safe and
+    saves a fresh log per case."""
+    root = tmp_path_factory.mktemp("access")
+    users = UserStore(users_db_path(root / "var"), hasher=FAST_HASHER)
+    for role in ROLES:
+        users.add(role, PASSWORD, Role(role))
+    svc = Services(make_settings(root, next_hop_port=free_port()), users=users)
+    seed_log(svc.sendlog())
+    try:
+        yield svc
+    finally:
+        svc.close()
+
+
+@pytest.fixture(scope="module")
+def services(seeded: Services) -> Services:
+    return seeded
+
 
 GONE = "20260101000000-abcdef123456"
 """A well-formed held-message id that is not held: permitted roles get a redirect."""
