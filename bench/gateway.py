@@ -59,6 +59,32 @@ def wait_port(port: int, timeout: float = 60) -> None:
     raise SystemExit(f"nothing listening on {port}")
 
 
+def tree_cpu(root: int | None) -> float:
+    """CPU seconds (user+system) used so far by ``root`` and every live descendant."""
+    if root is None:
+        return 0.0
+    parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry)] = int(fields[1])
+        ticks[int(entry)] = int(fields[11]) + int(fields[12])
+    tree, frontier = {root}, [root]
+    while frontier:
+        pid = frontier.pop()
+        for child, parent in parents.items():
+            if parent == pid and child not in tree:
+                tree.add(child)
+                frontier.append(child)
+    return sum(ticks.get(p, 0) for p in tree) / os.sysconf("SC_CLK_TCK")
+
+
 def source(port: int, size: int, conc: int, count: int) -> float:
     """Seconds smtp-source needs to send COUNT messages."""
     start = time.monotonic()
@@ -83,11 +109,17 @@ def source(port: int, size: int, conc: int, count: int) -> float:
     return time.monotonic() - start
 
 
-def throughput(port: int, size: int, conc: int, seconds: float) -> tuple[float, int]:
+def throughput(
+    port: int, size: int, conc: int, seconds: float, pid: int | None
+) -> tuple[float, int, float]:
+    """msg/s, messages sent, and CPU ms per message of the target's process tree."""
     probe = max(conc, 4 if size > 100_000 else 40)
     rate = probe / source(port, size, conc, probe)
     count = max(conc, int(rate * seconds))
-    return count / source(port, size, conc, count), count
+    cpu0 = tree_cpu(pid)
+    elapsed = source(port, size, conc, count)
+    cpu_ms = (tree_cpu(pid) - cpu0) * 1000 / count
+    return count / elapsed, count, cpu_ms
 
 
 def _message(size: int) -> bytes:
@@ -195,8 +227,12 @@ def main() -> int:
             if args.size and label not in args.size:
                 continue
             for conc in args.conc or (1, 20):
-                for target, port in (("smtp-sink direct", sink_port), ("dlp gateway", gw_port)):
-                    rate, count = throughput(port, size, conc, args.seconds)
+                targets = (
+                    ("smtp-sink direct", sink_port, procs[0].pid),
+                    ("dlp gateway", gw_port, procs[1].pid),
+                )
+                for target, port, pid in targets:
+                    rate, count, cpu_ms = throughput(port, size, conc, args.seconds, pid)
                     p50, p99, n = latency(port, size, conc, args.seconds)
                     row = {
                         "size": label,
@@ -204,6 +240,8 @@ def main() -> int:
                         "target": target,
                         "msg_s": rate,
                         "count": count,
+                        "cpu_ms_per_msg": cpu_ms,
+                        "load_avg_1m": os.getloadavg()[0],
                         "p50_ms": p50,
                         "p99_ms": p99,
                         "lat_samples": n,
@@ -221,14 +259,15 @@ def main() -> int:
         with open(args.json, "a", encoding="utf-8") as fh:
             for row in rows:
                 fh.write(json.dumps(row) + "\n")
-    print("| size | conc | target | msg/s | p50 ms | p99 ms | added p50 ms |")
-    print("|---|---|---|---|---|---|---|")
+    print("| size | conc | target | msg/s | CPU ms/msg (target) | p50 ms | p99 ms | added p50 ms |")
+    print("|---|---|---|---|---|---|---|---|")
     direct = {(r["size"], r["conc"]): r for r in rows if r["target"] == "smtp-sink direct"}
     for r in rows:
         base = direct[(r["size"], r["conc"])]
         added = r["p50_ms"] - base["p50_ms"] if r["target"] != "smtp-sink direct" else 0.0
         print(
-            f"| {r['size']} | {r['conc']} | {r['target']} | {r['msg_s']:.1f} | {r['p50_ms']:.2f} | "
+            f"| {r['size']} | {r['conc']} | {r['target']} | {r['msg_s']:.1f} | "
+            f"{r['cpu_ms_per_msg']:.2f} | {r['p50_ms']:.2f} | "
             f"{r['p99_ms']:.2f} | {added:+.2f} |"
         )
     shutil.rmtree(work, ignore_errors=True)

@@ -14,11 +14,12 @@
    leaves an unrecorded send:
 
    * deliver / tag: send-log entry first (``next_hop_reply = "pending"``), then
-     DATA to the next hop, then the next hop's answer to the client.  If the
-     entry cannot be written the message is tempfailed and nothing was sent;
-     if the next hop then refuses, the entry over-records an attempt (a retry
-     writes another), which an audit tolerates, while the reverse order could
-     deliver mail with no entry or, tempfailed after delivery, twice.
+     DATA to the next hop, then the next hop's answer to the client, then an
+     ``outcome`` entry linked to the first with that answer.  If the first
+     entry cannot be written the message is tempfailed and nothing was sent.
+     The reverse order could deliver mail with no entry or, tempfailed after
+     delivery, twice.  A refused attempt thus leaves an entry plus its
+     ``outcome`` (and a retry writes another pair).
    * hold: written and fsync'd to the hold queue, then the entry; if the entry
      fails the held copy is removed and the client gets 451.
    * reject: entry, then 550; tempfail: 451 (entry best effort).
@@ -115,6 +116,21 @@ class AuditLog:
                 self._store.close()
             self._store = None
             raise
+
+    def append_later(self, record: Any) -> None:
+        """Queue an entry whose failure must not change the SMTP answer (logged)."""
+
+        def write() -> None:
+            try:
+                self._append(record)
+            except Exception as exc:
+                log.error(
+                    "send log: outcome not recorded: %s",
+                    type(exc).__name__,
+                    extra={"dlp": {"event": "sendlog error", "audit_key": record.audit_key}},
+                )
+
+        self._executor.submit(write)
 
     async def run(self, fn: Callable[[], Any]) -> Any:
         loop = asyncio.get_running_loop()
@@ -352,9 +368,10 @@ class Gateway:
         if verdict.action is Action.TAG:
             content = self._tag_headers(txn, report, verdict) + content
         recipients = [r for r in txn.recipients if r.address in txn.relayed]
+        entry_id: int | None = None
         if _needs_record(report, verdict):
             try:
-                await self.audit.append(
+                entry_id = await self.audit.append(
                     _record(
                         audit_key=txn.audit_key,
                         client_address=st.peer,
@@ -372,6 +389,11 @@ class Gateway:
                 await st.next_hop.reset()
                 return TEMPFAIL_INTERNAL, ""
         reply = await st.next_hop.data(content)
+        if entry_id is not None:
+            # The next hop's answer, linked to the entry written before DATA.  Not
+            # awaited: the upstream gets its answer now (a late answer makes
+            # duplicates); the single send-log thread writes it right after.
+            self.audit.append_later(_outcome(txn.audit_key, entry_id, reply.line))
         if reply.ok:
             return f"250 2.0.0 Ok: {txn.audit_key} relayed ({_short(reply.message)})", reply.line
         return _ensure_enhanced(reply, "2.0.0"), reply.line
@@ -494,6 +516,12 @@ def _record(**kwargs: Any) -> Any:
     from dlp.sendlog import record_for_message
 
     return record_for_message(**kwargs)
+
+
+def _outcome(audit_key: str, entry_id: int, reply: str) -> Any:
+    from dlp.sendlog import record_for_outcome
+
+    return record_for_outcome(audit_key=audit_key, entry_id=entry_id, next_hop_reply=reply)
 
 
 def _with_rcpt_holds(verdict: Verdict, holds: list[Verdict]) -> Verdict:

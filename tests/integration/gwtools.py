@@ -94,8 +94,9 @@ class _SinkSMTP(SMTP):
 
 
 class Sink:
-    def __init__(self, lt: LoopThread, *, dsn: bool = True) -> None:
+    def __init__(self, lt: LoopThread, *, dsn: bool = True, tls_context: Any = None) -> None:
         self.lt = lt
+        self.tls_context = tls_context
         self.messages: list[Received] = []
         self.behaviour = SinkBehaviour()
         self.dsn = dsn
@@ -103,6 +104,7 @@ class Sink:
         self.port = 0
         self.connections = 0
         self.transports: list[Any] = []
+        self.tls_seen: list[bool] = []
 
     def drop_connections(self) -> None:
         """Close every session from the sink's side (an idle timeout, a restart)."""
@@ -119,7 +121,11 @@ class Sink:
         handler = _SinkHandler(self)
         self.server = await self.lt.loop.create_server(
             lambda: _SinkSMTP(
-                handler, enable_SMTPUTF8=True, hostname="sink.test", data_size_limit=None
+                handler,
+                enable_SMTPUTF8=True,
+                hostname="sink.test",
+                data_size_limit=None,
+                tls_context=self.tls_context,
             ),
             "127.0.0.1",
             port,
@@ -182,6 +188,7 @@ class _SinkHandler:
             await asyncio.sleep(b.data_delay)
         if b.data_reply:
             return b.data_reply
+        self.sink.tls_seen.append(session.ssl is not None)
         self.sink.messages.append(
             Received(
                 envelope.mail_from,

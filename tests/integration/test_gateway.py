@@ -11,6 +11,7 @@ import asyncio
 import smtplib
 import socket
 import ssl
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -182,9 +183,17 @@ def test_xforward_ident_is_the_audit_key(gw: InProcessGateway, sink: Sink) -> No
     got = sink.wait_for(1)
     assert got[0].xforward["IDENT"] == "4FZK81Wc9z" and got[0].xforward["ADDR"] == "192.0.2.7"
     # The attachment send was recorded under the upstream queue id.
-    entries = [e.record for e in sendlog_entries(gw.settings) if e.record.audit_key == "4FZK81Wc9z"]
+    time.sleep(0.3)  # the outcome entry is written just after the answer
+    stored = [e for e in sendlog_entries(gw.settings) if e.record.audit_key == "4FZK81Wc9z"]
+    entries = [e.record for e in stored if e.record.event == "message"]
     assert len(entries) == 1 and entries[0].action == "deliver"
     assert entries[0].attachments[0].filename == "見積.csv"
+    assert entries[0].next_hop_reply == "pending"
+    outcome = [e.record for e in stored if e.record.event == "outcome"]
+    assert len(outcome) == 1 and outcome[0].next_hop_reply.startswith(
+        "250 2.0.0 Ok: queued as SINK"
+    )
+    assert outcome[0].detail["entry"] == next(e.id for e in stored if e.record.event == "message")
 
 
 # -- policy ----------------------------------------------------------------------
@@ -686,3 +695,25 @@ def test_quarantine_cli_show_and_delete(gw: InProcessGateway, sink: Sink) -> Non
     events = [e.record for e in sendlog_entries(gw.settings) if e.record.event == "discard"]
     assert events[0].audit_key == held.audit_key and events[0].comment == "誤送信"
     assert sink.messages == []
+
+
+def test_starttls_to_the_next_hop(lt: LoopThread, tmp_path: Path) -> None:
+    pem = tmp_path / "sink.pem"
+    _self_signed(pem)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(str(pem))
+    tls_sink = Sink(lt, tls_context=ctx).start()
+    cfg = write_config(
+        tmp_path,
+        next_hop_port=tls_sink.port,
+        smtp={"next_hop_tls": "starttls", "next_hop_tls_verify": False},
+    )
+    g = InProcessGateway(cfg, lt)
+    try:
+        with client(g.port) as c:
+            c.sendmail(SENDER, [EXTERNAL], plain("tls next hop", "x"))
+        assert len(tls_sink.wait_for(1)) == 1
+        assert tls_sink.tls_seen == [True]
+    finally:
+        g.stop()
+        tls_sink.stop()
