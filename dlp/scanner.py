@@ -32,10 +32,13 @@ from dlp.extract.text import extract_text
 from dlp.mime import parse_message
 from dlp.model import AttachmentInfo, AttachmentStatus, Finding, ScanReport, TextChunk
 
-__all__ = ["MAX_FINDINGS", "scan_file", "scan_message"]
+__all__ = ["MAX_FINDINGS", "SMALL_FILE_BYTES", "scan_file", "scan_message"]
 
 MAX_FINDINGS = 1000
 """Findings listed per report; the summary still counts every number."""
+
+SMALL_FILE_BYTES = 256
+"""Files up to this size that hold a My Number get no sha256 in the report."""
 
 _GENERIC_TYPES = frozenset(
     {"", "application/octet-stream", "application/x-download", "binary/octet-stream"}
@@ -249,6 +252,17 @@ def _scan_file(
     if ext.kind == "message" and ext.members:
         _nested_message(st, ext.members[0].data, "message/rfc822", display, location, depth, hint)
         return
+    before = len(st.matches)
+    for chunk in ext.chunks:
+        st.detect(chunk, hint)
+    detail = redact(ext.detail)
+    if len(data) <= SMALL_FILE_BYTES and len(st.matches) > before:
+        # The hash of a tiny file that holds a number can be reversed by trying
+        # every number: it would be a stand-in for the number (DESIGN.md rule 2).
+        sha = ""
+        detail = (
+            detail + "; " if detail else ""
+        ) + "sha256 withheld: small file holding a My Number"
     st.attachments.append(
         AttachmentInfo(
             filename=display,
@@ -257,12 +271,10 @@ def _scan_file(
             sha256=sha,
             status=ext.status,
             location=location,
-            detail=redact(ext.detail),
+            detail=detail,
         )
     )
     st.defects.extend(f"{display}: {redact(d)}" for d in ext.defects)
-    for chunk in ext.chunks:
-        st.detect(chunk, hint)
     for member in ext.members:
         try:
             st.budget.add_member()

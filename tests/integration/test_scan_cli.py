@@ -231,7 +231,12 @@ def test_attachments_nested_message_and_html(corpus: dict[str, Path]) -> None:
     assert "社員名簿①.csv" in names and "page.html" in names
     assert any(a["content_type"] == "message/rfc822" for a in r["attachments"])
     for a in r["attachments"]:
-        assert a["status"] == "scanned" and len(a["sha256"]) == 64 and a["size"] > 0
+        assert a["status"] == "scanned" and a["size"] > 0
+        if a["size"] <= 256 and a["content_type"] != "message/rfc822":
+            # A tiny file holding a number: its hash would stand in for the number.
+            assert a["sha256"] == "" and "withheld" in a["detail"]
+        else:
+            assert len(a["sha256"]) == 64
     locs = {f["location"]: f["confidence"] for f in r["findings"]}
     assert locs["attachment:社員名簿①.csv!B"] == "high"
     assert any(loc.endswith("body:text/plain") and "attachment:" in loc for loc in locs)
