@@ -717,3 +717,44 @@ def test_starttls_to_the_next_hop(lt: LoopThread, tmp_path: Path) -> None:
     finally:
         g.stop()
         tls_sink.stop()
+
+
+def test_large_message_through_a_worker_byte_for_byte(gw: InProcessGateway, sink: Sink) -> None:
+    att = bytes(range(256)) * 8192  # 2 MiB of binary: goes to a worker process
+    raw = mime_with_attachment("large", "大きな添付", "data.bin", att)
+    assert len(raw) > gw.settings.smtp.inline_scan_max_bytes
+    with client(gw.port) as c:  # to our own domain: an unreadable .bin is no reason to tag
+        c.sendmail(SENDER, ["colleague@example.lg.jp"], raw)
+    got = sink.wait_for(1)
+    assert len(got) == 1 and got[0].content == raw
+
+
+def test_client_vanishing_mid_scan_sends_nothing(gw: InProcessGateway, sink: Sink) -> None:
+    before = gw.gateway.pool.replaced
+    stuck = mime_with_attachment(
+        "vanish", "x", "a.bin", b"\0" * 100, extra_headers="X-Test-Sleep: yes\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as s:
+        f = s.makefile("rwb")
+        f.readline()
+        for cmd in (
+            b"EHLO t\r\n",
+            f"MAIL FROM:<{SENDER}>\r\n".encode(),
+            f"RCPT TO:<{EXTERNAL}>\r\n".encode(),
+            b"DATA\r\n",
+        ):
+            f.write(cmd)
+            f.flush()
+            while f.readline()[3:4] == b"-":
+                pass
+        f.write(stuck.replace(b"\n", b"\r\n").replace(b"\r\r\n", b"\r\n") + b".\r\n")
+        f.flush()
+        time.sleep(0.3)  # now being scanned in a worker
+    deadline = time.monotonic() + 10
+    while gw.gateway.pool.replaced == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert gw.gateway.pool.replaced == before + 1  # the abandoned scan's worker was replaced
+    with client(gw.port) as c:
+        c.sendmail(SENDER, [EXTERNAL], mime_with_attachment("next", "x", "b.bin", b"\1" * 10))
+    got = sink.wait_for(1)
+    assert len(got) == 1 and b"Subject: next" in got[0].content
