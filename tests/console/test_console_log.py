@@ -207,3 +207,14 @@ def test_entry_lists_other_entries_of_the_same_message(
     assert 'href="/log?audit=QUEUE0003"' in page
     assert ids(c.get("/log?audit=QUEUE0003").text) == [rid, 4]
     assert 'id="related"' not in c.get("/log/5").text
+
+
+def test_dashboard_for_a_past_period(
+    client_for: Callable[[str | None], TestClient], seeded: Services
+) -> None:
+    c = client_for("reviewer")
+    page = c.get("/?days=7&end=2020-01-31").text
+    assert "2020-01-25 – 2020-01-31" in page
+    assert "合計 0 件" in page
+    assert "end=2020-01-31" in page  # the period links keep the end day
+    assert c.get("/?end=garbage").status_code == 200
