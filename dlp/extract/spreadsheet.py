@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import python_calamine
 
-from dlp.extract import zipparts
+from dlp.extract import cellguard, zipparts
 from dlp.extract.base import Budget, BudgetExceeded, Extracted
 from dlp.extract.officecrypto import decrypt_default, is_encrypted_ole
 from dlp.extract.tables import columns_to_chunks
@@ -65,6 +65,10 @@ def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extrac
         try:
             with zipparts.open_zip(data) as zf:
                 zipparts.check_package(zf, budget)
+                if kind == "xlsx":
+                    cellguard.check_xlsx(zf, budget)
+                elif kind == "ods":
+                    cellguard.check_ods(zf, budget)
         except BudgetExceeded:
             raise
         except Exception as exc:
@@ -85,10 +89,14 @@ def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extrac
                 sheet = wb.get_sheet_by_index(index)
                 rows = sheet.to_python(skip_empty_area=True)
                 first_col = sheet.start[1] if rows and sheet.start else 0
+                del sheet  # calamine's copy of the cells
             except Exception as exc:  # one damaged sheet must not hide the others
                 defects.append(f"sheet {index + 1} unreadable: {_calamine_error(exc)}")
                 continue
-            chunks.extend(_sheet_chunks(rows, first_col, f"{location}!{name}", budget))
+            columns = _columns(rows, first_col, budget)
+            del rows  # peak memory: never the typed rows and the joined text at once
+            chunks.extend(columns_to_chunks(columns, f"{location}!{name}"))
+            del columns
     except BudgetExceeded as exc:
         return Extracted(
             kind=kind,
@@ -101,25 +109,25 @@ def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extrac
         wb.close()
     status = AttachmentStatus.SCANNED
     detail = ""
-    if defects and not chunks and any("unreadable" in d for d in defects):
-        status, detail = AttachmentStatus.ERROR, defects[-1]
+    unreadable = [d for d in defects if "unreadable" in d]
+    if unreadable:  # what is in that sheet was not scanned: policy must see it
+        status, detail = AttachmentStatus.ERROR, unreadable[0]
     return Extracted(
         kind=kind, status=status, chunks=tuple(chunks), detail=detail, defects=tuple(defects)
     )
 
 
-def _sheet_chunks(
-    rows: Sequence[Sequence[object]], first_col: int, location: str, budget: Budget
-) -> list[TextChunk]:
+def _columns(rows: Sequence[Sequence[object]], first_col: int, budget: Budget) -> list[list[str]]:
+    """Rendered cells by column, padded with empty columns left of the used area."""
     if not rows:
         return []
     width = max(len(r) for r in rows)
     columns: list[list[str]] = [[] for _ in range(first_col)]
     for c in range(width):
-        if c % 64 == 0:
+        if c % 16 == 0:
             budget.check_time()
         columns.append([render(r[c]) if c < len(r) else "" for r in rows])
-    return columns_to_chunks(columns, location)
+    return columns
 
 
 def _zip_kind(data: bytes) -> str:

@@ -299,3 +299,43 @@ def test_odt_paragraphs_tables_and_spaces() -> None:
     assert re.search(r"個人番号  1234-5678-9018", text_of(ex))
     col = next(c for c in ex.chunks if c.location.endswith("!table1!B"))
     assert col.field_label == "個人番号" and N2 in col.text
+
+
+@pytest.mark.parametrize("far_cell", ["XFD1048576", "ZZ100000", "AAA300000"])
+def test_xlsx_cell_bomb_is_refused_before_calamine_allocates(far_cell: str) -> None:
+    # calamine would allocate rows x columns x 32 bytes and abort the process
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.active["A1"] = "個人番号"
+    wb.active[far_cell] = int(N1)
+    ex = run(_save(wb), "bomb.xlsx")
+    assert ex.status is AttachmentStatus.TOO_LARGE
+    assert "cell bomb" in ex.detail
+
+
+def test_xlsx_tall_single_column_is_fine() -> None:
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.active["A1"] = "個人番号"
+    wb.active["A1048576"] = int(N1)
+    ex = run(_save(wb), "tall.xlsx")
+    assert ex.status is AttachmentStatus.SCANNED
+    assert ex.chunks[0].text.endswith(N1)
+
+
+def test_ods_repeated_cell_bomb_is_refused() -> None:
+    from odf.opendocument import OpenDocumentSpreadsheet
+    from odf.table import Table, TableCell, TableRow
+
+    doc = OpenDocumentSpreadsheet()
+    table = Table(name="s")
+    row = TableRow(numberrowsrepeated=100_000)
+    row.addElement(TableCell(valuetype="float", value=1, numbercolumnsrepeated=1000))
+    table.addElement(row)
+    doc.spreadsheet.addElement(table)
+    data = _save(doc)
+    assert len(data) < 5000
+    ex = run(data, "bomb.ods")
+    assert ex.status is AttachmentStatus.TOO_LARGE and "cell bomb" in ex.detail
