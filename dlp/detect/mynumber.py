@@ -61,8 +61,14 @@ _JOINERS = frozenset(SEPARATORS) - {" ", "\u00a0", "\u3000"}
 
 # First item a bare digit class so the regex engine's charset prefilter skips
 # every non-digit in C; the lookbehind then rejects a digit before it.
+# The third branch is one digit per box (PDF forms such as 扶養控除等申告書):
+# 12 digits each separated by one space or tab; taken only next to a keyword.
 _CANDIDATE_RE = re.compile(
-    r"\d(?<!\d\d)(?:\d{11}|\d{3}" + _SEP_CLASS + r"\d{4}" + _SEP_CLASS + r"\d{4})(?!\d)"
+    r"\d(?<!\d\d)(?:\d{11}|\d{3}"
+    + _SEP_CLASS
+    + r"\d{4}"
+    + _SEP_CLASS
+    + r"\d{4}|(?:[ \t\u3000]\d){11}(?![ \t\u3000]\d))(?!\d)"
 )
 
 # An 11-digit cell under a My Number column header: the leading zero was lost
@@ -172,6 +178,8 @@ _ADJACENT = 24
 
 # Characters that glue a digit run to an identifier, URL or mail address.
 _TOKEN_GLUE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz@_/=%#+&?")
+
+_BOX_GAPS = " \t\u3000"
 
 _DIGIT_FOLD = {ord(c): None for c in SEPARATORS}
 
@@ -409,23 +417,37 @@ class MyNumberDetector:
         """
         text = chunk.text
         label_kw = chunk.field_label is not None and self.has_keyword(chunk.field_label)
-        cands: list[tuple[int, int, str, bool]] = []
+        cands: list[tuple[int, int, str, bool, bool]] = []
         shaped = 0
         valid12 = _valid12
         # Hot loop on digit-rich text: checksum first (9 in 10 candidates fail
         # it), boundaries and positions only for the survivors.
         for m in _CANDIDATE_RE.finditer(text):
             raw = m.group()
+            n = len(raw)
+            if n == 12:
+                d = raw
+            elif n == 14:
+                d = raw[:4] + raw[5:9] + raw[10:]
+            else:  # 23: one digit per box
+                d = raw[::2]
+                if not d.isascii():
+                    d = _fold_digits(d)
+                s, e = m.span()
+                if valid12(d) and not (
+                    s >= 2 and text[s - 1] in _BOX_GAPS and text[s - 2].isdecimal()
+                ):
+                    cands.append((s, e, d, False, True))
+                continue
             shaped += 1
-            grouped = len(raw) == 14
-            d = raw[:4] + raw[5:9] + raw[10:] if grouped else raw
             if not d.isascii():
                 d = _fold_digits(d)
             if not valid12(d):
                 continue
             s, e = m.span()
+            grouped = n == 14
             if _boundary_ok(text, s, e, grouped):
-                cands.append((s, e, d, grouped))
+                cands.append((s, e, d, grouped, False))
         if label_kw:
             cands.extend(_eleven_digit_cells(text))
         if not cands:
@@ -439,13 +461,15 @@ class MyNumberDetector:
         ctx_index = _Lazy(self.context_re, text, self.window, dense)
         out: list[MyNumberMatch] = []
         whole_kws = kw_index.around(0, 0) if dense else None
-        for s, e, d, grouped in cands:
+        for s, e, d, grouped, spaced in cands:
             if d[:11] in _FAKE_BASES:
                 continue
             reasons: list[str] = ["checksum"]
             conf: Confidence | None = Confidence.LOW
             kws = whole_kws or kw_index.around(s, e)
             near = kws.nearest(s, e, self.window)
+            if spaced and near is None and not label_kw:
+                continue  # digits in boxes are only a number next to its label
             if label_kw:
                 conf = Confidence.HIGH
                 reasons.append("column header keyword")
@@ -488,6 +512,8 @@ class MyNumberDetector:
                     reasons.append("part of an identifier or address")
             if conf is None:
                 continue
+            if spaced:
+                reasons.append("one digit per box")
             out.append(MyNumberMatch(s, e, conf, grouped, "; ".join(reasons), d))
         return out
 
@@ -518,7 +544,7 @@ def _glued(text: str, s: int, e: int) -> bool:
     return (s > 0 and text[s - 1] in _TOKEN_GLUE) or (e < len(text) and text[e] in _TOKEN_GLUE)
 
 
-def _eleven_digit_cells(text: str) -> list[tuple[int, int, str, bool]]:
+def _eleven_digit_cells(text: str) -> list[tuple[int, int, str, bool, bool]]:
     out = []
     for m in _ELEVEN_RE.finditer(text):
         try:
@@ -526,7 +552,7 @@ def _eleven_digit_cells(text: str) -> list[tuple[int, int, str, bool]]:
         except ValueError:  # pragma: no cover
             continue
         if _valid12(d):
-            out.append((m.start(1), m.end(1), d, False))
+            out.append((m.start(1), m.end(1), d, False, False))
     return out
 
 

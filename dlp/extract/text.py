@@ -23,6 +23,7 @@ import codecs
 import csv
 import io
 import re
+from collections.abc import Callable
 
 from dlp.extract.base import Budget, Extracted
 from dlp.model import AttachmentStatus, TextChunk
@@ -377,14 +378,30 @@ def _looks_tabular(text: str) -> bool:
 def table_chunks(text: str, location: str, delimiter: str = ",") -> tuple[TextChunk, ...]:
     """One chunk per column: the column's cells joined by newlines, headed by its first cell.
 
-    The header cell is also kept in the text (the first row may be data)."""
+    The header cell is also kept in the text (the first row may be data).
+
+    Forms exported as tables put the label in the row, not the column
+    (``個人番号,621498320257``).  A cell to the right of a short cell that names
+    My Number becomes its own chunk (location ``…!B7``) with that label as its
+    ``field_label``, and is left out of its column's chunk so it counts once."""
+    from dlp.detect.mynumber import build_detector  # the keyword list has one home
+
+    has_keyword = build_detector().has_keyword
+    rows_may_have_labels = has_keyword(text)
     columns: list[list[str]] = []
+    labelled: list[TextChunk] = []
     try:
         reader = csv.reader(io.StringIO(text), delimiter=delimiter, strict=False)
         for r, row in enumerate(reader):
+            label = _row_label(row, has_keyword) if rows_may_have_labels else None
             for j, cell in enumerate(row):
                 if len(columns) <= j:
                     columns.append([""] * r)  # a ragged row: earlier rows had no such cell
+                if label is not None and j > label[0] and _HAS_DIGIT.search(cell):
+                    labelled.append(
+                        TextChunk(cell, f"{location}!{column_name(j)}{r + 1}", label[1])
+                    )
+                    cell = ""
                 columns[j].append(cell)
             for col in columns[len(row) :]:
                 col.append("")
@@ -400,7 +417,23 @@ def table_chunks(text: str, location: str, delimiter: str = ",") -> tuple[TextCh
                 field_label=header or None,
             )
         )
-    return tuple(chunks)
+    return (*chunks, *labelled)
+
+
+_HAS_DIGIT = re.compile(r"\d")
+_LABEL_MAX = 40
+"""A row label is a short cell; a long one is prose, not a field name."""
+
+
+def _row_label(row: list[str], has_keyword: Callable[[str], bool]) -> tuple[int, str] | None:
+    """(index, text) of the first short cell in ``row`` naming My Number, if any."""
+    if len(row) < 2 or not has_keyword("\t".join(row)):
+        return None
+    for k, cell in enumerate(row[:-1]):
+        c = cell.strip()
+        if c and len(c) <= _LABEL_MAX and not _HAS_DIGIT.search(c) and has_keyword(c):
+            return k, c
+    return None
 
 
 def column_name(j: int) -> str:

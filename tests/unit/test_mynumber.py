@@ -349,3 +349,19 @@ def test_redact_stars_long_digit_runs_only() -> None:
 def test_keyword_list_covers_the_issue() -> None:
     for kw in ("マイナンバー", "個人番号", "共通番号", "通知カード"):
         assert kw in KEYWORDS
+
+
+@pytest.mark.parametrize("gap", [" ", "\t", "\u3000"])
+def test_one_digit_per_box_next_to_a_keyword(gap: str) -> None:
+    boxes = gap.join("621498320257")
+    (m,) = find(f"個人番号 {boxes} ")
+    assert m.confidence is Confidence.HIGH and m.digits == "621498320257" and "box" in m.reason
+    (m,) = find(boxes, label="個人番号")
+    assert m.confidence is Confidence.HIGH
+
+
+def test_one_digit_per_box_needs_a_keyword_and_exactly_twelve() -> None:
+    boxes = " ".join("621498320257")
+    assert find(f"備考 {boxes}") == []
+    assert find(f"個人番号 1 {boxes}") == []
+    assert find(f"個人番号 {boxes} 1") == []

@@ -171,3 +171,23 @@ def test_html_attachment_uses_meta_charset() -> None:
     html = '<html><head><meta charset="shift_jis"></head><body>個人番号 6214<b>9832</b>0257</body></html>'
     ex = extract_html(html.encode("cp932"), "a.html", "attachment:a.html", budget(), None)
     assert "個人番号 621498320257" in ex.chunks[0].text
+
+
+def test_form_rows_label_the_cell_to_their_right() -> None:
+    text = "項目,値,備考\n氏名,山田太郎,\n個人番号,621498320257,確認済\nマイナンバー（配偶者）,983205673214,\n電話,03-1234-5678,\n"
+    chunks = table_chunks(text, "f.csv")
+    by_loc = {c.location: c for c in chunks}
+    assert (
+        by_loc["f.csv!B3"].text == "621498320257" and by_loc["f.csv!B3"].field_label == "個人番号"
+    )
+    assert by_loc["f.csv!B4"].field_label == "マイナンバー（配偶者）"
+    assert "621498320257" not in by_loc["f.csv!B"].text  # counted once
+    det = build_detector()
+    found = [m for c in chunks for m in det.find(c)]
+    assert sorted(m.digits for m in found) == ["621498320257", "983205673214"]
+    assert all(m.confidence is Confidence.HIGH for m in found)
+
+
+def test_ordinary_tables_get_no_row_labels() -> None:
+    text = "氏名,個人番号\n山田,621498320257\n"
+    assert [c.location for c in table_chunks(text, "t.csv")] == ["t.csv!A", "t.csv!B"]
