@@ -8,6 +8,8 @@ row as ``field_label``, like spreadsheets.  (.ods goes to spreadsheet.py.)
 
 from __future__ import annotations
 
+import zipfile
+
 from dlp.extract import xmltext, zipparts
 from dlp.extract.base import Budget, BudgetExceeded, Extracted
 from dlp.extract.tables import columns_to_chunks, rows_to_columns
@@ -17,6 +19,15 @@ _ODF_NS_KIND = (
     (b"opendocument.presentation", "odp"),
     (b"opendocument.text", "odt"),
 )
+
+
+def is_encrypted(zf: zipfile.ZipFile, budget: Budget) -> bool:
+    """ODF encrypts each part and says so in the manifest (ODF 1.2 §3.8)."""
+    if "META-INF/manifest.xml" not in zf.namelist():
+        return False
+    info = zf.getinfo("META-INF/manifest.xml")
+    manifest = zipparts.read_capped(zf, info, 1 << 20, budget)
+    return b"encryption-data" in manifest
 
 
 def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extracted:
@@ -37,16 +48,10 @@ def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extrac
     with zf:
         zipparts.check_package(zf, budget)
         names = zf.namelist()
-        if "META-INF/manifest.xml" in names:
-            manifest = zipparts.read_capped(
-                zf, zf.getinfo("META-INF/manifest.xml"), 1 << 20, budget
+        if is_encrypted(zf, budget):
+            return Extracted(
+                kind=kind, status=AttachmentStatus.ENCRYPTED, detail="password-protected document"
             )
-            if b"manifest:encryption-data" in manifest:
-                return Extracted(
-                    kind=kind,
-                    status=AttachmentStatus.ENCRYPTED,
-                    detail="password-protected document",
-                )
         parts: list[str] = [n for n in ("content.xml", "styles.xml") if n in names]
         parts += sorted(n for n in names if n.endswith("/content.xml"))
         try:

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import python_calamine
 
-from dlp.extract import cellguard, zipparts
+from dlp.extract import cellguard, opendoc, zipparts
 from dlp.extract.base import Budget, BudgetExceeded, Extracted
 from dlp.extract.officecrypto import decrypt_default, is_encrypted_ole
 from dlp.extract.tables import columns_to_chunks
@@ -68,6 +68,12 @@ def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extrac
                 if kind == "xlsx":
                     cellguard.check_xlsx(zf, budget)
                 elif kind == "ods":
+                    if opendoc.is_encrypted(zf, budget):
+                        return Extracted(
+                            kind=kind,
+                            status=AttachmentStatus.ENCRYPTED,
+                            detail="password-protected workbook",
+                        )
                     cellguard.check_ods(zf, budget)
         except BudgetExceeded:
             raise

@@ -339,3 +339,24 @@ def test_ods_repeated_cell_bomb_is_refused() -> None:
     assert len(data) < 5000
     ex = run(data, "bomb.ods")
     assert ex.status is AttachmentStatus.TOO_LARGE and "cell bomb" in ex.detail
+
+
+@pytest.mark.parametrize("kind", ["odt", "ods"])
+def test_password_protected_opendocument_is_encrypted(kind: str) -> None:
+    import os
+
+    from odf.opendocument import OpenDocumentSpreadsheet, OpenDocumentText
+
+    doc = OpenDocumentText() if kind == "odt" else OpenDocumentSpreadsheet()
+
+    def encrypt(manifest: bytes) -> bytes:
+        return manifest.replace(
+            b'manifest:full-path="content.xml" manifest:media-type="text/xml"/>',
+            b'manifest:full-path="content.xml" manifest:media-type="text/xml"><manifest:encryption-data '
+            b'manifest:checksum-type="SHA1/1K" manifest:checksum="x"/></manifest:file-entry>',
+        )
+
+    data = _patch_part(_save(doc), "META-INF/manifest.xml", encrypt)
+    data = _patch_part(data, "content.xml", lambda _: os.urandom(2000))
+    ex = run(data, f"secret.{kind}")
+    assert (ex.kind, ex.status) == (kind, AttachmentStatus.ENCRYPTED)
