@@ -23,6 +23,7 @@ import collections
 import logging
 import re
 import ssl
+from typing import AnyStr
 
 from aiosmtpd.smtp import SMTP, Envelope, Session, login_always_fail
 
@@ -109,6 +110,7 @@ class GatewaySMTP(SMTP):
         self.command_size_limits = limits
         self.state: SessionState | None = None
         self._busy = False
+        self._batch: list[bytes] | None = None
 
     # -- connection ------------------------------------------------------
 
@@ -308,7 +310,21 @@ class GatewaySMTP(SMTP):
         await self._abort_transaction()
         if self.state is not None:
             self.state.helo = hostname or ""
-        await super().smtp_EHLO(hostname)
+        # aiosmtpd writes the ten-odd EHLO lines one by one: one send() each, and
+        # on loopback every send() costs the kernel's whole delivery path.
+        self._batch = []
+        try:
+            await super().smtp_EHLO(hostname)
+        finally:
+            lines, self._batch = self._batch, None
+        if lines:
+            await super().push(b"\r\n".join(lines))
+
+    async def push(self, status: AnyStr) -> None:
+        if self._batch is not None:
+            self._batch.append(status.encode("utf-8") if isinstance(status, str) else status)
+            return
+        await super().push(status)
 
     async def smtp_HELO(self, hostname: str) -> None:
         await self._abort_transaction()

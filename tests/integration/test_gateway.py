@@ -594,7 +594,7 @@ def test_fast_protocol_init_sets_what_aiosmtpd_sets(gw: InProcessGateway) -> Non
 
     ours, stock = gw.lt.call(both())
     assert stock - ours == set()
-    assert ours - stock == {"gateway", "state", "_busy", "command_size_limits"}
+    assert ours - stock == {"gateway", "state", "_busy", "_batch", "command_size_limits"}
 
 
 def test_next_hop_connections_are_reused_across_sessions(gw: InProcessGateway, sink: Sink) -> None:
