@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
+import zipfile
 from collections.abc import Sequence
 
 import python_calamine
 
-from dlp.extract import cellguard, opendoc, zipparts
-from dlp.extract.base import Budget, BudgetExceeded, Extracted
+from dlp.extract import cellguard, opendoc, xmltext, zipparts
+from dlp.extract.base import Budget, BudgetExceeded, Extracted, Member
 from dlp.extract.officecrypto import decrypt_default, is_encrypted_ole
+from dlp.extract.ooxml import embedded_members
 from dlp.extract.tables import columns_to_chunks
 from dlp.model import AttachmentStatus, TextChunk
 
@@ -53,6 +56,8 @@ def render(value: object) -> str:
 def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extracted:
     kind = "xls" if data.startswith(_OLE_MAGIC) else _zip_kind(data)
     defects: list[str] = []
+    extras: list[TextChunk] = []
+    members: list[Member] = []
     if kind == "xls" and is_encrypted_ole(data):
         plain = decrypt_default(data)
         if plain is None:
@@ -67,6 +72,7 @@ def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extrac
                 zipparts.check_package(zf, budget)
                 if kind == "xlsx":
                     cellguard.check_xlsx(zf, budget)
+                    extras, members = _xlsx_extras(zf, location, budget)
                 elif kind == "ods":
                     if opendoc.is_encrypted(zf, budget):
                         return Extracted(
@@ -107,7 +113,8 @@ def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extrac
         return Extracted(
             kind=kind,
             status=exc.status,
-            chunks=tuple(chunks),
+            chunks=tuple(chunks + extras),
+            members=tuple(members),
             detail=exc.detail,
             defects=tuple(defects),
         )
@@ -119,7 +126,12 @@ def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extrac
     if unreadable:  # what is in that sheet was not scanned: policy must see it
         status, detail = AttachmentStatus.ERROR, unreadable[0]
     return Extracted(
-        kind=kind, status=status, chunks=tuple(chunks), detail=detail, defects=tuple(defects)
+        kind=kind,
+        status=status,
+        chunks=tuple(chunks + extras),
+        members=tuple(members),
+        detail=detail,
+        defects=tuple(defects),
     )
 
 
@@ -134,6 +146,34 @@ def _columns(rows: Sequence[Sequence[object]], first_col: int, budget: Budget) -
             budget.check_time()
         columns.append([render(r[c]) if c < len(r) else "" for r in rows])
     return columns
+
+
+# Part names come from relationships and vary by writer (Excel: xl/comments1.xml;
+# openpyxl: xl/comments/comment1.xml), so match on the file name.
+_EXTRA_PART = re.compile(
+    r"^xl/(?:[^/]+/)*(comments?\d*|threadedComment\d*|drawing\d+)\.xml$", re.IGNORECASE
+)
+
+
+def _xlsx_extras(
+    zf: zipfile.ZipFile, location: str, budget: Budget
+) -> tuple[list[TextChunk], list[Member]]:
+    """Comments and text boxes (calamine reads cells only) and embedded files."""
+    chunks: list[TextChunk] = []
+    for info in zf.infolist():
+        m = _EXTRA_PART.match(info.filename)
+        if not m:
+            continue
+        budget.check_time()
+        xml = zipparts.read_capped(zf, info, budget.max_total_bytes, budget)
+        root = xmltext.parse(xml)
+        if root is None:
+            continue
+        text = xmltext.joined(xmltext.collect(root, xmltext.SHEET_EXTRAS, budget).text)
+        if text:
+            label = m.group(1).rsplit("/", 1)[-1]
+            chunks.append(TextChunk(text=text, location=f"{location}!{label}"))
+    return chunks, embedded_members(zf, budget)
 
 
 def _zip_kind(data: bytes) -> str:

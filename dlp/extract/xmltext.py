@@ -90,6 +90,23 @@ DRAWING = Dialect(
     row=_ns(_A, "tr"),
     cell=_ns(_A, "tc"),
 )
+_S = (
+    "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
+    "http://purl.oclc.org/ooxml/spreadsheetml/main",
+)
+_TC = ("http://schemas.microsoft.com/office/spreadsheetml/2018/threadedcomments",)
+SHEET_EXTRAS = Dialect(
+    # cell comments (legacy and threaded) and the text of shapes / text boxes on a sheet;
+    # rPh is the furigana of a run
+    text=_ns(_S, "t") | _ns(_A, "t") | _ns(_TC, "text"),
+    para=_ns(_S, "comment") | _ns(_A, "p") | _ns(_TC, "threadedComment"),
+    tab=_ns(_A, "tab"),
+    brk=_ns(_A, "br"),
+    skip=_ns(_S, "rPh", "rPr") | _ns(_A, "rPr", "pPr", "bodyPr") | _ns(_MC, "Fallback"),
+    table=_ns(_A, "tbl"),
+    row=_ns(_A, "tr"),
+    cell=_ns(_A, "tc"),
+)
 OPENDOC = Dialect(
     text=frozenset(),
     para=_ns(_T, "p", "h"),

@@ -360,3 +360,25 @@ def test_password_protected_opendocument_is_encrypted(kind: str) -> None:
     data = _patch_part(data, "content.xml", lambda _: os.urandom(2000))
     ex = run(data, f"secret.{kind}")
     assert (ex.kind, ex.status) == (kind, AttachmentStatus.ENCRYPTED)
+
+
+def test_xlsx_cell_comments_and_embedded_files() -> None:
+    import openpyxl
+    from openpyxl.comments import Comment
+
+    wb = openpyxl.Workbook()
+    wb.active["A1"] = "氏名"
+    wb.active["A2"] = "山田"
+    wb.active["A2"].comment = Comment(f"個人番号 {N2} 確認済", "総務")
+    data = _save(wb)
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        for n in src.namelist():
+            z.writestr(n, src.read(n))
+        z.writestr("xl/embeddings/Microsoft_Word_Document.docx", _docx())
+    ex = run(out.getvalue(), "c.xlsx")
+    assert ex.status is AttachmentStatus.SCANNED
+    comment = next(c for c in ex.chunks if "!comment" in c.location)
+    assert f"個人番号 {N2}" in comment.text
+    assert [m.name for m in ex.members] == ["Microsoft_Word_Document.docx"]
