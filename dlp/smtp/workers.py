@@ -191,8 +191,17 @@ class ScanPool:
         if self._closed:
             return
         self.replaced += 1
-        fresh = await loop.run_in_executor(None, self._spawn)
-        self._idle.put_nowait(fresh)
+        while not self._closed:
+            try:
+                fresh = await loop.run_in_executor(None, self._spawn)
+            except Exception as exc:
+                # Never shrink the pool for good: keep trying, and meanwhile
+                # scans wait (then time out and tempfail) rather than fail.
+                log.error("cannot start a scan worker (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(1.0)
+                continue
+            self._idle.put_nowait(fresh)
+            return
 
     def _failed(self, source: str, raw: bytes, reason: str) -> ScanReport:
         return ScanReport(source=source, size=len(raw), error=reason)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import smtplib
 import subprocess
@@ -77,6 +78,22 @@ def sink(lt: LoopThread) -> Iterator[Sink]:
     s.stop()
 
 
+def _serving_children(pid: int) -> list[int]:
+    """The supervisor's serving processes (not multiprocessing's resource tracker)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            cmd = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat[1]) == pid and b"spawn_main" in cmd and stat[0] != "Z":
+            out.append(int(entry))
+    return sorted(out)
+
+
 def plain(subject: str, body: str) -> bytes:
     return (
         f"From: {SENDER}\r\nTo: {EXTERNAL}\r\nSubject: {subject}\r\n"
@@ -139,6 +156,21 @@ def test_two_processes_metrics_logs_and_quarantine_cli(sink: Sink, tmp_path: Pat
         assert 'dlp_messages_total{verdict="hold"} 1.0' in body
         assert "dlp_hold_queue_depth 1.0" in body
 
+        # A serving process that dies is replaced; the port keeps serving meanwhile.
+        victim = _serving_children(served.proc.pid)[0]
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if (
+                any(e.get("event") == "restart" for e in served.log_lines())
+                and len(_serving_children(served.proc.pid)) == 2
+                and victim not in _serving_children(served.proc.pid)
+            ):
+                break
+            time.sleep(0.2)
+        assert victim not in _serving_children(served.proc.pid)
+        assert len(_serving_children(served.proc.pid)) == 2
+
         out = subprocess.run(
             [DLP, "quarantine", "release", held["id"], "--config", str(cfg), "--comment", "ok"],
             capture_output=True,
@@ -162,7 +194,8 @@ def test_two_processes_metrics_logs_and_quarantine_cli(sink: Sink, tmp_path: Pat
     assert len(messages) == 21
     assert {m["action"] for m in messages} == {"deliver", "hold"}
     assert all("audit_key" in m and "total_ms" in m for m in messages)
-    assert {e.get("pid") for e in lines if e.get("event") == "listening"}.__len__() == 2
+    # Two serving processes, plus the one that replaced the killed one.
+    assert len({e.get("pid") for e in lines if e.get("event") == "listening"}) == 3
     assert number not in served.log_path.read_text()
 
 
