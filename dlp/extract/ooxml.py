@@ -66,7 +66,9 @@ def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extrac
             for name, label in _parts(names, kind):
                 budget.check_time()
                 try:
-                    xml = zipparts.read_capped(zf, zf.getinfo(name), budget.max_total_bytes, budget)
+                    xml = zipparts.read_capped(
+                        zf, zf.getinfo(name), zipparts.xml_cap(budget), budget
+                    )
                 except BudgetExceeded:
                     raise
                 except Exception as exc:
@@ -155,7 +157,7 @@ def _salvaged(data: bytes, location: str, budget: Budget) -> Extracted:
     kind = "docx"
     chunks: list[TextChunk] = []
     try:
-        parts = zipparts.salvage(data, budget, budget.max_total_bytes)
+        parts = zipparts.salvage(data, budget, zipparts.xml_cap(budget))
     except zipparts.EncryptedMember:
         return Extracted(kind=kind, status=AttachmentStatus.ENCRYPTED, detail="encrypted package")
     names = [n for n, _ in parts]

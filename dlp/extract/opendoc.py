@@ -57,7 +57,7 @@ def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extrac
         try:
             for name in parts:
                 budget.check_time()
-                xml = zipparts.read_capped(zf, zf.getinfo(name), budget.max_total_bytes, budget)
+                xml = zipparts.read_capped(zf, zf.getinfo(name), zipparts.xml_cap(budget), budget)
                 root = xmltext.parse(xml)
                 if root is None:
                     defects.append(f"{name}: not XML")

@@ -174,7 +174,7 @@ def _xlsx_extras(
         if not m:
             continue
         budget.check_time()
-        xml = zipparts.read_capped(zf, info, budget.max_total_bytes, budget)
+        xml = zipparts.read_capped(zf, info, zipparts.xml_cap(budget), budget)
         root = xmltext.parse(xml)
         if root is None:
             continue

@@ -22,6 +22,14 @@ SMALL_PART = 1 << 20
 (styles, empty sheets) legitimately compresses far better than max_ratio."""
 
 
+def xml_cap(budget: Budget) -> int:
+    """Largest XML part parsed into a tree (docx/pptx/odt): half of ``max_file_bytes``.
+
+    lxml needs several times the text in memory; a 25 MB document.xml is already
+    a 2 000-page document, so a larger part is a bomb, not a report."""
+    return max(SMALL_PART, budget.max_file_bytes // 2)
+
+
 class EncryptedMember(Exception):
     """A ZIP member is encrypted (ZipCrypto, WinZip AES or PKWARE strong encryption)."""
 
