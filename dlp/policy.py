@@ -28,6 +28,7 @@ from dlp.model import (
     ScanReport,
     Verdict,
 )
+from dlp.sendlog.redact import scrub
 
 LOOKALIKE_RULE = "lookalike-recipient"
 DEFAULT_RULE = "default"
@@ -229,7 +230,9 @@ def _found_phrase(report: ScanReport, rule: Rule) -> tuple[str, str] | None:
 def _places(locations: Iterable[str]) -> str:
     """Up to three distinct locations, in order of first appearance."""
     seen: list[str] = []
-    for text in locations:
+    for raw in locations:
+        # A file name or label can itself be a number (123456789018.csv).
+        text = scrub(raw)
         if text not in seen:
             seen.append(text)
     shown = ", ".join(seen[:3])

@@ -29,6 +29,7 @@ from cryptography.fernet import Fernet, InvalidToken
 
 from dlp.config import Settings
 from dlp.model import ScanReport, Verdict
+from dlp.sendlog.redact import scrub
 
 _BODY = ".eml.enc"
 _META = ".meta.enc"
@@ -125,12 +126,14 @@ class Quarantine:
         held = HeldMessage(
             id=held_id,
             audit_key=audit_key,
-            message_id=report.message_id,
+            # Shown by `dlp quarantine` and the console: the numbers stay in the
+            # (encrypted) message only.
+            message_id=scrub(report.message_id),
             sender=sender,
             recipients=tuple(recipients),
             reasons=verdict.reasons or (verdict.rule,),
             rule=verdict.rule,
-            subject=report.subject,
+            subject=scrub(report.subject),
             size=len(raw),
             held_at=now,
             findings={

@@ -8,6 +8,7 @@ and none is duplicated.
 from __future__ import annotations
 
 import asyncio
+import json
 import smtplib
 import socket
 import ssl
@@ -758,3 +759,23 @@ def test_client_vanishing_mid_scan_sends_nothing(gw: InProcessGateway, sink: Sin
         c.sendmail(SENDER, [EXTERNAL], mime_with_attachment("next", "x", "b.bin", b"\1" * 10))
     got = sink.wait_for(1)
     assert len(got) == 1 and b"Subject: next" in got[0].content
+
+
+def test_a_number_in_a_file_name_or_subject_never_comes_back(
+    gw: InProcessGateway, sink: Sink
+) -> None:
+    csv = f"氏名,個人番号\r\n山田,{N2}\r\n鈴木,{N3}\r\n".encode()
+    raw = mime_with_attachment(f"{N1} の件", "名簿です", f"{N1}.csv", csv)
+    with client(gw.port) as c:
+        c.mail(SENDER)
+        c.rcpt(EXTERNAL)
+        code, text = c.data(raw)
+    assert code == 250 and b"2.6.0" in text
+    for n in (N1, N2, N3):
+        assert n.encode() not in text
+    held = next(h for h in gw.gateway.quarantine.list() if h.subject.endswith("の件"))
+    blob = json.dumps(held.to_json(), ensure_ascii=False)
+    assert N1 not in blob and "の件" in blob
+    for e in sendlog_entries(gw.settings):
+        assert N1 not in json.dumps(e.record.to_json(), ensure_ascii=False)
+    assert sink.messages == []
