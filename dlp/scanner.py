@@ -38,7 +38,7 @@ MAX_FINDINGS = 1000
 """Findings listed per report; the summary still counts every number."""
 
 SMALL_FILE_BYTES = 256
-"""Files up to this size that hold a My Number get no sha256 in the report."""
+"""Files up to this size that hold exactly one My Number get no sha256 in the report."""
 
 _GENERIC_TYPES = frozenset(
     {"", "application/octet-stream", "application/x-download", "binary/octet-stream"}
@@ -256,9 +256,10 @@ def _scan_file(
     for chunk in ext.chunks:
         st.detect(chunk, hint)
     detail = redact(ext.detail)
-    if len(data) <= SMALL_FILE_BYTES and len(st.matches) > before:
-        # The hash of a tiny file that holds a number can be reversed by trying
-        # every number: it would be a stand-in for the number (DESIGN.md rule 2).
+    if len(data) <= SMALL_FILE_BYTES and len({m.digits for m in st.matches[before:]}) == 1:
+        # The hash of a tiny file holding one number can be reversed by trying
+        # all 10^11 numbers: it would stand in for the number (DESIGN.md rule 2).
+        # With two or more numbers the search space (10^22+) is out of reach.
         sha = ""
         detail = (
             detail + "; " if detail else ""

@@ -58,11 +58,15 @@ def test_file_name_keyword_raises_to_medium() -> None:
     assert r.findings[0].confidence is Confidence.MEDIUM
 
 
-def test_small_file_with_a_number_gets_no_hash() -> None:
+def test_small_file_with_one_number_gets_no_hash() -> None:
     r = scan_file(f"{NUMBER}\n".encode(), "n.txt", SCAN, "f")
     assert r.attachments[0].sha256 == "" and "withheld" in r.attachments[0].detail
     clean = scan_file(b"hello\n", "n.txt", SCAN, "f")
     assert len(clean.attachments[0].sha256) == 64
+    two = scan_file(f"個人番号\n{NUMBER}\n983205673214\n".encode(), "n.csv", SCAN, "f")
+    assert len(two.attachments[0].sha256) == 64
+    big = scan_file(f"個人番号 {NUMBER}\n".encode() + "あ".encode() * 200, "n.txt", SCAN, "f")
+    assert len(big.attachments[0].sha256) == 64
 
 
 def test_nested_archives_stop_at_max_depth() -> None:
