@@ -268,14 +268,9 @@ class Entry:
 _KIND_RANK = {OWN: 0, PARTNER: 1, BUILTIN: 2}
 
 
-def _deletes(word: str, depth: int) -> set[str]:
-    """All strings obtained by deleting up to ``depth`` characters (word included)."""
-    out = {word}
-    frontier = {word}
-    for _ in range(depth):
-        frontier = {w[:i] + w[i + 1 :] for w in frontier if len(w) > 1 for i in range(len(w))}
-        out |= frontier
-    return out
+def _deletes(word: str) -> list[str]:
+    """The word and every string one deletion away (duplicates are harmless)."""
+    return [word, *(word[:i] + word[i + 1 :] for i in range(len(word)))]
 
 
 @dataclass(slots=True)
@@ -385,7 +380,7 @@ class ProtectedSet:
         for form in {label, skel}:
             if b == 1:
                 self.lengths1.add(len(form))
-                for variant in _deletes(form, 1):
+                for variant in _deletes(form):
                     self.near1.setdefault(variant, []).append(label)
                 continue
             # Budget 2: a full two-deletion neighbourhood costs ~n²/2 keys per
@@ -395,9 +390,9 @@ class ProtectedSet:
             # label is within one edit of the matching part of the candidate.
             self.lengths2.add(len(form))
             m = len(form) // 2
-            for variant in _deletes(form[:m], 1):
+            for variant in _deletes(form[:m]):
                 self.near2_left.setdefault(variant, []).append(label)
-            for variant in _deletes(form[m:], 1):
+            for variant in _deletes(form[m:]):
                 self.near2_right.setdefault(variant, []).append(label)
 
 
@@ -552,7 +547,7 @@ def _fuzzy_label(name: Name, ps: ProtectedSet) -> _Hit | None:
         # Only look where a protected label of a compatible length exists: most
         # queries then touch one of the two neighbourhoods, not both.
         if n - 1 in ps.lengths1 or n in ps.lengths1 or n + 1 in ps.lengths1:
-            for v in _deletes(form, 1):
+            for v in _deletes(form):
                 found = ps.near1.get(v)
                 if found:
                     candidates.update(found)
@@ -566,7 +561,7 @@ def _fuzzy_label(name: Name, ps: ProtectedSet) -> _Hit | None:
                 (ps.near2_right, (form[n - k :] for k in rights if 0 < k < n)),
             ):
                 for part in parts:
-                    for v in _deletes(part, 1):
+                    for v in _deletes(part):
                         found = index.get(v)
                         if found:
                             candidates.update(found)
