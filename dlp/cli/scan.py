@@ -9,6 +9,7 @@ Lines).  Exit status like grep: 0 nothing found, 1 findings, 2 an error.
 
 from __future__ import annotations
 
+import functools
 import json
 import mailbox
 import sys
@@ -175,13 +176,10 @@ def _file(path: Path) -> Iterator[_Unit]:
     with path.open("rb") as fh:
         head = fh.read(4096)
     if head.startswith(b"From ") and _is_mbox(head):
+        # One mailbox object for all its messages: it indexes the file once.
         box = mailbox.mbox(str(path), create=False)
-        try:
-            keys = list(box.keys())
-        finally:
-            box.close()
-        for i, key in enumerate(keys, 1):
-            yield _Unit(f"{path}#{i}", _mbox_reader(path, key), True)
+        for i, key in enumerate(box.keys(), 1):
+            yield _Unit(f"{path}#{i}", functools.partial(box.get_bytes, key), True)
         return
     as_message = True if path.suffix.lower() in _MESSAGE_SUFFIXES else None
     yield _Unit(str(path), path.read_bytes, as_message, path.name)
@@ -190,17 +188,6 @@ def _file(path: Path) -> Iterator[_Unit]:
 def _is_mbox(head: bytes) -> bool:
     lines = head.split(b"\n", 3)
     return len(lines) > 1 and b":" in lines[1] and not lines[0].startswith(b"From: ")
-
-
-def _mbox_reader(path: Path, key: str) -> Callable[[], bytes]:
-    def read() -> bytes:
-        box = mailbox.mbox(str(path), create=False)
-        try:
-            return box.get_bytes(key)
-        finally:
-            box.close()
-
-    return read
 
 
 # --- scanning ------------------------------------------------------------------------------------

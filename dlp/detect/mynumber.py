@@ -452,22 +452,26 @@ class MyNumberDetector:
             cands.extend(_eleven_digit_cells(text))
         if not cands:
             return []
-        many = (
-            len(cands) >= 3 and _binomial_tail(len(cands), max(shaped, len(cands))) < _MANY_PASS_P
-        )
         # One pass over the chunk when candidates are dense, else windows around each.
         dense = len(cands) * (2 * self.window + 2 * _MAX_WORD) > len(text)
         kw_index = _Lazy(self.keyword_re, text, self.window, dense)
         ctx_index = _Lazy(self.context_re, text, self.window, dense)
-        out: list[MyNumberMatch] = []
         whole_kws = kw_index.around(0, 0) if dense else None
-        for s, e, d, grouped, spaced in cands:
+        nears: list[tuple[_Positions, tuple[int, str] | None]] = []
+        for s, e, _d, _g, _sp in cands:
+            kws = whole_kws or kw_index.around(s, e)
+            nears.append((kws, kws.nearest(s, e, self.window)))
+        # Pass ratio among the values no keyword explains: real numbers next to
+        # 個人番号 must not make the random IDs around them look structured.
+        explained = sum(1 for _, near in nears if near is not None)
+        k = sum(1 for (_, near), c in zip(nears, cands, strict=True) if near is None and not c[4])
+        many = k >= 3 and _binomial_tail(k, max(shaped - explained, k)) < _MANY_PASS_P
+        out: list[MyNumberMatch] = []
+        for (s, e, d, grouped, spaced), (kws, near) in zip(cands, nears, strict=True):
             if d[:11] in _FAKE_BASES:
                 continue
             reasons: list[str] = ["checksum"]
             conf: Confidence | None = Confidence.LOW
-            kws = whole_kws or kw_index.around(s, e)
-            near = kws.nearest(s, e, self.window)
             if spaced and near is None and not label_kw:
                 continue  # digits in boxes are only a number next to its label
             if label_kw:
