@@ -199,13 +199,16 @@ def add_cmd(
             click.echo(f"dlp: {exc}", err=True)
             raise SystemExit(2) from None
     current = _load_list(path) if path.exists() else Allowlist()
+    builtin = settings.domains.builtin_protected
     accepted: list[str] = []
+    seen_problems: dict[str, list[str]] = {}
     for domain in canonical:
         listed = current.section_of(domain)
         if listed == section and (domain in current.mynumber_partners) == mynumber:
             click.echo(f"{domain}: already listed in [{section}]")
             continue
-        problems = entry_warnings(domain, section, current, settings.domains.builtin_protected)
+        problems = entry_warnings(domain, section, current, builtin)
+        seen_problems[domain] = problems
         if problems and not force:
             for p in problems:
                 click.echo(f"warning: {p}", err=True)
@@ -217,8 +220,16 @@ def add_cmd(
                 click.echo(f"warning: {p} (added anyway: --force)", err=True)
         accepted.append(domain)
 
+    raced: list[str] = []
+
     def change(al: Allowlist) -> Allowlist:
+        # Under the lock: someone may have changed the file since the checks
+        # above.  A new reason to hesitate that nobody confirmed skips the entry.
+        raced.clear()
         for d in accepted:
+            if not force and entry_warnings(d, section, al, builtin) != seen_problems[d]:
+                raced.append(d)
+                continue
             al = al.with_entry(section, d, mynumber=mynumber)
         return al
 
@@ -229,10 +240,18 @@ def add_cmd(
     except (AllowlistError, OSError) as exc:
         click.echo(f"dlp: allowlist not changed: {exc}", err=True)
         raise SystemExit(2) from None
+    for d in raced:
+        click.echo(
+            f"{d}: not added: the allowlist changed meanwhile; run the command again", err=True
+        )
+    accepted = [d for d in accepted if d not in raced]
     for d in accepted:
         tag = " (mynumber)" if mynumber else ""
         click.echo(f"{d}: added to [{section}]{tag}")
-    _record(settings, "allowlist_add", accepted, section, comment)
+    if accepted:
+        _record(settings, "allowlist_add", accepted, section, comment)
+    if raced:
+        raise SystemExit(1)
 
 
 @allowlist_group.command("remove")

@@ -180,3 +180,43 @@ def test_changes_are_recorded_in_the_send_log(site: Path) -> None:
     record = entries[0].record
     assert record.detail["domain"] == "kyuyo.co.jp"
     assert record.comment == "new payroll office"
+
+
+def test_checks_are_repeated_under_the_lock(site: Path) -> None:
+    """An entry that became a lookalike while `add` waited for the lock is not added."""
+    import fcntl
+    import os
+    import time
+
+    if not DLP.exists():
+        pytest.skip("dlp not installed")
+    path = site / "config" / "allowed_domains.txt"
+    lock = site / "config" / ".allowed_domains.txt.lock"
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(site), "LANG": "C.UTF-8"}
+    proc = subprocess.Popen(
+        [str(DLP), "allowlist", "add", "hokuriku-shinkin.co.jp"],
+        cwd=site, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        fd_dir = Path(f"/proc/{proc.pid}/fd")
+        while time.monotonic() < deadline:  # wait until it holds the lock file open
+            try:
+                if any(os.readlink(f) == str(lock) for f in fd_dir.iterdir()):
+                    break
+            except OSError:
+                pass
+            time.sleep(0.05)
+        else:
+            pytest.fail("dlp allowlist add never reached the lock")
+        # meanwhile another administrator lists a near twin
+        path.write_text(ALLOWLIST + "hokuriku-shinkn.co.jp\n", encoding="utf-8")
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert "changed meanwhile" in err
+    assert "hokuriku-shinkin.co.jp" not in path.read_text(encoding="utf-8")
