@@ -9,12 +9,17 @@ when an owner module has a function for it: releases and discards go through
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
 
 from dlp.config import Settings
 from dlp.console.security import console_key
 from dlp.console.users import UserStore, users_db_path
 from dlp.sendlog import open_store
 from dlp.sendlog.store import SendLogStore
+
+T = TypeVar("T")
 
 
 class Services:
@@ -24,6 +29,7 @@ class Services:
         self.key = console_key(settings)
         self._store: SendLogStore | None = None
         self._lock = threading.Lock()
+        self._cache: dict[Hashable, tuple[float, Any]] = {}
 
     def sendlog(self) -> SendLogStore:
         """The send log, opened on first use (SendLogError when it cannot be).
@@ -34,6 +40,20 @@ class Services:
             if self._store is None:
                 self._store = open_store(self.settings)
             return self._store
+
+    def cached(self, key: Hashable, ttl: float, compute: Callable[[], T]) -> T:
+        """``compute()``, or its result from the last ``ttl`` seconds."""
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None and now - hit[0] < ttl:
+                return hit[1]
+        value = compute()
+        with self._lock:
+            # Drop stale entries so a long-running console does not accumulate them.
+            self._cache = {k: v for k, v in self._cache.items() if now - v[0] < ttl}
+            self._cache[key] = (now, value)
+        return value
 
     def close(self) -> None:
         with self._lock:
