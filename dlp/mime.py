@@ -242,12 +242,21 @@ def _leaf(part: Message, ctype: str, w: _Walk, path: str) -> None:
 _B64_JUNK = re.compile(r"[^A-Za-z0-9+/=\s]")
 
 
+def _not_base64(payload: str) -> bool:
+    """The first line is not base64.  Only the start is judged: a mailing
+    list footer appended after real base64 must not make us skip decoding."""
+    for line in payload[:4096].splitlines():
+        if line.strip():
+            return _B64_JUNK.search(line) is not None
+    return False
+
+
 def _payload(part: Message, w: _Walk, path: str) -> bytes:
     cte = str(part.get("content-transfer-encoding", "") or "").strip().lower()
     # The stored payload (8-bit bytes kept as surrogate escapes); get_payload()
     # would already have decoded it with the declared charset.
     raw = getattr(part, "_payload", None)
-    if cte == "base64" and isinstance(raw, str) and _B64_JUNK.search(raw[:4096]):
+    if cte == "base64" and isinstance(raw, str) and _not_base64(raw):
         # Declared base64 but it is not: read the bytes as they are.
         w.defects.append(f"part {path}: Content-Transfer-Encoding base64 but payload is not base64")
         return raw.encode("ascii", "surrogateescape")

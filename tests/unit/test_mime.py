@@ -246,3 +246,13 @@ def test_base64_rfc822_is_decoded() -> None:
     )
     (att,) = parse_message(raw).attachments
     assert att.data.startswith(b"Subject: inner")
+
+
+def test_base64_with_a_footer_appended_is_still_decoded() -> None:
+    body = base64.encodebytes("個人番号 621498320257".encode())
+    raw = raw_message(
+        body + b"\r\n-- \r\nMailing list footer: https://lists.example.jp/\r\n",
+        "text/plain; charset=utf-8",
+        "base64",
+    )
+    assert "個人番号 621498320257" in body_text(raw)
