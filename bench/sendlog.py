@@ -140,7 +140,30 @@ def timed(fn: Callable[[], object], repeat: int = 3) -> tuple[float, object]:
     return best * 1000, out
 
 
-def run(kind: str, n: int, workdir: Path) -> list[str]:
+def fsync_probe(workdir: Path, n: int = 300) -> str:
+    """The disk's own commit cost, for comparison: one 8 KB write + fdatasync."""
+    import os
+
+    path = workdir / "fsync.probe"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    lat = []
+    try:
+        for _ in range(n):
+            t = time.perf_counter()
+            os.write(fd, b"x" * 8192)
+            os.fdatasync(fd)
+            lat.append((time.perf_counter() - t) * 1000)
+    finally:
+        os.close(fd)
+        path.unlink()
+    lat.sort()
+    return (
+        f"| disk | 8 KB write + fdatasync ({n}x, same run) | mean {statistics.mean(lat):.2f} ms, "
+        f"p50 {lat[n // 2]:.2f} ms, p99 {lat[int(n * 0.99)]:.2f} ms |"
+    )
+
+
+def run(kind: str, n: int, workdir: Path, append_only: int | None = None) -> list[str]:
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     store: SendLogStore
     if kind == "sqlite":
@@ -163,23 +186,24 @@ def run(kind: str, n: int, workdir: Path) -> list[str]:
             store.append_many(batch)
         load = time.perf_counter() - t0
         out.append(f"| {kind} | bulk load (append_many, 5000/tx) | {n / load:,.0f} entries/s |")
-        if kind == "sqlite":
-            store.run("ANALYZE")  # type: ignore[attr-defined]
-        else:
-            store.run("ANALYZE")  # type: ignore[attr-defined]
+        store.run("ANALYZE")  # type: ignore[attr-defined]
 
         # one message, one transaction, durably committed: what the gateway pays
         lat = []
-        for i in range(500):
+        for i in range(append_only or 500):
             rec = gen.record(n + i)
             t = time.perf_counter()
             store.append(rec)
             lat.append((time.perf_counter() - t) * 1000)
         lat.sort()
+        if append_only:
+            out.append(f"| {kind} | preloaded {n:,} entries | |")
         out.append(
             f"| {kind} | append one entry (committed, {len(lat)}x) | mean {statistics.mean(lat):.2f} ms, "
             f"p50 {lat[len(lat) // 2]:.2f} ms, p99 {lat[int(len(lat) * 0.99)]:.2f} ms |"
         )
+        if append_only:
+            return out
         month = (END - timedelta(days=31), END)
         common_dom = gen.domains[0]
         rare_dom = gen.domains[2500]
@@ -228,14 +252,26 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--entries", type=int, default=1_000_000)
     ap.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    ap.add_argument(
+        "--append-only",
+        type=int,
+        metavar="N",
+        help="only time N single appends on a store preloaded with --entries entries",
+    )
     args = ap.parse_args()
     kinds = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
-    print(f"send log, {args.entries:,} entries over 365 days; 'month' = the last 31 days\n")
+    import os
+
+    print(
+        f"send log, {args.entries:,} entries over 365 days; 'month' = the last 31 days; "
+        f"load average at start {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n"
+    )
     print("| store | measurement | result |")
     print("|---|---|---|")
     with tempfile.TemporaryDirectory(prefix="dlp-bench-") as tmp:
+        print(fsync_probe(Path(tmp)), flush=True)
         for kind in kinds:
-            for line in run(kind, args.entries, Path(tmp)):
+            for line in run(kind, args.entries, Path(tmp), args.append_only):
                 print(line, flush=True)
     return 0
 
