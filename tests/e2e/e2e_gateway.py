@@ -141,7 +141,12 @@ class Gateway:
         return dlp_json(self.config, "log", "list", "--limit", "500", *filters)
 
     def sendlog_for(self, audit_key: str) -> list[dict[str, Any]]:
+        """Every entry under this audit key (message, outcome, release …)."""
         return [e for e in self.sendlog() if e.get("audit_key") == audit_key]
+
+    def messages_for(self, audit_key: str) -> list[dict[str, Any]]:
+        """The ``message`` entries (one per scanned message) under this audit key."""
+        return [e for e in self.sendlog_for(audit_key) if e.get("event") == "message"]
 
     def quarantine(self) -> list[dict[str, Any]]:
         return dlp_json(self.config, "quarantine", "list")

@@ -1,6 +1,6 @@
 """The test instance itself: Postfix ─▶ pass-through filter ─▶ re-injection ─▶ sink.
 
-These run before the gateway cases; if they fail, the fault is in the harness (or the
+Independent of the gateway: if these fail, the fault is in the harness (or the
 deploy/postfix configuration), not in ``dlp serve``.
 """
 
