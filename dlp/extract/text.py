@@ -134,17 +134,26 @@ def _decode_declared(data: bytes, label: str) -> tuple[str, str] | None:
         except LookupError:
             return None
     try:
-        return data.decode(codec), codec
+        text = data.decode(codec)
     except UnicodeDecodeError:
-        if codec == "euc_jp":
-            try:  # EUC-JP written by Windows: NEC/IBM extensions live in euc_jis_2004
-                return data.decode("euc_jis_2004"), "euc_jis_2004"
+        return None  # mislabelled: detect
+    if codec in ("cp932", "euc_jp") and _HIGH.search(data):
+        score = _japanese_score(text)
+        if score <= 0:
+            # EUC-JP bytes also "decode" as CP932 (as half-width katakana soup):
+            # prefer the other reading if it gives real Japanese (with kana).
+            other = "euc_jp" if codec == "cp932" else "cp932"
+            try:
+                alt = data.decode(other)
             except UnicodeDecodeError:
-                return None
-        return None
+                return text, codec
+            if _HIRAGANA.search(alt) and _japanese_score(alt) > score:
+                return alt, other
+    return text, codec
 
 
 _KANA_KANJI = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff\uff01-\uff5e\u3000-\u303f]")
+_HIRAGANA = re.compile(r"[\u3041-\u3093]")
 _HALFWIDTH = re.compile(r"[\uff61-\uff9f]")
 _COMMON = re.compile(r"[\u3041-\u3093\u30a1-\u30f3\u3001\u3002]")
 
@@ -171,7 +180,8 @@ def _detect(data: bytes, label: str) -> tuple[str, str]:
     # and looks more like Japanese (EUC-JP read as CP932 turns into half-width
     # katakana soup, CP932 read as EUC-JP fails or yields rare kanji).
     best: tuple[int, str, str] | None = None
-    for codec in ("cp932", "euc_jp"):
+    # euc_jis_2004 also holds the NEC/IBM extensions Windows writes as EUC-JP.
+    for codec in ("cp932", "euc_jp", "euc_jis_2004"):
         try:
             text = data.decode(codec)
         except UnicodeDecodeError:

@@ -191,3 +191,10 @@ def test_form_rows_label_the_cell_to_their_right() -> None:
 def test_ordinary_tables_get_no_row_labels() -> None:
     text = "氏名,個人番号\n山田,621498320257\n"
     assert [c.location for c in table_chunks(text, "t.csv")] == ["t.csv!A", "t.csv!B"]
+
+
+def test_wrong_japanese_label_is_corrected_but_half_width_kana_kept() -> None:
+    src = "個人番号は６２１４−９８３２−０２５７です。よろしくお願いいたします。"
+    assert decode_text(src.encode("euc_jp"), "shift_jis") == (src, "euc_jp")
+    assert decode_text(src.encode("cp932"), "euc-jp")[0] == src.replace("−", "－")
+    assert decode_text("ｶﾀｶﾅﾃｷｽﾄ 123".encode("cp932"), "shift_jis") == ("ｶﾀｶﾅﾃｷｽﾄ 123", "cp932")
