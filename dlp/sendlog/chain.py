@@ -97,6 +97,7 @@ class ChainVerifier:
         self.expect_seq = checkpoint.through_seq + 1
         self.expect_prev = checkpoint.last_hash
         self.prev_seq: int | None = None
+        self.prev_prev_hash = ""
         self.checked = 0
         self.result: VerifyResult | None = None
         self._pending: ChainRow | None = None
@@ -158,12 +159,22 @@ class ChainVerifier:
                 self.expect_seq, "deleted", f"entry {self.expect_seq} was deleted ({gone} missing)"
             )
             return
+        if (
+            self.prev_seq is not None
+            and row.prev_hash != self.expect_prev
+            and row.prev_hash == self.prev_prev_hash
+        ):
+            # This row links to the entry two back: the one in between was
+            # slipped in (and the rows after it renumbered).
+            self._fail(
+                self.prev_seq,
+                "inserted",
+                f"entry {self.prev_seq} was inserted: the entry after it links to the "
+                "entry before it",
+            )
+            return
         if entry_hash(row.seq, row.prev_hash, row.payload) != row.hash:
-            if (
-                nxt is not None
-                and nxt.prev_hash == self.expect_prev
-                and row.prev_hash != self.expect_prev
-            ):
+            if nxt is not None and nxt.prev_hash == self.expect_prev:
                 self._fail(
                     row.seq,
                     "inserted",
@@ -216,6 +227,7 @@ class ChainVerifier:
             ):
                 self.checkpoint_confirmed = True
         self.checked += 1
+        self.prev_prev_hash = self.expect_prev
         self.prev_seq = row.seq
         self.expect_seq = row.seq + 1
         self.expect_prev = row.hash

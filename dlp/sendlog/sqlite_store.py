@@ -9,6 +9,7 @@ host append one chain; the busy timeout makes them queue instead of fail.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -81,11 +82,14 @@ class SqliteStore(SqlStore):
         self.conn.execute(begin)
         try:
             yield
+            self.conn.execute("COMMIT")
         except BaseException:
+            # Also when COMMIT itself failed: never leave the connection inside
+            # a transaction, or every later append would fail too.
             if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):
+                    self.conn.execute("ROLLBACK")
             raise
-        self.conn.execute("COMMIT")
 
     def _write(self) -> Any:
         return self._tx("BEGIN IMMEDIATE")

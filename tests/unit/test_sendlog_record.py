@@ -177,6 +177,18 @@ def test_chain_intact_and_breaks() -> None:
     assert _verify(rows[1:]).problem == "deleted"
 
 
+@pytest.mark.parametrize("forger_hashes_correctly", [True, False])
+def test_row_slipped_in_with_renumbering_is_named(forger_hashes_correctly: bool) -> None:
+    rows = _chain(5)
+    payload = canonical_json({"n": "forged"})
+    good = entry_hash(3, rows[1].hash, payload)
+    forged = ChainRow(3, rows[1].hash, good if forger_hashes_correctly else "f" * 64, payload)
+    # the originals from 3 on moved up by one; their stored hashes no longer fit
+    shifted = [ChainRow(r.seq + 1, r.prev_hash, r.hash, r.payload) for r in rows[2:]]
+    res = _verify([*rows[:2], forged, *shifted], head=(6, shifted[-1].hash))
+    assert (res.ok, res.first_bad, res.problem) == (False, 3, "inserted")
+
+
 def test_hash_covers_sequence_and_previous() -> None:
     p = canonical_json({"a": 1})
     assert entry_hash(1, GENESIS, p) != entry_hash(2, GENESIS, p)
