@@ -133,11 +133,13 @@ def test_review_flow_in_chromium(base_url: str, seeded: Services, sink: Sink) ->
             assert page.locator(".notice.warn").count() == 1
             shot("10-allowlist-warning")
 
-            # Users, and the English UI
+            # Users, own password, and the English UI
             page.goto(base_url + "/users")
             shot("11-users")
+            page.goto(base_url + "/account")
+            shot("13-account")
             page.click("a.lang")
-            page.wait_for_url("**/users")
+            page.wait_for_url("**/account")
             page.goto(base_url + "/log?findings=yes")
             assert "Send log" in page.inner_text("h1")
             shot("12-log-english")
