@@ -148,6 +148,7 @@ def _headers(msg: Message, w: _Walk) -> dict[str, str]:
     return found
 
 
+_MEDIA_TYPE = re.compile(r"[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+")
 _FOLD = re.compile(r"\r?\n[ \t]")
 
 
@@ -192,6 +193,12 @@ def _walk(part: Message, w: _Walk, depth: int, path: str) -> None:
     except Exception:
         ctype = "text/plain"
         w.defects.append(f"part {path}: unreadable Content-Type")
+    m = _MEDIA_TYPE.match(ctype)
+    if m is None or m.end() != len(ctype):
+        # "application/pdf name=x.pdf" (a missing ';'): keep the type, drop the
+        # rest, which is free text that may hold anything, numbers included.
+        w.defects.append(f"part {path}: malformed Content-Type")
+        ctype = m.group(0) if m else "application/octet-stream"
     if part.is_multipart() and ctype != "message/rfc822":
         payload = part.get_payload()
         if isinstance(payload, list):

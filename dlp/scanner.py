@@ -267,7 +267,7 @@ def _scan_file(
     st.attachments.append(
         AttachmentInfo(
             filename=display,
-            content_type=ctype or "application/octet-stream",
+            content_type=redact(ctype) or "application/octet-stream",
             size=len(data),
             sha256=sha,
             status=ext.status,

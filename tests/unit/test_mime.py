@@ -256,3 +256,14 @@ def test_base64_with_a_footer_appended_is_still_decoded() -> None:
         "base64",
     )
     assert "個人番号 621498320257" in body_text(raw)
+
+
+def test_malformed_content_type_keeps_only_the_media_type() -> None:
+    raw = (
+        b'Content-Type: multipart/mixed; boundary="B"\r\n\r\n--B\r\n'
+        b'Content-Type: application/pdf name="invoice_302232133150612.pdf"\r\n\r\n%PDF-1.4\r\n--B--\r\n'
+    )
+    parsed = parse_message(raw)
+    (att,) = parsed.attachments
+    assert att.content_type == "application/pdf"
+    assert any("malformed Content-Type" in d for d in parsed.defects)
