@@ -83,6 +83,9 @@ async def read_data(
         size = dropped + content_end - 2
         if too_large or (limit is not None and size > limit):
             return DataResult(b"", size, too_large=True)
+        if not _dot_at_line_start(buf, 0, content_end):
+            # Nothing stuffed (the usual case): one copy instead of three.
+            return DataResult(bytes(memoryview(buf)[2:content_end]), size)
         del buf[content_end:]
         return DataResult(bytes(buf.replace(b"\r\n.", b"\r\n"))[2:], size)
 
@@ -101,9 +104,31 @@ def dot_stuff(content: bytes) -> bytes:
         content = _normalise(content)
     if content and not content.endswith(b"\r\n"):
         content += b"\r\n"
+    if not content.startswith(b".") and not _dot_at_line_start(content, 0, len(content)):
+        return content + b".\r\n"  # nothing to stuff (the usual case): one copy
     stuffed = b"\r\n" + content
     stuffed = stuffed.replace(b"\r\n.", b"\r\n..")
     return stuffed[2:] + b".\r\n"
+
+
+def _dot_at_line_start(data: bytes | bytearray, start: int, end: int) -> bool:
+    """Whether ``data[start:end]`` holds CRLF followed by ".".
+
+    Searching for the three bytes directly costs about 1.6 ms per 2 MB (every
+    CRLF is a partial match); looking at each "." found by memchr costs next to
+    nothing when dots are few, as in base64 and most bodies.  With many dots,
+    one direct search after all.
+    """
+    i = data.find(b".", start, end)
+    seen = 0
+    while i != -1:
+        if i - start >= 2 and data[i - 2 : i] == b"\r\n":
+            return True
+        seen += 1
+        if seen > 64:
+            return data.find(b"\r\n.", max(start, i - 2), end) != -1
+        i = data.find(b".", i + 1, end)
+    return False
 
 
 def _normalise(content: bytes) -> bytes:

@@ -123,3 +123,20 @@ def test_dot_stuff_inverts_read_data() -> None:
     original = b"From: a\r\n\r\n.\r\n..\r\nx.\r\n.y\r\n"
     result, _ = _read([dot_stuff(original)])
     assert result.content == original
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"a.b\r\n.c\r\n",  # a stuffed line after a dotted one
+        b"x" * 100 + b"\r\n" + b"." * 200 + b"\r\n.end\r\n",  # many dots: the fallback search
+        b"." * 70 + b"\r\n",
+        b"no dots at all\r\n",
+        b"dots. in. text.\r\nbut none at a line start\r\n",
+    ],
+)
+def test_fast_paths_agree_with_plain_stuffing(body: bytes) -> None:
+    plain = (b"\r\n" + body).replace(b"\r\n.", b"\r\n..")[2:] + b".\r\n"
+    assert dot_stuff(body) == plain
+    result, _ = _read([plain])
+    assert result.content == body
