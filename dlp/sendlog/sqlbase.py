@@ -406,6 +406,10 @@ class SqlStore(SendLogStore):
 
     # -- purge ---------------------------------------------------------------
 
+    purge_batch = 20_000
+    """Entries purged per transaction: a first purge of a big log must not hold
+    the write lock (and so the gateway's appends) for long."""
+
     def purge(
         self,
         older_than_days: int,
@@ -416,17 +420,32 @@ class SqlStore(SendLogStore):
     ) -> PurgeResult:
         if older_than_days <= 0:
             raise ValueError("older_than_days must be positive")
-        cutoff = (now or datetime.now(UTC)).astimezone(UTC) - timedelta(days=older_than_days)
-        with self._lock:
-            try:
-                with self._write():
-                    return self._purge_locked(cutoff, actor, dry_run)
-            except SendLogError:
-                raise
-            except self._db_errors() as exc:
-                raise self._wrap(exc, "purge the send log") from None
+        now = (now or datetime.now(UTC)).astimezone(UTC)
+        cutoff = now - timedelta(days=older_than_days)
+        total = 0
+        last = PurgeResult(0, cutoff)
+        while True:
+            with self._lock:
+                try:
+                    with self._write():
+                        res = self._purge_locked(
+                            now, cutoff, actor, dry_run, None if dry_run else self.purge_batch
+                        )
+                except SendLogError:
+                    raise
+                except self._db_errors() as exc:
+                    raise self._wrap(exc, "purge the send log") from None
+            if res.purged == 0:
+                break
+            total += res.purged
+            last = res
+            if dry_run or res.purged < self.purge_batch:
+                break
+        return PurgeResult(total, cutoff, last.checkpoint, last.event_id)
 
-    def _purge_locked(self, cutoff: datetime, actor: str, dry_run: bool) -> PurgeResult:
+    def _purge_locked(
+        self, now: datetime, cutoff: datetime, actor: str, dry_run: bool, limit: int | None
+    ) -> PurgeResult:
         head_seq, _ = self._head()
         cp = self._checkpoint()
         # Only a prefix of the chain can go: stop at the first entry that is
@@ -438,6 +457,8 @@ class SqlStore(SendLogStore):
         )
         young = rows[0][0]
         through = head_seq if young is None else int(young) - 1
+        if limit is not None:
+            through = min(through, cp.through_seq + limit)
         if through <= cp.through_seq:
             return PurgeResult(0, cutoff)
         # Purging must not erase the evidence of tampering: the part to go has
@@ -455,9 +476,7 @@ class SqlStore(SendLogStore):
             )
         last_hash = self.run("SELECT hash FROM sendlog_entry WHERE seq = ?", (through,))[0][0]
         purged = through - cp.through_seq
-        new_cp = Checkpoint(
-            through, str(last_hash), cp.purged_total + purged, format_time(datetime.now(UTC))
-        )
+        new_cp = Checkpoint(through, str(last_hash), cp.purged_total + purged, format_time(now))
         if dry_run:
             return PurgeResult(purged, cutoff, new_cp)
         self.run("DELETE FROM sendlog_rcpt WHERE seq <= ?", (through,))
@@ -469,6 +488,7 @@ class SqlStore(SendLogStore):
             (new_cp.through_seq, new_cp.last_hash, new_cp.purged_total, new_cp.at),
         )
         event = record_for_event(
+            when=now,
             event="purge",
             actor=actor,
             comment=f"entries older than {format_time(cutoff)} purged",

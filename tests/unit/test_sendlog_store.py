@@ -256,14 +256,27 @@ def test_purge_keeps_the_chain_verifiable(backend: Backend) -> None:
     assert store.count() == 4
     # a second purge stacks on the first checkpoint
     store.append(make_record(9, when=now))
-    res2 = store.purge(5, now=now)
-    assert res2.purged == 4 and res2.checkpoint is not None
-    assert res2.checkpoint.purged_total == 8
+    res2 = store.purge(5, now=now)  # 5-7 go; the first purge's entry (at `now`) stays
+    assert res2.purged == 3 and res2.checkpoint is not None
+    assert res2.checkpoint.purged_total == 7
     assert store.verify().ok
     # and the chain after a checkpoint is still tamper-evident
     backend.raw("DELETE FROM sendlog_entry WHERE seq = 9")
     v = store.verify()
     assert (v.ok, v.first_bad, v.problem) == (False, 9, "deleted")
+
+
+def test_big_purge_goes_in_batches(backend: Backend) -> None:
+    store = backend.open()
+    _fill(store)
+    store.purge_batch = 3  # type: ignore[attr-defined]
+    res = store.purge(1, now=T0 + timedelta(days=40))  # all 7 entries are old
+    assert res.purged == 7
+    assert res.checkpoint is not None and res.checkpoint.purged_total == 7
+    events = [e.record for e in store.query(LogFilter(event="purge"), sort="oldest")]
+    assert [ev.detail["purged"] for ev in events] == [3, 3, 1]
+    assert [ev.detail["through_seq"] for ev in events] == [3, 6, 7]
+    assert store.verify().ok
 
 
 def test_purge_dry_run_changes_nothing(backend: Backend) -> None:
