@@ -134,7 +134,7 @@ def _report(
                 st.timeout(f"attachment {a.filename} not finished in time")
                 break
     return ScanReport(
-        source=source,
+        source=redact(source),  # a file may be named after a number
         findings=tuple(st.findings),
         mynumber=summarize(st.matches),
         attachments=tuple(st.attachments),

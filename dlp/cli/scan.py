@@ -21,6 +21,7 @@ import click
 
 from dlp.cli.common import config_option, load_or_exit
 from dlp.config import ScanSettings, Settings
+from dlp.detect.mynumber import redact
 from dlp.extract import registry
 from dlp.model import Confidence, ScanReport
 from dlp.scanner import scan_file, scan_message
@@ -123,7 +124,7 @@ def _collect(paths: tuple[str, ...]) -> tuple[list[_Unit], list[str]]:
         except _InputError as exc:
             errors.append(str(exc))
         except OSError as exc:
-            errors.append(f"{arg}: {exc.strerror or type(exc).__name__}")
+            errors.append(f"{redact(arg)}: {exc.strerror or type(exc).__name__}")
     return units, errors
 
 
@@ -134,7 +135,7 @@ def _expand(arg: str) -> Iterator[_Unit]:
         return
     path = Path(arg)
     if not path.exists():
-        raise _InputError(f"{arg}: no such file or directory")
+        raise _InputError(f"{redact(arg)}: no such file or directory")
     if path.is_dir():
         yield from _directory(path)
         return

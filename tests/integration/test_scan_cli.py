@@ -412,3 +412,46 @@ def test_progress_bar_on_a_terminal_only(tmp_path: Path) -> None:
     assert b"scanning" not in proc.stdout  # the table on stdout stays clean
     piped = run(str(tmp_path))  # stderr not a terminal: no bar
     assert "scanning" not in piped.stderr
+
+
+def test_a_number_in_every_metadata_slot_never_reaches_the_output(tmp_path: Path) -> None:
+    import io
+    import zipfile
+
+    import openpyxl
+
+    n = NUMBERS[0]
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = n  # sheet names end up in locations
+    ws.append(["個人番号"])
+    ws.append([n])
+    xlsx = io.BytesIO()
+    wb.save(xlsx)
+    zbuf = io.BytesIO()
+    with zipfile.ZipFile(zbuf, "w") as zf:
+        zf.writestr(f"{n}/{n}.txt", f"マイナンバー {n}")
+    m = EmailMessage()
+    m["From"] = f"{n} <{n}@example.lg.jp>"
+    m["To"] = f"{grouped(n, '-')} <b@example.com>"
+    m["Subject"] = f"マイナンバー {grouped(n, ' ')} {DIGIT_FORMS['fullwidth'](n)}"
+    m["Message-ID"] = f"<{n}@example.lg.jp>"
+    m["Content-Description"] = n
+    m.set_content(f"個人番号 {n}")
+    m.add_attachment(
+        xlsx.getvalue(), maintype="application", subtype="octet-stream", filename=f"{n}.xlsx"
+    )
+    m.add_attachment(
+        zbuf.getvalue(), maintype="application", subtype="zip", filename=f"{grouped(n, '-')}.zip"
+    )
+    m.add_attachment(b"%PDF-1.4 broken", maintype="application", subtype="pdf", filename=f"{n}.pdf")
+    path = tmp_path / f"{n}.eml"
+    path.write_bytes(m.as_bytes())
+    # run() asserts that no number (ASCII or full-width, nor a 4-digit group of it) is in stdout/stderr.
+    proc = run("--json", str(path))
+    assert proc.returncode == 1
+    (r,) = lines(proc)
+    assert r["summary"]["mynumber"]["distinct"] == 1
+    assert len(r["attachments"]) >= 4
+    human = run(str(path))
+    assert human.returncode == 1
