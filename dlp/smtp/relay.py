@@ -174,9 +174,10 @@ class NextHop:
             payload = dot_stuff(content)
             protocol = self._smtp.protocol
             # aiosmtplib's own data() re-normalises every line with regular
-            # expressions; dot_stuff does the same job with two counts and a
-            # replace.  Writing and reading the reply back to back is what
-            # aiosmtplib's execute_data_command does, minus that pass.
+            # expressions (27 ms per 2 MB); dot_stuff does the same job with byte
+            # counts and, only when a line starts with a dot, one replace.
+            # Writing and then reading the reply is what aiosmtplib's
+            # execute_data_command does, minus that pass.
             protocol.write(payload)
             response = await protocol.read_response(timeout=self.settings.next_hop_timeout)
             self._in_transaction = False
