@@ -389,7 +389,8 @@ def register(group: click.Group) -> None:
             click.echo(f"send log intact: {res.checked} entries verified{purged}")
             click.echo(f"chain head: entry {res.head_seq} {res.head_hash}")
         else:
-            click.echo(f"send log BROKEN at entry {res.first_bad}: {res.message}")
+            where = f" at entry {res.first_bad}" if res.first_bad is not None else ""
+            click.echo(f"send log BROKEN{where}: {res.message}")
             click.echo(f"({res.checked} entries before it verified)")
         raise SystemExit(0 if res.ok else 1)
 

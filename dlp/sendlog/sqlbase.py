@@ -391,18 +391,17 @@ class SqlStore(SendLogStore):
         with self._lock:
             try:
                 with self._read():
-                    head_seq, head_hash = self._head_unlocked()
-                    return self._verify_from(self._checkpoint(), head_seq, head_hash)
+                    cp = self._checkpoint()
+                    rows = self.run("SELECT last_seq, last_hash FROM sendlog_head WHERE id = 1")
+                    if not rows:
+                        return VerifyResult(
+                            False, 0, 0, "", cp, None, "head", "the chain head row was deleted"
+                        )
+                    return self._verify_from(cp, int(rows[0][0]), str(rows[0][1]))
             except SendLogError:
                 raise
             except self._db_errors() as exc:
                 raise self._wrap(exc, "verify the send log") from None
-
-    def _head_unlocked(self) -> tuple[int, str]:
-        rows = self.run("SELECT last_seq, last_hash FROM sendlog_head WHERE id = 1")
-        if not rows:
-            raise SendLogError("the send log's chain head row is missing: it was deleted")
-        return int(rows[0][0]), str(rows[0][1])
 
     # -- purge ---------------------------------------------------------------
 

@@ -196,6 +196,16 @@ def test_deleted_rows_are_named(backend: Backend) -> None:
     assert (res.first_bad, res.problem) == (2, "deleted")
 
 
+def test_deleted_chain_head_is_caught(backend: Backend) -> None:
+    store = backend.open()
+    _fill(store)
+    backend.raw("DELETE FROM sendlog_head")
+    res = store.verify()
+    assert (res.ok, res.problem) == (False, "head")
+    with pytest.raises(SendLogError, match="chain head row is missing"):
+        store.append(make_record(9))
+
+
 def test_deleting_the_newest_entry_is_caught(backend: Backend) -> None:
     store = backend.open()
     _fill(store)
