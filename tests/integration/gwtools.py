@@ -94,9 +94,17 @@ class _SinkSMTP(SMTP):
 
 
 class Sink:
-    def __init__(self, lt: LoopThread, *, dsn: bool = True, tls_context: Any = None) -> None:
+    def __init__(
+        self,
+        lt: LoopThread,
+        *,
+        dsn: bool = True,
+        tls_context: Any = None,
+        implicit_tls: bool = False,
+    ) -> None:
         self.lt = lt
         self.tls_context = tls_context
+        self.implicit_tls = implicit_tls
         self.messages: list[Received] = []
         self.behaviour = SinkBehaviour()
         self.dsn = dsn
@@ -125,10 +133,11 @@ class Sink:
                 enable_SMTPUTF8=True,
                 hostname="sink.test",
                 data_size_limit=None,
-                tls_context=self.tls_context,
+                tls_context=None if self.implicit_tls else self.tls_context,
             ),
             "127.0.0.1",
             port,
+            ssl=self.tls_context if self.implicit_tls else None,
         )
         self.port = self.server.sockets[0].getsockname()[1]
 
@@ -188,7 +197,9 @@ class _SinkHandler:
             await asyncio.sleep(b.data_delay)
         if b.data_reply:
             return b.data_reply
-        self.sink.tls_seen.append(session.ssl is not None)
+        self.sink.tls_seen.append(
+            session.ssl is not None or server.transport.get_extra_info("ssl_object") is not None
+        )
         self.sink.messages.append(
             Received(
                 envelope.mail_from,

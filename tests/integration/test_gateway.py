@@ -698,16 +698,17 @@ def test_quarantine_cli_show_and_delete(gw: InProcessGateway, sink: Sink) -> Non
     assert sink.messages == []
 
 
-def test_starttls_to_the_next_hop(lt: LoopThread, tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["starttls", "tls"])
+def test_tls_to_the_next_hop(lt: LoopThread, tmp_path: Path, mode: str) -> None:
     pem = tmp_path / "sink.pem"
     _self_signed(pem)
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(str(pem))
-    tls_sink = Sink(lt, tls_context=ctx).start()
+    tls_sink = Sink(lt, tls_context=ctx, implicit_tls=mode == "tls").start()
     cfg = write_config(
         tmp_path,
         next_hop_port=tls_sink.port,
-        smtp={"next_hop_tls": "starttls", "next_hop_tls_verify": False},
+        smtp={"next_hop_tls": mode, "next_hop_tls_verify": False},
     )
     g = InProcessGateway(cfg, lt)
     try:
@@ -779,3 +780,21 @@ def test_a_number_in_a_file_name_or_subject_never_comes_back(
     for e in sendlog_entries(gw.settings):
         assert N1 not in json.dumps(e.record.to_json(), ensure_ascii=False)
     assert sink.messages == []
+
+
+def test_untrusted_next_hop_certificate_is_a_tempfail(lt: LoopThread, tmp_path: Path) -> None:
+    pem = tmp_path / "sink.pem"
+    _self_signed(pem)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(str(pem))
+    tls_sink = Sink(lt, tls_context=ctx).start()
+    cfg = write_config(tmp_path, next_hop_port=tls_sink.port, smtp={"next_hop_tls": "starttls"})
+    g = InProcessGateway(cfg, lt)
+    try:
+        with client(g.port) as c:
+            code, text = c.docmd(f"MAIL FROM:<{SENDER}>")
+            assert code == 451 and text.startswith(b"4.4.")
+        assert tls_sink.messages == []
+    finally:
+        g.stop()
+        tls_sink.stop()
