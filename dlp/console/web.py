@@ -28,6 +28,7 @@ from dlp.console.mask import scrub_display
 from dlp.console.security import CSRF_FIELD, LANG_COOKIE, SESSION_COOKIE, tokens_match
 from dlp.console.services import Services
 from dlp.console.users import Role, Session, User
+from dlp.smtp.quarantine import open_quarantine
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 MAX_FORM_FIELDS = 50
@@ -167,12 +168,22 @@ def render(
         "here": request.url.path + ("?" + request.url.query if request.url.query else ""),
         "Role": Role,
     }
+    if ctx.session is not None:
+        full["held_count"] = _held_count(ctx)
     if context:
         full.update(context)
     response: HTMLResponse = templates.TemplateResponse(
         request, template, full, status_code=status_code
     )
     return response
+
+
+def _held_count(ctx: Ctx) -> int | None:
+    """For the badge on the 保留メール tab: held mail is the daily work."""
+    try:
+        return open_quarantine(ctx.services.settings).depth()
+    except Exception:  # the page itself says what is wrong with the queue
+        return None
 
 
 def error_page(request: Request, ctx: Ctx, status: int, message_key: str) -> HTMLResponse:

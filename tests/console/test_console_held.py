@@ -25,6 +25,7 @@ def test_list_shows_reason_and_age(
     assert "個人番号（マイナンバー）と思われる情報" in page.text  # the reason
     assert "0 分" in page.text  # age, just held
     assert "taro@example.lg.jp" in page.text
+    assert '<span class="count" id="held-count">1</span>' in page.text  # the tab's badge
 
 
 def test_detail_shows_findings_by_location_masked_never_the_number(
@@ -41,6 +42,8 @@ def test_detail_shows_findings_by_location_masked_never_the_number(
     for n in held_numbers():
         assert n not in page.text
         assert f"{n[:4]}-{n[4:8]}-{n[8:]}" not in page.text
+    # what it carries, as rescanned now
+    assert 'id="attachments"' in page.text and "text/csv" in page.text
     # a reviewer sees no release/discard forms
     assert "release-form" not in page.text
     assert "承認者以上" in page.text

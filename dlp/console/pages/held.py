@@ -22,7 +22,7 @@ from dlp.config import Settings
 from dlp.console import fmt
 from dlp.console.users import Role
 from dlp.console.web import Ctx, error_page, page, render, see_other
-from dlp.model import Finding
+from dlp.model import Finding, ScanReport
 from dlp.scanner import scan_message
 from dlp.sendlog.store import SendLogError
 from dlp.smtp.quarantine import HeldMessage, QuarantineError, open_quarantine
@@ -68,27 +68,27 @@ async def held_detail(request: Request, ctx: Ctx) -> Response:
 async def _detail(request: Request, ctx: Ctx, error: str, status: int) -> Response:
     held_id = request.path_params["held_id"]
 
-    def load() -> tuple[HeldMessage | None, list[FindingRow], str]:
+    def load() -> tuple[HeldMessage | None, ScanReport | None]:
         queue = open_quarantine(ctx.services.settings)
         held = queue.get(held_id)
         if held is None:
-            return None, [], ""
-        findings, problem = _rescan(ctx, queue.read(held_id), held_id)
-        return held, findings, problem
+            return None, None
+        return held, _rescan(ctx, queue.read(held_id), held_id)
 
     try:
-        held, findings, problem = await run_in_threadpool(load)
+        held, report = await run_in_threadpool(load)
     except QuarantineError as exc:
         if "not a held-message id" in str(exc) or "no held message" in str(exc):
             return error_page(request, ctx, 404, "error.not_found")
         return _queue_down(request, ctx, exc)
-    if held is None:
+    if held is None or report is None:
         return error_page(request, ctx, 404, "error.not_found")
     context: dict[str, Any] = {
         "h": held,
         "age": _age(ctx, held, datetime.now(UTC)),
-        "findings": findings,
-        "rescan_problem": problem,
+        "findings": group_findings(report.findings),
+        "attachments": report.attachments,
+        "rescan_problem": report.error,
         "error": error,
         "can_decide": ctx.user.role.allows(Role.APPROVER),
         "fmt": fmt,
@@ -97,14 +97,13 @@ async def _detail(request: Request, ctx: Ctx, error: str, status: int) -> Respon
     return render(request, ctx, "held_detail.html", context, status_code=status)
 
 
-def _rescan(ctx: Ctx, raw: bytes, held_id: str) -> tuple[list[FindingRow], str]:
-    """Scan the held message again to show where the findings are.
+def _rescan(ctx: Ctx, raw: bytes, held_id: str) -> ScanReport:
+    """Scan the held message again to show where the findings are and what it carries.
 
     The hold queue keeps counts only; the locations and masked displays come from
     scanning the held copy now with the same scanner and settings the gateway uses.
     Findings carry masked displays only (DESIGN.md rule 2)."""
-    report = scan_message(raw, ctx.services.settings.scan, source=f"held:{held_id}")
-    return group_findings(report.findings), report.error
+    return scan_message(raw, ctx.services.settings.scan, source=f"held:{held_id}")
 
 
 @dataclass(frozen=True, slots=True)
