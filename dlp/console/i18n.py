@@ -229,6 +229,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "held.mail_summary": ("検出の要約", "Findings summary"),
     "held.audit_key": ("監査キー", "Audit key"),
+    "held.sum.mynumber_distinct": ("個人番号（異なる番号）", "My Numbers (distinct)"),
+    "held.sum.high": ("確度 高", "high confidence"),
+    "held.sum.medium": ("確度 中", "medium confidence"),
+    "held.sum.low": ("確度 低", "low confidence"),
+    "held.sum.attachments": ("添付ファイル", "attachments"),
     "held.rule": ("規則", "Rule"),
     # dashboard
     "dash.title": ("概況", "Dashboard"),

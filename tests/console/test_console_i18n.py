@@ -34,6 +34,7 @@ def test_every_dynamic_key_is_translated() -> None:
         + [f"confidence.{c}" for c in ("high", "medium", "low")]
         + [f"held.age.{u}" for u in ("minutes", "hours", "days")]
         + [f"allow.section.{s}" for s in ("own", "partner", "external")]
+        + [f"held.sum.{k}" for k in ("mynumber_distinct", "high", "medium", "low", "attachments")]
     )
     assert [k for k in keys if k not in i18n.MESSAGES] == []
 
