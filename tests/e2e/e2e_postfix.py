@@ -25,9 +25,7 @@ from typing import Any, TypeVar
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy" / "postfix"
 POSTFIX = Path("/usr/sbin/postfix")
-POSTCONF = Path("/usr/sbin/postconf")
 POSTQUEUE = Path("/usr/sbin/postqueue")
-POSTSUPER = Path("/usr/sbin/postsuper")
 
 HOSTNAME = "mx.dlp-e2e.test"
 ARTEFACTS = ROOT / "test-output" / "e2e"
