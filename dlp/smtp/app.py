@@ -194,7 +194,7 @@ def run(settings: Settings) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, on_signal)
 
-    def start(index: int) -> str:
+    def launch(index: int) -> Connection:
         parent, child = ctx.Pipe(duplex=False)
         p = ctx.Process(
             target=serve_process, args=(settings, index, child), name=f"dlp-serve-{index}"
@@ -202,11 +202,14 @@ def run(settings: Settings) -> int:
         p.start()
         child.close()
         children[index] = p
-        deadline = time.monotonic() + STARTUP_TIMEOUT
+        return parent
+
+    def ready(index: int, pipe: Connection, deadline: float) -> str:
+        p = children[index]
         while time.monotonic() < deadline and not stopping:
-            if parent.poll(0.2):
+            if pipe.poll(0.2):
                 try:
-                    return str(parent.recv())
+                    return str(pipe.recv())
                 except EOFError:
                     break
             if not p.is_alive():
@@ -214,8 +217,11 @@ def run(settings: Settings) -> int:
         return "ready" if stopping else "exited during start-up"
 
     try:
-        for i in range(count):
-            status = start(i)
+        # All at once: each needs a second or so to import and start its workers.
+        pipes = {i: launch(i) for i in range(count)}
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        for i, pipe in pipes.items():
+            status = ready(i, pipe, deadline)
             if status != "ready":
                 log.error("gateway failed to start: %s", status, extra={"dlp": {"event": "fatal"}})
                 stopping = True
@@ -252,7 +258,10 @@ def run(settings: Settings) -> int:
                         p.exitcode,
                         extra={"dlp": {"event": "restart", "process": i}},
                     )
-                    start(i)
+                    status = ready(i, launch(i), time.monotonic() + STARTUP_TIMEOUT)
+                    if status != "ready":
+                        log.error("restart of serving process %d failed: %s", i, status)
+                        time.sleep(1.0)  # no hot loop when it cannot start at all
         _stop_all(children, drain_timeout(settings) + 5)
         return 0
     finally:
