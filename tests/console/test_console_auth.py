@@ -202,3 +202,57 @@ def test_cli_user_commands(tmp_path: Path) -> None:
     assert store.authenticate("kato", "kato password 2").role is Role.APPROVER
     assert run("remove", "kato")[0] == 0
     assert run("remove", "kato")[0] == 1
+
+
+def test_dlp_console_serves_on_loopback_and_stops_on_sigterm(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+    from console_support import free_port
+
+    (tmp_path / "config").mkdir()
+    cfg = tmp_path / "config" / "dlp.toml"
+    cfg.write_text('[paths]\nvar_dir = "var"\n')
+    port = free_port()
+    dlp = Path(sys.executable).parent / "dlp"
+    proc = subprocess.Popen(
+        [str(dlp), "console", "--config", str(cfg), "--listen", f"127.0.0.1:{port}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/login", timeout=2)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+                assert time.monotonic() < deadline, "console did not come up"
+                time.sleep(0.1)
+        assert r.status_code == 200 and "送信監査コンソール" in r.text
+        assert "server" not in r.headers  # no version banner
+        assert httpx.get(f"http://127.0.0.1:{port}/log", timeout=5).status_code == 303
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=15)
+    text = err.decode()
+    # uvicorn finishes its shutdown, then re-raises the signal it caught (systemd
+    # counts a SIGTERM exit as clean)
+    assert proc.returncode in (0, -signal.SIGTERM), text
+    assert "Finished server process" in text
+    assert "no console accounts yet" in text  # tells the admin how to start
+    assert "WARNING" not in text  # loopback: no exposure warning
+
+
+def test_exposure_check() -> None:
+    from dlp.cli.console import _is_loopback
+
+    assert _is_loopback("127.0.0.1") and _is_loopback("::1") and _is_loopback("localhost")
+    assert not _is_loopback("0.0.0.0") and not _is_loopback("192.0.2.1")
+    assert not _is_loopback("console.example.lg.jp")
