@@ -77,6 +77,8 @@ class MimeAttachment:
     named: bool = True
     message: Message | None = None
     """The already parsed forwarded message, so it is not parsed twice."""
+    encrypted: str = ""
+    """Non-empty (the scheme) for S/MIME or OpenPGP encrypted content."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +99,7 @@ class _Walk:
     defects: list[str] = field(default_factory=list)
     parts: int = 0
     body_seen: dict[str, int] = field(default_factory=dict)
+    parent_types: list[str] = field(default_factory=list)
 
 
 def parse_message(raw: bytes | Message, prefix: str = "") -> ParsedMessage:
@@ -188,23 +191,15 @@ def _walk(part: Message, w: _Walk, depth: int, path: str) -> None:
     for d in getattr(part, "defects", ()):
         if depth > 0:
             w.defects.append(f"part {path}: {type(d).__name__}")
-    try:
-        ctype = part.get_content_type()
-    except Exception:
-        ctype = "text/plain"
-        w.defects.append(f"part {path}: unreadable Content-Type")
-    m = _MEDIA_TYPE.match(ctype)
-    if m is None or m.end() != len(ctype):
-        # "application/pdf name=x.pdf" (a missing ';'): keep the type, drop the
-        # rest, which is free text that may hold anything, numbers included.
-        w.defects.append(f"part {path}: malformed Content-Type")
-        ctype = m.group(0) if m else "application/octet-stream"
+    ctype = _content_type(part, w, path)
     if part.is_multipart() and ctype != "message/rfc822":
         payload = part.get_payload()
         if isinstance(payload, list):
+            w.parent_types.append(ctype)
             for i, sub in enumerate(payload, 1):
                 if isinstance(sub, Message):
                     _walk(sub, w, depth + 1, f"{path}.{i}")
+            w.parent_types.pop()
         return
     try:
         _leaf(part, ctype, w, path)
@@ -219,9 +214,16 @@ def _leaf(part: Message, ctype: str, w: _Walk, path: str) -> None:
     if ctype == "message/rfc822" or ctype == "message/global":
         data = _message_bytes(part, w, path)
         name = filename or f"part{path}.eml"
+        # Hand over the already parsed message so it is not parsed twice
+        # (unless it had to be transfer-decoded first).
+        payload = part.get_payload()
+        cte = str(part.get("content-transfer-encoding", "") or "").strip().lower()
+        inner = None
+        if cte not in ("base64", "quoted-printable") and isinstance(payload, list) and payload:
+            inner = payload[0] if isinstance(payload[0], Message) else None
         w.attachments.append(
             MimeAttachment(
-                name, ctype, data, None, f"{w.prefix}attachment:{name}", True, bool(filename)
+                name, ctype, data, None, f"{w.prefix}attachment:{name}", True, bool(filename), inner
             )
         )
         return
@@ -241,9 +243,34 @@ def _leaf(part: Message, ctype: str, w: _Walk, path: str) -> None:
     name = filename or f"part{path}{mimetypes.guess_extension(ctype) or '.bin'}"
     w.attachments.append(
         MimeAttachment(
-            name, ctype, data, charset, f"{w.prefix}attachment:{name}", False, bool(filename)
+            name,
+            ctype,
+            data,
+            charset,
+            f"{w.prefix}attachment:{name}",
+            False,
+            bool(filename),
+            encrypted=_encryption(part, ctype, w.parent_types),
         )
     )
+
+
+_SMIME_TYPES = frozenset({"application/pkcs7-mime", "application/x-pkcs7-mime"})
+
+
+def _encryption(part: Message, ctype: str, parents: list[str]) -> str:
+    """Which encryption makes this part unreadable, if any (policy acts on it)."""
+    if ctype in _SMIME_TYPES:
+        smime = _param(_raw_header(part, "content-type"), "smime-type").strip().lower()
+        # Missing smime-type: treat as encrypted; we cannot tell and cannot read it.
+        if smime in ("", "enveloped-data", "authenveloped-data"):
+            return "S/MIME"
+    in_pgp = bool(parents) and parents[-1] == "multipart/encrypted"
+    if ctype == "application/pgp-encrypted":
+        return "" if in_pgp else "OpenPGP"  # inside: only the "Version: 1" control part
+    if in_pgp:
+        return "OpenPGP"
+    return ""
 
 
 _B64_JUNK = re.compile(r"[^A-Za-z0-9+/=\s]")
@@ -316,20 +343,33 @@ def _as_bytes(msg: Message) -> bytes:
             return str(msg).encode("utf-8", "surrogateescape")
 
 
+# Content-Type, charset and disposition are read from the raw header lines
+# with our own small parser: the ``email`` header registry re-parses a header
+# on every access (a 3,000-part message spent seconds there) and may raise.
+
+
+def _content_type(part: Message, w: _Walk, path: str) -> str:
+    raw = _raw_header(part, "content-type")
+    if not raw.strip():
+        return part.get_default_type()  # text/plain, or message/rfc822 in a digest
+    value = raw.split(";", 1)[0].strip().lower()
+    m = _MEDIA_TYPE.match(value)
+    if m is None or m.end() != len(value):
+        # "application/pdf name=x.pdf" (a missing ';'): keep the type, drop the
+        # rest, which is free text that may hold anything, numbers included.
+        w.defects.append(f"part {path}: malformed Content-Type")
+        return m.group(0) if m else "text/plain"
+    return value
+
+
 def _charset(part: Message) -> str | None:
-    try:
-        cs = part.get_content_charset()
-    except Exception:
-        return None
-    return str(cs) if cs else None
+    cs = _param(_raw_header(part, "content-type"), "charset").strip().lower()
+    return cs or None
 
 
 def _disposition(part: Message) -> str:
-    try:
-        d = part.get_content_disposition()
-    except Exception:
-        return ""
-    return d or ""
+    raw = _raw_header(part, "content-disposition")
+    return raw.split(";", 1)[0].strip().lower()
 
 
 # --- file names: RFC 2231 and RFC 2047, decoded with our charset rules ---------------------------

@@ -170,6 +170,18 @@ def _walk_message(
             _nested_message(
                 st, att.data, att.content_type, name, location, depth + 1, file_hint, att.message
             )
+        elif att.encrypted:
+            st.attachments.append(
+                AttachmentInfo(
+                    name,
+                    att.content_type,
+                    len(att.data),
+                    hashlib.sha256(att.data).hexdigest(),
+                    AttachmentStatus.ENCRYPTED,
+                    location,
+                    f"{att.encrypted} encrypted",
+                )
+            )
         else:
             _scan_file(
                 st,

@@ -135,3 +135,31 @@ def test_findings_are_capped_but_counts_are_not() -> None:
     assert r.mynumber.distinct == 1200 and len(r.findings) == 1000
     assert any("first 1000" in d for d in r.defects)
     assert r.reportable_scale
+
+
+def test_smime_and_pgp_encrypted_parts_are_encrypted_attachments() -> None:
+    smime = (
+        b"From: a@example.lg.jp\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: application/pkcs7-mime; smime-type=enveloped-data; name="smime.p7m"\r\n'
+        b"Content-Transfer-Encoding: base64\r\n\r\nMIAGCSqGSIb3DQEHA6CAMIACAQA=\r\n"
+    )
+    (a,) = scan_message(smime, SCAN).attachments
+    assert a.status is AttachmentStatus.ENCRYPTED and "S/MIME" in a.detail
+    pgp = (
+        b"From: a@example.lg.jp\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/encrypted; protocol="application/pgp-encrypted"; boundary="B"\r\n\r\n'
+        b"--B\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n"
+        b'--B\r\nContent-Type: application/octet-stream; name="encrypted.asc"\r\n\r\n'
+        b"-----BEGIN PGP MESSAGE-----\r\nhQEMA...\r\n-----END PGP MESSAGE-----\r\n--B--\r\n"
+    )
+    atts = scan_message(pgp, SCAN).attachments
+    assert [a.status for a in atts] == [AttachmentStatus.SCANNED, AttachmentStatus.ENCRYPTED]
+    signed = (
+        b"From: a@example.lg.jp\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/signed; protocol="application/pkcs7-signature"; boundary="B"\r\n\r\n'
+        b"--B\r\nContent-Type: text/plain\r\n\r\n\xe5\x80\x8b\xe4\xba\xba\xe7\x95\xaa\xe5\x8f\xb7 621498320257\r\n"
+        b'--B\r\nContent-Type: application/pkcs7-signature; name="smime.p7s"\r\n\r\nMIAGCSqG\r\n--B--\r\n'
+    )
+    r = scan_message(signed, SCAN)
+    assert r.mynumber.high == 1  # a signed message is read
+    assert all(a.status is not AttachmentStatus.ENCRYPTED for a in r.attachments)
