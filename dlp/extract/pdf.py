@@ -29,6 +29,7 @@ import re
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
+from dlp.extract import sandbox
 from dlp.extract.base import Budget, BudgetExceeded, Extracted, Member
 from dlp.extract.limits import check_member_count
 from dlp.model import AttachmentStatus, TextChunk
@@ -40,6 +41,11 @@ _CLEAN = str.maketrans({"\r": "", "\ufffe": "", "\x02": "", "\x00": ""})
 
 
 def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extracted:
+    """pdfium is C++ fed hostile input: it runs in a forked child (sandbox.py)."""
+    return sandbox.extract_isolated(extract_inline, data, filename, location, budget, "pdf")
+
+
+def extract_inline(data: bytes, filename: str, location: str, budget: Budget) -> Extracted:
     try:
         doc = pdfium.PdfDocument(data)
     except pdfium.PdfiumError as exc:

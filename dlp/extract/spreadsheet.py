@@ -20,10 +20,11 @@ import itertools
 import re
 import zipfile
 from collections.abc import Sequence
+from typing import Any
 
 import python_calamine
 
-from dlp.extract import cellguard, opendoc, xmltext, zipparts
+from dlp.extract import cellguard, opendoc, sandbox, xmltext, zipparts
 from dlp.extract.base import Budget, BudgetExceeded, Extracted, Member
 from dlp.extract.officecrypto import decrypt_default, is_encrypted_ole
 from dlp.extract.ooxml import embedded_members
@@ -87,14 +88,47 @@ def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extrac
         except Exception as exc:
             return Extracted(kind=kind, status=AttachmentStatus.ERROR, detail=_zip_error(exc))
     try:
+        got = sandbox.run_isolated(_read_workbook, data, location, budget, budget=budget)
+    except sandbox.ParserCrashed as exc:
+        return Extracted(
+            kind=kind,
+            status=AttachmentStatus.ERROR,
+            chunks=tuple(extras),
+            members=tuple(members),
+            detail=str(exc),
+            defects=tuple(defects),
+        )
+    chunks = [TextChunk(text, loc, label) for text, loc, label in got["chunks"]]
+    defects.extend(got["defects"])
+    return Extracted(
+        kind=kind,
+        status=AttachmentStatus(got["status"]),
+        chunks=tuple(chunks + extras),
+        members=tuple(members),
+        detail=got["detail"],
+        defects=tuple(defects),
+    )
+
+
+def _read_workbook(data: bytes, location: str, budget: Budget) -> dict[str, Any]:
+    """calamine's part, run in a forked child (sandbox.py): plain data out."""
+    chunks: list[TextChunk] = []
+    defects: list[str] = []
+
+    def result(status: AttachmentStatus, detail: str = "") -> dict[str, Any]:
+        return {
+            "status": status.value,
+            "detail": detail,
+            "chunks": [[c.text, c.location, c.field_label] for c in chunks],
+            "defects": defects,
+        }
+
+    try:
         wb = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
     except python_calamine.PasswordError:
-        return Extracted(
-            kind=kind, status=AttachmentStatus.ENCRYPTED, detail="password-protected workbook"
-        )
+        return result(AttachmentStatus.ENCRYPTED, "password-protected workbook")
     except Exception as exc:
-        return Extracted(kind=kind, status=AttachmentStatus.ERROR, detail=_calamine_error(exc))
-    chunks: list[TextChunk] = []
+        return result(AttachmentStatus.ERROR, _calamine_error(exc))
     try:
         for index, name in enumerate(wb.sheet_names):
             budget.check_time()
@@ -111,29 +145,13 @@ def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extrac
             chunks.extend(columns_to_chunks(columns, f"{location}!{name}"))
             del columns
     except BudgetExceeded as exc:
-        return Extracted(
-            kind=kind,
-            status=exc.status,
-            chunks=tuple(chunks + extras),
-            members=tuple(members),
-            detail=exc.detail,
-            defects=tuple(defects),
-        )
+        return result(exc.status, exc.detail)
     finally:
         wb.close()
-    status = AttachmentStatus.SCANNED
-    detail = ""
     unreadable = [d for d in defects if "unreadable" in d]
     if unreadable:  # what is in that sheet was not scanned: policy must see it
-        status, detail = AttachmentStatus.ERROR, unreadable[0]
-    return Extracted(
-        kind=kind,
-        status=status,
-        chunks=tuple(chunks + extras),
-        members=tuple(members),
-        detail=detail,
-        defects=tuple(defects),
-    )
+        return result(AttachmentStatus.ERROR, unreadable[0])
+    return result(AttachmentStatus.SCANNED)
 
 
 def _columns(rows: Sequence[Sequence[object]], first_col: int, budget: Budget) -> list[list[str]]:
