@@ -386,9 +386,8 @@ def _looks_tabular(text: str) -> bool:
 
 
 def table_chunks(text: str, location: str, delimiter: str = ",") -> tuple[TextChunk, ...]:
-    """One chunk per column: the column's cells joined by newlines, headed by its first cell.
-
-    The header cell is also kept in the text (the first row may be data).
+    """One chunk per column: the column's cells joined by newlines, labelled by
+    its header cell (``dlp.extract.tables``: the header row need not be the first).
 
     Forms exported as tables put the label in the row, not the column
     (``個人番号,621498320257``).  A cell to the right of a short cell that names
@@ -417,17 +416,12 @@ def table_chunks(text: str, location: str, delimiter: str = ",") -> tuple[TextCh
                 col.append("")
     except csv.Error:
         return ()
-    chunks = []
-    for j, col in enumerate(columns):
-        header = col[0].strip() if col else ""
-        chunks.append(
-            TextChunk(
-                text="\n".join(col),
-                location=f"{location}!{column_name(j)}",
-                field_label=header or None,
-            )
-        )
-    return (*chunks, *labelled)
+    # The shared table helper finds the header row (office exports often start
+    # with a title and a date line) and labels each column the same way the
+    # spreadsheet extractors do.
+    from dlp.extract.tables import columns_to_chunks
+
+    return (*columns_to_chunks(columns, location), *labelled)
 
 
 _HAS_DIGIT = re.compile(r"\d")
