@@ -102,7 +102,10 @@ def run_isolated(fn: Callable[..., T], *args: Any, budget: Budget) -> T:
             chunks.append(block)
     finally:
         os.close(read_fd)
-        _, status = os.waitpid(pid, 0)
+        try:
+            _, status = os.waitpid(pid, 0)
+        except ChildProcessError:  # reaped by someone else's SIGCHLD handler
+            status = 0
     data = b"".join(chunks)
     if os.WIFSIGNALED(status) or not data:
         sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
