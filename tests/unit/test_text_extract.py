@@ -102,8 +102,16 @@ def test_ragged_and_quoted_csv() -> None:
     assert [c.text.split("\n") for c in chunks] == [
         ["a", "1", "x", "y"],
         ["b", "", "2"],
-        ["", "", "extra"],
+        ["extra"],
     ]
+
+
+def test_header_row_below_a_title_labels_the_columns() -> None:
+    text = "職員名簿 2026年度,,\n,,\n氏名,所属,個人番号\n山田,総務,621498320257\n田中,人事,983205673214\n"
+    chunks = table_chunks(text, "t.csv")
+    assert chunks[2].location == "t.csv!C" and chunks[2].field_label == "個人番号"
+    found = build_detector().find(chunks[2])
+    assert [m.confidence for m in found] == [Confidence.HIGH, Confidence.HIGH]
 
 
 def test_plain_text_is_one_chunk() -> None:
