@@ -80,6 +80,8 @@ def pages(gen: Gen) -> list[tuple[str, str]]:
         ("month + recipient domain (rare)", "/log?" + _q({**month, "rdomain": gen.domains[2500]})),
         ("month + class lookalike", "/log?" + _q({**month, "rclass": "lookalike"})),
         ("month + findings + verdict hold", "/log?" + _q({**month, "findings": "yes", "verdict": "hold"})),
+        ("month + findings + hold, sorted by sender", "/log?" + _q({**month, "findings": "yes", "verdict": "hold", "sort": "sender"})),
+        ("month, sorted by sender (too many: time order)", "/log?" + _q({**month, "sort": "sender"})),
         ("month + attachment name part", "/log?" + _q({**month, "attachment": "給与明細_12"})),
         ("whole log + attachment sha256", "/log?" + _q({"attachment": gen.hashes[3]})),
         ("whole log + class external, 200 a page", "/log?" + _q({"rclass": "external", "per": "200"})),

@@ -16,12 +16,12 @@ from urllib.parse import urlencode
 from starlette.datastructures import QueryParams
 
 from dlp.console.fmt import jst_day_start
+from dlp.console.sorting import SORTS
 from dlp.sendlog.record import EVENTS
 from dlp.sendlog.store import LogFilter
 
 ACTIONS = ("deliver", "tag", "hold", "reject", "tempfail")
 CLASSES = ("own", "partner", "external", "lookalike")
-SORTS = ("newest", "oldest")
 PAGE_SIZES = (25, 50, 100, 200)
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE = 100_000

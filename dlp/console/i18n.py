@@ -108,8 +108,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "log.col.attachments": ("添付", "Attachments"),
     "log.col.findings": ("検出", "Findings"),
     "log.col.verdict": ("判定", "Verdict"),
-    "log.sort_asc": ("昇順", "ascending"),
-    "log.sort_desc": ("降順", "descending"),
+    "log.sort_by": ("この列で並べ替え", "Sort by this column"),
+    "log.sort_too_many": (
+        "該当が {n} 件を超えるため、この列では並べ替えできません（日時順で表示）。期間などで絞り込んでください。",
+        "More than {n} entries match, too many to sort by this column (shown by time). Narrow the filter first.",
+    ),
     "log.bad_filter": ("絞り込み条件が正しくありません: {detail}", "Invalid filter: {detail}"),
     "log.more_recipients": ("他 {n} 件", "+{n} more"),
     "log.reportable": ("報告対象規模", "reportable scale"),

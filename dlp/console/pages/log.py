@@ -10,6 +10,7 @@ from dlp.console import fmt
 from dlp.console.export import csv_response
 from dlp.console.filters import ACTIONS as VERDICTS
 from dlp.console.filters import CLASSES, PAGE_SIZES, FilterError, LogQuery
+from dlp.console.sorting import MAX_CONSOLE_SORT, is_column_sort, sort_entries, toggled
 from dlp.console.users import Role
 from dlp.console.web import Ctx, error_page, page, render
 from dlp.sendlog.record import EVENTS
@@ -26,16 +27,21 @@ async def log_list(request: Request, ctx: Ctx) -> Response:
         error = ctx.t("log.bad_filter", detail=str(exc))
     flt = q.to_filter()
 
-    def load() -> tuple[int, list[StoredEntry]]:
+    def load() -> tuple[int, list[StoredEntry], str]:
         store = ctx.services.sendlog()
         total = store.count(flt)
         last_page = max(1, -(-total // q.per))
-        current = min(q.page, last_page)
-        rows = store.query(flt, limit=q.per, offset=(current - 1) * q.per, sort=q.sort)
-        return total, rows
+        offset = (min(q.page, last_page) - 1) * q.per
+        if not is_column_sort(q.sort):
+            return total, store.query(flt, limit=q.per, offset=offset, sort=q.sort), ""
+        if total > MAX_CONSOLE_SORT:
+            rows = store.query(flt, limit=q.per, offset=offset, sort="newest")
+            return total, rows, ctx.t("log.sort_too_many", n=f"{MAX_CONSOLE_SORT:,}")
+        everything = store.query(flt, limit=total, offset=0, sort="newest")
+        return total, sort_entries(everything, q.sort)[offset : offset + q.per], ""
 
     try:
-        total, entries = await run_in_threadpool(load)
+        total, entries, sort_note = await run_in_threadpool(load)
     except SendLogError as exc:
         return _sendlog_down(request, ctx, exc)
     pages = max(1, -(-total // q.per))
@@ -51,6 +57,8 @@ async def log_list(request: Request, ctx: Ctx) -> Response:
             "page_no": current,
             "pages": pages,
             "error": error,
+            "sort_note": sort_note,
+            "toggled": toggled,
             "verdicts": VERDICTS,
             "classes": CLASSES,
             "events": EVENTS,
