@@ -44,114 +44,102 @@ def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extrac
         return Extracted(
             kind="msg", status=AttachmentStatus.ERROR, detail=f"damaged .msg ({type(exc).__name__})"
         )
-    chunks: list[TextChunk] = []
-    members: list[Member] = []
+    walk = _Walk(ole, budget)
     try:
-        _message(ole, [], location, "", budget, chunks, members, depth=0)
+        walk.message([], location, "", depth=0)
     except BudgetExceeded as exc:
-        return Extracted(
-            kind="msg",
-            status=exc.status,
-            chunks=tuple(chunks),
-            members=tuple(members),
-            detail=exc.detail,
-        )
+        return walk.result(exc.status, exc.detail)
     except Exception as exc:
         from dlp.extract.registry import safe_reason
 
-        return Extracted(
-            kind="msg",
-            status=AttachmentStatus.ERROR,
-            chunks=tuple(chunks),
-            members=tuple(members),
-            detail=f"damaged .msg ({safe_reason(exc, 80)})",
-        )
+        return walk.result(AttachmentStatus.ERROR, f"damaged .msg ({safe_reason(exc, 80)})")
     finally:
         ole.close()
-    return Extracted(
-        kind="msg", status=AttachmentStatus.SCANNED, chunks=tuple(chunks), members=tuple(members)
-    )
-
-
-def _message(
-    ole: olefile.OleFileIO,
-    base: list[str],
-    location: str,
-    prefix: str,
-    budget: Budget,
-    chunks: list[TextChunk],
-    members: list[Member],
-    depth: int,
-) -> None:
-    budget.check_time()
-    streams = {tuple(p) for p in ole.listdir(streams=True, storages=False)}
-    here = {
-        p[len(base)] for p in streams if len(p) == len(base) + 1 and list(p[: len(base)]) == base
-    }
-    codepage = _codepage(ole, base, top=not base)
-    texts: dict[str, str] = {}
-    for prop, label in _TEXT_PROPS:
-        text = _string(ole, base, here, prop, codepage)
-        if text and text.strip():
-            texts[label] = text
-            chunks.append(TextChunk(text=text, location=f"{location}!{label}"))
-    if "body" not in texts:
-        body = _html_body(ole, base, here, codepage) or _rtf_body(ole, base, here)
-        if body.strip():
-            chunks.append(TextChunk(text=body, location=f"{location}!body"))
-    storages = {
-        p[len(base)] for p in streams if len(p) > len(base) + 1 and list(p[: len(base)]) == base
-    }
-    for storage in sorted(s for s in storages if _ATTACH_DIR.match(s)):
-        _attachment(ole, [*base, storage], location, prefix, budget, chunks, members, depth)
-
-
-def _attachment(
-    ole: olefile.OleFileIO,
-    path: list[str],
-    location: str,
-    prefix: str,
-    budget: Budget,
-    chunks: list[TextChunk],
-    members: list[Member],
-    depth: int,
-) -> None:
-    streams = {tuple(p) for p in ole.listdir(streams=True, storages=False)}
-    here = {
-        p[len(path)] for p in streams if len(p) == len(path) + 1 and list(p[: len(path)]) == path
-    }
-    codepage = _codepage(ole, path, top=False)
-    name = (
-        _string(ole, path, here, "3707", codepage)
-        or _string(ole, path, here, "3704", codepage)
-        or _string(ole, path, here, "3001", codepage)
-        or "attachment"
-    )
-    name = "".join(ch for ch in name if ch >= " ")[:255] or "attachment"
-    embedded = [*path, "__substg1.0_3701000D"]
-    if ole.exists("/".join(embedded)):
-        if depth + 1 >= budget.max_depth:
-            raise BudgetExceeded(AttachmentStatus.TOO_DEEP, "attached messages nested too deeply")
-        _message(
-            ole,
-            embedded,
-            f"{location}/{name}",
-            f"{prefix}{name}/",
-            budget,
-            chunks,
-            members,
-            depth + 1,
+    if walk.unreadable:
+        return walk.result(
+            AttachmentStatus.UNSUPPORTED, "not read: " + ", ".join(walk.unreadable[:3])
         )
-        return
-    stream = "__substg1.0_37010102"
-    if stream in here:
-        size = ole.get_size("/".join([*path, stream]))
-        if size > budget.max_file_bytes:
-            raise BudgetExceeded(AttachmentStatus.TOO_LARGE, "attachment exceeds max_file_bytes")
-        check_member_count(budget, len(members))
-        payload = ole.openstream([*path, stream]).read()
-        mime = _string(ole, path, here, "370E", codepage) or ""
-        members.append(Member(prefix + name, payload, mime))
+    return walk.result(AttachmentStatus.SCANNED, "")
+
+
+class _Walk:
+    """One pass over a .msg: the message, its attachments, attached messages in place."""
+
+    def __init__(self, ole: olefile.OleFileIO, budget: Budget) -> None:
+        self.ole = ole
+        self.budget = budget
+        self.streams = {tuple(p) for p in ole.listdir(streams=True, storages=False)}
+        self.chunks: list[TextChunk] = []
+        self.members: list[Member] = []
+        self.unreadable: list[str] = []
+
+    def result(self, status: AttachmentStatus, detail: str) -> Extracted:
+        return Extracted(
+            kind="msg",
+            status=status,
+            chunks=tuple(self.chunks),
+            members=tuple(self.members),
+            detail=detail,
+        )
+
+    def _children(self, base: list[str]) -> tuple[set[str], set[str]]:
+        n = len(base)
+        inside = [p for p in self.streams if len(p) > n and list(p[:n]) == base]
+        return {p[n] for p in inside if len(p) == n + 1}, {p[n] for p in inside if len(p) > n + 1}
+
+    def message(self, base: list[str], location: str, prefix: str, depth: int) -> None:
+        self.budget.check_time()
+        ole = self.ole
+        here, storages = self._children(base)
+        codepage = _codepage(ole, base, top=not base)
+        texts: dict[str, str] = {}
+        for prop, label in _TEXT_PROPS:
+            text = _string(ole, base, here, prop, codepage)
+            if text and text.strip():
+                texts[label] = text
+                self.chunks.append(TextChunk(text=text, location=f"{location}!{label}"))
+        if "body" not in texts:
+            body = _html_body(ole, base, here, codepage) or _rtf_body(ole, base, here)
+            if body.strip():
+                self.chunks.append(TextChunk(text=body, location=f"{location}!body"))
+        for storage in sorted(s for s in storages if _ATTACH_DIR.match(s)):
+            self.attachment([*base, storage], location, prefix, depth)
+
+    def attachment(self, path: list[str], location: str, prefix: str, depth: int) -> None:
+        ole, budget = self.ole, self.budget
+        here, storages = self._children(path)
+        codepage = _codepage(ole, path, top=False)
+        name = (
+            _string(ole, path, here, "3707", codepage)
+            or _string(ole, path, here, "3704", codepage)
+            or _string(ole, path, here, "3001", codepage)
+            or "attachment"
+        )
+        name = "".join(ch for ch in name if ch >= " ")[:255] or "attachment"
+        embedded = "__substg1.0_3701000D"
+        if embedded in storages:
+            inner = [*path, embedded]
+            if "__properties_version1.0" not in self._children(inner)[0]:
+                # ATTACH_OLE: an OLE object kept as a sub-storage, not a file to hand on
+                self.unreadable.append(f"{name} (embedded OLE object)")
+                return
+            if depth + 1 >= budget.max_depth:
+                raise BudgetExceeded(
+                    AttachmentStatus.TOO_DEEP, "attached messages nested too deeply"
+                )
+            self.message(inner, f"{location}/{name}", f"{prefix}{name}/", depth + 1)
+            return
+        stream = "__substg1.0_37010102"
+        if stream in here:
+            size = ole.get_size("/".join([*path, stream]))
+            if size > budget.max_file_bytes:
+                raise BudgetExceeded(
+                    AttachmentStatus.TOO_LARGE, "attachment exceeds max_file_bytes"
+                )
+            check_member_count(budget, len(self.members))
+            payload = ole.openstream([*path, stream]).read()
+            mime = _string(ole, path, here, "370E", codepage) or ""
+            self.members.append(Member(prefix + name, payload, mime))
 
 
 def _codepage(ole: olefile.OleFileIO, base: list[str], top: bool) -> str:
