@@ -102,6 +102,9 @@ def serve_cmd(config_path: str | None, listen: str | None) -> None:
         proxy_headers=True,
         forwarded_allow_ips="127.0.0.1,::1",
         server_header=False,
+        # Request lines carry the reviewer's filter text (file names, subjects typed
+        # into a search): DESIGN.md rule 2 keeps anything number-like out of logs.
+        access_log=False,
         log_level=settings.smtp.log_level,
     )
 

@@ -237,10 +237,11 @@ def test_dlp_console_serves_on_loopback_and_stops_on_sigterm(tmp_path: Path) -> 
                 time.sleep(0.1)
         assert r.status_code == 200 and "送信監査コンソール" in r.text
         assert "server" not in r.headers  # no version banner
-        assert httpx.get(f"http://127.0.0.1:{port}/log", timeout=5).status_code == 303
+        secret = "/log?attachment=123456789018.csv"
+        assert httpx.get(f"http://127.0.0.1:{port}{secret}", timeout=5).status_code == 303
     finally:
         proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=15)
+        out, err = proc.communicate(timeout=15)
     text = err.decode()
     # uvicorn finishes its shutdown, then re-raises the signal it caught (systemd
     # counts a SIGTERM exit as clean)
@@ -248,6 +249,7 @@ def test_dlp_console_serves_on_loopback_and_stops_on_sigterm(tmp_path: Path) -> 
     assert "Finished server process" in text
     assert "no console accounts yet" in text  # tells the admin how to start
     assert "WARNING" not in text  # loopback: no exposure warning
+    assert b"123456789018" not in err + out  # no access log with the filter text
 
 
 def test_exposure_check() -> None:
