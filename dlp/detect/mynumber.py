@@ -340,14 +340,22 @@ class _Positions:
     __slots__ = ("ends", "spans", "starts")
 
     def __init__(
-        self, pattern: re.Pattern[str], text: str, lo: int = 0, hi: int | None = None
+        self, pattern: re.Pattern[str] | None, text: str, lo: int = 0, hi: int | None = None
     ) -> None:
         hi = len(text) if hi is None else hi
-        self.spans = [
-            (m.start(), m.end(), m.group()) for m in pattern.finditer(text, max(lo, 0), hi)
-        ]
-        self.starts = [s for s, _, _ in self.spans]
-        self.ends = [e for _, e, _ in self.spans]
+        spans = [] if pattern is None else pattern.finditer(text, max(lo, 0), hi)
+        self._set([(m.start(), m.end(), m.group()) for m in spans])
+
+    @classmethod
+    def of(cls, spans: list[tuple[int, int, str]]) -> _Positions:
+        p = cls(None, "")
+        p._set(spans)
+        return p
+
+    def _set(self, spans: list[tuple[int, int, str]]) -> None:
+        self.spans = spans
+        self.starts = [s for s, _, _ in spans]
+        self.ends = [e for _, e, _ in spans]
 
     def nearest(self, lo: int, hi: int, window: int) -> tuple[int, str] | None:
         """Nearest occurrence within ``window`` characters of [lo, hi): (gap, word)."""
@@ -404,6 +412,10 @@ class MyNumberDetector:
     keyword_re: re.Pattern[str]
     context_re: re.Pattern[str]
     negative_re: re.Pattern[str]
+    words_re: re.Pattern[str]
+    """Keywords or context words, for one pass over dense chunks.  Plain literals
+    only (no groups), so ``re`` keeps its fast first-character scan."""
+    context_words: frozenset[str]
 
     def has_keyword(self, text: str) -> bool:
         """True if ``text`` (a subject, a file name, a header cell) names My Number."""
@@ -456,7 +468,17 @@ class MyNumberDetector:
         dense = len(cands) * (2 * self.window + 2 * _MAX_WORD) > len(text)
         kw_index = _Lazy(self.keyword_re, text, self.window, dense)
         ctx_index = _Lazy(self.context_re, text, self.window, dense)
-        whole_kws = kw_index.around(0, 0) if dense else None
+        whole_kws = None
+        if dense:
+            # Keywords and context words in one pass over the chunk.
+            kw_spans: list[tuple[int, int, str]] = []
+            ctx_spans: list[tuple[int, int, str]] = []
+            ctx_words = self.context_words
+            for m in self.words_re.finditer(text):
+                w = m.group()
+                (ctx_spans if w in ctx_words else kw_spans).append((m.start(), m.end(), w))
+            whole_kws = kw_index.whole = _Positions.of(kw_spans)
+            ctx_index.whole = _Positions.of(ctx_spans)
         nears: list[tuple[_Positions, tuple[int, str] | None]] = []
         for s, e, _d, _g, _sp in cands:
             kws = whole_kws or kw_index.around(s, e)
@@ -568,6 +590,8 @@ def build_detector(window: int = 300, extra_keywords: tuple[str, ...] = ()) -> M
         keyword_re=re.compile(_alternation((*KEYWORDS, *extra_keywords))),
         context_re=re.compile(_alternation(CONTEXT_WORDS)),
         negative_re=re.compile(_alternation(NEGATIVE_LABELS)),
+        words_re=re.compile(_alternation((*KEYWORDS, *extra_keywords, *CONTEXT_WORDS))),
+        context_words=frozenset(CONTEXT_WORDS) - frozenset((*KEYWORDS, *extra_keywords)),
     )
 
 
