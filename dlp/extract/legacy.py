@@ -239,7 +239,7 @@ def _ole_object(ole: olefile.OleFileIO, filename: str, budget: Budget) -> Extrac
     members: list[Member] = []
     if ole.exists("\x01Ole10Native"):
         native = ole.openstream("\x01Ole10Native").read()
-        member = _ole10native(native)
+        member = ole10native_member(native)
         if member is not None:
             members.append(member)
     for stream, name in (("Package", "package"), ("CONTENTS", "contents")):
@@ -256,7 +256,7 @@ def _ole_object(ole: olefile.OleFileIO, filename: str, budget: Budget) -> Extrac
     )
 
 
-def _ole10native(native: bytes) -> Member | None:
+def ole10native_member(native: bytes) -> Member | None:
     """[MS-OLEDS] 2.3.6 OLE1.0 native data: size, label, paths, then the embedded file."""
     try:
         pos = 6

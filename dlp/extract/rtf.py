@@ -5,16 +5,23 @@ Japanese RTF carries text either as ``\\uN`` escapes or as CP932 byte pairs
 (or, lacking one, CP932 when a font declares ``\\fcharset128``).  Embedded
 pictures and OLE objects are long hex runs that striprtf would crawl through
 character by character (1.2 s for a 3 MB photo), so they are cut out first.
+
+Embedded objects (``{\\object … {\\*\\objdata <hex>}}`` — an Excel sheet or a
+file pasted into a Word document or an Outlook RTF mail) are OLE 1.0
+streams: their native data (a compound file, or a "Package" holding the
+original file) is returned as a member.
 """
 
 from __future__ import annotations
 
 import codecs
 import re
+import struct
 
 from striprtf.striprtf import rtf_to_text
 
-from dlp.extract.base import Budget, Extracted
+from dlp.extract.base import Budget, Extracted, Member
+from dlp.extract.limits import check_member_count
 from dlp.model import AttachmentStatus, TextChunk
 
 _ANSICPG = re.compile(r"\\ansicpg(\d{3,5})")
@@ -36,12 +43,62 @@ def codepage(head: str) -> str:
     return "cp1252"
 
 
+_OBJDATA = re.compile(r"\\\*\\objdata\b\s*([0-9a-fA-F\s]+)")
+
+
+def _ole1_native(blob: bytes) -> tuple[str, bytes] | None:
+    """[MS-OLEDS] 2.2.4 ObjectHeader + native data: (class name, payload)."""
+    try:
+        pos = 8  # OLEVersion, FormatID
+        (n,) = struct.unpack_from("<I", blob, pos)
+        class_name = blob[pos + 4 : pos + 4 + n].rstrip(b"\x00").decode("latin-1")
+        pos += 4 + n
+        for _ in range(2):  # topic name, item name
+            (n,) = struct.unpack_from("<I", blob, pos)
+            pos += 4 + n
+        (size,) = struct.unpack_from("<I", blob, pos)
+        native = blob[pos + 4 : pos + 4 + size]
+    except struct.error:
+        return None
+    if len(native) != size or not native:
+        return None
+    if class_name == "Package":
+        from dlp.extract.legacy import ole10native_member
+
+        # the \x01Ole10Native stream is this native data behind a 4-byte size
+        member = ole10native_member(struct.pack("<I", len(native)) + native)
+        if member is not None:
+            return member.name, member.data
+    return class_name or "object", native
+
+
+def _objects(source: str, budget: Budget) -> list[Member]:
+    members: list[Member] = []
+    for m in _OBJDATA.finditer(source):
+        budget.check_time()
+        hexdigits = re.sub(r"\s+", "", m.group(1))
+        if len(hexdigits) // 2 > budget.max_file_bytes:
+            continue
+        try:
+            blob = bytes.fromhex(hexdigits[: len(hexdigits) // 2 * 2])
+        except ValueError:
+            continue
+        got = _ole1_native(blob)
+        if got is not None:
+            check_member_count(budget, len(members))
+            members.append(Member(got[0], got[1]))
+    return members
+
+
 def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extracted:
     source = data.decode("latin-1")
     encoding = codepage(source[:8192])
+    members = _objects(source, budget) if "\\objdata" in source else []
     source = _HEX_BLOCK.sub("", source)
     budget.check_time()
     text = rtf_to_text(source, encoding=encoding, errors="replace")
     budget.check_time()
     chunks = (TextChunk(text=text, location=location),) if text.strip() else ()
-    return Extracted(kind="rtf", status=AttachmentStatus.SCANNED, chunks=chunks)
+    return Extracted(
+        kind="rtf", status=AttachmentStatus.SCANNED, chunks=chunks, members=tuple(members)
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import struct
 import time
 from pathlib import Path
 
@@ -103,3 +104,48 @@ def test_tnef_body_and_attachments() -> None:
     assert "five files" in text_of(top)
     kinds = {n.path.rsplit("/", 1)[-1]: n.result.kind for n in nodes[1:]}
     assert kinds["quick.doc"] == "doc" and kinds["quick.pdf"] == "pdf"
+
+
+def _ole1(class_name: bytes, native: bytes) -> bytes:
+    def lp(b: bytes) -> bytes:
+        return struct.pack("<I", len(b)) + b
+
+    return struct.pack("<II", 0x0501, 2) + lp(class_name + b"\0") + lp(b"") + lp(b"") + lp(native)
+
+
+def _package(name: str, payload: bytes) -> bytes:
+    label = name.encode("cp932") + b"\0"
+    path = b"C:\\tmp\\" + label
+    return (
+        b"\x02\x00"
+        + label
+        + path
+        + struct.pack("<I", 0x00030000)
+        + struct.pack("<I", len(path))
+        + path
+        + struct.pack("<I", len(payload))
+        + payload
+    )
+
+
+def test_rtf_embedded_objects_become_members() -> None:
+    csv = f"氏名,個人番号\r\n山田,{N1}\r\n".encode("cp932")
+    package = _ole1(b"Package", _package("名簿.csv", csv))
+    sheet = _ole1(b"Excel.Sheet.8", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 504)
+
+    def hexlines(b: bytes) -> bytes:
+        h = b.hex().encode()
+        return b"\r\n".join(h[i : i + 128] for i in range(0, len(h), 128))
+
+    rtf = (
+        b"{\\rtf1\\ansi\\ansicpg932 before "
+        b"{\\object\\objemb{\\*\\objclass Package}{\\*\\objdata " + hexlines(package) + b"}}"
+        b"{\\object\\objemb{\\*\\objclass Excel.Sheet.8}{\\*\\objdata\r\n" + hexlines(sheet) + b"}}"
+        b" after}"
+    )
+    ex = run(rtf, "with-objects.rtf")
+    assert ex.status is AttachmentStatus.SCANNED
+    assert "before" in text_of(ex) and "after" in text_of(ex)
+    assert [m.name for m in ex.members] == ["名簿.csv", "Excel.Sheet.8"]
+    assert ex.members[0].data == csv
+    assert ex.members[1].data.startswith(b"\xd0\xcf\x11\xe0")
