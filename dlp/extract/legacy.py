@@ -25,7 +25,7 @@ import struct
 
 import olefile
 
-from dlp.extract.base import Budget, Extracted, Member
+from dlp.extract.base import Budget, BudgetExceeded, Extracted, Member
 from dlp.extract.limits import check_member_count
 from dlp.extract.officecrypto import decrypt_default, is_encrypted_ole
 from dlp.model import AttachmentStatus, TextChunk
@@ -101,7 +101,11 @@ def _doc(ole: olefile.OleFileIO, data: bytes, location: str, budget: Budget) -> 
         return Extracted(kind="doc", status=AttachmentStatus.ERROR, detail="damaged piece table")
     text = _clean_doc_text(text)
     chunks = (TextChunk(text=text, location=location),) if text.strip() else ()
-    return Extracted(kind="doc", status=AttachmentStatus.SCANNED, chunks=chunks)
+    # objects pasted into the document (a workbook, a packaged file) live in ObjectPool
+    members = _payloads(ole, ["ObjectPool"], budget) if ole.exists("ObjectPool") else []
+    return Extracted(
+        kind="doc", status=AttachmentStatus.SCANNED, chunks=chunks, members=tuple(members)
+    )
 
 
 def _doc_text(word: bytes, clx: bytes, budget: Budget) -> str | None:
@@ -235,18 +239,35 @@ def _ppt(ole: olefile.OleFileIO, data: bytes, location: str, budget: Budget) -> 
 # --- generic OLE objects ----------------------------------------------------------------------
 
 
-def _ole_object(ole: olefile.OleFileIO, filename: str, budget: Budget) -> Extracted:
+def _payloads(ole: olefile.OleFileIO, prefix: list[str], budget: Budget) -> list[Member]:
+    """Files carried by OLE objects under ``prefix`` (an object, or a .doc's ObjectPool)."""
     members: list[Member] = []
-    if ole.exists("\x01Ole10Native"):
-        native = ole.openstream("\x01Ole10Native").read()
-        member = ole10native_member(native)
-        if member is not None:
-            members.append(member)
-    for stream, name in (("Package", "package"), ("CONTENTS", "contents")):
-        if ole.exists(stream):
-            members.append(Member(name, ole.openstream(stream).read()))
-    for k in range(len(members)):
-        check_member_count(budget, k)
+    for path in ole.listdir(streams=True, storages=False):
+        if path[: len(prefix)] != prefix or len(path) > len(prefix) + 2:
+            continue
+        leaf = path[-1]
+        if leaf not in ("\x01Ole10Native", "Package", "CONTENTS"):
+            continue
+        budget.check_time()
+        if ole.get_size("/".join(path)) > budget.max_file_bytes:
+            raise BudgetExceeded(
+                AttachmentStatus.TOO_LARGE, "embedded object exceeds max_file_bytes"
+            )
+        check_member_count(budget, len(members))
+        raw = ole.openstream(path).read()
+        if leaf == "\x01Ole10Native":
+            member = ole10native_member(raw)
+            if member is not None:
+                members.append(member)
+        else:
+            members.append(
+                Member(leaf.lower() if len(path) == 1 else f"{path[-2]}.{leaf.lower()}", raw)
+            )
+    return members
+
+
+def _ole_object(ole: olefile.OleFileIO, filename: str, budget: Budget) -> Extracted:
+    members = _payloads(ole, [], budget)
     if members:
         return Extracted(kind="ole", status=AttachmentStatus.SCANNED, members=tuple(members))
     return Extracted(

@@ -149,3 +149,13 @@ def test_rtf_embedded_objects_become_members() -> None:
     assert [m.name for m in ex.members] == ["名簿.csv", "Excel.Sheet.8"]
     assert ex.members[0].data == csv
     assert ex.members[1].data.startswith(b"\xd0\xcf\x11\xe0")
+
+
+def test_ole10native_stream_gives_the_packaged_file() -> None:
+    from dlp.extract.legacy import ole10native_member
+
+    native = _package("扶養控除.csv", b"a,b\r\n")
+    member = ole10native_member(struct.pack("<I", len(native)) + native)
+    assert member is not None
+    assert (member.name, member.data) == ("扶養控除.csv", b"a,b\r\n")
+    assert ole10native_member(b"\x00\x01") is None
