@@ -1,19 +1,20 @@
 """Fixtures for the review console: a private state directory, real stores, one
-account per role, and signed-in TestClients."""
+account per role, and signed-in TestClients.  Helpers the tests import live in
+console_support.py (several conftest.py files share the module name "conftest")."""
 
 from __future__ import annotations
 
-import re
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from argon2 import PasswordHasher
 from console_support import (
+    FAST_HASHER,
     PASSWORD,
     ROLES,
     Sink,
+    login,
     make_settings,
     seed_log,
 )
@@ -27,9 +28,6 @@ with warnings.catch_warnings():
     # Starlette 1.x suggests httpx2 for its TestClient; httpx (what is installed) works.
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
     from starlette.testclient import TestClient
-
-# Argon2's defaults cost ~50 ms and 64 MiB a hash on purpose; tests log in often.
-FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 
 @pytest.fixture
@@ -84,16 +82,3 @@ def client_for(services: Services) -> Iterator[Callable[[str | None], TestClient
     finally:
         for c in opened:
             c.__exit__(None, None, None)
-
-
-def login(c: TestClient, name: str, password: str) -> None:
-    page = c.get("/login")
-    token = csrf_of(page.text)
-    r = c.post("/login", data={"csrf_token": token, "name": name, "password": password})
-    assert r.status_code == 303, r.text
-
-
-def csrf_of(html: str) -> str:
-    m = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert m, "page has no CSRF field"
-    return m.group(1)

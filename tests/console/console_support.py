@@ -3,14 +3,17 @@ loopback, a seeded send log and real held messages."""
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from argon2 import PasswordHasher
 
 from dlp.config import (
     DomainSettings,
@@ -35,7 +38,12 @@ from dlp.model import (
 from dlp.sendlog import SendLogStore, record_for_event, record_for_message
 from dlp.smtp.quarantine import HeldMessage, open_quarantine
 
+if TYPE_CHECKING:
+    from starlette.testclient import TestClient
+
 PASSWORD = "correct horse battery staple"
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+"""Argon2's defaults cost ~50 ms and 64 MiB a hash on purpose; tests log in often."""
 ROLES = ("reviewer", "approver", "admin")
 ALLOWLIST = """\
 # test allowlist
@@ -219,3 +227,16 @@ def hold_message(settings: Settings, raw: bytes | None = None) -> HeldMessage:
         report=report,
         client_address="127.0.0.1",
     )
+
+
+def login(c: TestClient, name: str, password: str) -> None:
+    page = c.get("/login")
+    token = csrf_of(page.text)
+    r = c.post("/login", data={"csrf_token": token, "name": name, "password": password})
+    assert r.status_code == 303, r.text
+
+
+def csrf_of(html: str) -> str:
+    m = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert m, "page has no CSRF field"
+    return m.group(1)

@@ -5,8 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
-from conftest import FAST_HASHER, csrf_of
-from console_support import PASSWORD, ROLES, free_port, make_settings, seed_log
+from console_support import (
+    FAST_HASHER,
+    PASSWORD,
+    ROLES,
+    csrf_of,
+    free_port,
+    make_settings,
+    seed_log,
+)
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 

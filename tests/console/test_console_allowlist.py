@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from conftest import csrf_of
+from console_support import csrf_of
 from starlette.testclient import TestClient
 
 from dlp.allowlist import load_allowlist

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import FAST_HASHER, csrf_of, login
-from console_support import PASSWORD
+from console_support import FAST_HASHER, PASSWORD, csrf_of, login
 from starlette.testclient import TestClient
 
 from dlp.cli import main

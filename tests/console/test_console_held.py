@@ -6,8 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from conftest import csrf_of
-from console_support import Sink, held_numbers, hold_message, my_number
+from console_support import Sink, csrf_of, held_numbers, hold_message, my_number
 from starlette.testclient import TestClient
 
 from dlp.console.services import Services

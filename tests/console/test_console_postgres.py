@@ -10,8 +10,17 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import FAST_HASHER, csrf_of, login
-from console_support import PASSWORD, ROLES, Sink, hold_message, make_settings, seed_log
+from console_support import (
+    FAST_HASHER,
+    PASSWORD,
+    ROLES,
+    Sink,
+    csrf_of,
+    hold_message,
+    login,
+    make_settings,
+    seed_log,
+)
 from sendlog_support import PG_HOWTO, Backend, pg_reachable
 
 from dlp.config import SendLogSettings
