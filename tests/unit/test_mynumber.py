@@ -365,3 +365,40 @@ def test_one_digit_per_box_needs_a_keyword_and_exactly_twelve() -> None:
     assert find(f"備考 {boxes}") == []
     assert find(f"個人番号 1 {boxes}") == []
     assert find(f"個人番号 {boxes} 1") == []
+
+
+@given(st.text(max_size=400))
+@settings(max_examples=500, deadline=None)
+def test_never_raises_and_only_reports_valid_numbers(text: str) -> None:
+    for m in find(text) + find(text, label="個人番号"):
+        assert len(m.digits) == 12 and m.digits.isascii() and is_valid(m.digits)
+        assert "0" <= m.digits[0] <= "9" and m.start < m.end <= len(text)
+
+
+@given(
+    st.text(alphabet="0123456789", min_size=13, max_size=24),
+    st.sampled_from(["個人番号", "マイナンバー：", "あ", "", " "]),
+    st.sampled_from(["です", "。", "", " ", "\n"]),
+)
+@settings(max_examples=500, deadline=None)
+def test_no_window_of_a_longer_run_is_ever_reported(run: str, before: str, after: str) -> None:
+    assert find(before + run + after) == []
+    fullwidth = run.translate({ord("0") + i: 0xFF10 + i for i in range(10)})
+    assert find(before + fullwidth + after) == []
+
+
+@given(
+    st.text(alphabet="0123456789", min_size=11, max_size=11), st.integers(min_value=1, max_value=4)
+)
+@settings(max_examples=300, deadline=None)
+def test_no_window_of_a_longer_grouped_number(base: str, extra_groups: int) -> None:
+    n = base + str(check_digit(base))
+    groups = [n[:4], n[4:8], n[8:]]
+    rng = random.Random(base)
+    for _ in range(extra_groups):
+        g = f"{rng.randrange(10000):04d}"
+        if rng.random() < 0.5:
+            groups.insert(0, g)
+        else:
+            groups.append(g)
+    assert find("個人番号 " + "-".join(groups) + " です") == []
