@@ -158,7 +158,7 @@ def _sniff(data: bytes, filename: str) -> str:
         return "lzh"  # LHA: "-lh5-" at offset 2; still common in Japanese offices
     if head.startswith(_TNEF_MAGIC):
         return "tnef"
-    if data.lstrip(b"\xef\xbb\xbf \t\r\n")[:5] == b"{\\rtf":
+    if data[:64].lstrip(b"\xef\xbb\xbf \t\r\n")[:5] == b"{\\rtf":
         return "rtf"
     if _is_tar(data):
         return "tar"
