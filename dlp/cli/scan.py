@@ -143,16 +143,19 @@ def _expand(arg: str) -> Iterator[_Unit]:
 
 
 def _directory(path: Path) -> Iterator[_Unit]:
+    """Every file below ``path``; Maildir folders (with their Maildir++ subfolders) as mail."""
     if _is_maildir(path):
         yield from _maildir(path)
         return
+    maildirs: list[Path] = []
     for p in sorted(path.rglob("*")):
-        if p.is_file() and not any(
-            part in ("cur", "new", "tmp") for part in p.relative_to(path).parts[:-1]
-        ):
-            yield from _file(p)
-        elif p.is_dir() and _is_maildir(p):
+        if any(p.is_relative_to(m) for m in maildirs):
+            continue  # already read as part of a Maildir
+        if p.is_dir() and _is_maildir(p):
+            maildirs.append(p)
             yield from _maildir(p)
+        elif p.is_file():
+            yield from _file(p)
 
 
 def _is_maildir(path: Path) -> bool:

@@ -286,6 +286,19 @@ def test_mbox_maildir_and_stdin(corpus: dict[str, Path], tmp_path: Path) -> None
     assert len(reports) == 6
     assert sorted(bool(r["findings"]) for r in reports[3:]) == [False, True, True]
     assert proc.returncode == 1
+    # A Maildir found inside another folder is read once, with its subfolders.
+    outer = tmp_path / "outer"
+    outer.mkdir()
+    maildir.rename(outer / "Maildir")
+    (outer / "note.txt").write_bytes(b"hello")
+    nested = lines(run("--json", str(outer)))
+    assert len(nested) == 4
+    assert sorted(r["source"].rsplit("/", 1)[-1] for r in nested) == [
+        "1.host:2,S",
+        "2.host",
+        "3.host:2,S",
+        "note.txt",
+    ]
     piped = run("--json", "-", stdin=raws[1])
     (r,) = lines(piped)
     assert r["source"] == "<stdin>" and r["summary"]["mynumber"]["distinct"] == 4
