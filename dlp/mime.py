@@ -162,9 +162,10 @@ def _unfold(value: str) -> str:
 def decode_header_value(value: str) -> str:
     """Decode a raw header value: 8-bit bytes by our charset rules, then RFC 2047 words."""
     value = _unfold(value)
-    if any("\udc80" <= c <= "\udcff" for c in value):
-        # Raw 8-bit header (no encoded-words): recover the bytes and detect the charset.
-        value, _ = decode_text(value.encode("ascii", "surrogateescape"))
+    if "\x1b" in value or any("\udc80" <= c <= "\udcff" for c in value):
+        # Raw 8-bit or raw ISO-2022-JP header (no encoded-words): recover the
+        # bytes and detect the charset.
+        value, _ = decode_text(value.encode("utf-8", "surrogateescape"))
     if "=?" not in value:
         return value.strip()
     try:
@@ -176,8 +177,12 @@ def decode_header_value(value: str) -> str:
         if isinstance(data, str):
             out.append(data)
         else:
+            # Unencoded text comes back as raw-unicode-escape bytes (it may
+            # already be non-ASCII after the 8-bit decoding above).
             out.append(
-                decode_text(data, charset)[0] if charset else data.decode("ascii", "replace")
+                decode_text(data, charset)[0]
+                if charset
+                else data.decode("raw-unicode-escape", "replace")
             )
     return "".join(out).strip()
 

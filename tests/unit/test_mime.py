@@ -267,3 +267,17 @@ def test_malformed_content_type_keeps_only_the_media_type() -> None:
     (att,) = parsed.attachments
     assert att.content_type == "application/pdf"
     assert any("malformed Content-Type" in d for d in parsed.defects)
+
+
+def test_raw_iso2022jp_and_mixed_headers() -> None:
+    raw = (
+        b"Subject: " + cp50220("マイナンバー①") + b"\r\n"
+        b"From: "
+        + "山田".encode()
+        + b" =?UTF-8?B?"
+        + base64.b64encode("太郎".encode())
+        + b"?= <a@x.jp>\r\n\r\nbody\r\n"
+    )
+    heads = {c.location: c.text for c in parse_message(raw).chunks}
+    assert heads["header:Subject"] == "マイナンバー①"
+    assert heads["header:From"] == "山田 太郎 <a@x.jp>"
