@@ -24,7 +24,7 @@ from typing import Any
 
 import python_calamine
 
-from dlp.extract import cellguard, opendoc, sandbox, xmltext, zipparts
+from dlp.extract import cellguard, opendoc, sandbox, xmltext, zeropad, zipparts
 from dlp.extract.base import Budget, BudgetExceeded, Extracted, Member
 from dlp.extract.officecrypto import decrypt_default, is_encrypted_ole
 from dlp.extract.ooxml import embedded_members
@@ -60,6 +60,7 @@ def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extrac
     defects: list[str] = []
     extras: list[TextChunk] = []
     members: list[Member] = []
+    pads: zeropad.Pads = {}
     if kind == "xls" and is_encrypted_ole(data):
         plain = decrypt_default(data)
         if plain is None:
@@ -75,6 +76,7 @@ def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extrac
                 if kind == "xlsx":
                     cellguard.check_xlsx(zf, budget)
                     extras, members = _xlsx_extras(zf, location, budget)
+                    pads = zeropad.zero_padded_cells(zf, budget)
                 elif kind == "ods":
                     if opendoc.is_encrypted(zf, budget):
                         return Extracted(
@@ -88,7 +90,7 @@ def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extrac
         except Exception as exc:
             return Extracted(kind=kind, status=AttachmentStatus.ERROR, detail=_zip_error(exc))
     try:
-        got = sandbox.run_isolated(_read_workbook, data, location, budget, budget=budget)
+        got = sandbox.run_isolated(_read_workbook, data, location, pads, budget, budget=budget)
     except sandbox.ParserCrashed as exc:
         return Extracted(
             kind=kind,
@@ -110,7 +112,9 @@ def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extrac
     )
 
 
-def _read_workbook(data: bytes, location: str, budget: Budget) -> dict[str, Any]:
+def _read_workbook(
+    data: bytes, location: str, pads: zeropad.Pads, budget: Budget
+) -> dict[str, Any]:
     """calamine's part, run in a forked child (sandbox.py): plain data out."""
     chunks: list[TextChunk] = []
     defects: list[str] = []
@@ -135,13 +139,14 @@ def _read_workbook(data: bytes, location: str, budget: Budget) -> dict[str, Any]
             try:
                 sheet = wb.get_sheet_by_index(index)
                 rows = sheet.to_python(skip_empty_area=True)
-                first_col = sheet.start[1] if rows and sheet.start else 0
+                first_row, first_col = sheet.start if rows and sheet.start else (0, 0)
                 del sheet  # calamine's copy of the cells
             except Exception as exc:  # one damaged sheet must not hide the others
                 defects.append(f"sheet {index + 1} unreadable: {_calamine_error(exc)}")
                 continue
             columns = _columns(rows, first_col, budget)
             del rows  # peak memory: never the typed rows and the joined text at once
+            _apply_pads(columns, pads.get(name, {}), first_row)
             chunks.extend(columns_to_chunks(columns, f"{location}!{name}"))
             del columns
     except BudgetExceeded as exc:
@@ -152,6 +157,16 @@ def _read_workbook(data: bytes, location: str, budget: Budget) -> dict[str, Any]
     if unreadable:  # what is in that sheet was not scanned: policy must see it
         return result(AttachmentStatus.ERROR, unreadable[0])
     return result(AttachmentStatus.SCANNED)
+
+
+def _apply_pads(columns: list[list[str]], pads: dict[tuple[int, int], int], first_row: int) -> None:
+    """Restore the leading zeros a ``000000000000`` number format displays (zeropad.py)."""
+    for (row, col), width in pads.items():
+        r = row - first_row
+        if 0 <= col < len(columns) and 0 <= r < len(columns[col]):
+            value = columns[col][r]
+            if value.isdigit() and len(value) < width:
+                columns[col][r] = value.zfill(width)
 
 
 def _columns(rows: Sequence[Sequence[object]], first_col: int, budget: Budget) -> list[list[str]]:

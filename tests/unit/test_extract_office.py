@@ -382,3 +382,25 @@ def test_xlsx_cell_comments_and_embedded_files() -> None:
     comment = next(c for c in ex.chunks if "!comment" in c.location)
     assert f"個人番号 {N2}" in comment.text
     assert [m.name for m in ex.members] == ["Microsoft_Word_Document.docx"]
+
+
+def test_leading_zero_kept_by_a_number_format_is_restored() -> None:
+    # a number with a leading zero typed into a cell formatted 000000000000: Excel stores 11 digits
+    import openpyxl
+    from stdnum.jp import in_
+
+    base = "01234567890"
+    n = base + in_.calc_check_digit(base)
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "名簿"
+    ws.append(["氏名", "個人番号", "番号(区切り)", "件数"])
+    ws.append(["山田", int(n), int(n), 7])
+    ws["B2"].number_format = "000000000000"
+    ws["C2"].number_format = "0000\\-0000\\-0000"
+    ws["D2"].number_format = "0"
+    ex = run(_save(wb), "zero.xlsx")
+    cols = {c.location.rsplit("!", 1)[1]: c.text.split("\n") for c in ex.chunks}
+    assert cols["B"][1] == n and cols["C"][1] == n
+    assert cols["D"][1] == "7"
+    assert numbers_found(ex.chunks)[n] is Confidence.HIGH
