@@ -252,6 +252,36 @@ def main() -> None:
             f"| {name} | {mb:.1f} | {digits:.1f} | {mb / t_ours:.0f} | {len(text) / t_ours / 1e6:.1f} | "
             f"{mb / t_naive:.0f} | {t_naive / t_ours:.2f} | {found} | {hits} | {msg_bytes / 1e6 / t_msgs:.0f} |"
         )
+    latency(scan)
+
+
+def latency(scan: ScanSettings, rounds: int = 300) -> None:
+    """Per-message latency of a typical small mail (what an inline scan costs)."""
+    from email.message import EmailMessage
+
+    m = EmailMessage()
+    m["From"] = "山田 <a@example.lg.jp>"
+    m["To"] = "b@example.com"
+    m["Subject"] = "お見積りの件"
+    m.set_content(
+        "いつもお世話になっております。お見積りを添付いたします。注文番号 202611260001 電話 03-1234-5678\n"
+        * 40
+    )
+    rows = "品番,数量,金額\n" + "".join(f"A{i},{i},{i * 1000}\n" for i in range(100))
+    m.add_attachment(rows.encode("cp932"), maintype="text", subtype="csv", filename="見積.csv")
+    raw = m.as_bytes()
+    for _ in range(20):
+        scan_message(raw, scan)
+    times = []
+    for _ in range(rounds):
+        t = time.process_time()
+        scan_message(raw, scan)
+        times.append(time.process_time() - t)
+    times.sort()
+    print(
+        f"\nscan_message latency, {len(raw):,}-byte Japanese mail with a CP932 CSV attachment: "
+        f"median {statistics.median(times) * 1000:.2f} ms, p95 {times[int(rounds * 0.95)] * 1000:.2f} ms"
+    )
 
 
 if __name__ == "__main__":
