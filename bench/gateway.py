@@ -160,7 +160,7 @@ async def _transaction(port: int, payload: bytes) -> float:
     return time.perf_counter() - start
 
 
-def latency(port: int, size: int, conc: int, seconds: float) -> tuple[float, float, int]:
+def latency(port: int, size: int, conc: int, seconds: float) -> list[float]:
     payload = _message(size) + b".\r\n"
 
     async def worker(deadline: float, out: list[float]) -> None:
@@ -173,9 +173,13 @@ def latency(port: int, size: int, conc: int, seconds: float) -> tuple[float, flo
         await asyncio.gather(*(worker(deadline, out) for _ in range(conc)))
         return out
 
-    samples = sorted(asyncio.run(run()))
-    p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
-    return statistics.median(samples) * 1000, p99 * 1000, len(samples)
+    return asyncio.run(run())
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return statistics.median(ordered) * 1000, p99 * 1000
 
 
 def write_config(directory: Path, listen: int, next_hop: int) -> Path:
@@ -197,6 +201,9 @@ def main() -> int:
     ap.add_argument("--json", help="also append raw results as JSON lines here")
     ap.add_argument("--size", action="append", choices=list(SIZES), help="only these sizes")
     ap.add_argument("--conc", action="append", type=int, help="only these concurrencies")
+    ap.add_argument(
+        "--reps", type=int, default=1, help="repetitions per cell (median msg/s, pooled latency)"
+    )
     args = ap.parse_args()
     for tool in (SMTP_SOURCE, SMTP_SINK):
         if not os.access(tool, os.X_OK):
@@ -227,24 +234,31 @@ def main() -> int:
             if args.size and label not in args.size:
                 continue
             for conc in args.conc or (1, 20):
-                targets = (
+                targets = [
                     ("smtp-sink direct", sink_port, procs[0].pid),
                     ("dlp gateway", gw_port, procs[1].pid),
-                )
-                for target, port, pid in targets:
-                    rate, count, cpu_ms = throughput(port, size, conc, args.seconds, pid)
-                    p50, p99, n = latency(port, size, conc, args.seconds)
+                ]
+                runs: dict[str, list[tuple[float, int, float]]] = {t[0]: [] for t in targets}
+                lat: dict[str, list[float]] = {t[0]: [] for t in targets}
+                for rep in range(args.reps):
+                    # Alternate the order so neither target always runs first.
+                    for target, port, pid in targets[rep % 2 :] + targets[: rep % 2]:
+                        runs[target].append(throughput(port, size, conc, args.seconds, pid))
+                        lat[target] += latency(port, size, conc, args.seconds)
+                for target, _, _ in targets:
+                    p50, p99 = percentiles(lat[target])
                     row = {
                         "size": label,
                         "conc": conc,
                         "target": target,
-                        "msg_s": rate,
-                        "count": count,
-                        "cpu_ms_per_msg": cpu_ms,
+                        "msg_s": statistics.median(r[0] for r in runs[target]),
+                        "msg_s_runs": [round(r[0], 1) for r in runs[target]],
+                        "count": sum(r[1] for r in runs[target]),
+                        "cpu_ms_per_msg": statistics.median(r[2] for r in runs[target]),
                         "load_avg_1m": os.getloadavg()[0],
                         "p50_ms": p50,
                         "p99_ms": p99,
-                        "lat_samples": n,
+                        "lat_samples": len(lat[target]),
                     }
                     rows.append(row)
                     print(json.dumps(row), file=sys.stderr, flush=True)
