@@ -326,7 +326,7 @@ class Gateway:
             action=verdict.action.value,
             rule=verdict.rule,
             reasons=list(verdict.reasons),
-            reply=answer.split(" / ")[0],
+            reply=answer,
             next_hop=next_hop,
             size=len(content),
             recipients=len(txn.recipients),

@@ -798,3 +798,17 @@ def test_untrusted_next_hop_certificate_is_a_tempfail(lt: LoopThread, tmp_path: 
     finally:
         g.stop()
         tls_sink.stop()
+
+
+def test_small_plain_mail_is_scanned_inline_attachments_in_a_worker(
+    gw: InProcessGateway, sink: Sink
+) -> None:
+    """Routing: the fault header only acts inside a worker process, so a plain
+    message carrying it is delivered (scanned inline) while the same header on a
+    message with an attachment costs that message its worker."""
+    before = gw.gateway.pool.replaced
+    with client(gw.port) as c:
+        c.sendmail(SENDER, [EXTERNAL], plain("inline", "x", extra="X-Test-Crash: yes\r\n"))
+    assert gw.gateway.pool.replaced == before
+    got = sink.wait_for(1)
+    assert len(got) == 1 and b"Subject: inline" in got[0].content
