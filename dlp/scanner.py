@@ -156,10 +156,12 @@ def _walk_message(
     parsed = parse_message(raw, prefix=prefix)
     where = f"{display}: " if display else ""
     st.defects.extend(where + d for d in parsed.defects)
-    # A keyword anywhere in the headers or bodies is context for the attachments.
-    text_kw = any(st.det.has_keyword(c.text) for c in parsed.chunks)
+    # A keyword in the Subject is context for the bodies; one anywhere in the
+    # headers or bodies is context for the attachments.
+    subject_kw = st.det.has_keyword(parsed.subject)
+    text_kw = subject_kw or any(st.det.has_keyword(c.text) for c in parsed.chunks)
     for chunk in parsed.chunks:
-        st.detect(chunk, hint)
+        st.detect(chunk, hint or (subject_kw and "header:" not in chunk.location))
     for att in parsed.attachments:
         st.budget.check_time()
         shown = redact(att.filename)

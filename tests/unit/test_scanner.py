@@ -53,6 +53,18 @@ def test_subject_keyword_raises_attachment_numbers_to_medium() -> None:
     assert scan_message(plain.as_bytes(), SCAN).findings[0].confidence is Confidence.LOW
 
 
+def test_subject_keyword_raises_body_numbers_to_medium() -> None:
+    far = "あ" * 400 + NUMBER
+    assert (
+        scan_message(message(far, "マイナンバー提出").as_bytes(), SCAN).findings[0].confidence
+        is Confidence.MEDIUM
+    )
+    assert (
+        scan_message(message(far, "ご連絡").as_bytes(), SCAN).findings[0].confidence
+        is Confidence.LOW
+    )
+
+
 def test_file_name_keyword_raises_to_medium() -> None:
     r = scan_file(f"{NUMBER}\n".encode(), "マイナンバー一覧.txt", SCAN, "f")
     assert r.findings[0].confidence is Confidence.MEDIUM
