@@ -7,10 +7,10 @@ Number detector over every text chunk.  Module-level functions only, so a
 process pool can call them; they never raise for bad input (DESIGN.md rule 4).
 
 Context beyond the ±window (docs/scanning.md): a My Number keyword in the
-Subject or the message body, or in a file's own name (or an enclosing
-archive's), marks every checksum-valid number in the attachments as at least
-``medium``.  It never makes one ``high``: only a nearby keyword or a column
-header does.
+Subject marks every checksum-valid number in the bodies and attachments as at
+least ``medium``; one in a body, or in a file's own name (or an enclosing
+archive's), does so for the attachments.  It never makes one ``high``: only a
+nearby keyword or a column header does.
 
 Nothing that leaves here carries digits of a number: findings are masked, and
 subject, sender and file names are passed through ``redact``.
