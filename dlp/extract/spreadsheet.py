@@ -1,7 +1,9 @@
 """Workbooks (xlsx/xlsm, xlsb, xls, ods) via python-calamine: every sheet, every cell.
 
-Why calamine: it parses in Rust and hands back typed cell values, 5–10x faster
-than openpyxl and far smaller in memory (bench/RESULTS-extract.md).  Numbers
+Why calamine: it parses in Rust and hands back typed cell values, about 9x
+faster than openpyxl read-only (bench/RESULTS-extract.md), at the price of
+holding the sheet in memory (its span is bounded first: cellguard.py; it runs
+in a forked child: sandbox.py).  Numbers
 come back as floats; a whole number is rendered as the integer the user typed
 (``123456789018``, never ``1.23457E+11``), which is what the detector needs.
 
