@@ -1,14 +1,15 @@
 """PDF: pypdfium2 for speed, pdfminer.six for the pages pdfium cannot map.
 
 Measured on the corpus (bench/RESULTS-extract.md, docs/attachments.md):
-pdfium is 10–30x faster than pdfminer and equal on every PDF with embedded
+pdfium is 5x faster than pdfminer on the 100-page bench PDF and 30x on corpus
+testPDF_protected.pdf, and equal on every PDF with embedded
 or Unicode-mapped fonts, including reportlab's non-embedded HeiseiKakuGo-W5;
 but on text set in a *non-embedded* font with a legacy predefined CMap (JIS
 "H", Identity-V without ToUnicode — corpus simple3.pdf and jo.pdf) pdfium
 silently drops the glyphs, where pdfminer maps them through its Adobe-Japan1
-tables.  So every page is read with pdfium, and a page on which some text
-object yields no text at all is read again with pdfminer (vertical writing
-detected) and the longer result kept.
+tables.  So every page is read with pdfium, and a page on which a text object
+in a non-embedded, non-Latin font yields no text at all is read again with
+pdfminer (vertical writing detected) and the longer result kept.
 
 Also read: filled-in form fields (value, with the field name as
 ``field_label`` — a field named 個人番号 is context for its value), annotation
