@@ -411,3 +411,28 @@ def test_before_queue_dsn_request_survives_the_proxy(
     status = notice[0].data.decode("utf-8", "replace")
     assert re.search(r"Action:\s*relayed", status), status
     assert f"Original-Recipient: rfc822;{rcpt}" in status
+
+
+def test_before_queue_gateway_down_tempfails_the_client(
+    postfix: PostfixInstance, sink: Sink, gateway: Gateway
+) -> None:
+    tag = marker()
+    rcpt = f"bob@{EXTERNAL_DOMAIN}"
+    gateway.process.stop()
+    try:
+        sub = submit(
+            postfix.ports.before_queue,
+            SENDER,
+            [rcpt],
+            build_message(sender=SENDER, recipients=[rcpt], subject=tag, body="停止中\n"),
+        )
+    finally:
+        gateway.process.start(timeout=60)
+    # Postfix reaches for the proxy at the first RCPT; the client is told to retry then
+    # (Postfix's own wording), DATA is never sent, nothing is queued on its behalf.
+    assert sub.mail_reply[0] == 250
+    code, text = sub.rcpt_replies[rcpt]
+    assert code == 451 and text.startswith("4.3.0"), sub
+    assert sub.data_reply is None
+    assert postfix.queue() == []
+    assert sink.with_marker(tag) == [] and sink.bounces_about(tag) == []
