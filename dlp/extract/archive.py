@@ -19,7 +19,7 @@ are labels only — nothing is ever written to disk, so ``../../x`` is harmless.
 Encrypted members (ZipCrypto, WinZip AES, PKWARE strong encryption — the
 Japanese "PPAP" habit) make the archive ``encrypted``; the other members are
 still returned and scanned.  7z, RAR, LZH and CAB are recognised and reported
-``unsupported``.
+``unsupported`` — or ``encrypted`` when a 7z/RAR header says so (sevenzip.py).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from dlp.extract import zipparts
 from dlp.extract.base import Budget, BudgetExceeded, Extracted, Member
 from dlp.extract.limits import check_member_count
+from dlp.extract.sevenzip import rar_encrypted, sevenzip_encrypted
 from dlp.model import AttachmentStatus
 
 _UNREAD = {
@@ -99,6 +100,13 @@ class _Result:
 def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extracted:
     for magic, kind in _UNREAD.items():
         if data.startswith(magic):
+            locked = {"7z": sevenzip_encrypted, "rar": rar_encrypted}.get(kind)
+            if locked is not None and locked(data):
+                return Extracted(
+                    kind=kind,
+                    status=AttachmentStatus.ENCRYPTED,
+                    detail=f"password-protected {kind} archive",
+                )
             return Extracted(
                 kind=kind, status=AttachmentStatus.UNSUPPORTED, detail=f"{kind} archive not read"
             )

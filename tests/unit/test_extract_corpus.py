@@ -60,7 +60,7 @@ EXPECTED: dict[str, AttachmentStatus] = {
     "pdf-pdfminer/encryption__rc4-40.pdf": ENC,
     "pdf-pdfminer/zen_of_python_corrupted.pdf": OK,
     "pdf-pdfminer/simple3.pdf": OK,
-    "zip-libarchive/test_read_format_7zip_encryption.7z": UNS,
+    "zip-libarchive/test_read_format_7zip_encryption.7z": ENC,
     "zip-libarchive/test_read_format_cab_filename_cp932.cab": UNS,
     "zip-libarchive/test_read_format_lha_filename_cp932.lzh": UNS,
     "zip-libarchive/test_read_format_zip_ppmd8.zipx": UNS,
