@@ -95,7 +95,9 @@ def _decode_header(data: bytes, enc: bytes) -> bytes | None:
         lc_lp_pb = props[0]
         filt = {
             "id": lzma.FILTER_LZMA1,
-            "dict_size": struct.unpack_from("<I", props, 1)[0],
+            # the header is capped at 16 MB, so no distance can exceed 64 MB: a hostile
+            # 4 GB dictionary is not allocated
+            "dict_size": min(struct.unpack_from("<I", props, 1)[0], 1 << 26),
             "lc": lc_lp_pb % 9,
             "lp": (lc_lp_pb // 9) % 5,
             "pb": lc_lp_pb // 45,
@@ -103,7 +105,7 @@ def _decode_header(data: bytes, enc: bytes) -> bytes | None:
     elif coder_id == b"\x21" and len(props) == 1:
         bits = props[0]
         dict_size = 0xFFFFFFFF if bits >= 40 else (2 | (bits & 1)) << (bits // 2 + 11)
-        filt = {"id": lzma.FILTER_LZMA2, "dict_size": dict_size}
+        filt = {"id": lzma.FILTER_LZMA2, "dict_size": min(dict_size, 1 << 26)}
     else:
         return None
     dec = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=[filt])
