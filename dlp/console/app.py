@@ -26,6 +26,7 @@ from dlp.console.pages import dashboard as dashboard
 from dlp.console.pages import held as held
 from dlp.console.pages import log as log
 from dlp.console.pages import users as users
+from dlp.console.pages import verify as verify
 from dlp.console.security import SecurityHeaders
 from dlp.console.services import Services
 from dlp.console.web import base_ctx, error_page, make_templates
@@ -52,6 +53,7 @@ def routes() -> list[Route | Mount]:
         Route("/allowlist", allowlist.allowlist_view, methods=["GET"]),
         Route("/allowlist/add", allowlist.allowlist_add, methods=["POST"]),
         Route("/allowlist/remove", allowlist.allowlist_remove, methods=["POST"]),
+        Route("/verify", verify.verify_page, methods=["GET", "POST"]),
         Route("/users", users.users_view, methods=["GET"]),
         Route("/users/add", users.users_add, methods=["POST"]),
         Route("/users/remove", users.users_remove, methods=["POST"]),

@@ -298,6 +298,31 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "許可ドメインを読み込めません: {detail}",
         "Cannot read the allowlist: {detail}",
     ),
+    # chain verification
+    "nav.verify": ("改ざん検証", "Integrity"),
+    "verify.title": ("送信ログの改ざん検証", "Send-log integrity check"),
+    "verify.help": (
+        "送信ログはハッシュチェーンで連結されています。全件を再計算し、変更・削除・挿入された最初の記録を示します（dlp log verify と同じ処理です）。",
+        "The send log is a hash chain. This recomputes it and names the first entry that was changed, deleted or inserted (the same check as dlp log verify).",
+    ),
+    "verify.run": ("検証する", "Verify now"),
+    "verify.ok": (
+        "改ざんはありません: {n} 件を検証しました（{s} 秒）。",
+        "Intact: {n} entries verified ({s} s).",
+    ),
+    "verify.broken": (
+        "送信ログが改ざんされています。最初の異常:",
+        "The send log has been tampered with. First problem:",
+    ),
+    "verify.head": ("チェーンの先頭", "Chain head"),
+    "verify.checkpoint": (
+        "期限切れ削除のチェックポイント（削除件数）",
+        "Purge checkpoint (entries purged)",
+    ),
+    "verify.note_head": (
+        "この先頭ハッシュを別の場所（チケット、印刷物）に控えておくと、以降の全記録を書き換える改ざんも発見できます。",
+        "Keep this head hash elsewhere (a ticket, a printout): then even a rewrite of every later entry is caught.",
+    ),
     # users
     "users.title": ("利用者", "Users"),
     "users.name": ("利用者名", "User name"),

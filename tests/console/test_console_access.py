@@ -60,6 +60,8 @@ ROUTES: list[tuple[str, str, str, dict[str, str]]] = [
     ("GET", "/allowlist", "reviewer", {}),
     ("POST", "/allowlist/add", "admin", {"domain": "", "comment": "x"}),
     ("POST", "/allowlist/remove", "admin", {"domain": "nothere.example.jp", "comment": "x"}),
+    ("GET", "/verify", "reviewer", {}),
+    ("POST", "/verify", "reviewer", {}),
     ("GET", "/users", "admin", {}),
     ("POST", "/users/add", "admin", {"name": "bad name!", "role": "reviewer", "password": "x"}),
     ("POST", "/users/remove", "admin", {"name": "nobody"}),

@@ -133,6 +133,13 @@ def test_review_flow_in_chromium(base_url: str, seeded: Services, sink: Sink) ->
             assert page.locator(".notice.warn").count() == 1
             shot("10-allowlist-warning")
 
+            # Chain verification
+            page.goto(base_url + "/verify")
+            page.click("form[action='/verify'] button[type=submit]")
+            page.wait_for_selector("#verify-result")
+            assert "改ざんはありません" in page.inner_text("#verify-result")
+            shot("14-verify")
+
             # Users, own password, and the English UI
             page.goto(base_url + "/users")
             shot("11-users")

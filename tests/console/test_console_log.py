@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
-from console_support import my_number
+from console_support import csrf_of, my_number
 from starlette.testclient import TestClient
 
 from dlp.console.services import Services
@@ -254,3 +254,28 @@ def test_column_sort_refused_for_huge_sets(
     page = client_for("reviewer").get("/log?event=message&sort=sender").text
     assert "並べ替えできません" in page
     assert ids(page)[:3] == [1, 2, 3]  # shown by time instead
+
+
+def test_verify_page_reports_intact_and_tampered_chain(
+    client_for: Callable[[str | None], TestClient], seeded: Services
+) -> None:
+    import sqlite3
+
+    c = client_for("reviewer")
+    page = c.get("/verify")
+    assert page.status_code == 200 and 'id="verify-result"' not in page.text  # only on POST
+    token = csrf_of(page.text)
+    r = c.post("/verify", data={"csrf_token": token})
+    assert r.status_code == 200
+    assert "改ざんはありません: 31 件" in r.text
+    head = seeded.sendlog().verify().head_hash
+    assert head in r.text
+    # a tamperer edits one entry behind the store's back
+    with sqlite3.connect(seeded.settings.sqlite_path) as db:
+        db.execute(
+            "UPDATE sendlog_entry SET payload = replace(payload, '送付資料 7', '送付資料 X')"
+            " WHERE seq = 8"
+        )
+    r = c.post("/verify", data={"csrf_token": token})
+    assert r.status_code == 409
+    assert "改ざんされています" in r.text and 'href="/log/8"' in r.text
