@@ -58,6 +58,9 @@ TEMPFAIL_INTERNAL = (
     "451 4.3.0 Internal error, please try again later / 一時的なエラーです。再送してください"
 )
 
+INLINE_BUDGET = 0.5
+"""Seconds an in-process scan may block the event loop before the worker takes over."""
+
 # A part that is not text or multipart is an attachment to unpack: that scan
 # may be slow, so it goes to a worker process, never the serving event loop.
 _HEAVY_PART = re.compile(
@@ -167,6 +170,9 @@ class Gateway:
         self._inline_fn: ScanFn | None = scan_fn
         self.classifier = classifier
         self.pool = ScanPool(settings.scan, settings.scan.workers or _cores(), scan_fn)
+        self._inline_settings = replace(
+            settings.scan, timeout_seconds=min(settings.scan.timeout_seconds, INLINE_BUDGET)
+        )
         self.quarantine: Quarantine = open_quarantine(settings)
         self.audit = AuditLog(settings)
         self.next_hops = ConnectionPool()
@@ -340,16 +346,28 @@ class Gateway:
         return answer
 
     async def scan(self, content: bytes, source: str) -> ScanReport:
+        """Small attachment-free mail in this process, everything else in a worker.
+
+        An inline scan blocks every session of this process while it runs, so it
+        gets a short budget of its own; a message that needs longer is scanned
+        again in a worker with the full budget instead of being tempfailed.
+        """
         if len(content) <= self.settings.smtp.inline_scan_max_bytes and not _HEAVY_PART.search(
             content
         ):
             assert self._inline_fn is not None
             try:
-                return self._inline_fn(content, self.settings.scan, source)
+                report = self._inline_fn(content, self._inline_settings, source)
             except Exception as exc:  # the scanner promises not to raise
                 return ScanReport(
                     source=source, size=len(content), error=f"scanner error: {type(exc).__name__}"
                 )
+            if not report.error.startswith("timeout"):
+                return report
+            log.info(
+                "inline scan over budget; rescanning in a worker",
+                extra={"dlp": {"event": "inline over budget", "audit_key": source}},
+            )
         return await self.pool.scan(content, source)
 
     async def _deliver(

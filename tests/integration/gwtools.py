@@ -340,6 +340,10 @@ def fault_scan(raw: bytes, settings: Any, source: str) -> Any:
 
     from dlp.scanner import scan_message
 
+    if multiprocessing.parent_process() is None and b"X-Test-Inline-Timeout: yes" in raw:
+        from dlp.model import ScanReport
+
+        return ScanReport(source=source, size=len(raw), error="timeout: simulated slow inline scan")
     if multiprocessing.parent_process() is not None:
         if b"X-Test-Crash: yes" in raw:
             os._exit(9)

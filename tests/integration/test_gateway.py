@@ -812,3 +812,13 @@ def test_small_plain_mail_is_scanned_inline_attachments_in_a_worker(
     assert gw.gateway.pool.replaced == before
     got = sink.wait_for(1)
     assert len(got) == 1 and b"Subject: inline" in got[0].content
+
+
+def test_inline_scan_over_its_budget_is_finished_in_a_worker(
+    gw: InProcessGateway, sink: Sink
+) -> None:
+    raw = plain("slow inline", "x", extra="X-Test-Inline-Timeout: yes\r\n")
+    with client(gw.port) as c:
+        c.sendmail(SENDER, [EXTERNAL], raw)
+    got = sink.wait_for(1)
+    assert len(got) == 1 and got[0].content == raw  # delivered, not tempfailed
