@@ -20,7 +20,8 @@ import contextlib
 import json
 import os
 import secrets
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -156,6 +157,37 @@ class Quarantine:
             self._remove(held_id)
             raise QuarantineError(f"{self.directory}: cannot write held message: {exc}") from exc
         return held
+
+    @contextlib.contextmanager
+    def claim(self, held_id: str, stale_after: float = 600.0) -> Iterator[None]:
+        """Exclusive use of one held message (a release, a discard).
+
+        Two reviewers pressing "release" at once must not deliver it twice.  A
+        claim left behind by a crashed process is taken over after ``stale_after``
+        seconds (longer than any release can take: connect + 3 next-hop timeouts).
+        """
+        _check_id(held_id)
+        lock = self.directory / f".{held_id}.claim"
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            try:
+                age = time.time() - lock.stat().st_mtime
+            except FileNotFoundError:
+                age = stale_after + 1
+            if age <= stale_after:
+                raise QuarantineError(
+                    f"held message {held_id} is being released or deleted by someone else"
+                ) from None
+            lock.unlink(missing_ok=True)
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, str(os.getpid()).encode())
+            os.close(fd)
+            yield
+        finally:
+            lock.unlink(missing_ok=True)
 
     def delete(self, held_id: str) -> bool:
         """Remove an entry; True when it existed."""

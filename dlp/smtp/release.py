@@ -19,7 +19,7 @@ import asyncio
 import socket
 
 from dlp.config import Settings
-from dlp.smtp.quarantine import HeldMessage, QuarantineError, open_quarantine
+from dlp.smtp.quarantine import HeldMessage, Quarantine, QuarantineError, open_quarantine
 from dlp.smtp.relay import MailParams, NextHop, RcptParams
 
 
@@ -30,6 +30,14 @@ class ReleaseError(Exception):
 def release(settings: Settings, held_id: str, actor: str, comment: str) -> str:
     """Deliver a held message; returns the next hop's answer."""
     queue = open_quarantine(settings)
+    try:
+        with queue.claim(held_id):
+            return _release(settings, queue, held_id, actor, comment)
+    except QuarantineError as exc:
+        raise ReleaseError(str(exc)) from None
+
+
+def _release(settings: Settings, queue: Quarantine, held_id: str, actor: str, comment: str) -> str:
     try:
         held = queue.get(held_id)
         if held is None:
@@ -72,6 +80,14 @@ def release(settings: Settings, held_id: str, actor: str, comment: str) -> str:
 def discard(settings: Settings, held_id: str, actor: str, comment: str) -> None:
     """Delete a held message for good; the deletion is recorded first."""
     queue = open_quarantine(settings)
+    try:
+        with queue.claim(held_id):
+            _discard(settings, queue, held_id, actor, comment)
+    except QuarantineError as exc:
+        raise ReleaseError(str(exc)) from None
+
+
+def _discard(settings: Settings, queue: Quarantine, held_id: str, actor: str, comment: str) -> None:
     held = queue.get(held_id)
     if held is None:
         raise ReleaseError(f"no held message {held_id}")

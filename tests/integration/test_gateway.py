@@ -822,3 +822,22 @@ def test_inline_scan_over_its_budget_is_finished_in_a_worker(
         c.sendmail(SENDER, [EXTERNAL], raw)
     got = sink.wait_for(1)
     assert len(got) == 1 and got[0].content == raw  # delivered, not tempfailed
+
+
+def test_one_held_message_cannot_be_released_twice_at_once(
+    gw: InProcessGateway, sink: Sink
+) -> None:
+    from dlp.smtp.release import ReleaseError, release
+
+    with client(gw.port) as c:
+        c.sendmail(SENDER, [EXTERNAL], plain("double release", MYNUMBER_BODY))
+    held = next(h for h in gw.gateway.quarantine.list() if h.subject == "double release")
+    with gw.gateway.quarantine.claim(held.id):  # another reviewer is releasing it
+        with pytest.raises(ReleaseError, match="someone else"):
+            release(gw.settings, held.id, "reviewer2", "")
+    assert sink.messages == []
+    release(gw.settings, held.id, "reviewer1", "")
+    assert len(sink.wait_for(1)) == 1
+    with pytest.raises(ReleaseError, match="no held message"):
+        release(gw.settings, held.id, "reviewer2", "")
+    assert len(sink.messages) == 1
