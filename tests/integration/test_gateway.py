@@ -832,9 +832,9 @@ def test_one_held_message_cannot_be_released_twice_at_once(
     with client(gw.port) as c:
         c.sendmail(SENDER, [EXTERNAL], plain("double release", MYNUMBER_BODY))
     held = next(h for h in gw.gateway.quarantine.list() if h.subject == "double release")
-    with gw.gateway.quarantine.claim(held.id):  # another reviewer is releasing it
-        with pytest.raises(ReleaseError, match="someone else"):
-            release(gw.settings, held.id, "reviewer2", "")
+    # Another reviewer is releasing it right now.
+    with gw.gateway.quarantine.claim(held.id), pytest.raises(ReleaseError, match="someone else"):
+        release(gw.settings, held.id, "reviewer2", "")
     assert sink.messages == []
     release(gw.settings, held.id, "reviewer1", "")
     assert len(sink.wait_for(1)) == 1
