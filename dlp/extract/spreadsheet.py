@@ -26,7 +26,7 @@ from typing import Any
 
 import python_calamine
 
-from dlp.extract import cellguard, opendoc, sandbox, xmltext, zeropad, zipparts
+from dlp.extract import cellguard, forms, opendoc, sandbox, xmltext, zeropad, zipparts
 from dlp.extract.base import Budget, BudgetExceeded, Extracted, Member
 from dlp.extract.officecrypto import decrypt_default, is_encrypted_ole
 from dlp.extract.ooxml import embedded_members
@@ -149,7 +149,7 @@ def _read_workbook(
             columns = _columns(rows, first_col, budget)
             del rows  # peak memory: never the typed rows and the joined text at once
             _apply_pads(columns, pads.get(name, {}), first_row)
-            chunks.extend(columns_to_chunks(columns, f"{location}!{name}"))
+            chunks.extend(columns_to_chunks(columns, f"{location}!{name}", prepare=forms.apply))
             del columns
     except BudgetExceeded as exc:
         return result(exc.status, exc.detail)

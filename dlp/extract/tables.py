@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from dlp.model import TextChunk
 
@@ -70,24 +70,33 @@ def header_row(columns: Sequence[Sequence[str]]) -> int | None:
 
 
 def columns_to_chunks(
-    columns: Sequence[Sequence[str]], location: str, *, letters: bool = True
+    columns: list[list[str]],
+    location: str,
+    *,
+    letters: bool = True,
+    prepare: Callable[[list[list[str]]], None] | None = None,
 ) -> list[TextChunk]:
-    """One chunk per non-empty column; location ``<location>!C`` (or ``!3`` without letters)."""
-    chunks: list[TextChunk] = []
+    """One chunk per non-empty column; location ``<location>!C`` (or ``!3`` without letters).
+
+    ``prepare`` may rewrite the cells (forms.py) after the labels were taken."""
     head = header_row(columns)
-    for idx, cells in enumerate(columns):
-        text = "\n".join(cells).strip("\n")
-        if not text.strip():
-            continue
+    labels: list[str | None] = []
+    for cells in columns:
         label = None
         if head is not None and head < len(cells):
             cell = cells[head].strip()
             if cell and not is_value_like(cell):
                 label = cell[:200]
-        if label is None:
-            label = column_label(cells)
+        labels.append(label if label is not None else column_label(cells))
+    if prepare is not None:
+        prepare(columns)
+    chunks: list[TextChunk] = []
+    for idx, cells in enumerate(columns):
+        text = "\n".join(cells).strip("\n")
+        if not text.strip():
+            continue
         col = column_name(idx) if letters else str(idx + 1)
-        chunks.append(TextChunk(text=text, location=f"{location}!{col}", field_label=label))
+        chunks.append(TextChunk(text=text, location=f"{location}!{col}", field_label=labels[idx]))
     return chunks
 
 

@@ -404,3 +404,41 @@ def test_leading_zero_kept_by_a_number_format_is_restored() -> None:
     assert cols["B"][1] == n and cols["C"][1] == n
     assert cols["D"][1] == "7"
     assert numbers_found(ex.chunks)[n] is Confidence.HIGH
+
+
+def test_form_sheet_labels_on_the_left_and_one_digit_per_box() -> None:
+    # The shape of the official 扶養控除等申告書 templates: a label, then 12 one-digit boxes.
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws["A1"] = "給与所得者の扶養控除等(異動)申告書"
+    ws["A3"] = "あなたの個人番号"
+    for i, d in enumerate(N1):
+        ws.cell(row=3, column=3 + i, value=int(d))
+    ws["A5"] = "配偶者のマイナンバー"
+    ws.merge_cells("A5:B5")
+    ws["C5"] = int(N2)
+    ws["A7"] = "月別出勤"
+    for m in range(12):
+        ws.cell(row=7, column=2 + m, value=m % 10)
+    ex = run(_save(wb), "申告書.xlsx")
+    found = numbers_found(ex.chunks)
+    assert found[N1] is Confidence.HIGH
+    assert found[N2] is Confidence.HIGH
+    # every digit still appears once: the twelve boxes became one cell
+    assert sum(c.text.count(N1) for c in ex.chunks) == 1
+
+
+def test_big_tables_are_not_treated_as_forms() -> None:
+    from dlp.extract import forms
+
+    cols = [["山田"] * (forms.MAX_ROWS + 1), [N1] * (forms.MAX_ROWS + 1)]
+    forms.apply(cols)
+    assert cols[1][0] == N1
+    small = [["個人番号"], [N1]]
+    forms.apply(small)
+    assert small[1][0] == f"個人番号 {N1}"
+    months = [["出勤日数", *"山田"], *[[str(m % 10)] for m in range(12)]]
+    forms.apply(months)
+    assert [c[0] for c in months[1:]] == [str(m % 10) for m in range(12)]

@@ -1,0 +1,79 @@
+"""Form-shaped sheets: labels left of values, and numbers typed one digit per cell.
+
+Column chunks give a table's header to every value under it, but a form
+(扶養控除等申告書, 個人番号届出書 …) puts the label to the *left* of the value,
+often across merged cells, and the official Excel templates give each of
+the twelve digits of a My Number its own box.  For small sheets (forms are
+small; big ones are tables) two fixes are applied to the rendered columns:
+
+- a run of 12 or more cells in a row holding one digit each, behind a label,
+  is joined into the first cell of the run (the others emptied), so the number
+  exists as one string;
+- a cell with 10+ digits gets the nearest text label within three cells to
+  its left prepended (``個人番号 123456789012``), so the keyword sits next to
+  the number in that column's text.
+
+Both only where that label holds a My Number keyword (the detector's own
+list), so ordinary tables — a name left of a number, twelve monthly figures —
+are left exactly as they are.  Nothing is duplicated: every digit still
+appears exactly once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from dlp.extract.tables import is_value_like
+
+MAX_ROWS = 500
+LOOK_LEFT = 3
+
+
+def apply(columns: list[list[str]]) -> None:
+    if not columns or max(len(c) for c in columns) > MAX_ROWS:
+        return
+    from dlp.detect.mynumber import build_detector  # the keyword list has one home
+
+    has_keyword = build_detector().has_keyword
+    height = max(len(c) for c in columns)
+    for r in range(height):
+        _join_digit_boxes(columns, r, has_keyword)
+    for c in range(1, len(columns)):
+        col = columns[c]
+        for r, value in enumerate(col):
+            if len(value) < 10 or sum(ch.isdigit() for ch in value) < 10:
+                continue
+            label = _left_label(columns, c, r)
+            if label and label not in value and has_keyword(label):
+                col[r] = f"{label} {value}"
+
+
+def _cell(columns: list[list[str]], c: int, r: int) -> str:
+    col = columns[c]
+    return col[r].strip() if r < len(col) else ""
+
+
+def _join_digit_boxes(columns: list[list[str]], r: int, has_keyword: Callable[[str], bool]) -> None:
+    c = 0
+    while c < len(columns):
+        start = c
+        while c < len(columns) and _single_digit(_cell(columns, c, r)):
+            c += 1
+        if c - start >= 12 and has_keyword(_left_label(columns, start, r)):
+            digits = "".join(_cell(columns, k, r) for k in range(start, c))
+            columns[start][r] = digits
+            for k in range(start + 1, c):
+                columns[k][r] = ""
+        c = max(c, start + 1)
+
+
+def _single_digit(cell: str) -> bool:
+    return len(cell) == 1 and cell.isdigit()
+
+
+def _left_label(columns: list[list[str]], c: int, r: int) -> str:
+    for k in range(c - 1, max(-1, c - 1 - LOOK_LEFT), -1):
+        cell = _cell(columns, k, r)
+        if cell:
+            return cell[:40] if not is_value_like(cell) else ""
+    return ""
