@@ -841,3 +841,28 @@ def test_one_held_message_cannot_be_released_twice_at_once(
     with pytest.raises(ReleaseError, match="no held message"):
         release(gw.settings, held.id, "reviewer2", "")
     assert len(sink.messages) == 1
+
+
+def test_require_tls_refuses_mail_before_starttls(
+    lt: LoopThread, sink: Sink, tmp_path: Path
+) -> None:
+    pem = tmp_path / "gw.pem"
+    _self_signed(pem)
+    cfg = write_config(
+        tmp_path,
+        next_hop_port=sink.port,
+        smtp={"tls_cert": str(pem), "tls_key": str(pem), "require_tls": True},
+    )
+    g = InProcessGateway(cfg, lt)
+    try:
+        with client(g.port) as c:
+            code, _ = c.docmd(f"MAIL FROM:<{SENDER}>")
+            assert code == 530
+            ctx = ssl.create_default_context(cafile=str(pem))
+            ctx.check_hostname = False
+            c.starttls(context=ctx)
+            c.ehlo("mta")
+            c.sendmail(SENDER, [EXTERNAL], plain("after starttls", "x"))
+    finally:
+        g.stop()
+    assert len(sink.wait_for(1)) == 1

@@ -210,8 +210,14 @@ def test_sigterm_finishes_the_open_transaction_and_refuses_new_ones(
         c.ehlo("mta")
         assert c.mail(SENDER)[0] == 250
         assert c.rcpt(EXTERNAL)[0] == 250
+        idle = [smtplib.SMTP("127.0.0.1", port, timeout=30) for _ in range(4)]
+        for i in idle:  # between transactions: these are told 421 and closed at once
+            i.ehlo("idle")
         served.proc.send_signal(signal.SIGTERM)
         time.sleep(1.0)
+        for i in idle:
+            assert i.getreply()[0] == 421
+            i.close()
         with pytest.raises(smtplib.SMTPConnectError) as refused:
             smtplib.SMTP("127.0.0.1", port, timeout=10)
         assert refused.value.smtp_code == 421
