@@ -106,11 +106,26 @@ class AuditLog:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._append, record)
 
-    def _append(self, record: Any) -> int:
+    async def open(self) -> None:
+        """Open the store now, so a problem shows at start (mail without attachments
+        or findings still flows; recorded mail tempfails until the store is back)."""
+        try:
+            await self.run(self._open)
+        except Exception as exc:
+            log.error(
+                "send log unavailable at start: %s",
+                exc,
+                extra={"dlp": {"event": "sendlog error"}},
+            )
+
+    def _open(self) -> None:
         from dlp.sendlog import open_store
 
         if self._store is None:
             self._store = open_store(self._settings)
+
+    def _append(self, record: Any) -> int:
+        self._open()
         try:
             return int(self._store.append(record))
         except Exception:
@@ -188,6 +203,7 @@ class Gateway:
         if self._inline_fn is None:
             self._inline_fn = default_scan_fn()
         await self.pool.start()
+        await self.audit.open()
 
     async def close(self) -> None:
         await self.pool.close()
