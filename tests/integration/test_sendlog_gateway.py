@@ -208,6 +208,22 @@ def test_every_attachment_send_is_recorded_once(
         assert att["content_type"] == "application/pdf"
         assert clean["verdict"]["action"] == "deliver" and clean["findings"] == []  # type: ignore[index]
 
+        # the next hop's answer follows as an outcome entry linked to the message entry
+        deadline = time.monotonic() + 10
+        outcomes: list[dict[str, object]] = []
+        while time.monotonic() < deadline and not outcomes:
+            outcomes = [
+                e
+                for e in gw.entries()
+                if e["event"] == "outcome" and e["audit_key"] == clean["audit_key"]
+            ]
+            time.sleep(0.2)
+        (outcome,) = outcomes
+        assert outcome["detail"] == {"entry": clean["id"]}
+        assert str(outcome["next_hop_reply"]).startswith("250") and "SINK" in str(
+            outcome["next_hop_reply"]
+        )
+
         assert held["verdict"]["action"] == "hold"  # type: ignore[index]
         assert held["verdict"]["rule"] == "mynumber-external"  # type: ignore[index]
         assert held["mynumber_distinct"] == 3 and held["reportable_scale"] is False
@@ -252,7 +268,8 @@ def test_sqlite_log_that_cannot_be_written_tempfails(sink: Sink, tmp_path: Path)
         assert len(sink.messages) == 1  # nothing sent without its record
         # and once the log is writable again, mail flows and is recorded
         assert send(gw.port, [EXTERNAL], message("again", [EXTERNAL], attach))[0] == 250
-        assert [e["subject"] for e in gw.entries()] == ["first", "again"]
+        messages = [e for e in gw.entries() if e["event"] == "message"]
+        assert [e["subject"] for e in messages] == ["first", "again"]
     finally:
         gw.stop()
 
