@@ -10,6 +10,7 @@ import getpass
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -168,6 +169,10 @@ def _list(config_path: str | None, kw: dict[str, Any], need_filter: bool) -> Non
         raise click.UsageError(
             "search needs at least one filter (see --help); `dlp log list` lists all"
         )
+    if not (flt.event or flt.audit_key or kw["outcomes"] or kw["as_json"]):
+        # One table line per message: the next hop's answer is under `dlp log
+        # show`.  JSON (for scripts) keeps every entry.
+        flt = replace(flt, exclude_events=("outcome",))
     with _open(config_path) as store:
         try:
             entries = store.query(
@@ -191,6 +196,11 @@ def _list(config_path: str | None, kw: dict[str, Any], need_filter: bool) -> Non
 
 def _list_options(f: F) -> F:
     f = click.option("--json", "as_json", is_flag=True, help="One JSON object per entry.")(f)
+    f = click.option(
+        "--outcomes",
+        is_flag=True,
+        help="Table: also list outcome entries (the next hop's answers; --json always has them).",
+    )(f)
     f = click.option("--oldest", is_flag=True, help="Oldest first (default: newest first).")(f)
     f = click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True)(f)
     f = click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)(f)

@@ -237,6 +237,9 @@ class SqlStore(SendLogStore):
         if f.event:
             clauses.append("e.event = ?")
             params.append(f.event)
+        if f.exclude_events:
+            clauses.append(f"e.event NOT IN ({', '.join('?' * len(f.exclude_events))})")
+            params.extend(f.exclude_events)
         if f.audit_key:
             clauses.append("e.audit_key = ?")
             params.append(f.audit_key.strip())

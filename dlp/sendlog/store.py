@@ -46,6 +46,8 @@ class LogFilter:
     event: str = ""
     audit_key: str = ""
     """Postfix's queue id (or the gateway's own id): every entry about one message."""
+    exclude_events: tuple[str, ...] = ()
+    """Entry types left out (``dlp log list`` hides ``outcome`` entries by default)."""
 
     def __post_init__(self) -> None:
         for name in ("since", "until"):

@@ -71,7 +71,9 @@ def test_list_search_show(backend: Backend, config: Path) -> None:
     _populate(backend)
     r = dlp(config, "list")
     assert r.returncode == 0, r.stderr
-    assert "1-5 of 5 matching entries" in r.stdout
+    assert "1-4 of 4 matching entries" in r.stdout  # the outcome entry is under `show`
+    assert "1-5 of 5 matching entries" in dlp(config, "list", "--outcomes").stdout
+    assert len(dlp(config, "list", "--json").stdout.splitlines()) == 5
     assert "職員名簿.xlsx" in r.stdout and "REPORTABLE" in r.stdout
     r = dlp(config, "search", "--recipient-domain", "exp.com", "--has-findings", "--json")
     assert r.returncode == 0, r.stderr

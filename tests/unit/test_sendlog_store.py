@@ -112,6 +112,8 @@ def test_filters(backend: Backend) -> None:
     assert ids_for(attachment="%") == []  # LIKE wildcards are literal
     assert ids_for(event="release") == [7]
     assert ids_for(audit_key="Q000001") == [2, 7]
+    assert ids_for(exclude_events=("release",)) == ids[:-1]
+    assert ids_for(exclude_events=("message", "release")) == []
     assert ids_for(since=T0 + timedelta(days=10)) == [4, 5, 6, 7]
     assert ids_for(since=T0 + timedelta(days=10), until=T0 + timedelta(days=30)) == [4, 5]
     assert ids_for(since=T0, until=T0 + timedelta(days=25), verdict="hold", has_findings=True) == [
