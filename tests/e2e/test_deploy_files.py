@@ -109,3 +109,5 @@ def test_postfix_fragments_parse_and_never_expose_reinjection() -> None:
         assert "content_filter=" in e.options
         assert "mynetworks=127.0.0.0/8" in e.options
         assert "smtpd_recipient_restrictions=permit_mynetworks,reject" in e.options
+        # Room for every gateway process's idle connections (deploy/postfix/after-queue).
+        assert e.fields[4] == "-", f"{mode}: 10026 maxproc {e.fields[4]}, expected '-' (100)"
