@@ -9,6 +9,7 @@ message carries a unique marker in its Subject so each test finds its own mail.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import subprocess
 
@@ -436,3 +437,34 @@ def test_before_queue_gateway_down_tempfails_the_client(
     assert sub.data_reply is None
     assert postfix.queue() == []
     assert sink.with_marker(tag) == [] and sink.bounces_about(tag) == []
+
+
+def test_message_near_postfix_size_limit_is_delivered(
+    postfix: PostfixInstance, sink: Sink, gateway: Gateway
+) -> None:
+    """The gateway announces a SIZE above Postfix's message_size_limit (10240000), so the
+    biggest mail Postfix accepts is never bounced at the filter hop (5.3.4)."""
+    tag = marker()
+    rcpt = f"bob@{EXTERNAL_DOMAIN}"
+    blob = os.urandom(7_000_000)  # about 9.5 MB once base64-encoded, under the 10240000 limit
+    data = build_message(
+        sender=SENDER,
+        recipients=[rcpt],
+        subject=tag,
+        body="大きな添付ファイル\n",
+        attachment=("archive.bin", blob, "application/octet-stream"),
+    )
+    assert 9_000_000 < len(data) < 10_240_000
+    qid = submit(postfix.ports.submit, SENDER, [rcpt], data).queue_id
+    _scan_hop(
+        postfix,
+        qid,
+        "sent",
+    )
+    got = sink.wait(lambda: sink.with_marker(tag), 60, f"{tag} at the sink")
+    postfix.wait_queue_empty()
+    assert len(got) == 1
+    part = next(p for p in got[0].message().walk() if p.get_filename() == "archive.bin")
+    assert part.get_content() == blob
+    entries = gateway.messages_for(qid)
+    assert len(entries) == 1 and entries[0]["attachments"][0]["size"] == len(blob)
