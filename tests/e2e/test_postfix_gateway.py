@@ -456,11 +456,7 @@ def test_message_near_postfix_size_limit_is_delivered(
     )
     assert 9_000_000 < len(data) < 10_240_000
     qid = submit(postfix.ports.submit, SENDER, [rcpt], data).queue_id
-    _scan_hop(
-        postfix,
-        qid,
-        "sent",
-    )
+    _scan_hop(postfix, qid, "sent")
     got = sink.wait(lambda: sink.with_marker(tag), 60, f"{tag} at the sink")
     postfix.wait_queue_empty()
     assert len(got) == 1
