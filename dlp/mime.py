@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from email.message import Message
 
 from dlp.extract.html import html_to_text, sniff_charset
-from dlp.extract.text import decode_text
+from dlp.extract.text import _PERMISSIVE, decode_text
+from dlp.mimetree import MIN_FAST_BYTES, fast_tree
 from dlp.model import TextChunk
 
 __all__ = [
@@ -110,7 +111,11 @@ def parse_message(raw: bytes | Message, prefix: str = "") -> ParsedMessage:
         msg = raw
     else:
         try:
-            msg = email.message_from_bytes(raw, policy=email.policy.default)
+            # Big well-formed mail: the same tree without the feed parser's
+            # line-by-line pass (dlp/mimetree.py); anything odd takes the
+            # email package.
+            fast = fast_tree(raw) if len(raw) >= MIN_FAST_BYTES else None
+            msg = fast or email.message_from_bytes(raw, policy=email.policy.default)
         except Exception as exc:  # the feed parser is lenient; this is belt and braces
             w.defects.append(f"message unparseable ({type(exc).__name__}); read as plain text")
             text, _ = decode_text(raw)
@@ -239,7 +244,7 @@ def _leaf(part: Message, ctype: str, w: _Walk, path: str) -> None:
             text, _ = decode_text(data, charset or sniff_charset(data))
             text = html_to_text(text)
         else:
-            text, _ = decode_text(data, charset)
+            text = _decode_body(data, charset)
         n = w.body_seen.get(ctype, 0) + 1
         w.body_seen[ctype] = n
         loc = f"{w.prefix}body:{ctype}" + (f"#{n}" if n > 1 else "")
@@ -258,6 +263,17 @@ def _leaf(part: Message, ctype: str, w: _Walk, path: str) -> None:
             encrypted=_encryption(part, ctype, w.parent_types),
         )
     )
+
+
+def _decode_body(data: bytes, charset: str | None) -> str:
+    """``decode_text`` with its pure-ASCII case first: ``isascii`` is a C loop,
+    while ``decode_text`` looks for 8-bit bytes with a regex (6 ms on 2 MB).
+    Same result: ASCII without ESC (no ISO-2022-JP) under no or a permissive
+    label is what ``decode_text`` decodes as ASCII too."""
+    label = (charset or "").strip().strip('"').lower()
+    if (not label or label in _PERMISSIVE) and data.isascii() and b"\x1b" not in data:
+        return data.decode("ascii")
+    return decode_text(data, charset)[0]
 
 
 _SMIME_TYPES = frozenset({"application/pkcs7-mime", "application/x-pkcs7-mime"})

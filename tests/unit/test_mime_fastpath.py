@@ -1,0 +1,242 @@
+"""dlp.mimetree: the fast parser builds exactly the email package's tree, or declines.
+
+Every comparison is against ``email.message_from_bytes(raw, policy=default)``:
+headers (raw values, order), defects, classes, payload strings, preamble,
+epilogue and default types, part by part; and the scanner-facing result of
+``dlp.mime.parse_message`` with the fast path forced on for every size.
+"""
+
+from __future__ import annotations
+
+import base64
+import email
+import email.policy
+import quopri
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import dlp.mime
+from dlp.mime import parse_message
+from dlp.mimetree import fast_tree
+
+CORPUS = Path("/work/shared/corpus")
+
+
+def email_tree(raw: bytes) -> email.message.Message:
+    return email.message_from_bytes(raw, policy=email.policy.default)
+
+
+def describe(msg: email.message.Message) -> object:
+    """Everything the scanner (and the email package's accessors) read from a part."""
+    payload = msg._payload  # type: ignore[attr-defined]
+    body: object
+    body = [describe(p) for p in payload] if isinstance(payload, list) else payload
+    return (
+        type(msg).__name__,
+        [(k, str(v)) for k, v in msg.raw_items()],
+        [type(d).__name__ for d in msg.defects],
+        msg.get_default_type(),
+        msg.get_unixfrom(),
+        msg.preamble,
+        msg.epilogue,
+        body,
+    )
+
+
+def assert_same(raw: bytes) -> bool:
+    """True if the fast path took ``raw`` (and then built the same tree)."""
+    fast = fast_tree(raw)
+    if fast is None:
+        return False
+    assert describe(fast) == describe(email_tree(raw))
+    return True
+
+
+def parsed_view(raw: bytes) -> object:
+    p = parse_message(raw)
+    atts = [
+        (a.filename, a.content_type, a.data, a.charset, a.location, a.encrypted)
+        for a in p.attachments
+    ]
+    return (p.chunks, atts, p.defects, p.subject, p.message_id, p.header_from)
+
+
+# --- hand-written cases ------------------------------------------------------------------------
+
+HEAD = b"From: a@example.jp\r\nTo: b@example.com\r\nSubject: =?utf-8?b?5pyI5qyh?=\r\nMIME-Version: 1.0\r\n"
+
+
+def test_single_part_body_is_the_bytes_after_the_blank_line() -> None:
+    raw = HEAD + b"Content-Type: text/plain\r\n\r\n" + b"1" + b"X" * 78 + b"\r\n" * 3
+    assert assert_same(raw)
+
+
+def test_multipart_with_base64_attachment_preamble_and_epilogue() -> None:
+    data = base64.encodebytes(bytes(range(256)) * 40).replace(b"\n", b"\r\n")
+    raw = (
+        HEAD
+        + b'Content-Type: multipart/mixed; boundary="=_b"\r\n\r\n'
+        + b"This is a multi-part message.\r\n\r\n--=_b\r\n"
+        + b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+        + "本文です\r\n".encode()
+        + b"\r\n--=_b  \r\n"
+        + b'Content-Type: application/pdf; name="a.pdf"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+        + data
+        + b"--=_b--\r\nepilogue\r\n"
+    )
+    assert assert_same(raw)
+
+
+def test_nested_multiparts() -> None:
+    raw = (
+        HEAD + b'Content-Type: multipart/mixed; boundary="o"\n\n--o\n'
+        b'Content-Type: multipart/alternative; boundary="i"\n\n--i\nContent-Type: text/plain\n\nhi\n'
+        b"--i\nContent-Type: text/html\n\n<p>hi</p>\n--i--\n\n--o\n"
+        b"Content-Type: text/csv\n\na,b\n--o--\n"
+    )
+    assert assert_same(raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        HEAD + b"Content-Type: text/plain\r\n\rbare CR\r\n\r\nbody",  # bare CR
+        b"From someone Thu Nov 26\nSubject: x\n\nbody",  # mbox From_ line
+        b"Subject: x\nnot a header line\n\nbody",  # missing separator
+        HEAD + b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n\r\nx\r\n',  # no close
+        HEAD + b'Content-Type: multipart/mixed; boundary="b"\r\n\r\nno delimiter at all\r\n',
+        HEAD + b"Content-Type: multipart/mixed\r\n\r\n--b\r\n\r\nx\r\n--b--\r\n",  # no boundary
+        HEAD
+        + b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n--b\r\n\r\nx\r\n--b--\r\n',
+        HEAD + b'Content-Type: multipart/digest; boundary="b"\r\n\r\n--b\r\n\r\nx\r\n--b--\r\n',
+        HEAD + b"Content-Type: message/rfc822\r\n\r\nSubject: inner\r\n\r\nx\r\n",
+        HEAD
+        + b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n\r\nx\r\n--b--\r\n--b\r\n',
+        HEAD + b"Subject: headers only, no body",
+    ],
+)
+def test_odd_input_is_left_to_the_email_package(raw: bytes) -> None:
+    assert fast_tree(raw) is None
+
+
+# --- generated messages ------------------------------------------------------------------------
+
+_TEXT = st.lists(
+    st.sampled_from([*list("ab 1-=:\t\r\n"), "--b0", "--b1", "--", "個人番号", "é"]),
+    max_size=40,
+).map("".join)
+
+
+@st.composite
+def leaf(draw: st.DrawFn, nl: bytes) -> bytes:
+    body = draw(_TEXT).encode("utf-8")
+    cte = draw(st.sampled_from(["base64", "quoted-printable", "8bit", "7bit", ""]))
+    if cte == "base64":
+        enc = base64.encodebytes(body)
+        if draw(st.booleans()):
+            enc = enc.rstrip(b"=\n") + b"\n"  # broken padding
+        body = enc
+    elif cte == "quoted-printable":
+        body = quopri.encodestring(body)
+    body = body.replace(b"\r\n", b"\n").replace(b"\r", b"").replace(b"\n", nl)
+    if draw(st.integers(0, 4)) == 0:
+        # Raw junk: bare CRs, delimiter-like lines, a CR before a delimiter.
+        body = draw(_TEXT).encode("utf-8") + draw(st.sampled_from([b"\r--b0\n", b"--b0\r", b""]))
+    ctype = draw(st.sampled_from(["text/plain; charset=utf-8", "application/pdf", "text/csv", ""]))
+    head = b""
+    if ctype:
+        head += b"Content-Type: " + ctype.encode() + nl
+    if cte:
+        head += b"Content-Transfer-Encoding: " + cte.encode() + nl
+    if draw(st.booleans()):
+        head += b"Content-Disposition: attachment;" + nl + b' filename="a.bin"' + nl
+    return head + nl + body
+
+
+@st.composite
+def multipart(draw: st.DrawFn, nl: bytes, depth: int) -> bytes:
+    boundary = f"b{depth}".encode()
+    kids = draw(
+        st.lists(
+            multipart(nl, depth + 1) if depth < 1 and draw(st.booleans()) else leaf(nl),
+            min_size=1,
+            max_size=3,
+        )
+    )
+    pre = draw(st.sampled_from([b"", b"preamble" + nl, nl]))
+    epi = draw(st.sampled_from([b"", nl, b"epilogue" + nl, nl + nl]))
+    blanks = draw(st.sampled_from([b"", b" ", b"\t "]))
+    close = draw(st.sampled_from([True, True, True, False]))
+    out = b"Content-Type: multipart/mixed; boundary=" + boundary + nl + nl + pre
+    for k in kids:
+        out += b"--" + boundary + blanks + nl + k
+        if not k.endswith(nl) or draw(st.booleans()):
+            out += nl
+    if close:
+        out += b"--" + boundary + b"--" + draw(st.sampled_from([nl, b""])) + epi
+    return out
+
+
+@st.composite
+def message(draw: st.DrawFn) -> bytes:
+    nl = draw(st.sampled_from([b"\r\n", b"\n"]))
+    head = HEAD.replace(b"\r\n", nl)
+    body = draw(st.one_of(leaf(nl), multipart(nl, 0)))
+    return head + body
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(message())
+def test_generated_messages_give_the_email_package_tree(raw: bytes) -> None:
+    assert_same(raw)
+
+
+def test_generated_messages_mostly_take_the_fast_path() -> None:
+    # The comparison above only means something if the fast path is taken.
+    taken = 0
+
+    @settings(max_examples=200, deadline=None, database=None)
+    @given(message())
+    def count(raw: bytes) -> None:
+        nonlocal taken
+        taken += assert_same(raw)
+
+    count()
+    assert taken >= 60
+
+
+# --- the corpus --------------------------------------------------------------------------------
+
+
+def corpus_messages() -> list[Path]:
+    return sorted(
+        p
+        for p in CORPUS.glob("email-*/**/*")
+        if p.is_file() and p.suffix.lower() in (".eml", ".raw", ".txt", ".mbox")
+    )
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="shared corpus not present")
+def test_corpus_sweep(monkeypatch: pytest.MonkeyPatch) -> None:
+    taken = 0
+    paths = corpus_messages()
+    for path in paths:
+        raw = path.read_bytes()
+        try:
+            taken += assert_same(raw)
+        except AssertionError as exc:
+            raise AssertionError(f"{path}: fast tree differs") from exc
+    assert taken >= len(paths) // 4
+    # And what the scanner reads, with the fast path forced on at every size.
+    for path in paths[:: max(1, len(paths) // 150)]:
+        raw = path.read_bytes()
+        if fast_tree(raw) is None:
+            continue
+        monkeypatch.setattr(dlp.mime, "MIN_FAST_BYTES", 0)
+        fast = parsed_view(raw)
+        monkeypatch.setattr(dlp.mime, "MIN_FAST_BYTES", 1 << 62)
+        slow = parsed_view(raw)
+        assert fast == slow, path
