@@ -36,6 +36,9 @@ PG_HOWTO = (
     "start it (e.g. `pg_ctlcluster 15 main start`, or .ci/run does it) to run the "
     "PostgreSQL send-log tests"
 )
+QUARANTINE_KEY = "lKKkZMPFw7V_zKn5iuvVkvVfle9AzKhX749Q5r1m2lw="
+"""A fixed Fernet key for tests: with PostgreSQL the hold queue is in the database and
+``[quarantine] encryption_key`` is required (the same on every gateway)."""
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 _pg_reachable: bool | None = None
@@ -103,6 +106,10 @@ class Backend:
         if self.kind == "sqlite":
             return f'[sendlog]\nsqlite_path = "{self.path}"\n'
         return f'[sendlog]\nbackend = "postgresql"\npostgresql_dsn = "{self.dsn}"\n'
+
+    def quarantine_toml(self) -> str:
+        """The ``[quarantine]`` section a PostgreSQL configuration needs (harmless for SQLite)."""
+        return f'[quarantine]\nencryption_key = "{QUARANTINE_KEY}"\n\n'
 
     def cleanup(self) -> None:
         for s in self._opened:

@@ -229,9 +229,10 @@ def run(settings: Settings) -> int:
                 return 2
         if settings.smtp.metrics_listen:
             from dlp.smtp.metrics import serve_metrics
+            from dlp.smtp.quarantine import open_quarantine
 
             mhost, mport = _hostport(settings.smtp.metrics_listen)
-            serve_metrics(mhost, mport, settings.quarantine_dir)
+            serve_metrics(mhost, mport, lambda: open_quarantine(settings).depth())
         log.info(
             "gateway up",
             extra={

@@ -10,15 +10,17 @@ a file name or anything from a message (DESIGN.md rule 2).
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+log = logging.getLogger(__name__)
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
@@ -38,19 +40,25 @@ RELAY_SECONDS = Histogram(
 
 
 class HoldQueueCollector(Collector):
-    """Held messages right now, counted when scraped (the directory is the truth)."""
+    """Held messages right now, counted when scraped (the queue itself is the truth:
+    a directory, or the shared PostgreSQL table)."""
 
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
+    def __init__(self, depth: Callable[[], int]) -> None:
+        self.depth = depth
 
     def collect(self) -> Iterator[Metric]:
-        depth = sum(1 for _ in self.directory.glob("*.meta.enc")) if self.directory.is_dir() else 0
+        try:
+            depth = self.depth()
+        except Exception as exc:
+            # No figure rather than a wrong one (or a failed scrape of every other metric).
+            log.warning("hold queue depth unavailable: %s", exc)
+            return
         g = GaugeMetricFamily("dlp_hold_queue_depth", "Messages currently held for review.")
         g.add_metric([], depth)
         yield g
 
 
-def serve_metrics(host: str, port: int, hold_dir: Path) -> None:
+def serve_metrics(host: str, port: int, hold_depth: Callable[[], int]) -> None:
     """Serve /metrics from the supervisor: every process's counters plus the queue depth."""
     registry = CollectorRegistry()
     if os.environ.get(MULTIPROC_ENV):
@@ -61,5 +69,5 @@ def serve_metrics(host: str, port: int, hold_dir: Path) -> None:
         from prometheus_client import REGISTRY
 
         registry = REGISTRY
-    registry.register(HoldQueueCollector(hold_dir))
+    registry.register(HoldQueueCollector(hold_depth))
     start_http_server(port, addr=host, registry=registry)

@@ -1,4 +1,12 @@
-"""The hold queue: held messages on disk, encrypted, written durably.
+"""The hold queue: held messages encrypted at rest, written durably.
+
+Two stores behind one interface (``Quarantine``): files on this host
+(``FileQuarantine``, below; the default) and, when the send log is in
+PostgreSQL, a table beside it (``dlp.smtp.pg_quarantine``), so that any
+gateway or console can release what any gateway held.  ``open_quarantine``
+picks one from the settings.
+
+The file store:
 
 A held message is the only place My Numbers are ever kept (DESIGN.md rule 2),
 so both files of an entry are encrypted with Fernet (AES-128-CBC + HMAC):
@@ -16,6 +24,7 @@ that nobody ever sees as held.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import json
 import os
@@ -100,7 +109,103 @@ class HeldMessage:
         )
 
 
-class Quarantine:
+class Quarantine(abc.ABC):
+    """What the gateway, ``dlp quarantine``, release and the console use."""
+
+    retention: timedelta
+
+    @abc.abstractmethod
+    def hold(
+        self,
+        raw: bytes,
+        *,
+        audit_key: str,
+        sender: str,
+        recipients: Sequence[str],
+        mail_options: Sequence[str],
+        verdict: Verdict,
+        report: ScanReport,
+        client_address: str = "",
+    ) -> HeldMessage:
+        """Store the message durably; return only once it survives a crash."""
+
+    @abc.abstractmethod
+    def claim(
+        self, held_id: str, stale_after: float = 600.0
+    ) -> contextlib.AbstractContextManager[None]:
+        """Exclusive use of one held message (a release, a discard).
+
+        Two reviewers pressing "release" at once must not deliver it twice.  A
+        claim left behind by a crashed process is taken over after ``stale_after``
+        seconds (longer than any release can take: connect + 3 next-hop timeouts).
+        Raises QuarantineError when someone else holds it.
+        """
+
+    @abc.abstractmethod
+    def delete(self, held_id: str) -> bool:
+        """Remove an entry; True when it existed."""
+
+    @abc.abstractmethod
+    def expire(self, now: datetime | None = None) -> int:
+        """Delete held mail older than the retention period; how many."""
+
+    @abc.abstractmethod
+    def list(self) -> list[HeldMessage]:
+        """Every held message, oldest first."""
+
+    @abc.abstractmethod
+    def get(self, held_id: str) -> HeldMessage | None: ...
+
+    @abc.abstractmethod
+    def read(self, held_id: str) -> bytes:
+        """The message exactly as received; QuarantineError when there is none."""
+
+    @abc.abstractmethod
+    def depth(self) -> int:
+        """How many messages are held."""
+
+
+def describe(
+    raw: bytes,
+    *,
+    audit_key: str,
+    sender: str,
+    recipients: Sequence[str],
+    mail_options: Sequence[str],
+    verdict: Verdict,
+    report: ScanReport,
+    client_address: str,
+) -> HeldMessage:
+    """The metadata of a message about to be held, with a fresh id (both stores)."""
+    now = datetime.now(UTC)
+    held_id = now.strftime("%Y%m%d%H%M%S") + "-" + secrets.token_hex(6)
+    s = report.mynumber
+    return HeldMessage(
+        id=held_id,
+        audit_key=audit_key,
+        # Shown by `dlp quarantine` and the console: the numbers stay in the
+        # (encrypted) message only.
+        message_id=scrub(report.message_id),
+        sender=sender,
+        recipients=tuple(recipients),
+        reasons=verdict.reasons or (verdict.rule,),
+        rule=verdict.rule,
+        subject=scrub(report.subject),
+        size=len(raw),
+        held_at=now,
+        findings={
+            "mynumber_distinct": s.distinct,
+            "high": s.high,
+            "medium": s.medium,
+            "low": s.low,
+            "attachments": len(report.attachments),
+        },
+        mail_options=tuple(mail_options),
+        client_address=client_address,
+    )
+
+
+class FileQuarantine(Quarantine):
     def __init__(self, directory: Path, key: bytes, retention_days: int) -> None:
         self.directory = directory
         self._fernet = Fernet(key)
@@ -121,32 +226,17 @@ class Quarantine:
         client_address: str = "",
     ) -> HeldMessage:
         """Write the message durably; return only once it is on disk."""
-        now = datetime.now(UTC)
-        held_id = now.strftime("%Y%m%d%H%M%S") + "-" + secrets.token_hex(6)
-        s = report.mynumber
-        held = HeldMessage(
-            id=held_id,
+        held = describe(
+            raw,
             audit_key=audit_key,
-            # Shown by `dlp quarantine` and the console: the numbers stay in the
-            # (encrypted) message only.
-            message_id=scrub(report.message_id),
             sender=sender,
-            recipients=tuple(recipients),
-            reasons=verdict.reasons or (verdict.rule,),
-            rule=verdict.rule,
-            subject=scrub(report.subject),
-            size=len(raw),
-            held_at=now,
-            findings={
-                "mynumber_distinct": s.distinct,
-                "high": s.high,
-                "medium": s.medium,
-                "low": s.low,
-                "attachments": len(report.attachments),
-            },
-            mail_options=tuple(mail_options),
+            recipients=recipients,
+            mail_options=mail_options,
+            verdict=verdict,
+            report=report,
             client_address=client_address,
         )
+        held_id = held.id
         meta = json.dumps(held.to_json(), ensure_ascii=False).encode("utf-8")
         try:
             self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -160,13 +250,8 @@ class Quarantine:
 
     @contextlib.contextmanager
     def claim(self, held_id: str, stale_after: float = 600.0) -> Iterator[None]:
-        """Exclusive use of one held message (a release, a discard).
-
-        Two reviewers pressing "release" at once must not deliver it twice.  A
-        claim left behind by a crashed process is taken over after ``stale_after``
-        seconds (longer than any release can take: connect + 3 next-hop timeouts).
-        """
-        _check_id(held_id)
+        """An exclusive lock file beside the entry (O_EXCL), see ``Quarantine.claim``."""
+        check_id(held_id)
         lock = self.directory / f".{held_id}.claim"
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
@@ -190,8 +275,7 @@ class Quarantine:
             lock.unlink(missing_ok=True)
 
     def delete(self, held_id: str) -> bool:
-        """Remove an entry; True when it existed."""
-        _check_id(held_id)
+        check_id(held_id)
         existed = (self.directory / (held_id + _META)).exists()
         self._remove(held_id)
         with contextlib.suppress(OSError):
@@ -229,7 +313,7 @@ class Quarantine:
         return out
 
     def get(self, held_id: str) -> HeldMessage | None:
-        _check_id(held_id)
+        check_id(held_id)
         try:
             data = (self.directory / (held_id + _META)).read_bytes()
         except FileNotFoundError:
@@ -237,7 +321,7 @@ class Quarantine:
         return HeldMessage.from_json(json.loads(self._decrypt(data, held_id)))
 
     def read(self, held_id: str) -> bytes:
-        _check_id(held_id)
+        check_id(held_id)
         try:
             data = (self.directory / (held_id + _BODY)).read_bytes()
         except FileNotFoundError:
@@ -252,12 +336,7 @@ class Quarantine:
     # ------------------------------------------------------------------
 
     def _decrypt(self, data: bytes, held_id: str) -> bytes:
-        try:
-            return self._fernet.decrypt(data)
-        except InvalidToken:
-            raise QuarantineError(
-                f"held message {held_id} cannot be decrypted: wrong [quarantine] encryption_key?"
-            ) from None
+        return decrypt(self._fernet, data, held_id)
 
     def _remove(self, held_id: str) -> None:
         # Metadata first: from then on the entry no longer exists for anyone.
@@ -266,13 +345,38 @@ class Quarantine:
                 (self.directory / (held_id + suffix)).unlink()
 
 
+def decrypt(fernet: Fernet, data: bytes, held_id: str) -> bytes:
+    try:
+        return fernet.decrypt(data)
+    except InvalidToken:
+        raise QuarantineError(
+            f"held message {held_id} cannot be decrypted: wrong [quarantine] encryption_key?"
+        ) from None
+
+
+def check_id(held_id: str) -> None:
+    # Ids come from the command line and the console: never let one name a path.
+    if not held_id or not all(c.isalnum() or c == "-" for c in held_id):
+        raise QuarantineError(f"not a held-message id: {held_id!r}")
+
+
 def open_quarantine(settings: Settings) -> Quarantine:
-    """The hold queue of these settings, creating its key on first use."""
+    """The hold queue of these settings, creating its key on first use.
+
+    With ``[sendlog] backend = "postgresql"`` the queue is a table in the same
+    database, and the key must come from the configuration: a key generated
+    on one gateway's disk would leave every other gateway and console unable
+    to read what it held.
+    """
     key = settings.quarantine.encryption_key.encode("ascii")
+    if settings.sendlog.backend == "postgresql":
+        from dlp.smtp.pg_quarantine import open_pg_quarantine
+
+        return open_pg_quarantine(settings)
     if not key:
         key = _load_or_create_key(settings.var_dir / "quarantine.key")
     try:
-        return Quarantine(settings.quarantine_dir, key, settings.quarantine.retention_days)
+        return FileQuarantine(settings.quarantine_dir, key, settings.quarantine.retention_days)
     except ValueError as exc:
         raise QuarantineError(
             f"[quarantine] encryption_key is not a valid Fernet key: {exc}"
@@ -322,9 +426,3 @@ def _fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _check_id(held_id: str) -> None:
-    # Ids come from the command line and the console: never let one name a path.
-    if not held_id or not all(c.isalnum() or c == "-" for c in held_id):
-        raise QuarantineError(f"not a held-message id: {held_id!r}")

@@ -21,9 +21,9 @@ from console_support import (
     make_settings,
     seed_log,
 )
-from sendlog_support import PG_HOWTO, Backend, pg_reachable
+from sendlog_support import PG_HOWTO, QUARANTINE_KEY, Backend, pg_reachable
 
-from dlp.config import SendLogSettings
+from dlp.config import QuarantineSettings, SendLogSettings
 from dlp.console.app import create_app
 from dlp.console.services import Services
 from dlp.console.users import Role, UserStore, users_db_path
@@ -41,6 +41,7 @@ def pg_services(tmp_path: Path, sink: Sink) -> Iterator[Services]:
         settings = replace(
             make_settings(tmp_path, next_hop_port=sink.port),
             sendlog=SendLogSettings(backend="postgresql", postgresql_dsn=backend.dsn),
+            quarantine=QuarantineSettings(dir="var/quarantine", encryption_key=QUARANTINE_KEY),
         )
         users = UserStore(users_db_path(settings.var_dir), hasher=FAST_HASHER)
         for role in ROLES:

@@ -32,7 +32,9 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
 def config(backend: Backend, tmp_path: Path) -> Path:
     cfg = tmp_path / "config" / "dlp.toml"
     cfg.parent.mkdir()
-    cfg.write_text(backend.toml() + "retention_days = 30\n", encoding="utf-8")
+    cfg.write_text(
+        backend.quarantine_toml() + backend.toml() + "retention_days = 30\n", encoding="utf-8"
+    )
     return cfg
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 from gwtools import LoopThread, Sink, free_port, my_number, write_config
-from sendlog_support import BACKENDS, Backend, backend_fixture
+from sendlog_support import BACKENDS, QUARANTINE_KEY, Backend, backend_fixture
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -59,7 +59,11 @@ class Served:
     """`dlp serve` in its own process group, stopped with SIGTERM."""
 
     def __init__(self, root: Path, sink: Sink, sendlog_toml: str) -> None:
-        cfg = write_config(root, next_hop_port=sink.port)
+        cfg = write_config(
+            root,
+            next_hop_port=sink.port,
+            sections={"quarantine": {"encryption_key": QUARANTINE_KEY}},
+        )
         text = cfg.read_text(encoding="utf-8")
         start = text.index("[sendlog]\n")
         end = text.index("\n[", start + 1)
