@@ -47,11 +47,14 @@ def why_gateway_unusable() -> str | None:
     return None
 
 
-def gateway_config(root: Path, ports: PostfixPorts, postgresql_dsn: str = "") -> Path:
+def gateway_config(
+    root: Path, ports: PostfixPorts, postgresql_dsn: str = "", quarantine_key: str = ""
+) -> Path:
     """Write the gateway's TOML and allowlist under ``root``; return the TOML's path.
 
-    With ``postgresql_dsn`` the send log is that PostgreSQL database (several gateways,
-    one log); otherwise a private SQLite file.
+    With ``postgresql_dsn`` the send log (and the hold queue) is that PostgreSQL database,
+    shared by several gateways, which then need the same ``quarantine_key``; otherwise a
+    private SQLite file and hold-queue directory.
     """
     var = root / "gw-var"
     var.mkdir(exist_ok=True)
@@ -73,6 +76,7 @@ def gateway_config(root: Path, ports: PostfixPorts, postgresql_dsn: str = "") ->
     cfg["sendlog"]["sqlite_path"] = str(var / "sendlog.db")
     cfg["sendlog"]["postgresql_dsn"] = postgresql_dsn
     cfg["quarantine"]["dir"] = str(var / "quarantine")
+    cfg["quarantine"]["encryption_key"] = quarantine_key
     reject = {
         "name": REJECT_RULE,
         "sender": [REJECT_SENDER],
@@ -122,8 +126,10 @@ def dlp_json(config: Path, *args: str) -> list[dict[str, Any]]:
 class Gateway:
     """``dlp serve`` between Postfix's content filter and its re-injection port."""
 
-    def __init__(self, root: Path, ports: PostfixPorts, postgresql_dsn: str = "") -> None:
-        self.config = gateway_config(root, ports, postgresql_dsn)
+    def __init__(
+        self, root: Path, ports: PostfixPorts, postgresql_dsn: str = "", quarantine_key: str = ""
+    ) -> None:
+        self.config = gateway_config(root, ports, postgresql_dsn, quarantine_key)
         self.process = ServiceProcess(
             serve_argv(self.config, ports), ports.gateway, root / "gateway.log", cwd=root
         )

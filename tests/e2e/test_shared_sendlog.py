@@ -1,5 +1,5 @@
-"""Two Postfix machines, each with its own gateway on loopback, one PostgreSQL send log:
-the topology deploy/postfix/README.md recommends for several gateways.
+"""Two Postfix machines, each with its own gateway on loopback, one PostgreSQL send log
+and hold queue: the topology deploy/postfix/README.md recommends for several gateways.
 
 The second "machine" is a second private Postfix instance with its own queue and ports;
 both deliver to the same sink.  Both gateways write to one schema of the test database,
@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from e2e_client import build_message, marker, submit
 from e2e_gateway import DLP, EXTERNAL_DOMAIN, SENDER, Gateway, why_gateway_unusable
 from e2e_postfix import PostfixInstance, PostfixPorts, free_ports, keep_logs
@@ -69,11 +70,15 @@ def two_gateways(
     if reason:
         pytest.skip(reason)
     gateways = []
+    # Held messages live in the shared database too: every gateway needs the same key.
+    key = Fernet.generate_key().decode()
     try:
         for name, instance in (("gw-a", postfix), ("gw-b", second_postfix)):
             root = e2e_root / name
             root.mkdir(exist_ok=True)
-            gateways.append(Gateway(root, instance.ports, postgresql_dsn=pg_schema))
+            gateways.append(
+                Gateway(root, instance.ports, postgresql_dsn=pg_schema, quarantine_key=key)
+            )
         # The install step deploy/postfix/README.md prescribes: create the tables once,
         # from one gateway, before mail flows.  (Two gateways whose *first* messages
         # arrive together on an empty database race to create them; the loser
@@ -141,3 +146,34 @@ def _dlp_ok(gw: Gateway, *args: str) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_held_on_one_machine_released_from_the_other(
+    postfix: PostfixInstance,
+    second_postfix: PostfixInstance,
+    sink: Sink,
+    two_gateways: tuple[Gateway, Gateway],
+) -> None:
+    a, b = two_gateways
+    tag = marker()
+    rcpt = f"payroll@{EXTERNAL_DOMAIN}"
+    body = "従業員の個人番号: 1234 5678 9018\n"
+    sub = submit(
+        second_postfix.ports.submit,
+        SENDER,
+        [rcpt],
+        build_message(sender=SENDER, recipients=[rcpt], subject=tag, body=body),
+    )
+    qid = sub.queue_id
+    second_postfix.wait_queue_empty()
+    # Held by gateway B, seen (and released) from gateway A: one shared hold queue.
+    held = [h for h in a.quarantine() if h.get("audit_key") == qid]
+    assert len(held) == 1, a.quarantine()
+    assert sink.with_marker(tag) == []
+    _dlp_ok(a, "quarantine", "release", str(held[0]["id"]), "--comment", "e2e")
+    got = sink.wait(lambda: sink.with_marker(tag), 30, f"{tag} at the sink after release")
+    postfix.wait_queue_empty()
+    assert len(sink.with_marker(tag)) == 1 and got[0].rcpt_tos == (rcpt,)
+    assert [h for h in b.quarantine() if h.get("audit_key") == qid] == []
+    events = [e["event"] for e in b.sendlog_for(qid)]
+    assert events.count("message") == 1 and events.count("release") == 1, events
