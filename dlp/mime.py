@@ -29,6 +29,7 @@ import quopri
 import re
 import urllib.parse
 from dataclasses import dataclass, field
+from email import _encoded_words  # type: ignore[attr-defined]  # get_payload's own decoder
 from email.message import Message
 
 from dlp.extract.html import html_to_text, sniff_charset
@@ -316,7 +317,7 @@ def _payload(part: Message, w: _Walk, path: str) -> bytes:
         w.defects.append(f"part {path}: Content-Transfer-Encoding base64 but payload is not base64")
         return raw.encode("ascii", "surrogateescape")
     try:
-        data = part.get_payload(decode=True)
+        data = _decode_base64(part, raw) if cte == "base64" else part.get_payload(decode=True)
     except (binascii.Error, ValueError) as exc:
         w.defects.append(f"part {path}: undecodable transfer encoding ({type(exc).__name__})")
         data = None
@@ -329,6 +330,26 @@ def _payload(part: Message, w: _Walk, path: str) -> bytes:
     if isinstance(raw, str):
         return raw.encode("ascii", "surrogateescape")
     return b""
+
+
+def _decode_base64(part: Message, raw: object) -> bytes | None:
+    """``part.get_payload(decode=True)`` for a base64 part, with its result and
+    defects, minus its cost: it splits the payload into lines and joins them
+    again (3.5 ms per 2 MB) where deleting CR and LF gives the same bytes
+    (0.8 ms).  The decoding itself is the email package's own ``decode_b``."""
+    if not isinstance(raw, str) or part.is_multipart():
+        return _as_payload_bytes(part.get_payload(decode=True))
+    if str(part.get("content-transfer-encoding", "")).lower() != "base64":
+        return _as_payload_bytes(part.get_payload(decode=True))
+    joined = raw.encode("ascii", "surrogateescape").translate(None, b"\r\n")
+    value, defects = _encoded_words.decode_b(joined)
+    for defect in defects:
+        part.policy.handle_defect(part, defect)
+    return value if isinstance(value, bytes) else None
+
+
+def _as_payload_bytes(data: object) -> bytes | None:
+    return data if isinstance(data, bytes) else None
 
 
 def _message_bytes(part: Message, w: _Walk, path: str) -> bytes:

@@ -29,11 +29,17 @@ from email.parser import BytesHeaderParser
 
 __all__ = ["MIN_FAST_BYTES", "fast_tree"]
 
-MIN_FAST_BYTES = 64 * 1024
-"""Below this the feed parser is cheap enough; the fast path is for big mail."""
+MIN_FAST_BYTES = 0
+"""Messages from this size take the fast path.  0: every size — the tree is the
+same, and it is cheaper from the smallest multipart up (a 20 KB message: 90 →
+28 µs; a three-part 500-byte one: 530 → 340 µs; a 2 MB one: 9 → 2 ms)."""
 
 _MAX_PARTS = 2000
 """More parts than this: leave it to the email package (and its defect handling)."""
+
+_MAX_DEPTH = 20
+"""Deeper multipart nesting: the email package.  Each level searches its whole
+region for its boundary, so depth times size is the cost; real mail nests 3–4."""
 
 _HEADER_PARSER = BytesHeaderParser(policy=email.policy.default)
 # One header line: a field name and a colon, or a folded continuation.  Stricter
@@ -52,9 +58,12 @@ def fast_tree(raw: bytes) -> Message | None:
         return _message(raw, 0, len(raw), [0])
     except _Odd:
         return None
+    except Exception:  # a header the email package chokes on: it decides what to do
+        return None
 
 
 def _message(raw: bytes, start: int, end: int, parts: list[int]) -> Message:
+    """``parts``: the part count so far, then one entry per enclosing multipart."""
     parts[0] += 1
     if parts[0] > _MAX_PARTS:
         raise _Odd
@@ -109,7 +118,11 @@ def _multipart(msg: Message, raw: bytes, start: int, end: int, parts: list[int])
     for (_, after, _close), (next_at, _, _) in itertools.pairwise(delims):
         if after >= next_at:
             raise _Odd  # an empty part or two delimiters in a row
+        if len(parts) > _MAX_DEPTH:
+            raise _Odd
+        parts.append(0)
         sub = _message(raw, after, next_at, parts)
+        parts.pop()
         if sub.is_multipart():
             epilogue = sub.epilogue
             sub.epilogue = None if epilogue == "" else _strip_eol(epilogue or "")

@@ -240,3 +240,43 @@ def test_corpus_sweep(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(dlp.mime, "MIN_FAST_BYTES", 1 << 62)
         slow = parsed_view(raw)
         assert fast == slow, path
+
+
+# --- base64 bodies: dlp.mime decodes them as get_payload(decode=True) does ----------------------
+
+_B64 = st.lists(
+    st.sampled_from([*"QUJD", "=", "==", "\r\n", "\n", "\r", " ", "!", "\udcff", "YWJj", "+/9"]),
+    max_size=50,
+).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_B64)
+def test_base64_payload_and_defects_match_get_payload(payload: str) -> None:
+    raw = HEAD + b"Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+    raw += payload.encode("ascii", "surrogateescape")
+    ours, theirs = email_tree(raw), email_tree(raw)
+    got = dlp.mime._decode_base64(ours, ours._payload)  # type: ignore[attr-defined]
+    assert got == theirs.get_payload(decode=True)
+    assert [type(d) for d in ours.defects] == [type(d) for d in theirs.defects]
+
+
+def test_deep_nesting_is_left_to_the_email_package() -> None:
+    def nest(level: int) -> bytes:
+        if level == 0:
+            return b"Content-Type: text/plain\r\n\r\nx\r\n"
+        b = f"b{level}".encode()
+        return (
+            b"Content-Type: multipart/mixed; boundary="
+            + b
+            + b"\r\n\r\n--"
+            + b
+            + b"\r\n"
+            + nest(level - 1)
+            + b"\r\n--"
+            + b
+            + b"--\r\n"
+        )
+
+    assert assert_same(HEAD + nest(5))
+    assert fast_tree(HEAD + nest(40)) is None
