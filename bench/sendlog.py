@@ -163,7 +163,69 @@ def fsync_probe(workdir: Path, n: int = 300) -> str:
     )
 
 
-def run(kind: str, n: int, workdir: Path, append_only: int | None = None) -> list[str]:
+def membership_filters(gen: Gen) -> list[tuple[str, LogFilter]]:
+    """The searches that go through the recipient / attachment lookup tables."""
+    month = (END - timedelta(days=31), END)
+    m = {"since": month[0], "until": month[1]}
+    return [
+        ("month + recipient domain (common)", LogFilter(**m, recipient_domain=gen.domains[0])),
+        ("month + recipient domain (rare)", LogFilter(**m, recipient_domain=gen.domains[2500])),
+        ("whole log + recipient domain (common)", LogFilter(recipient_domain=gen.domains[0])),
+        ("month + class lookalike", LogFilter(**m, recipient_class="lookalike")),
+        ("month + class external", LogFilter(**m, recipient_class="external")),
+        ("month + attachment sha256", LogFilter(**m, attachment=gen.hashes[3])),
+        ("whole log + attachment sha256", LogFilter(attachment=gen.hashes[3])),
+        ("month + attachment sha256 (a logo: 13 %)", LogFilter(**m, attachment=gen.hashes[0])),
+        ("whole log + attachment sha256 (a logo)", LogFilter(attachment=gen.hashes[0])),
+        ("month + attachment name part", LogFilter(**m, attachment="給与明細_12")),
+        ("whole log + sender + external class", LogFilter(sender=gen.senders[7], recipient_class="external")),
+    ]  # fmt: skip
+
+
+def compare_membership(kind: str, store: SendLogStore, gen: Gen) -> list[str]:
+    """Correlated EXISTS vs ``e.seq IN (SELECT …)`` for each lookup-table filter, and
+    what the store ships (``SqlStore.membership``), page of 50 and exact count, on the
+    same data in the same run (best of 3 each, the forms taking turns twice); the
+    results must be identical."""
+    every = frozenset({"domain", "class", "lookalike", "sha256", "name"})
+    shipped = dict(store.membership)  # type: ignore[attr-defined]
+    forms = {
+        "exists": {"query": frozenset(), "count": frozenset()},
+        "in": {"query": every, "count": every},
+        "shipped": shipped,
+    }
+    out = []
+    try:
+        for label, flt in membership_filters(gen):
+            res: dict[str, tuple[float, float, list[int], int]] = {}
+            for form in [*forms, *forms]:
+                store.membership = forms[form]  # type: ignore[attr-defined]
+                q_ms, rows = timed(lambda flt=flt: store.query(flt, limit=50))
+                c_ms, cnt = timed(lambda flt=flt: store.count(flt))
+                ids = [e.id for e in rows]  # type: ignore[attr-defined]
+                prev = res.get(form)
+                if prev is not None:
+                    q_ms, c_ms = min(q_ms, prev[0]), min(c_ms, prev[1])
+                res[form] = (q_ms, c_ms, ids, int(cnt))  # type: ignore[call-overload]
+            same = res["exists"][2:] == res["in"][2:] == res["shipped"][2:]
+            e, i, s = res["exists"], res["in"], res["shipped"]
+            out.append(
+                f"| {kind} | {label} | {e[0]:.1f} / {i[0]:.1f} / {s[0]:.1f} "
+                f"| {e[1]:.1f} / {i[1]:.1f} / **{s[1]:.1f}** "
+                f"| {e[3]:,} | {'yes' if same else 'NO'} |"
+            )
+    finally:
+        store.membership = shipped  # type: ignore[attr-defined]
+    return out
+
+
+def run(
+    kind: str,
+    n: int,
+    workdir: Path,
+    append_only: int | None = None,
+    membership_only: bool = False,
+) -> list[str]:
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     store: SendLogStore
     if kind == "sqlite":
@@ -187,6 +249,8 @@ def run(kind: str, n: int, workdir: Path, append_only: int | None = None) -> lis
         load = time.perf_counter() - t0
         out.append(f"| {kind} | bulk load (append_many, 5000/tx) | {n / load:,.0f} entries/s |")
         store.run("ANALYZE")  # type: ignore[attr-defined]
+        if membership_only:
+            return [*out, "", *MEMBERSHIP_HEAD, *compare_membership(kind, store, gen)]
 
         # One message, one transaction, durably committed: what the gateway pays.
         # Each append is followed by a bare 8 KB write + fdatasync on the same
@@ -268,6 +332,13 @@ def run(kind: str, n: int, workdir: Path, append_only: int | None = None) -> lis
                 c.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
+MEMBERSHIP_HEAD = [
+    "| store | search | page of 50, ms: EXISTS / IN / shipped | count, ms: EXISTS / IN / shipped "
+    "| count | same |",
+    "|---|---|---|---|---|---|",
+]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--entries", type=int, default=1_000_000)
@@ -277,6 +348,11 @@ def main() -> int:
         type=int,
         metavar="N",
         help="only time N single appends on a store preloaded with --entries entries",
+    )
+    ap.add_argument(
+        "--membership",
+        action="store_true",
+        help="only compare EXISTS with IN (SELECT …) for the lookup-table filters",
     )
     args = ap.parse_args()
     kinds = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
@@ -291,7 +367,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="dlp-bench-") as tmp:
         print(fsync_probe(Path(tmp)), flush=True)
         for kind in kinds:
-            for line in run(kind, args.entries, Path(tmp), args.append_only):
+            for line in run(kind, args.entries, Path(tmp), args.append_only, args.membership):
                 print(line, flush=True)
     return 0
 

@@ -36,6 +36,11 @@ def redact_dsn(dsn: str) -> str:
 class PostgresStore(SqlStore):
     backend = "postgresql"
     dialect = "postgresql"
+    # ``membership``: EXISTS everywhere (SqlStore's default).  PostgreSQL plans
+    # both forms as semi-joins; in two runs on the same generated data the
+    # faster form of a search flipped with the plan ANALYZE's sample led to
+    # (a page by a common file hash 94 -> 1 ms as IN, then 2 -> 122 ms), so
+    # neither form is reliably faster here (bench/RESULTS-sendlog.md).
     _head_lock = " FOR UPDATE"
 
     def __init__(self, dsn: str, *, connect_timeout: int = 5, migrate_to: int = CURRENT):

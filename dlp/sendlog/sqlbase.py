@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from dlp.sendlog.chain import (
     GENESIS,
@@ -200,7 +200,31 @@ class SqlStore(SendLogStore):
 
     # -- reading -------------------------------------------------------------
 
-    def _where(self, f: LogFilter | None) -> tuple[str, list[object]]:
+    # How a filter on the recipient / attachment tables is written.  Either a
+    # correlated ``EXISTS (… WHERE x.seq = e.seq AND …)``, checked per entry, or
+    # ``e.seq IN (SELECT seq … WHERE …)``, whose set is built first.  Same
+    # results; which is faster depends on the store, the statement (a page of
+    # 50 stops early, a count or stats reads every match) and how many rows the
+    # set holds, so each store names the filters it writes as IN, per statement
+    # kind ("query" = a page, "count" = count and stats), as measured by
+    # ``bench/sendlog.py --membership`` (bench/RESULTS-sendlog.md).  Keys:
+    # domain, class, lookalike (class = lookalike), sha256, name.  A class
+    # attribute so the benchmark can time every form on the same data.
+    membership: ClassVar[dict[str, frozenset[str]]] = {
+        "query": frozenset(),
+        "count": frozenset(),
+    }
+
+    @staticmethod
+    def _member(use_in: bool, table: str, alias: str, cond: str) -> str:
+        if use_in:
+            return f"e.seq IN (SELECT {alias}.seq FROM {table} {alias} WHERE {cond})"
+        return f"EXISTS (SELECT 1 FROM {table} {alias} WHERE {alias}.seq = e.seq AND {cond})"
+
+    def _where(
+        self, f: LogFilter | None, use_in: frozenset[str] = frozenset()
+    ) -> tuple[str, list[object]]:
+        """SQL conditions of a filter; ``use_in``: the lookup filters to write as IN."""
         f = f or LogFilter()
         clauses: list[str] = []
         params: list[object] = []
@@ -219,14 +243,11 @@ class SqlStore(SendLogStore):
                 clauses.append("e.sender = ?")
                 params.append(s)
         if f.recipient_domain:
-            clauses.append(
-                "EXISTS (SELECT 1 FROM sendlog_rcpt r WHERE r.seq = e.seq AND r.domain = ?)"
-            )
+            clauses.append(self._member("domain" in use_in, "sendlog_rcpt", "r", "r.domain = ?"))
             params.append(f.recipient_domain.strip().lower().lstrip("@"))
         if f.recipient_class:
-            clauses.append(
-                "EXISTS (SELECT 1 FROM sendlog_rcpt r WHERE r.seq = e.seq AND r.klass = ?)"
-            )
+            key = "lookalike" if f.recipient_class == "lookalike" else "class"
+            clauses.append(self._member(key in use_in, "sendlog_rcpt", "r", "r.klass = ?"))
             params.append(f.recipient_class)
         if f.has_findings is not None:
             clauses.append("e.has_findings = ?")
@@ -246,13 +267,14 @@ class SqlStore(SendLogStore):
         if f.attachment:
             if f.attachment_is_hash:
                 clauses.append(
-                    "EXISTS (SELECT 1 FROM sendlog_attach a WHERE a.seq = e.seq AND a.sha256 = ?)"
+                    self._member("sha256" in use_in, "sendlog_attach", "a", "a.sha256 = ?")
                 )
                 params.append(f.attachment.lower())
             else:
                 clauses.append(
-                    "EXISTS (SELECT 1 FROM sendlog_attach a WHERE a.seq = e.seq"
-                    " AND a.name LIKE ? ESCAPE '!')"
+                    self._member(
+                        "name" in use_in, "sendlog_attach", "a", "a.name LIKE ? ESCAPE '!'"
+                    )
                 )
                 params.append(f"%{_like_escape(f.attachment.lower())}%")
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
@@ -288,7 +310,7 @@ class SqlStore(SendLogStore):
     ) -> list[StoredEntry]:
         if sort not in SORTS:
             raise ValueError(f"sort must be one of {', '.join(SORTS)}")
-        where, params = self._where(flt)
+        where, params = self._where(flt, self.membership["query"])
         order = "DESC" if sort == "newest" else "ASC"
         rows = self._select(
             f"SELECT e.seq, e.payload, e.prev_hash, e.hash FROM sendlog_entry e{where}"
@@ -299,7 +321,7 @@ class SqlStore(SendLogStore):
         return [self._entry(r) for r in rows]
 
     def count(self, flt: LogFilter | None = None) -> int:
-        where, params = self._where(flt)
+        where, params = self._where(flt, self.membership["count"])
         rows = self._select(
             f"SELECT COUNT(*) FROM sendlog_entry e{where}", tuple(params), "count send-log entries"
         )
@@ -515,7 +537,7 @@ class SqlStore(SendLogStore):
     ) -> list[StatsRow]:
         if by not in STATS_BY:
             raise ValueError(f"by must be one of {', '.join(STATS_BY)}")
-        where, params = self._where(flt)
+        where, params = self._where(flt, self.membership["count"])  # all matches, like count
         where = (where + " AND " if where else " WHERE ") + "e.event = 'message'"
         keys = []
         if "day" in by:

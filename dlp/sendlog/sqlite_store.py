@@ -14,7 +14,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from dlp.sendlog.migrations import CURRENT, SchemaError, migrate
 from dlp.sendlog.sqlbase import SqlStore
@@ -24,6 +24,15 @@ from dlp.sendlog.store import SendLogError
 class SqliteStore(SqlStore):
     backend = "sqlite"
     dialect = "sqlite"
+    # SQLite never flattens either form into a join.  IN pays off only in
+    # counts over a small set: a whole-year count by file hash 60 -> 4 ms at
+    # 200k entries (381 -> 29 ms at 1M in the console), lookalike class 3.8 ->
+    # 1.4 ms.  For a page of 50, a common domain or class, EXISTS walking the
+    # time index wins by 3-300x, so those stay EXISTS.
+    membership: ClassVar[dict[str, frozenset[str]]] = {
+        "query": frozenset(),
+        "count": frozenset({"sha256", "lookalike"}),
+    }
 
     def __init__(self, path: str | Path, *, busy_timeout: float = 10.0, migrate_to: int = CURRENT):
         super().__init__()

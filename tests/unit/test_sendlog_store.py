@@ -128,6 +128,34 @@ def test_filters(backend: Backend) -> None:
     assert big is not None and big.record.reportable_scale
 
 
+def test_lookup_filters_same_results_as_exists_or_in(backend: Backend) -> None:
+    """``EXISTS`` and ``e.seq IN (SELECT …)`` (chosen per filter for speed) agree."""
+    store = backend.open()
+    _fill(store)
+    filters = [
+        LogFilter(recipient_domain="gmail.com"),
+        LogFilter(recipient_class="lookalike"),
+        LogFilter(recipient_class="partner", since=T0 + timedelta(days=10)),
+        LogFilter(attachment="cd" * 32),
+        LogFilter(attachment="xlsx", recipient_class="partner"),
+        LogFilter(attachment="ab" * 32, recipient_domain="exp.com"),
+    ]
+    every = frozenset({"domain", "class", "lookalike", "sha256", "name"})
+    shipped = type(store).membership  # type: ignore[attr-defined]
+    seen = []
+    try:
+        for use_in in (frozenset(), every):
+            store.membership = {"query": use_in, "count": use_in}  # type: ignore[attr-defined]
+            seen.append(
+                [([e.id for e in store.query(f, limit=100)], store.count(f)) for f in filters]
+            )
+    finally:
+        store.membership = shipped  # type: ignore[attr-defined]
+    seen.append([([e.id for e in store.query(f, limit=100)], store.count(f)) for f in filters])
+    assert seen[0] == seen[1] == seen[2]
+    assert [c for _, c in seen[0]] == [1, 1, 3, 1, 3, 0]
+
+
 def test_stats(backend: Backend) -> None:
     store = backend.open()
     _fill(store)
