@@ -225,7 +225,8 @@ class QuarantineSettings:
     retention_days: int = 30
     encryption_key: str = ""
     """Fernet key (base64, 32 bytes) for held messages at rest; empty = a key
-    generated once and kept beside the queue (var/quarantine.key, mode 0600)."""
+    generated once and kept beside the queue (var/quarantine.key, mode 0600).
+    Required with ``[sendlog] backend = "postgresql"``, where the queue is shared."""
 
     def __post_init__(self) -> None:
         if self.retention_days <= 0:

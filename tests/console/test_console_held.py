@@ -4,14 +4,39 @@ discard, required comments, and the send-log record of who did it."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
 
-from console_support import Sink, csrf_of, held_numbers, hold_message, my_number
+import pytest
+from console_support import Sink, csrf_of, held_numbers, hold_message, make_settings, my_number
+from sendlog_support import PG_HOWTO, QUARANTINE_KEY, Backend, pg_reachable
 from starlette.testclient import TestClient
 
+from dlp.config import SendLogSettings, Settings
 from dlp.console.services import Services
 from dlp.sendlog import LogFilter
 from dlp.smtp.quarantine import open_quarantine
+
+
+@pytest.fixture(params=["files", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def settings(request: pytest.FixtureRequest, tmp_path: Path, sink: Sink) -> Iterator[Settings]:
+    """Every test twice: the hold queue in files, and in PostgreSQL beside the send log."""
+    base = make_settings(tmp_path, next_hop_port=sink.port)
+    if request.param == "files":
+        yield base
+        return
+    if not pg_reachable():
+        pytest.skip(PG_HOWTO)
+    backend = Backend("postgresql", tmp_path)
+    try:
+        yield replace(
+            base,
+            sendlog=SendLogSettings(backend="postgresql", postgresql_dsn=backend.dsn),
+            quarantine=replace(base.quarantine, encryption_key=QUARANTINE_KEY),
+        )
+    finally:
+        backend.cleanup()
 
 
 def test_list_shows_reason_and_age(
