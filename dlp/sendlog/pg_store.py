@@ -27,6 +27,19 @@ from dlp.sendlog.store import SendLogError
 _MIGRATE_LOCK = 0x646C_7073_6C6F_67  # "dlpslog": any fixed 64-bit key of ours
 
 
+# Whether a table exists in the search path, read from pg_class with the
+# statement's own snapshot.  Not to_regclass(): it answers from the backend's
+# catalog cache, which an advisory lock does not refresh, so a gateway that
+# waited on the migration lock still saw "no table" and tried to create it
+# again ("relation already exists" when two gateways start on an empty
+# database).
+TABLE_EXISTS_SQL = (
+    "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c"
+    " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE c.relname = %s AND n.nspname = ANY (current_schemas(false)))"
+)
+
+
 def redact_dsn(dsn: str) -> str:
     """The DSN without its password, for messages."""
     dsn = re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", dsn)
@@ -70,7 +83,7 @@ class PostgresStore(SqlStore):
         return self._conn
 
     def _has_schema_table(self) -> bool:
-        return self.run("SELECT to_regclass('sendlog_schema') IS NOT NULL")[0][0] is True
+        return self.conn.execute(TABLE_EXISTS_SQL, ("sendlog_schema",)).fetchall()[0][0] is True
 
     def _open_schema(self, target: int) -> None:
         if self._has_schema_table():

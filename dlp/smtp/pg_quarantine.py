@@ -42,7 +42,7 @@ from cryptography.fernet import Fernet
 
 from dlp.config import Settings
 from dlp.model import ScanReport, Verdict
-from dlp.sendlog.pg_store import redact_dsn
+from dlp.sendlog.pg_store import TABLE_EXISTS_SQL, redact_dsn
 from dlp.smtp.quarantine import (
     HeldMessage,
     Quarantine,
@@ -143,7 +143,7 @@ class PgQuarantine(Quarantine):
 
     def _open_schema(self, conn: psycopg.Connection[Any]) -> None:
         def version(conn: psycopg.Connection[Any]) -> int | None:
-            row = conn.execute("SELECT to_regclass('quarantine_schema') IS NOT NULL").fetchone()
+            row = conn.execute(TABLE_EXISTS_SQL, ("quarantine_schema",)).fetchone()
             if not row or not row[0]:
                 return None
             found = conn.execute("SELECT version FROM quarantine_schema").fetchone()
