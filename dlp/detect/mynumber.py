@@ -624,3 +624,27 @@ def redact(text: str) -> str:
     if not text:
         return text
     return _DIGIT_RUN.sub(lambda m: re.sub(r"\d", "*", m.group()), text)
+
+
+SCRUB_MASK = "****-****-****"
+# Twelve digits (any decimal digits), optionally grouped 4-4-4 with one
+# separator between groups, not glued to further digits on either side.
+_SCRUB_SEP = "[" + re.escape(SEPARATORS + "\u30fb") + "]"  # plus the middle dot ・
+_SCRUB_GROUPED = re.compile(
+    r"(?<!\d)(\d{4})" + _SCRUB_SEP + r"?(\d{4})" + _SCRUB_SEP + r"?(\d{4})(?!\d)"
+)
+
+
+def scrub(text: str) -> str:
+    """``text`` with every checksum-valid twelve-digit group replaced by one fixed mask.
+
+    Gentler than ``redact``: for free text a reviewer must still read and match
+    (a Message-ID, a subject, the next hop's reply, a reviewer's comment), where
+    starring every long digit run would blank out timestamps and queue ids.  An
+    invalid group is not a My Number; the mask is the same for every number, so
+    it is no per-number token (DESIGN.md rule 2)."""
+    if not text or sum(c.isdigit() for c in text) < 12:
+        return text
+    return _SCRUB_GROUPED.sub(
+        lambda m: SCRUB_MASK if is_valid("".join(m.groups())) else m.group(0), text
+    )
