@@ -1,7 +1,8 @@
 """Raw message bytes → the texts and files the scanner reads.
 
-Parses with the ``email`` package (policy ``default``), walks the whole MIME
-tree, and returns:
+Parses with the ``email`` package (policy ``default``) — for well-formed mail
+through ``dlp.mimetree``, which builds the identical tree without the feed
+parser's line-by-line pass — walks the whole MIME tree, and returns:
 
 * text chunks for the human-readable headers (Subject, From, To, Cc …,
   RFC 2047 decoded with our charset rules) and for every ``text/plain`` and
@@ -33,7 +34,7 @@ from email import _encoded_words  # type: ignore[attr-defined]  # get_payload's 
 from email.message import Message
 
 from dlp.extract.html import html_to_text, sniff_charset
-from dlp.extract.text import _PERMISSIVE, decode_text
+from dlp.extract.text import _PERMISSIVE, decode_text  # _PERMISSIVE: see _decode_body
 from dlp.mimetree import MIN_FAST_BYTES, fast_tree
 from dlp.model import TextChunk
 
