@@ -46,9 +46,11 @@ from typing import Any
 
 from dlp import policy
 from dlp.config import Settings
+from dlp.detect.mynumber import scrub
 from dlp.model import Action, Recipient, ScanReport, Verdict
+from dlp.sendlog.store import SendLogError
 from dlp.smtp import metrics
-from dlp.smtp.quarantine import Quarantine, open_quarantine
+from dlp.smtp.quarantine import Quarantine, QuarantineError, open_quarantine
 from dlp.smtp.relay import ConnectionPool, MailParams, NextHop, RcptParams, Reply
 from dlp.smtp.workers import ScanFn, ScanPool, default_scan_fn
 
@@ -150,7 +152,7 @@ class AuditLog:
             except Exception as exc:
                 log.error(
                     "send log: outcome not recorded: %s",
-                    type(exc).__name__,
+                    _why(exc),
                     extra={"dlp": {"event": "sendlog error", "audit_key": record.audit_key}},
                 )
 
@@ -292,7 +294,7 @@ class Gateway:
             try:
                 await self.audit.append(record)
             except Exception as exc:
-                log.error("send log unavailable: %s", type(exc).__name__)
+                log.error("send log unavailable: %s", _why(exc))
                 return TEMPFAIL_INTERNAL, False
             metrics.MESSAGES.labels("rcpt_reject").inc()
             self._log_event(
@@ -423,9 +425,7 @@ class Gateway:
                     )
                 )
             except Exception as exc:
-                log.error(
-                    "send log unavailable, tempfailing %s: %s", txn.audit_key, type(exc).__name__
-                )
+                log.error("send log unavailable, tempfailing %s: %s", txn.audit_key, _why(exc))
                 await st.next_hop.reset()
                 return TEMPFAIL_INTERNAL, ""
         reply = await st.next_hop.data(content)
@@ -475,7 +475,7 @@ class Gateway:
                 log.error(
                     "send log unavailable, releasing hold of %s: %s",
                     txn.audit_key,
-                    type(exc).__name__,
+                    _why(exc),
                 )
                 await loop.run_in_executor(None, self.quarantine.delete, held.id)
                 return TEMPFAIL_INTERNAL, ""
@@ -485,9 +485,7 @@ class Gateway:
             try:
                 await self.audit.append(_record(**record_kwargs, next_hop_reply=""))
             except Exception as exc:
-                log.error(
-                    "send log unavailable, tempfailing %s: %s", txn.audit_key, type(exc).__name__
-                )
+                log.error("send log unavailable, tempfailing %s: %s", txn.audit_key, _why(exc))
                 return TEMPFAIL_INTERNAL, ""
             return f"{verdict.smtp_code} {verdict.smtp_message}", ""
         # tempfail: the upstream retries; the entry is best effort.
@@ -636,3 +634,14 @@ def _where(tb: Any) -> str:
         return ""
     code = last.tb_frame.f_code
     return f"{code.co_filename.rsplit('/', 1)[-1]}:{last.tb_lineno} in {code.co_name}"
+
+
+def _why(exc: BaseException) -> str:
+    """What to tell the administrator about a send-log or hold-queue failure.
+
+    Our own errors (SendLogError, QuarantineError) are written for administrators
+    and carry no password; anything else is named by its type only, since a
+    database driver's text may quote a value.  Both pass through ``scrub``."""
+    if isinstance(exc, SendLogError | QuarantineError):
+        return scrub(str(exc)) or type(exc).__name__
+    return type(exc).__name__

@@ -38,6 +38,13 @@ def test_report_fields_and_no_digits_in_metadata() -> None:
     pickle.loads(pickle.dumps(r))  # reports cross the worker-pool boundary
 
 
+def test_message_id_keeps_queue_ids_and_timestamps_for_the_audit_trail() -> None:
+    m = message()
+    m["Message-ID"] = "<20261126101010.4F2A1C0DE@mail.example.lg.jp>"
+    r = scan_message(m.as_bytes(), SCAN, "test")
+    assert r.message_id == "<20261126101010.4F2A1C0DE@mail.example.lg.jp>"
+
+
 def test_subject_keyword_raises_attachment_numbers_to_medium() -> None:
     m = message(subject="マイナンバーの件")
     m.add_attachment(
