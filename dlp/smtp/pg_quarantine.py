@@ -33,7 +33,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -41,7 +41,6 @@ import psycopg
 from cryptography.fernet import Fernet
 
 from dlp.config import Settings
-from dlp.model import ScanReport, Verdict
 from dlp.sendlog.pg_store import TABLE_EXISTS_SQL, redact_dsn
 from dlp.smtp.quarantine import (
     HeldMessage,
@@ -49,7 +48,6 @@ from dlp.smtp.quarantine import (
     QuarantineError,
     check_id,
     decrypt,
-    describe,
 )
 
 log = logging.getLogger(__name__)
@@ -178,36 +176,13 @@ class PgQuarantine(Quarantine):
 
     # -- writing -----------------------------------------------------------
 
-    def hold(
-        self,
-        raw: bytes,
-        *,
-        audit_key: str,
-        sender: str,
-        recipients: Sequence[str],
-        mail_options: Sequence[str],
-        verdict: Verdict,
-        report: ScanReport,
-        client_address: str = "",
-    ) -> HeldMessage:
-        """Insert the message; return only once the transaction is committed."""
-        held = describe(
-            raw,
-            audit_key=audit_key,
-            sender=sender,
-            recipients=recipients,
-            mail_options=mail_options,
-            verdict=verdict,
-            report=report,
-            client_address=client_address,
-        )
-        meta = json.dumps(held.to_json(), ensure_ascii=False).encode("utf-8")
+    def _store(self, held: HeldMessage, meta: bytes, raw: bytes) -> None:
+        """One INSERT in autocommit: committed (synchronous_commit on) on return."""
         self._run(
             "write a held message",
             "INSERT INTO quarantine_held (id, held_at, meta, body) VALUES (%s, %s, %s, %s)",
             (held.id, held.held_at, self._fernet.encrypt(meta), self._fernet.encrypt(raw)),
         )
-        return held
 
     @contextlib.contextmanager
     def claim(self, held_id: str, stale_after: float = 600.0) -> Iterator[None]:

@@ -114,7 +114,6 @@ class Quarantine(abc.ABC):
 
     retention: timedelta
 
-    @abc.abstractmethod
     def hold(
         self,
         raw: bytes,
@@ -128,6 +127,23 @@ class Quarantine(abc.ABC):
         client_address: str = "",
     ) -> HeldMessage:
         """Store the message durably; return only once it survives a crash."""
+        held = describe(
+            raw,
+            audit_key=audit_key,
+            sender=sender,
+            recipients=recipients,
+            mail_options=mail_options,
+            verdict=verdict,
+            report=report,
+            client_address=client_address,
+        )
+        meta = json.dumps(held.to_json(), ensure_ascii=False).encode("utf-8")
+        self._store(held, meta, raw)
+        return held
+
+    @abc.abstractmethod
+    def _store(self, held: HeldMessage, meta: bytes, raw: bytes) -> None:
+        """Write the description and the message, encrypted; durable on return."""
 
     @abc.abstractmethod
     def claim(
@@ -213,31 +229,9 @@ class FileQuarantine(Quarantine):
 
     # -- writing ---------------------------------------------------------
 
-    def hold(
-        self,
-        raw: bytes,
-        *,
-        audit_key: str,
-        sender: str,
-        recipients: Sequence[str],
-        mail_options: Sequence[str],
-        verdict: Verdict,
-        report: ScanReport,
-        client_address: str = "",
-    ) -> HeldMessage:
-        """Write the message durably; return only once it is on disk."""
-        held = describe(
-            raw,
-            audit_key=audit_key,
-            sender=sender,
-            recipients=recipients,
-            mail_options=mail_options,
-            verdict=verdict,
-            report=report,
-            client_address=client_address,
-        )
+    def _store(self, held: HeldMessage, meta: bytes, raw: bytes) -> None:
+        """Both files fsync'd, then the directory: on disk when this returns."""
         held_id = held.id
-        meta = json.dumps(held.to_json(), ensure_ascii=False).encode("utf-8")
         try:
             self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
             _write_durably(self.directory / (held_id + _BODY), self._fernet.encrypt(raw))
@@ -246,7 +240,6 @@ class FileQuarantine(Quarantine):
         except OSError as exc:
             self._remove(held_id)
             raise QuarantineError(f"{self.directory}: cannot write held message: {exc}") from exc
-        return held
 
     @contextlib.contextmanager
     def claim(self, held_id: str, stale_after: float = 600.0) -> Iterator[None]:
