@@ -18,8 +18,10 @@ subject, sender and file names are passed through ``redact``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import Message
 
@@ -85,20 +87,28 @@ def scan_message(raw: bytes, scan: ScanSettings, source: str = "<message>") -> S
     t0 = time.monotonic()
     st = _State(_detector(scan), Budget.from_settings(scan))
     subject = message_id = header_from = ""
-    try:
+    with _guarded(st, "message"):
         top = _walk_message(st, raw, prefix="", display="", depth=0, hint=False)
         if top is not None:
             subject, message_id, header_from = top
+    return _report(st, source, len(raw), t0, subject, message_id, header_from)
+
+
+@contextlib.contextmanager
+def _guarded(st: _State, what: str) -> Iterator[None]:
+    """Turn whatever stops a scan into the report's error or defects, never an
+    exception: a scanner bug must not take the service down (DESIGN.md rule 4)."""
+    try:
+        yield
     except BudgetExceeded as exc:
         if exc.status is AttachmentStatus.TIMEOUT:
             st.timeout(exc.detail)
         else:
             st.defects.append(f"stopped: {exc.detail}")
     except RecursionError:
-        st.error = "error: message nested too deeply to scan"
-    except Exception as exc:  # a scanner bug must not take the service down
+        st.error = f"error: {what} nested too deeply to scan"
+    except Exception as exc:
         st.error = "error: " + registry.safe_reason(exc)
-    return _report(st, source, len(raw), t0, subject, message_id, header_from)
 
 
 def scan_file(data: bytes, filename: str, scan: ScanSettings, source: str) -> ScanReport:
@@ -106,7 +116,7 @@ def scan_file(data: bytes, filename: str, scan: ScanSettings, source: str) -> Sc
     t0 = time.monotonic()
     st = _State(_detector(scan), Budget.from_settings(scan))
     name = filename.replace("\\", "/").rsplit("/", 1)[-1] or "file"
-    try:
+    with _guarded(st, "file"):
         _scan_file(
             st,
             data,
@@ -118,15 +128,6 @@ def scan_file(data: bytes, filename: str, scan: ScanSettings, source: str) -> Sc
             depth=0,
             hint=st.det.has_keyword(name),
         )
-    except BudgetExceeded as exc:
-        if exc.status is AttachmentStatus.TIMEOUT:
-            st.timeout(exc.detail)
-        else:
-            st.defects.append(f"stopped: {exc.detail}")
-    except RecursionError:
-        st.error = "error: file nested too deeply to scan"
-    except Exception as exc:
-        st.error = "error: " + registry.safe_reason(exc)
     return _report(st, source, len(data), t0, "", "", "")
 
 
