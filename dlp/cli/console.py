@@ -10,6 +10,8 @@ from __future__ import annotations
 import ipaddress
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 
@@ -20,6 +22,16 @@ from dlp.console.users import Role, UserError, UserStore, users_db_path
 
 def _users(settings: Settings) -> UserStore:
     return UserStore(users_db_path(settings.var_dir))
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """A refused account change (unknown user, weak password …) exits 1 with the reason."""
+    try:
+        yield
+    except UserError as exc:
+        click.echo(f"dlp: {exc}", err=True)
+        raise SystemExit(1) from None
 
 
 def _is_loopback(host: str) -> bool:
@@ -125,11 +137,8 @@ _ROLE = click.Choice([r.value for r in Role])
 def user_add(config_path: str | None, role: str, password_stdin: bool, name: str) -> None:
     """Create account NAME: reviewer (read), approver (release/discard), admin (everything)."""
     settings = load_or_exit(config_path)
-    try:
+    with _user_errors():
         _users(settings).add(name, _read_password(password_stdin), Role(role))
-    except UserError as exc:
-        click.echo(f"dlp: {exc}", err=True)
-        raise SystemExit(1) from None
     click.echo(f"{name}: added ({role})")
 
 
@@ -139,11 +148,8 @@ def user_add(config_path: str | None, role: str, password_stdin: bool, name: str
 def user_remove(config_path: str | None, name: str) -> None:
     """Delete account NAME (its sessions end at once)."""
     settings = load_or_exit(config_path)
-    try:
+    with _user_errors():
         _users(settings).remove(name)
-    except UserError as exc:
-        click.echo(f"dlp: {exc}", err=True)
-        raise SystemExit(1) from None
     click.echo(f"{name}: removed")
 
 
@@ -158,11 +164,8 @@ def user_passwd(config_path: str | None, password_stdin: bool, name: str) -> Non
     if store.get(name) is None:
         click.echo(f"dlp: no such user {name!r}", err=True)
         raise SystemExit(1)
-    try:
+    with _user_errors():
         store.set_password(name, _read_password(password_stdin))
-    except UserError as exc:
-        click.echo(f"dlp: {exc}", err=True)
-        raise SystemExit(1) from None
     click.echo(f"{name}: password changed")
 
 
@@ -173,11 +176,8 @@ def user_passwd(config_path: str | None, password_stdin: bool, name: str) -> Non
 def user_role(config_path: str | None, name: str, role: str) -> None:
     """Change the role of NAME."""
     settings = load_or_exit(config_path)
-    try:
+    with _user_errors():
         _users(settings).set_role(name, Role(role))
-    except UserError as exc:
-        click.echo(f"dlp: {exc}", err=True)
-        raise SystemExit(1) from None
     click.echo(f"{name}: {role}")
 
 
