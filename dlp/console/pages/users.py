@@ -6,7 +6,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from dlp.console.users import Role, UserError, parse_role
+from dlp.console.users import Role, UserError, UserStore, parse_role
 from dlp.console.web import Ctx, page, render, see_other
 
 _NOTICES = ("users.added", "users.removed", "users.updated")
@@ -31,6 +31,12 @@ async def _show(request: Request, ctx: Ctx, error: str) -> Response:
     )
 
 
+def _is_last_admin(store: UserStore, name: str) -> bool:
+    """Removing or demoting NAME would leave nobody able to manage accounts."""
+    target = store.get(name)
+    return target is not None and target.role is Role.ADMIN and store.count_admins() <= 1
+
+
 @page(Role.ADMIN)
 async def users_add(request: Request, ctx: Ctx) -> Response:
     name = ctx.field("name")
@@ -48,8 +54,7 @@ async def users_remove(request: Request, ctx: Ctx) -> Response:
     store = ctx.services.users
     if name == ctx.user.name:
         return await _show(request, ctx, ctx.t("users.self"))
-    target = await run_in_threadpool(store.get, name)
-    if target is not None and target.role is Role.ADMIN and store.count_admins() <= 1:
+    if await run_in_threadpool(_is_last_admin, store, name):
         return await _show(request, ctx, ctx.t("users.last_admin"))
     try:
         await run_in_threadpool(store.remove, name)
@@ -64,13 +69,7 @@ async def users_role(request: Request, ctx: Ctx) -> Response:
     store = ctx.services.users
     try:
         role = parse_role(ctx.field("role"))
-        target = await run_in_threadpool(store.get, name)
-        if (
-            target is not None
-            and target.role is Role.ADMIN
-            and role is not Role.ADMIN
-            and store.count_admins() <= 1
-        ):
+        if role is not Role.ADMIN and await run_in_threadpool(_is_last_admin, store, name):
             return await _show(request, ctx, ctx.t("users.last_admin"))
         await run_in_threadpool(store.set_role, name, role)
     except UserError as exc:
