@@ -17,11 +17,12 @@ from starlette.datastructures import QueryParams
 
 from dlp.console.fmt import jst_day_start
 from dlp.console.sorting import SORTS
+from dlp.model import Action, RecipientClass
 from dlp.sendlog.record import EVENTS
 from dlp.sendlog.store import LogFilter
 
-ACTIONS = ("deliver", "tag", "hold", "reject", "tempfail")
-CLASSES = ("own", "partner", "external", "lookalike")
+ACTIONS = tuple(a.value for a in Action)
+CLASSES = tuple(c.value for c in RecipientClass)
 PAGE_SIZES = (25, 50, 100, 200)
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE = 100_000
