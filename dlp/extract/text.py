@@ -26,9 +26,10 @@ import re
 from collections.abc import Callable
 
 from dlp.extract.base import Budget, Extracted
+from dlp.extract.tables import column_name
 from dlp.model import AttachmentStatus, TextChunk
 
-__all__ = ["decode_text", "extract", "extract_text", "table_chunks"]
+__all__ = ["column_name", "decode_text", "extract", "extract_text", "table_chunks"]
 
 _SJIS_LABELS = frozenset(
     {
@@ -442,13 +443,3 @@ def _row_label(row: list[str], has_keyword: Callable[[str], bool]) -> tuple[int,
         if c and len(c) <= _LABEL_MAX and not _HAS_DIGIT.search(c) and has_keyword(c):
             return k, c
     return None
-
-
-def column_name(j: int) -> str:
-    """Spreadsheet-style column letters: 0 → A, 25 → Z, 26 → AA."""
-    name = ""
-    j += 1
-    while j:
-        j, r = divmod(j - 1, 26)
-        name = chr(65 + r) + name
-    return name
