@@ -16,7 +16,7 @@ import getpass
 import json
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import click
@@ -43,6 +43,24 @@ def _load_list(path: Path) -> Allowlist:
         return load_allowlist(path)
     except AllowlistError as exc:
         click.echo(f"dlp: allowlist error: {exc}", err=True)
+        raise SystemExit(2) from None
+
+
+def _canonical(raw: str) -> str:
+    """The domain as the allowlist stores it; exit 2 on a malformed one."""
+    try:
+        return validate_domain(raw)
+    except ValueError as exc:
+        click.echo(f"dlp: {exc}", err=True)
+        raise SystemExit(2) from None
+
+
+def _update(path: Path, change: Callable[[Allowlist], Allowlist]) -> None:
+    """Apply ``change`` under the allowlist's lock; exit 2 if the file could not be written."""
+    try:
+        update_allowlist(path, change)
+    except (AllowlistError, OSError) as exc:
+        click.echo(f"dlp: allowlist not changed: {exc}", err=True)
         raise SystemExit(2) from None
 
 
@@ -92,8 +110,7 @@ def check_cmd(
     lookalike (with the domain it resembles, the technique and the distance).
     """
     settings = load_or_exit(config_path)
-    path = Path(allowlist_path) if allowlist_path else settings.allowlist_path
-    allowlist = _load_list(path)
+    allowlist = _load_list(_resolve(settings, allowlist_path))
     use_builtin = settings.domains.builtin_protected if builtin is None else builtin
     ps = protected_set(allowlist, use_builtin)
     any_lookalike = False
@@ -153,10 +170,6 @@ def list_cmd(config_path: str | None, allowlist_path: str | None, as_json: bool)
         click.echo(f"external\t{domain}")
 
 
-# Kept under its old name: the review console imports it.
-_warnings = entry_warnings
-
-
 @allowlist_group.command("add")
 @config_option
 @_path_option
@@ -191,13 +204,7 @@ def add_cmd(
     path = _resolve(settings, allowlist_path)
     if mynumber and section != PARTNER:
         raise click.UsageError("--mynumber applies to partners only")
-    canonical: list[str] = []
-    for raw in domains:
-        try:
-            canonical.append(validate_domain(raw))
-        except ValueError as exc:
-            click.echo(f"dlp: {exc}", err=True)
-            raise SystemExit(2) from None
+    canonical = [_canonical(raw) for raw in domains]
     current = _load_list(path) if path.exists() else Allowlist()
     builtin = settings.domains.builtin_protected
     accepted: list[str] = []
@@ -235,11 +242,7 @@ def add_cmd(
 
     if not accepted:
         return
-    try:
-        update_allowlist(path, change)
-    except (AllowlistError, OSError) as exc:
-        click.echo(f"dlp: allowlist not changed: {exc}", err=True)
-        raise SystemExit(2) from None
+    _update(path, change)
     for d in raced:
         click.echo(
             f"{d}: not added: the allowlist changed meanwhile; run the command again", err=True
@@ -268,11 +271,7 @@ def remove_cmd(
     current = _load_list(path)
     targets: list[str] = []
     for raw in domains:
-        try:
-            domain = validate_domain(raw)
-        except ValueError as exc:
-            click.echo(f"dlp: {exc}", err=True)
-            raise SystemExit(2) from None
+        domain = _canonical(raw)
         if current.section_of(domain) is None:
             click.echo(f"dlp: {domain} is not in the allowlist", err=True)
             raise SystemExit(1)
@@ -283,11 +282,7 @@ def remove_cmd(
             al = al.without(d)
         return al
 
-    try:
-        update_allowlist(path, change)
-    except (AllowlistError, OSError) as exc:
-        click.echo(f"dlp: allowlist not changed: {exc}", err=True)
-        raise SystemExit(2) from None
+    _update(path, change)
     for d in targets:
         click.echo(f"{d}: removed")
     _record(settings, "allowlist_remove", targets, "", comment)
