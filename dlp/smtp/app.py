@@ -31,7 +31,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
 from dlp.config import Settings, SmtpSettings, _hostport
-from dlp.smtp.gateway import Gateway, JsonFormatter
+from dlp.smtp.gateway import Gateway, JsonFormatter, cores
 
 log = logging.getLogger("dlp.smtp.app")
 
@@ -172,7 +172,7 @@ async def _retention_loop(settings: Settings) -> None:
 def run(settings: Settings) -> int:
     """Run the gateway until SIGTERM/SIGINT; returns the exit status."""
     configure_logging(settings.smtp.log_level)
-    count = settings.smtp.processes or _cores()
+    count = settings.smtp.processes or cores()
     metrics_dir = None
     if settings.smtp.metrics_listen:
         from dlp.smtp.metrics import MULTIPROC_ENV
@@ -293,9 +293,3 @@ def with_overrides(settings: Settings, listen: str | None, next_hop: str | None)
     if next_hop:
         smtp = replace(smtp, next_hop=next_hop)
     return replace(settings, smtp=smtp)
-
-
-def _cores() -> int:
-    return (
-        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    )

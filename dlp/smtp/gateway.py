@@ -34,6 +34,7 @@ import contextlib
 import ipaddress
 import json
 import logging
+import os
 import re
 import secrets
 import socket
@@ -48,7 +49,13 @@ from dlp import policy
 from dlp.config import Settings
 from dlp.detect.mynumber import scrub
 from dlp.model import Action, Recipient, ScanReport, Verdict
-from dlp.sendlog.store import SendLogError
+from dlp.sendlog import (
+    SendLogError,
+    needs_record,
+    open_store,
+    record_for_message,
+    record_for_outcome,
+)
 from dlp.smtp import metrics
 from dlp.smtp.quarantine import Quarantine, QuarantineError, open_quarantine
 from dlp.smtp.relay import ConnectionPool, MailParams, NextHop, RcptParams, Reply
@@ -111,8 +118,7 @@ class AuditLog:
         self._store: Any = None
 
     async def append(self, record: Any) -> int:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._append, record)
+        return int(await self.run(lambda: self._append(record)))
 
     async def open(self) -> None:
         """Open the store now, so a problem shows at start (mail without attachments
@@ -127,8 +133,6 @@ class AuditLog:
             )
 
     def _open(self) -> None:
-        from dlp.sendlog import open_store
-
         if self._store is None:
             self._store = open_store(self._settings)
 
@@ -189,10 +193,9 @@ class Gateway:
         self._networks = [
             ipaddress.ip_network(n, strict=False) for n in settings.smtp.allowed_clients
         ]
-        self._scan_fn = scan_fn
         self._inline_fn: ScanFn | None = scan_fn
         self.classifier = classifier
-        self.pool = ScanPool(settings.scan, settings.scan.workers or _cores(), scan_fn)
+        self.pool = ScanPool(settings.scan, settings.scan.workers or cores(), scan_fn)
         self._inline_settings = replace(
             settings.scan, timeout_seconds=min(settings.scan.timeout_seconds, INLINE_BUDGET)
         )
@@ -282,7 +285,7 @@ class Gateway:
         if refusal is not None and refusal.action is Action.REJECT:
             # Recorded like any non-deliver verdict; if that fails, 4xx, so the
             # sender is told later rather than never.
-            record = _record(
+            record = record_for_message(
                 audit_key=txn.audit_key,
                 client_address=st.peer,
                 sender=txn.sender,
@@ -411,10 +414,10 @@ class Gateway:
             content = self._tag_headers(txn, report, verdict) + content
         recipients = [r for r in txn.recipients if r.address in txn.relayed]
         entry_id: int | None = None
-        if _needs_record(report, verdict):
+        if needs_record(report, verdict):
             try:
                 entry_id = await self.audit.append(
-                    _record(
+                    record_for_message(
                         audit_key=txn.audit_key,
                         client_address=st.peer,
                         sender=txn.sender,
@@ -433,7 +436,11 @@ class Gateway:
             # The next hop's answer, linked to the entry written before DATA.  Not
             # awaited: the upstream gets its answer now (a late answer makes
             # duplicates); the single send-log thread writes it right after.
-            self.audit.append_later(_outcome(txn.audit_key, entry_id, reply.line))
+            self.audit.append_later(
+                record_for_outcome(
+                    audit_key=txn.audit_key, entry_id=entry_id, next_hop_reply=reply.line
+                )
+            )
         if reply.ok:
             return f"250 2.0.0 Ok: {txn.audit_key} relayed ({_short(reply.message)})", reply.line
         return _ensure_enhanced(reply, "2.0.0"), reply.line
@@ -470,7 +477,9 @@ class Gateway:
                 ),
             )
             try:
-                await self.audit.append(_record(**record_kwargs, next_hop_reply=f"held {held.id}"))
+                await self.audit.append(
+                    record_for_message(**record_kwargs, next_hop_reply=f"held {held.id}")
+                )
             except Exception as exc:
                 log.error(
                     "send log unavailable, releasing hold of %s: %s",
@@ -483,14 +492,14 @@ class Gateway:
             return f"{verdict.smtp_code} {verdict.smtp_message} [{held.id}]", ""
         if verdict.action is Action.REJECT:
             try:
-                await self.audit.append(_record(**record_kwargs, next_hop_reply=""))
+                await self.audit.append(record_for_message(**record_kwargs, next_hop_reply=""))
             except Exception as exc:
                 log.error("send log unavailable, tempfailing %s: %s", txn.audit_key, _why(exc))
                 return TEMPFAIL_INTERNAL, ""
             return f"{verdict.smtp_code} {verdict.smtp_message}", ""
         # tempfail: the upstream retries; the entry is best effort.
         try:
-            await self.audit.append(_record(**record_kwargs, next_hop_reply=""))
+            await self.audit.append(record_for_message(**record_kwargs, next_hop_reply=""))
         except Exception as exc:
             log.warning(
                 "send log unavailable for tempfailed %s: %s", txn.audit_key, type(exc).__name__
@@ -544,24 +553,6 @@ class Gateway:
         )
 
 
-def _needs_record(report: ScanReport, verdict: Verdict) -> bool:
-    from dlp.sendlog import needs_record
-
-    return bool(needs_record(report, verdict))
-
-
-def _record(**kwargs: Any) -> Any:
-    from dlp.sendlog import record_for_message
-
-    return record_for_message(**kwargs)
-
-
-def _outcome(audit_key: str, entry_id: int, reply: str) -> Any:
-    from dlp.sendlog import record_for_outcome
-
-    return record_for_outcome(audit_key=audit_key, entry_id=entry_id, next_hop_reply=reply)
-
-
 def _with_rcpt_holds(verdict: Verdict, holds: list[Verdict]) -> Verdict:
     """A lookalike recipient marked for hold at RCPT holds the whole message."""
     if not holds or verdict.action in (Action.REJECT, Action.TEMPFAIL):
@@ -595,9 +586,8 @@ def _own_key() -> str:
     return "dlp-" + secrets.token_hex(8)
 
 
-def _cores() -> int:
-    import os
-
+def cores() -> int:
+    """CPUs this process may run on (the default for processes and scan workers)."""
     return (
         len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     )

@@ -206,9 +206,6 @@ class ScanPool:
     def _failed(self, source: str, raw: bytes, reason: str) -> ScanReport:
         return ScanReport(source=source, size=len(raw), error=reason)
 
-    def pids(self) -> list[int]:
-        return [w.process.pid for w in self._all if w.process.pid is not None]
-
     async def close(self) -> None:
         self._closed = True
         loop = asyncio.get_running_loop()
