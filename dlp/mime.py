@@ -461,7 +461,9 @@ def _param(header: str, key: str) -> str:
             rest = name[len(key) + 1 :]
             encoded = rest.endswith("*") or rest == ""
             idx = rest.rstrip("*")
-            ext[int(idx) if idx.isdigit() else 0] = (value, encoded)
+            # int() refuses more than 4300 digits; such an index is junk anyway,
+            # and a ValueError here would drop the whole part unscanned.
+            ext[int(idx) if idx.isdigit() and len(idx) <= 9 else 0] = (value, encoded)
     if ext:
         charset = None
         data = bytearray()
