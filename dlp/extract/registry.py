@@ -28,6 +28,7 @@ member) still returns the members it could read; they must be scanned too.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import io
 import re
@@ -480,7 +481,7 @@ def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extrac
             )
         result = _load(module)(data, filename, location, budget)
         if not result.content_type:
-            result = _with_content_type(result, content_type)
+            result = dataclasses.replace(result, content_type=content_type)
         return result
     except BudgetExceeded as exc:
         return Extracted(kind=kind, status=exc.status, detail=exc.detail, content_type=content_type)
@@ -516,15 +517,3 @@ def _image_type(data: bytes) -> str:
     if data[:2] == b"BM":
         return "image/bmp"
     return "image/heif"
-
-
-def _with_content_type(result: Extracted, content_type: str) -> Extracted:
-    return Extracted(
-        kind=result.kind,
-        status=result.status,
-        chunks=result.chunks,
-        members=result.members,
-        detail=result.detail,
-        content_type=content_type,
-        defects=result.defects,
-    )
