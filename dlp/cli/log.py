@@ -9,10 +9,11 @@ from __future__ import annotations
 import getpass
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
@@ -94,16 +95,18 @@ def _console() -> Console:
     return Console(width=None if sys.stdout.isatty() else 200, highlight=False)
 
 
-def _open(config_path: str | None) -> SendLogStore:
+@contextmanager
+def _open(config_path: str | None) -> Iterator[SendLogStore]:
+    """The send log for one command; any SendLogError while it is open exits 2."""
     settings = load_or_exit(config_path)
     try:
-        return open_store(settings)
+        with open_store(settings) as store:
+            yield store
     except SendLogError as exc:
         _fail(exc)
-        raise  # unreachable
 
 
-def _fail(exc: Exception) -> None:
+def _fail(exc: Exception) -> NoReturn:
     click.echo(f"dlp: send log error: {exc}", err=True)
     raise SystemExit(2)
 
@@ -174,16 +177,13 @@ def _list(config_path: str | None, kw: dict[str, Any], need_filter: bool) -> Non
         # show`.  JSON (for scripts) keeps every entry.
         flt = replace(flt, exclude_events=("outcome",))
     with _open(config_path) as store:
-        try:
-            entries = store.query(
-                flt,
-                limit=kw["limit"],
-                offset=kw["offset"],
-                sort="oldest" if kw["oldest"] else "newest",
-            )
-            total = store.count(flt)
-        except SendLogError as exc:
-            _fail(exc)
+        entries = store.query(
+            flt,
+            limit=kw["limit"],
+            offset=kw["offset"],
+            sort="oldest" if kw["oldest"] else "newest",
+        )
+        total = store.count(flt)
     if kw["as_json"]:
         for e in entries:
             click.echo(json.dumps(e.to_json(), ensure_ascii=False, sort_keys=True))
@@ -291,19 +291,16 @@ def register(group: click.Group) -> None:
         """Everything recorded for one entry."""
         related: list[StoredEntry] = []
         with _open(config_path) as store:
-            try:
-                entry = store.get(entry_id)
-                if entry is not None and entry.record.audit_key:
-                    # the same message's other entries: outcome, release, retries …
-                    related = [
-                        e
-                        for e in store.query(
-                            LogFilter(audit_key=entry.record.audit_key), limit=20, sort="oldest"
-                        )
-                        if e.id != entry.id
-                    ]
-            except SendLogError as exc:
-                _fail(exc)
+            entry = store.get(entry_id)
+            if entry is not None and entry.record.audit_key:
+                # the same message's other entries: outcome, release, retries …
+                related = [
+                    e
+                    for e in store.query(
+                        LogFilter(audit_key=entry.record.audit_key), limit=20, sort="oldest"
+                    )
+                    if e.id != entry.id
+                ]
         if entry is None:
             click.echo(f"dlp: no send-log entry {entry_id}", err=True)
             raise SystemExit(2)
@@ -355,8 +352,6 @@ def register(group: click.Group) -> None:
                     )
                 else:
                     n = write_jsonl(entries, out)
-            except SendLogError as exc:
-                _fail(exc)
             finally:
                 if output:
                     out.close()
@@ -369,10 +364,7 @@ def register(group: click.Group) -> None:
     def verify_cmd(config_path: str | None, as_json: bool) -> None:
         """Recompute the hash chain; exit 1 naming the first changed, deleted or inserted entry."""
         with _open(config_path) as store:
-            try:
-                res = store.verify()
-            except SendLogError as exc:
-                _fail(exc)
+            res = store.verify()
         if as_json:
             click.echo(
                 json.dumps(
@@ -453,10 +445,7 @@ def register(group: click.Group) -> None:
         flt = build_filter(kw)
         tz = local_tz()
         with _open(config_path) as store:
-            try:
-                rows = store.stats(flt, by=by, utc_offset_minutes=utc_offset_minutes(tz))
-            except SendLogError as exc:
-                _fail(exc)
+            rows = store.stats(flt, by=by, utc_offset_minutes=utc_offset_minutes(tz))
         if as_json:
             for r in rows:
                 click.echo(json.dumps(r.to_json(), ensure_ascii=False))
