@@ -104,8 +104,12 @@ class PgQuarantine(Quarantine):
             if self._conn is not None:
                 self._conn.close()
             conn = psycopg.connect(self.dsn, autocommit=True, connect_timeout=self._connect_timeout)
-            if conn.execute("SHOW synchronous_commit").fetchone() == ("off",):
-                conn.execute("SET synchronous_commit TO on")
+            try:
+                if conn.execute("SHOW synchronous_commit").fetchone() == ("off",):
+                    conn.execute("SET synchronous_commit TO on")
+            except BaseException:
+                conn.close()  # not kept, so not left open either
+                raise
             self._conn = conn
         if not self._schema_ok:
             self._open_schema(self._conn)
