@@ -14,7 +14,7 @@ import json
 import mailbox
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import click
@@ -231,7 +231,8 @@ def _scan_unit(u: _Unit, scan: ScanSettings) -> ScanReport:
         data = u.read()
     except OSError as exc:
         return ScanReport(
-            source=u.source, error=f"error: cannot read: {exc.strerror or type(exc).__name__}"
+            source=redact(u.source),  # as the scanner does: a file may be named after a number
+            error=f"error: cannot read: {exc.strerror or type(exc).__name__}",
         )
     as_message = u.as_message
     if as_message is None:
@@ -244,8 +245,6 @@ def _scan_unit(u: _Unit, scan: ScanSettings) -> ScanReport:
 def _filter(report: ScanReport, floor: Confidence) -> ScanReport:
     if floor is Confidence.LOW:
         return report
-    from dataclasses import replace
-
     return replace(
         report, findings=tuple(f for f in report.findings if f.confidence.at_least(floor))
     )
