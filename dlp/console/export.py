@@ -20,6 +20,7 @@ from starlette.responses import StreamingResponse
 
 from dlp.console.fmt import JST
 from dlp.sendlog.export import write_csv
+from dlp.sendlog.redact import scrub
 from dlp.sendlog.store import LogFilter, SendLogStore
 
 _CHUNK = 64 * 1024
@@ -96,7 +97,8 @@ def csv_response(
         except _Cancelled:
             return
         except Exception as exc:  # the header is sent; end the file with the reason
-            _put(q, cancelled, f"\r\n# export stopped: {type(exc).__name__}: {exc}\r\n".encode())
+            reason = scrub(f"{type(exc).__name__}: {exc}")  # DESIGN.md rule 2
+            _put(q, cancelled, f"\r\n# export stopped: {reason}\r\n".encode())
         finally:
             _put(q, cancelled, _DONE)
 

@@ -283,7 +283,9 @@ def record_for_message(
         header_from=scrub(report.header_from),
         subject=scrub(report.subject),
         recipients=tuple(
-            RecipientEntry(scrub(r.address), r.domain.lower(), r.klass.value, r.resembles or "")
+            RecipientEntry(
+                scrub(r.address), scrub(r.domain.lower()), r.klass.value, r.resembles or ""
+            )
             for r in recipients
         ),
         attachments=tuple(

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, timedelta, tzinfo
 
+from dlp.sendlog.redact import scrub
+
 _RELATIVE = re.compile(r"^(\d+)\s*([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -42,7 +44,7 @@ def parse_when(
         t = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
         raise ValueError(
-            f"cannot read {text!r} as a time; use YYYY-MM-DD, 'YYYY-MM-DD HH:MM', "
+            f"cannot read {scrub(text)!r} as a time; use YYYY-MM-DD, 'YYYY-MM-DD HH:MM', "
             "an ISO time with zone, 7d / 24h / 30m / 2w (ago), today or yesterday"
         ) from None
     return t if t.tzinfo else t.replace(tzinfo=tz)
