@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from dlp.config import DomainSettings, PolicySettings, Rule
+from dlp.detect.mynumber import scrub
 from dlp.model import (
     Action,
     AttachmentStatus,
@@ -28,7 +29,6 @@ from dlp.model import (
     ScanReport,
     Verdict,
 )
-from dlp.sendlog.redact import scrub
 
 LOOKALIKE_RULE = "lookalike-recipient"
 DEFAULT_RULE = "default"

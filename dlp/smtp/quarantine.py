@@ -38,8 +38,8 @@ from pathlib import Path
 from cryptography.fernet import Fernet, InvalidToken
 
 from dlp.config import Settings
+from dlp.detect.mynumber import scrub
 from dlp.model import ScanReport, Verdict
-from dlp.sendlog.redact import scrub
 
 _BODY = ".eml.enc"
 _META = ".meta.enc"
