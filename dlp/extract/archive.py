@@ -336,9 +336,13 @@ def _tar_members(tf: tarfile.TarFile, data: bytes, budget: Budget, res: _Result)
         fh = tf.extractfile(info)
         if fh is None:
             continue
-        payload = fh.read(info.size)
-        if len(payload) < info.size:
+        try:
+            payload = fh.read(info.size)
+        except (tarfile.TarError, OSError):
+            # tarfile raises on a short member rather than returning less; the
+            # members before it are still good and must be scanned.
             res.problem(AttachmentStatus.ERROR, f"{name} (truncated)")
+            return
         res.add(budget, name, payload, data)
 
 
