@@ -379,6 +379,11 @@ class SqlStore(SendLogStore):
                 (first, top),
             ):
                 rcpts.setdefault(int(seq), []).append((dom, k))
+            # derive() sorts by code point; ORDER BY sorts by the database's
+            # collation (ICU or en_US order é before f, hyphens differently …), so an
+            # untouched entry must not look changed on a PostgreSQL that is not "C".
+            for found in rcpts.values():
+                found.sort()
             atts: dict[int, list[tuple[int, str, str]]] = {}
             for seq, pos, name, sha in self.run(
                 "SELECT seq, pos, name, sha256 FROM sendlog_attach WHERE seq >= ? AND seq <= ?"
