@@ -150,17 +150,25 @@ class AuditLog:
     def append_later(self, record: Any) -> None:
         """Queue an entry whose failure must not change the SMTP answer (logged)."""
 
+        def not_recorded(exc: BaseException) -> None:
+            log.error(
+                "send log: outcome not recorded: %s",
+                _why(exc),
+                extra={"dlp": {"event": "sendlog error", "audit_key": record.audit_key}},
+            )
+
         def write() -> None:
             try:
                 self._append(record)
             except Exception as exc:
-                log.error(
-                    "send log: outcome not recorded: %s",
-                    _why(exc),
-                    extra={"dlp": {"event": "sendlog error", "audit_key": record.audit_key}},
-                )
+                not_recorded(exc)
 
-        self._executor.submit(write)
+        try:
+            self._executor.submit(write)
+        except RuntimeError as exc:
+            # Shut down (the process is stopping): the next hop has the message
+            # already, so a raise here would turn its 250 into our 451.
+            not_recorded(exc)
 
     async def run(self, fn: Callable[[], Any]) -> Any:
         loop = asyncio.get_running_loop()
