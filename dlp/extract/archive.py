@@ -137,13 +137,18 @@ def member_name(info: zipfile.ZipInfo) -> str:
             raw = b""
         if raw:
             # Japanese Windows writes CP932; GB18030 covers Chinese partners' GBK
-            for enc in ("utf-8", "cp932", "gb18030"):
-                try:
-                    name = raw.decode(enc)
-                    break
-                except UnicodeDecodeError:
-                    continue
+            name = _decode_name(raw, ("utf-8", "cp932", "gb18030"), name)
     return _printable(name)
+
+
+def _decode_name(raw: bytes, encodings: tuple[str, ...], fallback: str) -> str:
+    """``raw`` in the first of ``encodings`` that decodes it strictly, else ``fallback``."""
+    for enc in encodings:
+        try:
+            return raw.decode(enc)
+        except UnicodeDecodeError:
+            continue
+    return fallback
 
 
 def _printable(name: str) -> str:
@@ -279,11 +284,8 @@ def _stream_name(data: bytes, filename: str, kind: str) -> str:
         end = data.find(b"\x00", pos, pos + 1024)
         if end > pos:
             raw = data[pos:end]
-            for enc in ("utf-8", "cp932", "latin-1"):
-                try:
-                    return _printable(raw.decode(enc).replace("\\", "/").rsplit("/", 1)[-1])
-                except UnicodeDecodeError:
-                    continue
+            name = _decode_name(raw, ("utf-8", "cp932"), raw.decode("latin-1"))
+            return _printable(name.replace("\\", "/").rsplit("/", 1)[-1])
     base = filename.rsplit("/", 1)[-1]
     for suffix, repl in (
         (".tgz", ".tar"),
@@ -348,9 +350,4 @@ def _tar_members(tf: tarfile.TarFile, data: bytes, budget: Budget, res: _Result)
 
 def _tar_name(name: str) -> str:
     raw = name.encode("utf-8", "surrogateescape")
-    for enc in ("utf-8", "cp932"):
-        try:
-            return _printable(raw.decode(enc))
-        except UnicodeDecodeError:
-            continue
-    return _printable(raw.decode("latin-1"))
+    return _printable(_decode_name(raw, ("utf-8", "cp932"), raw.decode("latin-1")))
