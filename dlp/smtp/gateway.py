@@ -128,7 +128,7 @@ class AuditLog:
         except Exception as exc:
             log.error(
                 "send log unavailable at start: %s",
-                exc,
+                _why(exc),
                 extra={"dlp": {"event": "sendlog error"}},
             )
 
