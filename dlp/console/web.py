@@ -169,7 +169,7 @@ def render(
         "Role": Role,
     }
     if ctx.session is not None:
-        full["held_count"] = _held_count(ctx)
+        full["held_count"] = held_count(ctx)
     if context:
         full.update(context)
     response: HTMLResponse = templates.TemplateResponse(
@@ -178,7 +178,7 @@ def render(
     return response
 
 
-def _held_count(ctx: Ctx) -> int | None:
+def held_count(ctx: Ctx) -> int | None:
     """For the badge on the 保留メール tab: held mail is the daily work."""
     try:
         return open_quarantine(ctx.services.settings).depth()
@@ -187,13 +187,19 @@ def _held_count(ctx: Ctx) -> int | None:
 
 
 def error_page(request: Request, ctx: Ctx, status: int, message_key: str) -> HTMLResponse:
+    return message_page(request, ctx, status, ctx.t(message_key))
+
+
+def message_page(request: Request, ctx: Ctx, status: int, message: str) -> HTMLResponse:
+    """The error page with a message already worded (e.g. with an exception's reason)."""
     return render(
-        request,
-        ctx,
-        "error.html",
-        {"status": status, "message": ctx.t(message_key)},
-        status_code=status,
+        request, ctx, "error.html", {"status": status, "message": message}, status_code=status
     )
+
+
+def sendlog_down(request: Request, ctx: Ctx, exc: Exception) -> HTMLResponse:
+    """503 naming why the send log cannot be read."""
+    return message_page(request, ctx, 503, ctx.t("error.sendlog", detail=str(exc)))
 
 
 def see_other(path: str, **params: str) -> RedirectResponse:

@@ -21,7 +21,7 @@ from dlp.console.charts import Bar, bar_list, column_chart
 from dlp.console.filters import LogQuery
 from dlp.console.fmt import JST_OFFSET_MINUTES, jst_day_start, today_jst
 from dlp.console.users import Role
-from dlp.console.web import Ctx, page, render
+from dlp.console.web import Ctx, held_count, page, render, sendlog_down
 from dlp.sendlog.store import LogFilter, SendLogError, SendLogStore, StatsRow
 
 PERIODS = (7, 30, 90)
@@ -77,15 +77,6 @@ def _load(store: SendLogStore, first: date, last: date) -> DashboardData:
     )
 
 
-def _held_depth(ctx: Ctx) -> int | None:
-    try:
-        from dlp.smtp.quarantine import open_quarantine
-
-        return open_quarantine(ctx.services.settings).depth()
-    except Exception:  # the dashboard still shows the log when the queue is unreadable
-        return None
-
-
 @page(Role.REVIEWER)
 async def dashboard(request: Request, ctx: Ctx) -> Response:
     raw = request.query_params.get("days", "")
@@ -104,18 +95,12 @@ async def dashboard(request: Request, ctx: Ctx) -> Response:
             CACHE_SECONDS,
             lambda: _load(ctx.services.sendlog(), first, last),
         )
-        return data, _held_depth(ctx)
+        return data, held_count(ctx)  # None when the queue is unreadable
 
     try:
         data, held_now = await run_in_threadpool(load)
     except SendLogError as exc:
-        return render(
-            request,
-            ctx,
-            "error.html",
-            {"status": 503, "message": ctx.t("error.sendlog", detail=str(exc))},
-            status_code=503,
-        )
+        return sendlog_down(request, ctx, exc)
 
     def day_bars(value: str, link: LogQuery) -> list[Bar]:
         bars = []

@@ -21,7 +21,7 @@ from starlette.responses import Response
 from dlp.config import Settings
 from dlp.console import fmt
 from dlp.console.users import Role
-from dlp.console.web import Ctx, error_page, page, render, see_other
+from dlp.console.web import Ctx, error_page, message_page, page, render, see_other
 from dlp.model import Finding, ScanReport
 from dlp.scanner import scan_message
 from dlp.sendlog.store import SendLogError
@@ -170,10 +170,4 @@ async def held_discard(request: Request, ctx: Ctx) -> Response:
 
 
 def _queue_down(request: Request, ctx: Ctx, exc: Exception) -> Response:
-    return render(
-        request,
-        ctx,
-        "error.html",
-        {"status": 503, "message": str(exc)},
-        status_code=503,
-    )
+    return message_page(request, ctx, 503, str(exc))

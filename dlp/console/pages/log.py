@@ -12,7 +12,7 @@ from dlp.console.filters import ACTIONS as VERDICTS
 from dlp.console.filters import CLASSES, PAGE_SIZES, FilterError, LogQuery
 from dlp.console.sorting import MAX_CONSOLE_SORT, is_column_sort, sort_entries, toggled
 from dlp.console.users import Role
-from dlp.console.web import Ctx, error_page, page, render
+from dlp.console.web import Ctx, error_page, message_page, page, render, sendlog_down
 from dlp.sendlog.record import EVENTS
 from dlp.sendlog.store import LogFilter, SendLogError, StoredEntry
 
@@ -43,7 +43,7 @@ async def log_list(request: Request, ctx: Ctx) -> Response:
     try:
         total, entries, sort_note = await run_in_threadpool(load)
     except SendLogError as exc:
-        return _sendlog_down(request, ctx, exc)
+        return sendlog_down(request, ctx, exc)
     pages = max(1, -(-total // q.per))
     current = min(q.page, pages)
     return render(
@@ -85,7 +85,7 @@ async def log_entry(request: Request, ctx: Ctx) -> Response:
     try:
         entry, related = await run_in_threadpool(load)
     except SendLogError as exc:
-        return _sendlog_down(request, ctx, exc)
+        return sendlog_down(request, ctx, exc)
     if entry is None:
         return error_page(request, ctx, 404, "error.not_found")
     back = request.query_params.get("back", "")
@@ -108,22 +108,9 @@ async def log_export(request: Request, ctx: Ctx) -> Response:
     try:
         q = LogQuery.parse(request.query_params)
     except FilterError as exc:
-        message = ctx.t("log.bad_filter", detail=str(exc))
-        return render(
-            request, ctx, "error.html", {"status": 400, "message": message}, status_code=400
-        )
+        return message_page(request, ctx, 400, ctx.t("log.bad_filter", detail=str(exc)))
     try:
         store = await run_in_threadpool(ctx.services.sendlog)
     except SendLogError as exc:
-        return _sendlog_down(request, ctx, exc)
+        return sendlog_down(request, ctx, exc)
     return csv_response(store, q.to_filter(), japanese_headers=ctx.lang == "ja")
-
-
-def _sendlog_down(request: Request, ctx: Ctx, exc: SendLogError) -> Response:
-    return render(
-        request,
-        ctx,
-        "error.html",
-        {"status": 503, "message": ctx.t("error.sendlog", detail=str(exc))},
-        status_code=503,
-    )
