@@ -404,9 +404,14 @@ def table_chunks(text: str, location: str, delimiter: str = ",") -> tuple[TextCh
     rows_may_have_labels = has_keyword(text)
     columns: list[list[str]] = []
     labelled: list[TextChunk] = []
+    # Ragged rows are padded to the widest row so far, so one very wide row
+    # among many short ones would make (rows x widest) cells out of a few KB.
+    max_cells = max(_CELLS_PER_CHAR * len(text), _MIN_CELL_CAP)
     try:
         reader = csv.reader(io.StringIO(text), delimiter=delimiter, strict=False)
         for r, row in enumerate(reader):
+            if (r + 1) * max(len(columns), len(row)) > max_cells:
+                return ()  # not a table: read as plain text
             label = _row_label(row, has_keyword) if rows_may_have_labels else None
             for j, cell in enumerate(row):
                 if len(columns) <= j:
@@ -428,6 +433,11 @@ def table_chunks(text: str, location: str, delimiter: str = ",") -> tuple[TextCh
 
     return (*columns_to_chunks(columns, location), *labelled)
 
+
+_CELLS_PER_CHAR = 8
+_MIN_CELL_CAP = 1_000_000
+"""A real table has at most one cell per character (each needs a separator);
+``table_chunks`` gives up past eight per character, or a million cells."""
 
 _HAS_DIGIT = re.compile(r"\d")
 _LABEL_MAX = 40
