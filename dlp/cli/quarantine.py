@@ -10,6 +10,7 @@ import getpass
 import json
 import os
 import sys
+from typing import NoReturn
 
 import click
 
@@ -40,8 +41,7 @@ def _open(config_path: str | None) -> tuple[Settings, Quarantine]:
     try:
         return settings, open_quarantine(settings)
     except QuarantineError as exc:
-        click.echo(f"dlp: {exc}", err=True)
-        raise SystemExit(2) from None
+        _fail(str(exc), 2)
 
 
 @quarantine.command("list")
@@ -53,8 +53,7 @@ def list_(config_path: str | None, as_json: bool) -> None:
     try:
         held = queue.list()
     except QuarantineError as exc:
-        click.echo(f"dlp: {exc}", err=True)
-        raise SystemExit(2) from None
+        _fail(str(exc), 2)
     if as_json:
         for h in held:
             sys.stdout.write(json.dumps(h.to_json(), ensure_ascii=False) + "\n")
@@ -111,8 +110,7 @@ def release(config_path: str | None, comment: str, held_id: str) -> None:
     try:
         reply = do_release(settings, held_id, _actor(), comment)
     except (ReleaseError, QuarantineError) as exc:
-        click.echo(f"dlp: {exc}", err=True)
-        raise SystemExit(1) from None
+        _fail(str(exc), 1)
     click.echo(f"released {held_id}: {reply}")
 
 
@@ -129,21 +127,22 @@ def delete(config_path: str | None, comment: str, held_id: str) -> None:
     try:
         discard(settings, held_id, _actor(), comment)
     except (ReleaseError, QuarantineError) as exc:
-        click.echo(f"dlp: {exc}", err=True)
-        raise SystemExit(1) from None
+        _fail(str(exc), 1)
     except SendLogError as exc:
-        click.echo(f"dlp: not deleted, the send log cannot be written: {exc}", err=True)
-        raise SystemExit(2) from None
+        _fail(f"not deleted, the send log cannot be written: {exc}", 2)
     click.echo(f"deleted {held_id}")
+
+
+def _fail(message: str, status: int) -> NoReturn:
+    click.echo(f"dlp: {message}", err=True)
+    raise SystemExit(status) from None
 
 
 def _get(queue: Quarantine, held_id: str) -> HeldMessage:
     try:
         held = queue.get(held_id)
     except QuarantineError as exc:
-        click.echo(f"dlp: {exc}", err=True)
-        raise SystemExit(2) from None
+        _fail(str(exc), 2)
     if held is None:
-        click.echo(f"dlp: no held message {held_id}", err=True)
-        raise SystemExit(1)
+        _fail(f"no held message {held_id}", 1)
     return held
