@@ -207,3 +207,11 @@ def test_parse_when() -> None:
     assert parse_when("2026-11-01T00:00Z", tz=jst) == datetime(2026, 11, 1, tzinfo=UTC)
     with pytest.raises(ValueError, match="YYYY-MM-DD"):
         parse_when("last tuesday")
+
+
+def test_a_recipient_domain_that_is_a_number_is_masked() -> None:
+    from dlp.model import RecipientClass
+
+    rec = make_record(recipients=((f"x@{VALID}.com", RecipientClass.EXTERNAL),))
+    assert VALID not in json.dumps(rec.to_json(), ensure_ascii=False)
+    assert VALID not in repr(rec)
