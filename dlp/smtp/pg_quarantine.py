@@ -47,6 +47,7 @@ from dlp.smtp.quarantine import (
     Quarantine,
     QuarantineError,
     check_id,
+    claimed_elsewhere,
     decrypt,
 )
 
@@ -203,9 +204,7 @@ class PgQuarantine(Quarantine):
         if not won and self._run(
             "read the hold queue", "SELECT 1 FROM quarantine_held WHERE id = %s", (held_id,)
         ):
-            raise QuarantineError(
-                f"held message {held_id} is being released or deleted by someone else"
-            )
+            raise claimed_elsewhere(held_id)
         # No such row: go on, as the file store does; the caller's get() says so.
         try:
             yield

@@ -255,11 +255,13 @@ class FileQuarantine(Quarantine):
             except FileNotFoundError:
                 age = stale_after + 1
             if age <= stale_after:
-                raise QuarantineError(
-                    f"held message {held_id} is being released or deleted by someone else"
-                ) from None
+                raise claimed_elsewhere(held_id) from None
             lock.unlink(missing_ok=True)
-            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                # Another process took over the stale claim first.
+                raise claimed_elsewhere(held_id) from None
         try:
             os.write(fd, str(os.getpid()).encode())
             os.close(fd)
@@ -345,6 +347,11 @@ def decrypt(fernet: Fernet, data: bytes, held_id: str) -> bytes:
         raise QuarantineError(
             f"held message {held_id} cannot be decrypted: wrong [quarantine] encryption_key?"
         ) from None
+
+
+def claimed_elsewhere(held_id: str) -> QuarantineError:
+    """What ``claim`` raises when another release or discard has the message."""
+    return QuarantineError(f"held message {held_id} is being released or deleted by someone else")
 
 
 def check_id(held_id: str) -> None:
