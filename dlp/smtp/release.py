@@ -67,14 +67,28 @@ def _release(settings: Settings, queue: Quarantine, held_id: str, actor: str, co
                 )
             )
     except Exception as exc:
-        queue.delete(held_id)
+        _remove_delivered(queue, held_id, reply)
         raise ReleaseError(
             f"released and delivered ({reply}), but the send log could not be written: {exc}"
         ) from None
-    queue.delete(held_id)
+    _remove_delivered(queue, held_id, reply)
     if refused:
         return f"{reply} (refused by the next hop: {', '.join(refused)})"
     return reply
+
+
+def _remove_delivered(queue: Quarantine, held_id: str, reply: str) -> None:
+    """Remove a message the next hop has; if that fails, say it was delivered.
+
+    A plain "cannot delete" would read as a failed release and invite a second,
+    duplicate one."""
+    try:
+        queue.delete(held_id)
+    except QuarantineError as exc:
+        raise ReleaseError(
+            f"released and delivered ({reply}), but still in the hold queue: delete it, "
+            f"do not release it again ({exc})"
+        ) from None
 
 
 def discard(settings: Settings, held_id: str, actor: str, comment: str) -> None:
