@@ -189,7 +189,7 @@ def _walk_message(
             st.attachments.append(
                 AttachmentInfo(
                     name,
-                    att.content_type,
+                    redact(att.content_type),  # the sender's free text, as in _scan_file
                     len(att.data),
                     hashlib.sha256(att.data).hexdigest(),
                     AttachmentStatus.ENCRYPTED,
