@@ -40,6 +40,32 @@ TABLE_EXISTS_SQL = (
 )
 
 
+def connect(dsn: str, connect_timeout: int) -> psycopg.Connection[Any]:
+    """A connection that cannot stall the gateway for ever.
+
+    Every send-log append and hold-queue write runs while an SMTP client waits
+    for its answer.  TCP keepalives notice a database host that vanished (no
+    RST: the query would otherwise wait for the kernel's ~2 h timeout), and
+    lock_timeout ends a wait on a lock another session holds (the chain head);
+    either becomes an error, so the message is tempfailed and retried.  No
+    statement_timeout: verify and purge legitimately run long reads."""
+    conn = psycopg.connect(
+        dsn,
+        autocommit=True,
+        connect_timeout=connect_timeout,
+        keepalives=1,
+        keepalives_idle=10,
+        keepalives_interval=5,
+        keepalives_count=3,
+    )
+    try:
+        conn.execute("SET lock_timeout = '30s'")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
 def redact_dsn(dsn: str) -> str:
     """The DSN without its password, for messages."""
     dsn = re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", dsn)
@@ -77,9 +103,7 @@ class PostgresStore(SqlStore):
         if self._conn is None or self._conn.closed or self._conn.broken:
             if self._conn is not None:
                 self._conn.close()
-            self._conn = psycopg.connect(
-                self.dsn, autocommit=True, connect_timeout=self._connect_timeout
-            )
+            self._conn = connect(self.dsn, self._connect_timeout)
         return self._conn
 
     def _has_schema_table(self) -> bool:

@@ -41,7 +41,7 @@ import psycopg
 from cryptography.fernet import Fernet
 
 from dlp.config import Settings
-from dlp.sendlog.pg_store import TABLE_EXISTS_SQL, redact_dsn
+from dlp.sendlog.pg_store import TABLE_EXISTS_SQL, connect, redact_dsn
 from dlp.smtp.quarantine import (
     HeldMessage,
     Quarantine,
@@ -104,7 +104,7 @@ class PgQuarantine(Quarantine):
         if self._conn is None or self._conn.closed or self._conn.broken:
             if self._conn is not None:
                 self._conn.close()
-            conn = psycopg.connect(self.dsn, autocommit=True, connect_timeout=self._connect_timeout)
+            conn = connect(self.dsn, self._connect_timeout)
             try:
                 if conn.execute("SHOW synchronous_commit").fetchone() == ("off",):
                     conn.execute("SET synchronous_commit TO on")
