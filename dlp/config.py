@@ -347,7 +347,22 @@ def parse_settings(raw: dict[str, Any], source: str = "<config>") -> Settings:
                 + ", ".join(f"[{s}]" for s in _SECTIONS)
             )
         values[key] = _build(_SECTIONS[key], value, f"{key}", source)
-    return Settings(**values, source=source)
+    settings = Settings(**values, source=source)
+    _check_timeouts(settings, source)
+    return settings
+
+
+def _check_timeouts(s: Settings, source: str) -> None:
+    """aiosmtpd's idle timer keeps running while a message is scanned and
+    relayed; if it can fire first, the session is dropped mid-answer and the
+    retry makes a duplicate."""
+    needed = s.scan.timeout_seconds + 2 * s.smtp.next_hop_timeout
+    if s.smtp.idle_timeout <= needed:
+        raise ConfigError(
+            f"{source}: smtp.idle_timeout ({s.smtp.idle_timeout:g} s) must be above "
+            f"scan.timeout_seconds + 2 x smtp.next_hop_timeout ({needed:g} s), or a session "
+            "can time out while its message is still being scanned and relayed"
+        )
 
 
 _SECTIONS: dict[str, type] = {

@@ -67,3 +67,9 @@ def test_relative_paths_resolve_against_project_root(
     assert load_settings(str(tmp_path / "config" / "dlp.toml")).paths.var_dir == "var"
     with pytest.raises(ConfigError, match="not found"):
         load_settings(str(tmp_path / "missing.toml"))
+
+
+def test_idle_timeout_must_outlast_scan_and_relay() -> None:
+    with pytest.raises(ConfigError, match=r"smtp.idle_timeout \(100 s\) must be above .*\(180 s\)"):
+        parse_settings({"smtp": {"idle_timeout": 100.0}})
+    assert parse_settings({"smtp": {"idle_timeout": 181.0}}).smtp.idle_timeout == 181.0
