@@ -23,12 +23,15 @@ from dlp.model import AttachmentStatus, TextChunk
 
 __all__ = ["extract", "extract_html", "html_to_text", "sniff_charset"]
 
+# No "<" inside a tag (quoted or not, here and in _TAG): a "<" that never finds
+# its ">" must not make every later "<" scan to the end too (quadratic: 20 KB
+# of "<a" took 10 s).
 _DROP = re.compile(
-    r"<!--.*?(?:-->|$)|<(script|style|template)\b[^>]*>.*?(?:</\1\s*>|$)|<!\[CDATA\[.*?\]\]>",
+    r"<!--.*?(?:-->|$)|<(script|style|template)\b[^<>]*>.*?(?:</\1\s*>|$)|<!\[CDATA\[.*?\]\]>",
     re.IGNORECASE | re.DOTALL,
 )
 _TAG = re.compile(
-    r"<(/?)([A-Za-z][A-Za-z0-9:-]*)((?:[^>\"']|\"[^\"]*\"|'[^']*')*)>|<![^>]*>|<\?[^>]*>"
+    r"<(/?)([A-Za-z][A-Za-z0-9:-]*)((?:[^<>\"']|\"[^<\"]*\"|'[^<']*')*)>|<![^<>]*>|<\?[^<>]*>"
 )
 _ATTR = re.compile(
     r"\b(alt|title|value|placeholder)\s*=\s*(\"[^\"]*\"|'[^']*'|[^\s>]+)", re.IGNORECASE
