@@ -20,6 +20,7 @@ import struct
 import olefile
 
 from dlp.extract.base import Budget, BudgetExceeded, Extracted, Member
+from dlp.extract.html import html_to_text
 from dlp.extract.limits import check_member_count
 from dlp.model import AttachmentStatus, TextChunk
 
@@ -216,7 +217,7 @@ def _html_body(ole: olefile.OleFileIO, base: list[str], here: set[str], codepage
                 html = raw.decode("utf-16-le", "replace")
             else:
                 html = _decode8(raw, codepage)
-            return html_text(html)
+            return html_to_text(html)
     return ""
 
 
@@ -231,14 +232,6 @@ def _rtf_body(ole: olefile.OleFileIO, base: list[str], here: set[str]) -> str:
     except Exception:
         return ""
     return rtf_text(rtf)
-
-
-def html_text(html: str) -> str:
-    try:
-        from dlp.extract.html import html_to_text
-    except ImportError:  # pragma: no cover - engineer A's module is part of the package
-        return re.sub(r"<[^>]*>", " ", html)
-    return html_to_text(html)
 
 
 def rtf_text(rtf: bytes) -> str:
@@ -288,7 +281,7 @@ def _tnef(data: bytes, location: str, budget: Budget) -> Extracted:
         chunks.append(TextChunk(text=text, location=f"{location}!body"))
     elif tnef.htmlbody:
         html = tnef.htmlbody
-        text = html_text(html if isinstance(html, str) else _decode8(html, codepage))
+        text = html_to_text(html if isinstance(html, str) else _decode8(html, codepage))
         chunks.append(TextChunk(text=text, location=f"{location}!body"))
     elif tnef.rtfbody:
         chunks.append(TextChunk(text=rtf_text(tnef.rtfbody), location=f"{location}!body"))
