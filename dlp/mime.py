@@ -82,6 +82,9 @@ class MimeAttachment:
     """The already parsed forwarded message, so it is not parsed twice."""
     encrypted: str = ""
     """Non-empty (the scheme) for S/MIME or OpenPGP encrypted content."""
+    unreadable: str = ""
+    """Non-empty (why) for a part that could not be read at all: it becomes an
+    attachment with status ``error``, which policy sees, not only a defect."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +220,19 @@ def _walk(part: Message, w: _Walk, depth: int, path: str) -> None:
         _leaf(part, ctype, w, path)
     except Exception as exc:  # one bad part must not lose the rest of the message
         w.defects.append(f"part {path}: unreadable ({type(exc).__name__})")
+        name = f"part{path}.bin"
+        raw = part.get_payload(decode=False)
+        w.attachments.append(
+            MimeAttachment(
+                name,
+                ctype,
+                raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else b"",
+                None,
+                f"{w.prefix}attachment:{name}",
+                named=False,
+                unreadable=f"part could not be read ({type(exc).__name__})",
+            )
+        )
 
 
 def _leaf(part: Message, ctype: str, w: _Walk, path: str) -> None:

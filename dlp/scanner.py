@@ -185,6 +185,18 @@ def _walk_message(
             _nested_message(
                 st, att.data, att.content_type, name, location, depth + 1, file_hint, att.message
             )
+        elif att.unreadable:
+            st.attachments.append(
+                AttachmentInfo(
+                    name,
+                    redact(att.content_type),
+                    len(att.data),
+                    hashlib.sha256(att.data).hexdigest(),
+                    AttachmentStatus.ERROR,
+                    location,
+                    att.unreadable,
+                )
+            )
         elif att.encrypted:
             st.attachments.append(
                 AttachmentInfo(

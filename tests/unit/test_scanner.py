@@ -182,3 +182,26 @@ def test_smime_and_pgp_encrypted_parts_are_encrypted_attachments() -> None:
     r = scan_message(signed, SCAN)
     assert r.mynumber.high == 1  # a signed message is read
     assert all(a.status is not AttachmentStatus.ENCRYPTED for a in r.attachments)
+
+
+def test_a_part_that_cannot_be_read_is_an_error_attachment_policy_sees(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # Fault injection: whatever bug makes one part unreadable, the part must not
+    # vanish into the defects list, where policy never looks.
+    import dlp.mime
+
+    real_leaf = dlp.mime._leaf
+
+    def leaf(part, ctype, w, path):  # type: ignore[no-untyped-def]
+        if ctype == "text/csv":
+            raise ValueError("boom")
+        return real_leaf(part, ctype, w, path)
+
+    monkeypatch.setattr(dlp.mime, "_leaf", leaf)
+    m = message()
+    m.add_attachment(
+        f"個人番号\n{NUMBER}\n".encode(), maintype="text", subtype="csv", filename="a.csv"
+    )
+    r = scan_message(m.as_bytes(), SCAN, "test")
+    assert [a.status for a in r.attachments] == [AttachmentStatus.ERROR]
+    assert "ValueError" in r.attachments[0].detail
+    assert any("unreadable" in d for d in r.defects)
