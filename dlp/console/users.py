@@ -59,6 +59,10 @@ class UserError(Exception):
     """A problem with an account request, phrased for the administrator."""
 
 
+class LastAdminError(UserError):
+    """The change would leave nobody able to manage accounts."""
+
+
 @dataclass(frozen=True, slots=True)
 class User:
     name: str
@@ -175,11 +179,28 @@ class UserStore:
                 raise UserError(f"user {name!r} already exists") from None
         return User(name, role, now, now)
 
-    def remove(self, name: str) -> None:
+    def remove(self, name: str, *, keep_an_admin: bool = False) -> None:
+        """``keep_an_admin``: refuse (LastAdminError) to remove the last admin."""
+        self._change(name, "DELETE FROM users WHERE name = ?", (name,), keep_an_admin)
+
+    def _change(self, name: str, sql: str, params: tuple[object, ...], keep_an_admin: bool) -> None:
+        # Check and change in one IMMEDIATE transaction: two admins demoting or
+        # removing each other at the same moment must not leave no admin.
         with self._connect() as db:
-            cur = db.execute("DELETE FROM users WHERE name = ?", (name,))
-            if cur.rowcount == 0:
-                raise UserError(f"no such user {name!r}")
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                if keep_an_admin:
+                    admins = [
+                        r[0] for r in db.execute("SELECT name FROM users WHERE role = 'admin'")
+                    ]
+                    if admins == [name]:
+                        raise LastAdminError(f"{name!r} is the last admin")
+                if db.execute(sql, params).rowcount == 0:
+                    raise UserError(f"no such user {name!r}")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
 
     def set_password(self, name: str, password: str) -> None:
         validate_password(password)
@@ -198,11 +219,10 @@ class UserStore:
             db.execute("DELETE FROM sessions WHERE name = ?", (name,))
             db.execute("COMMIT")
 
-    def set_role(self, name: str, role: Role) -> None:
-        with self._connect() as db:
-            cur = db.execute("UPDATE users SET role = ? WHERE name = ?", (role.value, name))
-            if cur.rowcount == 0:
-                raise UserError(f"no such user {name!r}")
+    def set_role(self, name: str, role: Role, *, keep_an_admin: bool = False) -> None:
+        """``keep_an_admin``: refuse (LastAdminError) to demote the last admin."""
+        sql = "UPDATE users SET role = ? WHERE name = ?"
+        self._change(name, sql, (role.value, name), keep_an_admin and role is not Role.ADMIN)
 
     def get(self, name: str) -> User | None:
         with self._connect() as db:
@@ -218,10 +238,6 @@ class UserStore:
                 "SELECT name, role, created_at, password_changed_at FROM users ORDER BY name"
             ).fetchall()
         return [User(r[0], Role(r[1]), r[2], r[3]) for r in rows]
-
-    def count_admins(self) -> int:
-        with self._connect() as db:
-            return int(db.execute("SELECT count(*) FROM users WHERE role = 'admin'").fetchone()[0])
 
     # -- login -------------------------------------------------------------
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from dlp.console.users import Role, UserError, UserStore, parse_role
+from dlp.console.users import LastAdminError, Role, UserError, parse_role
 from dlp.console.web import Ctx, page, render, see_other
 
 _NOTICES = ("users.added", "users.removed", "users.updated")
@@ -31,12 +33,6 @@ async def _show(request: Request, ctx: Ctx, error: str) -> Response:
     )
 
 
-def _is_last_admin(store: UserStore, name: str) -> bool:
-    """Removing or demoting NAME would leave nobody able to manage accounts."""
-    target = store.get(name)
-    return target is not None and target.role is Role.ADMIN and store.count_admins() <= 1
-
-
 @page(Role.ADMIN)
 async def users_add(request: Request, ctx: Ctx) -> Response:
     name = ctx.field("name")
@@ -54,10 +50,10 @@ async def users_remove(request: Request, ctx: Ctx) -> Response:
     store = ctx.services.users
     if name == ctx.user.name:
         return await _show(request, ctx, ctx.t("users.self"))
-    if await run_in_threadpool(_is_last_admin, store, name):
-        return await _show(request, ctx, ctx.t("users.last_admin"))
     try:
-        await run_in_threadpool(store.remove, name)
+        await run_in_threadpool(partial(store.remove, name, keep_an_admin=True))
+    except LastAdminError:
+        return await _show(request, ctx, ctx.t("users.last_admin"))
     except UserError as exc:
         return await _show(request, ctx, ctx.t("users.error", detail=str(exc)))
     return see_other("/users", done="users.removed", name=name)
@@ -69,9 +65,9 @@ async def users_role(request: Request, ctx: Ctx) -> Response:
     store = ctx.services.users
     try:
         role = parse_role(ctx.field("role"))
-        if role is not Role.ADMIN and await run_in_threadpool(_is_last_admin, store, name):
-            return await _show(request, ctx, ctx.t("users.last_admin"))
-        await run_in_threadpool(store.set_role, name, role)
+        await run_in_threadpool(partial(store.set_role, name, role, keep_an_admin=True))
+    except LastAdminError:
+        return await _show(request, ctx, ctx.t("users.last_admin"))
     except UserError as exc:
         return await _show(request, ctx, ctx.t("users.error", detail=str(exc)))
     return see_other("/users", done="users.updated", name=name)
