@@ -185,28 +185,22 @@ def _walk_message(
             _nested_message(
                 st, att.data, att.content_type, name, location, depth + 1, file_hint, att.message
             )
-        elif att.unreadable:
-            st.attachments.append(
-                AttachmentInfo(
-                    name,
-                    redact(att.content_type),
-                    len(att.data),
-                    hashlib.sha256(att.data).hexdigest(),
-                    AttachmentStatus.ERROR,
-                    location,
-                    att.unreadable,
-                )
+        elif att.unreadable or att.encrypted:
+            # Not readable here: recorded with why, for policy to act on.
+            status, detail = (
+                (AttachmentStatus.ERROR, att.unreadable)
+                if att.unreadable
+                else (AttachmentStatus.ENCRYPTED, f"{att.encrypted} encrypted")
             )
-        elif att.encrypted:
             st.attachments.append(
                 AttachmentInfo(
                     name,
                     redact(att.content_type),  # the sender's free text, as in _scan_file
                     len(att.data),
                     hashlib.sha256(att.data).hexdigest(),
-                    AttachmentStatus.ENCRYPTED,
+                    status,
                     location,
-                    f"{att.encrypted} encrypted",
+                    detail,
                 )
             )
         else:
