@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 from starlette.concurrency import run_in_threadpool
@@ -50,13 +51,9 @@ async def users_remove(request: Request, ctx: Ctx) -> Response:
     store = ctx.services.users
     if name == ctx.user.name:
         return await _show(request, ctx, ctx.t("users.self"))
-    try:
-        await run_in_threadpool(partial(store.remove, name, keep_an_admin=True))
-    except LastAdminError:
-        return await _show(request, ctx, ctx.t("users.last_admin"))
-    except UserError as exc:
-        return await _show(request, ctx, ctx.t("users.error", detail=str(exc)))
-    return see_other("/users", done="users.removed", name=name)
+    return await _change(
+        request, ctx, partial(store.remove, name, keep_an_admin=True), "users.removed", name
+    )
 
 
 @page(Role.ADMIN)
@@ -65,12 +62,23 @@ async def users_role(request: Request, ctx: Ctx) -> Response:
     store = ctx.services.users
     try:
         role = parse_role(ctx.field("role"))
-        await run_in_threadpool(partial(store.set_role, name, role, keep_an_admin=True))
+    except UserError as exc:
+        return await _show(request, ctx, ctx.t("users.error", detail=str(exc)))
+    change = partial(store.set_role, name, role, keep_an_admin=True)
+    return await _change(request, ctx, change, "users.updated", name)
+
+
+async def _change(
+    request: Request, ctx: Ctx, change: Callable[[], None], done: str, name: str
+) -> Response:
+    """Run an account change that must keep an admin; show why it was refused."""
+    try:
+        await run_in_threadpool(change)
     except LastAdminError:
         return await _show(request, ctx, ctx.t("users.last_admin"))
     except UserError as exc:
         return await _show(request, ctx, ctx.t("users.error", detail=str(exc)))
-    return see_other("/users", done="users.updated", name=name)
+    return see_other("/users", done=done, name=name)
 
 
 @page(Role.ADMIN)
