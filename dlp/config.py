@@ -242,11 +242,30 @@ class ConsoleSettings:
     tls_cert: str = ""
     """PEM certificate for serving the console over HTTPS; empty = plain HTTP."""
     tls_key: str = ""
+    max_failed_logins: int = 5
+    """Wrong passwords in a row that lock an account."""
+    lockout_seconds: float = 300.0
+    """The first lock; each further lock within a day doubles it, up to ``lockout_max_seconds``."""
+    lockout_max_seconds: float = 3600.0
+    login_attempts_per_minute: int = 10
+    """Per client address (IPv6: per /64), a burst of this many; 0 = no limit."""
+    login_concurrency: int = 2
+    """Argon2 checks at once (each takes a core and 64 MiB for ~50 ms)."""
+    login_queue: int = 32
+    """Sign-ins waiting for an Argon2 slot beyond which the console answers 503."""
 
     def __post_init__(self) -> None:
         _hostport(self.listen)
         if self.language not in ("ja", "en"):
             raise ValueError("language must be ja or en")
+        if self.max_failed_logins < 1 or self.login_concurrency < 1 or self.login_queue < 0:
+            raise ValueError(
+                "max_failed_logins and login_concurrency must be at least 1, login_queue >= 0"
+            )
+        if not 0 < self.lockout_seconds <= self.lockout_max_seconds:
+            raise ValueError("need 0 < lockout_seconds <= lockout_max_seconds")
+        if self.login_attempts_per_minute < 0:
+            raise ValueError("login_attempts_per_minute must be 0 (no limit) or more")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ValueError("tls_cert and tls_key must be given together")
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 import ipaddress
 import json
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import click
 
@@ -21,7 +23,25 @@ from dlp.console.users import Role, UserError, UserStore, users_db_path
 
 
 def _users(settings: Settings) -> UserStore:
-    return UserStore(users_db_path(settings.var_dir))
+    from dlp.console.services import lockout_policy
+
+    return UserStore(users_db_path(settings.var_dir), lockout=lockout_policy(settings))
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How ``serve`` runs uvicorn (also what the tests serve the console with)."""
+    return {
+        # X-Forwarded-Proto and X-Forwarded-For are believed from a reverse proxy on
+        # this machine only: TLS behind the proxy still gets Secure cookies, and the
+        # sign-in rate is counted per real client address, not per proxy.
+        "proxy_headers": True,
+        "forwarded_allow_ips": "127.0.0.1,::1",
+        "server_header": False,
+        # Request lines carry the reviewer's filter text (file names, subjects typed
+        # into a search): DESIGN.md rule 2 keeps anything number-like out of logs.
+        "access_log": False,
+        "log_level": settings.smtp.log_level,
+    }
 
 
 @contextmanager
@@ -70,6 +90,7 @@ def serve_cmd(config_path: str | None, listen: str | None) -> None:
     import uvicorn
 
     from dlp.console.app import create_app
+    from dlp.smtp.app import configure_logging
 
     settings = load_or_exit(config_path)
     try:
@@ -96,6 +117,8 @@ def serve_cmd(config_path: str | None, listen: str | None) -> None:
             "`dlp console user add NAME --role admin`",
             err=True,
         )
+    # JSON lines on stderr like the gateway's: account locks and unlocks land there.
+    configure_logging(settings.smtp.log_level)
     try:
         app = create_app(settings)
     except (ConfigError, ValueError, OSError) as exc:
@@ -109,15 +132,7 @@ def serve_cmd(config_path: str | None, listen: str | None) -> None:
         port=port,
         ssl_certfile=str(settings.resolve(settings.console.tls_cert)) if tls else None,
         ssl_keyfile=str(settings.resolve(settings.console.tls_key)) if tls else None,
-        # X-Forwarded-Proto is believed from a reverse proxy on this machine only, so a
-        # TLS-terminating proxy in front still gets Secure cookies.
-        proxy_headers=True,
-        forwarded_allow_ips="127.0.0.1,::1",
-        server_header=False,
-        # Request lines carry the reviewer's filter text (file names, subjects typed
-        # into a search): DESIGN.md rule 2 keeps anything number-like out of logs.
-        access_log=False,
-        log_level=settings.smtp.log_level,
+        **uvicorn_options(settings),
     )
 
 
@@ -169,6 +184,17 @@ def user_passwd(config_path: str | None, password_stdin: bool, name: str) -> Non
     click.echo(f"{name}: password changed")
 
 
+@user_group.command("unlock")
+@config_option
+@click.argument("name")
+def user_unlock(config_path: str | None, name: str) -> None:
+    """Lift NAME's sign-in lock now (after too many wrong passwords)."""
+    settings = load_or_exit(config_path)
+    with _user_errors():
+        was_locked = _users(settings).unlock(name)
+    click.echo(f"{name}: unlocked" if was_locked else f"{name}: was not locked")
+
+
 @user_group.command("role")
 @config_option
 @click.argument("name")
@@ -196,11 +222,20 @@ def user_list(config_path: str | None, as_json: bool) -> None:
                         "role": u.role.value,
                         "created_at": u.created_at,
                         "password_changed_at": u.password_changed_at,
+                        "locked_until": _locked(u.locked_until) or None,
                     }
                 )
             )
         else:
-            click.echo(f"{u.name}\t{u.role.value}\t{u.created_at}")
+            lock = _locked(u.locked_until)
+            click.echo(
+                f"{u.name}\t{u.role.value}\t{u.created_at}"
+                + (f"\tlocked until {lock}" if lock else "")
+            )
+
+
+def _locked(until: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(until)) if until > time.time() else ""
 
 
 def register(group: click.Group) -> None:

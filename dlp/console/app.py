@@ -7,11 +7,15 @@ form needs a signed-in user (see ``web.page``).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -34,6 +38,10 @@ from dlp.console.web import base_ctx, error_page, make_templates
 STATIC_DIR = Path(__file__).parent / "static"
 MAX_BODY_BYTES = 64 * 1024
 """Forms here are a few fields; nothing legitimate is larger."""
+LOCK_SWEEP_SECONDS = 15.0
+"""How often ended account locks are looked for, so the log says when each ended."""
+
+logger = logging.getLogger("dlp.console.app")
 
 
 def routes() -> list[Route | Mount]:
@@ -73,10 +81,24 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 def create_app(settings: Settings, services: Services | None = None) -> Starlette:
     services = services or Services(settings)
 
+    async def sweep_locks() -> None:
+        while True:
+            await asyncio.sleep(LOCK_SWEEP_SECONDS)
+            try:
+                await run_in_threadpool(services.users.expire_locks)
+            except Exception:  # the next sign-in ends its own lock anyway
+                logger.warning("could not look for ended account locks", exc_info=True)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
-        services.close()
+        sweeper = asyncio.create_task(sweep_locks())
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            services.close()
 
     app = Starlette(
         routes=routes(),

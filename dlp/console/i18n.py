@@ -34,8 +34,17 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "login.password": ("パスワード", "Password"),
     "login.submit": ("ログイン", "Sign in"),
     "login.failed": (
-        "利用者名またはパスワードが違います（5回続けて失敗すると5分間ロックされます）。",
-        "Wrong user name or password (five failures in a row lock the account for 5 minutes).",
+        "利用者名またはパスワードが違います（{n}回続けて失敗するとアカウントが"
+        "しばらくロックされます）。",
+        "Wrong user name or password ({n} failures in a row lock the account for a while).",
+    ),
+    "login.throttled": (
+        "ログインの試行が多すぎます。{seconds}秒後にもう一度お試しください。",
+        "Too many sign-in attempts from your address. Try again in {seconds} seconds.",
+    ),
+    "login.busy": (
+        "ただいまログインが混み合っています。{seconds}秒後にもう一度お試しください。",
+        "Too many sign-ins at once. Try again in {seconds} seconds.",
     ),
     "login.expired": (
         "フォームの有効期限が切れました。もう一度ログインしてください。",
@@ -357,6 +366,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "reviewer: read only / approver: release and discard held mail / admin: allowlist and users",
     ),
 }
+
+
+def both(key: str, **values: Any) -> tuple[str, str]:
+    """The Japanese and the English text, for answers that may reach a script or a
+    person whose language cookie is unknown (429/503)."""
+    return translator("ja")(key, **values), translator("en")(key, **values)
 
 
 def translator(lang: str) -> Translator:

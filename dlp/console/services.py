@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 
 from dlp.config import Settings
 from dlp.console.security import console_key
-from dlp.console.users import UserStore, users_db_path
+from dlp.console.throttle import LoginGate
+from dlp.console.users import LockoutPolicy, UserStore, users_db_path
 from dlp.sendlog import open_store
 from dlp.sendlog.store import SendLogStore
 
@@ -25,7 +26,10 @@ T = TypeVar("T")
 class Services:
     def __init__(self, settings: Settings, users: UserStore | None = None) -> None:
         self.settings = settings
-        self.users = users or UserStore(users_db_path(settings.var_dir))
+        self.users = users or UserStore(
+            users_db_path(settings.var_dir), lockout=lockout_policy(settings)
+        )
+        self.login = LoginGate.from_settings(settings.console)
         self.key = console_key(settings)
         self._store: SendLogStore | None = None
         self._lock = threading.Lock()
@@ -56,7 +60,13 @@ class Services:
         return value
 
     def close(self) -> None:
+        self.login.close()
         with self._lock:
             if self._store is not None:
                 self._store.close()
                 self._store = None
+
+
+def lockout_policy(settings: Settings) -> LockoutPolicy:
+    c = settings.console
+    return LockoutPolicy(c.max_failed_logins, c.lockout_seconds, c.lockout_max_seconds)

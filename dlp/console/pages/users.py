@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from dlp.console.throttle import Busy
 from dlp.console.users import LastAdminError, Role, UserError, parse_role
 from dlp.console.web import Ctx, page, render, see_other
 
@@ -39,9 +40,12 @@ async def users_add(request: Request, ctx: Ctx) -> Response:
     name = ctx.field("name")
     try:
         role = parse_role(ctx.field("role"))
-        await run_in_threadpool(ctx.services.users.add, name, ctx.raw("password"), role)
+        # Hashing is Argon2 work: it waits for the same bounded pool as sign-ins.
+        await ctx.services.login.run(ctx.services.users.add, name, ctx.raw("password"), role)
     except UserError as exc:
         return await _show(request, ctx, ctx.t("users.error", detail=str(exc)))
+    except Busy as exc:
+        return await _show(request, ctx, ctx.t("login.busy", seconds=exc.retry_after))
     return see_other("/users", done="users.added", name=name)
 
 
@@ -85,7 +89,9 @@ async def _change(
 async def users_password(request: Request, ctx: Ctx) -> Response:
     name = ctx.field("name")
     try:
-        await run_in_threadpool(ctx.services.users.set_password, name, ctx.raw("password"))
+        await ctx.services.login.run(ctx.services.users.set_password, name, ctx.raw("password"))
     except UserError as exc:
         return await _show(request, ctx, ctx.t("users.error", detail=str(exc)))
+    except Busy as exc:
+        return await _show(request, ctx, ctx.t("login.busy", seconds=exc.retry_after))
     return see_other("/users", done="users.updated", name=name)
