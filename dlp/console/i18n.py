@@ -182,6 +182,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "event.message": ("メール", "message"),
     "event.release": ("保留解除", "release"),
     "event.discard": ("破棄", "discard"),
+    "event.expire": ("保留期限切れ削除", "expired hold"),
     "event.delete": ("削除", "delete"),
     "event.allowlist_add": ("許可ドメイン追加", "allowlist add"),
     "event.allowlist_remove": ("許可ドメイン削除", "allowlist remove"),

@@ -62,16 +62,18 @@ class RetentionResult:
 
 
 def expire_quarantine(settings: Settings, now: datetime) -> tuple[int | None, str]:
-    """Run the hold queue's own expiry: how many went, or None and why it failed."""
+    """Expire held mail, each message recorded in the send log first
+    (``dlp.smtp.release.expire_held``): how many went, and why it stopped ('' if it did not)."""
     # Imported here: smtp/ builds on sendlog/, not the other way round; only
     # retention reaches into the hold queue.
-    from dlp.smtp.quarantine import open_quarantine
+    from dlp.smtp.release import expire_held
 
     try:
-        return open_quarantine(settings).expire(now), ""
+        res = expire_held(settings, now)
     except Exception as exc:  # its failure must not stop the send-log purge
-        log.warning("quarantine expiry failed: %s", exc)
+        log.warning("quarantine expiry failed: %s", type(exc).__name__)
         return None, f"{type(exc).__name__}: {exc}"
+    return res.expired, res.error
 
 
 def purge_expired(

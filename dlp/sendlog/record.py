@@ -33,13 +33,15 @@ EVENTS = (
     EVENT_MESSAGE,
     "release",
     "discard",
+    "expire",
     "delete",
     "allowlist_add",
     "allowlist_remove",
     "purge",
     "outcome",
 )
-"""``outcome``: the next hop's final answer for a message whose ``message``
+"""``expire``: a held message removed by retention (or an unconfirmed hold
+removed); ``outcome``: the next hop's final answer for a message whose ``message``
 entry had to be written before delivery (``next_hop_reply = "pending"``)."""
 
 _OUTSIDE = frozenset({RecipientClass.EXTERNAL.value, RecipientClass.LOOKALIKE.value})

@@ -20,8 +20,10 @@
      The reverse order could deliver mail with no entry or, tempfailed after
      delivery, twice.  A refused attempt thus leaves an entry plus its
      ``outcome`` (and a retry writes another pair).
-   * hold: written and fsync'd to the hold queue, then the entry; if the entry
-     fails the held copy is removed and the client gets 451.
+   * hold: a pending copy written and fsync'd to the hold queue, then the
+     entry, then the copy committed (releasable); if the entry or the commit
+     fails the copy is removed (or, if that fails too, left pending, which
+     nobody can release) and the client gets 451.
    * reject: entry, then 550; tempfail: 451 (entry best effort).
 
    Any exception on the way is a 451 4.3.0 (never aiosmtpd's 500).
@@ -490,11 +492,16 @@ class Gateway:
                 )
             except Exception as exc:
                 log.error(
-                    "send log unavailable, releasing hold of %s: %s",
-                    txn.audit_key,
-                    _why(exc),
+                    "send log unavailable, releasing hold of %s: %s", txn.audit_key, _why(exc)
                 )
-                await loop.run_in_executor(None, self.quarantine.delete, held.id)
+                await self._drop_unconfirmed(held.id, txn.audit_key)
+                return TEMPFAIL_INTERNAL, ""
+            try:
+                # Only now releasable: a copy whose entry is missing never is.
+                await loop.run_in_executor(None, self.quarantine.commit, held.id)
+            except Exception as exc:
+                log.error("hold of %s not confirmed: %s", txn.audit_key, _why(exc))
+                await self._drop_unconfirmed(held.id, txn.audit_key)
                 return TEMPFAIL_INTERNAL, ""
             metrics.HELD.inc()
             return f"{verdict.smtp_code} {verdict.smtp_message} [{held.id}]", ""
@@ -513,6 +520,21 @@ class Gateway:
                 "send log unavailable for tempfailed %s: %s", txn.audit_key, type(exc).__name__
             )
         return f"{verdict.smtp_code} {verdict.smtp_message}", ""
+
+    async def _drop_unconfirmed(self, held_id: str, audit_key: str) -> None:
+        """Remove a copy the MTA will be told 451 for.  If that fails too (the
+        database went away), the copy stays *pending*: never listed or
+        releasable, reused by the MTA's retry (same id), removed by retention."""
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(None, self.quarantine.delete, held_id)
+        except Exception as exc:
+            log.error(
+                "unconfirmed held copy %s left pending (retention removes it): %s",
+                held_id,
+                _why(exc),
+                extra={"dlp": {"event": "hold left pending", "audit_key": audit_key}},
+            )
 
     def _tag_headers(self, txn: Transaction, report: ScanReport, verdict: Verdict) -> bytes:
         prefix = self.settings.policy.tag_header_prefix

@@ -14,11 +14,19 @@ any gateway held.
   ``synchronous_commit`` is raised to ``on`` for this connection if the
   server default turns it off), so the gateway answers ``250`` only for a
   message that survives a crash of the database server too (DESIGN.md rule 1).
+* Pending until committed: ``hold`` inserts the row with ``pending = true``
+  (or rewrites a pending row of the same id: the MTA's retry), ``commit``
+  clears the flag after the send-log entry is written; only committed rows
+  are listed, read or released (see ``dlp.smtp.quarantine``).
 * Claims: one atomic ``UPDATE … WHERE claimed_at IS NULL OR stale`` that
-  marks the row; two reviewers on two hosts racing for the same release get
-  exactly one winner (the loser's UPDATE re-checks the row after the winner
-  commits and matches nothing).  A claim left by a crashed process goes stale
-  after ``stale_after`` seconds, like the lock files of the file store.
+  marks the row with a token unique to this claim; two reviewers on two
+  hosts racing for the same release — also for a stale claim left by a
+  crashed process — get exactly one winner: the loser's UPDATE waits for the
+  winner's row lock, re-checks the row (READ COMMITTED) and matches nothing,
+  because the winner's ``claimed_at`` is fresh.  A claim goes stale after
+  ``stale_after`` seconds (the database cannot see whether its holder lives).
+  Holding and committing skip a claimed row, so an expiry and a retry of the
+  same message never interleave.
 
 One connection per process, shared by threads under a lock (the gateway holds
 from executor threads; each operation is a single statement); reopened after
@@ -31,9 +39,11 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -43,6 +53,7 @@ from cryptography.fernet import Fernet
 from dlp.config import Settings
 from dlp.sendlog.pg_store import TABLE_EXISTS_SQL, connect, redact_dsn
 from dlp.smtp.quarantine import (
+    PENDING_GRACE,
     HeldMessage,
     Quarantine,
     QuarantineError,
@@ -73,10 +84,20 @@ def _v1(run: Callable[[str], object]) -> None:
     run("CREATE INDEX quarantine_held_at ON quarantine_held (held_at)")
 
 
+def _v2(run: Callable[[str], object]) -> None:
+    # Rows written before v2 were answered 250: committed.
+    run("ALTER TABLE quarantine_held ADD COLUMN pending BOOLEAN NOT NULL DEFAULT false")
+
+
 # (version, description, step).  Append; never edit a released step.
 STEPS: tuple[tuple[int, str, Callable[[Callable[[str], object]], None]], ...] = (
     (1, "held messages: id, time, encrypted metadata and body, claim", _v1),
+    (2, "pending copies: releasable only once the send-log entry is committed", _v2),
 )
+
+# A claim younger than this blocks a hold, a commit or an expiry of its row.
+_UNCLAIMED = "(claimed_at IS NULL OR claimed_at < clock_timestamp() - interval '600 seconds')"
+_UNCLAIMED_ROW = _UNCLAIMED.replace("claimed_at", "quarantine_held.claimed_at")
 CURRENT = STEPS[-1][0]
 
 
@@ -86,6 +107,7 @@ class PgQuarantine(Quarantine):
     ) -> None:
         self.dsn = dsn
         self._fernet = Fernet(key)
+        self._id_key = key
         self.retention = timedelta(days=retention_days)
         self._connect_timeout = connect_timeout
         self._conn: psycopg.Connection[Any] | None = None
@@ -181,18 +203,44 @@ class PgQuarantine(Quarantine):
 
     # -- writing -----------------------------------------------------------
 
-    def _store(self, held: HeldMessage, meta: bytes, raw: bytes) -> None:
-        """One INSERT in autocommit: committed (synchronous_commit on) on return."""
-        self._run(
+    def _store(self, held: HeldMessage, meta: bytes, raw: bytes) -> HeldMessage:
+        """One upsert in autocommit: committed (synchronous_commit on) on return.
+
+        A pending row of the same id (an earlier attempt of this message) is
+        rewritten; a committed one is left alone and returned."""
+        written = self._run(
             "write a held message",
-            "INSERT INTO quarantine_held (id, held_at, meta, body) VALUES (%s, %s, %s, %s)",
+            "INSERT INTO quarantine_held (id, held_at, meta, body, pending)"
+            " VALUES (%s, %s, %s, %s, true)"
+            " ON CONFLICT (id) DO UPDATE SET held_at = EXCLUDED.held_at, meta = EXCLUDED.meta,"
+            f" body = EXCLUDED.body WHERE quarantine_held.pending AND {_UNCLAIMED_ROW}"
+            " RETURNING id",
             (held.id, held.held_at, self._fernet.encrypt(meta), self._fernet.encrypt(raw)),
         )
+        if written:
+            return held
+        existing = self.get(held.id)
+        if existing is None:
+            raise QuarantineError(f"held message {held.id} is being expired; try again later")
+        return existing
+
+    def commit(self, held_id: str) -> None:
+        check_id(held_id)
+        done = self._run(
+            "confirm a held message",
+            f"UPDATE quarantine_held SET pending = false WHERE id = %s AND {_UNCLAIMED}"
+            " RETURNING id",
+            (held_id,),
+        )
+        if not done and self.get(held_id) is None:
+            raise QuarantineError(f"no held message {held_id} to confirm (expired or claimed)")
 
     @contextlib.contextmanager
     def claim(self, held_id: str, stale_after: float = 600.0) -> Iterator[None]:
         check_id(held_id)
-        token = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+        # Unique per claim: the unclaim below must never clear a claim that
+        # someone took over from us after ours went stale.
+        token = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(6)}"
         won = self._run(
             "claim a held message",
             "UPDATE quarantine_held SET claimed_by = %s, claimed_at = clock_timestamp()"
@@ -230,46 +278,56 @@ class PgQuarantine(Quarantine):
             )
         )
 
-    def expire(self, now: datetime | None = None) -> int:
+    def expired(self, now: datetime | None = None) -> list[HeldMessage]:
         now = now or datetime.now(UTC)
-        # A message a reviewer is releasing right now is left to that release.
         rows = self._run(
-            "expire held messages",
-            "DELETE FROM quarantine_held WHERE held_at < %s AND (claimed_at IS NULL"
-            " OR claimed_at < clock_timestamp() - interval '600 seconds') RETURNING id",
-            (now - self.retention,),
+            "list expired held messages",
+            "SELECT id, meta, pending FROM quarantine_held"
+            " WHERE (NOT pending AND held_at < %s) OR (pending AND held_at < %s)"
+            " ORDER BY held_at, id",
+            (now - self.retention, now - PENDING_GRACE),
         )
-        return len(rows)
+        return [self._held(str(i), bytes(m), bool(p)) for i, m, p in rows]
 
     # -- reading -----------------------------------------------------------
 
     def list(self) -> list[HeldMessage]:
         rows = self._run(
-            "list the hold queue", "SELECT id, meta FROM quarantine_held ORDER BY held_at, id"
+            "list the hold queue",
+            "SELECT id, meta FROM quarantine_held WHERE NOT pending ORDER BY held_at, id",
         )
         return [self._held(str(i), bytes(m)) for i, m in rows]
 
-    def get(self, held_id: str) -> HeldMessage | None:
+    def get(self, held_id: str, *, pending: bool = False) -> HeldMessage | None:
         check_id(held_id)
         rows = self._run(
-            "read the hold queue", "SELECT meta FROM quarantine_held WHERE id = %s", (held_id,)
+            "read the hold queue",
+            "SELECT meta, pending FROM quarantine_held WHERE id = %s AND (%s OR NOT pending)",
+            (held_id, pending),
         )
-        return self._held(held_id, bytes(rows[0][0])) if rows else None
+        return self._held(held_id, bytes(rows[0][0]), bool(rows[0][1])) if rows else None
 
     def read(self, held_id: str) -> bytes:
         check_id(held_id)
         rows = self._run(
-            "read a held message", "SELECT body FROM quarantine_held WHERE id = %s", (held_id,)
+            "read a held message",
+            "SELECT body FROM quarantine_held WHERE id = %s AND NOT pending",
+            (held_id,),
         )
         if not rows:
             raise QuarantineError(f"no held message {held_id}")
         return decrypt(self._fernet, bytes(rows[0][0]), held_id)
 
     def depth(self) -> int:
-        return int(self._run("count the hold queue", "SELECT count(*) FROM quarantine_held")[0][0])
+        return int(
+            self._run(
+                "count the hold queue", "SELECT count(*) FROM quarantine_held WHERE NOT pending"
+            )[0][0]
+        )
 
-    def _held(self, held_id: str, meta: bytes) -> HeldMessage:
-        return HeldMessage.from_json(json.loads(decrypt(self._fernet, meta, held_id)))
+    def _held(self, held_id: str, meta: bytes, pending: bool = False) -> HeldMessage:
+        held = HeldMessage.from_json(json.loads(decrypt(self._fernet, meta, held_id)))
+        return replace(held, pending=True) if pending else held
 
 
 _OPEN: dict[tuple[str, str, int], PgQuarantine] = {}

@@ -13,25 +13,43 @@ so both files of an entry are encrypted with Fernet (AES-128-CBC + HMAC):
 
 * ``<id>.eml.enc``  the message exactly as received;
 * ``<id>.meta.enc`` envelope, verdict, reasons and counts (JSON) — encrypted
-  too, because a subject line can itself hold a number.
+  too, because a subject line can itself hold a number;
+* ``<id>.pending.enc`` the same metadata while the hold is not yet confirmed.
 
-The gateway answers ``250`` for a held message only after ``hold`` returned,
-and ``hold`` returns only after both files and the directory are fsync'd
-(DESIGN.md rule 1).  The metadata file is written last and is what makes an
-entry exist: a crash half-way leaves an orphan body that ``expire`` removes and
-that nobody ever sees as held.
+Held in two steps, in both stores (issue 11): ``hold`` writes a *pending*
+copy (fsync'd), the gateway writes the send-log entry, and ``commit`` makes
+the copy releasable (an atomic rename here, fsync'd; a flag in PostgreSQL).
+The gateway answers ``250`` only after ``commit`` (DESIGN.md rule 1).  A
+pending copy is never listed, shown or released: when the send-log write
+fails and removing the copy fails too, the copy stays pending, the MTA's
+retry is answered by a new attempt, and retention removes the leftover
+(recorded in the send log) — a reviewer never sees two copies to release.
+
+The id is not random: it is an HMAC (keyed with the queue's encryption key,
+so it says nothing about the content) of the audit key and the message's
+SHA-256.  Postfix's retry of one queue file carries the same queue id
+(XFORWARD IDENT) and the same bytes, so it lands on the same copy: a pending
+one is rewritten, a committed one (the first attempt's ``250`` was lost, or
+its ``451`` came after the commit landed) is reused as it is.  Without an
+IDENT the audit key is random per attempt and only the pending state
+protects.
+
+Every change to one id happens under its claim (``claim``): holding,
+releasing, discarding and expiring it never interleave.
 """
 
 from __future__ import annotations
 
 import abc
 import contextlib
+import fcntl
+import hashlib
+import hmac
 import json
 import os
 import secrets
-import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -43,10 +61,19 @@ from dlp.model import ScanReport, Verdict
 
 _BODY = ".eml.enc"
 _META = ".meta.enc"
+_PENDING = ".pending.enc"
+
+PENDING_GRACE = timedelta(hours=1)
+"""How long a pending (unconfirmed) copy may wait for its commit before
+retention removes it: far longer than one SMTP transaction can take."""
 
 
 class QuarantineError(Exception):
     """The hold queue cannot be read or written; phrased for an administrator."""
+
+
+class ClaimedElsewhere(QuarantineError):
+    """Another release, discard, hold or expiry has this message right now."""
 
 
 @dataclass(frozen=True)
@@ -65,9 +92,11 @@ class HeldMessage:
     """Counts only: mynumber_distinct, high, medium, low, attachments."""
     mail_options: tuple[str, ...] = ()
     client_address: str = ""
+    pending: bool = False
+    """Written but not confirmed (no send-log entry yet): never released."""
 
     def to_json(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "id": self.id,
             "audit_key": self.audit_key,
             "message_id": self.message_id,
@@ -82,6 +111,9 @@ class HeldMessage:
             "mail_options": list(self.mail_options),
             "client_address": self.client_address,
         }
+        if self.pending:
+            out["pending"] = True
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, object]) -> HeldMessage:
@@ -106,6 +138,7 @@ class HeldMessage:
             else {},
             mail_options=strs("mail_options"),
             client_address=str(data.get("client_address", "")),
+            pending=data.get("pending") is True,
         )
 
 
@@ -113,6 +146,15 @@ class Quarantine(abc.ABC):
     """What the gateway, ``dlp quarantine``, release and the console use."""
 
     retention: timedelta
+    _id_key: bytes
+
+    def hold_id(self, audit_key: str, raw: bytes) -> str:
+        """The id of this message's copy: the same for the MTA's retry of it."""
+        digest = hashlib.sha256(raw).digest()
+        mac = hmac.new(
+            self._id_key, audit_key.encode("utf-8", "replace") + b"\0" + digest, "sha256"
+        )
+        return mac.hexdigest()[:24]
 
     def hold(
         self,
@@ -126,9 +168,14 @@ class Quarantine(abc.ABC):
         report: ScanReport,
         client_address: str = "",
     ) -> HeldMessage:
-        """Store the message durably; return only once it survives a crash."""
+        """Store the message durably as a *pending* copy; ``commit`` makes it releasable.
+
+        When a committed copy of the same message (same audit key and bytes)
+        exists already, that copy is returned unchanged: the caller records and
+        commits it again, and no second copy is made."""
         held = describe(
             raw,
+            held_id=self.hold_id(audit_key, raw),
             audit_key=audit_key,
             sender=sender,
             recipients=recipients,
@@ -138,39 +185,51 @@ class Quarantine(abc.ABC):
             client_address=client_address,
         )
         meta = json.dumps(held.to_json(), ensure_ascii=False).encode("utf-8")
-        self._store(held, meta, raw)
-        return held
+        return self._store(held, meta, raw)
 
     @abc.abstractmethod
-    def _store(self, held: HeldMessage, meta: bytes, raw: bytes) -> None:
-        """Write the description and the message, encrypted; durable on return."""
+    def _store(self, held: HeldMessage, meta: bytes, raw: bytes) -> HeldMessage:
+        """Write a pending copy, encrypted, durable on return (or return the committed one)."""
+
+    @abc.abstractmethod
+    def commit(self, held_id: str) -> None:
+        """Make a pending copy releasable, durably; nothing to do when it is already.
+
+        Raises QuarantineError when there is no copy or it is claimed (being
+        expired): the caller then tempfails and the MTA retries."""
 
     @abc.abstractmethod
     def claim(
         self, held_id: str, stale_after: float = 600.0
     ) -> contextlib.AbstractContextManager[None]:
-        """Exclusive use of one held message (a release, a discard).
+        """Exclusive use of one held message (a hold, release, discard or expiry).
 
-        Two reviewers pressing "release" at once must not deliver it twice.  A
-        claim left behind by a crashed process is taken over after ``stale_after``
-        seconds (longer than any release can take: connect + 3 next-hop timeouts).
+        Two reviewers pressing "release" at once must not deliver it twice:
+        exactly one gets the claim, also when they race to take over a claim
+        left by a crashed process.  The file store's claim dies with its
+        holder; the PostgreSQL one is taken over after ``stale_after`` seconds
+        (longer than any release can take: connect + 3 next-hop timeouts).
         Raises QuarantineError when someone else holds it.
         """
 
     @abc.abstractmethod
     def delete(self, held_id: str) -> bool:
-        """Remove an entry; True when it existed."""
+        """Remove an entry, pending or not; True when it existed."""
 
     @abc.abstractmethod
-    def expire(self, now: datetime | None = None) -> int:
-        """Delete held mail older than the retention period; how many."""
+    def expired(self, now: datetime | None = None) -> list[HeldMessage]:
+        """Copies retention must remove: committed ones held longer than the
+        retention period, pending ones older than ``PENDING_GRACE``.  Callers
+        record each in the send log before deleting it
+        (``dlp.smtp.release.expire_held``)."""
 
     @abc.abstractmethod
     def list(self) -> list[HeldMessage]:
-        """Every held message, oldest first."""
+        """Every held (committed) message, oldest first."""
 
     @abc.abstractmethod
-    def get(self, held_id: str) -> HeldMessage | None: ...
+    def get(self, held_id: str, *, pending: bool = False) -> HeldMessage | None:
+        """A held message; a pending copy only when ``pending`` is asked for."""
 
     @abc.abstractmethod
     def read(self, held_id: str) -> bytes:
@@ -184,6 +243,7 @@ class Quarantine(abc.ABC):
 def describe(
     raw: bytes,
     *,
+    held_id: str,
     audit_key: str,
     sender: str,
     recipients: Sequence[str],
@@ -192,9 +252,8 @@ def describe(
     report: ScanReport,
     client_address: str,
 ) -> HeldMessage:
-    """The metadata of a message about to be held, with a fresh id (both stores)."""
+    """The metadata of a message about to be held (both stores)."""
     now = datetime.now(UTC)
-    held_id = now.strftime("%Y%m%d%H%M%S") + "-" + secrets.token_hex(6)
     s = report.mynumber
     return HeldMessage(
         id=held_id,
@@ -225,75 +284,129 @@ class FileQuarantine(Quarantine):
     def __init__(self, directory: Path, key: bytes, retention_days: int) -> None:
         self.directory = directory
         self._fernet = Fernet(key)
+        self._id_key = key
         self.retention = timedelta(days=retention_days)
 
     # -- writing ---------------------------------------------------------
 
-    def _store(self, held: HeldMessage, meta: bytes, raw: bytes) -> None:
-        """Both files fsync'd, then the directory: on disk when this returns."""
+    def _store(self, held: HeldMessage, meta: bytes, raw: bytes) -> HeldMessage:
+        """Body and pending metadata fsync'd, then the directory: on disk when this returns."""
         held_id = held.id
+        existing = self.get(held_id)
+        if existing is not None:
+            return existing  # the MTA's retry of a message already held
         try:
             self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-            _write_durably(self.directory / (held_id + _BODY), self._fernet.encrypt(raw))
-            _write_durably(self.directory / (held_id + _META), self._fernet.encrypt(meta))
-            _fsync_dir(self.directory)
         except OSError as exc:
-            self._remove(held_id)
             raise QuarantineError(f"{self.directory}: cannot write held message: {exc}") from exc
+        with self.claim(held_id):
+            try:
+                _write_durably(self.directory / (held_id + _BODY), self._fernet.encrypt(raw))
+                _write_durably(self.directory / (held_id + _PENDING), self._fernet.encrypt(meta))
+                _fsync_dir(self.directory)
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    self._remove(held_id)
+                raise QuarantineError(
+                    f"{self.directory}: cannot write held message: {exc}"
+                ) from exc
+        return held
+
+    def commit(self, held_id: str) -> None:
+        """Rename the pending metadata to the held one (atomic), then fsync the directory."""
+        check_id(held_id)
+        meta, pending = self.directory / (held_id + _META), self.directory / (held_id + _PENDING)
+        if meta.exists() and not pending.exists():
+            return
+        with self.claim(held_id):
+            try:
+                os.replace(pending, meta)
+            except FileNotFoundError:
+                if not meta.exists():
+                    raise QuarantineError(f"no held message {held_id}") from None
+            except OSError as exc:
+                raise QuarantineError(f"{self.directory}: cannot confirm hold: {exc}") from exc
+            try:
+                _fsync_dir(self.directory)
+            except OSError as exc:
+                raise QuarantineError(f"{self.directory}: cannot confirm hold: {exc}") from exc
 
     @contextlib.contextmanager
     def claim(self, held_id: str, stale_after: float = 600.0) -> Iterator[None]:
-        """An exclusive lock file beside the entry (O_EXCL), see ``Quarantine.claim``."""
+        """An exclusive ``flock`` on a lock file beside the entry, see ``Quarantine.claim``.
+
+        The kernel drops the lock when its holder dies, so a crashed release
+        leaves no stale claim to take over and there is no "is it stale?"
+        check that two reviewers could both pass: whoever locks first wins
+        (``stale_after`` is for the shared PostgreSQL queue, which cannot see
+        whether the holder is alive).  A lock file that was unlinked between
+        our ``open`` and our ``flock`` (its holder finished) is not the claim
+        any more, so the inode is checked after locking and the open retried.
+        """
         check_id(held_id)
         lock = self.directory / f".{held_id}.claim"
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        try:
-            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
+        while True:
             try:
-                age = time.time() - lock.stat().st_mtime
+                self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+                fd = os.open(lock, os.O_WRONLY | os.O_CREAT, 0o600)
+            except OSError as exc:
+                raise QuarantineError(f"{self.directory}: cannot claim {held_id}: {exc}") from exc
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise claimed_elsewhere(held_id) from None
+            try:
+                same = os.stat(lock).st_ino == os.fstat(fd).st_ino
             except FileNotFoundError:
-                age = stale_after + 1
-            if age <= stale_after:
-                raise claimed_elsewhere(held_id) from None
-            lock.unlink(missing_ok=True)
-            try:
-                fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                # Another process took over the stale claim first.
-                raise claimed_elsewhere(held_id) from None
-        try:
-            os.write(fd, str(os.getpid()).encode())
+                same = False
+            if same:
+                break
             os.close(fd)
+        try:
             yield
         finally:
-            lock.unlink(missing_ok=True)
+            # Unlink while still locked: whoever opened this inode meanwhile
+            # sees it is gone (the inode check) and starts over on a new file.
+            with contextlib.suppress(OSError):
+                lock.unlink(missing_ok=True)
+            os.close(fd)
 
     def delete(self, held_id: str) -> bool:
+        """Remove both files (or raise QuarantineError): a copy that stays must be known."""
         check_id(held_id)
-        existed = (self.directory / (held_id + _META)).exists()
-        self._remove(held_id)
-        with contextlib.suppress(OSError):
-            _fsync_dir(self.directory)
+        existed = any(
+            (self.directory / (held_id + suffix)).exists() for suffix in (_META, _PENDING)
+        )
+        try:
+            self._remove(held_id)
+            if self.directory.is_dir():
+                _fsync_dir(self.directory)
+        except OSError as exc:
+            raise QuarantineError(f"{self.directory}: cannot delete held message: {exc}") from exc
         return existed
 
-    def expire(self, now: datetime | None = None) -> int:
-        """Delete held mail older than the retention period (and orphan bodies)."""
+    def expired(self, now: datetime | None = None) -> list[HeldMessage]:
         now = now or datetime.now(UTC)
-        removed = 0
-        for held in self.list():
-            if now - held.held_at > self.retention:
-                self.delete(held.id)
-                removed += 1
-        if self.directory.is_dir():
-            for body in self.directory.glob("*" + _BODY):
-                held_id = body.name[: -len(_BODY)]
-                if not (self.directory / (held_id + _META)).exists():
-                    # An interrupted hold: never answered 250, so not a held message.
-                    with contextlib.suppress(OSError):
-                        if now.timestamp() - body.stat().st_mtime > 3600:
-                            body.unlink()
-        return removed
+        if not self.directory.is_dir():
+            return []
+        out = [h for h in self.list() if now - h.held_at > self.retention]
+        for path in sorted(self.directory.glob("*" + _PENDING)):
+            held_id = path.name[: -len(_PENDING)]
+            with contextlib.suppress(FileNotFoundError):
+                held = self.get(held_id, pending=True)
+                if held is not None and held.pending and now - held.held_at > PENDING_GRACE:
+                    out.append(held)
+        for body in self.directory.glob("*" + _BODY):
+            held_id = body.name[: -len(_BODY)]
+            if not any(
+                (self.directory / (held_id + suffix)).exists() for suffix in (_META, _PENDING)
+            ):
+                # An interrupted write: never answered 250 nor recorded, not a held message.
+                with contextlib.suppress(OSError):
+                    if now.timestamp() - body.stat().st_mtime > PENDING_GRACE.total_seconds():
+                        body.unlink()
+        return out
 
     # -- reading ---------------------------------------------------------
 
@@ -301,22 +414,33 @@ class FileQuarantine(Quarantine):
         if not self.directory.is_dir():
             return []
         out = []
-        for meta in sorted(self.directory.glob("*" + _META)):
-            held = self.get(meta.name[: -len(_META)])
-            if held is not None:
-                out.append(held)
-        return out
+        for meta in self.directory.glob("*" + _META):
+            with contextlib.suppress(FileNotFoundError):
+                held = self.get(meta.name[: -len(_META)])
+                if held is not None:
+                    out.append(held)
+        # Ids are keyed hashes, not times: oldest first by the recorded time.
+        return sorted(out, key=lambda h: (h.held_at, h.id))
 
-    def get(self, held_id: str) -> HeldMessage | None:
+    def get(self, held_id: str, *, pending: bool = False) -> HeldMessage | None:
         check_id(held_id)
         try:
             data = (self.directory / (held_id + _META)).read_bytes()
         except FileNotFoundError:
-            return None
+            if not pending:
+                return None
+            try:
+                data = (self.directory / (held_id + _PENDING)).read_bytes()
+            except FileNotFoundError:
+                return None
+            found = HeldMessage.from_json(json.loads(self._decrypt(data, held_id)))
+            return replace(found, pending=True)
         return HeldMessage.from_json(json.loads(self._decrypt(data, held_id)))
 
     def read(self, held_id: str) -> bytes:
         check_id(held_id)
+        if not (self.directory / (held_id + _META)).exists():
+            raise QuarantineError(f"no held message {held_id}")  # pending: not releasable
         try:
             data = (self.directory / (held_id + _BODY)).read_bytes()
         except FileNotFoundError:
@@ -335,7 +459,7 @@ class FileQuarantine(Quarantine):
 
     def _remove(self, held_id: str) -> None:
         # Metadata first: from then on the entry no longer exists for anyone.
-        for suffix in (_META, _BODY):
+        for suffix in (_META, _PENDING, _BODY):
             with contextlib.suppress(FileNotFoundError):
                 (self.directory / (held_id + suffix)).unlink()
 
@@ -349,9 +473,9 @@ def decrypt(fernet: Fernet, data: bytes, held_id: str) -> bytes:
         ) from None
 
 
-def claimed_elsewhere(held_id: str) -> QuarantineError:
+def claimed_elsewhere(held_id: str) -> ClaimedElsewhere:
     """What ``claim`` raises when another release or discard has the message."""
-    return QuarantineError(f"held message {held_id} is being released or deleted by someone else")
+    return ClaimedElsewhere(f"held message {held_id} is being released or deleted by someone else")
 
 
 def check_id(held_id: str) -> None:

@@ -221,7 +221,8 @@ def hold_message(settings: Settings, raw: bytes | None = None) -> HeldMessage:
         "mynumber-external",
         ("個人番号（マイナンバー）と思われる情報が含まれているため、送信を保留しました。",),
     )
-    return open_quarantine(settings).hold(
+    queue = open_quarantine(settings)
+    held = queue.hold(
         raw,
         audit_key="ABC123DEF",
         sender="taro@example.lg.jp",
@@ -231,6 +232,8 @@ def hold_message(settings: Settings, raw: bytes | None = None) -> HeldMessage:
         report=report,
         client_address="127.0.0.1",
     )
+    queue.commit(held.id)  # the gateway commits once the send-log entry is written
+    return held
 
 
 def login(c: TestClient, name: str, password: str) -> None:

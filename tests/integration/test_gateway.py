@@ -656,22 +656,22 @@ def test_fast_address_parse_agrees_with_aiosmtpd(gw: InProcessGateway, arg: str)
 def test_held_mail_expires_after_retention(gw: InProcessGateway) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from dlp.model import Action, ScanReport, Verdict
+    from dlp.smtp.release import expire_held
 
+    with client(gw.port) as c:
+        c.sendmail(SENDER, [EXTERNAL], plain("old hold", MYNUMBER_BODY))
     q = gw.gateway.quarantine
-    held = q.hold(
-        b"Subject: old\r\n\r\nx\r\n",
-        audit_key="k-expire",
-        sender=SENDER,
-        recipients=[EXTERNAL],
-        mail_options=[],
-        verdict=Verdict(Action.HOLD, "r", ("why",)),
-        report=ScanReport(source="k-expire", subject="old"),
-    )
-    assert q.expire(datetime.now(UTC) + timedelta(days=29)) == 0
+    held = next(h for h in q.list() if h.subject == "old hold")
+    assert expire_held(gw.settings, datetime.now(UTC) + timedelta(days=29)).expired == 0
     assert q.get(held.id) is not None
-    assert q.expire(datetime.now(UTC) + timedelta(days=31)) >= 1
+    assert expire_held(gw.settings, datetime.now(UTC) + timedelta(days=31)).expired >= 1
     assert q.get(held.id) is None
+    # One expire entry, by retention, under the message's own audit key.
+    mine = [e.record for e in sendlog_entries(gw.settings) if e.record.audit_key == held.audit_key]
+    assert sorted(r.event for r in mine) == ["expire", "message"]
+    (exp,) = [r for r in mine if r.event == "expire"]
+    assert exp.actor == "retention" and "retention period" in exp.comment
+    assert exp.detail["held_id"] == held.id and exp.detail["state"] == "held"
 
 
 def test_quarantine_cli_show_and_delete(gw: InProcessGateway, sink: Sink) -> None:

@@ -92,16 +92,17 @@ def queue(pg: Backend, key: str = QUARANTINE_KEY) -> PgQuarantine:
     return PgQuarantine(pg.dsn, key.encode(), 30)
 
 
-def hold_one(q: PgQuarantine, raw: bytes | None = None) -> str:
+def hold_one(q: PgQuarantine, raw: bytes | None = None, audit_key: str = "AK1") -> str:
     held = q.hold(
         raw or message(),
-        audit_key="AK1",
+        audit_key=audit_key,
         sender=SENDER,
         recipients=[EXTERNAL],
         mail_options=[],
         verdict=Verdict(action=Action.HOLD, rule="mynumber-outside", reasons=("個人番号",)),
         report=ScanReport(source="<test>", size=10, subject=SUBJECT),
     )
+    q.commit(held.id)
     return held.id
 
 
@@ -281,7 +282,8 @@ def test_get_read_delete_expire(pg: Backend) -> None:
         "UPDATE quarantine_held SET held_at = ? WHERE id = ?",
         (datetime.now(UTC) - timedelta(days=31), old),
     )
-    assert q.expire() == 1
+    assert [h.id for h in q.expired()] == [old]
+    assert q.delete(old) is True
     assert [h.id for h in q.list()] == [new]
     assert q.delete(new) is True and q.delete(new) is False
     assert q.depth() == 0
@@ -289,7 +291,7 @@ def test_get_read_delete_expire(pg: Backend) -> None:
 
 def test_schema_is_versioned(pg: Backend) -> None:
     assert queue(pg).depth() == 0  # created on first use
-    assert pg.raw("SELECT version FROM quarantine_schema") == [(1,)]
+    assert pg.raw("SELECT version FROM quarantine_schema") == [(2,)]
     assert queue(pg).depth() == 0  # a second opening changes nothing
     assert pg.raw("SELECT count(*) FROM quarantine_schema") == [(1,)]
     pg.raw("UPDATE quarantine_schema SET version = 99")
