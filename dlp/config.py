@@ -250,7 +250,7 @@ class ConsoleSettings:
     login_attempts_per_minute: int = 10
     """Per client address (IPv6: per /64), a burst of this many; 0 = no limit."""
     login_concurrency: int = 2
-    """Argon2 checks at once (each takes a core and 64 MiB for ~50 ms)."""
+    """Argon2 checks at once (each 64 MiB and up to 4 threads, tens to hundreds of ms)."""
     login_queue: int = 32
     """Sign-ins waiting for an Argon2 slot beyond which the console answers 503."""
 

@@ -67,6 +67,7 @@ def routes() -> list[Route | Mount]:
         Route("/users/remove", users.users_remove, methods=["POST"]),
         Route("/users/role", users.users_role, methods=["POST"]),
         Route("/users/password", users.users_password, methods=["POST"]),
+        Route("/users/unlock", users.users_unlock, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
 

@@ -351,6 +351,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "users.added": ("{name} を追加しました。", "{name} added."),
     "users.removed": ("{name} を削除しました。", "{name} removed."),
     "users.updated": ("{name} を更新しました。", "{name} updated."),
+    "users.unlocked": ("{name} のロックを解除しました。", "{name} unlocked."),
+    "users.locked": ("{until} までロック中", "locked until {until}"),
+    "users.unlock": ("ロック解除", "Unlock"),
     "users.error": ("できませんでした: {detail}", "Not done: {detail}"),
     "users.last_admin": (
         "最後の管理者は削除・降格できません。",

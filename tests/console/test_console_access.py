@@ -67,6 +67,7 @@ ROUTES: list[tuple[str, str, str, dict[str, str]]] = [
     ("POST", "/users/remove", "admin", {"name": "nobody"}),
     ("POST", "/users/role", "admin", {"name": "nobody", "role": "reviewer"}),
     ("POST", "/users/password", "admin", {"name": "nobody", "password": "short"}),
+    ("POST", "/users/unlock", "admin", {"name": "nobody"}),
     ("GET", "/account", "reviewer", {}),
     ("POST", "/account", "reviewer", {"current": "wrong", "password": "x"}),
     ("POST", "/logout", "reviewer", {}),

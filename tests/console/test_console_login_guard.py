@@ -194,9 +194,7 @@ def test_lock_ends_by_itself_and_both_are_logged(
 
 
 def test_locks_grow_are_capped_and_are_forgotten_after_a_day(tmp_path: Path) -> None:
-    store = UserStore(
-        tmp_path / "u.db", hasher=FAST_HASHER, lockout=LockoutPolicy(2, 60.0, 300.0)
-    )
+    store = UserStore(tmp_path / "u.db", hasher=FAST_HASHER, lockout=LockoutPolicy(2, 60.0, 300.0))
     store.add("a", PASSWORD, Role.ADMIN)
     t = 1_000_000.0
     lengths = []
@@ -391,3 +389,23 @@ def test_an_older_accounts_file_gets_the_new_columns(tmp_path: Path) -> None:
     for _ in range(5):
         store.authenticate("old", WRONG)
     assert store.users()[0].locked_until > time.time()
+
+
+def test_admin_sees_and_lifts_a_lock_on_the_users_page(
+    client_for: Callable[[str | None], Any],
+    services: Services,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="dlp.console")
+    for _ in range(services.users.lockout.max_failures):
+        services.users.authenticate("reviewer", WRONG)
+    admin = client_for("admin")
+    page = admin.get("/users")
+    assert "までロック中" in page.text and "ロック解除" in page.text
+    r = admin.post("/users/unlock", data={"csrf_token": csrf_of(page.text), "name": "reviewer"})
+    assert r.status_code == 303
+    assert "までロック中" not in admin.get("/users").text
+    client_for("reviewer")  # signs in (asserts the 303)
+    assert [(e["user"], e["how"]) for e in events(caplog, "console_unlock")] == [
+        ("reviewer", "admin")
+    ]

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import partial
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from dlp.console.fmt import jst
 from dlp.console.throttle import Busy
 from dlp.console.users import LastAdminError, Role, UserError, parse_role
 from dlp.console.web import Ctx, page, render, see_other
 
-_NOTICES = ("users.added", "users.removed", "users.updated")
+_NOTICES = ("users.added", "users.removed", "users.updated", "users.unlocked")
 
 
 @page(Role.ADMIN)
@@ -26,11 +29,23 @@ async def _show(request: Request, ctx: Ctx, error: str) -> Response:
     done = request.query_params.get("done", "")
     name = request.query_params.get("name", "")
     notice = ctx.t(done, name=name) if done in _NOTICES else ""
+    now = time.time()
+    locked = {
+        a.name: jst(datetime.fromtimestamp(a.locked_until, UTC))
+        for a in accounts
+        if a.locked_until > now
+    }
     return render(
         request,
         ctx,
         "users.html",
-        {"accounts": accounts, "roles": list(Role), "error": error, "notice": notice},
+        {
+            "accounts": accounts,
+            "locked": locked,
+            "roles": list(Role),
+            "error": error,
+            "notice": notice,
+        },
         status_code=400 if error else 200,
     )
 
@@ -83,6 +98,17 @@ async def _change(
     except UserError as exc:
         return await _show(request, ctx, ctx.t("users.error", detail=str(exc)))
     return see_other("/users", done=done, name=name)
+
+
+@page(Role.ADMIN)
+async def users_unlock(request: Request, ctx: Ctx) -> Response:
+    """The web twin of `dlp console user unlock`: lift a sign-in lock now (logged)."""
+    name = ctx.field("name")
+    try:
+        await run_in_threadpool(ctx.services.users.unlock, name)
+    except UserError as exc:
+        return await _show(request, ctx, ctx.t("users.error", detail=str(exc)))
+    return see_other("/users", done="users.unlocked", name=name)
 
 
 @page(Role.ADMIN)
