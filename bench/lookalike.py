@@ -32,13 +32,33 @@ from rapidfuzz.distance import OSA  # noqa: E402
 from dlp.detect.lookalike import (  # noqa: E402
     BUILTIN_KNOWN,
     BUILTIN_PROTECTED,
+    GENERIC_LABELS,
     LOOKALIKE,
     ProtectedSet,
     check,
     normalise,
 )
 
-POPULAR = ROOT.parent / "shared" / "data" / "popular-domains.txt"
+POPULAR = (
+    next(
+        (p for p in (ROOT.parent / "shared", Path("/work/shared")) if (p / "data").is_dir()),
+        ROOT.parent / "shared",
+    )
+    / "data"
+    / "popular-domains.txt"
+)
+
+# Japanese-style protected domains (issue 12): local government (lg.jp and
+# pref.*.jp), ministries (go.jp), universities (ac.jp), companies (co.jp,
+# .com, 3-letter labels), free mail and carriers.
+JP_PROTECTED = (
+    "city.yokohama.lg.jp", "city.sapporo.lg.jp", "pref.kanagawa.jp", "pref.aichi.jp",
+    "example-city.lg.jp", "mhlw.go.jp", "soumu.go.jp", "nta.go.jp", "digital.go.jp",
+    "u-tokyo.ac.jp", "kyoto-u.ac.jp", "tohoku.ac.jp", "exp.co.jp", "jcb.co.jp",
+    "sakura-payroll.co.jp", "mirai-kyosai.or.jp", "kaisha.jp", "nagoya-kikaku.com",
+    "gmail.com", "yahoo.co.jp", "docomo.ne.jp", "ezweb.ne.jp", "icloud.com", "outlook.jp",
+    "ocn.ne.jp", "au.com",
+)  # fmt: skip
 
 # A plausible organisation's own and partner domains (invented names).
 SAMPLE_OWN = (
@@ -96,6 +116,10 @@ def own_variants(domain: str) -> Iterator[tuple[str, str]]:
     """(technique, domain) pairs for the techniques dnstwist does not generate."""
     name = normalise(domain)
     label, suffix = name.label, name.suffix
+    if label in GENERIC_LABELS:  # pref.kanagawa.jp: the typed name is pref.kanagawa
+        from dlp.detect.lookalike import _split_generic
+
+        label, suffix = _split_generic(domain)
     for s in _SWAP_SUFFIXES:
         if s != suffix and OSA.distance(s, suffix) > 1:
             yield "suffix_swap", f"{label}.{s}"
@@ -131,9 +155,97 @@ def _edits1(word: str) -> set[str]:
     return deletes | swaps | replaces | inserts
 
 
+_TLDS = ("com", "net", "jp", "org")
+_GLYPHS = {"m": "rn", "l": "1", "o": "0", "w": "vv", "d": "cl", "i": "1", "a": "а", "e": "е",
+           "c": "с", "p": "р", "y": "у", "x": "х", "s": "ѕ", "k": "к"}  # fmt: skip
+
+
+def family_variants(domain: str) -> Iterator[tuple[str, str]]:
+    """The families of issue 12 that neither dnstwist nor own_variants makes."""
+    from dlp.detect.lookalike import _KEYBOARD, _flat, _split_generic
+
+    rng = random.Random(domain)
+    stem, gsuffix = _split_generic(domain)
+    tokens = gsuffix.split(".")
+    # suffix games: kept name, suffix nested / doubled / changed
+    for t in {*tokens, "com", "co", "ne", "jp", "go"}:
+        for tld in _TLDS:
+            yield "suffix_nested", f"{stem}.{t}.{tld}"
+    yield "suffix_nested", f"{stem}.{gsuffix}.{gsuffix}"
+    # merged: suffix fused into the label or a new suffix; all dots removed
+    fused = [tokens[0], "".join(tokens)]
+    merged = []
+    for f in fused:
+        for tld in _TLDS:
+            merged.append(f"{_flat(stem)}{f}.{tld}")
+            merged.append(f"{stem}.{f}.{tld}")
+    merged.append(_flat(domain) + ".com")
+    merged.append(_flat(domain) + ".jp")
+    if "." in stem or "-" in stem:
+        merged.append(_flat(stem) + "." + gsuffix)
+    for m in merged:
+        if m.count(".") >= 1 and m != domain:
+            yield "merged", m
+    # merge plus one letter
+    letters = string.ascii_lowercase
+    for m in merged:
+        head, dot, tail = m.partition(".")
+        if len(head) < 4:
+            continue
+        i = rng.randrange(len(head))
+        op = rng.choice("sid")
+        if op == "s":
+            head = head[:i] + rng.choice(letters) + head[i + 1 :]
+        elif op == "i":
+            head = head[:i] + rng.choice(letters) + head[i:]
+        else:
+            head = head[:i] + head[i + 1 :]
+        yield "merged_plus_edit", head + dot + tail
+    label = stem.split(".")[-1]
+    # two neighbour typos (swap + a neighbour key) on 5-8 letter labels
+    if 5 <= len(label) <= 8 and label.isalpha():
+        for _ in range(15):
+            i = rng.randrange(len(label) - 1)
+            w = label[:i] + label[i + 1] + label[i] + label[i + 2 :]
+            j = rng.randrange(len(w))
+            near = sorted(_KEYBOARD.get(w[j], ()))
+            if near:
+                w = w[:j] + rng.choice(near) + w[j + 1 :]
+                yield "double_typo", domain.replace(label, w, 1)
+    # several homoglyphs at once, per hyphen-separated part too
+    spots = [i for i, ch in enumerate(stem) if ch in _GLYPHS]
+    for _ in range(10):
+        if len(spots) < 2:
+            break
+        chosen = sorted(rng.sample(spots, min(len(spots), rng.randint(2, 3))), reverse=True)
+        w = stem
+        for i in chosen:
+            w = w[:i] + _GLYPHS[w[i]] + w[i + 1 :]
+        yield "multi_homoglyph", f"{w}.{gsuffix}"
+    # geographic: an edit in pref/city or in the place name
+    parts = stem.split(".")
+    if len(parts) == 2 and parts[0] in ("pref", "city"):
+        for which in (0, 1):
+            word = parts[which]
+            for i in range(len(word)):
+                for w in (word[:i] + word[i + 1 :], word[:i] + word[i] + word[i:],
+                          word[:i] + rng.choice(sorted(_KEYBOARD[word[i]])) + word[i + 1 :]):  # fmt: skip
+                    p2 = list(parts)
+                    p2[which] = w
+                    yield "geographic", ".".join(p2) + "." + gsuffix
+            for i in range(len(word) - 1):
+                p2 = list(parts)
+                p2[which] = word[:i] + word[i + 1] + word[i] + word[i + 2 :]
+                yield "geographic", ".".join(p2) + "." + gsuffix
+
+
 def variants(domain: str) -> Iterator[tuple[str, str]]:
     seen: set[str] = set()
-    for technique, candidate in (*dnstwist_variants(domain), *own_variants(domain)):
+    for technique, candidate in (
+        *dnstwist_variants(domain),
+        *own_variants(domain),
+        *family_variants(domain),
+    ):
         if candidate not in seen and candidate != domain:
             seen.add(candidate)
             yield technique, candidate

@@ -172,9 +172,15 @@ class _Parsed:
     lines: tuple[_Line, ...] = field(default=())
 
 
-def _parse(text: str, source: str) -> _Parsed:
+def _has_sections(text: str) -> bool:
+    return any(line.partition("#")[0].strip().startswith("[") for line in text.splitlines())
+
+
+def _parse(text: str, source: str, plain_as_partner: bool = False) -> _Parsed:
     lines: list[_Line] = []
-    section: str | None = None
+    # A plain list (one domain a line, no [section] at all) is what many admins
+    # already keep; where accepted, every entry is a partner.
+    section: str | None = PARTNER if plain_as_partner and not _has_sections(text) else None
     seen: dict[str, int] = {}
     own: list[str] = []
     partners: list[str] = []
@@ -248,6 +254,14 @@ def _read(path: Path) -> str:
 def load_allowlist(path: str | os.PathLike[str]) -> Allowlist:
     p = Path(path)
     return _parse(_read(p), str(p)).allowlist
+
+
+def load_allowlist_or_plain(path: str | os.PathLike[str]) -> Allowlist:
+    """Like ``load_allowlist``, but a plain list of domains (one a line, no
+    section header anywhere) is accepted too, every entry a partner.  Used by
+    ``dlp domains check --allowlist`` so an existing list can be tried as is."""
+    p = Path(path)
+    return _parse(_read(p), str(p), plain_as_partner=True).allowlist
 
 
 # ---------------------------------------------------------------------------

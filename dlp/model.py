@@ -209,6 +209,9 @@ class DomainVerdict:
     technique: str | None = None
     distance: int | None = None
     reason: str = ""
+    explanation: str = ""
+    """What differs, for a person: "two letters swapped (ia for ai) (gmial.com ↔ gmail.com)"."""
+    explanation_ja: str = ""
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -218,6 +221,7 @@ class DomainVerdict:
             "technique": self.technique,
             "distance": self.distance,
             "reason": self.reason,
+            "explanation": self.explanation,
         }
 
 
@@ -230,6 +234,9 @@ class Recipient:
     technique: str | None = None
     mynumber_entitled: bool = False
     """A partner listed in the allowlist as entitled to receive My Numbers."""
+    explanation: str = ""
+    """For a lookalike: what differs from the domain it resembles (en)."""
+    explanation_ja: str = ""
 
 
 @dataclass(frozen=True, slots=True)

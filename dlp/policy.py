@@ -73,6 +73,9 @@ def recipient_refusal(recipient: Recipient, domains: DomainSettings) -> Verdict 
     meant = recipient.resembles or "?"
     ja = f"宛先ドメイン {recipient.domain} は {meant} の誤りの可能性があります"
     en = f"{recipient.domain} looks like a mistyped {meant}"
+    if recipient.explanation:  # say what differs (issue 12)
+        ja += f"（{recipient.explanation_ja}）" if recipient.explanation_ja else ""
+        en += f": {recipient.explanation}"
     reason = f"lookalike recipient domain {recipient.domain} (resembles {meant}"
     reason += f", {recipient.technique})" if recipient.technique else ")"
     if domains.lookalike_action == "hold":

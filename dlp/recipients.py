@@ -119,6 +119,8 @@ class RecipientClassifier:
         self.builtin = builtin
         self._cache_size = cache_size
         self._lock = threading.Lock()
+        self._worker: threading.Thread | None = None
+        self._worker_lock = threading.Lock()
         self._refused: _Signature | None = None
         self.last_error: str = ""
         if self.path is not None and allowlist is None:
@@ -158,12 +160,19 @@ class RecipientClassifier:
             resembles=c.resembles,
             technique=c.technique,
             mynumber_entitled=c.entitled,
+            explanation=c.verdict.explanation,
+            explanation_ja=c.verdict.explanation_ja,
         )
 
     # -- reloading ---------------------------------------------------------
 
-    def maybe_reload(self) -> None:
-        """Reload when the file changed (mtime, size or inode).  One ``stat``."""
+    def maybe_reload(self, *, background: bool = False) -> None:
+        """Reload when the file changed (mtime, size or inode).  One ``stat``.
+
+        ``background=True`` (the gateway's event loop) builds the new index in
+        a thread and swaps it in whole when done: 100,000 domains take seconds
+        to index, and the loop must keep answering meanwhile; until then the
+        last list stays in force."""
         if self.path is None:
             return
         sig = _Signature.of(self.path)
@@ -178,7 +187,22 @@ class RecipientClassifier:
                 )
             self._signature = None
             return
+        if background:
+            self.reload_in_background()
+            return
         self.reload()
+
+    def reload_in_background(self) -> threading.Thread | None:
+        """Start ``reload`` in a thread unless one is already running (never
+        waits for a running reload: its own lock, not the reload's)."""
+        with self._worker_lock:
+            running = self._worker
+            if running is not None and running.is_alive():
+                return None
+            worker = threading.Thread(target=self.reload, name="allowlist-reload", daemon=True)
+            self._worker = worker
+        worker.start()
+        return worker
 
     def reload(self) -> bool:
         """Read the file again.  False (and the old list stays) when it is broken."""

@@ -29,6 +29,7 @@ from dlp.allowlist import (
     AllowlistError,
     entry_warnings,
     load_allowlist,
+    load_allowlist_or_plain,
     update_allowlist,
     validate_domain,
 )
@@ -38,9 +39,9 @@ from dlp.detect.lookalike import LOOKALIKE, check
 from dlp.recipients import protected_set
 
 
-def _load_list(path: Path) -> Allowlist:
+def _load_list(path: Path, plain: bool = False) -> Allowlist:
     try:
-        return load_allowlist(path)
+        return load_allowlist_or_plain(path) if plain else load_allowlist(path)
     except AllowlistError as exc:
         click.echo(f"dlp: allowlist error: {exc}", err=True)
         raise SystemExit(2) from None
@@ -88,7 +89,8 @@ def domains_group() -> None:
     "allowlist_path",
     type=click.Path(dir_okay=False),
     default=None,
-    help="Allowlist file to test (default: [domains] allowlist from the configuration).",
+    help="Allowlist file to test (default: [domains] allowlist from the configuration); "
+    "a plain list of domains, one a line with no [section], is read as partners.",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per input (JSON Lines).")
 @click.option(
@@ -110,7 +112,7 @@ def check_cmd(
     lookalike (with the domain it resembles, the technique and the distance).
     """
     settings = load_or_exit(config_path)
-    allowlist = _load_list(_resolve(settings, allowlist_path))
+    allowlist = _load_list(_resolve(settings, allowlist_path), plain=True)
     use_builtin = settings.domains.builtin_protected if builtin is None else builtin
     ps = protected_set(allowlist, use_builtin)
     any_lookalike = False
@@ -122,7 +124,8 @@ def check_cmd(
             obj = {"input": item, **v.to_json()}
             out.write(json.dumps(obj, ensure_ascii=False) + "\n")
         else:
-            out.write(f"{item}\t{v.verdict}\t{v.reason}\n")
+            extra = f"\t{v.explanation}" if v.explanation else ""
+            out.write(f"{item}\t{v.verdict}\t{v.reason}{extra}\n")
     out.flush()
     raise SystemExit(1 if any_lookalike else 0)
 

@@ -54,6 +54,14 @@ def _finalize(value: Any) -> Any:
     return scrub_display(str(value))
 
 
+def _lookalike_explanation(domain: str, resembles: str, lang: str) -> str:
+    """What differs between a lookalike recipient and the domain it resembles."""
+    from dlp.detect.lookalike import explain_pair
+
+    words = explain_pair(domain, resembles)
+    return words.en if lang == "en" else words.ja
+
+
 def make_templates() -> Jinja2Templates:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
@@ -64,6 +72,7 @@ def make_templates() -> Jinja2Templates:
         lstrip_blocks=True,
     )
     env.filters["urlq"] = lambda v: quote(str(v), safe="")
+    env.globals["lookalike_explanation"] = _lookalike_explanation
     return Jinja2Templates(env=env)
 
 

@@ -41,6 +41,7 @@ import tldextract
 from rapidfuzz.distance import OSA
 
 from dlp.detect.confusables import skeleton
+from dlp.detect.lookalike_explain import Explanation, explain
 from dlp.model import DomainVerdict
 
 TRUSTED = "trusted"
@@ -109,6 +110,28 @@ GENERIC_LABELS: frozenset[str] = frozenset(
         "com", "net", "org", "edu", "gov", "mil", "int", "info", "biz",
     }
 )  # fmt: skip
+
+# Labels that make up public suffixes people type (second-level Japanese
+# labels, generic top levels): a registrable label followed only by these is
+# a suffix game (exp.co.com, exp.jp.net, exp.com.jp), and fused together
+# (cojp, gojp, comjp) they are a suffix merged into a label.
+SUFFIX_TOKENS: frozenset[str] = frozenset(
+    {
+        "ac", "ad", "co", "ed", "go", "gr", "lg", "ne", "or",
+        "jp", "com", "net", "org", "info", "biz", "edu", "gov", "int",
+    }
+)  # fmt: skip
+_FUSE_TOKENS = ("ac", "ad", "co", "ed", "go", "gr", "lg", "ne", "or", "jp", "com", "net", "org")
+FUSED_TOKENS: frozenset[str] = frozenset(
+    a + b + c for a in _FUSE_TOKENS for b in ("", *_FUSE_TOKENS) for c in ("", *_FUSE_TOKENS)
+)
+# The first label of a Japanese geographic/government name (pref.kanagawa.jp,
+# city.yokohama.lg.jp): generic on its own, but part of what a person types.
+GEO_PREFIXES: frozenset[str] = frozenset({"pref", "city", "town", "vill", "metro"})
+# Suffixes whose registrations are restricted to Japanese public bodies (JPRS
+# rules for LG.JP and the geographic type JP domains): the same name under
+# another of them is the same local government, not an attacker.
+RESTRICTED_GEO_SUFFIXES: frozenset[str] = frozenset({"jp", "lg.jp"})
 
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e"), None)
 _DOTS = str.maketrans({"。": ".", "．": ".", "｡": "."})
@@ -240,6 +263,41 @@ def normalise(raw: str) -> Name:
     return Name(ascii_form, text, label, suffix, valid, problem)
 
 
+def _split_generic(text: str) -> tuple[str, str]:
+    """(stem, generic suffix): ``city.yokohama`` + ``lg.jp``, ``pref.kanagawa`` + ``jp``,
+    ``exp`` + ``co.jp``.  The generic suffix is the longest tail made of
+    SUFFIX_TOKENS (and the top-level label); the stem is what a person types
+    before it, generic first label included."""
+    labels = text.split(".")
+    i = len(labels) - 1
+    while i > 1 and labels[i - 1] in SUFFIX_TOKENS:
+        i -= 1
+    return ".".join(labels[:i]), ".".join(labels[i:])
+
+
+def _flat(text: str) -> str:
+    return text.replace(".", "").replace("-", "")
+
+
+def _geo_names() -> frozenset[str]:
+    """Place names of the Japanese geographic namespace, from the bundled PSL
+    (kanagawa.jp, atsugi.kanagawa.jp): a name under another real place is
+    another local government, not a typo."""
+    out: set[str] = set()
+    for suffix in _PSL.tlds:
+        labels = suffix.split(".")
+        if labels[-1] == "jp" and len(labels) >= 2:
+            out.update(lab for lab in labels[:-1] if lab != "*" and lab not in SUFFIX_TOKENS)
+    return frozenset(out)
+
+
+GEO_NAMES: frozenset[str] = _geo_names()
+# Prefectures and designated cities: the X of a two-level X.jp geographic suffix.
+GEO_PREFECTURES: frozenset[str] = frozenset(
+    s[:-3] for s in _PSL.tlds if s.endswith(".jp") and s.count(".") == 1 and s.isascii()
+)
+
+
 def _parents(domain: str) -> Iterator[str]:
     """``a.b.c.jp``, ``b.c.jp``, ``c.jp``, ``jp``."""
     labels = domain.split(".")
@@ -259,6 +317,8 @@ class Entry:
     label: str  # registrable label (U-label)
     suffix: str  # public suffix (A-label)
     registrable: str
+    stem: str = ""  # what is typed before the generic suffix: exp, city.yokohama
+    gsuffix: str = ""  # the generic suffix: co.jp, lg.jp, jp
 
     @property
     def rank(self) -> int:
@@ -304,6 +364,21 @@ class ProtectedSet:
     lengths1: set[int] = field(default_factory=set)
     lengths2: set[int] = field(default_factory=set)
     skeletons: dict[str, str] = field(default_factory=dict)
+    by_stem: dict[str, list[Entry]] = field(default_factory=dict)
+    """Stem (city.yokohama, exp, so-net) -> entries: suffix games keep it."""
+    by_stem_flat: dict[str, list[Entry]] = field(default_factory=dict)
+    """Stem without dots and hyphens (cityyokohama): merged names start with it."""
+    near_short: dict[str, list[str]] = field(default_factory=dict)
+    """Deletion neighbourhood of 2-3 letter brand labels (stricter rule)."""
+    near_pair: dict[str, list[str]] = field(default_factory=dict)
+    """Sorted letters (one left out) of 5-8 letter labels: two neighbour typos."""
+    geo: dict[str, list[Entry]] = field(default_factory=dict)
+    """Flat stems of geographic entries (prefkanagawa) indexed like labels."""
+    fused_halves: dict[tuple[int, str], list[tuple[str, Entry]]] = field(default_factory=dict)
+    """Fused names (expcojp, cityyokohamalg) by (length, first or last half):
+    one edit leaves one half intact (pigeonhole), so merge-plus-one-letter is
+    two look-ups, not a neighbourhood of every fused form."""
+    """Flat stems of geographic entries (prefkanagawa) indexed like labels."""
 
     @classmethod
     def build(
@@ -342,6 +417,8 @@ class ProtectedSet:
             label=name.label,
             suffix=name.suffix,
             registrable=name.registrable,
+            stem=_split_generic(name.text)[0],
+            gsuffix=_split_generic(name.text)[1],
         )
         if kind == BUILTIN:
             if entry.domain in self.trusted:
@@ -363,6 +440,25 @@ class ProtectedSet:
                 if ch == ".":
                     variant = whole[:i] + whole[i + 1 :]
                     self.by_dot_missing.setdefault(variant, []).append(entry)
+        if entry.stem:
+            self.by_stem.setdefault(entry.stem, []).append(entry)
+            flat = _flat(entry.stem)
+            if len(flat) >= 2:
+                self.by_stem_flat.setdefault(flat, []).append(entry)
+            tokens = entry.gsuffix.split(".")
+            forms = {flat + "".join(tokens[:k]) for k in range(1, len(tokens) + 1)}
+            if flat != entry.stem:
+                forms.add(flat)
+            for form in forms:
+                if len(form) >= 6:
+                    h = len(form) // 2
+                    for key in ((len(form), "<" + form[:h]), (len(form), ">" + form[h:])):
+                        self.fused_halves.setdefault(key, []).append((form, entry))
+            first = entry.stem.split(".", 1)[0]
+            if "." in entry.stem and first in GEO_PREFIXES and len(flat) >= 6:
+                if flat not in self.geo:
+                    self._index_fuzzy(flat)
+                self.geo.setdefault(flat, []).append(entry)
         label = entry.label
         if not label or label in GENERIC_LABELS:
             return
@@ -370,11 +466,22 @@ class ProtectedSet:
         bucket.append(entry)
         if len(bucket) > 1:
             return  # label already in the deletion index
+        if 2 <= len(label) <= 3:
+            for variant in _deletes(label):
+                self.near_short.setdefault(variant, []).append(label)
+        self._index_fuzzy(label)
+
+    def _index_fuzzy(self, label: str) -> None:
         b = budget(label)
         if b == 0:
             return
         skel = skeleton(label)
         self.skeletons[label] = skel
+        if 5 <= len(label) <= 8 and label.isascii():
+            # A swap keeps the letters, a neighbour typo changes or adds one:
+            # index the sorted letters with one left out (and all of them).
+            for key in _letter_keys(label, with_whole=True):
+                self.near_pair.setdefault(key, []).append(label)
         # The label and its skeleton both go in, so "one edit away after
         # homoglyph folding" (øutlook, gnnail) is found by the same look-up.
         for form in {label, skel}:
@@ -511,9 +618,10 @@ def _suffix_variants(name: Name, ps: ProtectedSet) -> _Hit | None:
         for e in ps.by_label.get(labels[i], ()):
             if e.suffix == rest:
                 continue
-            if OSA.distance(_ascii_of(rest), e.suffix, score_cutoff=1) <= 1 and _allowed(
-                e, name, ps
-            ):
+            if (
+                OSA.distance(_ascii_of(rest), e.suffix, score_cutoff=1) <= 1
+                or OSA.distance(skeleton(rest), skeleton(e.suffix), score_cutoff=1) <= 1
+            ) and _allowed(e, name, ps):
                 hits.append(_Hit(e, "suffix_typo", ".".join(labels[i:])))
     return _best(hits)
 
@@ -565,6 +673,8 @@ def _fuzzy_label(name: Name, ps: ProtectedSet) -> _Hit | None:
                         found = index.get(v)
                         if found:
                             candidates.update(found)
+    if ps.near_pair and 5 <= len(label) <= 9 and label.isascii():
+        candidates.update(_pair_candidates(label, ps))
     candidates.discard(label)
     hits: list[_Hit] = []
     for cand in candidates:
@@ -573,12 +683,324 @@ def _fuzzy_label(name: Name, ps: ProtectedSet) -> _Hit | None:
             technique = _edit_kind(label, cand)
         elif skel != label and OSA.distance(skel, ps.skeletons[cand], score_cutoff=b) <= b:
             technique = "homoglyph"
+        elif (
+            b == 1
+            and 5 <= len(cand) <= 8
+            and OSA.distance(label, cand, score_cutoff=2) == 2
+            and _two_neighbour_typos(label, cand)
+        ):
+            technique = "double_typo"
         else:
             continue
-        for e in ps.by_label[cand]:
+        for e in ps.by_label.get(cand, ()):
             if e.suffix == name.suffix and _allowed(e, name, ps):
                 hits.append(_Hit(e, technique, name.registrable_text))
     return _best(hits)
+
+
+# ---------------------------------------------------------------------------
+# Suffix games, merged names, short labels, two neighbour typos, geographic
+
+
+def _rest_is_suffixish(rest: list[str]) -> bool:
+    """Every label is a suffix token or fused tokens (co, jp, cojp, gojp); the
+    last may be any top-level label (exp.co.uk)."""
+    return bool(rest) and all(lab in FUSED_TOKENS or lab in SUFFIX_TOKENS for lab in rest[:-1])
+
+
+def _restricted_twin(e: Entry, stem: str, rest: str) -> bool:
+    """pref.kyoto.jp and pref.kyoto.lg.jp: the same public body under two
+    namespaces only public bodies can register in."""
+    return (stem.split(".", 1)[0] in GEO_PREFIXES or e.gsuffix == "lg.jp") and {
+        rest,
+        e.gsuffix,
+    } <= RESTRICTED_GEO_SUFFIXES
+
+
+def _suffix_game(name: Name, ps: ProtectedSet) -> _Hit | None:
+    """The typed name kept, the suffix changed, doubled or nested: exp.co.com,
+    exp.jp.net, exp.com.jp, city.yokohama.lg.com, mhlw.gojp.net — any label length."""
+    labels = name.text.split(".")
+    n = len(labels)
+    hits: list[_Hit] = []
+    for j in range(n - 1):
+        for i in range(j, min(n - 1, j + 3)):
+            entries = ps.by_stem.get(".".join(labels[j : i + 1]))
+            if not entries:
+                continue
+            rest = labels[i + 1 :]
+            if not _rest_is_suffixish(rest):
+                continue
+            rest_s = ".".join(rest)
+            for e in entries:
+                if rest_s == e.gsuffix or _restricted_twin(e, e.stem, rest_s):
+                    continue
+                if _allowed(e, name, ps):
+                    hits.append(_Hit(e, "suffix_swap", ".".join(labels[j:])))
+        if hits:
+            return _best(hits)
+    return None
+
+
+def _own_fused(e: Entry) -> set[str]:
+    tokens = e.gsuffix.split(".")
+    return {"".join(tokens[a:b]) for a in range(len(tokens)) for b in range(a + 1, len(tokens) + 1)}
+
+
+def _merged(name: Name, ps: ProtectedSet) -> _Hit | None:
+    """The suffix (or the dots) fused into a label: expcojp.com, mhlwgo.com,
+    cityyokohamalgjp.net, expco.net, plus one letter (expcojpp.com, gmajlcom.jp)."""
+    labels = name.text.split(".")
+    hits: list[_Hit] = []
+    for idx in range(len(labels) - 1):
+        flat = labels[idx].replace("-", "")
+        if len(flat) > 63:
+            continue
+        for k in range(len(flat), 1, -1):
+            head, tail = flat[:k], flat[k:]
+            for e in ps.by_stem_flat.get(head, ()):
+                stem_flat = _flat(e.stem)
+                if not tail:
+                    # cityyokohama.com: only a stem that had dots or hyphens is "merged"
+                    ok = stem_flat != e.stem
+                elif len(stem_flat) <= 3:
+                    ok = tail in _own_fused(e) or (
+                        len(tail) >= 3 and OSA.distance(tail, e.gsuffix.replace(".", "")) <= 1
+                    )
+                else:
+                    ok = tail in FUSED_TOKENS or OSA.distance(tail, e.gsuffix.replace(".", "")) <= 1
+                if ok and _allowed(e, name, ps) and ".".join(labels[idx:]) != e.text:
+                    hits.append(_Hit(e, "merged", ".".join(labels[idx:])))
+            if tail and tail in FUSED_TOKENS and len(head) >= 4:
+                # merge plus one letter in the name: exbcojp.com is not listed, exp is short;
+                # gmaii-com.jp, gmal.co.jp fused: one edit from a brand label
+                found: set[str] = set()
+                for v in _deletes(head):
+                    found.update(ps.near1.get(v, ()))
+                for cand in found:
+                    if cand != head and OSA.distance(head, cand, score_cutoff=1) <= 1:
+                        for e in ps.by_label.get(cand, ()):
+                            if (
+                                tail in _own_fused(e) or e.gsuffix.replace(".", "") == tail
+                            ) and _allowed(e, name, ps):
+                                hits.append(_Hit(e, "merged", ".".join(labels[idx:])))
+        if hits:
+            return _best(hits)
+    # one edit anywhere in a fused name: cityyokohamag.com, zity.yokohama.lg.com
+    for form in {_flat(".".join(labels[:-1])), labels[0].replace("-", "")}:
+        n = len(form)
+        if n < 5 or n > 63:
+            continue
+        for size in (n - 1, n, n + 1):
+            h = size // 2
+            for key in ((size, "<" + form[:h]), (size, ">" + form[n - (size - h) :])):
+                for fused, e in ps.fused_halves.get(key, ()):
+                    if (
+                        fused != form
+                        and not name.text.endswith("." + e.gsuffix)  # dots kept: not merged
+                        and OSA.distance(form, fused, score_cutoff=1) <= 1
+                        and _allowed(e, name, ps)
+                    ):
+                        hits.append(_Hit(e, "merged", name.text))
+    return _best(hits)
+
+
+# QWERTY rows: a finger slips to a key next to the intended one.
+_ROWS = ("1234567890", "qwertyuiop", "asdfghjkl", "zxcvbnm")
+
+
+def _keyboard() -> dict[str, frozenset[str]]:
+    pos = {ch: (r, c) for r, row in enumerate(_ROWS) for c, ch in enumerate(row)}
+    out: dict[str, frozenset[str]] = {}
+    for ch, (r, c) in pos.items():
+        near = {
+            o for o, (r2, c2) in pos.items() if o != ch and abs(r2 - r) <= 1 and -1 <= c2 - c <= 1
+        }
+        out[ch] = frozenset(near)
+    return out
+
+
+_KEYBOARD = _keyboard()
+# Letters that look alike in a mail client's font (beyond the skeleton folds).
+_VISUAL_PAIRS = ("o0", "l1", "il", "i1", "mn", "nh", "uv", "vy", "ce", "ao", "gq", "bd", "pq")
+_VISUAL: dict[str, frozenset[str]] = {}
+for _pair in _VISUAL_PAIRS:
+    _VISUAL[_pair[0]] = _VISUAL.get(_pair[0], frozenset()) | {_pair[1]}
+    _VISUAL[_pair[1]] = _VISUAL.get(_pair[1], frozenset()) | {_pair[0]}
+
+
+def _near_chars(a: str, b: str) -> bool:
+    return b in _KEYBOARD.get(a, ()) or b in _VISUAL.get(a, ())
+
+
+def _two_neighbour_typos(candidate: str, brand: str) -> bool:
+    """A swap plus one neighbour typo (gmial -> gmiak).  Two substitutions alone
+    are not enough: tmall.com is two neighbour keys from gmail.com and real."""
+    for a, b in ((brand, candidate), (candidate, brand)):
+        for i in range(len(a) - 1):
+            if a[i] == a[i + 1]:
+                continue
+            swapped = a[:i] + a[i + 1] + a[i] + a[i + 2 :]
+            if OSA.distance(swapped, b, score_cutoff=1) == 1 and (
+                _one_neighbour_typo(swapped, b) if a is brand else _one_neighbour_typo(b, swapped)
+            ):
+                return True
+    return False
+
+
+def _one_neighbour_typo(intended: str, typed: str) -> bool:
+    """``typed`` is ``intended`` with one neighbour key or look-alike letter
+    instead of the right one, or one extra such (or doubled) letter."""
+    if len(typed) == len(intended):
+        diff = [i for i in range(len(typed)) if typed[i] != intended[i]]
+        return len(diff) == 1 and _near_chars(intended[diff[0]], typed[diff[0]])
+    if len(typed) == len(intended) + 1:
+        for i in range(len(typed)):
+            if typed[:i] + typed[i + 1 :] == intended:
+                ch = typed[i]
+                left = typed[i - 1] if i else ""
+                right = typed[i + 1] if i + 1 < len(typed) else ""
+                if ch in (left, right) or _near_chars(ch, left) or _near_chars(ch, right):
+                    return True
+    return False
+
+
+def _letter_keys(word: str, with_whole: bool = False) -> set[str]:
+    letters = "".join(sorted(word))
+    keys = {letters[:i] + letters[i + 1 :] for i in range(len(letters))}
+    if with_whole:
+        keys.add(letters)
+    return keys
+
+
+def _pair_candidates(form: str, ps: ProtectedSet) -> set[str]:
+    """5-8 letter labels whose letters differ from ``form``'s by at most one
+    (a swap keeps them; a neighbour typo changes or adds one)."""
+    out: set[str] = set()
+    for key in _letter_keys(form):
+        out.update(ps.near_pair.get(key, ()))
+    return out
+
+
+def _short_label(name: Name, ps: ProtectedSet) -> _Hit | None:
+    """One edit on a 2-3 letter label, under the same suffix only (exp.co.jp ->
+    exo.co.jp, epx.co.jp); on a 2-letter label only a neighbour key or a
+    look-alike letter, a swap or a doubled letter (au.com -> ay.com, auu.com)."""
+    label = name.label
+    if not label or not name.suffix or label in GENERIC_LABELS or not 1 <= len(label) <= 4:
+        return None
+    found: set[str] = set()
+    for v in _deletes(label):
+        found.update(ps.near_short.get(v, ()))
+    hits: list[_Hit] = []
+    for brand in found:
+        if brand == label or OSA.distance(label, brand, score_cutoff=1) > 1:
+            continue
+        if len(brand) == 2 and not _strict_short(label, brand):
+            continue
+        for e in ps.by_label.get(brand, ()):
+            if e.suffix == name.suffix and _allowed(e, name, ps):
+                hits.append(_Hit(e, _edit_kind(label, brand), name.registrable_text))
+    return _best(hits)
+
+
+def _strict_short(label: str, brand: str) -> bool:
+    if len(label) == len(brand):
+        diff = [i for i in range(len(label)) if label[i] != brand[i]]
+        if len(diff) == 2:
+            return True  # adjacent swap (OSA distance 1)
+        return _near_chars(brand[diff[0]], label[diff[0]])
+    # a letter added or left out: aux.com, a.com (two-letter names are rare
+    # and an extra letter keeps both in order)
+    return True
+
+
+def _geographic(name: Name, ps: ProtectedSet) -> _Hit | None:
+    """pref.kanagawa.jp and city.yokohama.lg.jp are typed whole: an edit in
+    pref/city or the place name is a mistyped address — unless the result is
+    another real place (pref.kagawa.jp is Kagawa, not a typo of Kanagawa)."""
+    if not ps.geo:
+        return None
+    stem, gsuffix = _split_generic(name.text)
+    parts = stem.split(".")
+    if len(parts) < 2:
+        return None
+    parts = parts[-2:]
+    flat = skeleton(_flat(".".join(parts)))
+    found: set[str] = set()
+    n = len(flat)
+    if n - 1 in ps.lengths1 or n in ps.lengths1 or n + 1 in ps.lengths1:
+        for v in _deletes(flat):
+            found.update(ps.near1.get(v, ()))
+    sizes = [n + k for k in (-2, -1, 0, 1, 2) if n + k in ps.lengths2]
+    for size in sizes:
+        m = size // 2
+        for k in (m - 1, m, m + 1):
+            if 0 < k < n:
+                for v in _deletes(flat[:k]):
+                    found.update(ps.near2_left.get(v, ()))
+        r = size - m
+        for k in (r - 1, r, r + 1):
+            if 0 < k < n:
+                for v in _deletes(flat[n - k :]):
+                    found.update(ps.near2_right.get(v, ()))
+    hits: list[_Hit] = []
+    for cand in found:
+        entries = ps.geo.get(cand)
+        if not entries:
+            continue
+        b = budget(cand)
+        if OSA.distance(flat, ps.skeletons[cand], score_cutoff=b) > b:
+            continue
+        for e in entries:
+            e_parts = e.stem.split(".")[-2:]
+            if ".".join(parts) == ".".join(e_parts):
+                continue
+            place = parts[1]
+            if place != e_parts[1] and (
+                place in GEO_PREFECTURES if parts[0] == "pref" else place in GEO_NAMES
+            ):
+                continue  # another real place
+            if parts[0] != e_parts[0] and parts[0] in GEO_PREFIXES and place != e_parts[1]:
+                continue  # town.X for city.Y: another body altogether
+            same_suffix = gsuffix == e.gsuffix or {gsuffix, e.gsuffix} <= RESTRICTED_GEO_SUFFIXES
+            if same_suffix and _allowed(e, name, ps):
+                hits.append(_Hit(e, "geographic", ".".join(parts) + "." + gsuffix))
+    return _best(hits)
+
+
+def explain_pair(domain: str, resembles: str) -> Explanation:
+    """What differs between ``domain`` and the protected ``resembles`` (for
+    pages that have only the two names, e.g. a send-log entry)."""
+    a, b = normalise(domain), normalise(resembles)
+    if not a.text or not b.text:
+        return Explanation("", "")
+    return _explain(a.text, b.text)
+
+
+def _suffix_for_words(text: str) -> str:
+    """The suffix as a reader sees it: co.com in exp.co.com, gojp.net in mhlw.gojp.net."""
+    labels = text.split(".")
+    i = len(labels) - 1
+    while i > 1 and (labels[i - 1] in SUFFIX_TOKENS or labels[i - 1] in FUSED_TOKENS):
+        i -= 1
+    return ".".join(labels[i:])
+
+
+def _explain(candidate: str, protected: str) -> Explanation:
+    return explain(candidate, protected, _suffix_for_words(candidate), _suffix_for_words(protected))
+
+
+_STEPS = (
+    _structural,
+    _homoglyph,
+    _suffix_variants,
+    _suffix_game,
+    _merged,
+    _fuzzy_label,
+    _short_label,
+    _geographic,
+)
 
 
 def check(domain: str, protected: ProtectedSet) -> DomainVerdict:
@@ -586,7 +1008,11 @@ def check(domain: str, protected: ProtectedSet) -> DomainVerdict:
     name = normalise(domain)
     if not name.ascii:
         return DomainVerdict(domain=domain, verdict=EXTERNAL, reason=name.problem)
-    if len(name.ascii) > 253 or any(len(label) > 63 for label in name.ascii.split(".")):
+    if (
+        len(name.ascii) > 253
+        or name.problem.endswith("(too long)")
+        or any(len(label) > 63 for label in name.ascii.split("."))
+    ):
         # Not a deliverable name, and the neighbourhood search grows with the
         # square of a label's length: refuse to spend time on it.
         return DomainVerdict(
@@ -623,11 +1049,12 @@ def check(domain: str, protected: ProtectedSet) -> DomainVerdict:
             reason=f"same registrable domain as the {same_owner[0].kind} domain "
             f"{same_owner[0].domain} (not trusted: only the listed name is)",
         )
-    for step in (_structural, _homoglyph, _suffix_variants, _fuzzy_label):
+    for step in _STEPS:
         hit = step(name, protected)
         if hit is not None:
             e = hit.entry
             distance = OSA.distance(hit.compared, e.text)
+            words = _explain(name.text, e.text)
             return DomainVerdict(
                 domain=name.ascii,
                 verdict=LOOKALIKE,
@@ -635,6 +1062,8 @@ def check(domain: str, protected: ProtectedSet) -> DomainVerdict:
                 technique=hit.technique,
                 distance=distance,
                 reason=f"looks like the {e.kind} domain {e.text} ({hit.technique}, distance {distance})",
+                explanation=words.en,
+                explanation_ja=words.ja,
             )
     if not name.valid:
         reason = name.problem

@@ -90,11 +90,20 @@ async def _serve(settings: Settings, index: int, ready: Connection | None) -> in
         gateway.begin_drain()
         stop.set()
 
+    reloads: set[asyncio.Task[None]] = set()
+
     def on_hup() -> None:
+        # Indexing 100,000 domains takes seconds: do it in a thread so the
+        # loop keeps serving (the classifier swaps the new list in whole).
+        task = loop.create_task(_reload())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    async def _reload() -> None:
         # The classifier logs the details (file, line, problem) itself; a broken
         # file is refused and the last good list stays in force.
         try:
-            loaded = bool(gateway.classifier.reload())
+            loaded = bool(await asyncio.to_thread(gateway.classifier.reload))
             problem = "" if loaded else str(getattr(gateway.classifier, "last_error", ""))
         except Exception as exc:
             loaded, problem = False, f"{type(exc).__name__}: {exc}"

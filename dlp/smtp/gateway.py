@@ -276,7 +276,7 @@ class Gateway:
     ) -> str:
         if self.classifier is not None:
             with contextlib.suppress(Exception):
-                self.classifier.maybe_reload()
+                self.classifier.maybe_reload(background=True)
         ident = st.xforward.get("IDENT", "")
         audit_key = ident if ident and ident != "[UNAVAILABLE]" else _own_key()
         st.txn = Transaction(audit_key, sender, params, tuple(options))

@@ -140,10 +140,13 @@ def test_budget_scales_with_label_length() -> None:
     assert [budget("a" * n) for n in (1, 2, 3, 4, 8, 9, 20)] == [0, 0, 0, 1, 1, 2, 2]
 
 
-def test_short_labels_only_match_exactly() -> None:
+def test_short_labels_have_a_stricter_rule() -> None:
     p = ProtectedSet.build(own=["abc.co.jp"], builtin=False)
-    assert check("abd.co.jp", p).verdict == EXTERNAL  # no fuzzy match for 3 letters
-    assert check("ab.co.jp", p).verdict == EXTERNAL
+    # one edit on a 3-letter label counts under the same suffix only (issue 12)
+    assert check("abd.co.jp", p).verdict == LOOKALIKE
+    assert check("ab.co.jp", p).verdict == LOOKALIKE
+    assert check("abd.com", p).verdict == EXTERNAL  # an edit *and* another suffix
+    assert check("xyz.co.jp", p).verdict == EXTERNAL
     assert check("abc.com", p).technique == "suffix_swap"  # exact label, other suffix
     p4 = ProtectedSet.build(own=["abcd.co.jp"], builtin=False)
     assert check("abce.co.jp", p4).verdict == LOOKALIKE
