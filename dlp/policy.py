@@ -276,8 +276,14 @@ def _recipient_reason(rule: Rule, recipients: Sequence[Recipient]) -> tuple[str,
 
 def _fit(enhanced: str, ja: str, en: str) -> str:
     """``enhanced ja / en`` cut to fit one SMTP reply line (never mid-character)."""
-    text = f"{enhanced} {ja} / {en}".replace("\r", " ").replace("\n", " ")
+    # The rule's own texts and the places quoted into them (file names) are masked as
+    # a whole: the reply reaches the sender's bounce and the MTA's log (DESIGN.md rule 2).
+    text = scrub(f"{enhanced} {ja} / {en}".replace("\r", " ").replace("\n", " "))
     raw = text.encode("utf-8")
     if len(raw) <= _MAX_REPLY_OCTETS:
         return text
-    return raw[: _MAX_REPLY_OCTETS - 3].decode("utf-8", "ignore") + "..."
+    cut = raw[: _MAX_REPLY_OCTETS - 3].decode("utf-8", "ignore")
+    # Cutting a longer digit run can leave twelve digits that are a number on their own.
+    while scrub(cut) != cut:
+        cut = cut[:-1]
+    return cut + "..."

@@ -2,7 +2,10 @@
 
 Entries are scrubbed before they are logged, but the console also shows things that
 never went through the send log (a held message's subject, a user's comment being
-echoed back), so every value a template prints passes through ``scrub_display``.
+echoed back) and entries written before the scrubber knew a shape, so every value a
+template prints (and every value quoted into a link) passes through ``scrub_display``:
+the same ``scrub`` as everywhere, which masks a number in any shape - one digit per
+cell, full-width, invisible characters inside - and leaves other digits readable.
 """
 
 from __future__ import annotations
@@ -11,12 +14,13 @@ import re
 
 from dlp.sendlog.redact import scrub
 
-_SHA256 = re.compile(r"[0-9a-f]{64}")
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 def scrub_display(text: str) -> str:
-    # A SHA-256 is shown whole: its digit runs are not numbers a person wrote, and a
-    # reviewer compares it character by character with the file they hold.
-    if _SHA256.fullmatch(text):
+    # A SHA-256 (an attachment's, an entry's chain hash) is shown whole: its digit runs
+    # are not numbers a person wrote, and a reviewer compares it character by character
+    # with the file or the `dlp log verify` output they hold.
+    if _DIGEST.fullmatch(text):
         return text
     return scrub(text)

@@ -71,7 +71,9 @@ def make_templates() -> Jinja2Templates:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["urlq"] = lambda v: quote(str(v), safe="")
+    # Masked before quoting: once quoted, a tab between digits is "%09" and the
+    # finalize guard above would no longer see the number.
+    env.filters["urlq"] = lambda v: quote(scrub_display(str(v)), safe="")
     env.globals["lookalike_explanation"] = _lookalike_explanation
     return Jinja2Templates(env=env)
 

@@ -9,6 +9,12 @@ failing the export.  Cells that Excel would run as a formula (starting with
 
 JSON Lines carries every recorded field of each entry plus its id and
 hashes, one entry a line, UTF-8 without BOM.
+
+Every text cell and field passes through ``scrub`` on the way out (DESIGN.md rule 2),
+hex digests and client IP addresses excepted: entries are scrubbed before they are
+recorded, so this changes nothing for them, but an entry written before the scrubber
+knew a shape (one digit per cell, invisible characters) is masked here instead of
+being copied into a file that leaves the log's access control.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from datetime import tzinfo
 from typing import IO
 
 from dlp.sendlog.record import SendRecord
+from dlp.sendlog.redact import is_ip_address, scrub, scrub_tree
 from dlp.sendlog.store import StoredEntry
 
 ENCODINGS = {"utf-8": "utf-8-sig", "shift_jis": "cp932"}
@@ -29,7 +36,13 @@ ENCODINGS = {"utf-8": "utf-8-sig", "shift_jis": "cp932"}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _cell(value: str) -> str:
+_AS_IS = frozenset({"attachment_sha256", "hash"})
+"""Columns of hex digests, never masked."""
+
+
+def _cell(name: str, value: str) -> str:
+    if name not in _AS_IS and not (name == "client_address" and is_ip_address(value)):
+        value = scrub(value)
     return "'" + value if value.startswith(_FORMULA_START) else value
 
 
@@ -121,9 +134,9 @@ def write_csv(
         n = 0
         for e in entries:
             row = []
-            for _, _, get in COLUMNS:
+            for name, _, get in COLUMNS:
                 v = get(e, tz)
-                row.append(_cell(v) if isinstance(v, str) else v)
+                row.append(_cell(name, v) if isinstance(v, str) else v)
             w.writerow(row)
             n += 1
         text.flush()
@@ -136,7 +149,8 @@ def write_jsonl(entries: Iterable[StoredEntry], out: IO[bytes]) -> int:
     """One JSON object per entry and line: every recorded field, id and hashes."""
     n = 0
     for e in entries:
-        out.write(json.dumps(e.to_json(), ensure_ascii=False, sort_keys=True).encode("utf-8"))
+        data = scrub_tree(e.to_json())
+        out.write(json.dumps(data, ensure_ascii=False, sort_keys=True).encode("utf-8"))
         out.write(b"\n")
         n += 1
     out.flush()

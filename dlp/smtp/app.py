@@ -26,11 +26,15 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
+from types import TracebackType
+from typing import Any
 
 from dlp.config import Settings, SmtpSettings, _hostport
+from dlp.detect.mynumber import scrub
 from dlp.smtp.gateway import Gateway, JsonFormatter, cores
 
 log = logging.getLogger("dlp.smtp.app")
@@ -39,13 +43,58 @@ STARTUP_TIMEOUT = 60.0
 
 
 def configure_logging(level: str) -> None:
+    """JSON lines on stderr, every one masked (DESIGN.md rule 2), whoever logs.
+
+    The masking formatter sits on the root handler, which every logger propagates to
+    (aiosmtpd's ``mail.log``, asyncio, the database drivers); a handler a library put
+    on its own logger gets the same formatter; and the record factory masks the
+    message of every record as it is made, so even a handler added later writes no
+    number.  Python warnings and uncaught exceptions (the main thread's and other
+    threads') go through logging too, where only their type and place are written:
+    the default hooks would print the exception's text, which may quote content."""
+    formatter = JsonFormatter()
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    for other in list(logging.root.manager.loggerDict.values()):
+        if isinstance(other, logging.Logger):
+            for h in other.handlers:
+                h.setFormatter(formatter)
+    _install_masking_record_factory()
+    logging.captureWarnings(True)
+    sys.excepthook = _log_uncaught
+    threading.excepthook = lambda a: _log_uncaught(a.exc_type, a.exc_value, a.exc_traceback)
     # aiosmtpd logs every command line at INFO, addresses included; ours are enough.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
+
+
+def _install_masking_record_factory() -> None:
+    current = logging.getLogRecordFactory()
+    if getattr(current, "dlp_masking", False):
+        return  # configure_logging runs once per process, but may run again in tests
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = current(*args, **kwargs)
+        try:
+            text = record.getMessage()
+        except Exception:  # a bad format string: the handler reports it, as before
+            return record
+        record.msg, record.args = scrub(text), None
+        return record
+
+    factory.dlp_masking = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
+
+
+def _log_uncaught(
+    exc_type: type[BaseException], exc: BaseException | None, tb: TracebackType | None
+) -> None:
+    if exc is None or issubclass(exc_type, KeyboardInterrupt):
+        log.critical("uncaught %s", exc_type.__name__)
+        return
+    log.critical("uncaught exception", exc_info=(exc_type, exc, tb))
 
 
 def drain_timeout(settings: Settings) -> float:

@@ -58,6 +58,7 @@ from dlp.sendlog import (
     record_for_message,
     record_for_outcome,
 )
+from dlp.sendlog.redact import scrub_tree
 from dlp.smtp import metrics
 from dlp.smtp.quarantine import Quarantine, QuarantineError, open_quarantine
 from dlp.smtp.relay import ConnectionPool, MailParams, NextHop, RcptParams, Reply
@@ -624,7 +625,15 @@ def cores() -> int:
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line; structured fields come from ``extra={"dlp": {...}}``."""
+    """One JSON object per line; structured fields come from ``extra={"dlp": {...}}``.
+
+    Every record that reaches the handler - ours, aiosmtpd's, asyncio's, a library's -
+    has its message and every string field passed through ``scrub`` here, at the one
+    place where a line is written (DESIGN.md rule 2): recipient addresses such as
+    ``123456789018@example.com``, next-hop replies that echo them, the XFORWARD IDENT
+    a client sent, aiosmtpd's warnings that quote a command line.  Only the fields
+    this formatter writes itself and a client field that is an IP address are left
+    as they are (an IPv4 address can hold twelve digits)."""
 
     def format(self, record: logging.LogRecord) -> str:
         data: dict[str, Any] = {
@@ -632,17 +641,17 @@ class JsonFormatter(logging.Formatter):
             + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": scrub(record.getMessage()),
         }
         extra = getattr(record, "dlp", None)
         if isinstance(extra, dict):
-            data.update(extra)
+            data.update(scrub_tree(extra, keep=frozenset()))
         if record.exc_info and record.exc_info[0] is not None:
             # The exception type and where, not its text: a message text could
             # quote content (DESIGN.md rule 2).
             data["exception"] = record.exc_info[0].__name__
             data["where"] = _where(record.exc_info[2])
-        return json.dumps(data, ensure_ascii=False, default=str)
+        return json.dumps(data, ensure_ascii=False)
 
 
 def _where(tb: Any) -> str:
