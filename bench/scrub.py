@@ -50,7 +50,7 @@ def measure(repeat: int) -> dict[str, dict[str, float]]:
     for name, text in CASES:
         row = {}
         for fname, fn in (("scrub", scrub), ("redact", redact)):
-            t = timeit.Timer(lambda fn=fn: fn(text))
+            t = timeit.Timer(lambda fn=fn, text=text: fn(text))
             n, _ = t.autorange()
             best = min(t.repeat(repeat, n)) / n
             row[fname] = best * 1e6

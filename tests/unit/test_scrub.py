@@ -97,7 +97,7 @@ def valid_runs(text: str) -> list[tuple[int, str]]:
 def numbers(draw: st.DrawFn) -> str:
     base = "".join(draw(st.lists(st.sampled_from("0123456789"), min_size=11, max_size=11)))
     digits = _number(base)
-    form = draw(st.sampled_from(DIGIT_FORMS + ("mixed",)))
+    form = draw(st.sampled_from((*DIGIT_FORMS, "mixed")))
     if form == "mixed":
         shown = [draw(st.sampled_from(DIGIT_FORMS))[int(d)] for d in digits]
     else:
