@@ -50,7 +50,7 @@ from typing import Any
 from dlp import policy
 from dlp.config import Settings
 from dlp.detect.mynumber import scrub
-from dlp.model import Action, Recipient, ScanReport, Verdict
+from dlp.model import Action, Recipient, RecipientClass, ScanReport, Verdict
 from dlp.sendlog import (
     SendLogError,
     needs_record,
@@ -60,6 +60,7 @@ from dlp.sendlog import (
 )
 from dlp.sendlog.redact import scrub_tree
 from dlp.smtp import metrics
+from dlp.smtp.addresses import ROUTING_RULE, RoutingProblem, recipient_refusal
 from dlp.smtp.quarantine import Quarantine, QuarantineError, open_quarantine
 from dlp.smtp.relay import ConnectionPool, MailParams, NextHop, RcptParams, Reply
 from dlp.smtp.workers import ScanFn, ScanPool, default_scan_fn
@@ -287,40 +288,37 @@ class Gateway:
             self._log_event("mail refused", audit_key, st, reply=reply.line)
         return _ensure_enhanced(reply, "2.1.0")
 
-    async def rcpt(self, st: SessionState, address: str, params: RcptParams) -> tuple[str, bool]:
-        """The reply for one recipient and whether it is now part of the transaction."""
+    async def rcpt(
+        self,
+        st: SessionState,
+        address: str,
+        params: RcptParams,
+        *,
+        routing: RoutingProblem | None = None,
+    ) -> tuple[str, bool]:
+        """The reply for one recipient and whether it is now part of the transaction.
+
+        ``routing``: the address has routing syntax (``addresses.py``) and is
+        refused whatever its domain, since its domain is not where it would go.
+        """
         txn = st.txn
         assert txn is not None
+        if routing is not None:
+            recipient = self._classify_leniently(address)
+            return await self._refuse_recipient(
+                st, txn, recipient, recipient_refusal(routing), kind=routing.kind
+            )
         recipient = self._classify(address)
         refusal = policy.recipient_refusal(recipient, self.settings.domains)
         if refusal is not None and refusal.action is Action.REJECT:
-            # Recorded like any non-deliver verdict; if that fails, 4xx, so the
-            # sender is told later rather than never.
-            record = record_for_message(
-                audit_key=txn.audit_key,
-                client_address=st.peer,
-                sender=txn.sender,
-                recipients=[recipient],
-                report=ScanReport(source=txn.audit_key),
-                verdict=refusal,
-                next_hop_reply="",
-            )
-            try:
-                await self.audit.append(record)
-            except Exception as exc:
-                log.error("send log unavailable: %s", _why(exc))
-                return TEMPFAIL_INTERNAL, False
-            metrics.MESSAGES.labels("rcpt_reject").inc()
-            self._log_event(
-                "recipient refused",
-                txn.audit_key,
+            return await self._refuse_recipient(
                 st,
-                recipient=address,
-                rule=refusal.rule,
+                txn,
+                recipient,
+                refusal,
                 domain=recipient.domain,
                 resembles=recipient.resembles or "",
             )
-            return f"{refusal.smtp_code} {refusal.smtp_message}", False
         if refusal is not None and refusal.action is Action.HOLD:
             txn.recipients.append(recipient)
             txn.holds.append(refusal)
@@ -330,6 +328,58 @@ class Gateway:
             txn.recipients.append(recipient)
             txn.relayed.append(address)
         return _ensure_enhanced(reply, "2.1.5"), reply.ok
+
+    async def _refuse_recipient(
+        self,
+        st: SessionState,
+        txn: Transaction,
+        recipient: Recipient,
+        refusal: Verdict,
+        **log_fields: Any,
+    ) -> tuple[str, bool]:
+        """A deliberate 550 for one recipient, recorded like any non-deliver
+        verdict; if recording fails, 4xx, so the sender is told later rather
+        than never."""
+        record = record_for_message(
+            audit_key=txn.audit_key,
+            client_address=st.peer,
+            sender=txn.sender,
+            recipients=[recipient],
+            report=ScanReport(source=txn.audit_key),
+            verdict=refusal,
+            next_hop_reply="",
+        )
+        try:
+            await self.audit.append(record)
+        except Exception as exc:
+            log.error("send log unavailable: %s", _why(exc))
+            return TEMPFAIL_INTERNAL, False
+        metrics.MESSAGES.labels("rcpt_reject").inc()
+        self._log_event(
+            "recipient refused",
+            txn.audit_key,
+            st,
+            recipient=recipient.address,
+            rule=refusal.rule,
+            **log_fields,
+        )
+        return f"{refusal.smtp_code} {refusal.smtp_message}", False
+
+    def log_routing_refusal(self, st: SessionState, role: str, problem: RoutingProblem) -> None:
+        """A sender refused at MAIL (no transaction yet, so nothing to record)."""
+        log.info(
+            "sender refused",
+            extra={
+                "dlp": {
+                    "event": "sender refused",
+                    "audit_key": st.xforward.get("IDENT", ""),
+                    "client": st.peer,
+                    "rule": ROUTING_RULE,
+                    "kind": problem.kind,
+                    "role": role,
+                }
+            },
+        )
 
     # -- DATA -----------------------------------------------------------
 
@@ -567,6 +617,15 @@ class Gateway:
         assert self.classifier is not None
         recipient: Recipient = self.classifier.classify(address)
         return recipient
+
+    def _classify_leniently(self, address: str) -> Recipient:
+        """For the send-log entry of a refused address: its nominal domain's
+        class, or external when that domain does not even classify."""
+        try:
+            return self._classify(address)
+        except Exception:
+            domain = address.rpartition("@")[2]
+            return Recipient(address=address, domain=domain, klass=RecipientClass.EXTERNAL)
 
     def _xforward_for(self, st: SessionState, audit_key: str) -> dict[str, str]:
         attrs = dict(st.xforward)

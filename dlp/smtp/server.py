@@ -27,6 +27,13 @@ from typing import AnyStr
 
 from aiosmtpd.smtp import SMTP, Envelope, Session, login_always_fail
 
+from dlp.smtp.addresses import (
+    SOURCE_ROUTE,
+    RoutingProblem,
+    has_source_route,
+    routing_problem,
+    sender_refusal,
+)
 from dlp.smtp.datareader import read_data
 from dlp.smtp.gateway import TEMPFAIL_INTERNAL, Gateway, SessionState
 from dlp.smtp.relay import MailParams, RcptParams
@@ -196,6 +203,11 @@ class GatewaySMTP(SMTP):
             await self.push(parsed)
             return
         sender = "" if address == "<>" else address
+        problem = _routing(sender, rest) if sender else None
+        if problem is not None:
+            self.gateway.log_routing_refusal(self.state, "sender", problem)
+            await self.push(sender_refusal(problem))
+            return
         self._busy = True
         status = await self.gateway.mail(self.state, sender, parsed, options)
         if status.startswith("2"):
@@ -229,7 +241,9 @@ class GatewaySMTP(SMTP):
         if isinstance(parsed, str):
             await self.push(parsed)
             return
-        status, accepted = await self.gateway.rcpt(self.state, address, parsed)
+        status, accepted = await self.gateway.rcpt(
+            self.state, address, parsed, routing=_routing(address, rest)
+        )
         if accepted:
             self.envelope.rcpt_tos.append(address)
             self.envelope.rcpt_options.extend(options)
@@ -368,6 +382,16 @@ class _Hooks:
             extra={"dlp": {"event": "exception"}},
         )
         return TEMPFAIL_INTERNAL
+
+
+def _routing(address: str, arg: str) -> RoutingProblem | None:
+    """Routing syntax in the parsed address, or a source route in the argument
+    (which the parse dropped).  A route needs a ":", so most arguments skip the
+    second, slower parse."""
+    problem = routing_problem(address)
+    if problem is None and ":" in arg and has_source_route(arg):
+        problem = SOURCE_ROUTE
+    return problem
 
 
 def _parse_mail_params(options: list[str], size_limit: int | None) -> MailParams | str:

@@ -1,0 +1,204 @@
+"""Attacks on the SMTP side of the gateway (issue 11), through real SMTP conversations:
+addresses that route elsewhere than their domain, forged X-DLP-* verdict headers,
+and clients that hold too many sessions or trickle DATA (slow loris)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import smtplib
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from gwtools import InProcessGateway, LoopThread, Sink, sendlog_entries, write_config
+
+from dlp.smtp.gateway import JsonFormatter
+
+pytestmark = pytest.mark.timeout(60)
+
+SENDER = "sender@example.lg.jp"
+OWN = "example.lg.jp"  # own domain in write_config's allowlist
+EXTERNAL = "someone@kaisha-abc.jp"
+
+
+def plain(subject: str, body: str, extra: str = "") -> bytes:
+    return (
+        f"{extra}From: {SENDER}\r\nTo: {EXTERNAL}\r\nSubject: {subject}\r\n"
+        f"Message-ID: <{uuid.uuid4().hex}@example.lg.jp>\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        "Content-Transfer-Encoding: 8bit\r\n\r\n"
+        f"{body}\r\n"
+    ).encode()
+
+
+class JsonLines(logging.Handler):
+    """The gateway's JSON log lines, as `dlp serve` writes them, kept in memory."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(JsonFormatter())
+        self.lines: list[dict[str, object]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(json.loads(self.format(record)))
+
+    def events(self, name: str) -> list[dict[str, object]]:
+        return [line for line in self.lines if line.get("event") == name]
+
+
+@pytest.fixture(scope="module")
+def lt() -> Iterator[LoopThread]:
+    loop = LoopThread()
+    yield loop
+    loop.stop()
+
+
+@pytest.fixture(scope="module")
+def sink(lt: LoopThread) -> Iterator[Sink]:
+    s = Sink(lt).start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def gw(
+    lt: LoopThread, sink: Sink, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[InProcessGateway]:
+    cfg = write_config(tmp_path_factory.mktemp("gw"), next_hop_port=sink.port)
+    g = InProcessGateway(cfg, lt)
+    yield g
+    g.stop()
+
+
+@pytest.fixture(autouse=True)
+def fresh_sink(sink: Sink) -> None:
+    sink.messages.clear()
+    sink.behaviour.__init__()  # type: ignore[misc]
+
+
+@pytest.fixture
+def jsonlog() -> Iterator[JsonLines]:
+    handler = JsonLines()
+    logger = logging.getLogger("dlp.smtp")
+    old = logger.level
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    yield handler
+    logger.removeHandler(handler)
+    logger.setLevel(old)
+
+
+def client(port: int) -> smtplib.SMTP:
+    c = smtplib.SMTP("127.0.0.1", port, timeout=30)
+    c.ehlo("mta.example.lg.jp")
+    return c
+
+
+# -- addresses that route elsewhere -------------------------------------------------
+
+ROUTING_RECIPIENTS = [
+    # the percent hack: Postfix resolves user%evil@<local domain> to user@evil
+    ("<user%evil.example@example.lg.jp>", "percent"),
+    ("<USER%EVIL.EXAMPLE@EXAMPLE.LG.JP>", "percent"),
+    ('<"user%evil.example"@example.lg.jp>', "percent"),  # quoting hides nothing
+    ("<user%40evil.example@example.lg.jp>", "percent"),  # percent-encoded "@"
+    ("<user@evil.example%example.lg.jp>", "percent"),  # in the domain
+    ("<user\uff05evil.example@example.lg.jp>", "percent"),  # full-width ％
+    ("<user\ufe6aevil.example@example.lg.jp>", "percent"),  # small ﹪
+    ("<user\u066aevil.example@example.lg.jp>", "percent"),  # Arabic ٪ (not NFKC-folded)
+    ("<user@xn--evilexample-xj25d.jp>", "percent"),  # IDN label hiding ％
+    # the bang path: evil!user@<local domain> becomes user@evil
+    ("<evil.example!user@example.lg.jp>", "bang"),
+    ('<"evil.example!user"@example.lg.jp>', "bang"),
+    ("<evil.example\uff01user@example.lg.jp>", "bang"),  # full-width ！
+    ("<evil.example\u01c3user@example.lg.jp>", "bang"),  # Latin click ǃ
+    # a second "@": quoted, escaped inside the quotes, or full-width
+    ('<"user@evil.example"@example.lg.jp>', "quoted-at"),
+    ('<"user\\@evil.example"@example.lg.jp>', "quoted-at"),
+    ("<user\uff20evil.example@example.lg.jp>", "quoted-at"),
+    ("<user@evil.example\uff20example.lg.jp>", "quoted-at"),
+    # source routes, which aiosmtpd's parser would silently drop
+    ("<@relay.example:user@example.lg.jp>", "source-route"),
+    ("<@relay.example,@other.example:user@example.lg.jp>", "source-route"),
+    ("< @relay.example:user@example.lg.jp>", "source-route"),
+    ("<(comment)@relay.example:user@example.lg.jp>", "source-route"),
+]
+
+
+def test_addresses_that_route_elsewhere_are_refused_at_rcpt(
+    gw: InProcessGateway, sink: Sink, jsonlog: JsonLines
+) -> None:
+    with client(gw.port) as c:
+        assert c.mail(SENDER, ["SMTPUTF8"])[0] == 250
+        c.command_encoding = "utf-8"
+        for arg, _kind in ROUTING_RECIPIENTS:
+            code, text = c.docmd(f"RCPT TO:{arg}")
+            assert code == 550, (arg, code, text)
+            reply = text.decode()
+            assert reply.startswith("5.1.3 宛先を受け付けません: "), arg
+            assert "user@domain" in reply and "Recipient refused" in reply, arg
+            assert len(text) + 4 <= 510, "an SMTP reply line is at most 512 octets"
+        # The same message still goes to its ordinary recipient, and only there.
+        assert c.docmd(f"RCPT TO:<{EXTERNAL}>")[0] == 250
+        assert c.data(plain("routing", "本文"))[0] == 250
+    got = sink.wait_for(1)
+    assert len(got) == 1 and got[0].rcpt_tos == [EXTERNAL]
+
+    refused = jsonlog.events("recipient refused")
+    assert [line["kind"] for line in refused] == [k for _, k in ROUTING_RECIPIENTS]
+    assert {line["rule"] for line in refused} == {"routing-address"}
+    entries = [e.record for e in sendlog_entries(gw.settings) if e.record.rule == "routing-address"]
+    assert len(entries) == len(ROUTING_RECIPIENTS)
+    assert all(e.action == "reject" for e in entries)
+
+
+@pytest.mark.parametrize(
+    "reply_text",
+    [
+        ("%", "'%' in an address can make a mail server forward it to another domain"),
+        ("!", "'!' (UUCP bang path) in an address can route it to another host"),
+    ],
+)
+def test_refusal_says_why(gw: InProcessGateway, reply_text: tuple[str, str]) -> None:
+    char, why = reply_text
+    with client(gw.port) as c:
+        c.mail(SENDER)
+        code, text = c.docmd(f"RCPT TO:<a{char}b@{OWN}>")
+    assert code == 550 and why in text.decode()
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "tanaka.taro+invoice@kaisha-abc.jp",
+        "o'brien@kaisha-abc.jp",
+        '"tanaka taro"@kaisha-abc.jp',
+        "山田@例え.jp",
+        "user@xn--r8jz45g.jp",  # 例え.jp in ACE form
+        "user@[192.0.2.1]",
+    ],
+)
+def test_ordinary_addresses_are_not_refused(gw: InProcessGateway, sink: Sink, address: str) -> None:
+    with client(gw.port) as c:
+        assert c.mail(SENDER, ["SMTPUTF8"])[0] == 250
+        c.command_encoding = "utf-8"
+        code, text = c.docmd(f"RCPT TO:<{address}>")
+        assert code == 250, text
+
+
+def test_sender_that_routes_elsewhere_is_refused_at_mail(
+    gw: InProcessGateway, sink: Sink, jsonlog: JsonLines
+) -> None:
+    with client(gw.port) as c:
+        code, text = c.docmd(f"MAIL FROM:<user%evil.example@{OWN}>")
+        assert code == 550 and text.decode().startswith("5.1.7 送信者アドレスを受け付けません")
+        assert "Sender refused" in text.decode()
+        # The session goes on: a proper sender is accepted next.
+        assert c.docmd(f"MAIL FROM:<{SENDER}>")[0] == 250
+        assert c.docmd(f"RCPT TO:<{EXTERNAL}>")[0] == 250
+        assert c.data(plain("after refusal", "本文"))[0] == 250
+        assert c.docmd("MAIL FROM:<>")[0] == 250  # the null sender is fine
+    assert len(sink.wait_for(1)) == 1
+    [line] = jsonlog.events("sender refused")
+    assert line["kind"] == "percent" and line["rule"] == "routing-address"
