@@ -61,6 +61,7 @@ from dlp.sendlog import (
 from dlp.sendlog.redact import scrub_tree
 from dlp.smtp import metrics
 from dlp.smtp.addresses import ROUTING_RULE, RoutingProblem, recipient_refusal
+from dlp.smtp.headers import ALWAYS, strip_fields
 from dlp.smtp.quarantine import Quarantine, QuarantineError, open_quarantine
 from dlp.smtp.relay import ConnectionPool, MailParams, NextHop, RcptParams, Reply
 from dlp.smtp.workers import ScanFn, ScanPool, default_scan_fn
@@ -471,6 +472,7 @@ class Gateway:
         if not st.next_hop.connected:
             # Lost since RCPT: say so before writing a send-log entry for nothing.
             return "451 4.4.2 next hop connection lost, try again later", ""
+        content = self._without_verdict_fields(st, txn, content)
         if verdict.action is Action.TAG:
             content = self._tag_headers(txn, report, verdict) + content
         recipients = [r for r in txn.recipients if r.address in txn.relayed]
@@ -586,6 +588,15 @@ class Gateway:
                 _why(exc),
                 extra={"dlp": {"event": "hold left pending", "audit_key": audit_key}},
             )
+
+    def _without_verdict_fields(self, st: SessionState, txn: Transaction, content: bytes) -> bytes:
+        """Incoming fields named like ours are the sender's forgery: removed (headers.py)."""
+        stripped = strip_fields(content, (ALWAYS, self.settings.policy.tag_header_prefix))
+        if stripped.removed:
+            self._log_event(
+                "verdict headers removed", txn.audit_key, st, fields=list(stripped.removed)
+            )
+        return stripped.content
 
     def _tag_headers(self, txn: Transaction, report: ScanReport, verdict: Verdict) -> bytes:
         prefix = self.settings.policy.tag_header_prefix

@@ -1,6 +1,7 @@
 """Release or discard a held message (``dlp quarantine``, the review console).
 
-Release re-sends the held message, unchanged, with its original envelope to
+Release re-sends the held message, unchanged (but for incoming ``X-DLP-*``
+fields, ``headers.py``), with its original envelope to
 the next hop, records a ``release`` event in the send log and only then
 removes it from the hold queue.  If the next hop is down or refuses, nothing is
 removed and ``ReleaseError`` says why: the message stays held and the release
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from dlp.config import Settings
+from dlp.smtp.headers import ALWAYS, strip_fields
 from dlp.smtp.quarantine import (
     ClaimedElsewhere,
     HeldMessage,
@@ -228,7 +230,9 @@ async def _send(settings: Settings, held: HeldMessage, raw: bytes) -> tuple[str,
                 raise ReleaseError(f"next hop deferred {rcpt}: {r.line}; the message stays held")
         if not accepted:
             raise ReleaseError("next hop refused every recipient: " + ", ".join(refused))
-        reply = await hop.data(raw)
+        # As for mail relayed at once: no sender-written verdict fields leave (headers.py).
+        prefixes = (ALWAYS, settings.policy.tag_header_prefix)
+        reply = await hop.data(strip_fields(raw, prefixes).content)
         if not reply.ok:
             raise ReleaseError(f"next hop did not accept the message: {reply.line}; it stays held")
         return reply.line, refused

@@ -7,11 +7,19 @@ from __future__ import annotations
 import json
 import logging
 import smtplib
+import socket
 import uuid
 from collections.abc import Iterator
 
 import pytest
-from gwtools import InProcessGateway, LoopThread, Sink, sendlog_entries, write_config
+from gwtools import (
+    InProcessGateway,
+    LoopThread,
+    Sink,
+    my_number,
+    sendlog_entries,
+    write_config,
+)
 
 from dlp.smtp.gateway import JsonFormatter
 
@@ -202,3 +210,103 @@ def test_sender_that_routes_elsewhere_is_refused_at_mail(
     assert len(sink.wait_for(1)) == 1
     [line] = jsonlog.events("sender refused")
     assert line["kind"] == "percent" and line["rule"] == "routing-address"
+
+
+# -- forged verdict headers ----------------------------------------------------------
+
+N1, N2, N3 = my_number("12345678901"), my_number("23456789012"), my_number("98765432109")
+
+FORGED = (
+    "X-DLP-Verdict: deliver; rule=forged-by-sender\r\n"
+    "x-dlp-audit-key: forged-key\r\n"  # any case
+    "X-Dlp-Reason: forged first line\r\n"  # folded: continuation lines go with it
+    " forged continuation\r\n"
+    "\tforged-tab-continuation\r\n"
+    "X-DLP-MyNumber : distinct=0; forged-obsolete-colon\r\n"  # white space before ":"
+)
+KEPT = (
+    "X-DLPX: kept, another family\r\n"
+    "X-Original-DLP-Verdict: kept, not our prefix\r\n"
+    "Comments: mentions X-DLP-Verdict: kept\r\n"
+)
+
+
+def _forged(subject: str, body: str) -> tuple[bytes, bytes]:
+    """A message with forged verdict fields spread through its header, and the
+    same message as it must arrive (those fields gone, every other byte intact)."""
+    head = f"From: {SENDER}\r\nTo: {EXTERNAL}\r\nSubject: {subject}\r\n"
+    rest = (
+        f"Message-ID: <{uuid.uuid4().hex}@example.lg.jp>\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+        f"{body}\r\nX-DLP-Verdict: a body line that looks like a field stays\r\n"
+    )
+    first, others = FORGED.split("\r\n", 1)
+    sent = first + "\r\n" + head + others + KEPT + rest
+    return sent.encode(), (head + KEPT + rest).encode()
+
+
+def _header(content: bytes) -> str:
+    return content.split(b"\r\n\r\n", 1)[0].decode()
+
+
+def test_forged_verdict_headers_never_reach_the_next_hop(
+    gw: InProcessGateway, sink: Sink, jsonlog: JsonLines
+) -> None:
+    sent, expected = _forged("clean", "こんにちは")
+    with client(gw.port) as c:
+        c.sendmail(SENDER, [EXTERNAL], sent)
+    [got] = sink.wait_for(1)
+    assert got.content == expected  # byte for byte, but for the forged fields
+    [line] = jsonlog.events("verdict headers removed")
+    assert line["fields"] == ["X-DLP-Verdict", "x-dlp-audit-key", "X-Dlp-Reason", "X-DLP-MyNumber"]
+
+
+def test_forged_verdict_headers_removed_before_tagging(gw: InProcessGateway, sink: Sink) -> None:
+    sent, expected = _forged("名簿", f"氏名 山田太郎 {N1}")  # medium confidence: tag
+    with client(gw.port) as c:
+        c.sendmail(SENDER, [EXTERNAL], sent)
+    [got] = sink.wait_for(1)
+    assert got.content.endswith(expected)
+    header = _header(got.content)
+    assert "forged" not in header
+    verdicts = [h for h in header.split("\r\n") if h.lower().startswith("x-dlp-verdict")]
+    assert len(verdicts) == 1 and verdicts[0].startswith("X-DLP-Verdict: tag; rule=")
+
+
+def test_forged_verdict_headers_removed_on_bare_lf_mail(gw: InProcessGateway, sink: Sink) -> None:
+    sent, expected = _forged("bare LF", "こんにちは")
+    lf = sent.replace(b"\r\n", b"\n")[:-1]  # smtplib would fix the line ends: raw socket
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as s:
+        f = s.makefile("rb")
+        f.readline()
+        for command in (
+            b"HELO mta",
+            f"MAIL FROM:<{SENDER}>".encode(),
+            f"RCPT TO:<{EXTERNAL}>".encode(),
+            b"DATA",
+        ):
+            s.sendall(command + b"\r\n")
+            assert f.readline()[:1] in (b"2", b"3")
+        s.sendall(lf + b"\r\n.\r\n")
+        assert f.readline().startswith(b"250 ")
+    [got] = sink.wait_for(1)
+    assert got.content == expected  # CRLF again on the way out (datareader.dot_stuff)
+
+
+def test_a_released_message_loses_forged_headers_the_held_copy_keeps_them(
+    gw: InProcessGateway, sink: Sink
+) -> None:
+    from dlp.smtp.release import release
+
+    body = f"職員の個人番号です。\r\n個人番号: {N1}\r\nマイナンバー {N2}\r\n個人番号：{N3}"
+    sent, _ = _forged("hold me", body)
+    with client(gw.port) as c:
+        c.mail(SENDER)
+        c.rcpt(EXTERNAL)
+        code, resp = c.data(sent)
+    assert code == 250 and resp.startswith(b"2.6.0"), resp
+    held_id = resp.decode().rsplit("[", 1)[1].rstrip("]")
+    assert b"forged-by-sender" in gw.gateway.quarantine.read(held_id)  # evidence kept
+    release(gw.settings, held_id, "reviewer", "")
+    [got] = sink.wait_for(1)
+    assert "forged" not in _header(got.content) and N1.encode() in got.content
