@@ -66,6 +66,18 @@ class SmtpSettings:
     tls_key: str = ""
     require_tls: bool = False
     idle_timeout: float = 300.0
+    max_sessions: int = 200
+    """Concurrent SMTP sessions in each serving process; more get ``421 4.7.0``.
+    Each session can hold a message of up to ``max_message_size`` in memory."""
+    max_sessions_per_client: int = 100
+    """Concurrent sessions from one client address in each serving process.  At
+    least what the upstream MTA opens at once (Postfix: the scan transport's
+    maxproc, default_process_limit = 100), or its mail waits for retries."""
+    max_data_seconds: float = 600.0
+    """Longest DATA phase (354 to the final dot).  The idle timeout restarts with
+    every packet, so a client trickling a few bytes at a time would hold its
+    session for ever without this; past it the session gets ``421 4.4.2`` and
+    is closed, and the MTA retries later."""
     metrics_listen: str = ""
     """HOST:PORT for Prometheus metrics; empty = off."""
     log_level: str = "info"
@@ -87,6 +99,18 @@ class SmtpSettings:
             raise ValueError("log_level must be one of debug, info, warning, error")
         if self.processes < 0:
             raise ValueError("processes must be 0 (one per core) or more")
+        if self.max_sessions < 1:
+            raise ValueError("max_sessions must be at least 1")
+        if not 1 <= self.max_sessions_per_client <= self.max_sessions:
+            raise ValueError(
+                f"max_sessions_per_client must be between 1 and max_sessions "
+                f"({self.max_sessions}), got {self.max_sessions_per_client}"
+            )
+        if not 0 < self.max_data_seconds <= 3600:
+            raise ValueError(
+                "max_data_seconds must be above 0 and at most 3600 (an hour per message), "
+                f"got {self.max_data_seconds:g}"
+            )
 
     @property
     def listen_addr(self) -> tuple[str, int]:

@@ -32,6 +32,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import ipaddress
 import json
@@ -217,6 +218,8 @@ class Gateway:
         self.next_hops = ConnectionPool()
         self.draining = False
         self.sessions: set[Any] = set()
+        self._per_client: collections.Counter[str] = collections.Counter()
+        self._caps = _CapLog()
         self._drained = asyncio.Event()
 
     async def start(self) -> None:
@@ -244,6 +247,47 @@ class Gateway:
         if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
             addr = addr.ipv4_mapped
         return any(addr in net for net in self._networks)
+
+    def admit(self, peer: Any) -> str | None:
+        """Count a new session in, or the ``421`` to send when a cap is reached.
+
+        Caps are per serving process (each holds its own sessions' memory); the
+        caller adds the session to ``sessions`` with no await in between and
+        calls ``session_closed`` exactly once afterwards."""
+        s = self.settings.smtp
+        client = _client_key(peer)
+        if len(self.sessions) >= s.max_sessions:
+            self.cap_reached("sessions", s.max_sessions, client)
+            return (
+                f"421 4.7.0 Too many concurrent sessions (limit {s.max_sessions}),"
+                " try again later / 同時接続数が上限に達しました。しばらくしてから再試行してください"
+            )
+        if self._per_client[client] >= s.max_sessions_per_client:
+            self.cap_reached("per_client", s.max_sessions_per_client, client)
+            return (
+                "421 4.7.0 Too many concurrent sessions from your address"
+                f" (limit {s.max_sessions_per_client}), try again later"
+                " / このアドレスからの同時接続数が上限に達しました。しばらくしてから再試行してください"
+            )
+        self._per_client[client] += 1
+        return None
+
+    def session_closed(self, peer: Any) -> None:
+        client = _client_key(peer)
+        self._per_client[client] -= 1
+        if self._per_client[client] <= 0:
+            del self._per_client[client]
+
+    def cap_reached(self, cap: str, limit: float, client: str, **fields: Any) -> None:
+        metrics.SESSIONS_REFUSED.labels(cap).inc()
+        self._caps.hit(
+            cap,
+            limit=limit,
+            client=client,
+            sessions=len(self.sessions),
+            client_sessions=self._per_client.get(client, 0),
+            **fields,
+        )
 
     def new_session(self, peer: Any) -> SessionState:
         host = peer[0] if isinstance(peer, tuple) else str(peer)
@@ -652,6 +696,50 @@ class Gateway:
             event,
             extra={"dlp": {"event": event, "audit_key": audit_key, "client": st.peer, **fields}},
         )
+
+
+class _CapLog:
+    """One JSON line per cap per ``interval`` seconds, with the refusals since the last.
+
+    A client that hammers a cap would otherwise write a line per attempt and
+    flood the log it is meant to show up in."""
+
+    def __init__(self, interval: float = 10.0) -> None:
+        self.interval = interval
+        self._last: dict[str, float] = {}
+        self._count: collections.Counter[str] = collections.Counter()
+
+    def hit(self, cap: str, **fields: Any) -> None:
+        self._count[cap] += 1
+        now = time.monotonic()
+        last = self._last.get(cap)
+        if last is not None and now - last < self.interval:
+            return
+        self._last[cap] = now
+        log.warning(
+            "session cap reached: %s",
+            cap,
+            extra={
+                "dlp": {
+                    "event": "session cap",
+                    "cap": cap,
+                    "refused": self._count.pop(cap),
+                    **fields,
+                }
+            },
+        )
+
+
+def _client_key(peer: Any) -> str:
+    """The client's address as counted for ``max_sessions_per_client``."""
+    host = peer[0] if isinstance(peer, tuple) and peer else str(peer)
+    try:
+        addr = ipaddress.ip_address(host)
+    except ValueError:
+        return str(host)
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    return str(addr)
 
 
 def _with_rcpt_holds(verdict: Verdict, holds: list[Verdict]) -> Verdict:

@@ -31,6 +31,11 @@ MESSAGES = Counter(
 )
 FINDINGS = Counter("dlp_findings_total", "Findings by detector.", ["detector"])
 HELD = Counter("dlp_held_total", "Messages written to the hold queue.")
+SESSIONS_REFUSED = Counter(
+    "dlp_sessions_refused_total",
+    "Sessions refused or closed at a cap: sessions, per_client, data_time.",
+    ["cap"],
+)
 SCAN_SECONDS = Histogram("dlp_scan_seconds", "Time to scan one message.", buckets=_LATENCY_BUCKETS)
 RELAY_SECONDS = Histogram(
     "dlp_relay_seconds",

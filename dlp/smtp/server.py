@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 import re
 import ssl
+import time
 from typing import AnyStr
 
 from aiosmtpd.smtp import SMTP, Envelope, Session, login_always_fail
@@ -140,10 +142,20 @@ class GatewaySMTP(SMTP):
             await self.push("421 4.3.2 Service shutting down, try again later")
             self.transport.close()
             return
+        refusal = self.gateway.admit(self.session.peer)
+        if refusal is not None:
+            await self.push(refusal)
+            self.transport.close()
+            return
         self.state = self.gateway.new_session(self.session.peer)
         self.gateway.sessions.add(self)
         try:
             await super()._handle_client()
+        except ConnectionResetError:
+            # The client went away mid-DATA, or was cut off for trickling it: aiosmtpd
+            # has closed the connection; an exception left on the task would only be
+            # logged later as "never retrieved".
+            pass
         finally:
             await self._end_session()
 
@@ -151,6 +163,8 @@ class GatewaySMTP(SMTP):
         state, self.state = self.state, None
         self.gateway.sessions.discard(self)
         if state is not None:
+            assert self.session is not None
+            self.gateway.session_closed(self.session.peer)
             await state.next_hop.close()
         self.gateway.check_drained()
 
@@ -260,7 +274,15 @@ class GatewaySMTP(SMTP):
             await self.push("501 5.5.4 Syntax: DATA")
             return
         await self.push("354 End data with <CR><LF>.<CR><LF>")
-        result = await read_data(self._reader, self.data_size_limit, self._reset_timeout)
+        limit = self.gateway.settings.smtp.max_data_seconds
+        started = time.monotonic()
+        try:
+            result = await asyncio.wait_for(
+                read_data(self._reader, self.data_size_limit, self._reset_timeout), limit
+            )
+        except TimeoutError:
+            await self._data_too_slow(limit, time.monotonic() - started)
+            raise ConnectionResetError("DATA time limit") from None
         if result.too_large:
             self._set_post_data_state()
             await self._abort_transaction()
@@ -277,6 +299,34 @@ class GatewaySMTP(SMTP):
         self._busy = False
         await self.push(status)
         await self._close_after_transaction_if_draining()
+
+    async def _data_too_slow(self, limit: float, elapsed: float) -> None:
+        """Slow loris: the client trickled DATA past ``max_data_seconds``.
+
+        421 and close (RFC 5321 3.8): the MTA keeps the message and retries it,
+        and the next hop's open transaction is abandoned, so nothing is sent.
+        The rest of what the client sends is never read as commands: the caller
+        raises ``ConnectionResetError``, which ends aiosmtpd's command loop."""
+        assert self.state is not None and self.session is not None
+        txn = self.state.txn
+        self.gateway.cap_reached(
+            "data_time",
+            limit,
+            str(self.session.peer[0] if self.session.peer else ""),
+            audit_key=txn.audit_key if txn is not None else "",
+            seconds=round(elapsed, 1),
+        )
+        self.state.txn = None
+        await self.state.next_hop.close()
+        self._set_rset_state()
+        self._busy = False
+        with contextlib.suppress(Exception):
+            await self.push(
+                f"421 4.4.2 DATA took longer than {limit:g} s, closing; try again later"
+                " / 受信に時間がかかりすぎたため切断します。後で再送してください"
+            )
+        assert self.transport is not None
+        self.transport.close()
 
     async def smtp_XFORWARD(self, arg: str | None) -> None:
         """Postfix's client attributes (XFORWARD_README); IDENT becomes the audit key."""

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import logging
+import select
 import smtplib
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -310,3 +312,142 @@ def test_a_released_message_loses_forged_headers_the_held_copy_keeps_them(
     release(gw.settings, held_id, "reviewer", "")
     [got] = sink.wait_for(1)
     assert "forged" not in _header(got.content) and N1.encode() in got.content
+
+
+# -- session caps and slow DATA ----------------------------------------------------
+
+CAP_TOTAL, CAP_PER_CLIENT, DATA_SECONDS = 4, 3, 1.0
+
+
+@pytest.fixture(scope="module")
+def capped(
+    lt: LoopThread, sink: Sink, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[InProcessGateway]:
+    cfg = write_config(
+        tmp_path_factory.mktemp("capped"),
+        next_hop_port=sink.port,
+        smtp={
+            "max_sessions": CAP_TOTAL,
+            "max_sessions_per_client": CAP_PER_CLIENT,
+            "max_data_seconds": DATA_SECONDS,
+        },
+    )
+    g = InProcessGateway(cfg, lt)
+    yield g
+    g.stop()
+
+
+def _connect(port: int, source: str) -> tuple[socket.socket, bytes]:
+    """A raw session from ``source`` (any 127/8 address works on loopback) and its first line."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(source, 0))
+    return s, s.makefile("rb").readline()
+
+
+def _closed_by_server(s: socket.socket) -> bool:
+    s.settimeout(5)
+    try:
+        while s.recv(4096):
+            pass
+    except ConnectionResetError:
+        pass
+    return True
+
+
+def _wait_sessions(gw: InProcessGateway, n: int) -> None:
+    deadline = time.monotonic() + 5
+    while len(gw.gateway.sessions) != n and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(gw.gateway.sessions) == n
+
+
+def test_session_caps_per_client_and_total(
+    capped: InProcessGateway, sink: Sink, jsonlog: JsonLines
+) -> None:
+    port = capped.port
+    # One client opening ten sessions at once gets exactly its share.
+    tries = [_connect(port, "127.0.0.1") for _ in range(10)]
+    greeted = [s for s, line in tries if line.startswith(b"220 ")]
+    refused = [(s, line) for s, line in tries if not line.startswith(b"220 ")]
+    assert len(greeted) == CAP_PER_CLIENT
+    for s, line in refused:
+        assert line.startswith(b"421 4.7.0 Too many concurrent sessions from your address"), line
+        assert b"(limit 3)" in line and "再試行".encode() in line
+        assert _closed_by_server(s)
+        s.close()
+    # Another client still gets in, up to the total.
+    other, line = _connect(port, "127.0.0.2")
+    assert line.startswith(b"220 ")
+    third, line = _connect(port, "127.0.0.3")
+    assert line.startswith(b"421 4.7.0 Too many concurrent sessions (limit 4)"), line
+    assert _closed_by_server(third)
+    third.close()
+    # One JSON line per cap, not one per refusal (the log would flood under attack).
+    lines = jsonlog.events("session cap")
+    assert [line["cap"] for line in lines] == ["per_client", "sessions"]
+    caps = {line["cap"]: line for line in lines}
+    assert caps["per_client"]["client"] == "127.0.0.1" and caps["per_client"]["limit"] == 3
+    assert caps["per_client"]["refused"] == 1 and caps["per_client"]["client_sessions"] == 3
+    assert caps["sessions"]["sessions"] == CAP_TOTAL
+    # A session that ends frees its place: mail flows again from the first client.
+    for s in [*greeted, other]:
+        s.close()
+    _wait_sessions(capped, 0)
+    with client(port) as c:
+        c.sendmail(SENDER, [EXTERNAL], plain("after the cap", "本文"))
+    assert len(sink.wait_for(1)) == 1
+    # Every place was given back: the same burst gets the same share again.
+    _wait_sessions(capped, 0)
+    again = [_connect(port, "127.0.0.1") for _ in range(CAP_PER_CLIENT + 1)]
+    assert [line[:4] for _, line in again] == [b"220 "] * CAP_PER_CLIENT + [b"421 "]
+    for s, _ in again:
+        s.close()
+    _wait_sessions(capped, 0)
+
+
+def test_slow_loris_data_is_cut_off_with_a_tempfail(
+    capped: InProcessGateway, sink: Sink, jsonlog: JsonLines
+) -> None:
+    s, banner = _connect(capped.port, "127.0.0.1")
+    f = s.makefile("rb")
+    assert banner.startswith(b"220 ")
+    for command in (
+        b"EHLO mta",
+        f"MAIL FROM:<{SENDER}>".encode(),
+        f"RCPT TO:<{EXTERNAL}>".encode(),
+    ):
+        s.sendall(command + b"\r\n")
+        line = f.readline()
+        while line[3:4] == b"-":
+            line = f.readline()
+        assert line.startswith(b"250"), line
+    s.sendall(b"DATA\r\n")
+    assert f.readline().startswith(b"354")
+    started = time.monotonic()
+    s.sendall(f"From: {SENDER}\r\nSubject: slow\r\n\r\n".encode())
+    reply = b""
+    # A byte every 0.2 s: each one restarts the idle timer, never the DATA limit.
+    # What trickles in after the limit would be commands if it were ever read.
+    trickle = iter(b"body\r\nRSET\r\nMAIL FROM:<x@kaisha-abc.jp>\r\n" * 10)
+    while b"\n" not in reply and time.monotonic() - started < 10:
+        try:
+            s.send(bytes([next(trickle)]))
+        except (BrokenPipeError, ConnectionResetError):
+            break
+        if select.select([s], [], [], 0.2)[0]:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
+    elapsed = time.monotonic() - started
+    assert reply.startswith(b"421 4.4.2 DATA took longer than 1 s"), reply
+    assert DATA_SECONDS <= elapsed < DATA_SECONDS + 2
+    assert _closed_by_server(s)
+    s.close()
+    _wait_sessions(capped, 0)
+    assert sink.messages == []  # nothing half-sent; the MTA retries the whole message
+    [line] = [x for x in jsonlog.events("session cap") if x["cap"] == "data_time"]
+    assert line["limit"] == DATA_SECONDS and line["seconds"] >= DATA_SECONDS
+    # The cut-off session's next-hop transaction was abandoned: a new message goes through.
+    with client(capped.port) as c:
+        c.sendmail(SENDER, [EXTERNAL], plain("after slow loris", "本文"))
+    assert len(sink.wait_for(1)) == 1

@@ -73,3 +73,24 @@ def test_idle_timeout_must_outlast_scan_and_relay() -> None:
     with pytest.raises(ConfigError, match=r"smtp.idle_timeout \(100 s\) must be above .*\(180 s\)"):
         parse_settings({"smtp": {"idle_timeout": 100.0}})
     assert parse_settings({"smtp": {"idle_timeout": 181.0}}).smtp.idle_timeout == 181.0
+
+
+def test_session_caps_are_validated_with_the_values_in_the_message() -> None:
+    s = parse_settings({}).smtp
+    shipped = load_file(ROOT / "config" / "dlp.toml").smtp
+    assert (shipped.max_sessions, shipped.max_sessions_per_client, shipped.max_data_seconds) == (
+        s.max_sessions,
+        s.max_sessions_per_client,
+        s.max_data_seconds,
+    )
+    with pytest.raises(ConfigError, match=r"\[smtp\] max_sessions must be at least 1"):
+        parse_settings({"smtp": {"max_sessions": 0}})
+    with pytest.raises(
+        ConfigError,
+        match=r"max_sessions_per_client must be between 1 and max_sessions \(10\), got 20",
+    ):
+        parse_settings({"smtp": {"max_sessions": 10, "max_sessions_per_client": 20}})
+    with pytest.raises(ConfigError, match=r"max_data_seconds must be above 0 .* got 0"):
+        parse_settings({"smtp": {"max_data_seconds": 0}})
+    with pytest.raises(ConfigError, match=r"smtp.max_sessions must be an integer"):
+        parse_settings({"smtp": {"max_sessions": "many"}})
