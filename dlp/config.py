@@ -233,6 +233,11 @@ class SendLogSettings:
     retention_days: int = 1825
     """Five years by default: municipal document retention for such records."""
     purge_interval_hours: float = 24.0
+    head_key_file: str = ""
+    """HMAC key that signs the chain head (``dlp log keygen FILE``); kept outside the
+    database and readable only by the user dlp runs as.  Empty = heads are logged unsigned."""
+    heads_file: str = "var/sendlog-heads.jsonl"
+    """Append-only file of signed chain heads (written only when a key is set)."""
 
     def __post_init__(self) -> None:
         if self.backend not in ("sqlite", "postgresql"):
@@ -328,6 +333,14 @@ class Settings:
     @property
     def sqlite_path(self) -> Path:
         return self.resolve(self.sendlog.sqlite_path)
+
+    @property
+    def head_key_path(self) -> Path | None:
+        return self.resolve(self.sendlog.head_key_file) if self.sendlog.head_key_file else None
+
+    @property
+    def heads_path(self) -> Path:
+        return self.resolve(self.sendlog.heads_file)
 
 
 # ---------------------------------------------------------------------------

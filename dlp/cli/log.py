@@ -1,13 +1,15 @@
 """`dlp log`: review, export, verify and purge the attachment send log.
 
-Exit status: 0 success (verify: chain intact), 1 verify found a break,
-2 a problem with the configuration or the log itself.
+Exit status: 0 success (verify: chain intact and every signed head agrees),
+1 verify found a break or a signed head the chain contradicts (purge: refused
+for that reason), 2 a problem with the configuration, the key or the log itself.
 """
 
 from __future__ import annotations
 
 import getpass
 import json
+import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,17 +22,31 @@ from rich.console import Console
 from rich.table import Table
 
 from dlp.cli.common import config_option, load_or_exit
+from dlp.config import Settings
 from dlp.model import Action, RecipientClass
 from dlp.sendlog import (
     EVENTS,
+    HeadReport,
     LogFilter,
     SendLogError,
     SendLogStore,
     StoredEntry,
     expire_quarantine,
+    guard_purge,
     open_store,
+    record_head,
 )
 from dlp.sendlog.export import ENCODINGS, write_csv, write_jsonl
+from dlp.sendlog.heads import (
+    HeadKey,
+    HeadKeyError,
+    HeadsFile,
+    HeadsFileError,
+    attest,
+    generate_key,
+    load_key,
+    log_head,
+)
 from dlp.sendlog.store import STATS_BY
 from dlp.sendlog.timespec import local_tz, parse_when, utc_offset_minutes
 
@@ -264,6 +280,113 @@ def _show(entry: StoredEntry) -> None:
         con.print(t)
 
 
+def _key_or_exit(key_file: str | None, settings: Settings) -> HeadKey | None:
+    """``--key FILE``, else ``[sendlog] head_key_file``, else None; a bad key exits 2."""
+    path = key_file or settings.head_key_path
+    if not path:
+        return None
+    try:
+        return load_key(path)
+    except HeadKeyError as exc:
+        click.echo(f"dlp: {exc}", err=True)
+        raise SystemExit(2) from None
+
+
+_VERDICTS = {
+    "rewritten": "send log REWRITTEN",
+    "deleted": "send log entries REMOVED",
+    "rolled-back": "send log ROLLED BACK",
+    "purged-early": "send log entries REMOVED",
+    "forged": "signed heads file TAMPERED",
+    "unlinked": "signed heads file TAMPERED",
+    "wrong-key": "dlp: wrong head key",
+}
+
+
+def _print_verify(report: HeadReport, heads: HeadsFile, with_key: bool) -> None:
+    res = report.chain
+    assert res is not None
+    if res.ok:
+        cp = res.checkpoint
+        purged = (
+            f"; {cp.purged_total} older entries purged (through {cp.through_seq})"
+            if cp.through_seq
+            else ""
+        )
+        click.echo(f"send log intact: {res.checked} entries verified{purged}")
+        click.echo(f"chain head: entry {res.head_seq} {res.head_hash}")
+    else:
+        where = f" at entry {res.first_bad}" if res.first_bad is not None else ""
+        click.echo(f"send log BROKEN{where}: {res.message}")
+        click.echo(f"({res.checked} entries before it verified)")
+    check = report.heads
+    if check is None:
+        if not with_key and heads.exists():
+            click.echo(
+                f"signed heads in {heads.path} not checked: no key "
+                "(--key FILE or [sendlog] head_key_file)"
+            )
+        return
+    if check.ok:
+        if check.checked:
+            click.echo(f"signed heads: all {check.checked} in {heads.path} agree with the chain")
+        else:
+            click.echo(f"signed heads: none yet in {heads.path}")
+        if report.recorded_line is not None:
+            click.echo(f"this head signed and recorded: line {report.recorded_line}")
+        elif report.error and res.ok:
+            click.echo(f"dlp: this head was not recorded: {report.error}", err=True)
+        return
+    click.echo(f"{_VERDICTS.get(check.problem, 'signed heads disagree')}: {check.message}")
+    if res.ok and check.problem in ("rewritten", "deleted", "rolled-back", "purged-early"):
+        click.echo(
+            "(the database's own chain verifies: it was recomputed consistently, which the "
+            "signed heads, kept outside the database, reveal)"
+        )
+
+
+def _log_head_to(stream: Any) -> logging.Logger:
+    """The chain-head logger writing JSON lines (the gateway's format) to ``stream``."""
+    from dlp.smtp.gateway import JsonFormatter
+
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    return _use_handler(handler)
+
+
+def _use_handler(handler: logging.Handler) -> logging.Logger:
+    lg = logging.getLogger("dlp.sendlog.heads")
+    lg.handlers[:] = [handler]
+    lg.propagate = False
+    lg.setLevel(logging.INFO)
+    return lg
+
+
+def _log_head(report: HeadReport, syslog: bool) -> None:
+    if not syslog:
+        log_head(report, _log_head_to(sys.stderr))
+        return
+    from logging.handlers import SysLogHandler
+
+    from dlp.smtp.gateway import JsonFormatter
+
+    try:
+        handler = SysLogHandler(address="/dev/log", facility=SysLogHandler.LOG_DAEMON)
+    except OSError as exc:
+        click.echo(
+            f"dlp: cannot write to syslog (/dev/log: {exc.strerror}); head line on stderr",
+            err=True,
+        )
+        log_head(report, _log_head_to(sys.stderr))
+        return
+    handler.ident = "dlp: "
+    handler.setFormatter(JsonFormatter())
+    try:
+        log_head(report, _use_handler(handler))
+    finally:
+        handler.close()
+
+
 def register(group: click.Group) -> None:
     """Add this family's commands to the top-level group."""
 
@@ -361,40 +484,100 @@ def register(group: click.Group) -> None:
     @log.command("verify")
     @config_option
     @click.option("--json", "as_json", is_flag=True)
-    def verify_cmd(config_path: str | None, as_json: bool) -> None:
-        """Recompute the hash chain; exit 1 naming the first changed, deleted or inserted entry."""
-        with _open(config_path) as store:
-            res = store.verify()
-        if as_json:
-            click.echo(
-                json.dumps(
-                    {
-                        "ok": res.ok,
-                        "checked": res.checked,
-                        "head_seq": res.head_seq,
-                        "head_hash": res.head_hash,
-                        "purged_through": res.checkpoint.through_seq,
-                        "purged_total": res.checkpoint.purged_total,
-                        "first_bad": res.first_bad,
-                        "problem": res.problem,
-                        "message": res.message,
-                    }
+    @click.option(
+        "--key",
+        "key_file",
+        type=click.Path(dir_okay=False),
+        help="HMAC key (default: [sendlog] head_key_file): check the signed heads, sign this head.",
+    )
+    @click.option(
+        "--heads",
+        "heads_file",
+        type=click.Path(dir_okay=False),
+        help="Signed-heads file (default: [sendlog] heads_file).",
+    )
+    @click.option("--no-record", is_flag=True, help="Check only; do not append this head.")
+    @click.option("--syslog", is_flag=True, help="Write the head line to syslog instead of stderr.")
+    def verify_cmd(
+        config_path: str | None,
+        as_json: bool,
+        key_file: str | None,
+        heads_file: str | None,
+        no_record: bool,
+        syslog: bool,
+    ) -> None:
+        """Recompute the hash chain; exit 1 naming the first changed, deleted or inserted
+        entry, or a signed head the chain contradicts (a recomputed chain).
+
+        Writes the chain head as one JSON line to stderr (or syslog); with a key, also
+        holds the chain against every signed head and appends this one, signed."""
+        settings = load_or_exit(config_path)
+        key = _key_or_exit(key_file, settings)
+        heads = HeadsFile(heads_file) if heads_file else HeadsFile(settings.heads_path)
+        if heads_file and not heads.exists():
+            click.echo(f"dlp: {heads_file}: signed-heads file not found", err=True)
+            raise SystemExit(2)
+        try:
+            with open_store(settings) as store:
+                report = attest(
+                    store,
+                    key=key,
+                    heads_file=heads if key is not None else None,
+                    retention_days=settings.sendlog.retention_days,
+                    source="verify",
+                    now=datetime.now(UTC),
+                    full=True,
+                    record=not no_record,
                 )
-            )
-        elif res.ok:
-            cp = res.checkpoint
-            purged = (
-                f"; {cp.purged_total} older entries purged (through {cp.through_seq})"
-                if cp.through_seq
-                else ""
-            )
-            click.echo(f"send log intact: {res.checked} entries verified{purged}")
-            click.echo(f"chain head: entry {res.head_seq} {res.head_hash}")
+        except SendLogError as exc:
+            _fail(exc)
+        except HeadsFileError as exc:
+            click.echo(f"dlp: {exc}", err=True)
+            raise SystemExit(2) from None
+        res = report.chain
+        assert res is not None
+        check = report.heads
+        if as_json:
+            out: dict[str, Any] = {
+                "ok": res.ok and (check is None or check.ok),
+                "checked": res.checked,
+                "head_seq": res.head_seq,
+                "head_hash": res.head_hash,
+                "purged_through": res.checkpoint.through_seq,
+                "purged_total": res.checkpoint.purged_total,
+                "first_bad": res.first_bad,
+                "problem": res.problem,
+                "message": res.message,
+                "heads": check.to_json() if check is not None else None,
+                "signed": report.head is not None and report.head.signed,
+                "heads_line": report.recorded_line,
+                "head_error": report.error,
+            }
+            click.echo(json.dumps(out, ensure_ascii=False))
         else:
-            where = f" at entry {res.first_bad}" if res.first_bad is not None else ""
-            click.echo(f"send log BROKEN{where}: {res.message}")
-            click.echo(f"({res.checked} entries before it verified)")
-        raise SystemExit(0 if res.ok else 1)
+            _print_verify(report, heads, key is not None)
+        _log_head(report, syslog)
+        if check is not None and check.problem == "wrong-key":
+            raise SystemExit(2)
+        raise SystemExit(0 if report.ok else 1)
+
+    @log.command("keygen")
+    @click.argument("key_file", type=click.Path(dir_okay=False))
+    def keygen_cmd(key_file: str) -> None:
+        """Create the HMAC key that signs the chain head ([sendlog] head_key_file).
+
+        Run it as the user dlp runs as; the file is created readable by that user only,
+        and never overwritten."""
+        try:
+            key = generate_key(key_file)
+        except HeadKeyError as exc:
+            click.echo(f"dlp: {exc}", err=True)
+            raise SystemExit(2) from None
+        click.echo(f"head key written to {key_file} (mode 0600, key id {key.key_id[:16]})")
+        click.echo(
+            f'set [sendlog] head_key_file = "{key_file}" and keep a copy offline: '
+            "it is needed to check the signed heads after a disaster"
+        )
 
     @log.command("purge")
     @config_option
@@ -405,15 +588,32 @@ def register(group: click.Group) -> None:
     )
     @click.option("--dry-run", is_flag=True, help="Say what would go; change nothing.")
     @click.option("--no-quarantine", is_flag=True, help="Do not also expire held messages.")
+    @click.option(
+        "--key",
+        "key_file",
+        type=click.Path(dir_okay=False),
+        help="HMAC key (default: [sendlog] head_key_file): refuse if a signed head "
+        "disagrees, sign the head after the purge.",
+    )
     def purge_cmd(
-        config_path: str | None, older_than_days: int | None, dry_run: bool, no_quarantine: bool
+        config_path: str | None,
+        older_than_days: int | None,
+        dry_run: bool,
+        no_quarantine: bool,
+        key_file: str | None,
     ) -> None:
-        """Delete entries past retention (keeping a verifiable checkpoint) and expired held mail."""
+        """Delete entries past retention (keeping a verifiable checkpoint) and expired held
+        mail; then log the chain head (signed with the key)."""
         settings = load_or_exit(config_path)
+        key = _key_or_exit(key_file, settings)
         days = older_than_days or settings.sendlog.retention_days
         now = datetime.now(UTC)
         try:
             with open_store(settings) as store:
+                refused = guard_purge(store, key, settings, now)
+                if refused:
+                    click.echo(f"dlp: {refused}", err=True)
+                    raise SystemExit(1)
                 res = store.purge(days, now=now, actor=getpass.getuser(), dry_run=dry_run)
         except SendLogError as exc:
             _fail(exc)
@@ -424,13 +624,35 @@ def register(group: click.Group) -> None:
                 f"checkpoint: through entry {res.checkpoint.through_seq}, "
                 f"{res.checkpoint.purged_total} purged in all; recorded as entry {res.event_id}"
             )
-        if not no_quarantine and not dry_run:
+        if dry_run:
+            return
+        failed = False
+        if not no_quarantine:
             held, err = expire_quarantine(settings, now)
             if err:
                 click.echo(f"dlp: quarantine expiry failed: {err}", err=True)
-                raise SystemExit(2)
-            if held is not None:
+                failed = True
+            elif held is not None:
                 click.echo(f"quarantine: {held} expired held messages deleted")
+        _log_head_to(sys.stderr)
+        try:
+            with open_store(settings) as store:
+                report = record_head(settings, store, source="purge", now=now, key=key)
+        except SendLogError as exc:
+            _fail(exc)
+        if report.head is not None:
+            signed = (
+                f" (signed: line {report.recorded_line} of {settings.heads_path})"
+                if report.recorded_line
+                else ""
+            )
+            click.echo(f"chain head: entry {report.head.seq} {report.head.hash}{signed}")
+        if report.error:
+            click.echo(f"dlp: chain head not signed: {report.error}", err=True)
+        if failed:
+            raise SystemExit(2)
+        if not report.ok:
+            raise SystemExit(1)
 
     @log.command("stats")
     @filter_options

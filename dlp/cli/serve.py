@@ -26,4 +26,13 @@ def serve(config_path: str | None, listen: str | None, next_hop: str | None) -> 
     except ValueError as exc:
         click.echo(f"dlp: {exc}", err=True)
         raise SystemExit(2) from None
+    if settings.head_key_path is not None:
+        # Found out now, not at the first retention run a day later.
+        from dlp.sendlog.heads import HeadKeyError, load_key
+
+        try:
+            load_key(settings.head_key_path)
+        except HeadKeyError as exc:
+            click.echo(f"dlp: configuration error: [sendlog] head_key_file: {exc}", err=True)
+            raise SystemExit(2) from None
     raise SystemExit(run(settings))

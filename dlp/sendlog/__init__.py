@@ -7,17 +7,29 @@ The gateway does::
     if needs_record(report, verdict):
         store.append(record_for_message(...))  # SendLogError -> tempfail
 
-and the daily retention timer calls ``purge_expired(settings)``.
+and the daily retention timer calls ``purge_expired(settings)``, which also
+logs the chain head and signs it (``heads.py``).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 
 from dlp.config import Settings
 from dlp.sendlog.chain import Checkpoint, VerifyResult
+from dlp.sendlog.heads import (
+    HeadKey,
+    HeadKeyError,
+    HeadReport,
+    HeadsFile,
+    HeadsFileError,
+    attest,
+    check_signed_heads,
+    load_key,
+    log_head,
+)
 from dlp.sendlog.record import (
     EVENTS,
     AttachmentEntry,
@@ -59,6 +71,10 @@ class RetentionResult:
     quarantine_expired: int | None
     """Held messages deleted; None when expiry was skipped or failed."""
     quarantine_error: str = ""
+    head: HeadReport | None = None
+    """The chain head logged (and signed) after the run."""
+    refused: str = ""
+    """Why the send log was not purged (signed heads contradict the chain)."""
 
 
 def expire_quarantine(settings: Settings, now: datetime) -> tuple[int | None, str]:
@@ -76,6 +92,72 @@ def expire_quarantine(settings: Settings, now: datetime) -> tuple[int | None, st
     return res.expired, res.error
 
 
+def head_key(settings: Settings) -> tuple[HeadKey | None, str]:
+    """``[sendlog] head_key_file`` loaded: (key, '') or (None, why not); (None, '') when unset."""
+    path = settings.head_key_path
+    if path is None:
+        return None, ""
+    try:
+        return load_key(path), ""
+    except HeadKeyError as exc:
+        return None, str(exc)
+
+
+def guard_purge(store: SendLogStore, key: HeadKey | None, settings: Settings, now: datetime) -> str:
+    """Why the send log must not be purged now ('' when it may): a signed head the
+    chain contradicts is evidence of a rewrite, and purging could erase it."""
+    if key is None:
+        return ""
+    try:
+        check = check_signed_heads(
+            store,
+            key,
+            HeadsFile(settings.heads_path),
+            retention_days=settings.sendlog.retention_days,
+            now=now,
+        )
+    except HeadsFileError as exc:
+        # An unreadable heads file is the operator's to fix; it is no evidence, and
+        # retention (not keeping data longer than allowed) still has to happen.
+        log.error("%s", exc, extra={"dlp": {"event": "sendlog heads unreadable"}})
+        return ""
+    if check.ok:
+        return ""
+    return (
+        f"refusing to purge: {check.message}. Investigate with `dlp log verify --key "
+        f"{key.path}`; purging would erase this evidence"
+    )
+
+
+def record_head(
+    settings: Settings,
+    store: SendLogStore,
+    *,
+    source: str,
+    now: datetime,
+    key: HeadKey | None,
+    key_error: str = "",
+) -> HeadReport:
+    """After a retention run or purge: take the chain head, check and sign it when a key
+    is set, and write it to the application log (``heads.log_head``)."""
+    try:
+        report = attest(
+            store,
+            key=key,
+            heads_file=HeadsFile(settings.heads_path),
+            retention_days=settings.sendlog.retention_days,
+            source=source,
+            now=now,
+            full=False,
+        )
+    except (SendLogError, HeadsFileError) as exc:
+        report = HeadReport(None, None, None, error=str(exc))
+    if key_error:
+        report = replace(report, error=key_error)
+    log_head(report)
+    return report
+
+
 def purge_expired(
     settings: Settings,
     now: datetime | None = None,
@@ -85,12 +167,29 @@ def purge_expired(
 ) -> RetentionResult:
     """Apply both retention periods: send-log entries older than
     ``[sendlog] retention_days`` and held messages older than
-    ``[quarantine] retention_days``.  What the gateway's daily timer calls."""
+    ``[quarantine] retention_days``; then log the chain head (signed with
+    ``[sendlog] head_key_file`` when set).  What the gateway's daily timer calls."""
     now = now or datetime.now(UTC)
+    key, key_error = head_key(settings)
+    if key_error:
+        log.error(
+            "sendlog head key unusable: %s",
+            key_error,
+            extra={"dlp": {"event": "sendlog head key", "problem": key_error}},
+        )
     with open_store(settings) as store:
-        res = store.purge(settings.sendlog.retention_days, now=now, actor=actor)
-    held, err = expire_quarantine(settings, now) if include_quarantine else (None, "")
-    return RetentionResult(res, held, err)
+        refused = guard_purge(store, key, settings, now)
+        if refused:
+            log.error("%s", refused, extra={"dlp": {"event": "retention refused"}})
+            cutoff = now - timedelta(days=settings.sendlog.retention_days)
+            res = PurgeResult(0, cutoff)
+        else:
+            res = store.purge(settings.sendlog.retention_days, now=now, actor=actor)
+        held, err = expire_quarantine(settings, now) if include_quarantine else (None, "")
+        head = record_head(
+            settings, store, source="retention", now=now, key=key, key_error=key_error
+        )
+    return RetentionResult(res, held, err, head, refused)
 
 
 __all__ = [
@@ -98,6 +197,7 @@ __all__ = [
     "AttachmentEntry",
     "Checkpoint",
     "FindingSummary",
+    "HeadReport",
     "LogFilter",
     "PurgeResult",
     "RecipientEntry",
@@ -109,10 +209,13 @@ __all__ = [
     "StoredEntry",
     "VerifyResult",
     "expire_quarantine",
+    "guard_purge",
+    "head_key",
     "needs_record",
     "open_store",
     "purge_expired",
     "record_for_event",
     "record_for_message",
     "record_for_outcome",
+    "record_head",
 ]

@@ -11,9 +11,10 @@ number and hash, and how many entries were purged in all); verification
 starts from it as if it were the entry itself.
 
 Plain SHA-256 cannot stop someone who rewrites *every* later row and the
-chain head consistently; ``dlp log verify`` prints the head hash so that an
-administrator can keep it elsewhere (a ticket, the console's audit page)
-and catch even that.
+chain head consistently.  That is what ``heads.py`` is for: the head is
+written to the application log at every retention run and ``dlp log
+verify``, and, with a key kept outside the database, signed into an
+append-only file that later verifications hold the chain against.
 """
 
 from __future__ import annotations
@@ -47,6 +48,32 @@ class Checkpoint:
     last_hash: str = GENESIS
     purged_total: int = 0
     at: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ChainState:
+    """Both ends of the chain, read in one snapshot."""
+
+    checkpoint: Checkpoint
+    head_seq: int
+    head_hash: str
+    head_time: str
+    """The newest entry's recorded time ('' when the log is empty)."""
+
+    @property
+    def entries(self) -> int:
+        """Entries the chain says are stored: written minus purged."""
+        return self.head_seq - self.checkpoint.through_seq
+
+
+@dataclass(frozen=True, slots=True)
+class EntryMark:
+    """Where a stored entry sits in the chain (no content)."""
+
+    seq: int
+    hash: str
+    time: str
+    event: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,8 +17,8 @@ from __future__ import annotations
 import json
 import threading
 from abc import abstractmethod
-from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -26,8 +26,10 @@ from typing import Any, ClassVar
 from dlp.sendlog.chain import (
     GENESIS,
     ChainRow,
+    ChainState,
     ChainVerifier,
     Checkpoint,
+    EntryMark,
     VerifyResult,
     canonical_json,
     entry_hash,
@@ -36,6 +38,7 @@ from dlp.sendlog.record import SendRecord, format_time, record_for_event
 from dlp.sendlog.store import (
     SORTS,
     STATS_BY,
+    ChainReader,
     LogFilter,
     PurgeResult,
     SendLogError,
@@ -417,21 +420,34 @@ class SqlStore(SendLogStore):
                 break
         return v.finish()
 
+    def _verify_all(self) -> VerifyResult:
+        """Verify the whole chain; call inside ``_read``."""
+        cp = self._checkpoint()
+        rows = self.run("SELECT last_seq, last_hash FROM sendlog_head WHERE id = 1")
+        if not rows:
+            return VerifyResult(False, 0, 0, "", cp, None, "head", "the chain head row was deleted")
+        return self._verify_from(cp, int(rows[0][0]), str(rows[0][1]))
+
     def verify(self) -> VerifyResult:
         with self._lock:
             try:
                 with self._read():
-                    cp = self._checkpoint()
-                    rows = self.run("SELECT last_seq, last_hash FROM sendlog_head WHERE id = 1")
-                    if not rows:
-                        return VerifyResult(
-                            False, 0, 0, "", cp, None, "head", "the chain head row was deleted"
-                        )
-                    return self._verify_from(cp, int(rows[0][0]), str(rows[0][1]))
+                    return self._verify_all()
             except SendLogError:
                 raise
             except self._db_errors() as exc:
                 raise self._wrap(exc, "verify the send log") from None
+
+    @contextmanager
+    def chain_snapshot(self) -> Iterator[ChainReader]:
+        with self._lock:
+            try:
+                with self._read():
+                    yield _SqlChainReader(self)
+            except SendLogError:
+                raise
+            except self._db_errors() as exc:
+                raise self._wrap(exc, "read the send log's chain") from None
 
     # -- purge ---------------------------------------------------------------
 
@@ -570,6 +586,53 @@ class SqlStore(SendLogStore):
             day_s = (epoch + timedelta(days=int(day))).isoformat() if "day" in by else ""
             out.append(StatsRow(day_s, str(sender), *(int(c or 0) for c in counts)))
         return out
+
+
+def _from_us(us: int) -> str:
+    return format_time(datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(us)))
+
+
+class _SqlChainReader:
+    """``ChainReader`` over a store whose read transaction is open."""
+
+    def __init__(self, store: SqlStore) -> None:
+        self._store = store
+
+    def state(self) -> ChainState | None:
+        s = self._store
+        rows = s.run("SELECT last_seq, last_hash FROM sendlog_head WHERE id = 1")
+        if not rows:
+            return None
+        seq, h = int(rows[0][0]), str(rows[0][1])
+        t = s.run("SELECT ts_us FROM sendlog_entry WHERE seq = ?", (seq,))
+        return ChainState(s._checkpoint(), seq, h, _from_us(t[0][0]) if t else "")
+
+    def marks(self, seqs: Collection[int]) -> dict[int, EntryMark]:
+        want = sorted(set(seqs))
+        out: dict[int, EntryMark] = {}
+        for i in range(0, len(want), 500):
+            chunk = want[i : i + 500]
+            for seq, h, ts, event in self._store.run(
+                "SELECT seq, hash, ts_us, event FROM sendlog_entry"
+                f" WHERE seq IN ({', '.join('?' * len(chunk))})",
+                tuple(chunk),
+            ):
+                out[int(seq)] = EntryMark(int(seq), str(h), _from_us(ts), str(event))
+        return out
+
+    def verify_all(self) -> VerifyResult:
+        return self._store._verify_all()
+
+    def verify_after(self, start: Checkpoint) -> VerifyResult:
+        st = self.state()
+        if st is None:
+            return self.verify_all()
+        v = ChainVerifier(start, st.head_seq, st.head_hash, confirm_checkpoint=False)
+        for row in self._store._chain_rows(start.through_seq + 1, None):
+            v.feed(row)
+            if v.done:
+                break
+        return v.finish()
 
 
 def _index_problem(

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
+from typing import Protocol
 
-from dlp.sendlog.chain import Checkpoint, VerifyResult
+from dlp.sendlog.chain import ChainState, Checkpoint, EntryMark, VerifyResult
 from dlp.sendlog.record import SendRecord
 
 SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -117,6 +119,25 @@ class StatsRow:
         }
 
 
+class ChainReader(Protocol):
+    """The chain as one consistent snapshot sees it (``SendLogStore.chain_snapshot``):
+    appends and purges by other processes meanwhile are not seen, so comparing signed
+    heads with it never reports a purge that happened half-way as tampering."""
+
+    def state(self) -> ChainState | None:
+        """Checkpoint and head; None when the chain-head row is missing."""
+
+    def marks(self, seqs: Collection[int]) -> dict[int, EntryMark]:
+        """The stored entries among ``seqs`` (missing ones are left out)."""
+
+    def verify_all(self) -> VerifyResult:
+        """What ``SendLogStore.verify`` answers, in this snapshot."""
+
+    def verify_after(self, start: Checkpoint) -> VerifyResult:
+        """Verify the entries after ``start`` up to the head, trusting ``start`` (a
+        signed head that still matches) instead of re-reading everything before it."""
+
+
 SORTS = ("newest", "oldest")
 STATS_BY = ("day", "sender", "day+sender")
 
@@ -158,6 +179,10 @@ class SendLogStore(ABC):
 
     @abstractmethod
     def verify(self) -> VerifyResult: ...
+
+    @abstractmethod
+    def chain_snapshot(self) -> AbstractContextManager[ChainReader]:
+        """One read-only snapshot of the chain (signed-head checks, ``heads.py``)."""
 
     @abstractmethod
     def purge(

@@ -211,6 +211,7 @@ async def _retention_loop(settings: Settings) -> None:
                         "event": "retention",
                         "sendlog": str(result.sendlog),
                         "held_expired": result.quarantine_expired,
+                        "refused": result.refused,
                     }
                 },
             )

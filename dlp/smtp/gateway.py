@@ -782,6 +782,12 @@ def cores() -> int:
     )
 
 
+_LOG_DIGEST_KEYS = frozenset(
+    {"hash", "prev_hash", "sha256", "hmac", "prev", "purged_hash", "key_id"}
+)
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line; structured fields come from ``extra={"dlp": {...}}``.
 
@@ -804,6 +810,15 @@ class JsonFormatter(logging.Formatter):
         extra = getattr(record, "dlp", None)
         if isinstance(extra, dict):
             data.update(scrub_tree(extra, keep=frozenset()))
+            # A 64-hex-digit digest (the send log's chain head, its HMAC) is compared
+            # character by character with the heads file; a decimal run inside it that
+            # happens to pass the check digit must not be masked.  Only exact 64-hex
+            # values under these keys are kept: they cannot carry text a person wrote.
+            data.update(
+                (k, v)
+                for k, v in extra.items()
+                if k in _LOG_DIGEST_KEYS and isinstance(v, str) and _HEX64.fullmatch(v)
+            )
         if record.exc_info and record.exc_info[0] is not None:
             # The exception type and where, not its text: a message text could
             # quote content (DESIGN.md rule 2).
