@@ -177,3 +177,29 @@ def make_record(
         next_hop_reply="250 2.0.0 Ok: queued as ABC123",
         when=when or T0 + timedelta(minutes=i),
     )
+
+
+def rewrite_chain(backend: Backend, seq: int, edit: Any) -> None:
+    """What someone with write access to the database can do: change entry ``seq``
+    with ``edit(fields) -> fields`` and recompute every hash from it to the head,
+    the chain head row included, so that the database's own chain verifies."""
+    import json
+
+    from dlp.sendlog.chain import canonical_json, entry_hash
+
+    rows = backend.raw(
+        "SELECT seq, payload, prev_hash FROM sendlog_entry WHERE seq >= ? ORDER BY seq", (seq,)
+    )
+    prev = rows[0][2]
+    for s, payload, _ in rows:
+        if s == seq:
+            payload = canonical_json(edit(json.loads(payload)))
+        h = entry_hash(s, prev, payload)
+        backend.raw(
+            "UPDATE sendlog_entry SET payload = ?, prev_hash = ?, hash = ? WHERE seq = ?",
+            (payload, prev, h, s),
+        )
+        prev = h
+    backend.raw(
+        "UPDATE sendlog_head SET last_seq = ?, last_hash = ? WHERE id = 1", (rows[-1][0], prev)
+    )

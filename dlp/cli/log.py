@@ -637,7 +637,7 @@ def register(group: click.Group) -> None:
         _log_head_to(sys.stderr)
         try:
             with open_store(settings) as store:
-                report = record_head(settings, store, source="purge", now=now, key=key)
+                report = record_head(settings, store, source="purge", now=now, key=key, purged=res)
         except SendLogError as exc:
             _fail(exc)
         if report.head is not None:

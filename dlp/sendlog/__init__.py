@@ -137,9 +137,12 @@ def record_head(
     now: datetime,
     key: HeadKey | None,
     key_error: str = "",
+    purged: PurgeResult | None = None,
 ) -> HeadReport:
     """After a retention run or purge: take the chain head, check and sign it when a key
-    is set, and write it to the application log (``heads.log_head``)."""
+    is set, and write it to the application log (``heads.log_head``).  ``purged``: the
+    purge just run after ``guard_purge`` agreed (the signed heads it removed are gone
+    legitimately)."""
     try:
         report = attest(
             store,
@@ -149,6 +152,7 @@ def record_head(
             source=source,
             now=now,
             full=False,
+            purged_now=purged.checkpoint if purged is not None and purged.purged else None,
         )
     except (SendLogError, HeadsFileError) as exc:
         report = HeadReport(None, None, None, error=str(exc))
@@ -187,7 +191,13 @@ def purge_expired(
             res = store.purge(settings.sendlog.retention_days, now=now, actor=actor)
         held, err = expire_quarantine(settings, now) if include_quarantine else (None, "")
         head = record_head(
-            settings, store, source="retention", now=now, key=key, key_error=key_error
+            settings,
+            store,
+            source="retention",
+            now=now,
+            key=key,
+            key_error=key_error,
+            purged=res,
         )
     return RetentionResult(res, held, err, head, refused)
 

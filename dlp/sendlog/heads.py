@@ -384,10 +384,13 @@ def check_heads(
     now: datetime,
     retention_days: int,
     where: str,
+    purged_now: Checkpoint | None = None,
 ) -> HeadsCheck:
     """Hold every line of the heads file against the chain as ``reader`` sees it.
 
-    ``where`` names the file in messages.  Signature problems come first (a line
+    ``where`` names the file in messages.  ``purged_now`` is the checkpoint of a
+    purge the caller has just run, after checking the signed heads (``guard``):
+    the heads it removed are as legitimately gone as if a signed line recorded it.  Signature problems come first (a line
     not signed by this key, a line removed from the middle); then each signed
     head must agree with the chain: the lowest entry a signed head contradicts is
     reported, with the newest agreeing head below it to say where the rewrite
@@ -435,6 +438,9 @@ def check_heads(
     cp = state.checkpoint
     marks = reader.marks([h.seq for _, h in heads if cp.through_seq < h.seq <= state.head_seq])
     covered = max(h.purged_through for _, h in heads)
+    ours = purged_now is not None and purged_now.through_seq == cp.through_seq
+    if ours and purged_now is not None and purged_now.last_hash == cp.last_hash:
+        covered = max(covered, cp.through_seq)
     cutoff = now - timedelta(days=retention_days)
     problems: list[_Problem] = []
     agree: list[tuple[int, str]] = []  # (entry, hash) a signed head vouches for and the chain has
@@ -635,10 +641,12 @@ def attest(
     now: datetime,
     full: bool,
     record: bool = True,
+    purged_now: Checkpoint | None = None,
 ) -> HeadReport:
     """Take the head in one snapshot; with a key, check the signed heads and the
     chain since the newest of them (or all of it with ``full``), and sign and append
-    the head when everything agrees (and ``record``).
+    the head when everything agrees (and ``record``).  ``purged_now``: see
+    ``check_heads``.
 
     Raises SendLogError (the database) and HeadsFileError (reading the file);
     a failure to append is reported in ``error``."""
@@ -653,7 +661,14 @@ def attest(
         if key is None:
             return HeadReport(head, chain, None, 0 if full else None)
         check = check_heads(
-            lines, key, reader, state, now=now, retention_days=retention_days, where=where
+            lines,
+            key,
+            reader,
+            state,
+            now=now,
+            retention_days=retention_days,
+            where=where,
+            purged_now=purged_now,
         )
         verified_from: int | None = 0 if full else None
         if chain is None and check.ok:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sendlog_support import BACKENDS, Backend, backend_fixture, make_record
+from sendlog_support import BACKENDS, Backend, backend_fixture, make_record, rewrite_chain
 
 from dlp.model import Action, RecipientClass
 from dlp.sendlog import record_for_event, record_for_outcome
@@ -152,3 +152,110 @@ def test_broken_store_exits_2(tmp_path: Path) -> None:
     r = dlp(cfg, "verify")
     assert r.returncode == 2
     assert "send log error" in r.stderr and "pw" not in r.stderr
+
+
+def _head_line(stderr: str) -> dict[str, object]:
+    (line,) = [json.loads(x) for x in stderr.splitlines() if x.startswith("{")]
+    assert line["event"] == "sendlog head"
+    return line
+
+
+def test_verify_with_key_catches_a_recomputed_chain(
+    backend: Backend, config: Path, tmp_path: Path
+) -> None:
+    _populate(backend)
+    key = tmp_path / "head.key"
+    r = dlp(config, "keygen", str(key))
+    assert r.returncode == 0 and "mode 0600" in r.stdout, r.stderr
+    assert key.stat().st_mode & 0o777 == 0o600
+    heads = tmp_path / "var" / "sendlog-heads.jsonl"  # [sendlog] heads_file's default
+
+    r = dlp(config, "verify", "--key", str(key))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "signed heads: none yet" in r.stdout and "signed and recorded: line 1" in r.stdout
+    line = _head_line(r.stderr)
+    assert line["signed"] is True and line["seq"] == 5 and line["verified"] == "all"
+    assert len(str(line["hmac"])) == 64
+    assert json.loads(heads.read_text().splitlines()[0])["hmac"] == line["hmac"]
+
+    store = backend.open()
+    store.append(make_record(7, when=datetime.now(UTC)))
+    store.close()
+    r = dlp(config, "verify", "--key", str(key))
+    assert r.returncode == 0 and "all 1 in" in r.stdout and "line 2" in r.stdout
+
+    # someone with database access rewrites entry 3 and every hash after it
+    def edit(fields: dict[str, object]) -> dict[str, object]:
+        return {**fields, "subject": "無害な件名"}
+
+    rewrite_chain(backend, 3, edit)
+    r = dlp(config, "verify")  # the database alone cannot tell ...
+    assert r.returncode == 0 and "send log intact" in r.stdout
+    assert "not checked: no key" in r.stdout
+    assert _head_line(r.stderr)["signed"] is False
+    r = dlp(config, "verify", "--key", str(key))  # ... the signed heads can
+    assert r.returncode == 1, r.stdout + r.stderr
+    out = r.stdout
+    assert "send log intact: 6 entries verified" in out
+    assert "send log REWRITTEN: line 1 of" in out and "entry 5 had hash" in out
+    assert "entries 1-5" in out and "recomputed consistently" in out
+    line = _head_line(r.stderr)
+    assert (
+        line["level"] == "error" and line["signed"] is False and "entry 5" in str(line["problem"])
+    )
+    assert len(heads.read_text().splitlines()) == 2  # nothing signed over the rewrite
+    r = dlp(config, "verify", "--key", str(key), "--json")
+    v = json.loads(r.stdout)
+    assert r.returncode == 1 and v["ok"] is False and v["problem"] == ""
+    assert v["heads"]["problem"] == "rewritten" and v["heads"]["entry"] == 5
+    assert v["heads"]["line"] == 1 and v["heads"]["contradicting"] == 2
+    # and retention will not erase the evidence
+    r = dlp(config, "purge", "--key", str(key))
+    assert r.returncode == 1 and "refusing to purge: line 1 of" in r.stderr
+    assert backend.raw("SELECT COUNT(*) FROM sendlog_entry")[0][0] == 6
+
+
+def test_purge_signs_the_head_and_verify_uses_the_configured_key(
+    backend: Backend, config: Path, tmp_path: Path
+) -> None:
+    _populate(backend)
+    key = tmp_path / "head.key"
+    assert dlp(config, "keygen", str(key)).returncode == 0
+    assert dlp(config, "keygen", str(key)).returncode == 2  # never overwritten
+    config.write_text(
+        config.read_text().replace(
+            "retention_days = 30\n", f'retention_days = 30\nhead_key_file = "{key}"\n'
+        )
+    )
+    r = dlp(config, "purge", "--no-quarantine")
+    assert r.returncode == 0, r.stderr
+    assert "purged 1 entries" in r.stdout and "(signed: line 1 of" in r.stdout
+    line = _head_line(r.stderr)
+    assert line["source"] == "purge" and line["purged_through"] == 1 and line["signed"]
+    r = dlp(config, "verify", "--no-record")
+    assert r.returncode == 0 and "all 1 in" in r.stdout and "recorded" not in r.stdout
+    # a copy of the heads file elsewhere, checked with --heads
+    copy = tmp_path / "copy.jsonl"
+    copy.write_text((tmp_path / "var" / "sendlog-heads.jsonl").read_text())
+    r = dlp(config, "verify", "--heads", str(copy))
+    assert r.returncode == 0 and "line 2" in r.stdout
+    assert dlp(config, "verify", "--heads", str(tmp_path / "none.jsonl")).returncode == 2
+
+
+def test_key_problems_exit_2_and_say_what_to_do(
+    backend: Backend, config: Path, tmp_path: Path
+) -> None:
+    _populate(backend)
+    key = tmp_path / "head.key"
+    r = dlp(config, "verify", "--key", str(key))
+    assert r.returncode == 2 and f"create one with `dlp log keygen {key}`" in r.stderr
+    assert dlp(config, "keygen", str(key)).returncode == 0
+    key.chmod(0o644)
+    r = dlp(config, "verify", "--key", str(key))
+    assert r.returncode == 2 and "chmod 600" in r.stderr
+    key.chmod(0o600)
+    assert dlp(config, "verify", "--key", str(key)).returncode == 0
+    other = tmp_path / "other.key"
+    assert dlp(config, "keygen", str(other)).returncode == 0
+    r = dlp(config, "verify", "--key", str(other))
+    assert r.returncode == 2 and "wrong head key" in r.stdout
