@@ -22,6 +22,8 @@ from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from dlp.model import AttachmentStatus
+
 ENV_VAR = "DLP_CONFIG"
 SYSTEM_CONFIG = Path("/etc/dlp/dlp.toml")
 
@@ -186,6 +188,9 @@ class Rule:
     sender: tuple[str, ...] = ()
     """Envelope sender address or @domain patterns."""
     scan_error: bool | None = None
+    incomplete: bool | None = None
+    """true: something was left unread (parser gave up, a budget was reached,
+    an ambiguous structure, an attachment too large/deep/damaged/partly read)."""
     reason_ja: str = ""
     reason_en: str = ""
 
@@ -199,18 +204,13 @@ class Rule:
                 raise ValueError(
                     "recipient_class entries must be own, partner, external or lookalike"
                 )
+        known = {s.value for s in AttachmentStatus if s is not AttachmentStatus.SCANNED}
         for s in self.attachment_status:
-            if s not in (
-                "encrypted",
-                "unsupported",
-                "image",
-                "too_large",
-                "too_deep",
-                "timeout",
-                "error",
-                "unscannable",
-            ):
-                raise ValueError(f"unknown attachment status {s!r}")
+            if s not in known and s != "unscannable":
+                raise ValueError(
+                    f"unknown attachment status {s!r}; one of {', '.join(sorted(known))}"
+                    " or unscannable"
+                )
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ raise on garbage.
 
 from __future__ import annotations
 
+import base64
 import binascii
 import email
 import email.header
@@ -29,6 +30,7 @@ import mimetypes
 import quopri
 import re
 import urllib.parse
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import _encoded_words  # type: ignore[attr-defined]  # get_payload's own decoder
 from email.message import Message
@@ -63,7 +65,10 @@ HUMAN_HEADERS = (
 _HUMAN = {h.lower(): h for h in HUMAN_HEADERS}
 
 _MAX_PARTS = 5000
-"""Leaf parts read per message; a message with more is a defect, not a hang."""
+"""Leaf parts read per message; the rest is reported unread, not a hang."""
+
+_MAX_REREADS = 8
+"""Extra readings of ambiguous parts per message (duplicate Content-Type …)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +100,9 @@ class ParsedMessage:
     subject: str = ""
     message_id: str = ""
     header_from: str = ""
+    unread: tuple[str, ...] = ()
+    """What was not read, or could be read more than one way: the scanner
+    puts it in the report, where policy acts on it (never only a defect)."""
 
 
 @dataclass
@@ -103,7 +111,9 @@ class _Walk:
     chunks: list[TextChunk] = field(default_factory=list)
     attachments: list[MimeAttachment] = field(default_factory=list)
     defects: list[str] = field(default_factory=list)
+    unread: list[str] = field(default_factory=list)
     parts: int = 0
+    rereads: int = 0
     body_seen: dict[str, int] = field(default_factory=dict)
     parent_types: list[str] = field(default_factory=list)
 
@@ -115,21 +125,15 @@ def parse_message(raw: bytes | Message, prefix: str = "") -> ParsedMessage:
     if isinstance(raw, Message):
         msg = raw
     else:
-        try:
-            # Big well-formed mail: the same tree without the feed parser's
-            # line-by-line pass (dlp/mimetree.py); anything odd takes the
-            # email package.
-            fast = fast_tree(raw) if len(raw) >= MIN_FAST_BYTES else None
-            msg = fast or email.message_from_bytes(raw, policy=email.policy.default)
-        except Exception as exc:  # the feed parser is lenient; this is belt and braces
-            w.defects.append(f"message unparseable ({type(exc).__name__}); read as plain text")
-            text, _ = decode_text(raw)
-            return ParsedMessage((TextChunk(text, prefix + "body"),), (), tuple(w.defects))
+        parsed = _parse_bytes(raw, w)
+        if parsed is None:
+            return _unparsed(raw, w)
+        msg = parsed
     headers = _headers(msg, w)
     try:
         _walk(msg, w, depth=0, path="1")
     except RecursionError:
-        w.defects.append("MIME structure nested too deeply; rest not read")
+        w.unread.append("MIME structure nested too deeply; the parts below were not read")
     return ParsedMessage(
         chunks=tuple(w.chunks),
         attachments=tuple(w.attachments),
@@ -137,7 +141,67 @@ def parse_message(raw: bytes | Message, prefix: str = "") -> ParsedMessage:
         subject=headers.get("subject", ""),
         message_id=headers.get("message-id", ""),
         header_from=headers.get("from", ""),
+        unread=tuple(w.unread),
     )
+
+
+def _parse_bytes(raw: bytes, w: _Walk) -> Message | None:
+    """The message tree, or None when no parser can build one.
+
+    Big well-formed mail takes dlp/mimetree.py (the same tree without the feed
+    parser's line-by-line pass), the rest the ``email`` package.  Its default
+    policy parses structured headers and gives up on some (a Content-Type
+    comment nested a few thousand deep raises RecursionError); ``compat32``
+    keeps headers as strings, and our own header reading does the rest."""
+    try:
+        fast = fast_tree(raw) if len(raw) >= MIN_FAST_BYTES else None
+        return fast or email.message_from_bytes(raw, policy=email.policy.default)
+    except Exception as exc:  # includes RecursionError
+        w.defects.append(f"message parser gave up ({type(exc).__name__}); parsed again leniently")
+    try:
+        return email.message_from_bytes(raw, policy=email.policy.compat32)
+    except Exception:
+        return None
+
+
+def _unparsed(raw: bytes, w: _Walk) -> ParsedMessage:
+    """No MIME tree: read the bytes as text and decode every base64 block in
+    them as a file, and say so — the report must not look like a clean read."""
+    text, _ = decode_text(raw)
+    w.chunks.append(TextChunk(text, w.prefix + "body"))
+    _salvage(text, w, "message")
+    w.unread.append(
+        "message could not be parsed as MIME; read as plain text, base64 blocks decoded"
+    )
+    return ParsedMessage(
+        tuple(w.chunks), tuple(w.attachments), tuple(w.defects), unread=tuple(w.unread)
+    )
+
+
+_B64_BLOCK = re.compile(r"(?:^[ \t]*[A-Za-z0-9+/]{16,}={0,2}[ \t]*(?:\r?\n|\Z))+", re.MULTILINE)
+
+
+def _salvage(text: str, w: _Walk, where: str) -> None:
+    """Every run of three or more base64 lines in ``text`` becomes an attachment."""
+    for i, m in enumerate(_B64_BLOCK.finditer(text), 1):
+        blob = re.sub(r"\s+", "", m.group(0))
+        if len(blob) < 32:  # a long word, not a file
+            continue
+        try:
+            data = base64.b64decode(blob + "=" * (-len(blob) % 4))
+        except (binascii.Error, ValueError):
+            continue
+        name = f"{where}-block{i}.bin"
+        w.attachments.append(
+            MimeAttachment(
+                name,
+                "application/octet-stream",
+                data,
+                None,
+                f"{w.prefix}attachment:{name}",
+                named=False,
+            )
+        )
 
 
 def _headers(msg: Message, w: _Walk) -> dict[str, str]:
@@ -201,13 +265,30 @@ def _walk(part: Message, w: _Walk, depth: int, path: str) -> None:
     w.parts += 1
     if w.parts > _MAX_PARTS:
         if w.parts == _MAX_PARTS + 1:
-            w.defects.append(f"more than {_MAX_PARTS} MIME parts; rest not read")
+            w.unread.append(f"more than {_MAX_PARTS} MIME parts; the rest was not read")
         return
     for d in getattr(part, "defects", ()):
         if depth > 0:
             w.defects.append(f"part {path}: {type(d).__name__}")
+    readings = _readings(part)
+    if readings and w.rereads < _MAX_REREADS:
+        # Two Content-Type (or transfer encoding, disposition) headers or two
+        # boundaries: mail clients differ in which they take.  Read it every
+        # way, and tell policy the structure was ambiguous.
+        w.unread.append(
+            f"part {path}: ambiguous MIME structure ({readings[0]}); every reading was scanned"
+        )
+        for i, alt in enumerate(readings[1], 1):
+            w.rereads += 1
+            _walk(alt, w, depth + 1, f"{path}~{i}")
+        return
+    if readings:
+        w.unread.append(
+            f"part {path}: ambiguous MIME structure ({readings[0]}); not read every way"
+        )
     ctype = _content_type(part, w, path)
     if part.is_multipart() and ctype != "message/rfc822":
+        _outside_parts(part, w, path)
         payload = part.get_payload()
         if isinstance(payload, list):
             w.parent_types.append(ctype)
@@ -233,6 +314,95 @@ def _walk(part: Message, w: _Walk, depth: int, path: str) -> None:
                 unreadable=f"part could not be read ({type(exc).__name__})",
             )
         )
+
+
+_BOILERPLATE = re.compile(
+    r"this is a (?:multi-?part )?message in mime format\.?|"
+    r"this is a multi-part message in mime format\.?|"
+    r"--> this message is in mime format.*",
+    re.IGNORECASE,
+)
+
+
+def _outside_parts(part: Message, w: _Walk, path: str) -> None:
+    """Text before the first and after the last boundary.  Clients hide it,
+    unless they read the boundaries differently (a second ``boundary``
+    parameter): then it is the message.  Read it, base64 blocks included."""
+    for where, text in (("preamble", part.preamble), ("epilogue", part.epilogue)):
+        if not text or not text.strip() or _BOILERPLATE.fullmatch(text.strip()):
+            continue
+        if any("\udc80" <= c <= "\udcff" for c in text):
+            text = decode_text(text.encode("utf-8", "surrogateescape"))[0]
+        w.chunks.append(TextChunk(text, f"{w.prefix}{where}:{path}"))
+        _salvage(text, w, f"{where}{path}")
+
+
+_AMBIGUOUS_HEADERS = ("content-type", "content-transfer-encoding", "content-disposition")
+_BOUNDARY = re.compile(r";\s*boundary\s*=\s*(\"[^\"]*\"|[^;\s]*)", re.IGNORECASE)
+
+
+def _readings(part: Message) -> tuple[str, list[Message]] | None:
+    """The part read every way a client could, when its headers leave a choice.
+
+    Returns (what is ambiguous, the alternative readings) — each reading is
+    the part re-parsed with one value for every duplicated header (and one
+    ``boundary`` where there are several) — or None when there is one reading."""
+    try:
+        items = list(part.raw_items())
+    except Exception:
+        return None
+    choices: dict[str, list[str]] = {}
+    for k, v in items:
+        key = str(k).lower()
+        if key in _AMBIGUOUS_HEADERS:
+            choices.setdefault(key, []).append(_unfold(str(v)))
+    why = [f"{len(v)} {k} headers" for k, v in choices.items() if len(v) > 1]
+    types: list[str] = []
+    for value in choices.get("content-type", []):
+        bounds = _BOUNDARY.findall(value)
+        if len(bounds) > 1:
+            why.append(f"{len(bounds)} boundary parameters")
+            base = _BOUNDARY.sub("", value)
+            types.extend(f"{base}; boundary={b}" for b in dict.fromkeys(bounds))
+        else:
+            types.append(value)
+    if not why:
+        return None
+    if types:
+        choices["content-type"] = list(dict.fromkeys(types))
+    body = _body_bytes(part)
+    others = [(k, v) for k, v in items if str(k).lower() not in _AMBIGUOUS_HEADERS]
+    readings: list[Message] = []
+    for combo in _combinations([choices[k] for k in choices]):
+        head = "".join(f"{k}: {v}\r\n" for k, v in others)
+        head += "".join(f"{k}: {v}\r\n" for k, v in zip(choices, combo, strict=True))
+        raw = head.encode("utf-8", "surrogateescape") + b"\r\n" + body
+        try:
+            readings.append(email.message_from_bytes(raw, policy=email.policy.default))
+        except Exception:
+            readings.append(email.message_from_bytes(raw, policy=email.policy.compat32))
+        if len(readings) >= _MAX_REREADS:
+            break
+    return ", ".join(why), readings
+
+
+def _combinations(options: list[list[str]]) -> Iterator[tuple[str, ...]]:
+    if not options:
+        yield ()
+        return
+    for first in options[0]:
+        for rest in _combinations(options[1:]):
+            yield (first, *rest)
+
+
+def _body_bytes(part: Message) -> bytes:
+    """The part's body as it was sent (what follows its header block)."""
+    raw = _as_bytes(part)
+    for sep in (b"\r\n\r\n", b"\n\n"):
+        _head, found, body = raw.partition(sep)
+        if found:
+            return body
+    return b""
 
 
 def _leaf(part: Message, ctype: str, w: _Walk, path: str) -> None:

@@ -52,10 +52,32 @@ class AttachmentStatus(StrEnum):
     TOO_DEEP = "too_deep"
     TIMEOUT = "timeout"
     ERROR = "error"
+    PARTIAL = "partial"
+    """Read in part: some of its content (a sheet, a page, archive members past
+    the budget) could not be read, so what was read cannot vouch for it."""
 
     @property
     def unscannable(self) -> bool:
         return self is not AttachmentStatus.SCANNED
+
+    @property
+    def left_unread(self) -> bool:
+        """We tried and could not read all of it (a budget, a parser error, part
+        of the file).  Not encrypted (its own rule and reason), image (no OCR:
+        read by nobody) or unsupported (an unknown binary format), which policy
+        names separately."""
+        return self in _LEFT_UNREAD
+
+
+_LEFT_UNREAD = frozenset(
+    {
+        AttachmentStatus.TOO_LARGE,
+        AttachmentStatus.TOO_DEEP,
+        AttachmentStatus.TIMEOUT,
+        AttachmentStatus.ERROR,
+        AttachmentStatus.PARTIAL,
+    }
+)
 
 
 class RecipientClass(StrEnum):
@@ -174,6 +196,17 @@ class ScanReport:
     error: str = ""
     """Non-empty when the scan itself failed or ran out of time (then the
     report is incomplete and policy must not treat the message as clean)."""
+    unread: tuple[str, ...] = ()
+    """What of the message itself was not read, or not read in only one way
+    (parser gave up, part budget reached, ambiguous MIME structure).  Unlike a
+    defect, policy acts on it (rule condition ``incomplete``)."""
+
+    @property
+    def incomplete(self) -> bool:
+        """Something was left unread: the report cannot vouch that the message is clean."""
+        return bool(self.error or self.unread) or any(
+            a.status.left_unread for a in self.attachments
+        )
 
     @property
     def has_attachments(self) -> bool:
@@ -196,6 +229,8 @@ class ScanReport:
             "defects": list(self.defects),
             "elapsed_ms": round(self.elapsed_ms, 3),
             "error": self.error,
+            "unread": list(self.unread),
+            "incomplete": self.incomplete,
         }
 
 

@@ -122,6 +122,8 @@ def decide(
 def _matches(rule: Rule, report: ScanReport, recipients: Sequence[Recipient], sender: str) -> bool:
     if rule.scan_error is not None and rule.scan_error != bool(report.error):
         return False
+    if rule.incomplete is not None and rule.incomplete != report.incomplete:
+        return False
     if (rule.detector or rule.min_confidence) and not _matching_findings(rule, report):
         return False
     if rule.min_distinct and _distinct(rule, report) < rule.min_distinct:
@@ -227,6 +229,16 @@ def _found_phrase(report: ScanReport, rule: Rule) -> tuple[str, str] | None:
         if names:
             where = _places(names)
             return f"添付ファイル {where}", f"attachment {where}"
+    if rule.incomplete:
+        names = [a.filename for a in report.attachments if a.status.left_unread]
+        if names:
+            where = _places(names)
+            return f"読めなかった部分: {where}", f"not read: {where}"
+        if report.unread:
+            return (
+                "メールの構造を最後まで読めませんでした",
+                "the message structure could not be read in full",
+            )
     return None
 
 
@@ -247,6 +259,14 @@ def _describe(report: ScanReport, rule: Rule | None) -> tuple[str, ...]:
     reasons: list[str] = []
     if report.error:
         reasons.append(f"scan incomplete: {report.error}")
+    # Every reading of the message that was left out, whatever rule matched:
+    # a reviewer must know what the scan could not vouch for.
+    reasons.extend(f"not read: {scrub(u)}" for u in report.unread)
+    unread_files = [
+        f"{a.filename} ({a.status.value})" for a in report.attachments if a.status.left_unread
+    ]
+    if unread_files:
+        reasons.append(f"not fully read: {_places(unread_files)}")
     s = report.mynumber
     if s.distinct:
         reasons.append(

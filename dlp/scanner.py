@@ -19,6 +19,7 @@ subject, sender and file names are passed through ``redact``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import time
 from collections.abc import Iterator
@@ -62,6 +63,7 @@ class _State:
     findings: list[Finding] = field(default_factory=list)
     attachments: list[AttachmentInfo] = field(default_factory=list)
     defects: list[str] = field(default_factory=list)
+    unread: list[str] = field(default_factory=list)
     error: str = ""
 
     def detect(self, chunk: TextChunk, hint: bool) -> None:
@@ -104,7 +106,7 @@ def _guarded(st: _State, what: str) -> Iterator[None]:
         if exc.status is AttachmentStatus.TIMEOUT:
             st.timeout(exc.detail)
         else:
-            st.defects.append(f"stopped: {exc.detail}")
+            st.unread.append(f"scan stopped: {redact(exc.detail)}; the rest was not read")
     except RecursionError:
         st.error = f"error: {what} nested too deeply to scan"
     except Exception as exc:
@@ -155,6 +157,7 @@ def _report(
         size=size,
         elapsed_ms=(time.monotonic() - t0) * 1000.0,
         error=st.error,
+        unread=tuple(st.unread),
     )
 
 
@@ -166,6 +169,7 @@ def _walk_message(
     parsed = parse_message(raw, prefix=prefix)
     where = f"{display}: " if display else ""
     st.defects.extend(where + d for d in parsed.defects)
+    st.unread.extend(where + redact(u) for u in parsed.unread)
     # A keyword in the Subject is context for the bodies; one anywhere in the
     # headers or bodies is context for the attachments.
     subject_kw = st.det.has_keyword(parsed.subject)
@@ -289,6 +293,12 @@ def _scan_file(
     for chunk in ext.chunks:
         st.detect(chunk, hint)
     detail = redact(ext.detail)
+    status = ext.status
+    if ext.unread:
+        # Read in part: what was read cannot vouch for the rest (policy acts on it).
+        if status is AttachmentStatus.SCANNED:
+            status = AttachmentStatus.PARTIAL
+        detail = "; ".join([*([detail] if detail else []), *(redact(u) for u in ext.unread)])
     if len(data) <= SMALL_FILE_BYTES and len({m.digits for m in st.matches[before:]}) == 1:
         # The hash of a tiny file holding one number can be reversed by trying
         # all 10^11 numbers: it would stand in for the number (DESIGN.md rule 2).
@@ -303,17 +313,25 @@ def _scan_file(
             content_type=redact(ctype) or "application/octet-stream",
             size=len(data),
             sha256=sha,
-            status=ext.status,
+            status=status,
             location=location,
             detail=detail,
         )
     )
+    index = len(st.attachments) - 1
     st.defects.extend(f"{display}: {redact(d)}" for d in ext.defects)
-    for member in ext.members:
+    for n, member in enumerate(ext.members):
         try:
             st.budget.add_member()
         except BudgetExceeded as exc:
-            st.defects.append(f"{display}: {exc.detail}; remaining members not read")
+            # The container was not read in full: it must not stay "scanned".
+            skipped = f"{exc.detail}; {len(ext.members) - n} members not read"
+            info = st.attachments[index]
+            st.attachments[index] = dataclasses.replace(
+                info,
+                status=info.status if info.status.left_unread else AttachmentStatus.TOO_LARGE,
+                detail="; ".join(x for x in (info.detail, skipped) if x),
+            )
             break
         st.budget.check_time()
         mname = member.name.replace("\\", "/")

@@ -245,6 +245,7 @@ def _show(entry: StoredEntry) -> None:
         ("My Numbers", f"{r.mynumber_total} found, {r.mynumber_distinct} distinct"),
         ("Reportable", "YES: more than 100 distinct numbers" if r.reportable_scale else "no"),
         ("Scan error", r.scan_error),
+        ("Not read", " / ".join(r.unread)),
         ("Actor", r.actor),
         ("Comment", r.comment),
         ("Detail", json.dumps(dict(r.detail), ensure_ascii=False) if r.detail else ""),

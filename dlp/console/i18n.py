@@ -161,6 +161,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "entry.reasons": ("理由", "Reasons"),
     "entry.next_hop_reply": ("次ホップの応答", "Next hop's reply"),
     "entry.scan_error": ("検査エラー", "Scan error"),
+    "entry.unread": ("検査できなかった部分", "Not read"),
     "entry.actor": ("操作者", "By"),
     "entry.comment": ("コメント", "Comment"),
     "entry.detail": ("詳細", "Detail"),

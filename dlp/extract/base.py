@@ -110,3 +110,6 @@ class Extracted:
     content_type: str = ""
     """Content type implied by the bytes (may differ from the declared one)."""
     defects: tuple[str, ...] = field(default_factory=tuple)
+    unread: tuple[str, ...] = ()
+    """Parts of the file that could not be read (a sheet, a page, an XML part):
+    the scanner then reports the file as ``partial``, which policy acts on."""

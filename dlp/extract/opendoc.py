@@ -85,4 +85,6 @@ def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extrac
         chunks=tuple(chunks),
         detail=defects[0] if defects and not chunks else "",
         defects=tuple(defects),
+        # Some parts read, others not: the file is only partly scanned.
+        unread=tuple(d for d in defects if d.endswith("not XML")) if chunks else (),
     )

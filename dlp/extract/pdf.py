@@ -70,6 +70,7 @@ def _read(doc: pdfium.PdfDocument, data: bytes, location: str, budget: Budget) -
     defects: list[str] = []
     texts: dict[int, str] = {}
     retry: set[int] = set()
+    failed: set[int] = set()
     try:
         try:
             doc.init_forms()
@@ -93,9 +94,11 @@ def _read(doc: pdfium.PdfDocument, data: bytes, location: str, budget: Budget) -
             except Exception as exc:
                 defects.append(f"page {i + 1} unreadable ({type(exc).__name__})")
                 retry.add(i)
+                failed.add(i)
             finally:
                 page.close()
         members.extend(_attachments(doc, budget))
+        better: dict[int, str] = {}
         if retry:
             try:
                 better = _pdfminer_pages(data, retry, budget, defects)
@@ -120,6 +123,8 @@ def _read(doc: pdfium.PdfDocument, data: bytes, location: str, budget: Budget) -
         chunks=tuple(_page_chunks(texts, location) + chunks),
         members=tuple(members),
         defects=tuple(defects),
+        # Pages neither pdfium nor pdfminer could read: the file is only partly scanned.
+        unread=tuple(f"page {i + 1} not read" for i in sorted(failed - better.keys())),
     )
 
 

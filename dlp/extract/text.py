@@ -122,9 +122,12 @@ def _bom(data: bytes) -> str:
 def _decode_declared(data: bytes, label: str) -> tuple[str, str] | None:
     """Decode strictly with the declared charset; None if the bytes disagree."""
     if label in _ISO2022_LABELS:
-        if _HIGH.search(data) is not None:
-            return None  # 8-bit bytes: not ISO-2022-JP whatever the label says
-        return decode_iso2022jp(data), "iso-2022-jp"
+        high = len(_HIGH.findall(data, 0, 1 << 16))
+        if high and (high > max(1, len(data) // 1000) or not _ISO2022_ESC.search(data)):
+            return None  # 8-bit text: not ISO-2022-JP whatever the label says
+        # A stray 8-bit byte or two in real ISO-2022-JP (a relay's damage):
+        # lose those bytes, not the part.
+        return decode_iso2022jp(_HIGH.sub(b"?", data) if high else data), "iso-2022-jp"
     if label in _SJIS_LABELS:
         codec = "cp932"
     elif label in _EUC_LABELS:
@@ -137,7 +140,13 @@ def _decode_declared(data: bytes, label: str) -> tuple[str, str] | None:
     try:
         text = data.decode(codec)
     except UnicodeDecodeError:
-        return None  # mislabelled: detect
+        # One bad byte (Postfix folding a line inside a character) must cost
+        # that character, not the part: keep the label when nearly all of the
+        # text reads under it.  Otherwise it is mislabelled: detect.
+        mostly = _mostly(data, codec, ratio=4, least=1)
+        if mostly is None or (codec in ("cp932", "euc_jp") and _japanese_score(mostly) <= 0):
+            return None
+        return mostly, codec
     if codec in ("cp932", "euc_jp") and _HIGH.search(data):
         score = _japanese_score(text)
         if score <= 0:
@@ -181,6 +190,12 @@ def _detect(data: bytes, label: str) -> tuple[str, str]:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         pass
+    # UTF-8 with a damaged character or two: nothing else reads such bytes
+    # strictly, and a guess would lose the rest.  Unlabelled, so ask for much
+    # valid UTF-8 around the damage (short CP932 strings never qualify).
+    mostly = _mostly(data, "utf-8", ratio=10, least=8)
+    if mostly is not None:
+        return mostly, "utf-8"
     # Japanese multi-byte: whichever of CP932 / EUC-JP reads the bytes strictly
     # and looks more like Japanese (EUC-JP read as CP932 turns into half-width
     # katakana soup, CP932 read as EUC-JP fails or yields rare kanji).
@@ -214,6 +229,17 @@ def _detect(data: bytes, label: str) -> tuple[str, str]:
         except LookupError:
             pass
     return data.decode("cp932", "replace"), "cp932"
+
+
+def _mostly(data: bytes, codec: str, *, ratio: int, least: int) -> str | None:
+    """``data`` decoded with bad bytes replaced, if at least ``ratio`` valid
+    non-ASCII characters (and ``least`` in all) stand beside each replacement."""
+    text = data.decode(codec, "replace")
+    bad = text.count("\ufffd")
+    good = len(text) - len(text.encode("ascii", "ignore")) - bad
+    if good < least or good < ratio * bad:
+        return None
+    return text
 
 
 def _normalizer_guess(data: bytes) -> str:

@@ -101,6 +101,7 @@ COLUMNS: tuple[Column, ...] = (
     ("reasons", "理由", lambda e, tz: " / ".join(e.record.reasons)),
     ("next_hop_reply", "次ホップ応答", lambda e, tz: e.record.next_hop_reply),
     ("scan_error", "検査エラー", lambda e, tz: e.record.scan_error),
+    ("unread", "未検査の部分", lambda e, tz: " / ".join(e.record.unread)),
     ("actor", "操作者", lambda e, tz: e.record.actor),
     ("comment", "コメント", lambda e, tz: e.record.comment),
     (

@@ -145,6 +145,8 @@ class SendRecord:
     reasons: tuple[str, ...] = ()
     next_hop_reply: str = ""
     scan_error: str = ""
+    unread: tuple[str, ...] = ()
+    """What the scan could not read (ScanReport.unread, masked)."""
     actor: str = ""
     comment: str = ""
     detail: Mapping[str, Any] = field(default_factory=dict)
@@ -170,6 +172,14 @@ class SendRecord:
         return any(r.klass in _OUTSIDE for r in self.recipients)
 
     def to_json(self) -> dict[str, Any]:
+        out = self._fields()
+        if self.unread:
+            # Only when present: entries written before the field existed keep
+            # the exact field set their chain hash was computed over.
+            out["unread"] = list(self.unread)
+        return out
+
+    def _fields(self) -> dict[str, Any]:
         return {
             "time": format_time(self.time),
             "event": self.event,
@@ -216,6 +226,7 @@ class SendRecord:
             reasons=tuple(verdict.get("reasons", ())),
             next_hop_reply=d.get("next_hop_reply", ""),
             scan_error=d.get("scan_error", ""),
+            unread=tuple(d.get("unread", ())),
             actor=d.get("actor", ""),
             comment=d.get("comment", ""),
             detail=dict(d.get("detail") or {}),
@@ -237,8 +248,14 @@ def _now() -> datetime:
 
 def needs_record(report: ScanReport, verdict: Verdict) -> bool:
     """Issue 6: every message with an attachment, a finding, or a verdict
-    other than deliver is recorded."""
-    return bool(report.attachments or report.findings or verdict.action is not Action.DELIVER)
+    other than deliver is recorded — and every message the scan could not read
+    in full, whatever the verdict (it may hold what the scan missed)."""
+    return bool(
+        report.attachments
+        or report.findings
+        or report.incomplete
+        or verdict.action is not Action.DELIVER
+    )
 
 
 def summarise_findings(report: ScanReport) -> tuple[FindingSummary, ...]:
@@ -305,6 +322,7 @@ def record_for_message(
         reasons=tuple(scrub(r) for r in verdict.reasons),
         next_hop_reply=scrub(next_hop_reply),
         scan_error=scrub(report.error),
+        unread=tuple(scrub(u) for u in report.unread),
     )
 
 

@@ -194,3 +194,42 @@ def test_reply_fits_one_smtp_line() -> None:
     )
     v = decide(report(attachments=long_names), [EXTERNAL], "x", DEFAULTS)
     assert len(f"{v.smtp_code} {v.smtp_message}".encode()) <= 512
+
+
+# -- issue 11: what was not read is held for outside recipients ------------------------------
+
+
+def _att(status: AttachmentStatus) -> AttachmentInfo:
+    return AttachmentInfo("docs.zip", "application/zip", 10, "", status, "attachment:docs.zip")
+
+
+@pytest.mark.parametrize(
+    "report",
+    [
+        ScanReport("m", unread=("more than 5000 MIME parts; the rest was not read",)),
+        ScanReport("m", attachments=(_att(AttachmentStatus.PARTIAL),)),
+        ScanReport("m", attachments=(_att(AttachmentStatus.TOO_LARGE),)),
+        ScanReport("m", attachments=(_att(AttachmentStatus.ERROR),)),
+        ScanReport("m", attachments=(_att(AttachmentStatus.TOO_DEEP),)),
+    ],
+)
+def test_unread_content_is_held_outside_and_delivered_inside(report: ScanReport) -> None:
+    assert report.incomplete
+    v = decide(report, [EXTERNAL], "s@example.lg.jp", DEFAULTS)
+    assert v.action is Action.HOLD and v.rule == "incomplete-external"
+    assert any(r.startswith("not ") for r in v.reasons)
+    assert "2.6.0" in v.smtp_message and "検査できなかった" in v.smtp_message
+    own = rcpt("b@example.lg.jp", RecipientClass.OWN)
+    assert decide(report, [own], "s@example.lg.jp", DEFAULTS).action is Action.DELIVER
+
+
+def test_an_image_or_unknown_format_alone_is_not_incomplete() -> None:
+    for status in (AttachmentStatus.IMAGE, AttachmentStatus.UNSUPPORTED, AttachmentStatus.SCANNED):
+        assert not ScanReport("m", attachments=(_att(status),)).incomplete
+
+
+def test_incomplete_condition_and_partial_status_validate() -> None:
+    rule = Rule(name="r", action="hold", incomplete=True, attachment_status=("partial",))
+    assert rule.incomplete is True
+    with pytest.raises(ValueError, match=r"unknown attachment status 'parital'.*partial"):
+        Rule(name="r", action="hold", attachment_status=("parital",))
