@@ -255,7 +255,8 @@ def test_every_attachment_send_is_recorded_once(
 def test_sqlite_log_that_cannot_be_written_tempfails(sink: Sink, tmp_path: Path) -> None:
     backend = Backend("sqlite", tmp_path)
     gw = Served(tmp_path, sink, backend.toml())
-    attach = [("a.pdf", "application/pdf", b"%PDF-1.4\n" + b"x" * 500)]
+    # a readable file: a damaged one would be held (issue 11), not delivered
+    attach = [("a.csv", "text/csv", "品名,数量\nりんご,3\n".encode() * 20)]
     try:
         assert send(gw.port, [EXTERNAL], message("first", [EXTERNAL], attach))[0] == 250
         sink.wait_for(1)
