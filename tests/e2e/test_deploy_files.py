@@ -111,3 +111,16 @@ def test_postfix_fragments_parse_and_never_expose_reinjection() -> None:
         assert "smtpd_recipient_restrictions=permit_mynetworks,reject" in e.options
         # Room for every gateway process's idle connections (deploy/postfix/after-queue).
         assert e.fields[4] == "-", f"{mode}: 10026 maxproc {e.fields[4]}, expected '-' (100)"
+
+
+def test_postfix_main_cf_never_reroutes_by_local_part() -> None:
+    """allow_percent_hack and swap_bangpath off in both modes (issue 11; their effect on a
+    real Postfix is shown in test_postfix_routing.py)."""
+    for mode in ("after-queue", "before-queue"):
+        settings: dict[str, str] = {}
+        for line in (DEPLOY / mode / "main.cf").read_text(encoding="utf-8").splitlines():
+            if line.strip() and not line.startswith("#"):
+                key, _, value = line.partition("=")
+                settings[key.strip()] = value.strip()
+        assert settings["allow_percent_hack"] == "no", mode
+        assert settings["swap_bangpath"] == "no", mode
