@@ -37,10 +37,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import idna
+import Levenshtein
 import tldextract
 from rapidfuzz.distance import OSA
 
-from dlp.detect.confusables import skeleton
+from dlp.detect.confusables import loose, skeleton
 from dlp.detect.lookalike_explain import Explanation, explain
 from dlp.model import DomainVerdict
 
@@ -97,7 +98,14 @@ BUILTIN_KNOWN: tuple[str, ...] = (
     "aol.com",
     "gmx.com",
     "hotmail.co.uk",
-)
+    # The same providers' national services: the brand under another country's
+    # suffix is the provider itself, not a suffix swap of yahoo.co.jp/outlook.jp.
+    *(f"yahoo.{cc}" for cc in ("co.uk", "fr", "de", "it", "es", "ca", "com.au", "co.in",
+                               "com.tw", "com.hk", "com.sg", "com.br", "com.mx", "co.nz")),
+    *(f"hotmail.{cc}" for cc in ("fr", "de", "it", "es", "be", "nl", "ca")),
+    *(f"outlook.{cc}" for cc in ("fr", "de", "it", "es", "kr", "com.au", "co.uk")),
+    *(f"live.{cc}" for cc in ("co.uk", "fr", "de", "it", "nl", "ca")),
+)  # fmt: skip
 
 # Second-level and municipal labels of the Japanese namespace, and generic
 # words of other registries: as a registrable label they name a kind of
@@ -352,6 +360,8 @@ class ProtectedSet:
     by_registrable: dict[str, list[Entry]] = field(default_factory=dict)
     by_label: dict[str, list[Entry]] = field(default_factory=dict)
     by_skeleton: dict[str, list[Entry]] = field(default_factory=dict)
+    by_loose: dict[str, list[Entry]] = field(default_factory=dict)
+    """Coarser skeleton (``confusables.loose``): several homoglyphs at once."""
     by_dot_missing: dict[str, list[Entry]] = field(default_factory=dict)
     by_flat: dict[str, list[Entry]] = field(default_factory=dict)
     """Listed name with every hyphen read as a dot (so-net.ne.jp -> so.net.ne.jp)."""
@@ -431,6 +441,7 @@ class ProtectedSet:
         if entry.registrable:
             self.by_registrable.setdefault(entry.registrable, []).append(entry)
         self.by_skeleton.setdefault(skeleton(entry.text), []).append(entry)
+        self.by_loose.setdefault(loose(entry.text), []).append(entry)
         self.by_flat.setdefault(entry.text.replace("-", "."), []).append(entry)
         # "One dot left out" variants of the listed name and of its
         # registrable part (exp.co.jp -> expco.jp, exp.cojp; i.softbank.jp ->
@@ -475,7 +486,7 @@ class ProtectedSet:
         b = budget(label)
         if b == 0:
             return
-        skel = skeleton(label)
+        skel = loose(label)
         self.skeletons[label] = skel
         if 5 <= len(label) <= 8 and label.isascii():
             # A swap keeps the letters, a neighbour typo changes or adds one:
@@ -596,6 +607,16 @@ def _homoglyph(name: Name, ps: ProtectedSet) -> _Hit | None:
                 hits.append(_Hit(e, "homoglyph", parent))
         if hits:
             return _best(hits)
+    # several look-alikes at once (nnh1vv.go.jp, v-t0kyo.ac.jp, u-tokɏø.ac.jp):
+    # the coarser fold, still for the whole name
+    for parent in _parents(name.text):
+        if "." not in parent:
+            break
+        for e in ps.by_loose.get(loose(parent), ()):
+            if e.text != parent and _allowed(e, name, ps):
+                hits.append(_Hit(e, "homoglyph", parent))
+        if hits:
+            return _best(hits)
     return None
 
 
@@ -648,7 +669,7 @@ def _fuzzy_label(name: Name, ps: ProtectedSet) -> _Hit | None:
     # Homoglyph-plus-an-edit is looked for only in non-ASCII labels (øutlook,
     # ԍmaıl): for ASCII the folds make too much alike (tmall would be one edit
     # from gmail's skeleton gmall).  ASCII homoglyphs need an exact skeleton.
-    skel = skeleton(label) if not label.isascii() else label
+    skel = loose(label) if not label.isascii() else label
     candidates: set[str] = set()
     for form in {label, skel}:
         n = len(form)
@@ -680,6 +701,8 @@ def _fuzzy_label(name: Name, ps: ProtectedSet) -> _Hit | None:
     for cand in candidates:
         b = budget(cand)
         if OSA.distance(label, cand, score_cutoff=b) <= b:
+            if not _short_part_slip(label, cand):
+                continue
             technique = _edit_kind(label, cand)
         elif skel != label and OSA.distance(skel, ps.skeletons[cand], score_cutoff=b) <= b:
             technique = "homoglyph"
@@ -797,7 +820,18 @@ def _merged(name: Name, ps: ProtectedSet) -> _Hit | None:
                 for fused, e in ps.fused_halves.get(key, ()):
                     if (
                         fused != form
-                        and not name.text.endswith("." + e.gsuffix)  # dots kept: not merged
+                        # dots and hyphens all kept: a plain edit of the name
+                        # (the label rules judge it), not a merged one
+                        and not (
+                            name.text.endswith("." + e.gsuffix)
+                            and name.text.count(".") == e.text.count(".")
+                            and OSA.distance(
+                                _flat(name.text[: -len(e.gsuffix) - 1]),
+                                _flat(e.stem),
+                                score_cutoff=1,
+                            )
+                            <= 1
+                        )
                         and OSA.distance(form, fused, score_cutoff=1) <= 1
                         and _allowed(e, name, ps)
                     ):
@@ -887,16 +921,22 @@ def _short_label(name: Name, ps: ProtectedSet) -> _Hit | None:
     exo.co.jp, epx.co.jp); on a 2-letter label only a neighbour key or a
     look-alike letter, a swap or a doubled letter (au.com -> ay.com, auu.com)."""
     label = name.label
-    if not label or not name.suffix or label in GENERIC_LABELS or not 1 <= len(label) <= 4:
+    if not label or not name.suffix or label in GENERIC_LABELS or not 1 <= len(label) <= 5:
         return None
+    hits: list[_Hit] = []
+    if "-" in label:
+        # a hyphen put into a short name: ex-p.co.jp, a-u.com
+        for e in ps.by_label.get(label.replace("-", ""), ()):
+            if e.suffix == name.suffix and _allowed(e, name, ps):
+                hits.append(_Hit(e, "hyphenation", name.registrable_text))
+        return _best(hits)
     found: set[str] = set()
     for v in _deletes(label):
         found.update(ps.near_short.get(v, ()))
-    hits: list[_Hit] = []
     for brand in found:
         if brand == label or OSA.distance(label, brand, score_cutoff=1) > 1:
             continue
-        if len(brand) == 2 and not _strict_short(label, brand):
+        if not _strict_short(label, brand):
             continue
         for e in ps.by_label.get(brand, ()):
             if e.suffix == name.suffix and _allowed(e, name, ps):
@@ -905,13 +945,41 @@ def _short_label(name: Name, ps: ProtectedSet) -> _Hit | None:
 
 
 def _strict_short(label: str, brand: str) -> bool:
+    """The stricter rule for 2-3 letter labels: a slip a hand or an eye makes.
+    Any other one-letter change of a short name is usually another real
+    organisation (jtb for jcb, npa for nta)."""
     if len(label) == len(brand):
         diff = [i for i in range(len(label)) if label[i] != brand[i]]
         if len(diff) == 2:
             return True  # adjacent swap (OSA distance 1)
         return _near_chars(brand[diff[0]], label[diff[0]])
-    # a letter added or left out: aux.com, a.com (two-letter names are rare
-    # and an extra letter keeps both in order)
+    if len(label) > len(brand):
+        return _one_neighbour_typo(brand, label)  # doubled or neighbour key
+    return True  # a letter left out: ex.co.jp, ep.co.jp
+
+
+def _short_part_slip(label: str, brand: str) -> bool:
+    """False when an edit of ``brand`` falls in a hyphen-separated part of at
+    most three letters and is not a neighbour-key or look-alike slip: kyoto-wu
+    and kyoto-su are other universities, not kyoto-u mistyped.  Each part of a
+    hyphenated name is a word its reader sees on its own."""
+    if "-" not in brand:
+        return True
+    owner: list[int] = []  # part length per position of brand
+    for part in brand.split("-"):
+        owner.extend([len(part)] * len(part))
+        owner.append(99)  # the hyphen itself
+    for op, i, j in Levenshtein.editops(brand, label):
+        touched = [owner[k] for k in (i - 1, i) if 0 <= k < len(brand)]
+        if op == "insert":
+            if min(touched, default=99) > 3:
+                continue
+            ch = label[j]
+            around = [label[k] for k in (j - 1, j + 1) if 0 <= k < len(label)]
+            if not any(ch == c or _near_chars(ch, c) for c in around if c != "-"):
+                return False
+        elif op == "replace" and owner[i] <= 3 and not _near_chars(brand[i], label[j]):
+            return False
     return True
 
 
@@ -926,31 +994,37 @@ def _geographic(name: Name, ps: ProtectedSet) -> _Hit | None:
     if len(parts) < 2:
         return None
     parts = parts[-2:]
-    flat = skeleton(_flat(".".join(parts)))
+    plain = _flat(".".join(parts))
+    # ASCII names are compared as typed: folding first (aichi -> akhl, "lc" ~ k)
+    # would make a one-letter slip look like three edits.
+    forms = {plain} if plain.isascii() else {plain, loose(plain)}
     found: set[str] = set()
-    n = len(flat)
-    if n - 1 in ps.lengths1 or n in ps.lengths1 or n + 1 in ps.lengths1:
-        for v in _deletes(flat):
-            found.update(ps.near1.get(v, ()))
-    sizes = [n + k for k in (-2, -1, 0, 1, 2) if n + k in ps.lengths2]
-    for size in sizes:
-        m = size // 2
-        for k in (m - 1, m, m + 1):
-            if 0 < k < n:
-                for v in _deletes(flat[:k]):
-                    found.update(ps.near2_left.get(v, ()))
-        r = size - m
-        for k in (r - 1, r, r + 1):
-            if 0 < k < n:
-                for v in _deletes(flat[n - k :]):
-                    found.update(ps.near2_right.get(v, ()))
+    for flat in forms:
+        n = len(flat)
+        if n - 1 in ps.lengths1 or n in ps.lengths1 or n + 1 in ps.lengths1:
+            for v in _deletes(flat):
+                found.update(ps.near1.get(v, ()))
+        sizes = [n + k for k in (-2, -1, 0, 1, 2) if n + k in ps.lengths2]
+        for size in sizes:
+            m = size // 2
+            for k in (m - 1, m, m + 1):
+                if 0 < k < n:
+                    for v in _deletes(flat[:k]):
+                        found.update(ps.near2_left.get(v, ()))
+            r = size - m
+            for k in (r - 1, r, r + 1):
+                if 0 < k < n:
+                    for v in _deletes(flat[n - k :]):
+                        found.update(ps.near2_right.get(v, ()))
     hits: list[_Hit] = []
     for cand in found:
         entries = ps.geo.get(cand)
         if not entries:
             continue
         b = budget(cand)
-        if OSA.distance(flat, ps.skeletons[cand], score_cutoff=b) > b:
+        if OSA.distance(plain, cand, score_cutoff=b) > b and (
+            plain.isascii() or OSA.distance(loose(plain), ps.skeletons[cand], score_cutoff=b) > b
+        ):
             continue
         for e in entries:
             e_parts = e.stem.split(".")[-2:]
@@ -963,8 +1037,9 @@ def _geographic(name: Name, ps: ProtectedSet) -> _Hit | None:
                 continue  # another real place
             if parts[0] != e_parts[0] and parts[0] in GEO_PREFIXES and place != e_parts[1]:
                 continue  # town.X for city.Y: another body altogether
-            same_suffix = gsuffix == e.gsuffix or {gsuffix, e.gsuffix} <= RESTRICTED_GEO_SUFFIXES
-            if same_suffix and _allowed(e, name, ps):
+            # Any suffix: a slip in the name *and* a suffix game (pef.kanagawa.jp.jp,
+            # city.yokohana.lg.com) is still this body's address mistyped.
+            if _allowed(e, name, ps):
                 hits.append(_Hit(e, "geographic", ".".join(parts) + "." + gsuffix))
     return _best(hits)
 
@@ -991,6 +1066,31 @@ def _explain(candidate: str, protected: str) -> Explanation:
     return explain(candidate, protected, _suffix_for_words(candidate), _suffix_for_words(protected))
 
 
+def _www_fused(name: Name, ps: ProtectedSet) -> _Hit | None:
+    """``www`` run into the name (wwwmhlw.go.jp, www-soumu.com, www-city-yokohama.jp):
+    the rest, read on its own, is one of the lookalikes above."""
+    labels = name.text.split(".")
+    first = labels[0]
+    if len(labels) < 2 or not first.startswith("www") or len(first.lstrip("w-")) < 2:
+        return None
+    head = first[3:].lstrip("-")
+    for form in dict.fromkeys((head, head.replace("-", "."))):  # www-u-tokyo, www-city-yokohama
+        rest = normalise(".".join([form, *labels[1:]]))
+        if not rest.ascii:
+            continue
+        # www-exp.co.jp: the listed name itself behind www-
+        hits = [_Hit(e, "prefix", name.text) for e in ps.by_domain.get(rest.ascii, ())]
+        for step in _STEPS[:-1]:
+            hit = step(rest, ps)
+            if hit is not None:
+                hits.append(_Hit(hit.entry, "prefix", name.text))
+                break
+        hit = _best(h for h in hits if _allowed(h.entry, name, ps))
+        if hit is not None:
+            return hit
+    return None
+
+
 _STEPS = (
     _structural,
     _homoglyph,
@@ -1000,6 +1100,7 @@ _STEPS = (
     _fuzzy_label,
     _short_label,
     _geographic,
+    _www_fused,
 )
 
 
