@@ -276,7 +276,9 @@ def report(misses: int) -> str:
     )
     rows = [
         (TECHNIQUE_FAMILY.get(t, "other"), t, str(n), str(n - h), _pct(h, n))
-        for t, (n, h) in sorted(tech.items(), key=lambda kv: (TECHNIQUE_FAMILY.get(kv[0], ""), kv[0]))
+        for t, (n, h) in sorted(
+            tech.items(), key=lambda kv: (TECHNIQUE_FAMILY.get(kv[0], ""), kv[0])
+        )
     ]
     out.append("## Recall per technique\n")
     out.append(_table(("family", "technique", "lookalikes", "missed", "recall"), rows))

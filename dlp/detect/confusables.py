@@ -82,7 +82,9 @@ def skeleton(text: str) -> str:
 # which is compared for whole-name equality, never with an edit budget on top
 # for ASCII names: folded that far, one more edit would make too much alike.
 LOOSE_FOLDS: tuple[tuple[str, str], ...] = (("nn", "m"), ("u", "v"), ("q", "g"))
-_LATIN_NAME = re.compile(r"LATIN (?:SMALL |CAPITAL )?LETTER (?:SMALL CAPITAL )?([A-Z])(?: WITH .*)?")
+_LATIN_NAME = re.compile(
+    r"LATIN (?:SMALL |CAPITAL )?LETTER (?:SMALL CAPITAL )?([A-Z])(?: WITH .*)?"
+)
 _BASE_CACHE: dict[str, str] = {}
 
 
@@ -100,7 +102,11 @@ def _latin_base(ch: str) -> str:
 def loose(text: str) -> str:
     """A coarser skeleton for several homoglyphs at once (``nnh1vv`` ~ ``mhlw``,
     ``v-t0kyo`` ~ ``u-tokyo``, ``u-tokɏø`` ~ ``u-tokyo``)."""
-    s = skeleton(text)
+    return loose_of_skeleton(skeleton(text))
+
+
+def loose_of_skeleton(s: str) -> str:
+    """``loose`` of a text whose skeleton is ``s`` (saves folding twice)."""
     if not s.isascii():
         s = _fold_ascii("".join(ch if ch.isascii() else _latin_base(ch) for ch in s))
     for src, dst in LOOSE_FOLDS:

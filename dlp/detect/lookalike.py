@@ -41,7 +41,7 @@ import Levenshtein
 import tldextract
 from rapidfuzz.distance import OSA
 
-from dlp.detect.confusables import loose, skeleton
+from dlp.detect.confusables import loose, loose_of_skeleton, skeleton
 from dlp.detect.lookalike_explain import Explanation, explain
 from dlp.model import DomainVerdict
 
@@ -260,15 +260,38 @@ def normalise(raw: str) -> Name:
             valid, problem = False, f"not a valid domain name ({exc})"
             mapped = unicodedata.normalize("NFKC", s).lower()
             ascii_form = ".".join(_to_ascii_label(lab) for lab in mapped.split("."))
-    if any(not lab for lab in ascii_form.split(".")):
+    ascii_labels = ascii_form.split(".")
+    if any(not lab for lab in ascii_labels):
         return Name(ascii_form, ascii_form, "", "", valid=False, problem="empty label")
     text = _to_text(ascii_form)
-    parts = _PSL.extract_str(ascii_form)
-    suffix = parts.suffix
-    label = _to_text(parts.domain) if suffix else ""
+    text_labels = text.split(".")
+    k = _suffix_labels(text_labels) if len(text_labels) == len(ascii_labels) else 0
+    suffix = ".".join(ascii_labels[-k:]) if k else ""
+    label = text_labels[-k - 1] if k and k < len(text_labels) else ""
     if not suffix and valid:
         valid, problem = False, "no known public suffix"
     return Name(ascii_form, text, label, suffix, valid, problem)
+
+
+# The bundled snapshot's ICANN rules as sets: a look-up per label instead of
+# tldextract's general-purpose parse (this runs for every recipient).
+_PSL_EXACT: frozenset[str] = frozenset(r for r in _PSL.tlds if r[0] not in "*!")
+_PSL_WILD: frozenset[str] = frozenset(r[2:] for r in _PSL.tlds if r.startswith("*."))
+_PSL_EXCEPT: frozenset[str] = frozenset(r[1:] for r in _PSL.tlds if r.startswith("!"))
+
+
+def _suffix_labels(labels: list[str]) -> int:
+    """How many labels on the right are the public suffix (0: unknown top
+    level), by the PSL algorithm: the longest matching rule, ``*`` matching one
+    label, an exception rule ``!`` giving back its leftmost label."""
+    best = 0
+    for k in range(1, min(len(labels), 5) + 1):  # no ICANN rule has more than 4 labels
+        name = ".".join(labels[-k:])
+        if name in _PSL_EXCEPT:
+            return k - 1
+        if name in _PSL_EXACT or (k > 1 and ".".join(labels[-k + 1 :]) in _PSL_WILD):
+            best = k
+    return best
 
 
 def _split_generic(text: str) -> tuple[str, str]:
@@ -367,10 +390,9 @@ class ProtectedSet:
     """Listed name with every hyphen read as a dot (so-net.ne.jp -> so.net.ne.jp)."""
     near1: dict[str, list[str]] = field(default_factory=dict)
     """Deletion neighbourhood (<= 1) of brand labels with an edit budget of 1."""
-    near2_left: dict[str, list[str]] = field(default_factory=dict)
-    """Deletion neighbourhood (<= 1) of the left half of labels with a budget of 2."""
-    near2_right: dict[str, list[str]] = field(default_factory=dict)
-    """... and of their right half (two edits leave one half within one edit)."""
+    near2: dict[tuple[int, int], dict[str, list[str]]] = field(default_factory=dict)
+    """Labels with a budget of 2 by (length, part number), then by the text of
+    that part: see ``_parts``."""
     lengths1: set[int] = field(default_factory=set)
     lengths2: set[int] = field(default_factory=set)
     skeletons: dict[str, str] = field(default_factory=dict)
@@ -378,6 +400,7 @@ class ProtectedSet:
     """Stem (city.yokohama, exp, so-net) -> entries: suffix games keep it."""
     by_stem_flat: dict[str, list[Entry]] = field(default_factory=dict)
     """Stem without dots and hyphens (cityyokohama): merged names start with it."""
+    stem_flat_lengths: set[int] = field(default_factory=set)
     near_short: dict[str, list[str]] = field(default_factory=dict)
     """Deletion neighbourhood of 2-3 letter brand labels (stricter rule)."""
     near_pair: dict[str, list[str]] = field(default_factory=dict)
@@ -456,6 +479,7 @@ class ProtectedSet:
             flat = _flat(entry.stem)
             if len(flat) >= 2:
                 self.by_stem_flat.setdefault(flat, []).append(entry)
+                self.stem_flat_lengths.add(len(flat))
             tokens = entry.gsuffix.split(".")
             forms = {flat + "".join(tokens[:k]) for k in range(1, len(tokens) + 1)}
             if flat != entry.stem:
@@ -502,16 +526,61 @@ class ProtectedSet:
                     self.near1.setdefault(variant, []).append(label)
                 continue
             # Budget 2: a full two-deletion neighbourhood costs ~n²/2 keys per
-            # label (gigabytes at 100,000 labels).  Pigeonhole instead: with at
-            # most two edits (a transposition across the middle counts in both
-            # halves, and then there is only one other edit) one half of the
-            # label is within one edit of the matching part of the candidate.
-            self.lengths2.add(len(form))
-            m = len(form) // 2
-            for variant in _deletes(form[:m]):
-                self.near2_left.setdefault(variant, []).append(label)
-            for variant in _deletes(form[m:]):
-                self.near2_right.setdefault(variant, []).append(label)
+            # label (gigabytes at 100,000 labels).  Pigeonhole instead: cut the
+            # label in three parts; two edits leave one part as it was, at most
+            # two places off (see _parts for the transpositions).
+            n = len(form)
+            self.lengths2.add(n)
+            for part, text in enumerate(_parts(form)):
+                self.near2.setdefault((n, part), {}).setdefault(text, []).append(label)
+
+
+def _cuts(n: int) -> tuple[int, int]:
+    a = n // 3
+    return a, a + (n - a) // 2
+
+
+def _parts(form: str) -> tuple[str, str, str]:
+    """The three parts of a 9+ letter label.  Two edits touch at most two of
+    them, so one is found as it is, at most two places off (from the start
+    for the first, from the end for the last), unless an edit is a swap
+    across a cut: ``_near_candidates`` also undoes a swap at each cut."""
+    i, j = _cuts(len(form))
+    return form[:i], form[i:j], form[j:]
+
+
+def _near_candidates(form: str, ps: ProtectedSet) -> set[str]:
+    """Protected labels that may be within their edit budget of ``form`` (a
+    superset: the caller verifies with OSA)."""
+    out: set[str] = set()
+    n = len(form)
+    if n - 1 in ps.lengths1 or n in ps.lengths1 or n + 1 in ps.lengths1:
+        for v in _deletes(form):
+            found = ps.near1.get(v)
+            if found:
+                out.update(found)
+    near2 = ps.near2
+    for size in (n - 2, n - 1, n, n + 1, n + 2):
+        if size not in ps.lengths2:
+            continue
+        i, j = _cuts(size)
+        tail = n - (size - j)  # where the last part starts in form
+        first, middle, last = near2[size, 0], near2[size, 1], near2[size, 2]
+        lookups = [(first, form[:i]), (last, form[tail:])]
+        if i < n and tail >= 1:
+            # a swap across the first cut (then only the first part less its
+            # last letter is intact), or across the second cut (the last part
+            # less its first letter): undo it and look the whole part up
+            lookups.append((first, form[: i - 1] + form[i]))
+            lookups.append((last, form[tail - 1] + form[tail + 1 :]))
+        # the middle part alone intact: one edit on each side of it, so it
+        # moved by at most one place
+        lookups += [(middle, form[i + d : j + d]) for d in (-1, 0, 1)]
+        for index, key in lookups:
+            found = index.get(key)
+            if found:
+                out.update(found)
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -598,25 +667,24 @@ def _ascii_of(text: str) -> str:
 
 
 def _homoglyph(name: Name, ps: ProtectedSet) -> _Hit | None:
+    # Folds never cross a dot, so each label is folded once and the parents
+    # are joined from the folded labels.
+    labels = name.text.split(".")
     hits: list[_Hit] = []
-    for parent in _parents(name.text):
-        if "." not in parent:
-            break
-        for e in ps.by_skeleton.get(skeleton(parent), ()):
-            if e.text != parent and _allowed(e, name, ps):
-                hits.append(_Hit(e, "homoglyph", parent))
-        if hits:
-            return _best(hits)
-    # several look-alikes at once (nnh1vv.go.jp, v-t0kyo.ac.jp, u-tokɏø.ac.jp):
-    # the coarser fold, still for the whole name
-    for parent in _parents(name.text):
-        if "." not in parent:
-            break
-        for e in ps.by_loose.get(loose(parent), ()):
-            if e.text != parent and _allowed(e, name, ps):
-                hits.append(_Hit(e, "homoglyph", parent))
-        if hits:
-            return _best(hits)
+    # one fold pass (skeleton), then several look-alikes at once (nnh1vv.go.jp,
+    # v-t0kyo.ac.jp, u-tokɏø.ac.jp): the coarser fold, still for the whole name
+    skeletons = [skeleton(label) for label in labels]
+    for index, folded in (
+        (ps.by_skeleton, skeletons),
+        (ps.by_loose, [loose_of_skeleton(sk) for sk in skeletons]),
+    ):
+        for i in range(len(labels) - 1):
+            for e in index.get(".".join(folded[i:]), ()):
+                parent = ".".join(labels[i:])
+                if e.text != parent and _allowed(e, name, ps):
+                    hits.append(_Hit(e, "homoglyph", parent))
+            if hits:
+                return _best(hits)
     return None
 
 
@@ -672,28 +740,7 @@ def _fuzzy_label(name: Name, ps: ProtectedSet) -> _Hit | None:
     skel = loose(label) if not label.isascii() else label
     candidates: set[str] = set()
     for form in {label, skel}:
-        n = len(form)
-        # Only look where a protected label of a compatible length exists: most
-        # queries then touch one of the two neighbourhoods, not both.
-        if n - 1 in ps.lengths1 or n in ps.lengths1 or n + 1 in ps.lengths1:
-            for v in _deletes(form):
-                found = ps.near1.get(v)
-                if found:
-                    candidates.update(found)
-        sizes = [n + k for k in (-2, -1, 0, 1, 2) if n + k in ps.lengths2]
-        if sizes:
-            # the half within one edit has a length within one of the protected half
-            lefts = {s + d for size in sizes for s in (size // 2,) for d in (-1, 0, 1)}
-            rights = {size - size // 2 + d for size in sizes for d in (-1, 0, 1)}
-            for index, parts in (
-                (ps.near2_left, (form[:k] for k in lefts if 0 < k < n)),
-                (ps.near2_right, (form[n - k :] for k in rights if 0 < k < n)),
-            ):
-                for part in parts:
-                    for v in _deletes(part):
-                        found = index.get(v)
-                        if found:
-                            candidates.update(found)
+        candidates |= _near_candidates(form, ps)
     if ps.near_pair and 5 <= len(label) <= 9 and label.isascii():
         candidates.update(_pair_candidates(label, ps))
     candidates.discard(label)
@@ -779,7 +826,10 @@ def _merged(name: Name, ps: ProtectedSet) -> _Hit | None:
         flat = labels[idx].replace("-", "")
         if len(flat) > 63:
             continue
-        for k in range(len(flat), 1, -1):
+        n = len(flat)
+        for k in range(n, 1, -1):
+            if k not in ps.stem_flat_lengths and n - k > 9:
+                continue  # neither a listed stem nor a fused suffix (<= 3 tokens) fits
             head, tail = flat[:k], flat[k:]
             for e in ps.by_stem_flat.get(head, ()):
                 stem_flat = _flat(e.stem)
@@ -921,7 +971,7 @@ def _short_label(name: Name, ps: ProtectedSet) -> _Hit | None:
     exo.co.jp, epx.co.jp); on a 2-letter label only a neighbour key or a
     look-alike letter, a swap or a doubled letter (au.com -> ay.com, auu.com)."""
     label = name.label
-    if not label or not name.suffix or label in GENERIC_LABELS or not 1 <= len(label) <= 5:
+    if not label or not name.suffix or label in GENERIC_LABELS or not 1 <= len(label) <= 4:
         return None
     hits: list[_Hit] = []
     if "-" in label:
@@ -1000,22 +1050,7 @@ def _geographic(name: Name, ps: ProtectedSet) -> _Hit | None:
     forms = {plain} if plain.isascii() else {plain, loose(plain)}
     found: set[str] = set()
     for flat in forms:
-        n = len(flat)
-        if n - 1 in ps.lengths1 or n in ps.lengths1 or n + 1 in ps.lengths1:
-            for v in _deletes(flat):
-                found.update(ps.near1.get(v, ()))
-        sizes = [n + k for k in (-2, -1, 0, 1, 2) if n + k in ps.lengths2]
-        for size in sizes:
-            m = size // 2
-            for k in (m - 1, m, m + 1):
-                if 0 < k < n:
-                    for v in _deletes(flat[:k]):
-                        found.update(ps.near2_left.get(v, ()))
-            r = size - m
-            for k in (r - 1, r, r + 1):
-                if 0 < k < n:
-                    for v in _deletes(flat[n - k :]):
-                        found.update(ps.near2_right.get(v, ()))
+        found |= _near_candidates(flat, ps)
     hits: list[_Hit] = []
     for cand in found:
         entries = ps.geo.get(cand)
