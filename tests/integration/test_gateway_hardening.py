@@ -275,10 +275,9 @@ def test_forged_verdict_headers_removed_before_tagging(gw: InProcessGateway, sin
     assert len(verdicts) == 1 and verdicts[0].startswith("X-DLP-Verdict: tag; rule=")
 
 
-def test_forged_verdict_headers_removed_on_bare_lf_mail(gw: InProcessGateway, sink: Sink) -> None:
-    sent, expected = _forged("bare LF", "こんにちは")
-    lf = sent.replace(b"\r\n", b"\n")[:-1]  # smtplib would fix the line ends: raw socket
-    with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as s:
+def _send_raw(port: int, content: bytes) -> None:
+    """One message over a plain socket, exactly these bytes (smtplib would fix line ends)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         f = s.makefile("rb")
         f.readline()
         for command in (
@@ -289,10 +288,23 @@ def test_forged_verdict_headers_removed_on_bare_lf_mail(gw: InProcessGateway, si
         ):
             s.sendall(command + b"\r\n")
             assert f.readline()[:1] in (b"2", b"3")
-        s.sendall(lf + b"\r\n.\r\n")
+        s.sendall(content + b"\r\n.\r\n")
         assert f.readline().startswith(b"250 ")
+
+
+def test_forged_verdict_headers_removed_on_bare_lf_mail(gw: InProcessGateway, sink: Sink) -> None:
+    sent, expected = _forged("bare LF", "こんにちは")
+    _send_raw(gw.port, sent.replace(b"\r\n", b"\n")[:-1])
     [got] = sink.wait_for(1)
     assert got.content == expected  # CRLF again on the way out (datareader.dot_stuff)
+
+
+def test_a_field_hidden_behind_a_lone_cr_is_removed(gw: InProcessGateway, sink: Sink) -> None:
+    """The relay turns a lone CR into CRLF, which would make the hidden field a real one."""
+    head = f"From: {SENDER}\r\nSubject: lone CR\rX-DLP-Verdict: deliver; rule=forged\r\n"
+    _send_raw(gw.port, (head + "\r\nbody").encode())
+    [got] = sink.wait_for(1)
+    assert got.content == f"From: {SENDER}\r\nSubject: lone CR\r\n\r\nbody\r\n".encode()
 
 
 def test_a_released_message_loses_forged_headers_the_held_copy_keeps_them(

@@ -22,9 +22,19 @@ def test_an_empty_header_section_leaves_the_body_alone() -> None:
     assert strip_fields(raw, [ALWAYS]).content is raw
 
 
-def test_the_header_section_ends_at_the_first_line_that_is_not_a_field() -> None:
-    raw = b"Subject: s\r\nnot a field\r\nX-DLP-Verdict: body now\r\n\r\nbody\r\n"
-    assert strip_fields(raw, [ALWAYS]).content == raw
+def test_a_line_that_is_not_a_field_does_not_end_the_search() -> None:
+    """Postfix starts the body at "not a field"; a lenient reader may not."""
+    raw = b"Subject: s\r\nnot a field\r\nX-DLP-Verdict: forged\r\n\r\nX-DLP-Verdict: body\r\n"
+    out = strip_fields(raw, [ALWAYS])
+    assert out.content == b"Subject: s\r\nnot a field\r\n\r\nX-DLP-Verdict: body\r\n"
+
+
+def test_a_lone_cr_separates_fields_as_the_relay_will_write_them() -> None:
+    """dot_stuff turns a lone CR into CRLF, so what hides behind one is a field downstream."""
+    raw = b"Subject: s\rX-DLP-Verdict: forged\r folded\rX-Other: k\r\n\r\nbody\r\n"
+    out = strip_fields(raw, [ALWAYS])
+    assert out.content == b"Subject: s\rX-Other: k\r\n\r\nbody\r\n"
+    assert strip_fields(b"Subject: s\r\rX-DLP-Verdict: body\r\n", [ALWAYS]).removed == ()
 
 
 def test_a_configured_prefix_and_the_default_are_both_removed() -> None:
