@@ -410,7 +410,7 @@ class Gateway:
         )
         return f"{refusal.smtp_code} {refusal.smtp_message}", False
 
-    def log_routing_refusal(self, st: SessionState, role: str, problem: RoutingProblem) -> None:
+    def log_routing_refusal(self, st: SessionState, sender: str, problem: RoutingProblem) -> None:
         """A sender refused at MAIL (no transaction yet, so nothing to record)."""
         log.info(
             "sender refused",
@@ -421,7 +421,7 @@ class Gateway:
                     "client": st.peer,
                     "rule": ROUTING_RULE,
                     "kind": problem.kind,
-                    "role": role,
+                    "sender": sender,
                 }
             },
         )

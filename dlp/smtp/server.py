@@ -219,7 +219,7 @@ class GatewaySMTP(SMTP):
         sender = "" if address == "<>" else address
         problem = _routing(sender, rest) if sender else None
         if problem is not None:
-            self.gateway.log_routing_refusal(self.state, "sender", problem)
+            self.gateway.log_routing_refusal(self.state, sender, problem)
             await self.push(sender_refusal(problem))
             return
         self._busy = True

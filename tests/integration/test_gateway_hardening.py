@@ -212,6 +212,7 @@ def test_sender_that_routes_elsewhere_is_refused_at_mail(
     assert len(sink.wait_for(1)) == 1
     [line] = jsonlog.events("sender refused")
     assert line["kind"] == "percent" and line["rule"] == "routing-address"
+    assert line["sender"] == f"user%evil.example@{OWN}"
 
 
 # -- forged verdict headers ----------------------------------------------------------
