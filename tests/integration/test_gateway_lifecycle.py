@@ -288,3 +288,61 @@ def test_start_fails_clearly_when_the_port_is_taken(sink: Sink, tmp_path: Path) 
         )
     assert out.returncode == 2
     assert "cannot listen" in out.stderr
+
+
+def test_retention_runs_write_the_signed_chain_head(sink: Sink, tmp_path: Path) -> None:
+    """The daily retention run (here every 1.8 s) writes the send log's chain head to the
+    JSON log, signed with the key kept outside the database, and appends it to the
+    heads file; `dlp log verify --key` then holds the chain against those heads."""
+    key = tmp_path / "head.key"
+    made = subprocess.run([DLP, "log", "keygen", str(key)], capture_output=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    port = free_port()
+    cfg = write_config(
+        tmp_path,
+        next_hop_port=sink.port,
+        listen_port=port,
+        smtp={"processes": 1},
+        sections={"sendlog": {"purge_interval_hours": 0.0005, "head_key_file": str(key)}},
+    )
+    served = Served(cfg, port, tmp_path / "serve.log")
+    try:
+        with (
+            smtplib.SMTP("127.0.0.1", port, timeout=30) as c,
+            pytest.raises(smtplib.SMTPRecipientsRefused),
+        ):
+            c.sendmail(SENDER, [LOOKALIKE], plain("資料", "こんにちは"))  # refused, recorded
+        deadline = time.monotonic() + 30
+        heads: list[dict[str, object]] = []
+        while time.monotonic() < deadline and not (len(heads) >= 2 and heads[-1]["seq"] == 1):
+            heads = [e for e in served.log_lines() if e.get("event") == "sendlog head"]
+            time.sleep(0.2)
+    finally:
+        assert served.stop() == 0
+    assert len(heads) >= 2, served.log_path.read_text()
+    last = heads[-1]
+    assert last["level"] == "info" and last["signed"] is True and last["source"] == "retention"
+    assert last["seq"] == 1 and last["entries"] == 1 and last["prev"] == heads[-2]["hmac"]
+    recorded = [
+        json.loads(x) for x in (tmp_path / "var" / "sendlog-heads.jsonl").read_text().splitlines()
+    ]
+    assert recorded[-1]["hmac"] == last["hmac"] and recorded[-1]["hash"] == last["hash"]
+    check = subprocess.run(
+        [DLP, "log", "verify", "--config", str(cfg)], capture_output=True, text=True, timeout=60
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert f"all {len(recorded)} in" in check.stdout
+
+
+def test_start_refuses_a_head_key_others_can_read(sink: Sink, tmp_path: Path) -> None:
+    key = tmp_path / "head.key"
+    assert subprocess.run([DLP, "log", "keygen", str(key)], timeout=60).returncode == 0
+    key.chmod(0o644)
+    cfg = write_config(
+        tmp_path, next_hop_port=sink.port, sections={"sendlog": {"head_key_file": str(key)}}
+    )
+    out = subprocess.run(
+        [DLP, "serve", "--config", str(cfg)], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 2
+    assert "head_key_file" in out.stderr and f"chmod 600 {key}" in out.stderr
