@@ -371,10 +371,6 @@ class _Problem:
     message: str
 
 
-def _short(h: str) -> str:
-    return h[:16] + "…" if len(h) > 16 else h
-
-
 def check_heads(
     lines: list[HeadLine],
     key: HeadKey,
@@ -388,13 +384,13 @@ def check_heads(
 ) -> HeadsCheck:
     """Hold every line of the heads file against the chain as ``reader`` sees it.
 
-    ``where`` names the file in messages.  ``purged_now`` is the checkpoint of a
-    purge the caller has just run, after checking the signed heads (``guard``):
-    the heads it removed are as legitimately gone as if a signed line recorded it.  Signature problems come first (a line
-    not signed by this key, a line removed from the middle); then each signed
-    head must agree with the chain: the lowest entry a signed head contradicts is
-    reported, with the newest agreeing head below it to say where the rewrite
-    starts."""
+    Signature problems come first (a line not signed by this key, a line removed
+    from the middle); then each signed head must agree with the chain: the lowest
+    entry a signed head contradicts is reported, with the newest agreeing head
+    below it to say where the rewrite starts.  ``where`` names the file in
+    messages.  ``purged_now`` is the checkpoint of a purge the caller has just run
+    after the signed heads agreed (``dlp.sendlog.guard_purge``): the heads it
+    removed are as legitimately gone as if a signed line recorded the purge."""
     if not lines:
         return HeadsCheck(True, 0)
     # -- signatures and the line-to-line links
@@ -521,14 +517,14 @@ def _against_chain(
             number,
             "rewritten",
             f"{said} records the purge checkpoint at entry {h.purged_through} with hash "
-            f"{_short(h.purged_hash)}; the database's checkpoint has {_short(cp.last_hash)}",
+            f"{h.purged_hash}; the database's checkpoint has {cp.last_hash}",
         )
     if h.seq > state.head_seq:
         return _Problem(
             h.seq,
             number,
             "deleted",
-            f"{said} says entry {h.seq} (hash {_short(h.hash)}) had been written; the chain now "
+            f"{said} says entry {h.seq} (hash {h.hash}) had been written; the chain now "
             f"ends at entry {state.head_seq}: entries {state.head_seq + 1}-{h.seq} were removed "
             "and the chain head rewritten",
         )
@@ -540,9 +536,7 @@ def _against_chain(
             )
         if m.hash == h.hash:
             return None
-        differs = (
-            f"entry {h.seq} had hash {_short(h.hash)} when signed; it now has {_short(m.hash)}"
-        )
+        differs = f"entry {h.seq} had hash {h.hash} when signed; it now has {m.hash}"
         if m.time != h.entry_time:
             differs += (
                 f", and its recorded time changed from {h.entry_time} to {m.time} ({m.event})"
@@ -555,8 +549,8 @@ def _against_chain(
             h.seq,
             number,
             "rewritten",
-            f"{said}: entry {h.seq} had hash {_short(h.hash)} when signed; the purge checkpoint "
-            f"now records {_short(cp.last_hash)} for it",
+            f"{said}: entry {h.seq} had hash {h.hash} when signed; the purge checkpoint "
+            f"now records {cp.last_hash} for it",
         )
     # Purged.  Legitimate when a purge that dlp signed covered it, or when it is past
     # retention anyway (a purge run without the key); otherwise removed behind dlp's back.
