@@ -60,13 +60,12 @@ def run(kind: str, entries: int, daily: int, lines: int) -> list[str]:
         store, schema = _open(kind, work)
         try:
             gen = Gen(entries + daily)
-            records = (gen.record(i) for i in range(entries + daily))
-            batch: list = []
-            for i, rec in enumerate(records):
-                batch.append(rec)
-                if len(batch) == 5000 or i == entries - 1:
-                    store.append_many(batch)
-                    batch = []
+
+            def load(lo: int, hi: int) -> None:
+                for start in range(lo, hi, 5000):
+                    store.append_many([gen.record(i) for i in range(start, min(hi, start + 5000))])
+
+            load(0, entries)
             key = generate_key(work / "head.key")
             heads = HeadsFile(work / "heads.jsonl")
 
@@ -85,8 +84,7 @@ def run(kind: str, entries: int, daily: int, lines: int) -> list[str]:
                 return time.perf_counter() - t, f"verified from {rep.verified_from}"
 
             step(False)  # yesterday's run: the first head is signed after a whole verify
-            if batch:
-                store.append_many(batch)
+            load(entries, entries + daily)  # one day's mail
             t_inc, how = step(False)
             out.append(
                 f"| {kind} | retention head step, {entries + daily:,} entries, {daily:,} since "
@@ -96,7 +94,10 @@ def run(kind: str, entries: int, daily: int, lines: int) -> list[str]:
             # years of daily runs would (signed here directly: same format, same key)
             _fill_heads(store, heads, key, lines)
             t_lines, how = step(False)
-            out.append(f"| {kind} | same, {lines:,} heads-file lines | {t_lines:.2f} s ({how}) |")
+            out.append(
+                f"| {kind} | same step, {lines:,} heads-file lines spread over the chain, nothing "
+                f"new to verify (holding the heads against the chain) | {t_lines:.2f} s ({how}) |"
+            )
             t_full, _ = step(True)
             out.append(
                 f"| {kind} | `dlp log verify --key` step (whole chain + heads) | {t_full:.2f} s |"

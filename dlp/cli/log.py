@@ -10,6 +10,7 @@ from __future__ import annotations
 import getpass
 import json
 import logging
+import socket
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -372,6 +373,10 @@ def _log_head(report: HeadReport, syslog: bool) -> None:
     from dlp.smtp.gateway import JsonFormatter
 
     try:
+        # SysLogHandler would not say that the socket is missing until it emits, and
+        # then only as a traceback: find out first, and keep the line.
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as probe:
+            probe.connect("/dev/log")
         handler = SysLogHandler(address="/dev/log", facility=SysLogHandler.LOG_DAEMON)
     except OSError as exc:
         click.echo(

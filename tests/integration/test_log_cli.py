@@ -259,3 +259,14 @@ def test_key_problems_exit_2_and_say_what_to_do(
     assert dlp(config, "keygen", str(other)).returncode == 0
     r = dlp(config, "verify", "--key", str(other))
     assert r.returncode == 2 and "wrong head key" in r.stdout
+
+
+@pytest.mark.skipif(os.path.exists("/dev/log"), reason="this host has a syslog socket")
+def test_verify_syslog_without_a_syslog_socket_keeps_the_line_on_stderr(
+    backend: Backend, config: Path
+) -> None:
+    _populate(backend)
+    r = dlp(config, "verify", "--syslog")
+    assert r.returncode == 0
+    assert "cannot write to syslog (/dev/log" in r.stderr
+    assert _head_line(r.stderr)["seq"] == 5
