@@ -506,7 +506,8 @@ def _payload(part: Message, w: _Walk, path: str) -> bytes:
     try:
         data = _decode_base64(part, raw) if cte == "base64" else part.get_payload(decode=True)
     except (binascii.Error, ValueError) as exc:
-        w.defects.append(f"part {path}: undecodable transfer encoding ({type(exc).__name__})")
+        # Read as sent (the encoded text), which is not what a client shows.
+        w.unread.append(f"part {path}: undecodable transfer encoding ({type(exc).__name__})")
         data = None
     if isinstance(data, bytes):
         for d in getattr(part, "defects", ()):

@@ -61,6 +61,32 @@ _DETECTOR_NAMES: dict[str, tuple[str, str]] = {
 # RCPT time
 
 
+def hold_instead_of_bounce(verdict: Verdict) -> Verdict:
+    """A refusal turned into a hold, for a message whose envelope sender is outside.
+
+    After-queue Postfix answers a 550 from the filter with a non-delivery
+    report to the envelope sender that quotes the message (up to
+    ``bounce_size_limit``), and such reports do not pass the content filter:
+    refusing mail from an outside sender would carry it out unscanned."""
+    if verdict.action is not Action.REJECT:
+        return verdict
+    return Verdict(
+        action=Action.HOLD,
+        rule=verdict.rule,
+        reasons=(
+            *verdict.reasons,
+            "held instead of refused: the envelope sender is outside, and the bounce would "
+            "carry the message to it unscanned",
+        ),
+        smtp_code=250,
+        smtp_message=_fit(
+            "2.6.0",
+            "送信ポリシーにより送信できないため、保留しました。",
+            "Refused by the sending policy; held for review.",
+        ),
+    )
+
+
 def recipient_refusal(recipient: Recipient, domains: DomainSettings) -> Verdict | None:
     """Verdict for one recipient before relaying it, or None to pass it on.
 

@@ -350,11 +350,14 @@ class Gateway:
         assert txn is not None
         if routing is not None:
             recipient = self._classify_leniently(address)
-            return await self._refuse_recipient(
-                st, txn, recipient, recipient_refusal(routing), kind=routing.kind
-            )
+            routed = recipient_refusal(routing)
+            if self._bounce_goes_outside(txn.sender):
+                return self._hold_recipient(txn, recipient, policy.hold_instead_of_bounce(routed))
+            return await self._refuse_recipient(st, txn, recipient, routed, kind=routing.kind)
         recipient = self._classify(address)
         refusal = policy.recipient_refusal(recipient, self.settings.domains)
+        if refusal is not None and self._bounce_goes_outside(txn.sender):
+            refusal = policy.hold_instead_of_bounce(refusal)
         if refusal is not None and refusal.action is Action.REJECT:
             return await self._refuse_recipient(
                 st,
@@ -365,14 +368,26 @@ class Gateway:
                 resembles=recipient.resembles or "",
             )
         if refusal is not None and refusal.action is Action.HOLD:
-            txn.recipients.append(recipient)
-            txn.holds.append(refusal)
-            return f"{refusal.smtp_code} {refusal.smtp_message}", True
+            return self._hold_recipient(txn, recipient, refusal)
         reply = await st.next_hop.recipient(address, params)
         if reply.ok:
             txn.recipients.append(recipient)
             txn.relayed.append(address)
         return _ensure_enhanced(reply, "2.1.5"), reply.ok
+
+    @staticmethod
+    def _hold_recipient(txn: Transaction, recipient: Recipient, hold: Verdict) -> tuple[str, bool]:
+        txn.recipients.append(recipient)
+        txn.holds.append(hold)
+        return f"{hold.smtp_code} {hold.smtp_message}", True
+
+    def _bounce_goes_outside(self, sender: str) -> bool:
+        """A refusal would make the MTA send a bounce quoting the message to
+        ``sender``; true when that is outside our own domains (docs/gateway.md)."""
+        address = sender.strip().strip("<>")
+        if not address:
+            return False  # a bounce to the null sender goes nowhere
+        return self._classify_leniently(address).klass is not RecipientClass.OWN
 
     async def _refuse_recipient(
         self,
@@ -437,6 +452,8 @@ class Gateway:
         scan_s = time.monotonic() - t_scan
         metrics.SCAN_SECONDS.observe(scan_s)
         verdict = policy.decide(report, txn.recipients, txn.sender, self.settings.policy)
+        if self._bounce_goes_outside(txn.sender):
+            verdict = policy.hold_instead_of_bounce(verdict)
         verdict = _with_rcpt_holds(verdict, txn.holds)
         for f in report.findings:
             metrics.FINDINGS.labels(f.detector).inc()

@@ -283,6 +283,34 @@ def test_lookalike_refused_others_delivered(gw: InProcessGateway, sink: Sink) ->
     assert refusals and refusals[0].recipients[0].resembles == "exp.co.jp"
 
 
+def test_refusal_for_an_outside_envelope_sender_is_a_hold(gw: InProcessGateway, sink: Sink) -> None:
+    """After-queue Postfix would answer our 550 with a bounce quoting the message
+    to the envelope sender, past the filter: from an outside sender, hold instead."""
+    outsider = "someone@gmail.com"
+    raw = plain("外部差出人", "資料を送ります")
+    with client(gw.port) as c:
+        c.mail(outsider)
+        code, text = c.rcpt(LOOKALIKE)
+        assert code == 250 and "2.6.0" in text.decode()
+        assert c.rcpt("user%evil.example@kaisha-abc.jp")[0] == 250
+        assert c.rcpt(EXTERNAL)[0] == 250
+        code, reply = c.data(raw)
+    assert code == 250 and "2.6.0" in reply.decode()
+    assert sink.messages == []
+    held = [h for h in gw.gateway.quarantine.list() if h.subject == "外部差出人"]
+    assert len(held) == 1 and held[0].sender == outsider
+    entry = [
+        e.record for e in sendlog_entries(gw.settings) if e.record.audit_key == held[0].audit_key
+    ]
+    assert entry[0].action == "hold" and any(
+        "held instead of refused" in r for r in entry[0].reasons
+    )
+    # the null sender gets the refusal: a bounce to it goes nowhere
+    with client(gw.port) as c:
+        c.mail("<>")
+        assert c.rcpt(LOOKALIKE)[0] == 550
+
+
 def test_smuggled_message_stays_inside_the_first(gw: InProcessGateway, sink: Sink) -> None:
     """CVE-2024-27305 end to end: a bare-LF dot does not end DATA at us or at the next hop."""
     smuggled = (
