@@ -123,6 +123,48 @@ class SmtpSettings:
         return _hostport(self.next_hop)
 
 
+_LANGUAGE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz_0123456789")
+
+
+@dataclass(frozen=True)
+class OcrSettings:
+    """``[ocr]``: reading images and scanned PDF pages with Tesseract (docs/attachments.md)."""
+
+    enabled: bool = True
+    languages: tuple[str, ...] = ("jpn",)
+    """Tesseract language models, e.g. ["jpn"] or ["jpn", "eng"]; each needs its
+    traineddata file (Debian: tesseract-ocr-jpn).  jpn alone reads digits and
+    Latin letters well enough and is faster (BENCHMARKS.md)."""
+    max_pages: int = 20
+    """Images, image frames and scanned PDF pages read per message.  The rest are
+    reported as not read (status partial / too_large), which policy acts on."""
+    timeout_seconds: float = 30.0
+    """OCR time per message, within ``[scan] timeout_seconds``.  Once used up, the
+    images left are reported as not read, like ``max_pages``."""
+    max_pixels: int = 40_000_000
+    """Largest image (width x height) decoded; a larger one is ``too_large``
+    (decompression bombs).  An A4 page at 600 dpi is 35 million pixels."""
+    pdf_dpi: int = 200
+    """Resolution at which an image-only PDF page is rendered for OCR."""
+
+    def __post_init__(self) -> None:
+        if not self.languages:
+            raise ValueError('languages must name at least one Tesseract model, e.g. ["jpn"]')
+        for lang in self.languages:
+            if not lang or not set(lang) <= _LANGUAGE_CHARS:
+                raise ValueError(
+                    f"languages: {lang!r} is not a Tesseract model name (e.g. jpn, eng, jpn_vert)"
+                )
+        if self.max_pages < 1:
+            raise ValueError("max_pages must be at least 1 (use enabled = false to turn OCR off)")
+        if self.timeout_seconds <= 0:
+            raise ValueError("timeout_seconds must be above 0")
+        if self.max_pixels < 1_000_000:
+            raise ValueError("max_pixels below 1000000 would refuse ordinary screenshots")
+        if not 72 <= self.pdf_dpi <= 600:
+            raise ValueError("pdf_dpi must be between 72 and 600")
+
+
 @dataclass(frozen=True)
 class ScanSettings:
     workers: int = 0
@@ -141,6 +183,9 @@ class ScanSettings:
     keyword_window: int = 300
     """Characters either side of a number searched for a My Number keyword."""
     extra_keywords: tuple[str, ...] = ()
+    ocr: OcrSettings = field(default_factory=OcrSettings)
+    """Filled from the top-level ``[ocr]`` section (the scanner needs it in the
+    workers, which receive only these settings)."""
 
     def __post_init__(self) -> None:
         if self.timeout_seconds <= 0 or self.timeout_seconds > 500:
@@ -319,6 +364,10 @@ class Settings:
         return p if p.is_absolute() else Path(self.base_dir) / p
 
     @property
+    def ocr(self) -> OcrSettings:
+        return self.scan.ocr
+
+    @property
     def var_dir(self) -> Path:
         return self.resolve(self.paths.var_dir)
 
@@ -402,8 +451,14 @@ def parse_settings(raw: dict[str, Any], source: str = "<config>") -> Settings:
                 f"{source}: unknown section [{key}]; expected one of "
                 + ", ".join(f"[{s}]" for s in _SECTIONS)
             )
+        if key == "scan" and isinstance(value, dict) and "ocr" in value:
+            raise ConfigError(f"{source}: OCR settings go in their own [ocr] section, not [scan]")
         values[key] = _build(_SECTIONS[key], value, f"{key}", source)
+    ocr = values.pop("ocr", None)
+    if ocr is not None:
+        values["scan"] = replace(values.get("scan", ScanSettings()), ocr=ocr)
     settings = Settings(**values, source=source)
+    _check_ocr(settings, source)
     _check_timeouts(settings, source)
     return settings
 
@@ -421,10 +476,20 @@ def _check_timeouts(s: Settings, source: str) -> None:
         )
 
 
+def _check_ocr(s: Settings, source: str) -> None:
+    if s.scan.ocr.timeout_seconds > s.scan.timeout_seconds:
+        raise ConfigError(
+            f"{source}: ocr.timeout_seconds ({s.scan.ocr.timeout_seconds:g} s) must not exceed "
+            f"scan.timeout_seconds ({s.scan.timeout_seconds:g} s): OCR runs inside the "
+            "per-message budget"
+        )
+
+
 _SECTIONS: dict[str, type] = {
     "paths": PathSettings,
     "smtp": SmtpSettings,
     "scan": ScanSettings,
+    "ocr": OcrSettings,
     "domains": DomainSettings,
     "policy": PolicySettings,
     "sendlog": SendLogSettings,

@@ -30,6 +30,19 @@ class BudgetExceeded(Exception):
         self.detail = detail
 
 
+@dataclass(frozen=True, slots=True)
+class OcrLimits:
+    """The ``[ocr]`` settings one scan works with (copied here so that extractors
+    need not import ``dlp.config``)."""
+
+    languages: tuple[str, ...] = ("jpn",)
+    max_pages: int = 20
+    deadline: float = float("inf")
+    """time.monotonic() value after which no further image is OCR'd."""
+    max_pixels: int = 40_000_000
+    pdf_dpi: int = 200
+
+
 @dataclass
 class Budget:
     """Per-message limits, shared by every extractor that runs for one message.
@@ -47,17 +60,33 @@ class Budget:
     """time.monotonic() value after which work stops with status timeout."""
     spent_bytes: int = 0
     members: int = 0
+    ocr: OcrLimits | None = None
+    """None: OCR is off for this scan (images are reported as not read)."""
+    ocr_pages: int = 0
+    """Images, frames and PDF pages OCR'd so far (also counted in sandboxed children)."""
 
     @classmethod
     def from_settings(cls, scan: object, timeout: float | None = None) -> Budget:
         s = scan
+        deadline = time.monotonic() + (timeout if timeout is not None else s.timeout_seconds)  # type: ignore[attr-defined]
+        o = getattr(s, "ocr", None)
+        ocr = None
+        if o is not None and o.enabled:
+            ocr = OcrLimits(
+                languages=tuple(o.languages),
+                max_pages=o.max_pages,
+                deadline=min(deadline, time.monotonic() + o.timeout_seconds),
+                max_pixels=o.max_pixels,
+                pdf_dpi=o.pdf_dpi,
+            )
         return cls(
             max_total_bytes=s.max_total_bytes,  # type: ignore[attr-defined]
             max_file_bytes=s.max_file_bytes,  # type: ignore[attr-defined]
             max_members=s.max_members,  # type: ignore[attr-defined]
             max_depth=s.max_depth,  # type: ignore[attr-defined]
             max_ratio=s.max_ratio,  # type: ignore[attr-defined]
-            deadline=time.monotonic() + (timeout if timeout is not None else s.timeout_seconds),  # type: ignore[attr-defined]
+            deadline=deadline,
+            ocr=ocr,
         )
 
     def check_time(self) -> None:

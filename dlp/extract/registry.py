@@ -466,12 +466,9 @@ def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extrac
                 content_type=content_type,
             )
         if kind == "image":
-            return Extracted(
-                kind="image",
-                status=AttachmentStatus.IMAGE,
-                detail="image not read (no OCR)",
-                content_type=_image_type(data),
-            )
+            # OCR (dlp/extract/ocr.py), or status image saying why not
+            result = _load("ocr")(data, filename, location, budget)
+            return dataclasses.replace(result, content_type=_image_type(data))
         if not module:
             return Extracted(
                 kind=kind,
@@ -484,6 +481,8 @@ def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extrac
             result = dataclasses.replace(result, content_type=content_type)
         return result
     except BudgetExceeded as exc:
+        if kind == "image":
+            content_type = _image_type(data)
         return Extracted(kind=kind, status=exc.status, detail=exc.detail, content_type=content_type)
     except RecursionError:
         return Extracted(

@@ -134,6 +134,7 @@ def _to_plain(ex: Extracted) -> dict[str, Any]:
         "detail": ex.detail,
         "content_type": ex.content_type,
         "defects": list(ex.defects),
+        "unread": list(ex.unread),
     }
 
 
@@ -146,6 +147,7 @@ def _from_plain(d: dict[str, Any]) -> Extracted:
         detail=d["detail"],
         content_type=d["content_type"],
         defects=tuple(d["defects"]),
+        unread=tuple(d["unread"]),
     )
 
 
@@ -160,9 +162,14 @@ def extract_isolated(
     """A whole extractor in the child; a crash is status ``error`` for that file."""
 
     def plain() -> dict[str, Any]:
-        return _to_plain(fn(data, filename, location, budget))
+        result = _to_plain(fn(data, filename, location, budget))
+        # What the child spent of the message's OCR budget (its Budget is a copy).
+        result["ocr_pages"] = budget.ocr_pages
+        return result
 
     try:
-        return _from_plain(run_isolated(plain, budget=budget))
+        got = run_isolated(plain, budget=budget)
+        budget.ocr_pages = max(budget.ocr_pages, int(got.get("ocr_pages", 0)))
+        return _from_plain(got)
     except ParserCrashed as exc:
         return Extracted(kind=kind, status=AttachmentStatus.ERROR, detail=str(exc))

@@ -1,0 +1,373 @@
+"""OCR: images and scanned pages → text, with Tesseract through tesserocr.
+
+Why tesserocr and not pytesseract (measured on this machine, BENCHMARKS.md):
+pytesseract starts the ``tesseract`` program for every image, and loading the
+Japanese model costs ~0.25 s each time (0.3–0.8 s for a card-sized image, the
+upper figure when Debian's OpenMP build spreads over both cores).  tesserocr
+keeps one initialised engine per worker process: 0.06–0.1 s for the same
+image, after a one-off 0.3 s start.  The engine is native code fed hostile
+images, so it never runs in the worker itself: ``extract`` warms the engine in
+the worker, then recognises in a forked child (``sandbox.py``) that inherits
+it, under the address-space limit and the message deadline.  Pillow decodes
+the image in that same child.
+
+Only the traineddata files come from the system (Debian ``tesseract-ocr-jpn``,
+installed by ``.ci/run``); when they (or tesserocr) are missing, images are
+reported ``image`` with the reason ``ocr unavailable``, never an error.
+
+Budgets (``[ocr]`` in config/dlp.toml): ``max_pages`` images/frames/PDF pages
+per message and ``timeout_seconds`` of OCR per message.  What is left when one
+runs out is reported as not read (the file is ``partial``, or ``too_large`` when
+nothing of it was read), which the fail-closed policy rule acts on.  An image
+of more than ``max_pixels`` is ``too_large`` before it is decoded; a truncated
+or malformed one is ``error``; an animated GIF is read from its first frame
+only (a GIF of thousands of frames costs what one frame costs).
+
+Recognition: grayscale, small images upscaled (Tesseract wants ~20–30 px
+character height; a screenshot has 12–16), very large ones scaled down
+(seconds grow with pixels, digits do not get better above ~300 dpi), contrast
+stretched.  When the first pass finds no digits at low confidence the page is
+tried at 180, 90 and 270 degrees (a phone photo of a card is often sideways)
+and the most confident reading kept.  The text is then tidied for the
+detectors: the spaces Tesseract puts between Japanese characters are removed
+(so the label 個人番号 is found as a word) and ``O``/``l`` read inside digit
+runs become 0/1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dlp.extract import sandbox
+from dlp.extract.base import Budget, BudgetExceeded, Extracted, OcrLimits
+from dlp.model import AttachmentStatus, TextChunk
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+__all__ = ["PageText", "engine", "extract", "page_budget_left", "read_page", "unavailable"]
+
+# Tesseract links OpenMP in some builds (Debian's): in a forked child an OpenMP
+# pool started by the parent deadlocks, and two threads per page only slow down
+# a machine whose cores are already shared by worker processes.
+os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+
+_TESSDATA_DIRS = (
+    "/usr/share/tesseract-ocr/5/tessdata",
+    "/usr/share/tesseract-ocr/4.00/tessdata",
+    "/usr/share/tessdata",
+    "/usr/local/share/tessdata",
+)
+
+UPSCALE_BELOW = 1400
+"""Long side in pixels below which an image is enlarged (screenshots, small scans)."""
+DOWNSCALE_ABOVE = 3600
+"""Long side above which an image is reduced (phone photos; A4 at 300 dpi is 3508)."""
+MAX_FRAMES = 1
+"""Frames read of an animated GIF/WebP/PNG (multi-page TIFFs: every page, within max_pages)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Setup:
+    """How a page is recognised (bench/ocr.py compares set-ups)."""
+
+    psm: int = 3
+    """Tesseract page segmentation: 3 automatic, 6 one block, 11 sparse text."""
+    preprocess: bool = True
+    rotate: bool = True
+
+
+DEFAULT_SETUP = Setup()
+
+
+@dataclass(frozen=True, slots=True)
+class PageText:
+    text: str
+    confidence: int
+    rotation: int
+    seconds: float
+
+
+# --- the engine -------------------------------------------------------------------------------
+
+
+def tessdata_dir(languages: tuple[str, ...]) -> Path | None:
+    """The first tessdata directory that holds every requested model."""
+    candidates = [os.environ.get("TESSDATA_PREFIX", ""), *_TESSDATA_DIRS]
+    for c in candidates:
+        if not c:
+            continue
+        for d in (Path(c), Path(c) / "tessdata"):
+            if all((d / f"{lang}.traineddata").is_file() for lang in languages):
+                return d
+    return None
+
+
+@functools.cache
+def unavailable(languages: tuple[str, ...]) -> str:
+    """Why OCR cannot run here ("" when it can), phrased for an administrator."""
+    try:
+        import tesserocr  # noqa: F401
+    except ImportError:
+        return "the tesserocr package is not installed (pip install tesserocr)"
+    if tessdata_dir(languages) is None:
+        pkgs = " ".join(f"tesseract-ocr-{lang.split('_')[0]}" for lang in languages)
+        return (
+            f"Tesseract model(s) {'+'.join(languages)} not found in "
+            f"{', '.join(_TESSDATA_DIRS)} or $TESSDATA_PREFIX (Debian: apt-get install {pkgs})"
+        )
+    return ""
+
+
+@functools.cache
+def engine(languages: tuple[str, ...], psm: int) -> Any:
+    """One initialised Tesseract per process and set-up (0.3 s to load the Japanese model)."""
+    import tesserocr
+
+    path = tessdata_dir(languages)
+    api = tesserocr.PyTessBaseAPI(
+        path=f"{path}/", lang="+".join(languages), psm=psm, oem=tesserocr.OEM.LSTM_ONLY
+    )
+    # Tesseract prints "Invalid resolution 0 dpi" for images without a DPI tag.
+    api.SetVariable("debug_file", "/dev/null")
+    return api
+
+
+# --- recognising one page ---------------------------------------------------------------------
+
+
+def prepare(img: Image) -> Image:
+    """Grayscale, sensible size, stretched contrast."""
+    from PIL import Image as PILImage
+    from PIL import ImageOps
+
+    img = _grayscale(img)
+    w, h = img.size
+    long = max(w, h)
+    if long < UPSCALE_BELOW:
+        f = min(3.0, UPSCALE_BELOW * 1.2 / long)
+        img = img.resize((max(1, round(w * f)), max(1, round(h * f))), PILImage.Resampling.LANCZOS)
+    elif long > DOWNSCALE_ABOVE:
+        f = DOWNSCALE_ABOVE / long
+        img = img.resize((max(1, round(w * f)), max(1, round(h * f))), PILImage.Resampling.LANCZOS)
+    return ImageOps.autocontrast(img, cutoff=1)
+
+
+def _grayscale(img: Image) -> Image:
+    from PIL import Image as PILImage
+
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        # Transparent screenshot regions are white paper, not black.
+        rgba = img.convert("RGBA")
+        white = PILImage.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = PILImage.alpha_composite(white, rgba)
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        img = img.point(lambda v: v / 256).convert("L") if img.mode != "I" else img.convert("L")
+    return img.convert("L")
+
+
+def read_page(img: Image, limits: OcrLimits, setup: Setup = DEFAULT_SETUP) -> PageText | None:
+    """Recognise one page; None when the OCR time budget ran out first."""
+    t0 = time.monotonic()
+    api = engine(limits.languages, setup.psm)
+    page = prepare(img) if setup.preprocess else _grayscale(img)
+    best = _recognise(api, page, limits, 0)
+    if best is None:
+        return None
+    if setup.rotate and _looks_unread(best):
+        # 180 first: Tesseract already reads a page turned by 90 degrees as vertical
+        # Japanese and turns it itself, so upside down is what is left most often.
+        for angle in (180, 90, 270):
+            got = _recognise(api, page.rotate(angle, expand=True), limits, angle)
+            if got is None:
+                break
+            if _score(got) > _score(best):
+                best = got
+            if not _looks_unread(best):
+                break
+    return PageText(tidy(best.text), best.confidence, best.rotation, time.monotonic() - t0)
+
+
+def _recognise(api: Any, img: Image, limits: OcrLimits, angle: int) -> PageText | None:
+    remaining = limits.deadline - time.monotonic()
+    if remaining <= 0.05:
+        return None
+    api.SetImage(img)
+    api.SetSourceResolution(300)
+    timeout_ms = int(remaining * 1000) if remaining < 86_400 else 0
+    if not api.Recognize(timeout=timeout_ms):
+        return None
+    return PageText(api.GetUTF8Text(), int(api.MeanTextConf()), angle, 0.0)
+
+
+_DIGIT_RUN = re.compile(r"\d{4,}")
+
+
+def _looks_unread(p: PageText) -> bool:
+    """Little confidence, or no digit groups and middling confidence: maybe the
+    page is upside down or sideways (then Tesseract reads garbage at 20-35)."""
+    return p.confidence < 50 or (p.confidence < 75 and not _DIGIT_RUN.search(p.text))
+
+
+def _score(p: PageText) -> int:
+    chars = sum(1 for c in p.text if not c.isspace())
+    return p.confidence if chars >= 4 else 0
+
+
+_CJK = r"\u3005\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff66-\uff9f"
+_CJK_GAP = re.compile(f"(?<=[{_CJK}])[ \\t]+(?=[{_CJK}])")
+_SPACES = re.compile(r"[ \t]{2,}")
+# Letters Tesseract reads for digits inside a run of digits (never at its ends,
+# so words like "No" or "ID" stay as they are).
+_LOOKALIKE_IN_DIGITS = re.compile(r"(?<=\d)[OoDQlI|](?=\d)")
+_AS_DIGIT = str.maketrans("OoDQlI|", "0000111")
+
+
+def tidy(text: str) -> str:
+    text = _CJK_GAP.sub("", text)
+    text = _SPACES.sub(" ", text)
+    return _LOOKALIKE_IN_DIGITS.sub(lambda m: m.group(0).translate(_AS_DIGIT), text)
+
+
+# --- image files ------------------------------------------------------------------------------
+
+
+def page_budget_left(budget: Budget) -> str:
+    """Why no further page may be OCR'd in this message ("" when one may)."""
+    limits = budget.ocr
+    if limits is None:
+        return "ocr disabled"
+    if budget.ocr_pages >= limits.max_pages:
+        return f"OCR page budget ([ocr] max_pages = {limits.max_pages}) used up"
+    if time.monotonic() >= limits.deadline:
+        if limits.deadline >= budget.deadline:
+            # The message's own budget, not OCR's: the scan as a whole timed out.
+            budget.check_time()
+        return "OCR time budget ([ocr] timeout_seconds) used up"
+    return ""
+
+
+def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extracted:
+    """An image attachment: OCR in a sandboxed child, or status ``image`` with why not."""
+    limits = budget.ocr
+    if limits is None:
+        return _not_read("image not read (ocr disabled)")
+    why = unavailable(limits.languages)
+    if why:
+        return _not_read(f"ocr unavailable: {why}")
+    left = page_budget_left(budget)
+    if left:
+        return Extracted(
+            kind="image", status=AttachmentStatus.TOO_LARGE, detail=f"not read: {left}"
+        )
+    engine(limits.languages, DEFAULT_SETUP.psm)  # loaded once here; sandboxed children inherit it
+    return sandbox.extract_isolated(extract_inline, data, filename, location, budget, "image")
+
+
+def _not_read(detail: str) -> Extracted:
+    return Extracted(kind="image", status=AttachmentStatus.IMAGE, detail=detail)
+
+
+def extract_inline(data: bytes, filename: str, location: str, budget: Budget) -> Extracted:
+    from PIL import Image as PILImage
+    from PIL import UnidentifiedImageError
+
+    limits = budget.ocr
+    assert limits is not None
+    # Our own limit, checked before decoding, gives too_large with a reason;
+    # Pillow's would be a warning at 89 Mpx and an exception at twice that.
+    PILImage.MAX_IMAGE_PIXELS = None
+    try:
+        img = PILImage.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        return Extracted(
+            kind="image",
+            status=AttachmentStatus.IMAGE if _is_heif(data) else AttachmentStatus.ERROR,
+            detail="HEIC/HEIF image: no reader installed"
+            if _is_heif(data)
+            else "not a readable image (damaged or unknown format)",
+        )
+    pages = _page_count_cap(img)
+    chunks: list[TextChunk] = []
+    unread: list[str] = []
+    read = 0
+    for index in range(pages):
+        if index:
+            try:
+                img.seek(index)
+            except EOFError:
+                break
+        where = f"page {index + 1}" if pages > 1 else "image"
+        w, h = img.size
+        if w * h > limits.max_pixels:
+            if not read and index == 0:
+                raise BudgetExceeded(
+                    AttachmentStatus.TOO_LARGE,
+                    f"image of {w}x{h} pixels exceeds [ocr] max_pixels {limits.max_pixels}",
+                )
+            unread.append(f"{where}: {w}x{h} pixels exceeds [ocr] max_pixels")
+            continue
+        left = page_budget_left(budget)
+        if left:
+            unread.append(f"{where} not read: {left}")
+            break
+        try:
+            img.load()
+        except (OSError, SyntaxError, ValueError, EOFError) as exc:
+            if index == 0:
+                from dlp.extract.registry import safe_reason
+
+                return Extracted(
+                    kind="image",
+                    status=AttachmentStatus.ERROR,
+                    detail=f"damaged or truncated image ({safe_reason(exc, 80)})",
+                )
+            unread.append(f"{where} damaged")
+            break
+        budget.ocr_pages += 1
+        got = read_page(img, limits)
+        if got is None:
+            unread.append(f"{where} not read: OCR time budget ([ocr] timeout_seconds) used up")
+            break
+        read += 1
+        if got.text.strip():
+            loc = f"{location}!p{index + 1} (ocr)" if pages > 1 else f"{location} (ocr)"
+            chunks.append(TextChunk(text=got.text, location=loc))
+    if not read and unread:
+        return Extracted(kind="image", status=AttachmentStatus.TOO_LARGE, detail="; ".join(unread))
+    return Extracted(
+        kind="image",
+        status=AttachmentStatus.SCANNED,
+        chunks=tuple(chunks),
+        detail="ocr" if pages == 1 else f"ocr ({read} of {pages} pages)",
+        unread=tuple(unread),
+    )
+
+
+def _page_count_cap(img: Image) -> int:
+    """Pages to read: every page of a TIFF (a scanned fax), one frame of an animation.
+
+    ``n_frames`` on a GIF walks every frame; a TIFF's page directory is cheap."""
+    if (img.format or "") in ("TIFF", "MPO") or getattr(img, "format", "") == "PDF":
+        with contextlib.suppress(Exception):
+            return max(1, min(int(getattr(img, "n_frames", 1)), 10_000))
+    return MAX_FRAMES
+
+
+def _is_heif(data: bytes) -> bool:
+    return data[4:8] == b"ftyp" and data[8:12] in (
+        b"heic",
+        b"heix",
+        b"mif1",
+        b"msf1",
+        b"heim",
+        b"heis",
+    )
