@@ -47,7 +47,7 @@ def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extrac
         # Loaded here once per worker so that every child inherits it (0.3 s each
         # otherwise).  An image hidden in a compressed object stream is still
         # read: the child then loads the engine itself.
-        ocr.engine(budget.ocr.languages, ocr.DEFAULT_SETUP.psm)
+        ocr.engine(budget.ocr.languages)
     return sandbox.extract_isolated(extract_inline, data, filename, location, budget, "pdf")
 
 

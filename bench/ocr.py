@@ -1,0 +1,145 @@
+"""OCR accuracy and speed per case and per set-up (issue 16; figures in BENCHMARKS.md).
+
+Every case is rendered from text by tests/ocr_support.py (card backs, forms,
+a spreadsheet screenshot, an A4 page, an image-only PDF, negatives) and read
+the way the gateway reads an attachment: ``registry.extract`` (sniff, sandboxed
+child, Tesseract) and then the My Number detector on the recognised text.
+
+    .venv/bin/python bench/ocr.py                    # every set-up, a table per set-up
+    .venv/bin/python bench/ocr.py --setup default    # one set-up
+    .venv/bin/python bench/ocr.py --json             # machine-readable
+
+A number counts as found when the detector reports it ``high`` or ``medium``;
+a false positive is any number found that the case does not hold (every number
+in a negative case).  Seconds are wall-clock per file, and per page (the PDF
+has two), one process, with the engine already loaded (the one-off 0.3 s model
+load is reported apart).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from ocr_support import Case, cases  # noqa: E402
+
+from dlp.config import OcrSettings, ScanSettings  # noqa: E402
+from dlp.detect.mynumber import build_detector  # noqa: E402
+from dlp.extract import ocr, registry  # noqa: E402
+from dlp.extract.base import Budget  # noqa: E402
+from dlp.model import Confidence  # noqa: E402
+
+SETUPS: dict[str, tuple[ocr.Setup, tuple[str, ...]]] = {
+    "default": (ocr.Setup(), ("jpn",)),
+    "jpn+eng": (ocr.Setup(), ("jpn", "eng")),
+    "no second reading": (dataclasses.replace(ocr.Setup(), second_reading=False), ("jpn",)),
+    "no preprocessing": (ocr.Setup(preprocess=False, second_reading=False), ("jpn",)),
+    "psm 6": (ocr.Setup(psm=6), ("jpn",)),
+    "psm 11": (ocr.Setup(psm=11), ("jpn",)),
+}
+
+
+@dataclasses.dataclass
+class Row:
+    case: str
+    expected: int
+    found: int
+    false_positives: int
+    seconds: float
+    pages: int
+    status: str
+
+
+def run_case(case: Case, languages: tuple[str, ...]) -> Row:
+    scan = ScanSettings(ocr=OcrSettings(languages=languages, max_pages=50, timeout_seconds=120))
+    budget = Budget.from_settings(scan, timeout=120)
+    det = build_detector()
+    t0 = time.perf_counter()
+    ext = registry.extract(case.data, case.filename, f"attachment:{case.filename}", budget)
+    seconds = time.perf_counter() - t0
+    found: set[str] = set()
+    for chunk in ext.chunks:
+        for m in det.find(chunk):
+            if m.confidence in (Confidence.HIGH, Confidence.MEDIUM):
+                found.add(m.digits)
+    return Row(
+        case=case.name,
+        expected=len(case.expect),
+        found=len(found & case.expect),
+        false_positives=len(found - case.expect),
+        seconds=seconds,
+        pages=case.pages,
+        status=ext.status.value + (f" ({ext.detail})" if ext.detail != "ocr" else ""),
+    )
+
+
+def run_setup(name: str, repeat: int) -> dict[str, object]:
+    setup, languages = SETUPS[name]
+    ocr.DEFAULT_SETUP = setup
+    t0 = time.perf_counter()
+    ocr.engine(languages)
+    load = time.perf_counter() - t0
+    rows: list[Row] = []
+    for case in cases():
+        runs = [run_case(case, languages) for _ in range(repeat)]
+        best = min(runs, key=lambda r: r.seconds)
+        rows.append(dataclasses.replace(best, seconds=statistics.median(r.seconds for r in runs)))
+    expected = sum(r.expected for r in rows)
+    found = sum(r.found for r in rows)
+    pages = sum(r.pages for r in rows)
+    return {
+        "setup": name,
+        "languages": "+".join(languages),
+        "model_load_seconds": round(load, 3),
+        "recall": f"{found}/{expected}",
+        "false_positives": sum(r.false_positives for r in rows),
+        "cases_fully_found": sum(1 for r in rows if r.expected and r.found == r.expected),
+        "positive_cases": sum(1 for r in rows if r.expected),
+        "seconds_total": round(sum(r.seconds for r in rows), 2),
+        "seconds_per_page_mean": round(sum(r.seconds for r in rows) / pages, 3),
+        "rows": [dataclasses.asdict(r) for r in rows],
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--setup", action="append", choices=sorted(SETUPS), help="default: all")
+    ap.add_argument("--repeat", type=int, default=1, help="runs per case (median seconds)")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    why = ocr.unavailable(("jpn", "eng"))
+    if why:
+        print(f"OCR unavailable: {why}", file=sys.stderr)
+        return 2
+    results = [run_setup(n, args.repeat) for n in (args.setup or list(SETUPS))]
+    if args.json:
+        print(json.dumps(results, ensure_ascii=False, indent=2))
+        return 0
+    for res in results:
+        print(
+            f"\n## {res['setup']} ({res['languages']}): recall {res['recall']}, "
+            f"false positives {res['false_positives']}, "
+            f"cases fully found {res['cases_fully_found']}/{res['positive_cases']}, "
+            f"{res['seconds_per_page_mean']} s/page mean, model load {res['model_load_seconds']} s\n"
+        )
+        print("| case | found | false pos. | s/file | s/page | status |")
+        print("|---|---|---|---|---|---|")
+        for r in res["rows"]:  # type: ignore[attr-defined]
+            print(
+                f"| {r['case']} | {r['found']}/{r['expected']} | {r['false_positives']} | "
+                f"{r['seconds']:.2f} | {r['seconds'] / r['pages']:.2f} | {r['status']} |"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
