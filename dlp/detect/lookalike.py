@@ -401,6 +401,8 @@ class ProtectedSet:
     by_stem_flat: dict[str, list[Entry]] = field(default_factory=dict)
     """Stem without dots and hyphens (cityyokohama): merged names start with it."""
     stem_flat_lengths: set[int] = field(default_factory=set)
+    near_sub: dict[tuple[int, int], dict[str, list[str]]] = field(default_factory=dict)
+    """6-8 letter labels by (length, part number), then the part's text."""
     near_short: dict[str, list[str]] = field(default_factory=dict)
     """Deletion neighbourhood of 2-3 letter brand labels (stricter rule)."""
     near_pair: dict[str, list[str]] = field(default_factory=dict)
@@ -517,6 +519,11 @@ class ProtectedSet:
             # index the sorted letters with one left out (and all of them).
             for key in _letter_keys(label, with_whole=True):
                 self.near_pair.setdefault(key, []).append(label)
+        if 5 <= len(label) <= 8 and label.isascii():
+            # Two slipped fingers (jptmail for hotmail): same length, so one
+            # of three parts is still in place.
+            for part, text in enumerate(_parts(label)):
+                self.near_sub.setdefault((len(label), part), {}).setdefault(text, []).append(label)
         # The label and its skeleton both go in, so "one edit away after
         # homoglyph folding" (øutlook, gnnail) is found by the same look-up.
         for form in {label, skel}:
@@ -607,8 +614,26 @@ def _best(hits: Iterable[_Hit]) -> _Hit | None:
 def _allowed(entry: Entry, name: Name, ps: ProtectedSet) -> bool:
     """Whether ``entry`` may be the thing ``name`` imitates."""
     if entry.registrable and entry.registrable == name.registrable:
-        return False  # same registrant: a different host of the same organisation
+        # same registrant: a different host of the same organisation, unless
+        # the public body's type word is mistyped (ctiy.yokohama.lg.jp)
+        return _geo_type_slip(entry, name)
     return not (entry.kind == BUILTIN and name.registrable in ps.known)
+
+
+def _geo_type_slip(entry: Entry, name: Name) -> bool:
+    """``ctiy.yokohama.lg.jp`` for ``city.yokohama.lg.jp``: the Public Suffix
+    List makes both one registrable domain (yokohama.lg.jp), but LG.JP names
+    are registered with their type word (city, pref, town, vill), so a name
+    whose type word is not one is a mistyped address, not the same body's host."""
+    wanted = entry.text.split(".")
+    got = name.text.split(".")
+    k = len(wanted)
+    return (
+        wanted[0] in GEO_PREFIXES
+        and len(got) == k
+        and got[1:] == wanted[1:]
+        and got[0] not in GEO_PREFIXES
+    )
 
 
 def _structural(name: Name, ps: ProtectedSet) -> _Hit | None:
@@ -743,6 +768,10 @@ def _fuzzy_label(name: Name, ps: ProtectedSet) -> _Hit | None:
         candidates |= _near_candidates(form, ps)
     if ps.near_pair and 5 <= len(label) <= 9 and label.isascii():
         candidates.update(_pair_candidates(label, ps))
+    n = len(label)
+    if 5 <= n <= 8 and label.isascii() and (n, 0) in ps.near_sub:
+        for part, text in enumerate(_parts(label)):
+            candidates.update(ps.near_sub[n, part].get(text, ()))
     candidates.discard(label)
     hits: list[_Hit] = []
     for cand in candidates:
@@ -757,7 +786,11 @@ def _fuzzy_label(name: Name, ps: ProtectedSet) -> _Hit | None:
             b == 1
             and 5 <= len(cand) <= 8
             and OSA.distance(label, cand, score_cutoff=2) == 2
-            and _two_neighbour_typos(label, cand)
+            and (
+                _two_neighbour_typos(label, cand)
+                or _two_neighbour_keys(label, cand)
+                or _vowel_slips(label, cand)
+            )
         ):
             technique = "double_typo"
         else:
@@ -932,6 +965,30 @@ def _two_neighbour_typos(candidate: str, brand: str) -> bool:
     return False
 
 
+def _two_neighbour_keys(typed: str, brand: str) -> bool:
+    """Two letters each replaced by a key next to it, on a 5-8 letter label
+    (jptmail for hotmail, gmaji for gmail)."""
+    if len(typed) != len(brand) or not 5 <= len(brand) <= 8:
+        return False
+    diff = [i for i in range(len(brand)) if typed[i] != brand[i]]
+    if len(diff) != 2 or not all(typed[i] in _KEYBOARD.get(brand[i], ()) for i in diff):
+        return False
+    # On five letters only a hand shifted for two strokes in a row (gmaji for
+    # gmail): tmall.com is two neighbour keys apart from gmail.com, and real.
+    return len(brand) >= 6 or diff[1] == diff[0] + 1
+
+
+_VOWELS = frozenset("aeiou")
+
+
+def _vowel_slips(typed: str, brand: str) -> bool:
+    """Only vowels changed, moved or swapped, the consonants kept in order
+    (gmiel, gmile, gmeil for gmail): a spelling slip, not another word.  At
+    least three consonants, so that short vowel-heavy names stay apart."""
+    kept = [c for c in brand if c not in _VOWELS]
+    return len(kept) >= 3 and kept == [c for c in typed if c not in _VOWELS]
+
+
 def _one_neighbour_typo(intended: str, typed: str) -> bool:
     """``typed`` is ``intended`` with one neighbour key or look-alike letter
     instead of the right one, or one extra such (or doubled) letter."""
@@ -1098,6 +1155,21 @@ def _suffix_for_words(text: str) -> str:
 
 
 def _explain(candidate: str, protected: str) -> Explanation:
+    head, _, rest = candidate.partition(".")
+    if head.startswith("www") and not protected.startswith("www") and len(head.lstrip("w-")) >= 2:
+        # www-mhlw.com: say that www is stuck on, then what differs in the rest
+        shown = head[3:].lstrip("-") + "." + rest
+        if shown == protected:
+            return Explanation(
+                f"{protected} の前に {head[:3]} が続いています（{candidate} ↔ {protected}）",
+                f"{head[:3]} run into the front of {protected} ({candidate} ↔ {protected})",
+            )
+        inner = _explain(shown, protected)
+        return Explanation(
+            f"{head[:3]} が名前に続いています。"
+            + inner.ja.replace(f"（{shown} ↔", f"（{candidate} ↔"),
+            f"{head[:3]} run into the name; " + inner.en.replace(f"({shown} ↔", f"({candidate} ↔"),
+        )
     return explain(candidate, protected, _suffix_for_words(candidate), _suffix_for_words(protected))
 
 
@@ -1178,7 +1250,7 @@ def check(domain: str, protected: ProtectedSet) -> DomainVerdict:
                 reason=f"the public mail service {entry.domain} (protected, not trusted)",
             )
     same_owner = protected.by_registrable.get(name.registrable)
-    if same_owner:
+    if same_owner and not any(_geo_type_slip(e, name) for e in same_owner):
         return DomainVerdict(
             domain=name.ascii,
             verdict=EXTERNAL,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import Levenshtein
 
-from dlp.detect.confusables import skeleton
+from dlp.detect.confusables import loose
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +66,7 @@ def explain(
             f"{protected} の後ろに {tail} が付いています（別のドメインです）",
             f"{protected} followed by {tail}: a different domain",
         )
-    if skeleton(candidate) == skeleton(protected) and candidate != protected:
+    if loose(candidate) == loose(protected) and candidate != protected:
         ja, en = _glyphs(candidate, protected)
         return Explanation(
             f"見た目の似た文字: {ja}（{candidate} ↔ {protected}）",
@@ -84,36 +84,18 @@ def explain(
             f"{protected} のドットが抜けて一つの名前になり、.{tld} が付いています（{candidate}）",
             f"{protected} run together without its dots, under .{tld} ({candidate})",
         )
-    parts_ja: list[str] = []
-    parts_en: list[str] = []
-    base = protected
-    for _ in range(2):  # adjacent swaps, which Levenshtein counts as two edits
-        swap = _find_swap(base, candidate)
-        if swap is None:
-            break
-        i, base = swap
-        parts_ja.append(f"{base[i : i + 2][::-1]} と {base[i : i + 2]} の入れ替わり")
-        parts_en.append(f"two letters swapped ({base[i : i + 2]} for {base[i : i + 2][::-1]})")
-    ops = [op for op in Levenshtein.opcodes(base, candidate) if op[0] != "equal"]
-    for tag, i1, i2, j1, j2 in ops:
-        old, new = base[i1:i2], candidate[j1:j2]
-        if tag == "replace" and len(old) == len(new) == 2 and old == new[::-1]:
-            parts_ja.append(f"{old} と {new} の入れ替わり")
-            parts_en.append(f"two letters swapped ({new} for {old})")
-        elif tag == "replace" and old.replace(".", "") == new.replace("-", "") and "." in old:
-            parts_ja.append("ドット(.)がハイフン(-)に")
-            parts_en.append("a dot written as a hyphen")
-        elif tag == "replace":
-            parts_ja.append(f"{_chars(old)} が {_chars(new)} に")
-            parts_en.append(f"{_chars(old)} changed to {_chars(new)}")
-        elif tag == "delete":
-            what = "ドット(.)" if old == "." else _chars(old)
-            parts_ja.append(f"{what} が抜けている")
-            parts_en.append(f"{'a dot' if old == '.' else _chars(old)} left out")
-        else:  # insert
-            what = "ドット(.)" if new == "." else _chars(new)
-            parts_ja.append(f"{what} が余分")
-            parts_en.append(f"{'a dot' if new == '.' else _chars(new)} added")
+    parts_ja, parts_en = _diff_parts(protected, candidate)
+    if (
+        cand_suffix
+        and prot_suffix
+        and cand_suffix != prot_suffix
+        and head_c != head_p
+        and len(_diff_parts(head_p, head_c)[1]) <= 2
+    ):
+        # a slip in the name *and* another suffix: say both (ctiy.yokohama.lg.com)
+        parts_ja, parts_en = _diff_parts(head_p, head_c)
+        parts_ja.append(f"末尾が .{prot_suffix} ではなく .{cand_suffix}")
+        parts_en.append(f"the suffix .{prot_suffix} became .{cand_suffix}")
     if len(parts_en) > 3:  # beyond three changes a list helps nobody
         n = len(parts_en)
         return Explanation(
@@ -158,3 +140,38 @@ def _glyphs(candidate: str, protected: str) -> tuple[str, str]:
         ja.append(f"{_chars(old)} の代わりに {_chars(new)}")
         en.append(f"{_chars(new)} for {_chars(old)}")
     return ("、".join(ja) or "文字の置き換え"), ("; ".join(en) or "characters replaced")
+
+
+def _diff_parts(protected: str, candidate: str) -> tuple[list[str], list[str]]:
+    """The changes that turn ``protected`` into ``candidate``, in words (ja, en)."""
+    parts_ja: list[str] = []
+    parts_en: list[str] = []
+    base = protected
+    for _ in range(2):  # adjacent swaps, which Levenshtein counts as two edits
+        swap = _find_swap(base, candidate)
+        if swap is None:
+            break
+        i, base = swap
+        parts_ja.append(f"{base[i : i + 2][::-1]} と {base[i : i + 2]} の入れ替わり")
+        parts_en.append(f"two letters swapped ({base[i : i + 2]} for {base[i : i + 2][::-1]})")
+    ops = [op for op in Levenshtein.opcodes(base, candidate) if op[0] != "equal"]
+    for tag, i1, i2, j1, j2 in ops:
+        old, new = base[i1:i2], candidate[j1:j2]
+        if tag == "replace" and len(old) == len(new) == 2 and old == new[::-1]:
+            parts_ja.append(f"{old} と {new} の入れ替わり")
+            parts_en.append(f"two letters swapped ({new} for {old})")
+        elif tag == "replace" and old.replace(".", "") == new.replace("-", "") and "." in old:
+            parts_ja.append("ドット(.)がハイフン(-)に")
+            parts_en.append("a dot written as a hyphen")
+        elif tag == "replace":
+            parts_ja.append(f"{_chars(old)} が {_chars(new)} に")
+            parts_en.append(f"{_chars(old)} changed to {_chars(new)}")
+        elif tag == "delete":
+            what = "ドット(.)" if old == "." else _chars(old)
+            parts_ja.append(f"{what} が抜けている")
+            parts_en.append(f"{'a dot' if old == '.' else _chars(old)} left out")
+        else:  # insert
+            what = "ドット(.)" if new == "." else _chars(new)
+            parts_ja.append(f"{what} が余分")
+            parts_en.append(f"{'a dot' if new == '.' else _chars(new)} added")
+    return parts_ja, parts_en
