@@ -220,3 +220,33 @@ def test_checks_are_repeated_under_the_lock(site: Path) -> None:
     assert proc.returncode == 1
     assert "changed meanwhile" in err
     assert "hokuriku-shinkin.co.jp" not in path.read_text(encoding="utf-8")
+
+
+def test_check_against_a_plain_list_of_domains(site: Path) -> None:
+    """Many admins keep a bare list, one domain a line: `--allowlist` reads it as partners."""
+    plain = site / "partners.txt"
+    plain.write_text(
+        "# our partners, exported from the old gateway\nmirai-kyosai.or.jp\n\n"
+        "pref.kanagawa.jp\nsakura-payroll.co.jp   # payroll\n",
+        encoding="utf-8",
+    )
+    domains = ["mirai-kyousai.or.jp", "pref.kanagawa.jp", "mail.sakura-payroll.co.jp",
+               "prefkanagawa.jp", "google.com"]  # fmt: skip
+    text = dlp(site, "domains", "check", "--allowlist", str(plain), *domains)
+    assert text.returncode == 1, text.stderr
+    rows = [line.split("\t") for line in text.stdout.splitlines()]
+    assert [r[0] for r in rows] == domains
+    assert [r[1] for r in rows] == ["lookalike", "trusted", "trusted", "lookalike", "external"]
+    # the text output ends with what differs, in words
+    assert rows[0][-1] == "u added (mirai-kyousai.or.jp ↔ mirai-kyosai.or.jp)"
+    assert rows[3][-1] == "pref.kanagawa.jp run together without its dots, under .jp (prefkanagawa.jp)"
+    out = dlp(site, "domains", "check", "--json", "--allowlist", str(plain), *domains)
+    objects = [json.loads(x) for x in out.stdout.splitlines()]
+    assert objects[0]["resembles"] == "mirai-kyosai.or.jp"
+    assert objects[0]["explanation"] == "u added (mirai-kyousai.or.jp ↔ mirai-kyosai.or.jp)"
+    assert objects[4]["explanation"] == ""
+    # a line that is not a domain is an error an admin can act on, with its line number
+    plain.write_text("mirai-kyosai.or.jp\nnot a domain\n", encoding="utf-8")
+    broken = dlp(site, "domains", "check", "--allowlist", str(plain), "x.com")
+    assert broken.returncode == 2
+    assert f"{plain}:2:" in broken.stderr

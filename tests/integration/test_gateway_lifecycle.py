@@ -346,3 +346,62 @@ def test_start_refuses_a_head_key_others_can_read(sink: Sink, tmp_path: Path) ->
     )
     assert out.returncode == 2
     assert "head_key_file" in out.stderr and f"chmod 600 {key}" in out.stderr
+
+
+@pytest.mark.timeout(300)
+def test_a_changed_allowlist_takes_effect_without_stalling_the_gateway(
+    sink: Sink, tmp_path: Path
+) -> None:
+    """The allowlist file is replaced by one of 100,000 partner domains while the
+    gateway runs.  The next transaction notices; the new index is built off the
+    event loop, so meanwhile RCPTs are answered at once under the old list, and
+    then the lookalike of the new partner is refused, naming the domain meant."""
+    import random
+
+    port = free_port()
+    cfg = write_config(tmp_path, next_hop_port=sink.port, listen_port=port, smtp={"processes": 1})
+    allowlist = tmp_path / "config" / "allowed_domains.txt"
+    served = Served(cfg, port, tmp_path / "serve.log")
+    target = "staff@mirai-kyousai.or.jp"  # one letter more than the partner mirai-kyosai.or.jp
+    answers: list[tuple[int, str, float]] = []
+
+    def rcpt(c: smtplib.SMTP) -> tuple[int, str, float]:
+        t = time.monotonic()
+        c.mail(SENDER)
+        code, text = c.rcpt(target)
+        c.rset()
+        return code, text.decode(), time.monotonic() - t
+
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=60) as c:
+            c.ehlo("mta")
+            assert rcpt(c)[0] == 250  # not a partner yet: ordinary external mail
+            rng = random.Random(12)
+            letters = "abcdefghijkmnoprstuwyz"
+            lines = ["[own]", "example.lg.jp", "[partner]", "exp.co.jp", "mirai-kyosai.or.jp"]
+            lines += [
+                "".join(rng.choice(letters) for _ in range(rng.randint(8, 14))) + ".co.jp"
+                for _ in range(100_000)
+            ]
+            new = allowlist.with_suffix(".new")  # written aside and renamed, as deploy tools do
+            new.write_text("\n".join(lines) + "\n", encoding="utf-8")
+            os.replace(new, allowlist)
+            deadline = time.monotonic() + 200
+            while time.monotonic() < deadline:
+                answers.append(rcpt(c))
+                if answers[-1][0] != 250:
+                    break
+                time.sleep(0.02)
+    finally:
+        assert served.stop() == 0
+    codes = [a[0] for a in answers]
+    assert codes[-1] == 550, answers[-1]
+    refusal = answers[-1][1]
+    assert "mirai-kyosai.or.jp" in refusal
+    assert "(mirai-kyousai.or.jp ↔ mirai-kyosai.or.jp)" in refusal
+    # Answered under the old list while the new one was indexed: had the reload
+    # run on the event loop, the first RCPT after the change would have waited
+    # for it and been refused.
+    assert codes[0] == 250 and set(codes[:-1]) == {250}
+    slowest = max(a[2] for a in answers[:-1])
+    print(f"{len(answers) - 1} transactions during the reload, slowest {slowest * 1000:.0f} ms")
