@@ -331,8 +331,28 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Purge checkpoint (entries purged)",
     ),
     "verify.note_head": (
-        "この先頭ハッシュを別の場所（チケット、印刷物）に控えておくと、以降の全記録を書き換える改ざんも発見できます。",
-        "Keep this head hash elsewhere (a ticket, a printout): then even a rewrite of every later entry is caught.",
+        "この先頭ハッシュを別の場所（チケット、印刷物）に控えておくと、以降の全記録を書き換える改ざんも発見できます。署名鍵（[sendlog] head_key_file）を設定すると、先頭は自動で署名・記録され、照合されます。",
+        "Keep this head hash elsewhere (a ticket, a printout): then even a rewrite of every later entry is caught. With a head key ([sendlog] head_key_file) the head is signed, recorded and checked automatically.",
+    ),
+    "verify.heads_ok": (
+        "署名済みのチェーン先頭 {n} 件はすべて現在のチェーンと一致しています。",
+        "All {n} signed chain heads agree with the chain.",
+    ),
+    "verify.heads_none": (
+        "署名済みのチェーン先頭はまだありません。",
+        "No signed chain heads yet.",
+    ),
+    "verify.heads_recorded": (
+        "今回の先頭を署名し、記録しました（{line} 行目）。",
+        "This head was signed and recorded (line {line}).",
+    ),
+    "verify.heads_bad": (
+        "送信ログが書き換えられています（データベースの外に署名して記録した先頭と一致しません）:",
+        "The send log was rewritten (it contradicts a chain head signed and kept outside the database):",
+    ),
+    "verify.heads_error": (
+        "チェーン先頭を署名・記録できませんでした: {detail}",
+        "The chain head could not be signed and recorded: {detail}",
     ),
     # users
     "users.title": ("利用者", "Users"),

@@ -158,7 +158,7 @@ class SignedHead:
     at: str
     """When the head was taken."""
     source: str
-    """retention | purge | verify"""
+    """retention | purge | verify | console"""
     host: str
     key_id: str = ""
     prev: str = ""
