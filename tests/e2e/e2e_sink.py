@@ -6,6 +6,7 @@ received, so tests can assert what left the organisation, how often, and byte fo
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ class Delivery:
     rcpt_tos: tuple[str, ...]
     mail_options: tuple[str, ...]
     data: bytes
+    at: float = 0.0
+    """When it was received (``time.time()``), before the 250 was sent."""
 
     @property
     def smtputf8(self) -> bool:
@@ -45,17 +48,35 @@ class _Handler:
     def __init__(self, sink: Sink) -> None:
         self.sink = sink
 
+    async def handle_MAIL(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
+        del server, session
+        await self.sink.wait_stall()
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         del server, session
         data = envelope.original_content or b""
+        # Kept before the (possibly stalled) answer: like a real MTA whose queue file is
+        # written before it replies, a message the client gave up on is still delivered.
         self.sink.add(
             Delivery(
                 mail_from=str(envelope.mail_from),
                 rcpt_tos=tuple(envelope.rcpt_tos),
                 mail_options=tuple(envelope.mail_options),
                 data=bytes(data),
+                at=time.time(),
             )
         )
+        await self.sink.wait_stall()
         return "250 2.0.0 Ok: delivered to the sink"
 
 
@@ -64,6 +85,7 @@ class Sink:
         self.port = port
         self._lock = threading.Lock()
         self._deliveries: list[Delivery] = []
+        self._stall_until = 0.0
         self._controller = Controller(
             _Handler(self),
             hostname="127.0.0.1",
@@ -79,6 +101,15 @@ class Sink:
 
     def stop(self) -> None:
         self._controller.stop()
+
+    def stall(self, seconds: float) -> None:
+        """Stop answering MAIL and end-of-DATA for ``seconds`` (a next hop that hangs);
+        a message whose DATA arrives meanwhile is kept, its 250 comes late."""
+        self._stall_until = time.monotonic() + seconds
+
+    async def wait_stall(self) -> None:
+        while (left := self._stall_until - time.monotonic()) > 0:
+            await asyncio.sleep(min(left, 0.2))
 
     def add(self, delivery: Delivery) -> None:
         with self._lock:
