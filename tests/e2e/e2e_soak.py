@@ -272,7 +272,8 @@ class Outcome:
     faults: list[Fault]
     t0: float
     seconds: float
-    deferrals: int
+    deferrals: Counter[str]
+    """Postfix's deferrals of the hop to the gateway, by reason."""
     pending_rows: int
     log_verified: bool
     log_verify_output: str
@@ -294,7 +295,8 @@ class Outcome:
             f"bounced: {len(self.bounced)}, lost: {len(self.lost)}, "
             f"misplaced: {len(self.misplaced)}",
             f"duplicates: {len(self.duplicates)} messages, {self.duplicate_copies} extra copies",
-            f"Postfix deferrals of the hop to the gateway: {self.deferrals}",
+            f"Postfix deferrals of the hop to the gateway: {self.deferrals.total()}",
+            *(f"  {n:5d}  {reason}" for reason, n in self.deferrals.most_common()),
             f"pending hold-queue rows left: {self.pending_rows}; "
             f"send log chain verified: {self.log_verified}",
             f"wall time: {self.seconds:.1f}s",
@@ -356,6 +358,9 @@ class Soak:
         self.config: Path | None = None
         self.faults: list[Fault] = []
         self._db_created = False
+        self._log_offset = 0
+        self._qids: dict[str, str] = {}
+        self._removed: set[str] = set()
 
     # -- set-up ---------------------------------------------------------------
 
@@ -462,18 +467,32 @@ class Soak:
 
     # -- progress (from Postfix's log) -----------------------------------------------
 
+    def _follow_log(self) -> None:
+        """Read what Postfix logged since the last call (the log of a long run is tens of
+        MB; re-reading it ten times a second would load the machine being measured)."""
+        try:
+            with self.postfix.maillog.open("rb") as f:
+                f.seek(self._log_offset)
+                chunk = f.read()
+        except FileNotFoundError:
+            return
+        end = chunk.rfind(b"\n") + 1  # a line still being written waits for next time
+        self._log_offset += end
+        text = chunk[:end].decode("utf-8", "replace")
+        for m in re.finditer(r" ([0-9A-F]{6,}): message-id=(<[^>]*>)", text):
+            self._qids.setdefault(m.group(2), m.group(1))
+        self._removed.update(re.findall(r" ([0-9A-F]{6,}): removed", text))
+
     def _queue_ids(self) -> dict[str, str]:
         """Message-ID → Postfix queue id of the submission (cleanup's log line)."""
-        out: dict[str, str] = {}
-        for m in re.finditer(r" ([0-9A-F]{6,}): message-id=(<[^>]*>)", self.postfix.log()):
-            out.setdefault(m.group(2), m.group(1))
-        return out
+        self._follow_log()
+        return dict(self._qids)
 
     def done_count(self, qids: set[str]) -> int:
         """How many submitted messages Postfix has removed from its queue (delivered
         through the gateway, held by it, or bounced)."""
-        removed = set(re.findall(r" ([0-9A-F]{6,}): removed", self.postfix.log()))
-        return len(qids & removed)
+        self._follow_log()
+        return len(qids & self._removed)
 
     # -- faults -------------------------------------------------------------------
 
@@ -497,7 +516,7 @@ class Soak:
         if mode == "restart":
             version = sorted(os.listdir("/etc/postgresql"))[-1]
             subprocess.run(["pg_ctlcluster", version, "main", "restart"], check=True, timeout=120)
-            detail = f"pg_ctlcluster {version} main restart"
+            detail = f"pg_ctlcluster {version} main restart, {time.time() - start:.1f}s"
         else:
             with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
                 rows = conn.execute(
@@ -646,7 +665,7 @@ class Soak:
             faults=list(self.faults),
             t0=t0,
             seconds=seconds,
-            deferrals=len(re.findall(r"postfix/scan/smtp\[\d+\]: .* status=deferred", log_text)),
+            deferrals=_deferral_reasons(log_text),
             pending_rows=pending,
             log_verified=verify.returncode == 0,
             log_verify_output=(verify.stdout + verify.stderr)[-500:],
@@ -673,12 +692,12 @@ class Soak:
             "copies": len(copies),
             "where": "sink",
             "first_copy": round(first - t0, 3),
-            "fault": self._attribute(first, t0),
+            "fault": self._attribute(first, t0, reason),
             "deferral": reason,
             "explained": bool(deferrals),
         }
 
-    def _attribute(self, at: float, t0: float) -> str:
+    def _attribute(self, at: float, t0: float, reason: str) -> str:
         """The fault that opened the ack window of the first copy, delivered at ``at``.
 
         That window runs from the next hop's 250 to ours.  Normally it lasts
@@ -687,14 +706,16 @@ class Soak:
         stall ends or the gateway's next-hop timeout, whichever is first, and a kill in
         that span ended it early.  A database fault is named only when nothing else
         fits: the gateway writes the send-log entry before DATA, so losing the database
-        should cause retries, not copies."""
+        should cause retries, not copies.  Postfix's reason for the retry decides
+        between a stall and a kill during it: a ``451`` is the gateway's own time-out, a
+        lost connection its death."""
         stalls = [f for f in self.faults if f.kind == "stall" and f.start - 0.5 <= at <= f.end]
         window = max([2.0] + [min(f.end, at + self.next_hop_timeout) - at for f in stalls])
         kills = sorted(
             (f for f in self.faults if f.kind == "kill" and -0.2 <= f.start - at <= window),
             key=lambda f: f.start,
         )
-        found = stalls + kills[:1]
+        found = stalls + ([] if reason.startswith("host ") else kills[:1])
         if not found:
             found = [f for f in self.faults if f.kind == "pg" and f.start - 0.5 <= at <= f.end + 2]
         return " + ".join(f.label(t0) for f in found) if found else "no fault window"
@@ -730,6 +751,17 @@ def _returned_ids(data: bytes) -> list[str]:
     return out
 
 
+def _deferral_reasons(log_text: str) -> Counter[str]:
+    """Deferrals of the hop to the gateway by reason, queue ids and delays left out."""
+    out: Counter[str] = Counter()
+    for m in re.finditer(
+        r"postfix/(?:scan/smtp|error)\[\d+\]: .* status=deferred \((.*)\)$", log_text, re.M
+    ):
+        reason = re.sub(r"\[[0-9a-f]{24}\]|\b[0-9A-F]{9,}\b", "…", m.group(1))
+        out[reason[:110]] += 1
+    return out
+
+
 def outcome_json(outcome: Outcome) -> str:
     data = {
         "messages": outcome.messages,
@@ -745,7 +777,7 @@ def outcome_json(outcome: Outcome) -> str:
             for f in outcome.faults
         ],
         "seconds": round(outcome.seconds, 1),
-        "deferrals": outcome.deferrals,
+        "deferrals": dict(outcome.deferrals),
         "pending_rows": outcome.pending_rows,
         "log_verified": outcome.log_verified,
         "restarts": outcome.restarts,
