@@ -47,6 +47,13 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--timeout", type=float, default=1800.0)
     ap.add_argument("--json", type=Path, help="also write the outcome here")
+    ap.add_argument(
+        "--postconf",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a main.cf setting for the Postfix instance (over deploy/postfix/after-queue)",
+    )
     args = ap.parse_args()
     reason = why_unavailable()
     if reason:
@@ -67,6 +74,7 @@ def main() -> int:
         processes=args.processes,
         workers=args.workers,
         next_hop_timeout=args.next_hop_timeout,
+        postconf=dict(p.split("=", 1) for p in args.postconf),
         log=say,
     )
     try:

@@ -318,6 +318,10 @@ class SoakPostfix(PostfixInstance):
     """The e2e instance with quick retries: mail deferred by a fault comes back within
     seconds instead of the default 300 s backoff."""
 
+    def __init__(self, root: Path, ports: PostfixPorts, extra: dict[str, str]) -> None:
+        super().__init__(root, ports)
+        self.extra = extra
+
     RETRY: ClassVar[dict[str, str]] = {
         "queue_run_delay": "2s",
         "minimal_backoff_time": "2s",
@@ -326,8 +330,11 @@ class SoakPostfix(PostfixInstance):
 
     def main_cf(self) -> str:
         text = super().main_cf()
-        for name, value in self.RETRY.items():
-            text = re.sub(rf"^{name} = .*$", f"{name} = {value}", text, flags=re.M)
+        for name, value in {**self.RETRY, **self.extra}.items():
+            line = f"{name} = {value}"
+            text, n = re.subn(rf"^{name} *=.*$", line, text, flags=re.M)
+            if not n:
+                text += line + "\n"
         return text
 
 
@@ -340,6 +347,7 @@ class Soak:
         processes: int = 3,
         workers: int = 1,
         next_hop_timeout: float = 4.0,
+        postconf: dict[str, str] | None = None,
         log: Callable[[str], None] = lambda s: None,
     ) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="dlp-soak-"))
@@ -348,7 +356,7 @@ class Soak:
         submit, before_queue, reinject, gw, sink_port = free_ports(5)
         self.ports = PostfixPorts(submit, before_queue, reinject, gw, sink_port)
         self.sink = Sink(sink_port)
-        self.postfix = SoakPostfix(self.root / "postfix", self.ports)
+        self.postfix = SoakPostfix(self.root / "postfix", self.ports, dict(postconf or {}))
         self.database = f"dlp_soak_{uuid.uuid4().hex[:10]}"
         self.dsn = PG_ADMIN.replace("dbname=postgres", f"dbname={self.database}")
         self.processes = processes
