@@ -23,6 +23,7 @@ from dlp.sendlog.heads import (
     HeadKeyError,
     HeadReport,
     HeadsFile,
+    SignedHead,
     attest,
     generate_key,
     load_key,
@@ -354,3 +355,27 @@ def test_json_log_keeps_a_digest_whole() -> None:
     assert out["hash"] == digest and out["hmac"] == digest
     assert "123456789018" not in out["note"] and "123456789018" not in out["msg"]
     assert "123456789018" not in out["prev"]  # not a 64-hex digest: masked like text
+
+
+def _append_heads(args: tuple[str, str, int]) -> None:
+    key_path, heads_path, n = args
+    key, heads = load_key(key_path), HeadsFile(heads_path)
+    head = SignedHead(1, "a" * 64, 1, 0, "0" * 64, "", "", "verify", "test")
+    for _ in range(n):
+        heads.append(head, key)
+
+
+def test_concurrent_appends_keep_the_heads_file_linked(tmp_path: Path, key: HeadKey) -> None:
+    """The retention run and a `dlp log verify` may sign at the same moment: the file
+    lock keeps every line whole and linked to the one before it."""
+    import multiprocessing
+
+    path = tmp_path / "heads.jsonl"
+    with multiprocessing.get_context("spawn").Pool(3) as pool:
+        pool.map(_append_heads, [(key.path, str(path), 40)] * 3)
+    lines = HeadsFile(path).read()
+    assert len(lines) == 120 and [ln.number for ln in lines] == list(range(1, 121))
+    prev = ""
+    for ln in lines:
+        assert ln.head is not None and signature_ok(ln.head, key) and ln.head.prev == prev
+        prev = ln.head.hmac
