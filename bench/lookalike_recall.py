@@ -213,11 +213,15 @@ def measure(ps: ProtectedSet, misses: int) -> dict[str, object]:
     skip |= {normalise(d).registrable for d in read_list(NEGATIVES)}
     by_tech: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     by_len: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    long_only: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     missed: dict[str, list[str]] = defaultdict(list)
     excluded = 0
     for domain in PROTECTED:
         stem, _ = _split_generic(domain)
         bucket = _length_bucket(stem.replace(".", ""))
+        # the stricter rule for short names applies to a word of 1-3 letters
+        # (exp, au) or a hyphen part of one (kyoto-u)
+        has_short = any(len(w) <= 3 for w in stem.replace("-", ".").split("."))
         for technique, candidate in variants(domain):
             name = normalise(candidate)
             if name.registrable in skip or "." not in name.ascii:
@@ -233,9 +237,18 @@ def measure(ps: ProtectedSet, misses: int) -> dict[str, object]:
             fam = TECHNIQUE_FAMILY.get(technique, "other")
             by_len[(fam, bucket)][0] += 1
             by_len[(fam, bucket)][1] += hit
+            if not has_short:
+                long_only[fam][0] += 1
+                long_only[fam][1] += hit
             if not hit:
                 missed[technique].append(f"{candidate} (for {domain})")
-    return {"tech": by_tech, "len": by_len, "missed": missed, "excluded": excluded}
+    return {
+        "tech": by_tech,
+        "len": by_len,
+        "long": long_only,
+        "missed": missed,
+        "excluded": excluded,
+    }
 
 
 def _pct(a: int, n: int) -> str:
@@ -256,6 +269,7 @@ def report(misses: int) -> str:
     took = time.perf_counter() - t
     tech: dict[str, list[int]] = m["tech"]  # type: ignore[assignment]
     by_len: dict[tuple[str, str], list[int]] = m["len"]  # type: ignore[assignment]
+    long_only: dict[str, list[int]] = m["long"]  # type: ignore[assignment]
     fam_rows = []
     for fam, techniques in FAMILIES.items():
         n = sum(tech[t][0] for t in techniques if t in tech)
@@ -264,11 +278,23 @@ def report(misses: int) -> str:
             ((tech[t][1] / tech[t][0], t) for t in techniques if tech.get(t, [0])[0]),
             default=(0.0, "-"),
         )
-        fam_rows.append((fam, str(n), _pct(h, n), f"{worst[1]} {worst[0]:.1%}"))
+        ln, lh = long_only.get(fam, [0, 0])
+        fam_rows.append((fam, str(n), _pct(h, n), _pct(lh, ln), f"{worst[1]} {worst[0]:.1%}"))
     total_n = sum(v[0] for v in tech.values())
     total_h = sum(v[1] for v in tech.values())
     out.append(f"## Recall per family ({len(PROTECTED)} protected domains, {total_n} lookalikes)\n")
-    out.append(_table(("family", "lookalikes", "recall", "lowest technique"), fam_rows))
+    out.append(
+        _table(
+            (
+                "family",
+                "lookalikes",
+                "recall",
+                "recall, names without a 1-3 letter word",
+                "lowest technique",
+            ),
+            fam_rows,
+        )
+    )
     out.append(
         f"\nAll: {_pct(total_h, total_n)}; {m['excluded']} generated names left out "
         "(a listed, known, popular or curated-negative domain, another real place, or no "
@@ -360,6 +386,13 @@ Notes
   from pref.kanagawa.jp is Kagawa).
 - Label length = the letters a person types before the generic suffix, without dots/hyphens
   (exp: 3, mhlw: 4, cityyokohama: 12).
+- "Names without a 1-3 letter word": protected names none of whose dot- or hyphen-separated
+  words has three letters or fewer (so not exp, jcb, nta, au, ocn, u-tokyo, kyoto-u).  For the
+  others, one-letter changes are caught only when they are slips a hand or eye makes (neighbour
+  key, look-alike, swap, doubled letter, left out): the rest is usually another organisation
+  (jtb.co.jp for jcb.co.jp, npa.go.jp for nta.go.jp, kyoto-wu.ac.jp for kyoto-u.ac.jp; see the
+  curated negatives), so dnstwist's arbitrary replacements and additions on them are missed by
+  design.
 """
 
 

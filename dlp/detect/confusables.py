@@ -32,8 +32,9 @@ ASCII_FOLDS: tuple[tuple[str, str], ...] = (
     ("i", "l"),
     ("rn", "m"),
     ("vv", "w"),
-    ("cl", "d"),
+    # lc before cl: "lcl" is k + l far more often than l + d (lcikaku ~ kikaku)
     ("lc", "k"),
+    ("cl", "d"),
 )
 _SINGLE = str.maketrans({src: dst for src, dst in ASCII_FOLDS if len(src) == 1})
 _PAIRS = tuple((src, dst) for src, dst in ASCII_FOLDS if len(src) > 1)

@@ -279,3 +279,16 @@ def test_verify_page_reports_intact_and_tampered_chain(
     r = c.post("/verify", data={"csrf_token": token})
     assert r.status_code == 409
     assert "改ざんされています" in r.text and 'href="/log/8"' in r.text
+
+
+def test_entry_says_what_differs_in_a_lookalike_recipient(
+    client_for: Callable[[str | None], TestClient], seeded: Services
+) -> None:
+    """The reviewer sees the same words as the sender's bounce (issue 12)."""
+    c = client_for("reviewer")
+    text = c.get("/log/1").text
+    assert '<small class="explanation">' in text
+    assert (
+        "末尾が .co.jp ではなく .com です（exp.com ↔ exp.co.jp）" in text
+        or "the suffix .co.jp became .com (exp.com ↔ exp.co.jp)" in text
+    ), text
