@@ -25,6 +25,7 @@ from rich.table import Table
 from dlp.cli.common import config_option, load_or_exit
 from dlp.config import Settings
 from dlp.model import Action, RecipientClass
+from dlp.retention import expire_quarantine
 from dlp.sendlog import (
     EVENTS,
     HeadReport,
@@ -32,7 +33,6 @@ from dlp.sendlog import (
     SendLogError,
     SendLogStore,
     StoredEntry,
-    expire_quarantine,
     guard_purge,
     open_store,
     record_head,

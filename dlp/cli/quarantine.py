@@ -16,7 +16,7 @@ import click
 
 from dlp.cli.common import config_option, load_or_exit
 from dlp.config import Settings
-from dlp.smtp.quarantine import HeldMessage, Quarantine, QuarantineError, open_quarantine
+from dlp.holdqueue.store import HeldMessage, Quarantine, QuarantineError, open_quarantine
 
 
 def register(group: click.Group) -> None:
@@ -103,7 +103,7 @@ def show(config_path: str | None, as_json: bool, held_id: str) -> None:
 @click.argument("held_id")
 def release(config_path: str | None, comment: str, held_id: str) -> None:
     """Deliver a held message to the next hop (it stays held if that fails)."""
-    from dlp.smtp.release import ReleaseError
+    from dlp.holdqueue.decisions import ReleaseError
     from dlp.smtp.release import release as do_release
 
     settings, _ = _open(config_path)
@@ -120,8 +120,8 @@ def release(config_path: str | None, comment: str, held_id: str) -> None:
 @click.argument("held_id")
 def delete(config_path: str | None, comment: str, held_id: str) -> None:
     """Delete a held message without delivering it (recorded in the send log)."""
+    from dlp.holdqueue.decisions import ReleaseError, discard
     from dlp.sendlog import SendLogError
-    from dlp.smtp.release import ReleaseError, discard
 
     settings, _ = _open(config_path)
     try:

@@ -2,7 +2,7 @@
 
 The console never writes the send log, the hold queue or the allowlist by itself
 when an owner module has a function for it: releases and discards go through
-``dlp.smtp.release`` (which records who and when), allowlist files through
+``dlp.smtp.release`` and ``dlp.holdqueue.decisions`` (which record who and when), allowlist files through
 ``dlp.allowlist``.  This module only holds the handles.
 """
 

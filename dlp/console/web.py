@@ -28,7 +28,7 @@ from dlp.console.mask import scrub_display
 from dlp.console.security import CSRF_FIELD, LANG_COOKIE, SESSION_COOKIE, tokens_match
 from dlp.console.services import Services
 from dlp.console.users import Role, Session, User
-from dlp.smtp.quarantine import open_quarantine
+from dlp.holdqueue.store import open_quarantine
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 MAX_FORM_FIELDS = 50

@@ -7,15 +7,15 @@ The gateway does::
     if needs_record(report, verdict):
         store.append(record_for_message(...))  # SendLogError -> tempfail
 
-and the daily retention timer calls ``purge_expired(settings)``, which also
-logs the chain head and signs it (``heads.py``).
+and the daily retention timer (``dlp.retention.purge_expired``) purges it,
+then logs the chain head and signs it (``record_head``, ``heads.py``).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import datetime
 
 from dlp.config import Settings
 from dlp.sendlog.chain import Checkpoint, VerifyResult
@@ -63,33 +63,6 @@ def open_store(settings: Settings) -> SendLogStore:
     from dlp.sendlog.sqlite_store import SqliteStore
 
     return SqliteStore(settings.sqlite_path)
-
-
-@dataclass(frozen=True, slots=True)
-class RetentionResult:
-    sendlog: PurgeResult
-    quarantine_expired: int | None
-    """Held messages deleted; None when expiry was skipped or failed."""
-    quarantine_error: str = ""
-    head: HeadReport | None = None
-    """The chain head logged (and signed) after the run."""
-    refused: str = ""
-    """Why the send log was not purged (signed heads contradict the chain)."""
-
-
-def expire_quarantine(settings: Settings, now: datetime) -> tuple[int | None, str]:
-    """Expire held mail, each message recorded in the send log first
-    (``dlp.smtp.release.expire_held``): how many went, and why it stopped ('' if it did not)."""
-    # Imported here: smtp/ builds on sendlog/, not the other way round; only
-    # retention reaches into the hold queue.
-    from dlp.smtp.release import expire_held
-
-    try:
-        res = expire_held(settings, now)
-    except Exception as exc:  # its failure must not stop the send-log purge
-        log.warning("quarantine expiry failed: %s", type(exc).__name__)
-        return None, f"{type(exc).__name__}: {exc}"
-    return res.expired, res.error
 
 
 def head_key(settings: Settings) -> tuple[HeadKey | None, str]:
@@ -162,46 +135,6 @@ def record_head(
     return report
 
 
-def purge_expired(
-    settings: Settings,
-    now: datetime | None = None,
-    *,
-    actor: str = "retention",
-    include_quarantine: bool = True,
-) -> RetentionResult:
-    """Apply both retention periods: send-log entries older than
-    ``[sendlog] retention_days`` and held messages older than
-    ``[quarantine] retention_days``; then log the chain head (signed with
-    ``[sendlog] head_key_file`` when set).  What the gateway's daily timer calls."""
-    now = now or datetime.now(UTC)
-    key, key_error = head_key(settings)
-    if key_error:
-        log.error(
-            "sendlog head key unusable: %s",
-            key_error,
-            extra={"dlp": {"event": "sendlog head key", "problem": key_error}},
-        )
-    with open_store(settings) as store:
-        refused = guard_purge(store, key, settings, now)
-        if refused:
-            log.error("%s", refused, extra={"dlp": {"event": "retention refused"}})
-            cutoff = now - timedelta(days=settings.sendlog.retention_days)
-            res = PurgeResult(0, cutoff)
-        else:
-            res = store.purge(settings.sendlog.retention_days, now=now, actor=actor)
-        held, err = expire_quarantine(settings, now) if include_quarantine else (None, "")
-        head = record_head(
-            settings,
-            store,
-            source="retention",
-            now=now,
-            key=key,
-            key_error=key_error,
-            purged=res,
-        )
-    return RetentionResult(res, held, err, head, refused)
-
-
 __all__ = [
     "EVENTS",
     "AttachmentEntry",
@@ -211,19 +144,16 @@ __all__ = [
     "LogFilter",
     "PurgeResult",
     "RecipientEntry",
-    "RetentionResult",
     "SendLogError",
     "SendLogStore",
     "SendRecord",
     "StatsRow",
     "StoredEntry",
     "VerifyResult",
-    "expire_quarantine",
     "guard_purge",
     "head_key",
     "needs_record",
     "open_store",
-    "purge_expired",
     "record_for_event",
     "record_for_message",
     "record_for_outcome",

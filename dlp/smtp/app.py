@@ -196,7 +196,7 @@ async def _serve(settings: Settings, index: int, ready: Connection | None) -> in
 
 async def _retention_loop(settings: Settings) -> None:
     """Daily (``purge_interval_hours``): send-log retention and held-mail expiry."""
-    from dlp.sendlog import purge_expired
+    from dlp.retention import purge_expired
 
     interval = settings.sendlog.purge_interval_hours * 3600
     await asyncio.sleep(min(60.0, interval))
@@ -287,8 +287,8 @@ def run(settings: Settings) -> int:
                 _stop_all(children, 10)
                 return 2
         if settings.smtp.metrics_listen:
+            from dlp.holdqueue.store import open_quarantine
             from dlp.smtp.metrics import serve_metrics
-            from dlp.smtp.quarantine import open_quarantine
 
             mhost, mport = _hostport(settings.smtp.metrics_listen)
             serve_metrics(mhost, mport, lambda: open_quarantine(settings).depth())

@@ -51,6 +51,7 @@ from typing import Any
 from dlp import policy
 from dlp.config import Settings
 from dlp.detect.mynumber import scrub
+from dlp.holdqueue.store import Quarantine, QuarantineError, open_quarantine
 from dlp.model import Action, Recipient, RecipientClass, ScanReport, Verdict
 from dlp.sendlog import (
     SendLogError,
@@ -63,7 +64,6 @@ from dlp.sendlog.redact import scrub_tree
 from dlp.smtp import metrics
 from dlp.smtp.addresses import ROUTING_RULE, RoutingProblem, recipient_refusal
 from dlp.smtp.headers import ALWAYS, strip_fields
-from dlp.smtp.quarantine import Quarantine, QuarantineError, open_quarantine
 from dlp.smtp.relay import ConnectionPool, MailParams, NextHop, RcptParams, Reply
 from dlp.smtp.workers import ScanFn, ScanPool, default_scan_fn
 

@@ -1,4 +1,4 @@
-"""Release or discard a held message (``dlp quarantine``, the review console).
+"""Release a held message (``dlp quarantine release``, the review console).
 
 Release re-sends the held message, unchanged (but for incoming ``X-DLP-*``
 fields, ``headers.py``), with its original envelope to
@@ -13,9 +13,10 @@ cannot be written after the next hop accepted the message, the message has
 left and is removed anyway (releasing it twice would deliver it twice), and
 ``ReleaseError`` says the record is missing, so the reviewer can note it.
 
-Expiry (``expire_held``, run by retention) goes the same way as a discard:
-claim, record an ``expire`` entry (who: ``retention``; why: the retention
-period, or a hold that was never confirmed), then delete.
+It lives here, not in ``dlp.holdqueue``, because releasing is sending: it
+needs the next hop (``relay.py``) and the header scrub (``headers.py``), and
+the hold queue is a store that SMTP builds on, not the other way round.
+Discard and expiry send nothing: ``dlp.holdqueue.decisions``.
 """
 
 from __future__ import annotations
@@ -23,25 +24,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from dlp.config import Settings
+from dlp.holdqueue.decisions import ReleaseError
+from dlp.holdqueue.store import HeldMessage, Quarantine, QuarantineError, open_quarantine
+from dlp.sendlog import open_store, record_for_event
 from dlp.smtp.headers import ALWAYS, strip_fields
-from dlp.smtp.quarantine import (
-    ClaimedElsewhere,
-    HeldMessage,
-    Quarantine,
-    QuarantineError,
-    open_quarantine,
-)
 from dlp.smtp.relay import MailParams, NextHop, RcptParams
 
 log = logging.getLogger(__name__)
-
-
-class ReleaseError(Exception):
-    """The release did not happen (or happened without its send-log record)."""
 
 
 def release(settings: Settings, held_id: str, actor: str, comment: str) -> str:
@@ -63,8 +54,6 @@ def _release(settings: Settings, queue: Quarantine, held_id: str, actor: str, co
     except QuarantineError as exc:
         raise ReleaseError(str(exc)) from None
     reply, refused = asyncio.run(_send(settings, held, raw))
-    from dlp.sendlog import open_store, record_for_event
-
     detail: dict[str, str | int | float | bool | None] = {
         "held_id": held.id,
         "rule": held.rule,
@@ -106,110 +95,6 @@ def _remove_delivered(queue: Quarantine, held_id: str, reply: str) -> None:
             f"released and delivered ({reply}), but still in the hold queue: delete it, "
             f"do not release it again ({exc})"
         ) from None
-
-
-def discard(settings: Settings, held_id: str, actor: str, comment: str) -> None:
-    """Delete a held message for good; the deletion is recorded first."""
-    queue = open_quarantine(settings)
-    try:
-        with queue.claim(held_id):
-            _discard(settings, queue, held_id, actor, comment)
-    except QuarantineError as exc:
-        raise ReleaseError(str(exc)) from None
-
-
-def _discard(settings: Settings, queue: Quarantine, held_id: str, actor: str, comment: str) -> None:
-    held = queue.get(held_id)
-    if held is None:
-        raise ReleaseError(f"no held message {held_id}")
-    from dlp.sendlog import open_store, record_for_event
-
-    with open_store(settings) as store:
-        store.append(
-            record_for_event(
-                event="discard",
-                actor=actor,
-                comment=comment,
-                audit_key=held.audit_key,
-                detail={"held_id": held.id, "rule": held.rule, "recipients": len(held.recipients)},
-            )
-        )
-    queue.delete(held_id)
-
-
-@dataclass(frozen=True, slots=True)
-class ExpiryResult:
-    expired: int
-    """Held copies recorded in the send log and deleted."""
-    skipped: int = 0
-    """Claimed by a release or discard right now: left to it (next run)."""
-    error: str = ""
-    """Why the rest was not done (the send log or the queue failed); '' when all went."""
-
-
-EXPIRED_COMMENT = "retention period reached ([quarantine] retention_days = {days})"
-UNCONFIRMED_COMMENT = (
-    "hold never confirmed: the sending MTA was answered 451 and retries; "
-    "this unconfirmed copy was never releasable"
-)
-
-
-def expire_held(
-    settings: Settings, now: datetime | None = None, *, actor: str = "retention"
-) -> ExpiryResult:
-    """Remove held copies past retention, each recorded in the send log first.
-
-    One ``expire`` entry per message, with the message's audit key (so
-    ``dlp log show`` lists it under the message's own entry, as it does a
-    release) and the held id.  If the send log cannot be written the copy
-    stays and the error is returned: the next run tries again.  A copy
-    claimed by a reviewer right now is skipped (the claim also keeps a
-    release and an expiry of one message from both going ahead)."""
-    from dlp.sendlog import open_store, record_for_event
-
-    now = now or datetime.now(UTC)
-    queue = open_quarantine(settings)
-    candidates = queue.expired(now)
-    if not candidates:
-        return ExpiryResult(0)
-    expired = skipped = 0
-    days = settings.quarantine.retention_days
-    try:
-        with open_store(settings) as store:
-            for listed in candidates:
-                try:
-                    with queue.claim(listed.id):
-                        # Looked at again under the claim: a retry may have
-                        # rewritten or committed it, a reviewer released it.
-                        held = queue.get(listed.id, pending=True)
-                        if held is None or held.held_at != listed.held_at:
-                            continue
-                        store.append(
-                            record_for_event(
-                                event="expire",
-                                actor=actor,
-                                comment=UNCONFIRMED_COMMENT
-                                if held.pending
-                                else EXPIRED_COMMENT.format(days=days),
-                                audit_key=held.audit_key,
-                                detail={
-                                    "held_id": held.id,
-                                    "rule": held.rule,
-                                    "recipients": len(held.recipients),
-                                    "held_at": held.held_at.astimezone(UTC).isoformat(),
-                                    "state": "unconfirmed" if held.pending else "held",
-                                    "retention_days": days,
-                                },
-                            )
-                        )
-                        queue.delete(held.id)
-                        expired += 1
-                except ClaimedElsewhere:
-                    skipped += 1
-    except Exception as exc:
-        log.warning("held-mail expiry stopped after %d: %s", expired, type(exc).__name__)
-        return ExpiryResult(expired, skipped, f"{type(exc).__name__}: {exc}")
-    return ExpiryResult(expired, skipped)
 
 
 async def _send(settings: Settings, held: HeldMessage, raw: bytes) -> tuple[str, list[str]]:

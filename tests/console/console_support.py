@@ -24,6 +24,7 @@ from dlp.config import (
     Settings,
     SmtpSettings,
 )
+from dlp.holdqueue.store import HeldMessage, open_quarantine
 from dlp.model import (
     Action,
     AttachmentInfo,
@@ -37,7 +38,6 @@ from dlp.model import (
     Verdict,
 )
 from dlp.sendlog import SendLogStore, record_for_event, record_for_message
-from dlp.smtp.quarantine import HeldMessage, open_quarantine
 
 if TYPE_CHECKING:
     from starlette.testclient import TestClient

@@ -15,8 +15,8 @@ from starlette.testclient import TestClient
 
 from dlp.config import SendLogSettings, Settings
 from dlp.console.services import Services
+from dlp.holdqueue.store import open_quarantine
 from dlp.sendlog import LogFilter
-from dlp.smtp.quarantine import open_quarantine
 
 
 @pytest.fixture(params=["files", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -232,7 +232,8 @@ def test_mynumber_to_external_is_held_then_released_once(gw: InProcessGateway, s
 
 
 def test_release_survives_next_hop_failure(gw: InProcessGateway, sink: Sink) -> None:
-    from dlp.smtp.release import ReleaseError, discard, release
+    from dlp.holdqueue.decisions import ReleaseError, discard
+    from dlp.smtp.release import release
 
     with client(gw.port) as c:
         c.sendmail(SENDER, [EXTERNAL], plain("hold-then-fail", MYNUMBER_BODY))
@@ -686,7 +687,7 @@ def test_fast_address_parse_agrees_with_aiosmtpd(gw: InProcessGateway, arg: str)
 def test_held_mail_expires_after_retention(gw: InProcessGateway) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from dlp.smtp.release import expire_held
+    from dlp.holdqueue.decisions import expire_held
 
     with client(gw.port) as c:
         c.sendmail(SENDER, [EXTERNAL], plain("old hold", MYNUMBER_BODY))
@@ -857,7 +858,8 @@ def test_inline_scan_over_its_budget_is_finished_in_a_worker(
 def test_one_held_message_cannot_be_released_twice_at_once(
     gw: InProcessGateway, sink: Sink
 ) -> None:
-    from dlp.smtp.release import ReleaseError, release
+    from dlp.holdqueue.decisions import ReleaseError
+    from dlp.smtp.release import release
 
     with client(gw.port) as c:
         c.sendmail(SENDER, [EXTERNAL], plain("double release", MYNUMBER_BODY))

@@ -27,8 +27,9 @@ from gwtools import InProcessGateway, LoopThread, Sink, env_for_subprocess, my_n
 from sendlog_support import PG_HOWTO, QUARANTINE_KEY, Backend, pg_reachable
 
 from dlp.config import Settings, load_file
-from dlp.smtp.quarantine import open_quarantine
-from dlp.smtp.release import ReleaseError, expire_held, release
+from dlp.holdqueue.decisions import ReleaseError, expire_held
+from dlp.holdqueue.store import open_quarantine
+from dlp.smtp.release import release
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 import pytest
 from sendlog_support import PG_BASE, PG_HOWTO, QUARANTINE_KEY, pg_dsn, pg_reachable
 
+from dlp.holdqueue.pg_store import PgQuarantine
 from dlp.sendlog.pg_store import PostgresStore
 from dlp.sendlog.record import SendRecord
-from dlp.smtp.pg_quarantine import PgQuarantine
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(120)]
 

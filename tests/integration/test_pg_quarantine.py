@@ -26,9 +26,9 @@ from gwtools import InProcessGateway, LoopThread, Sink, my_number, write_config
 from sendlog_support import PG_HOWTO, QUARANTINE_KEY, Backend, pg_reachable
 
 from dlp.config import Settings, load_file
+from dlp.holdqueue.pg_store import PgQuarantine
+from dlp.holdqueue.store import QuarantineError, open_quarantine
 from dlp.model import Action, ScanReport, Verdict
-from dlp.smtp.pg_quarantine import PgQuarantine
-from dlp.smtp.quarantine import QuarantineError, open_quarantine
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(90)]
 
@@ -203,7 +203,8 @@ def test_concurrent_claims_have_one_winner(pg: Backend) -> None:
 def test_concurrent_releases_deliver_once(
     lt: LoopThread, sink: Sink, pg: Backend, tmp_path: Path
 ) -> None:
-    from dlp.smtp.release import ReleaseError, release
+    from dlp.holdqueue.decisions import ReleaseError
+    from dlp.smtp.release import release
 
     settings = load_file(gateway_config(tmp_path, sink, pg))
     held_id = hold_one(queue(pg))

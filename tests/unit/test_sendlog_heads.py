@@ -16,7 +16,7 @@ import pytest
 from sendlog_support import BACKENDS, T0, Backend, backend_fixture, make_record, rewrite_chain
 
 from dlp.config import Settings, load_settings
-from dlp.sendlog import purge_expired
+from dlp.retention import purge_expired
 from dlp.sendlog.chain import Checkpoint
 from dlp.sendlog.heads import (
     HeadKey,

@@ -1,7 +1,7 @@
 """Held mail: the list with reason and age, one message with its findings, and the
 two decisions (release, discard), each with a required comment.
 
-Both decisions go through ``dlp.smtp.release`` - the same code as
+Both decisions go through ``dlp.smtp.release`` / ``dlp.holdqueue.decisions`` - the same code as
 ``dlp quarantine release|delete`` - which records the event (who, when, comment)
 in the send log before the message leaves the queue.
 """
@@ -22,11 +22,12 @@ from dlp.config import Settings
 from dlp.console import fmt
 from dlp.console.users import Role
 from dlp.console.web import Ctx, error_page, message_page, page, render, see_other
+from dlp.holdqueue.decisions import ReleaseError, discard
+from dlp.holdqueue.store import HeldMessage, QuarantineError, open_quarantine
 from dlp.model import Finding, ScanReport
 from dlp.scanner import scan_message
 from dlp.sendlog.store import SendLogError
-from dlp.smtp.quarantine import HeldMessage, QuarantineError, open_quarantine
-from dlp.smtp.release import ReleaseError, discard, release
+from dlp.smtp.release import release
 
 MAX_COMMENT = 2000
 _NOTICES = ("held.released", "held.discarded", "held.gone")

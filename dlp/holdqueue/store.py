@@ -2,7 +2,7 @@
 
 Two stores behind one interface (``Quarantine``): files on this host
 (``FileQuarantine``, below; the default) and, when the send log is in
-PostgreSQL, a table beside it (``dlp.smtp.pg_quarantine``), so that any
+PostgreSQL, a table beside it (``dlp.holdqueue.pg_store``), so that any
 gateway or console can release what any gateway held.  ``open_quarantine``
 picks one from the settings.
 
@@ -221,7 +221,7 @@ class Quarantine(abc.ABC):
         """Copies retention must remove: committed ones held longer than the
         retention period, pending ones older than ``PENDING_GRACE``.  Callers
         record each in the send log before deleting it
-        (``dlp.smtp.release.expire_held``)."""
+        (``dlp.holdqueue.decisions.expire_held``)."""
 
     @abc.abstractmethod
     def list(self) -> list[HeldMessage]:
@@ -494,7 +494,7 @@ def open_quarantine(settings: Settings) -> Quarantine:
     """
     key = settings.quarantine.encryption_key.encode("ascii")
     if settings.sendlog.backend == "postgresql":
-        from dlp.smtp.pg_quarantine import open_pg_quarantine
+        from dlp.holdqueue.pg_store import open_pg_quarantine
 
         return open_pg_quarantine(settings)
     if not key:

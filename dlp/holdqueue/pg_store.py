@@ -17,7 +17,7 @@ any gateway held.
 * Pending until committed: ``hold`` inserts the row with ``pending = true``
   (or rewrites a pending row of the same id: the MTA's retry), ``commit``
   clears the flag after the send-log entry is written; only committed rows
-  are listed, read or released (see ``dlp.smtp.quarantine``).
+  are listed, read or released (see ``dlp.holdqueue.store``).
 * Claims: one atomic ``UPDATE … WHERE claimed_at IS NULL OR stale`` that
   marks the row with a token unique to this claim; two reviewers on two
   hosts racing for the same release — also for a stale claim left by a
@@ -51,8 +51,7 @@ import psycopg
 from cryptography.fernet import Fernet
 
 from dlp.config import Settings
-from dlp.sendlog.pg_store import TABLE_EXISTS_SQL, connect, redact_dsn
-from dlp.smtp.quarantine import (
+from dlp.holdqueue.store import (
     PENDING_GRACE,
     HeldMessage,
     Quarantine,
@@ -61,6 +60,7 @@ from dlp.smtp.quarantine import (
     claimed_elsewhere,
     decrypt,
 )
+from dlp.sendlog.pg_store import TABLE_EXISTS_SQL, connect, redact_dsn
 
 log = logging.getLogger(__name__)
 
