@@ -19,6 +19,7 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check dlp tests bench
 	$(BIN)/ruff format --check dlp
+	$(BIN)/lint-imports --no-cache  # import contracts: [tool.importlinter] in pyproject.toml
 
 typecheck: $(STAMP)
 	$(BIN)/mypy dlp
