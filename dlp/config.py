@@ -22,7 +22,7 @@ from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from dlp.model import AttachmentStatus
+from dlp.model import Action, AttachmentStatus, Confidence, RecipientClass
 
 ENV_VAR = "DLP_CONFIG"
 SYSTEM_CONFIG = Path("/etc/dlp/dlp.toml")
@@ -199,6 +199,23 @@ class ScanSettings:
             raise ValueError("workers must be 0 (one per core) or more")
 
 
+# The values the settings accept come from the enums in dlp.model (one source each):
+# a new action or recipient class is accepted here, in the console filters and the
+# send-log queries without another list to update.
+_ACTIONS = tuple(a.value for a in Action)
+_CLASSES = tuple(c.value for c in RecipientClass)
+_CONFIDENCES = tuple(c.value for c in Confidence)
+# Subsets by meaning: a lookalike recipient is refused or the message held (no
+# delivery to a doppelganger); the fallback when no rule matches always delivers.
+_LOOKALIKE_ACTIONS = (Action.REJECT.value, Action.HOLD.value)
+_DEFAULT_ACTIONS = (Action.DELIVER.value, Action.TAG.value)
+
+
+def _one_of(values: tuple[str, ...]) -> str:
+    """'a, b or c' for error messages."""
+    return ", ".join(values[:-1]) + " or " + values[-1] if len(values) > 1 else values[0]
+
+
 @dataclass(frozen=True)
 class DomainSettings:
     allowlist: str = "config/allowed_domains.txt"
@@ -209,8 +226,8 @@ class DomainSettings:
     """reject | hold: what happens to a recipient whose domain is a lookalike."""
 
     def __post_init__(self) -> None:
-        if self.lookalike_action not in ("reject", "hold"):
-            raise ValueError("lookalike_action must be reject or hold")
+        if self.lookalike_action not in _LOOKALIKE_ACTIONS:
+            raise ValueError(f"lookalike_action must be {_one_of(_LOOKALIKE_ACTIONS)}")
 
 
 @dataclass(frozen=True)
@@ -240,15 +257,13 @@ class Rule:
     reason_en: str = ""
 
     def __post_init__(self) -> None:
-        if self.action not in ("deliver", "tag", "hold", "reject", "tempfail"):
-            raise ValueError("action must be one of deliver, tag, hold, reject, tempfail")
-        if self.min_confidence not in ("", "low", "medium", "high"):
-            raise ValueError("min_confidence must be low, medium or high")
+        if self.action not in _ACTIONS:
+            raise ValueError(f"action must be {_one_of(_ACTIONS)}")
+        if self.min_confidence and self.min_confidence not in _CONFIDENCES:
+            raise ValueError(f"min_confidence must be {_one_of(_CONFIDENCES)}")
         for c in self.recipient_class:
-            if c not in ("own", "partner", "external", "lookalike"):
-                raise ValueError(
-                    "recipient_class entries must be own, partner, external or lookalike"
-                )
+            if c not in _CLASSES:
+                raise ValueError(f"recipient_class entries must be {_one_of(_CLASSES)}")
         known = {s.value for s in AttachmentStatus if s is not AttachmentStatus.SCANNED}
         for s in self.attachment_status:
             if s not in known and s != "unscannable":
@@ -265,8 +280,8 @@ class PolicySettings:
     tag_header_prefix: str = "X-DLP-"
 
     def __post_init__(self) -> None:
-        if self.default_action not in ("deliver", "tag"):
-            raise ValueError("default_action must be deliver or tag")
+        if self.default_action not in _DEFAULT_ACTIONS:
+            raise ValueError(f"default_action must be {_one_of(_DEFAULT_ACTIONS)}")
 
 
 @dataclass(frozen=True)

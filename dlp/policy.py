@@ -104,7 +104,7 @@ def recipient_refusal(recipient: Recipient, domains: DomainSettings) -> Verdict 
         en += f": {recipient.explanation}"
     reason = f"lookalike recipient domain {recipient.domain} (resembles {meant}"
     reason += f", {recipient.technique})" if recipient.technique else ")"
-    if domains.lookalike_action == "hold":
+    if domains.lookalike_action == Action.HOLD:
         return Verdict(
             action=Action.HOLD,
             rule=LOOKALIKE_RULE,

@@ -11,15 +11,40 @@ column name, descending with a leading ``-``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, assert_never
 
+from dlp.model import Action
 from dlp.sendlog.record import SendRecord
 from dlp.sendlog.store import StoredEntry
 
 STORE_SORTS = ("newest", "oldest")
 MAX_CONSOLE_SORT = 2000
 
-_SEVERITY = {"": -1, "deliver": 0, "tag": 1, "tempfail": 2, "hold": 3, "reject": 4}
+
+def _severity(action: str) -> int:
+    """Sort rank of a verdict, mildest first; events (no action) before, unknown after.
+
+    A ``match`` on the enum so that mypy names this place when an action is added."""
+    if not action:
+        return -1
+    try:
+        known = Action(action)
+    except ValueError:
+        return 5
+    match known:
+        case Action.DELIVER:
+            return 0
+        case Action.TAG:
+            return 1
+        case Action.TEMPFAIL:
+            return 2
+        case Action.HOLD:
+            return 3
+        case Action.REJECT:
+            return 4
+        case _:
+            assert_never(known)
+
 
 COLUMN_KEYS: dict[str, Callable[[SendRecord], Any]] = {
     "sender": lambda r: (r.sender.lower(), r.actor.lower()),
@@ -27,7 +52,7 @@ COLUMN_KEYS: dict[str, Callable[[SendRecord], Any]] = {
     "subject": lambda r: r.subject,
     "attachments": lambda r: (len(r.attachments), tuple(a.filename for a in r.attachments)),
     "findings": lambda r: (r.mynumber_distinct, sum(f.count for f in r.findings)),
-    "verdict": lambda r: _SEVERITY.get(r.action, 5),
+    "verdict": lambda r: _severity(r.action),
 }
 COLUMN_SORTS = tuple(c for col in COLUMN_KEYS for c in (col, "-" + col))
 SORTS = STORE_SORTS + COLUMN_SORTS

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
+from dlp.model import Action, RecipientClass
 from dlp.sendlog.chain import (
     GENESIS,
     ChainRow,
@@ -249,7 +250,7 @@ class SqlStore(SendLogStore):
             clauses.append(self._member("domain" in use_in, "sendlog_rcpt", "r", "r.domain = ?"))
             params.append(f.recipient_domain.strip().lower().lstrip("@"))
         if f.recipient_class:
-            key = "lookalike" if f.recipient_class == "lookalike" else "class"
+            key = "lookalike" if f.recipient_class == RecipientClass.LOOKALIKE else "class"
             clauses.append(self._member(key in use_in, "sendlog_rcpt", "r", "r.klass = ?"))
             params.append(f.recipient_class)
         if f.has_findings is not None:
@@ -574,8 +575,9 @@ class SqlStore(SendLogStore):
             " SUM(CASE WHEN e.n_attach > 0 THEN 1 ELSE 0 END),"
             " SUM(CASE WHEN e.n_attach > 0 AND e.outside = 1 THEN 1 ELSE 0 END),"
             " SUM(e.has_findings),"
-            " SUM(CASE WHEN e.action = 'hold' THEN 1 ELSE 0 END),"
-            " SUM(CASE WHEN e.action = 'reject' THEN 1 ELSE 0 END),"
+            # Enum values (constants, not user text): inlined like the day offset.
+            f" SUM(CASE WHEN e.action = '{Action.HOLD.value}' THEN 1 ELSE 0 END),"
+            f" SUM(CASE WHEN e.action = '{Action.REJECT.value}' THEN 1 ELSE 0 END),"
             " SUM(e.reportable)"
             f" FROM sendlog_entry e{where} GROUP BY {group} ORDER BY {group}"
         )

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from dlp.config import ConfigError, load_file, load_settings, parse_settings
+from dlp.model import Action, RecipientClass
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -94,3 +95,27 @@ def test_session_caps_are_validated_with_the_values_in_the_message() -> None:
         parse_settings({"smtp": {"max_data_seconds": 0}})
     with pytest.raises(ConfigError, match=r"smtp.max_sessions must be an integer"):
         parse_settings({"smtp": {"max_sessions": "many"}})
+
+
+def test_rule_values_come_from_the_enums_and_a_typo_names_them_all() -> None:
+    """Every action and recipient class the gateway knows is accepted in a rule, and a
+    typo is answered with the full list (taken from dlp.model, not a copy)."""
+    for action in Action:
+        for klass in RecipientClass:
+            rule = {"name": "r", "action": action.value, "recipient_class": [klass.value]}
+            parse_settings({"policy": {"rules": [rule]}})
+    with pytest.raises(ConfigError) as e:
+        parse_settings({"policy": {"rules": [{"name": "r", "action": "hodl"}]}})
+    assert all(a.value in str(e.value) for a in Action)
+    with pytest.raises(ConfigError) as e:
+        rule = {"name": "r", "action": "tag", "recipient_class": ["outside"]}
+        parse_settings({"policy": {"rules": [rule]}})
+    assert all(c.value in str(e.value) for c in RecipientClass)
+    with pytest.raises(ConfigError, match=r"min_confidence must be low, medium or high"):
+        parse_settings(
+            {"policy": {"rules": [{"name": "r", "action": "tag", "min_confidence": "x"}]}}
+        )
+    with pytest.raises(ConfigError, match=r"lookalike_action must be reject or hold"):
+        parse_settings({"domains": {"lookalike_action": "tag"}})
+    with pytest.raises(ConfigError, match=r"default_action must be deliver or tag"):
+        parse_settings({"policy": {"default_action": "hold"}})

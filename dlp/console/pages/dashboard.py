@@ -22,6 +22,7 @@ from dlp.console.filters import LogQuery
 from dlp.console.fmt import JST_OFFSET_MINUTES, jst_day_start, today_jst
 from dlp.console.users import Role
 from dlp.console.web import Ctx, held_count, page, render, sendlog_down
+from dlp.model import RecipientClass
 from dlp.sendlog.store import LogFilter, SendLogError, SendLogStore, StatsRow
 
 PERIODS = (7, 30, 90)
@@ -57,12 +58,12 @@ def _top_senders(store: SendLogStore, flt: LogFilter) -> list[tuple[str, int]]:
 
 def _lookalikes(store: SendLogStore, flt: LogFilter) -> list[tuple[str, int]]:
     meant: Counter[str] = Counter()
-    looks = replace(flt, recipient_class="lookalike", event="message")
+    looks = replace(flt, recipient_class=RecipientClass.LOOKALIKE.value, event="message")
     # query() walks the time index; iter_entries() walks ids and is far slower for a
     # rare class inside a period (measured: 12 ms vs 340 ms over 1 million entries).
     for entry in store.query(looks, limit=LOOKALIKE_SCAN_LIMIT):
         for rc in entry.record.recipients:
-            if rc.klass == "lookalike":
+            if rc.klass == RecipientClass.LOOKALIKE:
                 meant[rc.resembles or rc.domain] += 1
     return sorted(meant.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_N]
 
@@ -111,11 +112,16 @@ async def dashboard(request: Request, ctx: Ctx) -> Response:
             bars.append(Bar(d.strftime("%m/%d"), n, href))
         return bars
 
-    external = day_bars("attachments_outside", LogQuery(rclass="external"))
+    external = day_bars("attachments_outside", LogQuery(rclass=RecipientClass.EXTERNAL.value))
     findings = day_bars("with_findings", LogQuery(findings="yes"))
     in_period = LogQuery(since=first.isoformat(), until=last.isoformat())
-    senders = [Bar(s, n, in_period.url(sender=s, rclass="external")) for s, n in data.top_senders]
-    lookalikes = [Bar(d, n, in_period.url(rclass="lookalike")) for d, n in data.lookalikes]
+    senders = [
+        Bar(s, n, in_period.url(sender=s, rclass=RecipientClass.EXTERNAL.value))
+        for s, n in data.top_senders
+    ]
+    lookalikes = [
+        Bar(d, n, in_period.url(rclass=RecipientClass.LOOKALIKE.value)) for d, n in data.lookalikes
+    ]
     charts = {
         "external": column_chart(external, ctx.t("dash.external_sends")),
         "findings": column_chart(findings, ctx.t("dash.findings"), alt=True),
