@@ -92,8 +92,15 @@ def scan(
     for err in errors:
         click.echo(f"dlp scan: {err}", err=True)
     show_progress = not as_json and len(units) >= _PROGRESS_MIN and sys.stderr.isatty()
+    warned_ocr = False
     for report in _run(units, settings.scan, show_progress):
         report = _filter(report, floor)
+        if not warned_ocr and any(
+            a.detail.startswith("ocr unavailable") for a in report.attachments
+        ):
+            warned_ocr = True
+            detail = next(a.detail for a in report.attachments if a.detail.startswith("ocr"))
+            click.echo(f"dlp scan: images are not read: {detail}", err=True)
         if report.error:
             failed = True
             click.echo(f"dlp scan: {report.source}: {report.error}", err=True)

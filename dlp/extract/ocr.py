@@ -323,6 +323,17 @@ def page_budget_left(budget: Budget) -> str:
     return ""
 
 
+def time_up(budget: Budget) -> str:
+    """Why ``read_page`` gave up: OCR's own budget, or (raised) the message's."""
+    limits = budget.ocr
+    if limits is not None and limits.deadline >= budget.deadline:
+        # A short message budget (the gateway's in-process scan) ran out: a
+        # timeout, so that the message is scanned again in a worker.
+        budget.check_time()
+        raise BudgetExceeded(AttachmentStatus.TIMEOUT, "per-message time budget used up")
+    return "OCR time budget ([ocr] timeout_seconds) used up"
+
+
 def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extracted:
     """An image attachment: OCR in a sandboxed child, or status ``image`` with why not."""
     limits = budget.ocr
@@ -403,7 +414,7 @@ def extract_inline(data: bytes, filename: str, location: str, budget: Budget) ->
         budget.ocr_pages += 1
         got = read_page(img, limits)
         if got is None:
-            unread.append(f"{where} not read: OCR time budget ([ocr] timeout_seconds) used up")
+            unread.append(f"{where} not read: {time_up(budget)}")
             break
         read += 1
         if got.text.strip():

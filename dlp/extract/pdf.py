@@ -173,7 +173,7 @@ def _ocr_page(
     budget.ocr_pages += 1
     got = ocr.read_page(image, limits)
     if got is None:
-        not_ocred.append(f"page {i + 1}: scanned page not read (OCR time budget used up)")
+        not_ocred.append(f"page {i + 1}: scanned page not read ({ocr.time_up(budget)})")
         return
     scanned[i] = got.text
 

@@ -177,6 +177,8 @@ async def _serve(settings: Settings, index: int, ready: Connection | None) -> in
             }
         },
     )
+    if index == 0:
+        _warn_if_ocr_unavailable(settings)
     if ready is not None:
         ready.send("ready")
     await stop.wait()
@@ -352,3 +354,17 @@ def with_overrides(settings: Settings, listen: str | None, next_hop: str | None)
     if next_hop:
         smtp = replace(smtp, next_hop=next_hop)
     return replace(settings, smtp=smtp)
+
+
+def _warn_if_ocr_unavailable(settings: Settings) -> None:
+    """Said once at start: images will be passed as status ``image`` (not read)."""
+    from dlp.extract.ocr import unavailable
+
+    if not settings.ocr.enabled:
+        return
+    why = unavailable(tuple(settings.ocr.languages))
+    if why:
+        log.warning(
+            "ocr unavailable: images and scanned PDF pages will not be read",
+            extra={"dlp": {"event": "ocr unavailable", "problem": why}},
+        )

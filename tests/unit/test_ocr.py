@@ -25,6 +25,7 @@ import pytest
 from ocr_support import (
     INVALID,
     NUMBERS,
+    a4_page,
     card_back,
     degraded,
     encode,
@@ -324,3 +325,12 @@ def test_dlp_scan_json_on_image_and_pdf_files(tmp_path: Path) -> None:
     assert {f["location"] for f in pdf["findings"]} == {"attachment:scan.pdf!p1 (ocr)"}
     assert pdf["summary"]["mynumber"]["by_confidence"]["high"] == 2
     assert order["findings"] == [] and order["attachments"][0]["detail"] == "ocr"
+
+
+@needs_ocr
+def test_a_short_message_budget_is_a_timeout_so_the_gateway_rescans_in_a_worker() -> None:
+    # The gateway's in-process scan has 0.5 s; OCR that needs longer must make the
+    # report a timeout (rescanned in a worker), not an image "not read" that is held.
+    page = encode(a4_page(), "PNG")  # > 1 s of OCR
+    r = scan_image(page, "page.png", ScanSettings(timeout_seconds=0.3))
+    assert r.error.startswith("timeout"), r.attachments
