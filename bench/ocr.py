@@ -8,6 +8,7 @@ child, Tesseract) and then the My Number detector on the recognised text.
     .venv/bin/python bench/ocr.py                    # every set-up, a table per set-up
     .venv/bin/python bench/ocr.py --setup default    # one set-up
     .venv/bin/python bench/ocr.py --json             # machine-readable
+    .venv/bin/python bench/ocr.py --engines          # + tesserocr vs the tesseract program
 
 A number counts as found when the detector reports it ``high`` or ``medium``;
 a false positive is any number found that the case does not hold (every number
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import io
 import json
 import statistics
 import sys
@@ -110,20 +112,87 @@ def run_setup(name: str, repeat: int) -> dict[str, object]:
     }
 
 
+def engine_comparison(repeat: int) -> list[dict[str, object]]:
+    """tesserocr (engine kept loaded) against the ``tesseract`` program once per
+    image, which is what pytesseract runs; same image, same psm, no preprocessing."""
+    import os
+    import shutil
+    import subprocess
+    import tempfile
+
+    from PIL import Image
+
+    exe = shutil.which("tesseract")
+    limits = Budget.from_settings(ScanSettings()).ocr
+    assert limits is not None
+    api = ocr.engine(("jpn",))
+    picked = {c.filename: c for c in cases()}
+    out: list[dict[str, object]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in ("card300.png", "form200.png", "a4.png"):
+            case = picked[name]
+            img = Image.open(io.BytesIO(case.data)).convert("L")
+            path = os.path.join(tmp, "page.png")
+            img.save(path)
+            row: dict[str, object] = {"case": case.name, "pixels": f"{img.width}x{img.height}"}
+            times = []
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                api.SetPageSegMode(3)
+                api.SetImage(img)
+                api.GetUTF8Text()
+                times.append(time.perf_counter() - t0)
+            row["tesserocr"] = round(statistics.median(times), 3)
+            for label, env in (
+                ("tesseract program", dict(os.environ, OMP_THREAD_LIMIT="1")),
+                (
+                    "tesseract program, OpenMP on",
+                    {k: v for k, v in os.environ.items() if k != "OMP_THREAD_LIMIT"},
+                ),
+            ):
+                if not exe:
+                    row[label] = None
+                    continue
+                times = []
+                for _ in range(repeat):
+                    t0 = time.perf_counter()
+                    subprocess.run(
+                        [exe, path, "stdout", "-l", "jpn", "--psm", "3"],
+                        capture_output=True,
+                        env=env,
+                        check=True,
+                    )
+                    times.append(time.perf_counter() - t0)
+                row[label] = round(statistics.median(times), 3)
+            out.append(row)
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--setup", action="append", choices=sorted(SETUPS), help="default: all")
     ap.add_argument("--repeat", type=int, default=1, help="runs per case (median seconds)")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument(
+        "--engines", action="store_true", help="also tesserocr vs the tesseract program"
+    )
     args = ap.parse_args()
     why = ocr.unavailable(("jpn", "eng"))
     if why:
         print(f"OCR unavailable: {why}", file=sys.stderr)
         return 2
     results = [run_setup(n, args.repeat) for n in (args.setup or list(SETUPS))]
+    engines = engine_comparison(max(3, args.repeat)) if args.engines else []
     if args.json:
-        print(json.dumps(results, ensure_ascii=False, indent=2))
+        print(json.dumps({"setups": results, "engines": engines}, ensure_ascii=False, indent=2))
         return 0
+    if engines:
+        print("\n## engines: seconds per image (median), psm 3, jpn, no preprocessing\n")
+        keys = [k for k in engines[0] if k not in ("case", "pixels")]
+        print("| case | pixels | " + " | ".join(keys) + " |")
+        print("|---|---|" + "---|" * len(keys))
+        for e in engines:
+            print(f"| {e['case']} | {e['pixels']} | " + " | ".join(str(e[k]) for k in keys) + " |")
     for res in results:
         print(
             f"\n## {res['setup']} ({res['languages']}): recall {res['recall']}, "

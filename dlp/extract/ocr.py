@@ -73,6 +73,9 @@ UPSCALE_BELOW = 1400
 DOWNSCALE_ABOVE = 2400
 """Long side above which an image is reduced: an A4 page at 300 dpi (3508 px) is
 read at ~200 dpi, 1.2 s instead of 2.5 s, with the same digits (BENCHMARKS.md)."""
+TINY_PIXELS = 1000
+"""Below this (a 16x16 or 24x24 icon, a spacer GIF) an image is not OCR'd and not
+counted against max_pages: twelve legible digits need more room."""
 MAX_FRAMES = 1
 """Frames read of an animated GIF/WebP/PNG (multi-page TIFFs: every page, within max_pages)."""
 
@@ -393,6 +396,14 @@ def extract_inline(data: bytes, filename: str, location: str, budget: Budget) ->
                     f"image of {w}x{h} pixels exceeds [ocr] max_pixels {limits.max_pixels}",
                 )
             unread.append(f"{where}: {w}x{h} pixels exceeds [ocr] max_pixels")
+            continue
+        if w * h < TINY_PIXELS or min(w, h) < 8:
+            if pages == 1:  # an icon or a spacer: no room for a 12-digit number
+                return Extracted(
+                    kind="image",
+                    status=AttachmentStatus.SCANNED,
+                    detail="ocr: too small to hold text",
+                )
             continue
         left = page_budget_left(budget)
         if left:

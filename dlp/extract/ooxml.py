@@ -45,6 +45,10 @@ _PPTX_PARTS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^ppt/diagrams/(data\d*)\.xml$"), "smartart-"),
 )
 EMBED_DIRS = ("word/embeddings/", "ppt/embeddings/", "xl/embeddings/")
+MEDIA_DIRS = ("word/media/", "ppt/media/", "xl/media/")
+"""Pictures pasted into a document (a scanned form in a Word file, a screenshot on
+a slide): returned as members so that they are OCR'd.  Only raster images; EMF/WMF
+drawings are skipped, as before (no reader; they would be "unsupported")."""
 
 
 def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extracted:
@@ -143,13 +147,18 @@ def part_chunks(xml: bytes, location: str, kind: str, budget: Budget) -> list[Te
 
 def embedded_members(zf: zipfile.ZipFile, budget: Budget) -> list[Member]:
     """Files embedded in an office package (OLE objects, pasted workbooks) as members."""
+    from dlp.extract.registry import sniff
+
     members: list[Member] = []
     for info in zf.infolist():
-        if info.is_dir() or not info.filename.startswith(EMBED_DIRS):
+        media = info.filename.startswith(MEDIA_DIRS)
+        if info.is_dir() or not (media or info.filename.startswith(EMBED_DIRS)):
             continue
         budget.check_time()
         check_member_count(budget, len(members))
         payload = zipparts.read_capped(zf, info, budget.max_file_bytes, budget)
+        if media and sniff(payload, info.filename) != "image":
+            continue
         members.append(Member(posixpath.basename(info.filename), payload))
     return members
 

@@ -334,3 +334,21 @@ def test_a_short_message_budget_is_a_timeout_so_the_gateway_rescans_in_a_worker(
     page = encode(a4_page(), "PNG")  # > 1 s of OCR
     r = scan_image(page, "page.png", ScanSettings(timeout_seconds=0.3))
     assert r.error.startswith("timeout"), r.attachments
+
+
+@needs_ocr
+def test_picture_pasted_into_a_word_file_is_read() -> None:
+    import docx  # python-docx, a test dependency
+
+    doc = docx.Document()
+    doc.add_paragraph("添付の通りです")
+    doc.add_picture(io.BytesIO(encode(card_back(dpi=150), "PNG")))
+    doc.add_picture(io.BytesIO(encode(Image.new("RGB", (16, 16), "red"), "PNG")))  # an icon
+    buf = io.BytesIO()
+    doc.save(buf)
+    r = scan_image(buf.getvalue(), "申請.docx")
+    assert [(f.confidence, f.location) for f in r.findings] == [
+        (Confidence.HIGH, "attachment:申請.docx/image1.png (ocr)")
+    ]
+    assert [a.detail for a in r.attachments[1:]] == ["ocr", "ocr: too small to hold text"]
+    assert not r.incomplete
