@@ -443,10 +443,11 @@ def extract_inline(data: bytes, filename: str, location: str, budget: Budget) ->
 
 
 def _page_count_cap(img: Image) -> int:
-    """Pages to read: every page of a TIFF (a scanned fax), one frame of an animation.
+    """Pages to read: every page of a TIFF (a scanned fax), one frame of anything else
+    (an animation; an MPO camera file's second picture is a preview).
 
     ``n_frames`` on a GIF walks every frame; a TIFF's page directory is cheap."""
-    if (img.format or "") in ("TIFF", "MPO") or getattr(img, "format", "") == "PDF":
+    if img.format == "TIFF":
         with contextlib.suppress(Exception):
             return max(1, min(int(getattr(img, "n_frames", 1)), 10_000))
     return MAX_FRAMES
