@@ -16,6 +16,7 @@ bounce) or to reviewers.  It names what was found and where, never a number
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import assert_never
 
 from dlp.config import DomainSettings, PolicySettings, Rule
 from dlp.detect.mynumber import scrub
@@ -216,14 +217,22 @@ def _sender_matches(sender: str, patterns: tuple[str, ...]) -> bool:
 def _verdict(rule: Rule, report: ScanReport, recipients: Sequence[Recipient]) -> Verdict:
     action = Action(rule.action)
     reasons = _describe(report, rule) + _recipient_reason(rule, recipients)
-    if action in (Action.DELIVER, Action.TAG):
-        return Verdict(action, rule.name, reasons, 250, "2.0.0 Ok")
-    ja, en = _texts(rule, action, report)
-    if action is Action.HOLD:
-        return Verdict(action, rule.name, reasons, 250, _fit("2.6.0", ja, en))
-    if action is Action.REJECT:
-        return Verdict(action, rule.name, reasons, 550, _fit("5.7.1", ja, en))
-    return Verdict(action, rule.name, reasons, 451, _fit("4.7.1", ja, en))
+    # Exhaustive (mypy checks the assert_never): a new action gets its own reply here
+    # instead of falling through to a tempfail.
+    match action:
+        case Action.DELIVER | Action.TAG:
+            return Verdict(action, rule.name, reasons, 250, "2.0.0 Ok")
+        case Action.HOLD:
+            ja, en = _texts(rule, action, report)
+            return Verdict(action, rule.name, reasons, 250, _fit("2.6.0", ja, en))
+        case Action.REJECT:
+            ja, en = _texts(rule, action, report)
+            return Verdict(action, rule.name, reasons, 550, _fit("5.7.1", ja, en))
+        case Action.TEMPFAIL:
+            ja, en = _texts(rule, action, report)
+            return Verdict(action, rule.name, reasons, 451, _fit("4.7.1", ja, en))
+        case _:
+            assert_never(action)
 
 
 def _texts(rule: Rule, action: Action, report: ScanReport) -> tuple[str, str]:

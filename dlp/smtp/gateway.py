@@ -46,7 +46,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from email.header import Header
-from typing import Any
+from typing import Any, assert_never
 
 from dlp import policy
 from dlp.config import Settings
@@ -358,17 +358,26 @@ class Gateway:
         refusal = policy.recipient_refusal(recipient, self.settings.domains)
         if refusal is not None and self._bounce_goes_outside(txn.sender):
             refusal = policy.hold_instead_of_bounce(refusal)
-        if refusal is not None and refusal.action is Action.REJECT:
-            return await self._refuse_recipient(
-                st,
-                txn,
-                recipient,
-                refusal,
-                domain=recipient.domain,
-                resembles=recipient.resembles or "",
-            )
-        if refusal is not None and refusal.action is Action.HOLD:
-            return self._hold_recipient(txn, recipient, refusal)
+        if refusal is not None:
+            # Every action named (mypy checks): a new one cannot slip through to relaying.
+            match refusal.action:
+                case Action.REJECT:
+                    return await self._refuse_recipient(
+                        st,
+                        txn,
+                        recipient,
+                        refusal,
+                        domain=recipient.domain,
+                        resembles=recipient.resembles or "",
+                    )
+                case Action.HOLD:
+                    return self._hold_recipient(txn, recipient, refusal)
+                case Action.TEMPFAIL:
+                    return f"{refusal.smtp_code} {refusal.smtp_message}", False
+                case Action.DELIVER | Action.TAG:
+                    pass  # not a refusal: relayed like any recipient
+                case _:
+                    assert_never(refusal.action)
         reply = await st.next_hop.recipient(address, params)
         if reply.ok:
             txn.recipients.append(recipient)
@@ -460,14 +469,19 @@ class Gateway:
         relay_s = 0.0
         next_hop = ""
         try:
-            if verdict.action in (Action.DELIVER, Action.TAG):
-                t_relay = time.monotonic()
-                answer, next_hop = await self._deliver(st, txn, content, report, verdict)
-                relay_s = time.monotonic() - t_relay
-                metrics.RELAY_SECONDS.observe(relay_s)
-            else:
-                await st.next_hop.reset()
-                answer, next_hop = await self._not_delivered(st, txn, content, report, verdict)
+            # Exhaustive (match + assert_never, checked by mypy): an action added to
+            # the model cannot fall through to some other action's handling.
+            match verdict.action:
+                case Action.DELIVER | Action.TAG:
+                    t_relay = time.monotonic()
+                    answer, next_hop = await self._deliver(st, txn, content, report, verdict)
+                    relay_s = time.monotonic() - t_relay
+                    metrics.RELAY_SECONDS.observe(relay_s)
+                case Action.HOLD | Action.REJECT | Action.TEMPFAIL:
+                    await st.next_hop.reset()
+                    answer, next_hop = await self._not_delivered(st, txn, content, report, verdict)
+                case _:
+                    assert_never(verdict.action)
         except Exception:
             log.exception("internal error handling %s", txn.audit_key)
             await st.next_hop.close()
@@ -585,55 +599,73 @@ class Gateway:
             report=report,
             verdict=verdict,
         )
-        if verdict.action is Action.HOLD:
-            loop = asyncio.get_running_loop()
-            held = await loop.run_in_executor(
-                None,
-                lambda: self.quarantine.hold(
-                    content,
-                    audit_key=txn.audit_key,
-                    sender=txn.sender,
-                    recipients=[r.address for r in txn.recipients],
-                    mail_options=txn.mail_options,
-                    verdict=verdict,
-                    report=report,
-                    client_address=st.peer,
-                ),
-            )
-            try:
-                await self.audit.append(
-                    record_for_message(**record_kwargs, next_hop_reply=f"held {held.id}")
-                )
-            except Exception as exc:
-                log.error(
-                    "send log unavailable, releasing hold of %s: %s", txn.audit_key, _why(exc)
-                )
-                await self._drop_unconfirmed(held.id, txn.audit_key)
-                return TEMPFAIL_INTERNAL, ""
-            try:
-                # Only now releasable: a copy whose entry is missing never is.
-                await loop.run_in_executor(None, self.quarantine.commit, held.id)
-            except Exception as exc:
-                log.error("hold of %s not confirmed: %s", txn.audit_key, _why(exc))
-                await self._drop_unconfirmed(held.id, txn.audit_key)
-                return TEMPFAIL_INTERNAL, ""
-            metrics.HELD.inc()
-            return f"{verdict.smtp_code} {verdict.smtp_message} [{held.id}]", ""
-        if verdict.action is Action.REJECT:
-            try:
-                await self.audit.append(record_for_message(**record_kwargs, next_hop_reply=""))
-            except Exception as exc:
-                log.error("send log unavailable, tempfailing %s: %s", txn.audit_key, _why(exc))
-                return TEMPFAIL_INTERNAL, ""
-            return f"{verdict.smtp_code} {verdict.smtp_message}", ""
-        # tempfail: the upstream retries; the entry is best effort.
+        match verdict.action:
+            case Action.HOLD:
+                return await self._hold(st, txn, content, report, verdict, record_kwargs)
+            case Action.REJECT:
+                try:
+                    await self.audit.append(record_for_message(**record_kwargs, next_hop_reply=""))
+                except Exception as exc:
+                    log.error("send log unavailable, tempfailing %s: %s", txn.audit_key, _why(exc))
+                    return TEMPFAIL_INTERNAL, ""
+                return f"{verdict.smtp_code} {verdict.smtp_message}", ""
+            case Action.TEMPFAIL:
+                # The upstream retries; the entry is best effort.
+                try:
+                    await self.audit.append(record_for_message(**record_kwargs, next_hop_reply=""))
+                except Exception as exc:
+                    log.warning(
+                        "send log unavailable for tempfailed %s: %s",
+                        txn.audit_key,
+                        type(exc).__name__,
+                    )
+                return f"{verdict.smtp_code} {verdict.smtp_message}", ""
+            case Action.DELIVER | Action.TAG:
+                raise AssertionError(f"{verdict.action} is delivered, not handled here")
+            case _:
+                assert_never(verdict.action)
+
+    async def _hold(
+        self,
+        st: SessionState,
+        txn: Transaction,
+        content: bytes,
+        report: ScanReport,
+        verdict: Verdict,
+        record_kwargs: dict[str, Any],
+    ) -> tuple[str, str]:
+        """Held durably (pending), recorded, then committed; only then 250 (rule 1)."""
+        loop = asyncio.get_running_loop()
+        held = await loop.run_in_executor(
+            None,
+            lambda: self.quarantine.hold(
+                content,
+                audit_key=txn.audit_key,
+                sender=txn.sender,
+                recipients=[r.address for r in txn.recipients],
+                mail_options=txn.mail_options,
+                verdict=verdict,
+                report=report,
+                client_address=st.peer,
+            ),
+        )
         try:
-            await self.audit.append(record_for_message(**record_kwargs, next_hop_reply=""))
-        except Exception as exc:
-            log.warning(
-                "send log unavailable for tempfailed %s: %s", txn.audit_key, type(exc).__name__
+            await self.audit.append(
+                record_for_message(**record_kwargs, next_hop_reply=f"held {held.id}")
             )
-        return f"{verdict.smtp_code} {verdict.smtp_message}", ""
+        except Exception as exc:
+            log.error("send log unavailable, releasing hold of %s: %s", txn.audit_key, _why(exc))
+            await self._drop_unconfirmed(held.id, txn.audit_key)
+            return TEMPFAIL_INTERNAL, ""
+        try:
+            # Only now releasable: a copy whose entry is missing never is.
+            await loop.run_in_executor(None, self.quarantine.commit, held.id)
+        except Exception as exc:
+            log.error("hold of %s not confirmed: %s", txn.audit_key, _why(exc))
+            await self._drop_unconfirmed(held.id, txn.audit_key)
+            return TEMPFAIL_INTERNAL, ""
+        metrics.HELD.inc()
+        return f"{verdict.smtp_code} {verdict.smtp_message} [{held.id}]", ""
 
     async def _drop_unconfirmed(self, held_id: str, audit_key: str) -> None:
         """Remove a copy the MTA will be told 451 for.  If that fails too (the
@@ -761,17 +793,23 @@ def _client_key(peer: Any) -> str:
 
 def _with_rcpt_holds(verdict: Verdict, holds: list[Verdict]) -> Verdict:
     """A lookalike recipient marked for hold at RCPT holds the whole message."""
-    if not holds or verdict.action in (Action.REJECT, Action.TEMPFAIL):
+    if not holds:
         return verdict
     extra = tuple(r for h in holds for r in h.reasons)
-    if verdict.action is Action.HOLD:
-        return replace(verdict, reasons=verdict.reasons + extra)
-    first = holds[0]
-    return replace(
-        first,
-        reasons=extra + verdict.reasons,
-        smtp_message=first.smtp_message.replace("2.1.5", "2.6.0", 1),
-    )
+    match verdict.action:
+        case Action.REJECT | Action.TEMPFAIL:
+            return verdict
+        case Action.HOLD:
+            return replace(verdict, reasons=verdict.reasons + extra)
+        case Action.DELIVER | Action.TAG:
+            first = holds[0]
+            return replace(
+                first,
+                reasons=extra + verdict.reasons,
+                smtp_message=first.smtp_message.replace("2.1.5", "2.6.0", 1),
+            )
+        case _:
+            assert_never(verdict.action)
 
 
 def _ensure_enhanced(reply: Reply, default: str) -> str:

@@ -78,6 +78,8 @@ def gw(
         next_hop_port=sink.port,
         smtp={"next_hop_timeout": 2.0},
         scan={"timeout_seconds": 1.0},
+        # OCR runs inside the message budget, so its own limit may not exceed it.
+        sections={"ocr": {"timeout_seconds": 1.0}},
     )
     g = InProcessGateway(cfg, lt, scan_fn=fault_scan)
     yield g
