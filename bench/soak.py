@@ -15,8 +15,10 @@ stall of the sink at 70 % (it keeps the message but answers nothing for ``--stal
 seconds, longer than the gateway's ``next_hop_timeout``).
 
 Afterwards every Message-ID is looked for at the sink, in the hold queue and in the
-bounces Postfix sent back; it prints the tally, each duplicate with the fault it came
-from and Postfix's reason for retrying, and exits 1 if a message was lost or misplaced.
+bounces Postfix sent back, and every message the send log must have (attachment,
+finding, hold, refusal) is looked for there under its Postfix queue id. It prints the
+tally, each duplicate with the fault it came from and Postfix's reason for retrying, and
+exits 1 if a message was lost, misplaced or not recorded.
 Needs root, Postfix and PostgreSQL on 127.0.0.1:5432 (user postgres, trust).
 """
 
@@ -88,7 +90,7 @@ def main() -> int:
     print(outcome.summary())
     if args.json:
         args.json.write_text(outcome_json(outcome), encoding="utf-8")
-    return 1 if outcome.lost or outcome.misplaced else 0
+    return 1 if outcome.lost or outcome.misplaced or outcome.unrecorded else 0
 
 
 if __name__ == "__main__":

@@ -57,6 +57,9 @@ def test_no_message_is_lost_under_kills_a_database_cut_and_a_stalled_next_hop() 
     # None lost, none where it must not be (a held message at the sink is a leak).
     assert outcome.lost == [] and outcome.misplaced == [], report
     assert len(outcome.at_sink) + len(outcome.held) + len(outcome.bounced) == 200, report
+    # Every send the log must have is there: delivered attachments and findings, holds,
+    # refusals - also for the messages whose first attempt a fault cut short.
+    assert outcome.unrecorded == [], report
     # A duplicate only ever comes from the ack window: Postfix deferred the hop to the
     # gateway ("may be sent more than once") after the sink already had the message.
     assert all(d["where"] == "sink" and d["explained"] for d in outcome.duplicates), report
