@@ -356,7 +356,46 @@ def rapidfuzz_batch(protected: list[str]):  # type: ignore[no-untyped-def]
     return run
 
 
-def speed(sizes: tuple[int, ...], nq: int) -> list[tuple[str, ...]]:
+_REFERENCE = """
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+from dlp.detect.lookalike import ProtectedSet, check
+data = json.load(open(sys.argv[2], encoding="utf-8"))
+protected, queries = data["protected"], data["queries"]
+ps = ProtectedSet.build(own=protected[:10], partners=protected[10:])
+runs = []
+for _ in range(5):
+    t = time.process_time()
+    for d in queries:
+        check(d, ps)
+    runs.append((time.process_time() - t) / len(queries) * 1e6)
+print(min(runs))
+"""
+
+
+def reference_speed(tree: str, protected: list[str], qs: list[str]) -> float:
+    """check() µs/query of another checkout of this project (``git worktree add DIR
+    COMMIT``), same protected set and queries, in a fresh interpreter."""
+    import json
+    import subprocess
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".json", encoding="utf-8") as f:
+        json.dump({"protected": protected, "queries": qs}, f)
+        f.flush()
+        out = subprocess.run(
+            [sys.executable, "-c", _REFERENCE, tree, f.name],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=tree,
+        )
+    return float(out.stdout.split()[-1])
+
+
+def speed(
+    sizes: tuple[int, ...], nq: int, references: tuple[str, ...] = ()
+) -> list[tuple[str, ...]]:
     from dlp.allowlist import Allowlist
     from dlp.recipients import RecipientClassifier
 
@@ -379,6 +418,7 @@ def speed(sizes: tuple[int, ...], nq: int) -> list[tuple[str, ...]]:
         batch = time_per_query(rapidfuzz_batch(protected), few, repeat=2)
         loop = time_per_query(naive_loop(protected), few, repeat=2)
         flagged = sum(check(d, ps).verdict == LOOKALIKE for d in qs)
+        refs = [f"{reference_speed(tree, protected, qs):.1f}" for tree in references]
         rows.append(
             (
                 f"{size:,}",
@@ -388,6 +428,7 @@ def speed(sizes: tuple[int, ...], nq: int) -> list[tuple[str, ...]]:
                 f"{batch:.1f}",
                 f"{loop:.1f}",
                 f"{flagged}/{len(qs)}",
+                *refs,
             )
         )
     return rows
@@ -406,6 +447,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller speed runs")
     parser.add_argument("--output", help="also write the tables (with run details) to this file")
+    parser.add_argument(
+        "--reference",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="also time check() of another checkout (git worktree add DIR COMMIT), same queries",
+    )
     args = parser.parse_args()
     if args.output:
         import contextlib
@@ -416,24 +464,26 @@ def main() -> None:
         buffer = io.StringIO()
         with contextlib.redirect_stdout(buffer):
             t = time.perf_counter()
-            _run(args.quick)
+            _run(args.quick, tuple(args.reference))
             took = time.perf_counter() - t
         body = buffer.getvalue()
         print(body, end="")
         load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
         head = (
             "# Lookalike detector: recall, false flags, speed\n\n"
-            f"Produced by `.venv/bin/python bench/lookalike.py{' --quick' if args.quick else ''} "
-            f"--output bench/RESULTS-lookalike.md` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+            f"Produced by `.venv/bin/python bench/lookalike.py{' --quick' if args.quick else ''}"
+            + "".join(f" --reference {r}" for r in args.reference)
+            + " --output bench/RESULTS-lookalike.md` on"
+            f" {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
             f"Python {platform.python_version()}, {os.cpu_count()} cores, load average at the end "
             f"{load} (other benchmarks were sharing the machine), {took:.0f} s.\n\n"
         )
         Path(args.output).write_text(head + body, encoding="utf-8")
         return
-    _run(args.quick)
+    _run(args.quick, tuple(args.reference))
 
 
-def _run(quick: bool) -> None:
+def _run(quick: bool, references: tuple[str, ...] = ()) -> None:
 
     protected = [*SAMPLE_OWN, *BUILTIN_PROTECTED]
     ps = ProtectedSet.build(own=SAMPLE_OWN)
@@ -489,8 +539,9 @@ def _run(quick: bool) -> None:
                 "rapidfuzz process.extract µs",
                 "Python loop µs",
                 "lookalikes found",
+                *(f"check() µs, {Path(r).name}" for r in references),
             ),
-            speed(sizes, nq),
+            speed(sizes, nq, references),
         )
     )
     print(NOTES)

@@ -401,6 +401,8 @@ class ProtectedSet:
     by_stem_flat: dict[str, list[Entry]] = field(default_factory=dict)
     """Stem without dots and hyphens (cityyokohama): merged names start with it."""
     stem_flat_lengths: set[int] = field(default_factory=set)
+    stem_prefixes: set[str] = field(default_factory=set)
+    """The first 2-5 letters of every flat stem: most names leave _merged early."""
     near_sub: dict[tuple[int, int], dict[str, list[str]]] = field(default_factory=dict)
     """6-8 letter labels by (length, part number), then the part's text."""
     near_short: dict[str, list[str]] = field(default_factory=dict)
@@ -409,7 +411,7 @@ class ProtectedSet:
     """Sorted letters (one left out) of 5-8 letter labels: two neighbour typos."""
     geo: dict[str, list[Entry]] = field(default_factory=dict)
     """Flat stems of geographic entries (prefkanagawa) indexed like labels."""
-    fused_halves: dict[tuple[int, str], list[tuple[str, Entry]]] = field(default_factory=dict)
+    fused_halves: dict[int, dict[str, list[tuple[str, Entry]]]] = field(default_factory=dict)
     """Fused names (expcojp, cityyokohamalg) by (length, first or last half):
     one edit leaves one half intact (pigeonhole), so merge-plus-one-letter is
     two look-ups, not a neighbourhood of every fused form."""
@@ -482,6 +484,7 @@ class ProtectedSet:
             if len(flat) >= 2:
                 self.by_stem_flat.setdefault(flat, []).append(entry)
                 self.stem_flat_lengths.add(len(flat))
+                self.stem_prefixes.update(flat[:k] for k in range(2, _PREFIX_MAX + 1))
             tokens = entry.gsuffix.split(".")
             forms = {flat + "".join(tokens[:k]) for k in range(1, len(tokens) + 1)}
             if flat != entry.stem:
@@ -489,8 +492,9 @@ class ProtectedSet:
             for form in forms:
                 if len(form) >= 6:
                     h = len(form) // 2
-                    for key in ((len(form), "<" + form[:h]), (len(form), ">" + form[h:])):
-                        self.fused_halves.setdefault(key, []).append((form, entry))
+                    halves = self.fused_halves.setdefault(len(form), {})
+                    for half in ("<" + form[:h], ">" + form[h:]):
+                        halves.setdefault(half, []).append((form, entry))
             first = entry.stem.split(".", 1)[0]
             if "." in entry.stem and first in GEO_PREFIXES and len(flat) >= 6:
                 if flat not in self.geo:
@@ -850,6 +854,27 @@ def _own_fused(e: Entry) -> set[str]:
     return {"".join(tokens[a:b]) for a in range(len(tokens)) for b in range(a + 1, len(tokens) + 1)}
 
 
+_PREFIX_MAX = 5
+
+
+def _merge_cuts(flat: str, ps: ProtectedSet) -> list[int]:
+    """Where ``flat`` may split into a listed stem and a fused suffix, longest
+    stem first: a stem must start with a listed prefix (checked up to five
+    letters, which ends the search for most names after two or three
+    look-ups), or the tail must be fused suffix tokens (merge plus one letter)."""
+    n = len(flat)
+    cuts: set[int] = set()
+    k = 2
+    while k <= min(n, _PREFIX_MAX) and flat[:k] in ps.stem_prefixes:
+        if k in ps.stem_flat_lengths:
+            cuts.add(k)
+        k += 1
+    if k > _PREFIX_MAX:  # a long listed prefix: any listed stem length may fit
+        cuts.update(j for j in range(k, n + 1) if j in ps.stem_flat_lengths)
+    cuts.update(j for j in range(max(4, n - 9), n - 2) if flat[j:] in FUSED_TOKENS)
+    return sorted(cuts, reverse=True)
+
+
 def _merged(name: Name, ps: ProtectedSet) -> _Hit | None:
     """The suffix (or the dots) fused into a label: expcojp.com, mhlwgo.com,
     cityyokohamalgjp.net, expco.net, plus one letter (expcojpp.com, gmajlcom.jp)."""
@@ -860,9 +885,7 @@ def _merged(name: Name, ps: ProtectedSet) -> _Hit | None:
         if len(flat) > 63:
             continue
         n = len(flat)
-        for k in range(n, 1, -1):
-            if k not in ps.stem_flat_lengths and n - k > 9:
-                continue  # neither a listed stem nor a fused suffix (<= 3 tokens) fits
+        for k in _merge_cuts(flat, ps):
             head, tail = flat[:k], flat[k:]
             for e in ps.by_stem_flat.get(head, ()):
                 stem_flat = _flat(e.stem)
@@ -877,7 +900,7 @@ def _merged(name: Name, ps: ProtectedSet) -> _Hit | None:
                     ok = tail in FUSED_TOKENS or OSA.distance(tail, e.gsuffix.replace(".", "")) <= 1
                 if ok and _allowed(e, name, ps) and ".".join(labels[idx:]) != e.text:
                     hits.append(_Hit(e, "merged", ".".join(labels[idx:])))
-            if tail and tail in FUSED_TOKENS and len(head) >= 4:
+            if len(tail) >= 3 and tail in FUSED_TOKENS and len(head) >= 4:
                 # merge plus one letter in the name: exbcojp.com is not listed, exp is short;
                 # gmaii-com.jp, gmal.co.jp fused: one edit from a brand label
                 found: set[str] = set()
@@ -898,9 +921,12 @@ def _merged(name: Name, ps: ProtectedSet) -> _Hit | None:
         if n < 5 or n > 63:
             continue
         for size in (n - 1, n, n + 1):
+            halves = ps.fused_halves.get(size)
+            if halves is None:
+                continue
             h = size // 2
-            for key in ((size, "<" + form[:h]), (size, ">" + form[n - (size - h) :])):
-                for fused, e in ps.fused_halves.get(key, ()):
+            for key in ("<" + form[:h], ">" + form[n - (size - h) :]):
+                for fused, e in halves.get(key, ()):
                     if (
                         fused != form
                         # dots and hyphens all kept: a plain edit of the name
