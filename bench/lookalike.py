@@ -24,7 +24,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+if str(ROOT) not in sys.path:  # a caller may have put another checkout first
+    sys.path.insert(0, str(ROOT))
 
 from rapidfuzz import process  # noqa: E402
 from rapidfuzz.distance import OSA  # noqa: E402

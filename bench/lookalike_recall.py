@@ -33,6 +33,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+# --detector DIR: measure another checkout's detector (git archive COMMIT | tar -x -C DIR) on
+# the same generated set; read before dlp is imported
+if "--detector" in sys.argv:
+    sys.path.insert(0, sys.argv[sys.argv.index("--detector") + 1])
 
 import lookalike as base  # noqa: E402  (bench/lookalike.py: generators shared)
 
@@ -400,6 +404,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", help="also write the report (with run details) to this file")
     parser.add_argument("--misses", type=int, default=0, help="list up to N misses per technique")
+    parser.add_argument("--detector", metavar="DIR", help="use the dlp package of another checkout")
     args = parser.parse_args()
     t = time.perf_counter()
     body = report(args.misses)
@@ -411,8 +416,10 @@ def main() -> None:
         load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
         head = (
             "# Lookalike detector: recall per family, false flags\n\n"
-            "Produced by `.venv/bin/python bench/lookalike_recall.py --output "
-            f"{args.output}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+            "Produced by `.venv/bin/python bench/lookalike_recall.py "
+            + (f"--detector {args.detector} " if args.detector else "")
+            + f"--misses {args.misses} --output {args.output}` on"
+            f" {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
             f"Python {platform.python_version()}, load average {load}, "
             f"{time.perf_counter() - t:.0f} s.\n\n"
         )
