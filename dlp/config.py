@@ -22,6 +22,8 @@ from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from dlp.detect.registry import DEFAULT_ENABLED as DEFAULT_DETECTORS
+from dlp.detect.registry import NAMES as DETECTOR_NAMES
 from dlp.model import Action, AttachmentStatus, Confidence, RecipientClass
 
 ENV_VAR = "DLP_CONFIG"
@@ -183,6 +185,9 @@ class ScanSettings:
     keyword_window: int = 300
     """Characters either side of a number searched for a My Number keyword."""
     extra_keywords: tuple[str, ...] = ()
+    detectors: tuple[str, ...] = DEFAULT_DETECTORS
+    """Content detectors to run (docs/scanning.md); My Number and the identifiers
+    with no false positive at high confidence on the corpus by default."""
     ocr: OcrSettings = field(default_factory=OcrSettings)
     """Filled from the top-level ``[ocr]`` section (the scanner needs it in the
     workers, which receive only these settings)."""
@@ -197,6 +202,11 @@ class ScanSettings:
                 raise ValueError(f"{name} must be positive")
         if self.workers < 0:
             raise ValueError("workers must be 0 (one per core) or more")
+        for name in self.detectors:
+            if name not in DETECTOR_NAMES:
+                raise ValueError(
+                    f"unknown detector {name!r} in detectors; known: {', '.join(DETECTOR_NAMES)}"
+                )
 
 
 # The values the settings accept come from the enums in dlp.model (one source each):
@@ -237,7 +247,7 @@ class Rule:
     name: str
     action: str
     detector: str = ""
-    """e.g. mynumber; empty = any."""
+    """A detector name (mynumber, credit_card ...); empty = any."""
     min_confidence: str = ""
     """low | medium | high: only findings at or above count."""
     min_distinct: int = 0
@@ -259,6 +269,10 @@ class Rule:
     def __post_init__(self) -> None:
         if self.action not in _ACTIONS:
             raise ValueError(f"action must be {_one_of(_ACTIONS)}")
+        if self.detector and self.detector not in DETECTOR_NAMES:
+            raise ValueError(
+                f"unknown detector {self.detector!r}; known: {', '.join(DETECTOR_NAMES)}"
+            )
         if self.min_confidence and self.min_confidence not in _CONFIDENCES:
             raise ValueError(f"min_confidence must be {_one_of(_CONFIDENCES)}")
         for c in self.recipient_class:

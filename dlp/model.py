@@ -9,6 +9,7 @@ leaves the scanning process.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -150,9 +151,10 @@ class AttachmentInfo:
 
 
 @dataclass(frozen=True, slots=True)
-class MyNumberSummary:
-    """Counts only.  ``distinct`` and ``by_confidence`` count distinct numbers;
-    a number seen at several confidences counts once, at its highest."""
+class Summary:
+    """One detector's counts for a message.  ``distinct`` and ``by_confidence``
+    count distinct values (numbers; persons for a roster); a value seen at
+    several confidences counts once, at its highest."""
 
     total: int = 0
     distinct: int = 0
@@ -175,6 +177,12 @@ class MyNumberSummary:
         }
 
 
+MyNumberSummary = Summary
+"""The name from before there were several detectors."""
+
+MYNUMBER = "mynumber"
+"""The My Number detector's name: in findings, ``summary.<name>`` and policy rules."""
+
 REPORTABLE_DISTINCT_NUMBERS = 100
 """番号法 規則 第2条第4号: a leak of more than 100 people's numbers must be reported."""
 
@@ -185,7 +193,9 @@ class ScanReport:
 
     source: str
     findings: tuple[Finding, ...] = ()
-    mynumber: MyNumberSummary = field(default_factory=MyNumberSummary)
+    summaries: Mapping[str, Summary] = field(default_factory=dict)
+    """Counts per enabled detector, by detector name (``summary.<name>`` in JSON);
+    every enabled detector has an entry, zero counts included."""
     attachments: tuple[AttachmentInfo, ...] = ()
     defects: tuple[str, ...] = ()
     message_id: str = ""
@@ -213,6 +223,14 @@ class ScanReport:
         return bool(self.attachments)
 
     @property
+    def mynumber(self) -> Summary:
+        """The My Number detector's counts (zero when it is not enabled)."""
+        return self.summary(MYNUMBER)
+
+    def summary(self, detector: str) -> Summary:
+        return self.summaries.get(detector) or _EMPTY_SUMMARY
+
+    @property
     def reportable_scale(self) -> bool:
         return self.mynumber.distinct > REPORTABLE_DISTINCT_NUMBERS
 
@@ -224,7 +242,10 @@ class ScanReport:
             "from": self.header_from,
             "size": self.size,
             "findings": [f.to_json() for f in self.findings],
-            "summary": {"mynumber": self.mynumber.to_json()},
+            "summary": {
+                MYNUMBER: self.mynumber.to_json(),
+                **{k: v.to_json() for k, v in self.summaries.items()},
+            },
             "attachments": [a.to_json() for a in self.attachments],
             "defects": list(self.defects),
             "elapsed_ms": round(self.elapsed_ms, 3),
@@ -232,6 +253,9 @@ class ScanReport:
             "unread": list(self.unread),
             "incomplete": self.incomplete,
         }
+
+
+_EMPTY_SUMMARY = Summary()
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,24 @@ _DEFAULT_TEXTS: dict[Action, tuple[str, str]] = {
 
 _DETECTOR_NAMES: dict[str, tuple[str, str]] = {
     "mynumber": ("個人番号（マイナンバー）と思われる情報", "what appear to be My Numbers"),
+    "credit_card": ("クレジットカード番号と思われる情報", "what appear to be card numbers"),
+    "drivers_license": (
+        "運転免許証番号と思われる情報",
+        "what appear to be driving licence numbers",
+    ),
+    "residence_card": ("在留カード番号と思われる情報", "what appear to be residence card numbers"),
+    "passport": ("旅券番号と思われる情報", "what appear to be passport numbers"),
+    "pension_number": ("基礎年金番号と思われる情報", "what appear to be pension numbers"),
+}
+"""Sender-facing names; a detector missing here is named by its identifier."""
+
+_REVIEW_NAMES = {
+    "mynumber": "My Number",
+    "credit_card": "card number",
+    "drivers_license": "driving licence",
+    "residence_card": "residence card",
+    "passport": "passport",
+    "pension_number": "pension number",
 }
 
 
@@ -176,11 +194,16 @@ def _matching_findings(rule: Rule, report: ScanReport) -> list[Finding]:
 
 
 def _distinct(rule: Rule, report: ScanReport) -> int:
-    """Distinct numbers at or above the rule's confidence (My Number), else findings."""
+    """Distinct values at or above the rule's confidence: of the rule's detector, or
+    of the one with the most when the rule names none (``min_distinct = 100``
+    means a hundred of one kind, not a card number and 99 passports)."""
     floor = Confidence(rule.min_confidence) if rule.min_confidence else Confidence.LOW
-    if rule.detector in ("", "mynumber"):
-        return report.mynumber.distinct_at_least(floor)
-    return len(_matching_findings(rule, report))
+    if rule.detector:
+        return report.summary(rule.detector).distinct_at_least(floor)
+    return max(
+        [report.mynumber.distinct_at_least(floor)]
+        + [s.distinct_at_least(floor) for s in report.summaries.values()]
+    )
 
 
 def _status_matches(status: AttachmentStatus, wanted: tuple[str, ...]) -> bool:
@@ -302,13 +325,15 @@ def _describe(report: ScanReport, rule: Rule | None) -> tuple[str, ...]:
     ]
     if unread_files:
         reasons.append(f"not fully read: {_places(unread_files)}")
-    s = report.mynumber
-    if s.distinct:
-        reasons.append(
-            f"My Number: {s.distinct} distinct (high {s.high}, medium {s.medium}, low {s.low})"
-            f" in {_places(f.location for f in report.findings if f.detector == 'mynumber')}"
-        )
-    others = [f for f in report.findings if f.detector != "mynumber"]
+    summaries = {"mynumber": report.mynumber, **report.summaries}
+    for name, s in summaries.items():
+        if s.distinct:
+            where = _places(f.location for f in report.findings if f.detector == name)
+            reasons.append(
+                f"{_REVIEW_NAMES.get(name, name)}: {s.distinct} distinct"
+                f" (high {s.high}, medium {s.medium}, low {s.low}) in {where}"
+            )
+    others = [f for f in report.findings if f.detector not in summaries]
     if others:
         reasons.append(f"other findings: {_places(f'{f.detector}@{f.location}' for f in others)}")
     if rule is not None and rule.attachment_status:

@@ -2,12 +2,13 @@
 
 Walks the MIME tree (``dlp.mime``), sends every attachment through the
 extractor registry, recurses into archive members and forwarded messages
-(depth-limited), records an ``AttachmentInfo`` for each file, and runs the My
-Number detector over every text chunk.  Module-level functions only, so a
+(depth-limited), records an ``AttachmentInfo`` for each file, and runs the
+enabled detectors (``[scan] detectors``, ``dlp.detect.registry``) over every
+text chunk; where two claim the same characters, ``registry.arbitrate`` keeps one.  Module-level functions only, so a
 process pool can call them; they never raise for bad input (DESIGN.md rule 4).
 
-Context beyond the ±window (docs/scanning.md): a My Number keyword in the
-Subject marks every checksum-valid number in the bodies and attachments as at
+Context beyond the ±window (docs/scanning.md): a detector's keyword in the
+Subject marks every value it validates in the bodies and attachments as at
 least ``medium``; one in a body, or in a file's own name (or an enclosing
 archive's), does so for the attachments.  It never makes one ``high``: only a
 nearby keyword or a column header does.
@@ -27,20 +28,15 @@ from dataclasses import dataclass, field
 from email.message import Message
 
 from dlp.config import ScanSettings
-from dlp.detect.mynumber import (
-    MyNumberDetector,
-    MyNumberMatch,
-    build_detector,
-    redact,
-    scrub,
-    summarize,
-)
+from dlp.detect.base import Detector, Match, summarize
+from dlp.detect.mynumber import redact, scrub
+from dlp.detect.registry import arbitrate, build_detectors
 from dlp.extract import registry
 from dlp.extract.base import Budget, BudgetExceeded, Extracted
 from dlp.extract.html import extract_html
 from dlp.extract.text import extract_text
 from dlp.mime import parse_message
-from dlp.model import AttachmentInfo, AttachmentStatus, Finding, ScanReport, TextChunk
+from dlp.model import AttachmentInfo, AttachmentStatus, Finding, ScanReport, Summary, TextChunk
 
 __all__ = ["MAX_FINDINGS", "SMALL_FILE_BYTES", "scan_file", "scan_message"]
 
@@ -48,7 +44,9 @@ MAX_FINDINGS = 1000
 """Findings listed per report; the summary still counts every number."""
 
 SMALL_FILE_BYTES = 256
-"""Files up to this size that hold exactly one My Number get no sha256 in the report."""
+"""Files up to this size that hold exactly one identifier get no sha256 in the report."""
+
+_NONE: frozenset[str] = frozenset()
 
 _GENERIC_TYPES = frozenset(
     {"", "application/octet-stream", "application/x-download", "binary/octet-stream"}
@@ -57,40 +55,63 @@ _GENERIC_TYPES = frozenset(
 
 @dataclass
 class _State:
-    det: MyNumberDetector
+    dets: tuple[Detector, ...]
     budget: Budget
-    matches: list[MyNumberMatch] = field(default_factory=list)
+    matches: list[Match] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     attachments: list[AttachmentInfo] = field(default_factory=list)
     defects: list[str] = field(default_factory=list)
     unread: list[str] = field(default_factory=list)
     error: str = ""
 
-    def detect(self, chunk: TextChunk, hint: bool) -> None:
+    def detect(self, chunk: TextChunk, hint: frozenset[str]) -> None:
+        """Run every detector; ``hint``: the detectors whose keyword the subject,
+        a body or a file name holds."""
         if not chunk.text:
             return
+        if len(self.dets) == 1:
+            found: list[Match] = list(self.dets[0].find(chunk, context_hint=bool(hint)))
+        else:
+            found = []
+            for d in self.dets:
+                found.extend(d.find(chunk, context_hint=d.name in hint))
+            found = arbitrate(found)
+        if not found:
+            return
         location = redact(chunk.location)
-        for m in self.det.find(chunk, context_hint=hint):
+        for m in found:
             self.matches.append(m)
             if len(self.findings) < MAX_FINDINGS:
                 self.findings.append(m.to_finding(location))
+
+    def keywords(self, text: str) -> frozenset[str]:
+        """The detectors whose keyword ``text`` (a subject, a body, a file name) holds."""
+        if not text:
+            return _NONE
+        return frozenset(d.name for d in self.dets if d.has_keyword(text))
+
+    def summaries(self) -> dict[str, Summary]:
+        by: dict[str, list[Match]] = {d.name: [] for d in self.dets}
+        for m in self.matches:
+            by.setdefault(m.detector, []).append(m)
+        return {name: summarize(ms) for name, ms in by.items()}
 
     def timeout(self, detail: str) -> None:
         if not self.error:
             self.error = f"timeout: {detail}"
 
 
-def _detector(scan: ScanSettings) -> MyNumberDetector:
-    return build_detector(scan.keyword_window, tuple(scan.extra_keywords))
+def _detectors(scan: ScanSettings) -> tuple[Detector, ...]:
+    return build_detectors(tuple(scan.detectors), scan.keyword_window, tuple(scan.extra_keywords))
 
 
 def scan_message(raw: bytes, scan: ScanSettings, source: str = "<message>") -> ScanReport:
     """Scan one RFC 5322 message."""
     t0 = time.monotonic()
-    st = _State(_detector(scan), Budget.from_settings(scan))
+    st = _State(_detectors(scan), Budget.from_settings(scan))
     subject = message_id = header_from = ""
     with _guarded(st, "message"):
-        top = _walk_message(st, raw, prefix="", display="", depth=0, hint=False)
+        top = _walk_message(st, raw, prefix="", display="", depth=0, hint=_NONE)
         if top is not None:
             subject, message_id, header_from = top
     return _report(st, source, len(raw), t0, subject, message_id, header_from)
@@ -116,7 +137,7 @@ def _guarded(st: _State, what: str) -> Iterator[None]:
 def scan_file(data: bytes, filename: str, scan: ScanSettings, source: str) -> ScanReport:
     """Scan a file that is not a message, as if it were the lone attachment of one."""
     t0 = time.monotonic()
-    st = _State(_detector(scan), Budget.from_settings(scan))
+    st = _State(_detectors(scan), Budget.from_settings(scan))
     name = filename.replace("\\", "/").rsplit("/", 1)[-1] or "file"
     with _guarded(st, "file"):
         _scan_file(
@@ -128,7 +149,7 @@ def scan_file(data: bytes, filename: str, scan: ScanSettings, source: str) -> Sc
             charset=None,
             location=f"attachment:{redact(name)}",
             depth=0,
-            hint=st.det.has_keyword(name),
+            hint=st.keywords(name),
         )
     return _report(st, source, len(data), t0, "", "", "")
 
@@ -146,7 +167,7 @@ def _report(
     return ScanReport(
         source=redact(source),  # a file may be named after a number
         findings=tuple(st.findings),
-        mynumber=summarize(st.matches),
+        summaries=st.summaries(),
         attachments=tuple(st.attachments),
         defects=tuple(st.defects),
         # The Message-ID is how a reviewer finds the mail in the MTA's log:
@@ -162,7 +183,7 @@ def _report(
 
 
 def _walk_message(
-    st: _State, raw: bytes | Message, prefix: str, display: str, depth: int, hint: bool
+    st: _State, raw: bytes | Message, prefix: str, display: str, depth: int, hint: frozenset[str]
 ) -> tuple[str, str, str] | None:
     """Scan one (possibly nested) message; returns its subject, Message-ID and From."""
     st.budget.check_time()
@@ -172,19 +193,19 @@ def _walk_message(
     st.unread.extend(where + redact(u) for u in parsed.unread)
     # A keyword in the Subject is context for the bodies; one anywhere in the
     # headers or bodies is context for the attachments.
-    subject_kw = st.det.has_keyword(parsed.subject)
+    subject_kw = st.keywords(parsed.subject)
     for chunk in parsed.chunks:
-        st.detect(chunk, hint or (subject_kw and "header:" not in chunk.location))
-    # Only attachments need it, and on a 2 MB body the search costs 5 ms.
-    text_kw = bool(parsed.attachments) and (
-        subject_kw or any(st.det.has_keyword(c.text) for c in parsed.chunks)
-    )
+        st.detect(chunk, hint | subject_kw if "header:" not in chunk.location else hint)
+    # Only attachments need it, and on a 2 MB body the search costs 5 ms a detector.
+    text_kw = _NONE
+    if parsed.attachments:
+        text_kw = subject_kw.union(*(st.keywords(c.text) for c in parsed.chunks))
     for att in parsed.attachments:
         st.budget.check_time()
         shown = redact(att.filename)
         name = f"{display}/{shown}" if display else shown
         location = redact(att.location)
-        file_hint = hint or text_kw or (att.named and st.det.has_keyword(att.filename))
+        file_hint = hint | text_kw | (st.keywords(att.filename) if att.named else _NONE)
         if att.is_message:
             _nested_message(
                 st, att.data, att.content_type, name, location, depth + 1, file_hint, att.message
@@ -229,7 +250,7 @@ def _nested_message(
     display: str,
     location: str,
     depth: int,
-    hint: bool,
+    hint: frozenset[str],
     parsed: Message | None = None,
 ) -> None:
     sha = hashlib.sha256(data).hexdigest()
@@ -264,7 +285,7 @@ def _scan_file(
     charset: str | None,
     location: str,
     depth: int,
-    hint: bool,
+    hint: frozenset[str],
 ) -> None:
     sha = hashlib.sha256(data).hexdigest()
     if depth > st.budget.max_depth:
@@ -299,14 +320,15 @@ def _scan_file(
         if status is AttachmentStatus.SCANNED:
             status = AttachmentStatus.PARTIAL
         detail = "; ".join([*([detail] if detail else []), *(redact(u) for u in ext.unread)])
-    if len(data) <= SMALL_FILE_BYTES and len({m.digits for m in st.matches[before:]}) == 1:
+    if len(data) <= SMALL_FILE_BYTES and len({m.value for m in st.matches[before:]}) == 1:
         # The hash of a tiny file holding one number can be reversed by trying
         # all 10^11 numbers: it would stand in for the number (DESIGN.md rule 2).
         # With two or more numbers the search space (10^22+) is out of reach.
+        # (Licence and passport numbers have fewer values still.)
         sha = ""
         detail = (
             detail + "; " if detail else ""
-        ) + "sha256 withheld: small file holding a My Number"
+        ) + f"sha256 withheld: small file holding {_one_of(st.matches[before].detector)}"
     st.attachments.append(
         AttachmentInfo(
             filename=display,
@@ -345,7 +367,7 @@ def _scan_file(
             charset=None,
             location=f"{location}/{shown}",
             depth=depth + 1,
-            hint=hint or st.det.has_keyword(mname),
+            hint=hint | st.keywords(mname),
         )
 
 
@@ -366,3 +388,7 @@ def _extract(st: _State, data: bytes, name: str, location: str, charset: str | N
                     kind=kind, status=AttachmentStatus.ERROR, detail=registry.safe_reason(exc)
                 )
     return registry.extract(data, name, location, st.budget)
+
+
+def _one_of(detector: str) -> str:
+    return "a My Number" if detector == "mynumber" else f"one {detector.replace('_', ' ')}"

@@ -317,12 +317,14 @@ def _print_tables(rows: list[tuple[ScanReport, dict[str, object] | None]]) -> No
         summary.add_row(*row)
     console.print(summary)
     detail = Table(title="findings")
-    for col in ("source", "confidence", "location", "masked", "reason"):
+    for col in ("source", "detector", "confidence", "location", "masked", "reason"):
         detail.add_column(col, overflow="fold")
     any_finding = False
     for r, _ in rows:
         for f in r.findings:
             any_finding = True
-            detail.add_row(r.source, f.confidence.value, f.location, f.masked, f.reason)
+            detail.add_row(
+                r.source, f.detector, f.confidence.value, f.location, f.masked, f.reason
+            )
     if any_finding:
         console.print(detail)

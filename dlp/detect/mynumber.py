@@ -250,11 +250,21 @@ class MyNumberMatch:
     grouped: bool
     reason: str
     _digits: str = field(repr=False)
+    gap: int = 1 << 30
+    """Characters to the nearest My Number keyword (0: column header): arbitration."""
 
     @property
     def digits(self) -> str:
         """The 12 ASCII digits; use only in memory (distinct counting)."""
         return self._digits
+
+    @property
+    def value(self) -> str:
+        return self._digits
+
+    @property
+    def detector(self) -> str:
+        return DETECTOR
 
     @property
     def masked(self) -> str:
@@ -418,6 +428,13 @@ class MyNumberDetector:
     only (no groups), so ``re`` keeps its fast first-character scan."""
     context_words: frozenset[str]
 
+    @property
+    def name(self) -> str:
+        return DETECTOR
+
+    def mask(self, text: str) -> str:
+        return _mask(text, 0)
+
     def has_keyword(self, text: str) -> bool:
         """True if ``text`` (a subject, a file name, a header cell) names My Number."""
         return bool(text) and self.keyword_re.search(text) is not None
@@ -541,7 +558,8 @@ class MyNumberDetector:
                 continue
             if spaced:
                 reasons.append("one digit per box")
-            out.append(MyNumberMatch(s, e, conf, grouped, "; ".join(reasons), d))
+            gap = 0 if label_kw else (near[0] if near is not None else 1 << 30)
+            out.append(MyNumberMatch(s, e, conf, grouped, "; ".join(reasons), d, gap))
         return out
 
 
@@ -794,8 +812,10 @@ def scrub(text: str) -> str:
 
     For free text a reviewer must still read and match: a Message-ID, a subject, an
     address, the next hop's reply, a comment, a log line (DESIGN.md rule 2).
+    Every other known detector's values (card numbers ...) are masked too: see
+    ``dlp.detect.registry.mask_others``.
     Idempotent: ``scrub(scrub(t)) == scrub(t)``."""
-    return _mask(text, 0)
+    return _others(_mask(text, 0))
 
 
 def redact(text: str) -> str:
@@ -805,4 +825,11 @@ def redact(text: str) -> str:
     For metadata that leaves the scanner (subject, sender, file names, locations): it
     may quote a number, and neither it nor a recognisable part of it may reach a
     report or log (DESIGN.md rule 2)."""
-    return _mask(text, 8)
+    return _others(_mask(text, 8))
+
+
+def _others(text: str) -> str:
+    # Imported here: the registry imports this module.
+    from dlp.detect.registry import mask_others
+
+    return mask_others(text)

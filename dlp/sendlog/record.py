@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dlp.model import (
+    MYNUMBER,
     Action,
     Confidence,
     Recipient,
@@ -93,7 +94,8 @@ class AttachmentEntry:
 @dataclass(frozen=True, slots=True)
 class FindingSummary:
     """Counts for one detector at one confidence.  ``distinct`` counts distinct
-    numbers (My Number detector only; 0 for detectors that have no numbers)."""
+    values at this confidence (each at its highest; 0 in entries written before
+    detectors other than My Number counted them)."""
 
     detector: str
     confidence: str
@@ -147,6 +149,9 @@ class SendRecord:
     scan_error: str = ""
     unread: tuple[str, ...] = ()
     """What the scan could not read (ScanReport.unread, masked)."""
+    detectors: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    """``{name: {"total", "distinct"}}`` for every detector but My Number (which has
+    its own fields) that found something: the findings list is capped, these are not."""
     actor: str = ""
     comment: str = ""
     detail: Mapping[str, Any] = field(default_factory=dict)
@@ -177,6 +182,9 @@ class SendRecord:
             # Only when present: entries written before the field existed keep
             # the exact field set their chain hash was computed over.
             out["unread"] = list(self.unread)
+        if self.detectors:
+            # Same: only when a detector other than My Number found something.
+            out["detectors"] = {k: dict(v) for k, v in self.detectors.items()}
         return out
 
     def _fields(self) -> dict[str, Any]:
@@ -227,6 +235,10 @@ class SendRecord:
             next_hop_reply=d.get("next_hop_reply", ""),
             scan_error=d.get("scan_error", ""),
             unread=tuple(d.get("unread", ())),
+            detectors={
+                str(k): {str(n): int(c) for n, c in v.items()}
+                for k, v in (d.get("detectors") or {}).items()
+            },
             actor=d.get("actor", ""),
             comment=d.get("comment", ""),
             detail=dict(d.get("detail") or {}),
@@ -266,16 +278,14 @@ def summarise_findings(report: ScanReport) -> tuple[FindingSummary, ...]:
         count, places = groups.get(key, (0, set()))
         places.add(f.location)
         groups[key] = (count + 1, places)
-    distinct_by_conf = {
-        Confidence.HIGH.value: report.mynumber.high,
-        Confidence.MEDIUM.value: report.mynumber.medium,
-        Confidence.LOW.value: report.mynumber.low,
-    }
     out = []
     for (detector, conf), (count, places) in sorted(
         groups.items(), key=lambda kv: (kv[0][0], -Confidence(kv[0][1]).rank)
     ):
-        distinct = distinct_by_conf.get(conf, 0) if detector == "mynumber" else 0
+        # Distinct values per detector and confidence (each at its highest), from
+        # the scanner's summary: the same shape for every detector.
+        s = report.summary(detector)
+        distinct = {"high": s.high, "medium": s.medium, "low": s.low}.get(conf, 0)
         out.append(FindingSummary(detector, conf, count, distinct, len(places)))
     return tuple(out)
 
@@ -323,6 +333,11 @@ def record_for_message(
         next_hop_reply=scrub(next_hop_reply),
         scan_error=scrub(report.error),
         unread=tuple(scrub(u) for u in report.unread),
+        detectors={
+            name: {"total": s.total, "distinct": s.distinct}
+            for name, s in report.summaries.items()
+            if name != MYNUMBER and s.total
+        },
     )
 
 

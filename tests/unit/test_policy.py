@@ -58,7 +58,7 @@ def report(
     summary = MyNumberSummary(
         total=high + medium + low, distinct=high + medium + low, high=high, medium=medium, low=low
     )
-    return ScanReport("t", tuple(findings), summary, attachments, error=error)
+    return ScanReport("t", tuple(findings), {"mynumber": summary}, attachments, error=error)
 
 
 def att(status: AttachmentStatus, name: str = "x.zip") -> AttachmentInfo:

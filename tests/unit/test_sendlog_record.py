@@ -93,7 +93,7 @@ def test_findings_summary_is_counts_only() -> None:
             Finding("mynumber", Confidence.LOW, "body", MASK, 10),
             Finding("unscannable", Confidence.MEDIUM, "attachment:b.zip", "encrypted"),
         ),
-        mynumber=MyNumberSummary(total=3, distinct=2, high=1, low=1),
+        summaries={"mynumber": MyNumberSummary(total=3, distinct=2, high=1, low=1)},
     )
     s = summarise_findings(report)
     assert [(x.detector, x.confidence, x.count, x.distinct, x.locations) for x in s] == [

@@ -1,0 +1,412 @@
+"""What a content detector is, and the pieces most detectors share.
+
+A detector finds one kind of protected identifier (a My Number, a card number, a
+licence number ...) in one ``TextChunk``.  It is a pure object built once per
+setting; the scanner runs the tuple of enabled detectors over every chunk
+(``dlp.detect.registry`` names them).  Adding one is one module, one registry
+line, its tests and a paragraph in docs/scanning.md.
+
+Every detector decides the same way, so administrators can read one rule:
+
+* a **candidate pattern** finds the shapes (digits in any Unicode form, the usual
+  separators);
+* a **validation** (a check digit, issuer ranges, a code table) drops what cannot be
+  one; without a check digit, only context can make a value count;
+* **context**: the detector's keywords within ``window`` characters (or the
+  column header) make it ``high``; a weaker structure makes it ``medium``; a
+  validated value alone is ``low`` (only for detectors whose validation is strong);
+* **negative labels** just before a value (電話, 注文番号 ...) lower it one level;
+* it **masks its own spans** (``mask``) for everything that leaves the scanner.
+
+The match type holds the value for one scan only: masked in ``repr``, refused by
+pickle, so it cannot reach a log line or another process (DESIGN.md rule 2).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, SupportsIndex, runtime_checkable
+
+from dlp.model import Confidence, Finding, Summary, TextChunk
+
+
+@runtime_checkable
+class Match(Protocol):
+    """One value found by a detector in one chunk."""
+
+    @property
+    def detector(self) -> str: ...
+    @property
+    def start(self) -> int: ...
+    @property
+    def end(self) -> int: ...
+    @property
+    def confidence(self) -> Confidence: ...
+    @property
+    def value(self) -> str:
+        """The normalised value, for distinct counting in memory only."""
+        ...
+
+    @property
+    def gap(self) -> int:
+        """Characters between the value and the nearest own keyword (large if none):
+        arbitration between two detectors claiming the same digits."""
+        ...
+
+    def to_finding(self, location: str) -> Finding: ...
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """A content detector (see the module docstring for how every one decides)."""
+
+    @property
+    def name(self) -> str:
+        """Stable name: ``findings[].detector``, ``summary.<name>``, policy rules."""
+        ...
+
+    def has_keyword(self, text: str) -> bool:
+        """``text`` (a subject, a file name) names this kind of identifier."""
+        ...
+
+    def find(self, chunk: TextChunk, *, context_hint: bool = False) -> Sequence[Match]:
+        """Validated, scored matches; ``context_hint``: a keyword in the subject,
+        the body or a file name (raises a validated value to ``medium``)."""
+        ...
+
+    def mask(self, text: str) -> str:
+        """``text`` with every value this detector would validate masked."""
+        ...
+
+
+# ---------------------------------------------------------------------------
+# Keyword lists
+
+
+def english(*phrases: str) -> tuple[str, ...]:
+    """Case and spacing variants of English phrases, as plain literals.
+
+    Literal alternations let ``re`` skip text with a first-character set in C;
+    an inline ``(?i:...)`` would disable that and cost 5x on long texts."""
+    out: set[str] = set()
+    for phrase in phrases:
+        words = phrase.split()
+        for sep in {" ", "", "-"} if len(words) > 1 else {" "}:
+            out.add(sep.join(words))
+            out.add(sep.join(w.capitalize() for w in words))
+            out.add(sep.join(words).upper())
+            out.add(sep.join([words[0].capitalize(), *words[1:]]))
+            out.add(sep.join([words[0], *(w.capitalize() for w in words[1:])]))
+    return tuple(sorted(out))
+
+
+def literal(word: str) -> str:
+    """A word as a regex; an English word must not start inside another
+    ("dummy number" is not "my number", "hotel" not "tel").  The lookbehind
+    sits after the first character so the alternation keeps its fast prefix."""
+    first, rest = word[0], word[1:]
+    if first.isascii() and first.isalpha():
+        return re.escape(first) + f"(?<![A-Za-z]{re.escape(first)})" + re.escape(rest)
+    return re.escape(word)
+
+
+def alternation(words: Iterable[str]) -> str:
+    parts = {literal(w) for w in words if w}
+    # Longest first so the longest variant is reported rather than its prefix.
+    return "|".join(sorted(parts, key=lambda p: (-len(p), p)))
+
+
+def demote(c: Confidence | None) -> Confidence | None:
+    if c is Confidence.HIGH:
+        return Confidence.MEDIUM
+    if c is Confidence.MEDIUM:
+        return Confidence.LOW
+    return None
+
+
+def fold_digits(s: str) -> str:
+    """Any Unicode decimal digits to ASCII, everything else dropped."""
+    return "".join(str(int(c)) for c in s if c.isdecimal())
+
+
+# Separators between digit groups: space, NBSP, ideographic space, dots and the
+# hyphen look-alikes IMEs and word processors produce (as for My Number).
+SEPARATORS = " \u00a0\u3000.\uff0e-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\uff0d\u30fc\uff70"
+SEP_CLASS = "[" + re.escape(SEPARATORS) + "]"
+
+
+def summarize(matches: Iterable[Match]) -> Summary:
+    """Counts for a whole message: each distinct value once, at its highest confidence."""
+    best: dict[str, Confidence] = {}
+    total = 0
+    for m in matches:
+        total += 1
+        prev = best.get(m.value)
+        if prev is None or m.confidence.rank > prev.rank:
+            best[m.value] = m.confidence
+    levels = list(best.values())
+    return Summary(
+        total=total,
+        distinct=len(best),
+        high=levels.count(Confidence.HIGH),
+        medium=levels.count(Confidence.MEDIUM),
+        low=levels.count(Confidence.LOW),
+    )
+
+
+# ---------------------------------------------------------------------------
+# A match, and a detector built from a specification
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Hit:
+    """A match of a :class:`PatternDetector`.  Holds the value for this scan only."""
+
+    detector: str
+    start: int
+    end: int
+    confidence: Confidence
+    masked: str
+    reason: str
+    _value: str = field(repr=False)
+    gap: int = 1 << 30
+
+    @property
+    def value(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return (
+            f"Hit({self.detector}, {self.masked}, start={self.start}, "
+            f"confidence={self.confidence.value}, reason={self.reason!r})"
+        )
+
+    __str__ = __repr__
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> str | tuple[Any, ...]:
+        raise TypeError("a detector match holds an identifier and must not leave the process")
+
+    def to_finding(self, location: str) -> Finding:
+        return Finding(
+            detector=self.detector,
+            confidence=self.confidence,
+            location=location,
+            masked=self.masked,
+            offset=self.start,
+            reason=self.reason,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """What a specification's ``validate`` makes of one regex match."""
+
+    value: str
+    """Normalised (ASCII, no separators): what distinct counting compares."""
+    masked: str
+    strong: bool = False
+    """Its shape alone suggests this kind (4-4-4-4 card layout): ``medium`` without a keyword."""
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class PatternDetector:
+    """A detector from a specification: candidate regex, validation, keywords.
+
+    Scoring (docs/scanning.md, "How every detector decides"):
+
+    * own keyword within ``window`` characters, or the column header names it: ``high``;
+    * else a strong shape, a personal-data context word nearby, or a keyword in the
+      subject/body/file name (``context_hint``): ``medium``;
+    * else ``low`` when ``alone_low`` (the validation is strong: Luhn and issuer
+      ranges), otherwise dropped (no check digit: context decides);
+    * a negative label within 24 characters before the value, nearer than any own
+      keyword: one level lower (below ``low`` it is dropped).
+    """
+
+    name: str
+    candidate_re: re.Pattern[str]
+    validate: Callable[[re.Match[str]], Candidate | None]
+    keyword_re: re.Pattern[str]
+    context_re: re.Pattern[str] | None
+    negative_re: re.Pattern[str] | None
+    window: int = 80
+    alone_low: bool = False
+    mask_with: str = "****"
+    mask_needs_keyword: bool = False
+    """Mask only values with an own keyword nearby (values with no check digit:
+    masking every seven-digit run would blank out dates and order numbers)."""
+
+    def has_keyword(self, text: str) -> bool:
+        return bool(text) and self.keyword_re.search(text) is not None
+
+    def _candidates(self, text: str) -> list[tuple[int, int, Candidate]]:
+        out = []
+        for m in self.candidate_re.finditer(text):
+            c = self.validate(m)
+            if c is not None:
+                out.append((m.start(), m.end(), c))
+        return out
+
+    def find(self, chunk: TextChunk, *, context_hint: bool = False) -> list[Hit]:
+        text = chunk.text
+        cands = self._candidates(text)
+        if not cands:
+            return []
+        label_kw = bool(chunk.field_label) and self.has_keyword(chunk.field_label or "")
+        out: list[Hit] = []
+        for s, e, c in cands:
+            reasons = [self.name.replace("_", " ") + " shape" + (f" ({c.note})" if c.note else "")]
+            gap = 1 << 30
+            near = _nearest(self.keyword_re, text, s, e, self.window)
+            conf: Confidence | None
+            if label_kw:
+                conf, gap = Confidence.HIGH, 0
+                reasons.append("column header keyword")
+            elif near is not None:
+                conf, gap = Confidence.HIGH, near[0]
+                reasons.append(f"keyword {near[1]} within {near[0]} chars")
+            elif c.strong:
+                conf = Confidence.MEDIUM
+                reasons.append("layout")
+            elif context_hint:
+                conf = Confidence.MEDIUM
+                reasons.append("keyword in subject, body or file name")
+            else:
+                ctx = (
+                    None
+                    if self.context_re is None
+                    else _nearest(self.context_re, text, s, e, self.window)
+                )
+                if ctx is not None:
+                    conf = Confidence.MEDIUM
+                    reasons.append(f"personal-data word {ctx[1]} within {ctx[0]} chars")
+                else:
+                    conf = Confidence.LOW if self.alone_low else None
+            if conf is None:
+                continue
+            if not label_kw and self.negative_re is not None:
+                neg = _last_before(self.negative_re, text, s, 24)
+                kw_end = None if near is None or near[2] > s else near[2]
+                if neg is not None and (kw_end is None or neg > kw_end):
+                    conf = demote(conf)
+                    reasons.append("other number's label before it")
+            if conf is None:
+                continue
+            out.append(Hit(self.name, s, e, conf, c.masked, "; ".join(reasons), c.value, gap))
+        return out
+
+    def mask(self, text: str) -> str:
+        cands = self._candidates(text)
+        if not cands:
+            return text
+        parts: list[str] = []
+        pos = 0
+        for s, e, c in cands:
+            if (
+                self.mask_needs_keyword
+                and _nearest(self.keyword_re, text, s, e, self.window) is None
+            ):
+                continue
+            parts.append(text[pos:s])
+            parts.append(c.masked)
+            pos = e
+        parts.append(text[pos:])
+        return "".join(parts)
+
+
+def _nearest(
+    pattern: re.Pattern[str], text: str, s: int, e: int, window: int
+) -> tuple[int, str, int] | None:
+    """Nearest occurrence of ``pattern`` within ``window`` characters of text[s:e]:
+    (gap, word, end of the word)."""
+    best: tuple[int, str, int] | None = None
+    for m in pattern.finditer(text, max(0, s - window - 64), min(len(text), e + window + 64)):
+        ms, me = m.span()
+        gap = s - me if me <= s else (ms - e if ms >= e else 0)
+        if 0 <= gap <= window and (best is None or gap < best[0]):
+            best = (gap, m.group(), me)
+    return best
+
+
+def _last_before(pattern: re.Pattern[str], text: str, s: int, reach: int) -> int | None:
+    """End of the last match of ``pattern`` ending within ``reach`` characters before ``s``."""
+    end = None
+    for m in pattern.finditer(text, max(0, s - reach - 32), s):
+        if s - m.end() <= reach:
+            end = m.end()
+    return end
+
+
+_JOINERS = frozenset(SEPARATORS) - {" ", "\u00a0", "\u3000"}
+_GLUE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz@_/=%#+&?")
+
+
+def standalone(m: re.Match[str], grouped: bool) -> bool:
+    """The match is not a window of a longer number (``T1-2345-…``, a longer grouped
+    run) nor glued to an identifier, URL or address.  Digits directly on either side
+    are excluded by the candidate regexes' own lookarounds."""
+    text, s, e = m.string, m.start(), m.end()
+    if s >= 1 and text[s - 1] in _GLUE:
+        return False
+    if e < len(text) and text[e] in _GLUE:
+        return False
+    if s >= 2:
+        c = text[s - 1]
+        if (c in _JOINERS or (grouped and c in SEPARATORS)) and text[s - 2].isdecimal():
+            return False
+    if e + 1 < len(text):
+        c = text[e]
+        if (c in _JOINERS or (grouped and c in SEPARATORS)) and text[e + 1].isdecimal():
+            return False
+    return True
+
+
+def compile_words(words: Iterable[str]) -> re.Pattern[str]:
+    return re.compile(alternation(words))
+
+
+COMMON_NEGATIVE_LABELS: tuple[str, ...] = (
+    "電話",
+    "携帯",
+    *english("tel", "fax", "phone", "mobile"),
+    "ＴＥＬ",
+    "ＦＡＸ",
+    "注文番号",
+    "受注番号",
+    "発注番号",
+    "伝票番号",
+    "請求書番号",
+    "請求番号",
+    "問合せ番号",
+    "問い合わせ番号",
+    "お問い合わせ番号",
+    "予約番号",
+    "管理番号",
+    "契約番号",
+    "取引番号",
+    "追跡番号",
+    "受付番号",
+    "お客様番号",
+    "証券番号",
+    "品番",
+    "商品コード",
+    "JAN",
+    "法人番号",
+    "登録番号",
+    *english("isbn", "serial", "order", "invoice", "tracking"),
+)
+"""Labels of other numbers: seen just before a value, they argue against it."""
+
+PERSONAL_CONTEXT: tuple[str, ...] = (
+    "氏名",
+    "フリガナ",
+    "生年月日",
+    "住所",
+    "本人確認",
+    "身分証",
+    *english("date of birth", "full name"),
+)
+"""Personal-data words: next to a value they make it ``medium`` without a keyword."""

@@ -1,0 +1,108 @@
+"""The content detectors by name: ``[scan] detectors`` picks from these.
+
+A new detector is one module exposing ``build(window) -> Detector``, one line in
+``_BUILDERS``, its tests and a paragraph in docs/scanning.md.  The order here is
+the arbitration order of last resort (``arbitrate``) and the order of
+``summary.<name>`` in reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+
+from dlp.detect import credit_card, drivers_license, passport, pension_number, residence_card
+from dlp.detect.base import Detector, Match
+from dlp.detect.mynumber import DETECTOR as MYNUMBER
+from dlp.detect.mynumber import build_detector
+
+_BUILDERS: dict[str, Callable[[int, tuple[str, ...]], Detector]] = {
+    MYNUMBER: lambda window, extra: build_detector(window, extra),
+    credit_card.NAME: lambda window, extra: credit_card.build(),
+    drivers_license.NAME: lambda window, extra: drivers_license.build(),
+    residence_card.NAME: lambda window, extra: residence_card.build(),
+    passport.NAME: lambda window, extra: passport.build(),
+    pension_number.NAME: lambda window, extra: pension_number.build(),
+}
+
+NAMES: tuple[str, ...] = tuple(_BUILDERS)
+"""Every detector this version knows."""
+
+DEFAULT_ENABLED: tuple[str, ...] = (
+    MYNUMBER,
+    credit_card.NAME,
+    drivers_license.NAME,
+    residence_card.NAME,
+    passport.NAME,
+    pension_number.NAME,
+)
+"""On unless ``[scan] detectors`` says otherwise: those with no false positive at
+``high`` over the shared corpus (bench/detectors.py, BENCHMARKS.md)."""
+
+_ORDER = {name: i for i, name in enumerate(NAMES)}
+
+
+@lru_cache(maxsize=16)
+def build_detectors(
+    names: tuple[str, ...], window: int = 300, extra_keywords: tuple[str, ...] = ()
+) -> tuple[Detector, ...]:
+    """The enabled detectors, compiled once per setting.  ``extra_keywords`` and
+    ``window`` are the My Number settings (``[scan] keyword_window``, ``extra_keywords``)."""
+    unknown = [n for n in names if n not in _BUILDERS]
+    if unknown:
+        raise ValueError(f"unknown detector {unknown[0]!r}; known: {', '.join(NAMES)}")
+    ordered = sorted(dict.fromkeys(names), key=_ORDER.__getitem__)
+    return tuple(_BUILDERS[n](window, extra_keywords) for n in ordered)
+
+
+@lru_cache(maxsize=1)
+def _maskers() -> tuple[Callable[[str], str], ...]:
+    # Every known detector but My Number (``scrub`` masks it itself), enabled or not:
+    # masking more than the configuration scans for is the safe side (DESIGN.md rule 2).
+    return tuple(d.mask for d in build_detectors(NAMES) if d.name != MYNUMBER)
+
+
+def mask_others(text: str) -> str:
+    """``text`` with the values of every detector other than My Number masked."""
+    if len(text) < 7:
+        return text
+    for mask in _maskers():
+        text = mask(text)
+    return text
+
+
+def arbitrate(matches: Sequence[Match]) -> list[Match]:
+    """One claim per span of text: of two matches from different detectors that
+    overlap, the higher confidence wins, then the nearer own keyword, then the
+    registry order (My Number first).  docs/scanning.md states the rule."""
+    if len({m.detector for m in matches}) < 2:
+        return list(matches)
+
+    def rank(m: Match) -> tuple[int, int, int]:
+        return (-m.confidence.rank, m.gap, _ORDER.get(m.detector, len(_ORDER)))
+
+    # Sweep in text order; only a cluster of overlapping spans from two or more
+    # detectors needs ranking (linear for the usual thousands of one kind).
+    ordered = sorted(matches, key=lambda m: (m.start, m.end))
+    out: list[Match] = []
+    cluster: list[Match] = []
+    reach = -1
+    for m in [*ordered, None]:
+        if m is None or m.start >= reach:
+            if len({c.detector for c in cluster}) < 2:
+                out.extend(cluster)
+            else:
+                kept: list[Match] = []
+                for c in sorted(cluster, key=rank):
+                    if all(
+                        k.detector == c.detector or c.end <= k.start or k.end <= c.start
+                        for k in kept
+                    ):
+                        kept.append(c)
+                out.extend(sorted(kept, key=lambda c: (c.start, c.end)))
+            cluster = []
+            reach = -1
+        if m is not None:
+            cluster.append(m)
+            reach = max(reach, m.end)
+    return out

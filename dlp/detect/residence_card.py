@@ -1,0 +1,73 @@
+"""Residence card numbers (在留カード番号) and special permanent resident
+certificate numbers (特別永住者証明書番号): two Latin letters, eight digits, two
+Latin letters (AB12345678CD), as printed at the card's top right (出入国在留管理庁
+「在留カード等番号失効情報照会」 asks for exactly this shape).
+
+No check digit is published, but the shape is rare outside these cards: a value
+on its own is ``low``; ``medium`` next to a personal-data word or with a keyword in
+the subject, body or file name; ``high`` with a keyword (在留カード, 特別永住者証明書,
+residence card ...) within 80 characters or as the column header.  Full-width
+letters and digits count; the letters must be upper case (a lower-case run is a
+token or a hash).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+from dlp.detect.base import (
+    COMMON_NEGATIVE_LABELS,
+    PERSONAL_CONTEXT,
+    Candidate,
+    PatternDetector,
+    compile_words,
+    english,
+)
+
+NAME = "residence_card"
+
+KEYWORDS: tuple[str, ...] = (
+    "在留カード",
+    "在留ｶｰﾄﾞ",
+    "特別永住者証明書",
+    "在留資格",
+    "外国人登録",
+    *english("residence card", "residence card number", "zairyu card"),
+)
+
+MASK = "**********"
+
+_U = "A-ZＡ-Ｚ"
+_D = "0-9０-９"
+_CANDIDATE_RE = re.compile(
+    rf"(?<![{_U}{_D}a-zａ-ｚ])[{_U}]{{2}}[{_D}]{{8}}[{_U}]{{2}}(?![{_U}{_D}a-zａ-ｚ])"
+)
+_GLUE = frozenset("@_/=%#+&?.-")
+
+
+def is_valid(value: str) -> bool:
+    return _CANDIDATE_RE.fullmatch(value) is not None
+
+
+def _validate(m: re.Match[str]) -> Candidate | None:
+    text, s, e = m.string, m.start(), m.end()
+    if (s and text[s - 1] in _GLUE) or (e < len(text) and text[e] in _GLUE):
+        return None  # part of a file name, URL or address
+    return Candidate(unicodedata.normalize("NFKC", m.group()), MASK)
+
+
+@lru_cache(maxsize=8)
+def build(window: int = 80) -> PatternDetector:
+    return PatternDetector(
+        name=NAME,
+        candidate_re=_CANDIDATE_RE,
+        validate=_validate,
+        keyword_re=compile_words(KEYWORDS),
+        context_re=compile_words(PERSONAL_CONTEXT),
+        negative_re=compile_words(COMMON_NEGATIVE_LABELS),
+        window=window,
+        alone_low=True,
+        mask_with=MASK,
+    )
