@@ -705,6 +705,16 @@ class Gateway:
                     f"distinct={s.distinct}; high={s.high}; medium={s.medium}; low={s.low}",
                 )
             )
+        for name, s in report.summaries.items():
+            # One field per other detector that found something (issue 15).
+            if name != "mynumber" and s.distinct:
+                fields.append(
+                    (
+                        "Found",
+                        f"{name}; distinct={s.distinct}; high={s.high}; medium={s.medium};"
+                        f" low={s.low}",
+                    )
+                )
         for reason in verdict.reasons[:5]:
             fields.append(("Reason", reason))
         out = []

@@ -468,3 +468,24 @@ def test_a_number_in_every_metadata_slot_never_reaches_the_output(tmp_path: Path
     assert len(r["attachments"]) >= 4
     human = run(str(path))
     assert human.returncode == 1
+
+
+def test_json_names_the_detector_of_a_card_number(tmp_path: Path) -> None:
+    """Issue 15: ``summary.<name>`` for every enabled detector, ``findings[].detector``."""
+    card = "3530111333300000"  # JCB
+    f = tmp_path / "支払い.txt"
+    f.write_text(f"ご利用のクレジットカード\nカード番号 {card}\n有効期限 12/28\n", encoding="utf-8")
+    proc = run("--json", str(f))
+    assert proc.returncode == 1, proc.stderr  # something found
+    assert card not in proc.stdout and card[:4] + " " not in proc.stdout
+    (report,) = lines(proc)
+    assert report["summary"]["credit_card"] == {
+        "total": 1,
+        "distinct": 1,
+        "by_confidence": {"high": 1, "medium": 0, "low": 0},
+    }
+    assert report["summary"]["mynumber"]["total"] == 0
+    assert set(report["summary"]) >= {"mynumber", "credit_card", "drivers_license", "passport"}
+    (finding,) = report["findings"]
+    assert finding["detector"] == "credit_card" and finding["confidence"] == "high"
+    assert finding["masked"] == "****-****-****-****"

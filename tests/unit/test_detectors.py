@@ -1,0 +1,228 @@
+"""The detector plug-in interface and the identifiers other than My Number (issue 15):
+positives in the ways offices write them, look-alikes that must not count, the
+arbitration between two detectors claiming the same digits, and masking."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from dlp.config import ConfigError, ScanSettings, parse_settings
+from dlp.detect import credit_card, drivers_license, passport, pension_number, residence_card
+from dlp.detect.base import Detector
+from dlp.detect.mynumber import check_digit as mynumber_check
+from dlp.detect.mynumber import redact, scrub
+from dlp.detect.registry import DEFAULT_ENABLED, NAMES, arbitrate, build_detectors
+from dlp.model import Confidence, TextChunk
+from dlp.scanner import scan_file
+
+FW = str.maketrans("0123456789", "０１２３４５６７８９")
+
+VISA = "4539148803436467"
+JCB_LOW = next(  # JCB's first IIN
+    "352800000000000" + c
+    for c in "0123456789"
+    if credit_card.luhn_ok("352800000000000" + c)
+)
+JCB_HIGH = next(  # and its last
+    "358900000000000" + c
+    for c in "0123456789"
+    if credit_card.luhn_ok("358900000000000" + c)
+)
+AMEX = "378282246310005"
+MASTER_2 = "2221000000000009"
+
+
+def _luhn(body: str) -> str:
+    return next(body + c for c in "0123456789" if credit_card.luhn_ok(body + c))
+
+
+def _levels(det: Detector, text: str, label: str | None = None) -> list[str]:
+    return [m.confidence.value for m in det.find(TextChunk(text, "body", label))]
+
+
+def test_every_detector_meets_the_protocol() -> None:
+    for det in build_detectors(NAMES):
+        assert isinstance(det, Detector)
+    assert DEFAULT_ENABLED[0] == "mynumber"
+    assert set(DEFAULT_ENABLED) <= set(NAMES)
+
+
+# --- credit_card -------------------------------------------------------------------------------
+
+
+def test_card_issuer_ranges_and_luhn() -> None:
+    for n in (VISA, JCB_LOW, JCB_HIGH, AMEX, MASTER_2, _luhn("601100000000000")):
+        assert credit_card.is_valid(n), n
+    assert credit_card.issuer(JCB_LOW) == "JCB" and credit_card.issuer(JCB_HIGH) == "JCB"
+    assert credit_card.issuer(_luhn("352700000000000")) is None  # just below JCB
+    assert credit_card.issuer(_luhn("359000000000000")) is None  # just above
+    assert not credit_card.is_valid(VISA[:-1] + str((int(VISA[-1]) + 1) % 10))
+    assert not credit_card.is_valid(_luhn("123456789012345"))  # no issuer starts with 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"カード番号：{VISA[:4]}-{VISA[4:8]}-{VISA[8:12]}-{VISA[12:]}",
+        f"クレジットカード {JCB_LOW} 有効期限 12/28",
+        f"お支払い VISA {VISA.translate(FW)}",
+        f"card number: {AMEX[:4]} {AMEX[4:10]} {AMEX[10:]}",
+        f"有効期限 09/27 の JCB {JCB_HIGH[:4]}\u3000{JCB_HIGH[4:8]}\u3000{JCB_HIGH[8:12]}\u3000{JCB_HIGH[12:]}",
+    ],
+)
+def test_card_with_keyword_is_high(text: str) -> None:
+    assert _levels(credit_card.build(), text) == ["high"]
+
+
+def test_card_confidence_without_keyword() -> None:
+    det = credit_card.build()
+    assert _levels(det, f"ref {VISA} ok") == ["low"]  # the check alone
+    grouped = f"{VISA[:4]}-{VISA[4:8]}-{VISA[8:12]}-{VISA[12:]}"
+    assert _levels(det, f"メモ {grouped}") == ["medium"]  # the card's layout
+    assert _levels(det, VISA, label="カード番号") == ["high"]  # column header
+    assert _levels(det, f"注文番号 {VISA}") == []  # another number's label: low -> dropped
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"カード番号 {VISA[:-1]}{(int(VISA[-1]) + 1) % 10}",  # wrong check digit
+        "カード番号 4111 1111 1111 1111",  # a placeholder, not a card
+        f"カード番号 {VISA}1",  # seventeen digits: Visa has 13, 16 or 19
+        f"カード番号 1234-{VISA}",  # a window of a longer grouped number
+        f"カード番号 ID{VISA}",  # glued to an identifier
+        "JAN 4901234567894 カード番号",
+        "カード会員様 電話 03-1234-5678",
+    ],
+)
+def test_card_lookalikes_are_not_found(text: str) -> None:
+    assert _levels(credit_card.build(), text) == []
+
+
+# --- drivers_license ---------------------------------------------------------------------------
+
+
+def test_licence_check_digit() -> None:
+    # d1..d10 weighted 5,4,3,2,7,6,5,4,3,2; 11th digit = last digit of 11 - sum mod 11.
+    assert drivers_license.check_digit("3019123456") == 8
+    assert drivers_license.is_valid("301912345680")
+    assert drivers_license.is_valid("3019-1234-5681")  # 12th: reissued once
+    assert not drivers_license.is_valid("301912345670")  # check digit
+    assert not drivers_license.is_valid("991912345680")  # no authority 99
+
+
+def test_licence_needs_its_keyword() -> None:
+    det = drivers_license.build()
+    assert _levels(det, "運転免許証番号 第３０１９１２３４５６８０号".translate(FW)) == ["high"]
+    assert _levels(det, "免許証 3019-1234-5680") == ["high"]
+    assert _levels(det, "Driver's License No. 301912345680") == ["high"]
+    assert _levels(det, "301912345680", label="免許証番号") == ["high"]
+    assert _levels(det, "氏名 山田 301912345680") == ["medium"]
+    assert _levels(det, "伝票 301912345680") == []  # valid, but nothing says licence
+    assert _levels(det, "運転免許証番号 301912345670") == []
+
+
+# --- residence_card, passport, pension_number --------------------------------------------------
+
+
+def test_residence_card() -> None:
+    det = residence_card.build()
+    assert _levels(det, "在留カード番号 AB12345678CD") == ["high"]
+    assert _levels(det, "在留カード番号：ＡＢ１２３４５６７８ＣＤ") == ["high"]
+    assert _levels(det, "ref AB12345678CD") == ["low"]
+    assert _levels(det, "在留カード AB1234567CD") == []  # seven digits
+    assert _levels(det, "在留カード ab12345678cd") == []  # a hash, not a card
+    assert _levels(det, "在留カード file_AB12345678CD.pdf") == []
+
+
+def test_passport_context_decides() -> None:
+    det = passport.build()
+    assert _levels(det, "旅券番号 TK1234567") == ["high"]
+    assert _levels(det, "Passport No.: TR7654321") == ["high"]
+    assert _levels(det, "TK1234567", label="パスポート番号") == ["high"]
+    assert _levels(det, "型番 TK1234567 の在庫") == []
+    assert _levels(det, "旅券番号 TK12345678") == []
+
+
+def test_pension_context_decides() -> None:
+    det = pension_number.build()
+    assert _levels(det, "基礎年金番号 1234-567890") == ["high"]
+    assert _levels(det, "年金手帳の番号は１２３４５６７８９０です") == ["high"]
+    assert _levels(det, "電話 1234-567890") == []
+    assert _levels(det, "基礎年金番号 1234-5678901") == []
+
+
+# --- arbitration -------------------------------------------------------------------------------
+
+BOTH = "301500002930"  # a valid licence number whose 12th digit is also a My Number check digit
+
+
+def test_the_same_digits_are_claimed_once() -> None:
+    assert drivers_license.is_valid(BOTH) and mynumber_check(BOTH[:11]) == int(BOTH[11])
+    dets = build_detectors(NAMES)
+
+    def claims(text: str) -> list[tuple[str, str]]:
+        found = [m for d in dets for m in d.find(TextChunk(text, "body"))]
+        return [(m.detector, m.confidence.value) for m in arbitrate(found)]
+
+    assert claims(f"運転免許証番号 {BOTH}") == [("drivers_license", "high")]
+    assert claims(f"個人番号 {BOTH}") == [("mynumber", "high")]
+    # Both keywords: the nearer one decides.
+    assert claims(f"個人番号（別紙） 運転免許証番号 {BOTH}") == [("drivers_license", "high")]
+    assert claims(f"運転免許証は別紙 個人番号 {BOTH}") == [("mynumber", "high")]
+
+
+# --- scanner, masking, config ------------------------------------------------------------------
+
+
+def test_scan_report_summaries_per_detector() -> None:
+    text = f"氏名,カード番号,運転免許証番号\n山田,{VISA},{BOTH}\n".encode()
+    r = scan_file(text, "list.csv", ScanSettings(), "t")
+    assert {f.detector for f in r.findings} == {"credit_card", "drivers_license"}
+    assert r.summary("credit_card").high == 1 and r.mynumber.distinct == 0
+    js = r.to_json()["summary"]
+    assert isinstance(js, dict)
+    assert set(js) == set(DEFAULT_ENABLED)
+    assert js["credit_card"] == {
+        "total": 1,
+        "distinct": 1,
+        "by_confidence": {"high": 1, "medium": 0, "low": 0},
+    }
+    # With the licence detector off, its number is only a checksum-valid My Number shape.
+    only = scan_file(text, "list.csv", ScanSettings(detectors=("mynumber",)), "t")
+    assert [(f.detector, f.confidence.value) for f in only.findings] == [("mynumber", "low")]
+    assert set(only.to_json()["summary"]) == {"mynumber"}  # type: ignore[arg-type]
+
+
+def test_matches_do_not_leave_the_process() -> None:
+    (m,) = credit_card.build().find(TextChunk(f"カード番号 {VISA}", "body"))
+    assert VISA not in repr(m) and VISA not in str(m)
+    with pytest.raises(TypeError):
+        pickle.dumps(m)
+
+
+def test_scrub_and_redact_mask_every_detector() -> None:
+    text = (
+        f"Re: カード番号 {VISA[:4]}-{VISA[4:8]}-{VISA[8:12]}-{VISA[12:]} / 在留カード AB12345678CD"
+        " / 旅券番号 TK1234567 / 注文 20261201-0001"
+    )
+    out = scrub(text)
+    assert VISA[:4] + "-" not in out and "AB12345678CD" not in out and "TK1234567" not in out
+    assert "20261201-0001" in out  # other numbers stay readable
+    assert scrub(out) == out
+    # A passport shape without its keyword is a product code: left as it is.
+    assert scrub("型番 TK7654321 の在庫") == "型番 TK7654321 の在庫"
+    assert "TK1234567" not in redact(text) and VISA not in redact(f"file {VISA}.csv")
+
+
+def test_config_names_detectors() -> None:
+    s = parse_settings({"scan": {"detectors": ["mynumber", "credit_card"]}})
+    assert s.scan.detectors == ("mynumber", "credit_card")
+    with pytest.raises(ConfigError, match="unknown detector 'iban'"):
+        parse_settings({"scan": {"detectors": ["mynumber", "iban"]}})
+    with pytest.raises(ConfigError, match="unknown detector 'creditcard'"):
+        parse_settings(
+            {"policy": {"rules": [{"name": "x", "action": "tag", "detector": "creditcard"}]}}
+        )
