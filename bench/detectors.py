@@ -61,8 +61,16 @@ def cases(rng: random.Random) -> dict[str, tuple[list[str], list[str]]]:
     cc_pos, cc_neg = [], []
     for _ in range(200):
         prefix, n = rng.choice(
-            [("4", 16), ("53", 16), ("2720", 16), ("3540", 16), ("3589", 16), ("37", 15),
-             ("36", 14), ("62", 16)]  # fmt: skip
+            [
+                ("4", 16),
+                ("53", 16),
+                ("2720", 16),
+                ("3540", 16),
+                ("3589", 16),
+                ("37", 15),
+                ("36", 14),
+                ("62", 16),
+            ]
         )
         num = _luhn_complete(prefix, n, rng)
         grouped = (
@@ -136,12 +144,10 @@ def generated() -> list[tuple[str, int, int, int, int]]:
     for name, (pos, neg) in cases(random.Random(15)).items():
         d = dets[name]
         hit = sum(
-            any(m.confidence is Confidence.HIGH for m in d.find(TextChunk(t, "body")))
-            for t in pos
+            any(m.confidence is Confidence.HIGH for m in d.find(TextChunk(t, "body"))) for t in pos
         )
         fp = sum(
-            any(m.confidence is Confidence.HIGH for m in d.find(TextChunk(t, "body")))
-            for t in neg
+            any(m.confidence is Confidence.HIGH for m in d.find(TextChunk(t, "body"))) for t in neg
         )
         rows.append((name, hit, len(pos), fp, len(neg)))
     return rows

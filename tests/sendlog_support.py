@@ -156,7 +156,9 @@ def make_record(
     report = ScanReport(
         source="<message>",
         findings=findings,
-        summaries={"mynumber": MyNumberSummary(total=mynumbers, distinct=mynumbers, high=mynumbers)},
+        summaries={
+            "mynumber": MyNumberSummary(total=mynumbers, distinct=mynumbers, high=mynumbers)
+        },
         attachments=tuple(
             AttachmentInfo(
                 name, "application/octet-stream", 1000 + i, sha, AttachmentStatus.SCANNED

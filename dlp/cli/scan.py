@@ -323,8 +323,6 @@ def _print_tables(rows: list[tuple[ScanReport, dict[str, object] | None]]) -> No
     for r, _ in rows:
         for f in r.findings:
             any_finding = True
-            detail.add_row(
-                r.source, f.detector, f.confidence.value, f.location, f.masked, f.reason
-            )
+            detail.add_row(r.source, f.detector, f.confidence.value, f.location, f.masked, f.reason)
     if any_finding:
         console.print(detail)

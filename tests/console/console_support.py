@@ -157,7 +157,9 @@ def seed_log(store: SendLogStore, now: datetime | None = None) -> None:
             )
             if finding
             else (),
-            summaries={"mynumber": MyNumberSummary(1, 1, 1, 0, 0) if finding else MyNumberSummary()},
+            summaries={
+                "mynumber": MyNumberSummary(1, 1, 1, 0, 0) if finding else MyNumberSummary()
+            },
             attachments=(
                 AttachmentInfo(
                     f"名簿{i}.csv", "text/csv", 100 + i, f"{i:064x}", AttachmentStatus.SCANNED

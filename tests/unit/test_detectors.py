@@ -14,21 +14,17 @@ from dlp.detect.base import Detector
 from dlp.detect.mynumber import check_digit as mynumber_check
 from dlp.detect.mynumber import redact, scrub
 from dlp.detect.registry import DEFAULT_ENABLED, NAMES, arbitrate, build_detectors
-from dlp.model import Confidence, TextChunk
+from dlp.model import TextChunk
 from dlp.scanner import scan_file
 
 FW = str.maketrans("0123456789", "０１２３４５６７８９")
 
 VISA = "4539148803436467"
 JCB_LOW = next(  # JCB's first IIN
-    "352800000000000" + c
-    for c in "0123456789"
-    if credit_card.luhn_ok("352800000000000" + c)
+    "352800000000000" + c for c in "0123456789" if credit_card.luhn_ok("352800000000000" + c)
 )
 JCB_HIGH = next(  # and its last
-    "358900000000000" + c
-    for c in "0123456789"
-    if credit_card.luhn_ok("358900000000000" + c)
+    "358900000000000" + c for c in "0123456789" if credit_card.luhn_ok("358900000000000" + c)
 )
 AMEX = "378282246310005"
 MASTER_2 = "2221000000000009"

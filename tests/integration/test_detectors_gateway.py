@@ -1,0 +1,75 @@
+"""Issue 15 through real SMTP: a card number to outside is tagged by the
+identifiers-external rule of config/dlp.toml and counted per detector in the send log."""
+
+from __future__ import annotations
+
+import smtplib
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from gwtools import InProcessGateway, LoopThread, Sink, sendlog_entries, write_config
+
+pytestmark = pytest.mark.timeout(60)
+
+SENDER = "sender@example.lg.jp"
+EXTERNAL = "someone@kaisha-abc.jp"
+
+
+def plain(subject: str, body: str) -> bytes:
+    return (
+        f"From: {SENDER}\r\nTo: {EXTERNAL}\r\nSubject: {subject}\r\n"
+        f"Message-ID: <{uuid.uuid4().hex}@example.lg.jp>\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        "Content-Transfer-Encoding: 8bit\r\n\r\n"
+        f"{body}\r\n"
+    ).encode()
+
+
+@pytest.fixture(scope="module")
+def lt() -> Iterator[LoopThread]:
+    loop = LoopThread()
+    yield loop
+    loop.stop()
+
+
+@pytest.fixture(scope="module")
+def sink(lt: LoopThread) -> Iterator[Sink]:
+    s = Sink(lt).start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def gw(
+    lt: LoopThread, sink: Sink, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[InProcessGateway]:
+    cfg = write_config(tmp_path_factory.mktemp("gw"), next_hop_port=sink.port)
+    g = InProcessGateway(cfg, lt)
+    yield g
+    g.stop()
+
+
+def client(port: int) -> smtplib.SMTP:
+    c = smtplib.SMTP("127.0.0.1", port, timeout=30)
+    c.ehlo("mta.example.lg.jp")
+    return c
+
+
+def test_a_card_number_to_outside_is_tagged_and_counted(gw: InProcessGateway, sink: Sink) -> None:
+    """Issue 15: the identifiers-external rule of config/dlp.toml, through real SMTP."""
+    card = "4539148803436467"
+    raw = plain("お支払い", f"カード番号：{card[:4]}-{card[4:8]}-{card[8:12]}-{card[12:]}")
+    with client(gw.port) as c:
+        c.sendmail(SENDER, [EXTERNAL], raw)
+    got = sink.wait_for(1)
+    assert len(got) == 1 and got[0].content.endswith(raw)
+    head = got[0].content[: -len(raw)].decode()
+    assert head.startswith("X-DLP-Verdict: tag; rule=identifiers-external")
+    assert "X-DLP-Found: credit_card; distinct=1; high=1" in head
+    assert card[:4] + "-" not in head and card not in head
+    entry = next(
+        e for e in reversed(sendlog_entries(gw.settings)) if e.record.rule == "identifiers-external"
+    )
+    assert entry.record.detectors == {"credit_card": {"total": 1, "distinct": 1}}
+    assert [(f.detector, f.confidence) for f in entry.record.findings] == [("credit_card", "high")]
