@@ -13,8 +13,8 @@
 * **Confidence.**  Twelve digits are also a My Number's shape, and about one
   random value in twenty passes both the code table and the check, so the value
   alone counts for nothing: ``high`` with a keyword (免許証, 運転免許, driver's
-  license ...) within 80 characters or as the column header, ``medium`` next to a
-  personal-data word or with a keyword in the subject, body or file name.
+  license ...) within 80 characters or as the column header, ``medium`` with a
+  keyword in the subject, body or file name.
 """
 
 from __future__ import annotations
@@ -97,4 +97,5 @@ def build(window: int = 80) -> PatternDetector:
         window=window,
         mask_with=MASK,
         mask_needs_keyword=True,
+        keyword_gated=True,
     )

@@ -6,8 +6,7 @@ The printed number has no check digit (the MRZ carries one, but a number in mail
 is copied from the page), and two letters plus seven digits are also product
 codes and ticket numbers, so context decides: ``high`` with a keyword (旅券,
 パスポート, passport ...) within 80 characters or as the column header, ``medium``
-next to a personal-data word or with a keyword in the subject, body or file name,
-nothing otherwise.  Masking follows the same rule (only next to a keyword).
+with a keyword in the subject, body or file name, nothing otherwise.  Masking follows the same rule (only next to a keyword).
 """
 
 from __future__ import annotations
@@ -62,4 +61,5 @@ def build(window: int = 80) -> PatternDetector:
         window=window,
         mask_with=MASK,
         mask_needs_keyword=True,
+        keyword_gated=True,
     )

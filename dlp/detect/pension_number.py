@@ -59,4 +59,5 @@ def build(window: int = 40) -> PatternDetector:
         window=window,
         mask_with=MASK,
         mask_needs_keyword=True,
+        keyword_gated=True,
     )

@@ -3,10 +3,10 @@ certificate numbers (特別永住者証明書番号): two Latin letters, eight d
 Latin letters (AB12345678CD), as printed at the card's top right (出入国在留管理庁
 「在留カード等番号失効情報照会」 asks for exactly this shape).
 
-No check digit is published, but the shape is rare outside these cards: a value
-on its own is ``low``; ``medium`` next to a personal-data word or with a keyword in
-the subject, body or file name; ``high`` with a keyword (在留カード, 特別永住者証明書,
-residence card ...) within 80 characters or as the column header.  Full-width
+No check digit is published, so context decides: ``high`` with a keyword
+(在留カード, 特別永住者証明書, residence card ...) within 80 characters or as the
+column header, ``medium`` with a keyword in the subject, body or file name, nothing
+otherwise.  Masking needs no keyword: the shape is rare outside these cards.  Full-width
 letters and digits count; the letters must be upper case (a lower-case run is a
 token or a hash).
 """
@@ -68,6 +68,6 @@ def build(window: int = 80) -> PatternDetector:
         context_re=compile_words(PERSONAL_CONTEXT),
         negative_re=compile_words(COMMON_NEGATIVE_LABELS),
         window=window,
-        alone_low=True,
+        keyword_gated=True,
         mask_with=MASK,
     )
