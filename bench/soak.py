@@ -32,6 +32,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+sys.path.insert(1, str(ROOT / "tests"))  # support.py (free ports)
 
 from e2e_postfix import why_unavailable  # noqa: E402
 from e2e_soak import FaultPlan, Soak, corpus, outcome_json  # noqa: E402

@@ -7,14 +7,10 @@ import base64
 import io
 import zipfile
 
-from dlp.detect.mynumber import check_digit
+from support import my_number
 
 SENDER = "sender@example.lg.jp"
 EXTERNAL = "someone@kaisha-abc.jp"
-
-
-def my_number(body11: str) -> str:
-    return body11 + str(check_digit(body11))
 
 
 NUMBERS = (my_number("12345678901"), my_number("98765432109"), my_number("11122233344"))

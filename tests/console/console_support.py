@@ -4,7 +4,6 @@ loopback, a seeded send log and real held messages."""
 from __future__ import annotations
 
 import re
-import socket
 import threading
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from argon2 import PasswordHasher
+from support import free_port, my_number
 
 from dlp.config import (
     ConsoleSettings,
@@ -55,21 +55,6 @@ example.lg.jp
 partner.co.jp
 payroll.example.co.jp  mynumber
 """
-_WEIGHTS = (6, 5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
-
-
-def my_number(first11: str) -> str:
-    """A twelve-digit number with a valid My Number check digit."""
-    r = sum(int(d) * w for d, w in zip(first11, _WEIGHTS, strict=True)) % 11
-    return first11 + str(0 if r <= 1 else 11 - r)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def make_settings(root: Path, next_hop_port: int) -> Settings:
     (root / "config").mkdir(parents=True, exist_ok=True)
     (root / "config" / "allowed_domains.txt").write_text(ALLOWLIST, encoding="utf-8")

@@ -5,17 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
-from console_support import (
-    FAST_HASHER,
-    PASSWORD,
-    ROLES,
-    csrf_of,
-    free_port,
-    make_settings,
-    seed_log,
-)
+from console_support import FAST_HASHER, PASSWORD, ROLES, csrf_of, make_settings, seed_log
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
+from support import free_port
 
 from dlp.console.app import routes
 from dlp.console.services import Services

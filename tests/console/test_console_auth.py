@@ -211,7 +211,7 @@ def test_dlp_console_serves_on_loopback_and_stops_on_sigterm(tmp_path: Path) -> 
     import time
 
     import httpx
-    from console_support import free_port
+    from support import free_port
 
     (tmp_path / "config").mkdir()
     cfg = tmp_path / "config" / "dlp.toml"

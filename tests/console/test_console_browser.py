@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from console_support import PASSWORD, Sink, free_port, hold_message
+from console_support import PASSWORD, Sink, hold_message
+from support import free_port
 
 from dlp.console.app import create_app
 from dlp.console.services import Services

@@ -9,9 +9,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from console_support import Sink, csrf_of, held_numbers, hold_message, make_settings, my_number
+from console_support import Sink, csrf_of, held_numbers, hold_message, make_settings
 from sendlog_support import PG_HOWTO, QUARANTINE_KEY, Backend, pg_reachable
 from starlette.testclient import TestClient
+from support import my_number
 
 from dlp.config import SendLogSettings, Settings
 from dlp.console.services import Services

@@ -9,8 +9,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
-from console_support import csrf_of, my_number
+from console_support import csrf_of
 from starlette.testclient import TestClient
+from support import my_number
 
 from dlp.console.services import Services
 from dlp.model import Action, Recipient, RecipientClass, ScanReport, Verdict

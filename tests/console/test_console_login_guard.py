@@ -24,7 +24,8 @@ import pytest
 import uvicorn
 from argon2 import PasswordHasher
 from click.testing import CliRunner
-from console_support import FAST_HASHER, PASSWORD, csrf_of, free_port
+from console_support import FAST_HASHER, PASSWORD, csrf_of
+from support import free_port
 
 from dlp.cli import main
 from dlp.cli.console import uvicorn_options

@@ -19,9 +19,10 @@ from pathlib import Path
 
 import pytest
 from e2e_gateway import Gateway, why_gateway_unusable
-from e2e_postfix import PostfixInstance, PostfixPorts, free_ports, keep_logs, why_unavailable
+from e2e_postfix import PostfixInstance, PostfixPorts, keep_logs, why_unavailable
 from e2e_process import ServiceProcess
 from e2e_sink import Sink
+from support import free_ports
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -68,9 +68,10 @@ from e2e_gateway import (
     gateway_config,
     serve_argv,
 )
-from e2e_postfix import PostfixInstance, PostfixPorts, free_ports, keep_logs, wait_until
+from e2e_postfix import PostfixInstance, PostfixPorts, keep_logs, wait_until
 from e2e_process import ServiceProcess
 from e2e_sink import Delivery, Sink
+from support import free_ports
 
 PG_ADMIN = "host=127.0.0.1 port=5432 dbname=postgres user=postgres connect_timeout=3"
 

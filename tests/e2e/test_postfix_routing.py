@@ -18,8 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_postfix import PostfixInstance, PostfixPorts, free_ports, why_unavailable
+from e2e_postfix import PostfixInstance, PostfixPorts, why_unavailable
 from e2e_sink import Sink
+from support import free_ports
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -21,8 +21,9 @@ import pytest
 from cryptography.fernet import Fernet
 from e2e_client import build_message, marker, submit
 from e2e_gateway import DLP, EXTERNAL_DOMAIN, SENDER, Gateway, why_gateway_unusable
-from e2e_postfix import PostfixInstance, PostfixPorts, free_ports, keep_logs
+from e2e_postfix import PostfixInstance, PostfixPorts, keep_logs
 from e2e_sink import Sink
+from support import free_ports
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.postgres]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from support import free_port
 
 from dlp.config import Settings, load_file
 
@@ -213,12 +213,6 @@ class _SinkHandler:
         return f"250 2.0.0 Ok: queued as SINK{len(self.sink.messages)}"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def write_config(
     directory: Path,
     *,
@@ -321,16 +315,6 @@ def env_for_subprocess() -> dict[str, str]:
     return env
 
 
-def my_number(body11: str) -> str:
-    """A valid 12-digit My Number for an 11-digit body (check digit per the 総務省令)."""
-    digits = [int(c) for c in body11]
-    total = 0
-    for n in range(1, 12):
-        p = digits[11 - n]
-        q = n + 1 if n <= 6 else n - 5
-        total += p * q
-    r = total % 11
-    return body11 + str(0 if r <= 1 else 11 - r)
 
 
 def fault_scan(raw: bytes, settings: Any, source: str) -> Any:

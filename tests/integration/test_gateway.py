@@ -24,12 +24,11 @@ from gwtools import (
     LoopThread,
     Sink,
     fault_scan,
-    free_port,
     mime_with_attachment,
-    my_number,
     sendlog_entries,
     write_config,
 )
+from support import free_port, my_number
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -14,14 +14,8 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from gwtools import (
-    InProcessGateway,
-    LoopThread,
-    Sink,
-    my_number,
-    sendlog_entries,
-    write_config,
-)
+from gwtools import InProcessGateway, LoopThread, Sink, sendlog_entries, write_config
+from support import my_number
 
 from dlp.smtp.gateway import JsonFormatter
 

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import aiosmtplib
 import pytest
-from gwtools import ROOT, LoopThread, Sink, free_port, my_number, write_config
+from gwtools import ROOT, LoopThread, Sink, write_config
+from support import free_port, my_number
 
 pytestmark = pytest.mark.timeout(90)
 

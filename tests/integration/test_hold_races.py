@@ -23,8 +23,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from gwtools import InProcessGateway, LoopThread, Sink, env_for_subprocess, my_number, write_config
+from gwtools import InProcessGateway, LoopThread, Sink, env_for_subprocess, write_config
 from sendlog_support import PG_HOWTO, QUARANTINE_KEY, Backend, pg_reachable
+from support import my_number
 
 from dlp.config import Settings, load_file
 from dlp.holdqueue.decisions import ReleaseError, expire_held

@@ -22,8 +22,9 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
-from gwtools import InProcessGateway, LoopThread, Sink, my_number, write_config
+from gwtools import InProcessGateway, LoopThread, Sink, write_config
 from sendlog_support import PG_HOWTO, QUARANTINE_KEY, Backend, pg_reachable
+from support import my_number
 
 from dlp.config import Settings, load_file
 from dlp.holdqueue.pg_store import PgQuarantine

@@ -25,8 +25,9 @@ from email.policy import SMTP as SMTP_POLICY
 from pathlib import Path
 
 import pytest
-from gwtools import LoopThread, Sink, free_port, my_number, write_config
+from gwtools import LoopThread, Sink, write_config
 from sendlog_support import BACKENDS, QUARANTINE_KEY, Backend, backend_fixture
+from support import free_port, my_number
 
 pytestmark = pytest.mark.timeout(180)
 
