@@ -219,10 +219,6 @@ class ScanReport:
         )
 
     @property
-    def has_attachments(self) -> bool:
-        return bool(self.attachments)
-
-    @property
     def mynumber(self) -> Summary:
         """The My Number detector's counts (zero when it is not enabled)."""
         return self.summary(MYNUMBER)

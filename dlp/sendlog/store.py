@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -220,7 +220,3 @@ class SendLogStore(ABC):
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-def sorted_unique(items: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    return sorted(set(items))

@@ -213,6 +213,7 @@ async def _retention_loop(settings: Settings) -> None:
                         "event": "retention",
                         "sendlog": str(result.sendlog),
                         "held_expired": result.quarantine_expired,
+                        "held_error": result.quarantine_error,
                         "refused": result.refused,
                     }
                 },
