@@ -357,3 +357,41 @@ def cases() -> list[Case]:
             frozenset(),
         ),
     ]
+
+
+def hard_cases() -> list[Case]:
+    """Beyond "clean or mildly degraded": where the limits are (bench/ocr.py --hard)."""
+    return [
+        Case(
+            "card back sideways (90 deg)",
+            "card_90.png",
+            encode(card_back(NUMBERS[1]).rotate(90, expand=True), "PNG"),
+            frozenset(NUMBERS[1:2]),
+        ),
+        Case(
+            "card back 100 dpi",
+            "card100.png",
+            encode(card_back(NUMBERS[2], dpi=100), "PNG"),
+            frozenset(NUMBERS[2:3]),
+        ),
+        Case(
+            "card back JPEG q30, 6 deg, heavy noise",
+            "card_bad_photo.jpg",
+            encode(
+                degraded(card_back(NUMBERS[3]), angle=6, quality=30, noise=60), "JPEG", quality=30
+            ),
+            frozenset(NUMBERS[3:4]),
+        ),
+        Case(
+            "form, 5 people, 100 dpi",
+            "form100.png",
+            encode(form_table(dpi=100), "PNG"),
+            frozenset(NUMBERS[:5]),
+        ),
+        Case(
+            "A4 page as a scanned PDF (rendered at pdf_dpi)",
+            "a4.pdf",
+            image_pdf([a4_page()], dpi=300),
+            frozenset(NUMBERS[:5]),
+        ),
+    ]

@@ -42,6 +42,7 @@ import io
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -73,6 +74,9 @@ UPSCALE_BELOW = 1400
 DOWNSCALE_ABOVE = 2400
 """Long side above which an image is reduced: an A4 page at 300 dpi (3508 px) is
 read at ~200 dpi, 1.2 s instead of 2.5 s, with the same digits (BENCHMARKS.md)."""
+ROTATION_MIN_CONFIDENCE = 50
+"""A page turned 90/180/270 degrees replaces the upright reading only when read at
+least this confidently (a sideways or upside-down card reads at 85-95)."""
 TINY_PIXELS = 1000
 """Below this (a 16x16 or 24x24 icon, a spacer GIF) an image is not OCR'd and not
 counted against max_pages: twelve legible digits need more room."""
@@ -199,35 +203,55 @@ def read_page(img: Image, limits: OcrLimits, setup: Setup | None = None) -> Page
             got = _recognise(api, page.rotate(angle, expand=True), limits, angle, setup.psm)
             if got is None:
                 break
-            if _score(got) > _score(best):
+            # Garbage reads at 15-35 whichever way up: a turn must read well to win.
+            if got.confidence >= ROTATION_MIN_CONFIDENCE and _score(got) > _score(best):
                 best = got
             if not _looks_unread(best):
                 break
     readings = 1
-    if setup.second_reading and _second_reading_needed(best, page):
+    if setup.second_reading:
         # Tesseract's layout analysis drops whole regions of a noisy photo or a
         # ruled form, and misreads a digit now and then ("90168").  Read the page
-        # a second way (other scale, sparse text: no layout) and keep the reading
-        # with more numbers whose check digit holds: the check digit chooses.
-        readings = 2
-        other = prepare(img, scale=False) if page.size != _grayscale(img).size else _enlarged(page)
-        if best.rotation:
-            other = other.rotate(best.rotation, expand=True)
-        alt = _recognise(api, other, limits, best.rotation, 11)
-        if alt is not None and _valid_numbers(tidy(alt.text)) > _valid_numbers(tidy(best.text)):
-            best = alt
+        # other ways until a reading has no number failing its check digit: first
+        # at the other scale in sparse-text mode (no layout), then with the noise
+        # filtered out.  The reading with more numbers whose check digit holds is
+        # kept: the check digit chooses between the readings.
+        for variant, psm in _other_readings(img, page):
+            if not _another_reading_needed(best, page):
+                break
+            readings += 1
+            other = variant()
+            if best.rotation:
+                other = other.rotate(best.rotation, expand=True)
+            alt = _recognise(api, other, limits, best.rotation, psm)
+            if alt is None:
+                break
+            if _valid_numbers(tidy(alt.text)) > _valid_numbers(tidy(best.text)):
+                best = alt
     return PageText(
         tidy(best.text), best.confidence, best.rotation, time.monotonic() - t0, readings
     )
 
 
+def _other_readings(img: Image, page: Image) -> list[tuple[Callable[[], Image], int]]:
+    from PIL import ImageFilter
+
+    scaled = page.size != _grayscale(img).size
+    return [
+        ((lambda: prepare(img, scale=False)) if scaled else (lambda: _enlarged(page)), 11),
+        # Sensor noise and JPEG speckle, at the original size (enlarging first
+        # enlarges the noise): measured on a 6-degree, q30 photo of a card.
+        (lambda: _grayscale(img).filter(ImageFilter.MedianFilter(3)), 3),
+    ]
+
+
 SECOND_READING_MAX_PIXELS = 3_000_000
 """Up to this size (a card photo, a screenshot, a half page) a page without a
-valid number is read a second time; a full page's layout analysis is reliable
-and a second reading would double its 1-2 s."""
+valid number is read again; a full page's layout analysis is reliable and
+another reading would double its 1-2 s."""
 
 
-def _second_reading_needed(p: PageText, page: Image) -> bool:
+def _another_reading_needed(p: PageText, page: Image) -> bool:
     text = tidy(p.text)
     if _failed_numbers(text):
         return True
