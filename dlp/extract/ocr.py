@@ -25,13 +25,17 @@ only (a GIF of thousands of frames costs what one frame costs).
 
 Recognition: grayscale, small images upscaled (Tesseract wants ~20–30 px
 character height; a screenshot has 12–16), very large ones scaled down
-(seconds grow with pixels, digits do not get better above ~300 dpi), contrast
-stretched.  When the first pass finds no digits at low confidence the page is
-tried at 180, 90 and 270 degrees (a phone photo of a card is often sideways)
-and the most confident reading kept.  The text is then tidied for the
-detectors: the spaces Tesseract puts between Japanese characters are removed
-(so the label 個人番号 is found as a word) and ``O``/``l`` read inside digit
-runs become 0/1.
+(seconds grow with pixels, digits do not get better above ~200 dpi), contrast
+stretched, page segmentation 3 (automatic).  When that reading has no digits
+and low confidence the page is tried at 180, 90 and 270 degrees (a phone photo
+of a card is often sideways).  When a 10-14 digit group fails the check digit,
+or a small page shows no valid number at all, the page is read again other
+ways (other scale in sparse-text mode; median-filtered) and the reading with
+the most check-digit-valid numbers kept: the check digit chooses between
+readings, it never edits a digit (that would turn the wrong number next to a
+label into a "valid" one).  The text is then tidied for the detectors: the
+spaces Tesseract puts between Japanese characters are removed (so the label
+個人番号 is found as a word) and ``O``/``l`` read inside digit runs become 0/1.
 """
 
 from __future__ import annotations
@@ -93,7 +97,8 @@ class Setup:
     preprocess: bool = True
     rotate: bool = True
     second_reading: bool = True
-    """Read again another way when a 10-14 digit group fails the check digit."""
+    """Read again other ways when a 10-14 digit group fails the check digit, or a
+    small page has no valid number."""
 
 
 DEFAULT_SETUP = Setup()
@@ -374,7 +379,12 @@ def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extrac
         return Extracted(
             kind="image", status=AttachmentStatus.TOO_LARGE, detail=f"not read: {left}"
         )
-    engine(limits.languages)  # loaded once here; sandboxed children inherit it
+    try:
+        engine(limits.languages)  # loaded once here; sandboxed children inherit it
+    except Exception as exc:  # a damaged model file: as if it were missing
+        from dlp.extract.registry import safe_reason
+
+        return _not_read(f"ocr unavailable: Tesseract did not start ({safe_reason(exc)})")
     return sandbox.extract_isolated(extract_inline, data, filename, location, budget, "image")
 
 

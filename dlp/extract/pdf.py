@@ -22,6 +22,7 @@ read like any other.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import io
 import logging
@@ -47,7 +48,8 @@ def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extrac
         # Loaded here once per worker so that every child inherits it (0.3 s each
         # otherwise).  An image hidden in a compressed object stream is still
         # read: the child then loads the engine itself.
-        ocr.engine(budget.ocr.languages)
+        with contextlib.suppress(Exception):  # the child says why, page by page
+            ocr.engine(budget.ocr.languages)
     return sandbox.extract_isolated(extract_inline, data, filename, location, budget, "pdf")
 
 
@@ -78,6 +80,7 @@ def _read(doc: pdfium.PdfDocument, data: bytes, location: str, budget: Budget) -
     failed: set[int] = set()
     scanned: dict[int, str] = {}
     not_ocred: list[str] = []
+    skipped: list[int] = []
     try:
         try:
             doc.init_forms()
@@ -96,7 +99,7 @@ def _read(doc: pdfium.PdfDocument, data: bytes, location: str, budget: Budget) -
                 finally:
                     textpage.close()
                 if _weight(texts[i]) < OCR_BELOW_CHARS and _has_image(page):
-                    _ocr_page(page, i, budget, scanned, not_ocred)
+                    _ocr_page(page, i, budget, scanned, not_ocred, skipped)
                 chunks.extend(_annotations(page, form, f"{location}!p{i + 1}"))
             except BudgetExceeded:
                 raise
@@ -131,13 +134,28 @@ def _read(doc: pdfium.PdfDocument, data: bytes, location: str, budget: Budget) -
         status=AttachmentStatus.SCANNED,
         chunks=tuple(_page_chunks(texts, location) + _ocr_chunks(scanned, location) + chunks),
         members=tuple(members),
-        detail=f"ocr ({len(scanned)} page{'s' if len(scanned) > 1 else ''})" if scanned else "",
+        detail=_ocr_detail(scanned, skipped, budget),
         defects=tuple(defects),
         # Pages neither pdfium nor pdfminer could read, and scanned pages OCR
         # could not read within its budget: the file is only partly scanned.
         unread=tuple(f"page {i + 1} not read" for i in sorted(failed - better.keys()))
         + tuple(not_ocred),
     )
+
+
+def _ocr_detail(scanned: dict[int, str], skipped: list[int], budget: Budget) -> str:
+    parts = []
+    if scanned:
+        parts.append(f"ocr ({len(scanned)} page{'s' if len(scanned) > 1 else ''})")
+    if skipped:
+        why = (
+            "ocr disabled"
+            if budget.ocr is None
+            else f"ocr unavailable: {ocr.unavailable(budget.ocr.languages)}"
+        )
+        pages = ", ".join(str(i + 1) for i in skipped[:20]) + (" …" if len(skipped) > 20 else "")
+        parts.append(f"scanned page(s) {pages} not read: {why}")
+    return "; ".join(parts)
 
 
 OCR_BELOW_CHARS = 32
@@ -150,13 +168,22 @@ def _has_image(page: pdfium.PdfPage) -> bool:
 
 
 def _ocr_page(
-    page: pdfium.PdfPage, i: int, budget: Budget, scanned: dict[int, str], not_ocred: list[str]
+    page: pdfium.PdfPage,
+    i: int,
+    budget: Budget,
+    scanned: dict[int, str],
+    not_ocred: list[str],
+    skipped: list[int],
 ) -> None:
     limits = budget.ocr
-    if limits is None:
-        not_ocred.append(f"page {i + 1}: scanned page not read (ocr disabled)")
+    off = "ocr disabled" if limits is None else ocr.unavailable(limits.languages)
+    if off:
+        # Like an image without OCR (status image): said, not held.  Only a budget
+        # that runs out while OCR works makes the file partial.
+        skipped.append(i)
         return
-    why = ocr.unavailable(limits.languages) or ocr.page_budget_left(budget)
+    assert limits is not None
+    why = ocr.page_budget_left(budget)
     if why:
         not_ocred.append(f"page {i + 1}: scanned page not read ({why})")
         return

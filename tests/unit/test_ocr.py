@@ -352,3 +352,19 @@ def test_picture_pasted_into_a_word_file_is_read() -> None:
     ]
     assert [a.detail for a in r.attachments[1:]] == ["ocr", "ocr: too small to hold text"]
     assert not r.incomplete
+
+
+@needs_ocr
+def test_scanned_pdf_past_the_page_budget_is_partial_and_without_ocr_says_so() -> None:
+    pdf = image_pdf([card_back(NUMBERS[4]).convert("L"), form_table(NUMBERS[:2])])
+    r = scan_image(pdf, "scan.pdf", ScanSettings(ocr=OcrSettings(max_pages=1)))
+    assert [f.location for f in r.findings] == ["attachment:scan.pdf!p1 (ocr)"]
+    (a,) = r.attachments
+    assert a.status is AttachmentStatus.PARTIAL and "page 2: scanned page not read" in a.detail
+    assert r.incomplete
+
+    # OCR off: as for an image, said in the detail but not a fail-closed status.
+    r = scan_image(pdf, "scan.pdf", ScanSettings(ocr=OcrSettings(enabled=False)))
+    (a,) = r.attachments
+    assert a.status is AttachmentStatus.SCANNED and not r.incomplete and r.findings == ()
+    assert a.detail == "scanned page(s) 1, 2 not read: ocr disabled"
