@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.util
 import io
 import os
 import re
@@ -131,9 +132,9 @@ def tessdata_dir(languages: tuple[str, ...]) -> Path | None:
 @functools.cache
 def unavailable(languages: tuple[str, ...]) -> str:
     """Why OCR cannot run here ("" when it can), phrased for an administrator."""
-    try:
-        import tesserocr  # noqa: F401
-    except ImportError:
+    # find_spec, not import: the serving process asks at start and should not map
+    # libtesseract for nothing.  A broken install shows when the engine starts.
+    if importlib.util.find_spec("tesserocr") is None:
         return "the tesserocr package is not installed (pip install tesserocr)"
     if tessdata_dir(languages) is None:
         pkgs = " ".join(f"tesseract-ocr-{lang.split('_')[0]}" for lang in languages)

@@ -368,3 +368,39 @@ def test_scanned_pdf_past_the_page_budget_is_partial_and_without_ocr_says_so() -
     (a,) = r.attachments
     assert a.status is AttachmentStatus.SCANNED and not r.incomplete and r.findings == ()
     assert a.detail == "scanned page(s) 1, 2 not read: ocr disabled"
+
+
+def test_dlp_scan_says_once_that_images_are_not_read(tmp_path: Path) -> None:
+    cfg = (ROOT / "config" / "dlp.toml").read_text(encoding="utf-8")
+    cfg = cfg.replace('languages = ["jpn"]', 'languages = ["zzz"]', 1)
+    assert 'languages = ["zzz"]' in cfg
+    (tmp_path / "dlp.toml").write_text(cfg, encoding="utf-8")
+    for i in range(2):
+        (tmp_path / f"p{i}.png").write_bytes(encode(Image.new("L", (60, 60), 255), "PNG"))
+    dlp = Path(sys.executable).with_name("dlp")
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH", "")])),
+    }
+    proc = subprocess.run(
+        [
+            str(dlp),
+            "scan",
+            "--config",
+            str(tmp_path / "dlp.toml"),
+            "--json",
+            str(tmp_path / "p0.png"),
+            str(tmp_path / "p1.png"),
+        ],
+        capture_output=True,
+        timeout=120,
+        env=env,
+    )
+    err = proc.stderr.decode()
+    assert proc.returncode == 0, err
+    assert err.count("images are not read: ocr unavailable") == 1
+    assert "tesseract-ocr-zzz" in err
+    statuses = [
+        json.loads(line)["attachments"][0]["status"] for line in proc.stdout.decode().splitlines()
+    ]
+    assert statuses == ["image", "image"]
