@@ -8,10 +8,12 @@ row as ``field_label``, like spreadsheets.  (.ods goes to spreadsheet.py.)
 
 from __future__ import annotations
 
+import posixpath
 import zipfile
 
 from dlp.extract import xmltext, zipparts
-from dlp.extract.base import Budget, BudgetExceeded, Extracted
+from dlp.extract.base import Budget, BudgetExceeded, Extracted, Member
+from dlp.extract.limits import check_member_count
 from dlp.extract.tables import columns_to_chunks, rows_to_columns
 from dlp.model import AttachmentStatus, TextChunk
 
@@ -45,6 +47,7 @@ def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extrac
         )
     chunks: list[TextChunk] = []
     defects: list[str] = []
+    members: list[Member] = []
     with zf:
         zipparts.check_package(zf, budget)
         names = zf.namelist()
@@ -71,6 +74,7 @@ def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extrac
                     chunks.extend(
                         columns_to_chunks(rows_to_columns(rows), f"{location}!{label}!table{i}")
                     )
+            members = _pictures(zf, budget)
         except BudgetExceeded as exc:
             return Extracted(
                 kind=kind,
@@ -83,8 +87,26 @@ def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extrac
         kind=kind,
         status=AttachmentStatus.ERROR if defects and not chunks else AttachmentStatus.SCANNED,
         chunks=tuple(chunks),
+        members=tuple(members),
         detail=defects[0] if defects and not chunks else "",
         defects=tuple(defects),
         # Some parts read, others not: the file is only partly scanned.
         unread=tuple(d for d in defects if d.endswith("not XML")) if chunks else (),
     )
+
+
+def _pictures(zf: zipfile.ZipFile, budget: Budget) -> list[Member]:
+    """Raster pictures (``Pictures/``) as members, so that they are OCR'd (a scanned
+    form pasted into a document).  Vector drawings (SVM, EMF) are skipped."""
+    from dlp.extract.registry import sniff
+
+    members: list[Member] = []
+    for info in zf.infolist():
+        if info.is_dir() or not info.filename.startswith("Pictures/"):
+            continue
+        budget.check_time()
+        check_member_count(budget, len(members))
+        payload = zipparts.read_capped(zf, info, budget.max_file_bytes, budget)
+        if sniff(payload, info.filename) == "image":
+            members.append(Member(posixpath.basename(info.filename), payload))
+    return members

@@ -404,3 +404,25 @@ def test_dlp_scan_says_once_that_images_are_not_read(tmp_path: Path) -> None:
         json.loads(line)["attachments"][0]["status"] for line in proc.stdout.decode().splitlines()
     ]
     assert statuses == ["image", "image"]
+
+
+@needs_ocr
+def test_picture_in_an_opendocument_text_is_read() -> None:
+    from odf.draw import Frame
+    from odf.draw import Image as DrawImage
+    from odf.opendocument import OpenDocumentText
+    from odf.text import P
+
+    doc = OpenDocumentText()
+    href = doc.addPicture("Pictures/card.png", "image/png", encode(card_back(dpi=150), "PNG"))
+    para = P(text="添付")
+    frame = Frame(width="8cm", height="5cm", anchortype="paragraph")
+    frame.addElement(DrawImage(href=href))
+    para.addElement(frame)
+    doc.text.addElement(para)
+    buf = io.BytesIO()
+    doc.write(buf)
+    r = scan_image(buf.getvalue(), "x.odt")
+    assert [(f.confidence, f.location) for f in r.findings] == [
+        (Confidence.HIGH, "attachment:x.odt/card.png (ocr)")
+    ]
