@@ -306,30 +306,66 @@ def run(settings: Settings) -> int:
                 }
             },
         )
+        # Restarts under way (index -> its ready pipe and deadline), watched from this
+        # loop rather than waited for: a restart takes seconds (a fresh interpreter
+        # imports the scanner and starts its workers; 3-9 s under load, bench/soak.py),
+        # and waiting would leave a second process that dies meanwhile down as long,
+        # the port refusing connections if it was the last one.
+        restarting: dict[int, tuple[Connection, float]] = {}
+        retry_at: dict[int, float] = {}
         while not stopping:
             time.sleep(0.2)
             if hup:
                 hup = False
-                for p in children.values():
-                    if p.pid and p.is_alive():
+                for i, p in children.items():
+                    # A process still starting reads the allowlist anyway, and a SIGHUP
+                    # before it installs its handler would end it.
+                    if p.pid and p.is_alive() and i not in restarting:
                         os.kill(p.pid, signal.SIGHUP)
             for i, p in list(children.items()):
-                if not p.is_alive() and not stopping:
+                if stopping:
+                    break
+                if i in restarting:
+                    pipe, deadline = restarting[i]
+                    word = _start_status(pipe, p, deadline)
+                    if word is None:
+                        continue
+                    del restarting[i]
+                    pipe.close()
+                    if word != "ready":
+                        log.error("restart of serving process %d failed: %s", i, word)
+                        if p.is_alive():  # hung in start-up: replaced on the next round
+                            p.kill()
+                            p.join(5)
+                        retry_at[i] = time.monotonic() + 1.0  # no hot loop
+                    continue
+                if not p.is_alive() and time.monotonic() >= retry_at.get(i, 0.0):
                     log.error(
                         "serving process %d exited (%s); restarting",
                         i,
                         p.exitcode,
                         extra={"dlp": {"event": "restart", "process": i}},
                     )
-                    status = ready(i, launch(i), time.monotonic() + STARTUP_TIMEOUT)
-                    if status != "ready":
-                        log.error("restart of serving process %d failed: %s", i, status)
-                        time.sleep(1.0)  # no hot loop when it cannot start at all
+                    restarting[i] = (launch(i), time.monotonic() + STARTUP_TIMEOUT)
         _stop_all(children, drain_timeout(settings) + 5)
         return 0
     finally:
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _start_status(pipe: Connection, p: BaseProcess, deadline: float) -> str | None:
+    """A starting serving process's word ("ready" or why not), or None while it starts."""
+    if pipe.poll(0):
+        try:
+            return str(pipe.recv())
+        except EOFError:
+            return "exited during start-up"
+    if not p.is_alive():
+        return "exited during start-up"
+    if time.monotonic() > deadline:
+        return f"not ready within {STARTUP_TIMEOUT:.0f}s"
+    return None
 
 
 def _stop_all(children: dict[int, BaseProcess], timeout: float) -> None:

@@ -711,10 +711,15 @@ class Soak:
         self, m: SoakMessage, copies: list[Delivery], qid: str, log_text: str, t0: float
     ) -> dict[str, Any]:
         first = min(d.at for d in copies)
+        # The deferral that made Postfix send it again: the first one of the hop to the
+        # gateway logged once the sink had the message (the log has whole seconds).
         deferrals = [
             line
             for line in log_text.splitlines()
-            if f" {qid}: " in line and "postfix/scan/smtp" in line and "status=deferred" in line
+            if f" {qid}: " in line
+            and "postfix/scan/smtp" in line
+            and "status=deferred" in line
+            and _log_time(line) >= int(first)
         ]
         reason = ""
         if deferrals:
@@ -761,6 +766,15 @@ class Soak:
         with psycopg.connect(self.dsn, autocommit=True) as conn:
             row = conn.execute("SELECT count(*) FROM quarantine_held WHERE pending").fetchone()
         return int(row[0]) if row else 0
+
+
+def _log_time(line: str) -> float:
+    """The time of a Postfix log line ("Dec 02 13:04:53 …", local time, this year)."""
+    try:
+        parsed = time.strptime(f"{time.localtime().tm_year} {line[:15]}", "%Y %b %d %H:%M:%S")
+    except ValueError:
+        return 0.0
+    return time.mktime(parsed)
 
 
 def _returned_ids(data: bytes) -> list[str]:

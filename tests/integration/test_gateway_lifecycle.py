@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import aiosmtplib
@@ -198,6 +198,42 @@ def test_two_processes_metrics_logs_and_quarantine_cli(sink: Sink, tmp_path: Pat
     # Two serving processes, plus the one that replaced the killed one.
     assert len({e.get("pid") for e in lines if e.get("event") == "listening"}) == 3
     assert number not in served.log_path.read_text()
+
+
+def test_a_process_dying_while_another_restarts_is_restarted_at_once(
+    sink: Sink, tmp_path: Path
+) -> None:
+    """A restart takes seconds (a fresh interpreter, the scanner, its workers).  The
+    supervisor used to wait for it, so a second process dying meanwhile stayed down as
+    long; with both down the port refused connections (seen in bench/soak.py)."""
+    port = free_port()
+    cfg = write_config(tmp_path, next_hop_port=sink.port, listen_port=port, smtp={"processes": 2})
+    served = Served(cfg, port, tmp_path / "serve.log")
+
+    def after_up() -> list[str]:
+        events = [str(e.get("event")) for e in served.log_lines()]
+        return events[events.index("up") + 1 :]
+
+    def wait(probe: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + 60
+        while not probe():
+            assert time.monotonic() < deadline, f"{what}:\n" + served.log_path.read_text()
+            time.sleep(0.05)
+
+    try:
+        first, second = _serving_children(served.proc.pid)
+        os.kill(first, signal.SIGKILL)
+        wait(lambda: "restart" in after_up(), "the first restart")
+        os.kill(second, signal.SIGKILL)
+        wait(lambda: after_up().count("listening") == 2, "both processes back")
+        lifecycle = [e for e in after_up() if e in ("restart", "listening")]
+        # The second restart began while the first process was still starting.
+        assert lifecycle == ["restart", "restart", "listening", "listening"], lifecycle
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as c:
+            c.sendmail(SENDER, [EXTERNAL], plain("after", "both restarted"))
+        assert len(sink.wait_for(1)) == 1
+    finally:
+        assert served.stop() == 0
 
 
 def test_sigterm_finishes_the_open_transaction_and_refuses_new_ones(
