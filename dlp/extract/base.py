@@ -64,6 +64,10 @@ class Budget:
     """None: OCR is off for this scan (images are reported as not read)."""
     ocr_pages: int = 0
     """Images, frames and PDF pages OCR'd so far (also counted in sandboxed children)."""
+    keywords: tuple[str, ...] = ()
+    """``[scan] extra_keywords``: words that also label a My Number field, so that the
+    form and table-row readers (``forms.py``, ``text.table_chunks``) see the labels the
+    detector is configured to see."""
 
     @classmethod
     def from_settings(cls, scan: object, timeout: float | None = None) -> Budget:
@@ -87,6 +91,7 @@ class Budget:
             max_ratio=s.max_ratio,  # type: ignore[attr-defined]
             deadline=deadline,
             ocr=ocr,
+            keywords=tuple(getattr(s, "extra_keywords", ())),
         )
 
     def check_time(self) -> None:

@@ -21,6 +21,7 @@ appears exactly once.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from dlp.extract.tables import is_value_like
@@ -29,12 +30,11 @@ MAX_ROWS = 500
 LOOK_LEFT = 3
 
 
-def apply(columns: list[list[str]]) -> None:
+def apply(columns: list[list[str]], keywords: tuple[str, ...] = ()) -> None:
+    """Rewrite ``columns`` in place; ``keywords``: ``[scan] extra_keywords``."""
     if not columns or max(len(c) for c in columns) > MAX_ROWS:
         return
-    from dlp.detect.mynumber import build_detector  # the keyword list has one home
-
-    has_keyword = build_detector().has_keyword
+    has_keyword = keyword_matcher(keywords)
     height = max(len(c) for c in columns)
     for r in range(height):
         _join_digit_boxes(columns, r, has_keyword)
@@ -46,6 +46,16 @@ def apply(columns: list[list[str]]) -> None:
             label = _left_label(columns, c, r)
             if label and label not in value and has_keyword(label):
                 col[r] = f"{label} {value}"
+
+
+@functools.lru_cache(maxsize=8)
+def keyword_matcher(extra: tuple[str, ...] = ()) -> Callable[[str], bool]:
+    """Whether a label names My Number: the detector's own words plus the configured
+    ``extra_keywords`` (the list has one home, ``dlp.detect.mynumber``).  Cached: one
+    per setting, not one regex build per sheet or table."""
+    from dlp.detect.mynumber import build_detector
+
+    return build_detector(extra_keywords=extra).has_keyword
 
 
 def _cell(columns: list[list[str]], c: int, r: int) -> str:

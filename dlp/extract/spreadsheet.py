@@ -17,6 +17,7 @@ prompt) and otherwise reported ``encrypted``.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
 import itertools
 import re
@@ -149,7 +150,13 @@ def _read_workbook(
             columns = _columns(rows, first_col, budget)
             del rows  # peak memory: never the typed rows and the joined text at once
             _apply_pads(columns, pads.get(name, {}), first_row)
-            chunks.extend(columns_to_chunks(columns, f"{location}!{name}", prepare=forms.apply))
+            chunks.extend(
+                columns_to_chunks(
+                    columns,
+                    f"{location}!{name}",
+                    prepare=functools.partial(forms.apply, keywords=budget.keywords),
+                )
+            )
             del columns
     except BudgetExceeded as exc:
         return result(exc.status, exc.detail)

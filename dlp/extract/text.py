@@ -382,7 +382,10 @@ def extract_text(
     text, used = decode_text(data, charset)
     if filename.lower().endswith(_TABLE_EXT) or _looks_tabular(text):
         chunks = table_chunks(
-            text, location, delimiter="\t" if _tab_separated(filename, text) else ","
+            text,
+            location,
+            delimiter="\t" if _tab_separated(filename, text) else ",",
+            keywords=budget.keywords,
         )
         if chunks:
             return Extracted(
@@ -416,17 +419,20 @@ def _looks_tabular(text: str) -> bool:
     return False
 
 
-def table_chunks(text: str, location: str, delimiter: str = ",") -> tuple[TextChunk, ...]:
+def table_chunks(
+    text: str, location: str, delimiter: str = ",", keywords: tuple[str, ...] = ()
+) -> tuple[TextChunk, ...]:
     """One chunk per column: the column's cells joined by newlines, labelled by
     its header cell (``dlp.extract.tables``: the header row need not be the first).
 
     Forms exported as tables put the label in the row, not the column
     (``個人番号,621498320257``).  A cell to the right of a short cell that names
     My Number becomes its own chunk (location ``…!B7``) with that label as its
-    ``field_label``, and is left out of its column's chunk so it counts once."""
-    from dlp.detect.mynumber import build_detector  # the keyword list has one home
+    ``field_label``, and is left out of its column's chunk so it counts once.
+    ``keywords``: ``[scan] extra_keywords``, which name such a cell too."""
+    from dlp.extract.forms import keyword_matcher
 
-    has_keyword = build_detector().has_keyword
+    has_keyword = keyword_matcher(keywords)
     rows_may_have_labels = has_keyword(text)
     columns: list[list[str]] = []
     labelled: list[TextChunk] = []

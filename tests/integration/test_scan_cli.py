@@ -331,6 +331,41 @@ def test_config_extra_keywords(corpus: dict[str, Path], tmp_path: Path) -> None:
     assert bad.returncode == 2
 
 
+def test_extra_keywords_label_form_rows_and_digit_boxes(tmp_path: Path) -> None:
+    """A label configured in ``extra_keywords`` works where the label sits beside the
+    value (a CSV form row) and over twelve one-digit cells (a spreadsheet form): the
+    table and form readers use the configured words, not only the built-in ones."""
+    openpyxl = pytest.importorskip("openpyxl")
+    number = NUMBERS[2]
+    (tmp_path / "form.csv").write_text(
+        f"氏名,山田太郎\n職員識別,{number}\n住所,東京都千代田区1-1\n", encoding="utf-8"
+    )
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws["A1"], ws["B1"], ws["A2"] = "氏名", "山田太郎", "職員識別"
+    for i, digit in enumerate(number):
+        ws.cell(row=2, column=2 + i, value=int(digit))
+    wb.save(tmp_path / "boxes.xlsx")
+    files = [str(tmp_path / "form.csv"), str(tmp_path / "boxes.xlsx")]
+
+    def high_by_file(config: Path | None) -> dict[str, int]:
+        args = ("--config", str(config)) if config else ()
+        out = lines(run(*args, "--json", "--min-confidence", "low", *files))
+        return {
+            Path(r["source"]).name: r["summary"]["mynumber"]["by_confidence"]["high"] for r in out
+        }
+
+    assert high_by_file(None) == {"form.csv": 0, "boxes.xlsx": 0}
+    root = Path(__file__).resolve().parents[2]
+    cfg = (root / "config" / "dlp.toml").read_text(encoding="utf-8")
+    (tmp_path / "config").mkdir()
+    configured = tmp_path / "config" / "dlp.toml"
+    configured.write_text(
+        cfg.replace("extra_keywords = []", 'extra_keywords = ["職員識別"]'), encoding="utf-8"
+    )
+    assert high_by_file(configured) == {"form.csv": 1, "boxes.xlsx": 1}
+
+
 def test_archives_and_spreadsheets_through_the_registry(tmp_path: Path) -> None:
     import io
     import zipfile
