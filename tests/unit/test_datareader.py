@@ -1,4 +1,7 @@
-"""The bulk DATA reader keeps what aiosmtpd's line reader guards (issue 5)."""
+"""The bulk DATA reader keeps what aiosmtpd's line reader guards (issue 5).
+
+``async def`` tests (pytest-asyncio): each runs on its own event loop, the reader
+fed chunk by chunk from a task as a socket would."""
 
 from __future__ import annotations
 
@@ -9,34 +12,32 @@ import pytest
 from dlp.smtp.datareader import DataResult, dot_stuff, read_data
 
 
-def _read(chunks: list[bytes], limit: int | None = None) -> tuple[DataResult, bytes]:
+async def _read(chunks: list[bytes], limit: int | None = None) -> tuple[DataResult, bytes]:
     """Feed the chunks one by one (as a socket would) and read one DATA body."""
+    reader = asyncio.StreamReader(limit=1001)
 
-    async def go() -> tuple[DataResult, bytes]:
-        reader = asyncio.StreamReader(limit=1001)
+    async def feed() -> None:
+        for c in chunks:
+            reader.feed_data(c)
+            await asyncio.sleep(0)
 
-        async def feed() -> None:
-            for c in chunks:
-                reader.feed_data(c)
-                await asyncio.sleep(0)
-
-        feeder = asyncio.create_task(feed())
-        result = await asyncio.wait_for(read_data(reader, limit), 5)
-        await feeder
-        rest = bytes(reader._buffer)  # what the command loop would read next
-        return result, rest
-
-    return asyncio.run(go())
+    feeder = asyncio.create_task(feed())
+    result = await asyncio.wait_for(read_data(reader, limit), 5)
+    await feeder
+    rest = bytes(reader._buffer)  # what the command loop would read next
+    return result, rest
 
 
-def test_plain_message_ends_at_crlf_dot_crlf() -> None:
-    result, rest = _read([b"Subject: hi\r\n\r\nbody\r\n.\r\n"])
+@pytest.mark.asyncio
+async def test_plain_message_ends_at_crlf_dot_crlf() -> None:
+    result, rest = await _read([b"Subject: hi\r\n\r\nbody\r\n.\r\n"])
     assert result.content == b"Subject: hi\r\n\r\nbody\r\n"
     assert not result.too_large and rest == b""
 
 
-def test_empty_message_is_a_lone_dot() -> None:
-    result, _ = _read([b".\r\n"])
+@pytest.mark.asyncio
+async def test_empty_message_is_a_lone_dot() -> None:
+    result, _ = await _read([b".\r\n"])
     assert result.content == b""
 
 
@@ -49,65 +50,70 @@ def test_empty_message_is_a_lone_dot() -> None:
         b"line\r.\r\nMAIL FROM:<evil@x>\r\n",  # bare CR before the dot
     ],
 )
-def test_only_crlf_dot_crlf_ends_data(smuggled: bytes) -> None:
+@pytest.mark.asyncio
+async def test_only_crlf_dot_crlf_ends_data(smuggled: bytes) -> None:
     """CVE-2024-27305: a bare-LF dot must not end DATA, the rest stays content."""
     sent = b"Subject: s\r\n\r\n" + smuggled + b"tail\r\n"
-    result, rest = _read([sent + b".\r\n"])
+    result, rest = await _read([sent + b".\r\n"])
     # Still one message; a CRLF-preceded dot line is merely unstuffed.
     assert result.content == sent.replace(b"\r\n.\n", b"\r\n\n")
     assert b"MAIL FROM:<evil@x>" in result.content
     assert rest == b""
 
 
-def test_end_marker_split_across_chunks() -> None:
+@pytest.mark.asyncio
+async def test_end_marker_split_across_chunks() -> None:
     data = b"Subject: s\r\n\r\nabc\r\n.\r\n"
     for cut in range(1, len(data)):
-        result, _ = _read([data[:cut], data[cut:]])
+        result, _ = await _read([data[:cut], data[cut:]])
         assert result.content == b"Subject: s\r\n\r\nabc\r\n", cut
 
 
-def test_byte_by_byte() -> None:
+@pytest.mark.asyncio
+async def test_byte_by_byte() -> None:
     data = b"a\r\n..b\r\n.\r\n"
-    result, _ = _read([data[i : i + 1] for i in range(len(data))])
+    result, _ = await _read([data[i : i + 1] for i in range(len(data))])
     assert result.content == b"a\r\n.b\r\n"
 
 
-def test_dot_unstuffing() -> None:
-    result, _ = _read([b"..first\r\nmid\r\n...\r\n..\r\n.x\r\n.\r\n"])
+@pytest.mark.asyncio
+async def test_dot_unstuffing() -> None:
+    result, _ = await _read([b"..first\r\nmid\r\n...\r\n..\r\n.x\r\n.\r\n"])
     assert result.content == b".first\r\nmid\r\n..\r\n.\r\nx\r\n"
 
 
-def test_bytes_after_the_end_are_left_for_the_command_loop() -> None:
-    result, rest = _read([b"body\r\n.\r\nQUIT\r\n"])
+@pytest.mark.asyncio
+async def test_bytes_after_the_end_are_left_for_the_command_loop() -> None:
+    result, rest = await _read([b"body\r\n.\r\nQUIT\r\n"])
     assert result.content == b"body\r\n"
     assert rest == b"QUIT\r\n"
 
 
-def test_size_limit_drops_content_but_reads_to_the_end() -> None:
+@pytest.mark.asyncio
+async def test_size_limit_drops_content_but_reads_to_the_end() -> None:
     body = b"x" * 998 + b"\r\n"
-    result, rest = _read([body] * 50 + [b".\r\nNOOP\r\n"], limit=10_000)
+    result, rest = await _read([body] * 50 + [b".\r\nNOOP\r\n"], limit=10_000)
     assert result.too_large and result.content == b""
     assert result.size >= 10_000
     assert rest == b"NOOP\r\n"  # the conversation stays in step
 
 
-def test_exactly_at_the_limit_is_accepted() -> None:
+@pytest.mark.asyncio
+async def test_exactly_at_the_limit_is_accepted() -> None:
     body = b"y" * 8 + b"\r\n"
-    result, _ = _read([body + b".\r\n"], limit=len(body))
+    result, _ = await _read([body + b".\r\n"], limit=len(body))
     assert not result.too_large and result.content == body
-    result, _ = _read([body + b".\r\n"], limit=len(body) - 1)
+    result, _ = await _read([body + b".\r\n"], limit=len(body) - 1)
     assert result.too_large
 
 
-def test_eof_mid_message_raises() -> None:
-    async def go() -> None:
-        reader = asyncio.StreamReader()
-        reader.feed_data(b"partial\r\n")
-        reader.feed_eof()
-        await read_data(reader, None)
-
+@pytest.mark.asyncio
+async def test_eof_mid_message_raises() -> None:
+    reader = asyncio.StreamReader()
+    reader.feed_data(b"partial\r\n")
+    reader.feed_eof()
     with pytest.raises(ConnectionResetError):
-        asyncio.run(go())
+        await read_data(reader, None)
 
 
 def test_dot_stuff_round_trip_and_normalises_bare_line_ends() -> None:
@@ -119,9 +125,10 @@ def test_dot_stuff_round_trip_and_normalises_bare_line_ends() -> None:
     assert dot_stuff(b"a\r.\r\n") == b"a\r\n..\r\n.\r\n"
 
 
-def test_dot_stuff_inverts_read_data() -> None:
+@pytest.mark.asyncio
+async def test_dot_stuff_inverts_read_data() -> None:
     original = b"From: a\r\n\r\n.\r\n..\r\nx.\r\n.y\r\n"
-    result, _ = _read([dot_stuff(original)])
+    result, _ = await _read([dot_stuff(original)])
     assert result.content == original
 
 
@@ -135,8 +142,9 @@ def test_dot_stuff_inverts_read_data() -> None:
         b"dots. in. text.\r\nbut none at a line start\r\n",
     ],
 )
-def test_fast_paths_agree_with_plain_stuffing(body: bytes) -> None:
+@pytest.mark.asyncio
+async def test_fast_paths_agree_with_plain_stuffing(body: bytes) -> None:
     plain = (b"\r\n" + body).replace(b"\r\n.", b"\r\n..")[2:] + b".\r\n"
     assert dot_stuff(body) == plain
-    result, _ = _read([plain])
+    result, _ = await _read([plain])
     assert result.content == body
