@@ -32,6 +32,7 @@ the part of the name it is about.  Techniques, in the order they are tried:
 from __future__ import annotations
 
 import contextlib
+import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -143,7 +144,7 @@ RESTRICTED_GEO_SUFFIXES: frozenset[str] = frozenset({"jp", "lg.jp"})
 
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e"), None)
 _DOTS = str.maketrans({"。": ".", "．": ".", "｡": "."})
-_ASCII_HOST = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.-")
+_ASCII_HOST_RE = re.compile(r"[a-z0-9.-]+")
 
 # Bundled PSL snapshot only: no URLs to fetch, no disk cache.  ICANN section
 # only (include_psl_private_domains=False): mail domains are registered under
@@ -249,7 +250,7 @@ def normalise(raw: str) -> Name:
         return Name(cut, cut, "", "", valid=False, problem="not a valid domain name (too long)")
     lowered = s.lower()
     valid, problem = True, ""
-    if frozenset(lowered) <= _ASCII_HOST and "xn--" not in lowered and ".." not in lowered:
+    if _ASCII_HOST_RE.fullmatch(lowered) and "xn--" not in lowered and ".." not in lowered:
         ascii_form = lowered  # fast path: the common case needs no IDNA work
     else:
         try:
@@ -261,10 +262,13 @@ def normalise(raw: str) -> Name:
             mapped = unicodedata.normalize("NFKC", s).lower()
             ascii_form = ".".join(_to_ascii_label(lab) for lab in mapped.split("."))
     ascii_labels = ascii_form.split(".")
-    if any(not lab for lab in ascii_labels):
+    if "" in ascii_labels:
         return Name(ascii_form, ascii_form, "", "", valid=False, problem="empty label")
-    text = _to_text(ascii_form)
-    text_labels = text.split(".")
+    if "xn--" in ascii_form:
+        text = _to_text(ascii_form)
+        text_labels = text.split(".")
+    else:
+        text, text_labels = ascii_form, ascii_labels
     k = _suffix_labels(text_labels) if len(text_labels) == len(ascii_labels) else 0
     suffix = ".".join(ascii_labels[-k:]) if k else ""
     label = text_labels[-k - 1] if k and k < len(text_labels) else ""
@@ -394,6 +398,12 @@ class ProtectedSet:
     """Labels with a budget of 2 by (length, part number), then by the text of
     that part: see ``_parts``."""
     lengths1: set[int] = field(default_factory=set)
+    near1_lengths: set[int] = field(default_factory=set)
+    """Query lengths that can be one edit from a budget-1 label."""
+    near2_parts: dict[
+        int, tuple[int, int, dict[str, list[str]], dict[str, list[str]], dict[str, list[str]]]
+    ] = field(default_factory=dict)
+    """Per length of budget-2 labels: the two cuts and the three part indexes."""
     lengths2: set[int] = field(default_factory=set)
     skeletons: dict[str, str] = field(default_factory=dict)
     by_stem: dict[str, list[Entry]] = field(default_factory=dict)
@@ -404,6 +414,9 @@ class ProtectedSet:
     stem_prefixes: set[str] = field(default_factory=set)
     """The first 2-5 letters of every flat stem: most names leave _merged early."""
     near_sub: dict[tuple[int, int], dict[str, list[str]]] = field(default_factory=dict)
+    near_sub_parts: dict[
+        int, tuple[int, int, dict[str, list[str]], dict[str, list[str]], dict[str, list[str]]]
+    ] = field(default_factory=dict)
     """6-8 letter labels by (length, part number), then the part's text."""
     near_short: dict[str, list[str]] = field(default_factory=dict)
     """Deletion neighbourhood of 2-3 letter brand labels (stricter rule)."""
@@ -528,11 +541,22 @@ class ProtectedSet:
             # of three parts is still in place.
             for part, text in enumerate(_parts(label)):
                 self.near_sub.setdefault((len(label), part), {}).setdefault(text, []).append(label)
+            n = len(label)
+            if n not in self.near_sub_parts:
+                i, j = _cuts(n)
+                self.near_sub_parts[n] = (
+                    i,
+                    j,
+                    self.near_sub[n, 0],
+                    self.near_sub[n, 1],
+                    self.near_sub[n, 2],
+                )
         # The label and its skeleton both go in, so "one edit away after
         # homoglyph folding" (øutlook, gnnail) is found by the same look-up.
         for form in {label, skel}:
             if b == 1:
                 self.lengths1.add(len(form))
+                self.near1_lengths.update((len(form) - 1, len(form), len(form) + 1))
                 for variant in _deletes(form):
                     self.near1.setdefault(variant, []).append(label)
                 continue
@@ -544,6 +568,15 @@ class ProtectedSet:
             self.lengths2.add(n)
             for part, text in enumerate(_parts(form)):
                 self.near2.setdefault((n, part), {}).setdefault(text, []).append(label)
+            if n not in self.near2_parts:
+                i, j = _cuts(n)
+                self.near2_parts[n] = (
+                    i,
+                    j,
+                    self.near2[n, 0],
+                    self.near2[n, 1],
+                    self.near2[n, 2],
+                )
 
 
 def _cuts(n: int) -> tuple[int, int]:
@@ -565,30 +598,39 @@ def _near_candidates(form: str, ps: ProtectedSet) -> set[str]:
     superset: the caller verifies with OSA)."""
     out: set[str] = set()
     n = len(form)
-    if n - 1 in ps.lengths1 or n in ps.lengths1 or n + 1 in ps.lengths1:
+    if n in ps.near1_lengths:
+        near1 = ps.near1
         for v in _deletes(form):
-            found = ps.near1.get(v)
+            found = near1.get(v)
             if found:
                 out.update(found)
-    near2 = ps.near2
     for size in (n - 2, n - 1, n, n + 1, n + 2):
-        if size not in ps.lengths2:
+        part = ps.near2_parts.get(size)
+        if part is None:
             continue
-        i, j = _cuts(size)
+        i, j, first, middle, last = part
         tail = n - (size - j)  # where the last part starts in form
-        first, middle, last = near2[size, 0], near2[size, 1], near2[size, 2]
-        lookups = [(first, form[:i]), (last, form[tail:])]
+        keys = (
+            (first, form[:i]),
+            (last, form[tail:]),
+            # the middle part alone intact: one edit on each side of it, so it
+            # moved by at most one place
+            (middle, form[i - 1 : j - 1]),
+            (middle, form[i:j]),
+            (middle, form[i + 1 : j + 1]),
+        )
+        for index, key in keys:
+            found = index.get(key)
+            if found:
+                out.update(found)
         if i < n and tail >= 1:
             # a swap across the first cut (then only the first part less its
             # last letter is intact), or across the second cut (the last part
             # less its first letter): undo it and look the whole part up
-            lookups.append((first, form[: i - 1] + form[i]))
-            lookups.append((last, form[tail - 1] + form[tail + 1 :]))
-        # the middle part alone intact: one edit on each side of it, so it
-        # moved by at most one place
-        lookups += [(middle, form[i + d : j + d]) for d in (-1, 0, 1)]
-        for index, key in lookups:
-            found = index.get(key)
+            found = first.get(form[: i - 1] + form[i])
+            if found:
+                out.update(found)
+            found = last.get(form[tail - 1] + form[tail + 1 :])
             if found:
                 out.update(found)
     return out
@@ -773,12 +815,21 @@ def _fuzzy_label(name: Name, ps: ProtectedSet) -> _Hit | None:
     if ps.near_pair and 5 <= len(label) <= 9 and label.isascii():
         candidates.update(_pair_candidates(label, ps))
     n = len(label)
-    if 5 <= n <= 8 and label.isascii() and (n, 0) in ps.near_sub:
-        for part, text in enumerate(_parts(label)):
-            candidates.update(ps.near_sub[n, part].get(text, ()))
+    sub = ps.near_sub_parts.get(n) if 5 <= n <= 8 and label.isascii() else None
+    if sub is not None:
+        i, j, first, middle, last = sub
+        for index, key in ((first, label[:i]), (middle, label[i:j]), (last, label[j:])):
+            found = index.get(key)
+            if found:
+                candidates.update(found)
     candidates.discard(label)
     hits: list[_Hit] = []
     for cand in candidates:
+        # only a protected label under the same suffix counts: look first, so
+        # that candidates listed under other suffixes cost one look-up
+        entries = [e for e in ps.by_label.get(cand, ()) if e.suffix == name.suffix]
+        if not entries:
+            continue
         b = budget(cand)
         if OSA.distance(label, cand, score_cutoff=b) <= b:
             if not _short_part_slip(label, cand):
@@ -799,8 +850,8 @@ def _fuzzy_label(name: Name, ps: ProtectedSet) -> _Hit | None:
             technique = "double_typo"
         else:
             continue
-        for e in ps.by_label.get(cand, ()):
-            if e.suffix == name.suffix and _allowed(e, name, ps):
+        for e in entries:
+            if _allowed(e, name, ps):
                 hits.append(_Hit(e, technique, name.registrable_text))
     return _best(hits)
 
@@ -855,6 +906,7 @@ def _own_fused(e: Entry) -> set[str]:
 
 
 _PREFIX_MAX = 5
+_FUSED_ENDS = frozenset(t[-2:] for t in FUSED_TOKENS)
 
 
 def _merge_cuts(flat: str, ps: ProtectedSet) -> list[int]:
@@ -863,16 +915,21 @@ def _merge_cuts(flat: str, ps: ProtectedSet) -> list[int]:
     letters, which ends the search for most names after two or three
     look-ups), or the tail must be fused suffix tokens (merge plus one letter)."""
     n = len(flat)
-    cuts: set[int] = set()
+    prefixes, lengths = ps.stem_prefixes, ps.stem_flat_lengths
+    cuts: list[int] = []
     k = 2
-    while k <= min(n, _PREFIX_MAX) and flat[:k] in ps.stem_prefixes:
-        if k in ps.stem_flat_lengths:
-            cuts.add(k)
+    while k <= n and k <= _PREFIX_MAX and flat[:k] in prefixes:
+        if k in lengths:
+            cuts.append(k)
         k += 1
     if k > _PREFIX_MAX:  # a long listed prefix: any listed stem length may fit
-        cuts.update(j for j in range(k, n + 1) if j in ps.stem_flat_lengths)
-    cuts.update(j for j in range(max(4, n - 9), n - 2) if flat[j:] in FUSED_TOKENS)
-    return sorted(cuts, reverse=True)
+        cuts.extend(j for j in range(k, n + 1) if j in lengths)
+    if flat[-2:] in _FUSED_ENDS:
+        cuts.extend(
+            j for j in range(max(4, n - 9), n - 2) if flat[j:] in FUSED_TOKENS and j not in cuts
+        )
+    cuts.sort(reverse=True)
+    return cuts
 
 
 def _merged(name: Name, ps: ProtectedSet) -> _Hit | None:
@@ -1245,14 +1302,15 @@ def check(domain: str, protected: ProtectedSet) -> DomainVerdict:
     if (
         len(name.ascii) > 253
         or name.problem.endswith("(too long)")
-        or any(len(label) > 63 for label in name.ascii.split("."))
+        or max(map(len, name.ascii.split("."))) > 63
     ):
         # Not a deliverable name, and the neighbourhood search grows with the
         # square of a label's length: refuse to spend time on it.
         return DomainVerdict(
             domain=name.ascii[:253], verdict=EXTERNAL, reason="not a valid domain name (too long)"
         )
-    for parent in _parents(name.ascii):
+    parents = list(_parents(name.ascii))
+    for parent in parents:
         entry = protected.trusted.get(parent)
         if entry is not None:
             how = "is" if parent == name.ascii else "is a subdomain of"
@@ -1261,7 +1319,7 @@ def check(domain: str, protected: ProtectedSet) -> DomainVerdict:
                 verdict=TRUSTED,
                 reason=f"{how} the {entry.kind} domain {entry.domain}",
             )
-    for parent in _parents(name.ascii):
+    for parent in parents:
         if parent in protected.external:
             return DomainVerdict(
                 domain=name.ascii,
