@@ -413,11 +413,8 @@ class ProtectedSet:
     stem_flat_lengths: set[int] = field(default_factory=set)
     stem_prefixes: set[str] = field(default_factory=set)
     """The first 2-5 letters of every flat stem: most names leave _merged early."""
-    near_sub: dict[tuple[int, int], dict[str, list[str]]] = field(default_factory=dict)
-    near_sub_parts: dict[
-        int, tuple[int, int, dict[str, list[str]], dict[str, list[str]], dict[str, list[str]]]
-    ] = field(default_factory=dict)
-    """6-8 letter labels by (length, part number), then the part's text."""
+    near_shift: dict[tuple[int, str], list[str]] = field(default_factory=dict)
+    """5-8 letter labels by (i, the label without its letters i and i+1)."""
     near_short: dict[str, list[str]] = field(default_factory=dict)
     """Deletion neighbourhood of 2-3 letter brand labels (stricter rule)."""
     near_pair: dict[str, list[str]] = field(default_factory=dict)
@@ -537,20 +534,10 @@ class ProtectedSet:
             for key in _letter_keys(label, with_whole=True):
                 self.near_pair.setdefault(key, []).append(label)
         if 5 <= len(label) <= 8 and label.isascii():
-            # Two slipped fingers (jptmail for hotmail): same length, so one
-            # of three parts is still in place.
-            for part, text in enumerate(_parts(label)):
-                self.near_sub.setdefault((len(label), part), {}).setdefault(text, []).append(label)
-            n = len(label)
-            if n not in self.near_sub_parts:
-                i, j = _cuts(n)
-                self.near_sub_parts[n] = (
-                    i,
-                    j,
-                    self.near_sub[n, 0],
-                    self.near_sub[n, 1],
-                    self.near_sub[n, 2],
-                )
+            # A hand shifted for two strokes (jptmail for hotmail, gmaji for
+            # gmail): two neighbouring letters changed, the rest in place.
+            for i in range(len(label) - 1):
+                self.near_shift.setdefault((i, label[:i] + label[i + 2 :]), []).append(label)
         # The label and its skeleton both go in, so "one edit away after
         # homoglyph folding" (øutlook, gnnail) is found by the same look-up.
         for form in {label, skel}:
@@ -815,11 +802,9 @@ def _fuzzy_label(name: Name, ps: ProtectedSet) -> _Hit | None:
     if ps.near_pair and 5 <= len(label) <= 9 and label.isascii():
         candidates.update(_pair_candidates(label, ps))
     n = len(label)
-    sub = ps.near_sub_parts.get(n) if 5 <= n <= 8 and label.isascii() else None
-    if sub is not None:
-        i, j, first, middle, last = sub
-        for index, key in ((first, label[:i]), (middle, label[i:j]), (last, label[j:])):
-            found = index.get(key)
+    if ps.near_shift and 5 <= n <= 8 and label.isascii():
+        for i in range(n - 1):
+            found = ps.near_shift.get((i, label[:i] + label[i + 2 :]))
             if found:
                 candidates.update(found)
     candidates.discard(label)
@@ -986,6 +971,7 @@ def _merged(name: Name, ps: ProtectedSet) -> _Hit | None:
                 for fused, e in halves.get(key, ()):
                     if (
                         fused != form
+                        and OSA.distance(form, fused, score_cutoff=1) <= 1
                         # dots and hyphens all kept: a plain edit of the name
                         # (the label rules judge it), not a merged one
                         and not (
@@ -998,7 +984,6 @@ def _merged(name: Name, ps: ProtectedSet) -> _Hit | None:
                             )
                             <= 1
                         )
-                        and OSA.distance(form, fused, score_cutoff=1) <= 1
                         and _allowed(e, name, ps)
                     ):
                         hits.append(_Hit(e, "merged", name.text))
@@ -1049,16 +1034,18 @@ def _two_neighbour_typos(candidate: str, brand: str) -> bool:
 
 
 def _two_neighbour_keys(typed: str, brand: str) -> bool:
-    """Two letters each replaced by a key next to it, on a 5-8 letter label
-    (jptmail for hotmail, gmaji for gmail)."""
+    """A hand shifted for two strokes: two letters in a row each replaced by a
+    key next to it, on a 5-8 letter label (jptmail for hotmail, gmaji for
+    gmail).  Two neighbour keys apart anywhere is not enough: tmall.com is
+    that far from gmail.com, and a real shop."""
     if len(typed) != len(brand) or not 5 <= len(brand) <= 8:
         return False
     diff = [i for i in range(len(brand)) if typed[i] != brand[i]]
-    if len(diff) != 2 or not all(typed[i] in _KEYBOARD.get(brand[i], ()) for i in diff):
-        return False
-    # On five letters only a hand shifted for two strokes in a row (gmaji for
-    # gmail): tmall.com is two neighbour keys apart from gmail.com, and real.
-    return len(brand) >= 6 or diff[1] == diff[0] + 1
+    return (
+        len(diff) == 2
+        and diff[1] == diff[0] + 1
+        and all(typed[i] in _KEYBOARD.get(brand[i], ()) for i in diff)
+    )
 
 
 _VOWELS = frozenset("aeiou")
