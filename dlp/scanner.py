@@ -30,7 +30,7 @@ from email.message import Message
 from dlp.config import ScanSettings
 from dlp.detect.base import Detector, Match, summarize
 from dlp.detect.mynumber import redact, scrub
-from dlp.detect.registry import arbitrate, build_detectors
+from dlp.detect.registry import Gate, arbitrate, build_detectors, build_gate
 from dlp.extract import registry
 from dlp.extract.base import Budget, BudgetExceeded, Extracted
 from dlp.extract.html import extract_html
@@ -57,6 +57,7 @@ _GENERIC_TYPES = frozenset(
 class _State:
     dets: tuple[Detector, ...]
     budget: Budget
+    gate: Gate = field(default_factory=lambda: build_gate(()))
     matches: list[Match] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     attachments: list[AttachmentInfo] = field(default_factory=list)
@@ -73,8 +74,13 @@ class _State:
             found: list[Match] = list(self.dets[0].find(chunk, context_hint=bool(hint)))
         else:
             found = []
+            gated = self.gate.gated
+            passed = self.gate.hits(chunk.text) if gated else gated
             for d in self.dets:
-                found.extend(d.find(chunk, context_hint=d.name in hint))
+                name = d.name
+                if name in gated and not (name in passed or name in hint or chunk.field_label):
+                    continue  # no keyword anywhere near: nothing it may count
+                found.extend(d.find(chunk, context_hint=name in hint))
             found = arbitrate(found)
         if not found:
             return
@@ -101,14 +107,16 @@ class _State:
             self.error = f"timeout: {detail}"
 
 
-def _detectors(scan: ScanSettings) -> tuple[Detector, ...]:
-    return build_detectors(tuple(scan.detectors), scan.keyword_window, tuple(scan.extra_keywords))
+def _state(scan: ScanSettings) -> _State:
+    names = tuple(scan.detectors)
+    dets = build_detectors(names, scan.keyword_window, tuple(scan.extra_keywords))
+    return _State(dets, Budget.from_settings(scan), build_gate(names))
 
 
 def scan_message(raw: bytes, scan: ScanSettings, source: str = "<message>") -> ScanReport:
     """Scan one RFC 5322 message."""
     t0 = time.monotonic()
-    st = _State(_detectors(scan), Budget.from_settings(scan))
+    st = _state(scan)
     subject = message_id = header_from = ""
     with _guarded(st, "message"):
         top = _walk_message(st, raw, prefix="", display="", depth=0, hint=_NONE)
@@ -137,7 +145,7 @@ def _guarded(st: _State, what: str) -> Iterator[None]:
 def scan_file(data: bytes, filename: str, scan: ScanSettings, source: str) -> ScanReport:
     """Scan a file that is not a message, as if it were the lone attachment of one."""
     t0 = time.monotonic()
-    st = _State(_detectors(scan), Budget.from_settings(scan))
+    st = _state(scan)
     name = filename.replace("\\", "/").rsplit("/", 1)[-1] or "file"
     with _guarded(st, "file"):
         _scan_file(

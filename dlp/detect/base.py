@@ -131,6 +131,11 @@ def fold_digits(s: str) -> str:
     return "".join(str(int(c)) for c in s if c.isdecimal())
 
 
+_WIDE_DIGITS = "０１２３４５６７８９"
+DIGIT = "[0-9０-９]"
+"""ASCII and full-width digits: what the identifiers other than My Number accept."""
+ASCII_DIGIT = "[0-9]"
+
 # Separators between digit groups: space, NBSP, ideographic space, dots and the
 # hyphen look-alikes IMEs and word processors produce (as for My Number).
 SEPARATORS = " \u00a0\u3000.\uff0e-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\uff0d\u30fc\uff70"
@@ -238,17 +243,34 @@ class PatternDetector:
     mask_needs_keyword: bool = False
     """Mask only values with an own keyword nearby (values with no check digit:
     masking every seven-digit run would blank out dates and order numbers)."""
+    gate: tuple[str, ...] = ()
+    """Substrings every keyword contains one of (a few stems, each case as written):
+    ``in`` per stem is far cheaper than the alternation on text holding none."""
+    ascii_re: re.Pattern[str] | None = None
+    """``candidate_re`` for ASCII digits only, used when the text has no full-width
+    digit.  Digits in other scripts are read by the My Number detector only."""
     keyword_gated: bool = False
     """Values count only with context (a keyword near, in the column header, or in
     the subject, body or file name): a chunk without the keyword is skipped before
     the candidate scan, which keeps these detectors nearly free on ordinary mail."""
 
     def has_keyword(self, text: str) -> bool:
-        return bool(text) and self.keyword_re.search(text) is not None
+        # ``in`` per literal is ~100x faster than the alternation on long text, and
+        # most text holds none of them; the regex then checks word boundaries.
+        return (
+            bool(text)
+            and (not self.gate or any(w in text for w in self.gate))
+            and self.keyword_re.search(text) is not None
+        )
 
     def _candidates(self, text: str) -> list[tuple[int, int, Candidate]]:
+        pattern = self.candidate_re
+        if self.ascii_re is not None and not any(c in text for c in _WIDE_DIGITS):
+            # No full-width digit: the ASCII-only pattern finds the same values
+            # twice as fast (its first item is a plain range, not Unicode \d).
+            pattern = self.ascii_re
         out = []
-        for m in self.candidate_re.finditer(text):
+        for m in pattern.finditer(text):
             c = self.validate(m)
             if c is not None:
                 out.append((m.start(), m.end(), c))

@@ -1,7 +1,7 @@
 """Payment card numbers (クレジットカード番号): ISO/IEC 7812 numbers with a Luhn check
 digit in a known issuer range.
 
-* **Shape.**  14 to 19 digits (any Unicode digits), plain, or grouped 4-4-4-4
+* **Shape.**  14 to 19 digits (ASCII or full-width), plain, or grouped 4-4-4-4
   (16 digits), 4-6-5 (American Express, 15) or 4-6-4 (Diners, 14) by a space,
   ideographic space, dot or a hyphen look-alike; never a window of a longer
   number or glued to an identifier.
@@ -23,7 +23,9 @@ import re
 from functools import lru_cache
 
 from dlp.detect.base import (
+    ASCII_DIGIT,
     COMMON_NEGATIVE_LABELS,
+    DIGIT,
     PERSONAL_CONTEXT,
     SEP_CLASS,
     Candidate,
@@ -64,13 +66,50 @@ KEYWORDS: tuple[str, ...] = (
 
 NEGATIVE_LABELS: tuple[str, ...] = (*COMMON_NEGATIVE_LABELS, "口座", *english("account"))
 
+GATE: tuple[str, ...] = (
+    "カード",
+    "ｶｰﾄﾞ",
+    "クレ",
+    "ｸﾚｼﾞｯﾄ",
+    "有効期限",
+    "セキュリティ",
+    "銀聯",
+    "ard",
+    "ARD",
+    "redit",
+    "REDIT",
+    "ebit",
+    "xpir",
+    "XPIR",
+    "ecurity",
+    "ECURITY",
+    "CV",
+    "VISA",
+    "Visa",
+    "aster",
+    "JCB",
+    "AMEX",
+    "American",
+    "Diners",
+    "UnionPay",
+)
+"""Every keyword holds one of these (tests/unit/test_detectors.py checks it)."""
+
 MASK = "****-****-****-****"
 
-_CANDIDATE_RE = re.compile(
-    r"\d(?<!\d\d)(?:\d{13,18}"
-    rf"|\d{{3}}({SEP_CLASS})\d{{4}}\1\d{{4}}\1\d{{4}}"
-    rf"|\d{{3}}({SEP_CLASS})\d{{6}}\2\d{{4,5}})(?!\d)"
-)
+
+def _pattern(d: str) -> re.Pattern[str]:
+    # The first item a plain digit range so ``re`` skips non-digits in C; the
+    # lookbehind after it rejects a digit before the value.
+    return re.compile(
+        rf"{d}(?<!{d}{d}){d}{{3}}(?:{d}{{10,15}}"
+        rf"|({SEP_CLASS}){d}{{4}}\1{d}{{4}}\1{d}{{4}}"
+        rf"|({SEP_CLASS}){d}{{6}}\2{d}{{4,5}})(?!{d})"
+    )
+
+
+_CANDIDATE_RE = _pattern(DIGIT)
+_ASCII_RE = _pattern(ASCII_DIGIT)
 
 
 def luhn_ok(d: str) -> bool:
@@ -134,6 +173,8 @@ def build(window: int = 80) -> PatternDetector:
     return PatternDetector(
         name=NAME,
         candidate_re=_CANDIDATE_RE,
+        ascii_re=_ASCII_RE,
+        gate=GATE,
         validate=_validate,
         keyword_re=compile_words(KEYWORDS),
         context_re=compile_words(PERSONAL_CONTEXT),

@@ -23,7 +23,9 @@ import re
 from functools import lru_cache
 
 from dlp.detect.base import (
+    ASCII_DIGIT,
     COMMON_NEGATIVE_LABELS,
+    DIGIT,
     PERSONAL_CONTEXT,
     SEP_CLASS,
     Candidate,
@@ -54,9 +56,20 @@ KEYWORDS: tuple[str, ...] = (
     *english("driving license", "license number", "licence number", "license no"),
 )
 
+GATE: tuple[str, ...] = ("免許", "icens", "icenc", "ICENS", "ICENC")
+"""Every keyword holds one of these (tests/unit/test_detectors.py checks it)."""
+
 MASK = "************"
 
-_CANDIDATE_RE = re.compile(rf"\d(?<!\d\d)(?:\d{{11}}|\d{{3}}({SEP_CLASS})\d{{4}}\1\d{{4}})(?!\d)")
+
+def _pattern(d: str) -> re.Pattern[str]:
+    return re.compile(
+        rf"{d}(?<!{d}{d})(?:{d}{{11}}|{d}{{3}}({SEP_CLASS}){d}{{4}}\1{d}{{4}})(?!{d})"
+    )
+
+
+_CANDIDATE_RE = _pattern(DIGIT)
+_ASCII_RE = _pattern(ASCII_DIGIT)
 
 
 def check_digit(first10: str) -> int:
@@ -90,6 +103,8 @@ def build(window: int = 80) -> PatternDetector:
     return PatternDetector(
         name=NAME,
         candidate_re=_CANDIDATE_RE,
+        ascii_re=_ASCII_RE,
+        gate=GATE,
         validate=_validate,
         keyword_re=compile_words(KEYWORDS),
         context_re=compile_words(PERSONAL_CONTEXT),

@@ -34,6 +34,9 @@ KEYWORDS: tuple[str, ...] = (
     "PASSPORT",
 )
 
+GATE: tuple[str, ...] = ("旅券", "パスポート", "ﾊﾟｽﾎﾟｰﾄ", "assport", "ASSPORT")
+"""Every keyword holds one of these (tests/unit/test_detectors.py checks it)."""
+
 MASK = "*********"
 
 _U = "A-ZＡ-Ｚ"
@@ -54,6 +57,7 @@ def build(window: int = 80) -> PatternDetector:
     return PatternDetector(
         name=NAME,
         candidate_re=_CANDIDATE_RE,
+        gate=GATE,
         validate=_validate,
         keyword_re=compile_words(KEYWORDS),
         context_re=compile_words(PERSONAL_CONTEXT),

@@ -13,7 +13,9 @@ import re
 from functools import lru_cache
 
 from dlp.detect.base import (
+    ASCII_DIGIT,
     COMMON_NEGATIVE_LABELS,
+    DIGIT,
     SEP_CLASS,
     Candidate,
     PatternDetector,
@@ -33,9 +35,18 @@ KEYWORDS: tuple[str, ...] = (
     *english("pension number", "basic pension number", "pension no"),
 )
 
+GATE: tuple[str, ...] = ("年金", "ension", "ENSION")
+"""Every keyword holds one of these (tests/unit/test_detectors.py checks it)."""
+
 MASK = "****-******"
 
-_CANDIDATE_RE = re.compile(rf"\d(?<!\d\d)\d{{3}}({SEP_CLASS})?\d{{6}}(?!\d)")
+
+def _pattern(d: str) -> re.Pattern[str]:
+    return re.compile(rf"{d}(?<!{d}{d}){d}{{3}}({SEP_CLASS})?{d}{{6}}(?!{d})")
+
+
+_CANDIDATE_RE = _pattern(DIGIT)
+_ASCII_RE = _pattern(ASCII_DIGIT)
 
 
 def _validate(m: re.Match[str]) -> Candidate | None:
@@ -52,6 +63,8 @@ def build(window: int = 40) -> PatternDetector:
     return PatternDetector(
         name=NAME,
         candidate_re=_CANDIDATE_RE,
+        ascii_re=_ASCII_RE,
+        gate=GATE,
         validate=_validate,
         keyword_re=compile_words(KEYWORDS),
         context_re=None,

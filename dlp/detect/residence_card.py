@@ -37,6 +37,17 @@ KEYWORDS: tuple[str, ...] = (
     *english("residence card", "residence card number", "zairyu card"),
 )
 
+GATE: tuple[str, ...] = (
+    "在留",
+    "特別永住者",
+    "外国人登録",
+    "esidence",
+    "ESIDENCE",
+    "airyu",
+    "AIRYU",
+)
+"""Every keyword holds one of these (tests/unit/test_detectors.py checks it)."""
+
 MASK = "**********"
 
 _U = "A-ZＡ-Ｚ"
@@ -63,6 +74,7 @@ def build(window: int = 80) -> PatternDetector:
     return PatternDetector(
         name=NAME,
         candidate_re=_CANDIDATE_RE,
+        gate=GATE,
         validate=_validate,
         keyword_re=compile_words(KEYWORDS),
         context_re=compile_words(PERSONAL_CONTEXT),

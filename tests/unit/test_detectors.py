@@ -222,3 +222,24 @@ def test_config_names_detectors() -> None:
         parse_settings(
             {"policy": {"rules": [{"name": "x", "action": "tag", "detector": "creditcard"}]}}
         )
+
+
+def test_every_keyword_passes_its_detectors_gate() -> None:
+    for mod in (credit_card, drivers_license, residence_card, passport, pension_number):
+        for word in mod.KEYWORDS:
+            assert any(g in word for g in mod.GATE), (mod.NAME, word)
+
+
+def test_a_keyword_in_the_subject_reaches_a_gated_detector() -> None:
+    from dlp.scanner import scan_message
+
+    raw = (
+        "From: a@example.jp\r\nTo: b@example.com\r\nSubject: 運転免許証の写し\r\n\r\n"
+        "番号は 301912345680 です。\r\n"
+    ).encode()
+    r = scan_message(raw, ScanSettings(), "t")
+    assert [(f.detector, f.confidence.value) for f in r.findings] == [
+        ("drivers_license", "medium")
+    ]
+    plain = raw.replace("運転免許証の写し".encode(), b"copy")
+    assert scan_message(plain, ScanSettings(), "t").summary("drivers_license").total == 0
