@@ -487,7 +487,7 @@ class Gateway:
             await st.next_hop.close()
             answer = TEMPFAIL_INTERNAL
         # A deliver that ended in 4xx (next hop down, send log down) was a tempfail.
-        outcome = "tempfail" if answer.startswith("4") else verdict.action.value
+        outcome = Action.TEMPFAIL.value if answer.startswith("4") else verdict.action.value
         metrics.MESSAGES.labels(outcome).inc()
         self._log_event(
             "message",
