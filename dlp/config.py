@@ -486,6 +486,14 @@ def parse_settings(raw: dict[str, Any], source: str = "<config>") -> Settings:
     ocr = values.pop("ocr", None)
     if ocr is not None:
         values["scan"] = replace(values.get("scan", ScanSettings()), ocr=ocr)
+    if "timeout_seconds" not in (raw.get("ocr") or {}):
+        # Not set by the admin: the default OCR time shrinks with a shorter
+        # per-message budget instead of refusing the admin's [scan] setting.
+        scan = values.get("scan", ScanSettings())
+        if scan.ocr.timeout_seconds > scan.timeout_seconds:
+            values["scan"] = replace(
+                scan, ocr=replace(scan.ocr, timeout_seconds=scan.timeout_seconds)
+            )
     settings = Settings(**values, source=source)
     _check_ocr(settings, source)
     _check_timeouts(settings, source)

@@ -285,6 +285,8 @@ def test_ocr_section_is_validated() -> None:
     s = parse_settings({"ocr": {"max_pages": 3, "languages": ["jpn", "eng"]}})
     assert s.ocr.max_pages == 3 and s.scan.ocr.languages == ("jpn", "eng")
     assert load_file(ROOT / "config" / "dlp.toml").ocr == OcrSettings()
+    # a shorter per-message budget shrinks the default OCR time rather than being refused
+    assert parse_settings({"scan": {"timeout_seconds": 5}}).ocr.timeout_seconds == 5
     bad = [
         ({"ocr": {"languages": []}}, "at least one"),
         ({"ocr": {"languages": ["jpn; rm"]}}, "not a Tesseract model"),
