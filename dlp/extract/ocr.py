@@ -188,8 +188,11 @@ def _grayscale(img: Image) -> Image:
         rgba = img.convert("RGBA")
         white = PILImage.new("RGBA", rgba.size, (255, 255, 255, 255))
         img = PILImage.alpha_composite(white, rgba)
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        img = img.point(lambda v: v / 256).convert("L") if img.mode != "I" else img.convert("L")
+    if img.mode.startswith("I") or img.mode == "F":
+        # 16-bit scans: convert("L") would clip everything above 255 to white.
+        extrema = img.getextrema()  # one band: (low, high)
+        if float(extrema[1]) > 255:  # type: ignore[arg-type]
+            img = img.point(lambda v: v / 256)
     return img.convert("L")
 
 

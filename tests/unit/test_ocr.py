@@ -428,3 +428,11 @@ def test_picture_in_an_opendocument_text_is_read() -> None:
     assert [(f.confidence, f.location) for f in r.findings] == [
         (Confidence.HIGH, "attachment:x.odt/card.png (ocr)")
     ]
+
+
+@needs_ocr
+def test_sixteen_bit_grayscale_scan_is_not_read_as_white() -> None:
+    deep = card_back(dpi=150).convert("L").convert("I").point(lambda v: v * 257).convert("I;16")
+    data = encode(deep, "PNG")
+    assert Image.open(io.BytesIO(data)).mode.startswith("I")
+    assert confidences(scan_image(data, "scan16.png")) == [Confidence.HIGH]
