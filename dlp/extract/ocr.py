@@ -405,15 +405,22 @@ def extract_inline(data: bytes, filename: str, location: str, budget: Budget) ->
     # Our own limit, checked before decoding, gives too_large with a reason;
     # Pillow's would be a warning at 89 Mpx and an exception at twice that.
     PILImage.MAX_IMAGE_PIXELS = None
+    heif = _is_heif(data)
+    if heif:
+        # iPhone photos (HEIC).  Registered here, in the sandboxed child only:
+        # libheif is more native code fed hostile input.
+        try:
+            import pillow_heif
+        except ImportError:
+            return _not_read("HEIC/HEIF image: no reader installed (pip install pillow-heif)")
+        pillow_heif.register_heif_opener()
     try:
         img = PILImage.open(io.BytesIO(data))
     except UnidentifiedImageError:
         return Extracted(
             kind="image",
-            status=AttachmentStatus.IMAGE if _is_heif(data) else AttachmentStatus.ERROR,
-            detail="HEIC/HEIF image: no reader installed"
-            if _is_heif(data)
-            else "not a readable image (damaged or unknown format)",
+            status=AttachmentStatus.ERROR,
+            detail=f"not a readable {'HEIF ' if heif else ''}image (damaged or unknown format)",
         )
     pages = _page_count_cap(img)
     chunks: list[TextChunk] = []

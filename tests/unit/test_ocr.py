@@ -436,3 +436,15 @@ def test_sixteen_bit_grayscale_scan_is_not_read_as_white() -> None:
     data = encode(deep, "PNG")
     assert Image.open(io.BytesIO(data)).mode.startswith("I")
     assert confidences(scan_image(data, "scan16.png")) == [Confidence.HIGH]
+
+
+@needs_ocr
+def test_heic_photo_from_a_phone_is_read() -> None:
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    buf = io.BytesIO()
+    card_back(NUMBERS[1]).save(buf, "HEIF", quality=80)
+    r = scan_image(buf.getvalue(), "IMG_0001.HEIC")
+    assert confidences(r) == [Confidence.HIGH]
+    assert (r.attachments[0].content_type, r.attachments[0].detail) == ("image/heif", "ocr")
