@@ -313,6 +313,29 @@ def test_refusal_for_an_outside_envelope_sender_is_a_hold(gw: InProcessGateway, 
         assert c.rcpt(LOOKALIKE)[0] == 550
 
 
+@pytest.mark.parametrize(
+    ("rcpt", "words"),
+    [
+        ("aaabb@expcojp.com", "exp.co.jp run together without its dots, under .com (expcojp.com)"),
+        ("aaabb@exp.co.com", "the suffix .co.jp became .co.com (exp.co.com ↔ exp.co.jp)"),
+        ("aaabb@exo.co.jp", "p changed to o (exo.co.jp ↔ exp.co.jp)"),
+        ("someone@gmiak.com", "two letters swapped (ia for ai); l changed to k (gmiak.com ↔ gmail.com)"),
+    ],
+)
+def test_each_lookalike_family_is_refused_naming_the_meant_domain(
+    gw: InProcessGateway, sink: Sink, rcpt: str, words: str
+) -> None:
+    """Issue 12 families at RCPT: a suffix fused into the name, a nested suffix, a slip
+    on a three-letter name, two slips on a built-in provider."""
+    with client(gw.port) as c:
+        c.mail(SENDER)
+        code, text = c.rcpt(rcpt)
+        assert code == 550
+        reply = text.decode()
+        assert reply.startswith("5.7.1 ") and reply.endswith(words), reply
+        c.rset()
+
+
 def test_smuggled_message_stays_inside_the_first(gw: InProcessGateway, sink: Sink) -> None:
     """CVE-2024-27305 end to end: a bare-LF dot does not end DATA at us or at the next hop."""
     smuggled = (
