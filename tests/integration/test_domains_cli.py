@@ -239,7 +239,9 @@ def test_check_against_a_plain_list_of_domains(site: Path) -> None:
     assert [r[1] for r in rows] == ["lookalike", "trusted", "trusted", "lookalike", "external"]
     # the text output ends with what differs, in words
     assert rows[0][-1] == "u added (mirai-kyousai.or.jp ↔ mirai-kyosai.or.jp)"
-    assert rows[3][-1] == "pref.kanagawa.jp run together without its dots, under .jp (prefkanagawa.jp)"
+    assert (
+        rows[3][-1] == "pref.kanagawa.jp run together without its dots, under .jp (prefkanagawa.jp)"
+    )
     out = dlp(site, "domains", "check", "--json", "--allowlist", str(plain), *domains)
     objects = [json.loads(x) for x in out.stdout.splitlines()]
     assert objects[0]["resembles"] == "mirai-kyosai.or.jp"

@@ -319,7 +319,10 @@ def test_refusal_for_an_outside_envelope_sender_is_a_hold(gw: InProcessGateway, 
         ("aaabb@expcojp.com", "exp.co.jp run together without its dots, under .com (expcojp.com)"),
         ("aaabb@exp.co.com", "the suffix .co.jp became .co.com (exp.co.com ↔ exp.co.jp)"),
         ("aaabb@exo.co.jp", "p changed to o (exo.co.jp ↔ exp.co.jp)"),
-        ("someone@gmiak.com", "two letters swapped (ia for ai); l changed to k (gmiak.com ↔ gmail.com)"),
+        (
+            "someone@gmiak.com",
+            "two letters swapped (ia for ai); l changed to k (gmiak.com ↔ gmail.com)",
+        ),
     ],
 )
 def test_each_lookalike_family_is_refused_naming_the_meant_domain(
