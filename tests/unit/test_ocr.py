@@ -448,3 +448,32 @@ def test_heic_photo_from_a_phone_is_read() -> None:
     r = scan_image(buf.getvalue(), "IMG_0001.HEIC")
     assert confidences(r) == [Confidence.HIGH]
     assert (r.attachments[0].content_type, r.attachments[0].detail) == ("image/heif", "ocr")
+
+
+@needs_ocr
+@pytest.mark.parametrize(
+    ("fmt", "ctype"), [("BMP", "image/bmp"), ("WEBP", "image/webp"), ("GIF", "image/gif")]
+)
+def test_other_image_formats(fmt: str, ctype: str) -> None:
+    card = card_back(NUMBERS[2], dpi=150)
+    r = scan_image(encode(card.convert("P") if fmt == "GIF" else card, fmt), f"card.{fmt.lower()}")
+    assert confidences(r) == [Confidence.HIGH]
+    assert r.attachments[0].content_type == ctype
+
+
+@needs_ocr
+def test_scanned_page_with_a_stamped_page_number_is_still_ocrd() -> None:
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.utils import ImageReader
+    from reportlab.pdfgen import canvas
+
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf, pagesize=A4)
+    c.drawImage(ImageReader(card_back()), 40, 400, width=500, height=315)
+    c.drawString(280, 30, "- 1 -")  # a text layer of a few characters
+    c.showPage()
+    c.save()
+    r = scan_image(buf.getvalue(), "scan.pdf")
+    assert [(f.confidence, f.location) for f in r.findings] == [
+        (Confidence.HIGH, "attachment:scan.pdf!p1 (ocr)")
+    ]
