@@ -137,9 +137,11 @@ class OcrSettings:
     """Tesseract language models, e.g. ["jpn"] or ["jpn", "eng"]; each needs its
     traineddata file (Debian: tesseract-ocr-jpn).  jpn alone reads digits and
     Latin letters well enough and is faster (BENCHMARKS.md)."""
-    max_pages: int = 20
-    """Images, image frames and scanned PDF pages read per message.  The rest are
-    reported as not read (status partial / too_large), which policy acts on."""
+    max_pages: int = 50
+    """Images, TIFF pages, pictures in documents and scanned PDF pages read per
+    message.  The rest are reported as not read (status partial / too_large),
+    which policy acts on, so this is set above what a slide deck with pictures
+    holds; ``timeout_seconds`` bounds the cost (0.1-0.5 s CPU a picture)."""
     timeout_seconds: float = 30.0
     """OCR time per message, within ``[scan] timeout_seconds``.  Once used up, the
     images left are reported as not read, like ``max_pages``."""

@@ -36,7 +36,7 @@ class OcrLimits:
     need not import ``dlp.config``)."""
 
     languages: tuple[str, ...] = ("jpn",)
-    max_pages: int = 20
+    max_pages: int = 50
     deadline: float = float("inf")
     """time.monotonic() value after which no further image is OCR'd."""
     max_pixels: int = 40_000_000
