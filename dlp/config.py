@@ -193,6 +193,11 @@ class ScanSettings:
     ocr: OcrSettings = field(default_factory=OcrSettings)
     """Filled from the top-level ``[ocr]`` section (the scanner needs it in the
     workers, which receive only these settings)."""
+    ocr_here: bool = True
+    """Not a setting (refused in the file): the gateway clears it for the scans it
+    runs in its serving process, where an image found (in a part that looked like
+    text) makes the scan a timeout, so that it is redone in a worker and OCR never
+    runs on the event loop (DESIGN.md rule 5)."""
 
     def __post_init__(self) -> None:
         if self.timeout_seconds <= 0 or self.timeout_seconds > 500:
@@ -484,6 +489,8 @@ def parse_settings(raw: dict[str, Any], source: str = "<config>") -> Settings:
             )
         if key == "scan" and isinstance(value, dict) and "ocr" in value:
             raise ConfigError(f"{source}: OCR settings go in their own [ocr] section, not [scan]")
+        if key == "scan" and isinstance(value, dict) and "ocr_here" in value:
+            raise ConfigError(f"{source}: unknown key scan.ocr_here (set by the gateway itself)")
         values[key] = _build(_SECTIONS[key], value, f"{key}", source)
     ocr = values.pop("ocr", None)
     if ocr is not None:

@@ -7,6 +7,7 @@ failure reproduces and the bench figures compare across runs.
 
 from __future__ import annotations
 
+import base64
 import io
 import random
 from collections.abc import Callable
@@ -395,3 +396,17 @@ def hard_cases() -> list[Case]:
             frozenset(NUMBERS[:5]),
         ),
     ]
+
+
+def image_in_a_text_part(rcpt: str = "b@example.com") -> bytes:
+    """A PNG sent as text/plain with a name: not a "heavy" part for the gateway,
+    so its scan starts in the serving process."""
+    b64 = base64.encodebytes(encode(card_back(dpi=150), "PNG")).decode()
+    return (
+        f"From: sender@example.lg.jp\r\nTo: {rcpt}\r\nSubject: x\r\nMIME-Version: 1.0\r\n"
+        "Message-ID: <text-part-image@example.lg.jp>\r\n"
+        "Content-Type: multipart/mixed; boundary=BB\r\n\r\n--BB\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\nhello\r\n--BB\r\n"
+        'Content-Type: text/plain; charset=utf-8; name="card.png"\r\n'
+        "Content-Transfer-Encoding: base64\r\n\r\n" + b64 + "\r\n--BB--\r\n"
+    ).encode()

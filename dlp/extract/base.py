@@ -41,6 +41,9 @@ class OcrLimits:
     """time.monotonic() value after which no further image is OCR'd."""
     max_pixels: int = 40_000_000
     pdf_dpi: int = 200
+    here: bool = True
+    """False in the gateway's serving process: an image there is a timeout
+    (rescanned in a worker), never OCR'd on the event loop."""
 
 
 @dataclass
@@ -82,6 +85,7 @@ class Budget:
                 deadline=min(deadline, time.monotonic() + o.timeout_seconds),
                 max_pixels=o.max_pixels,
                 pdf_dpi=o.pdf_dpi,
+                here=bool(getattr(s, "ocr_here", True)),
             )
         return cls(
             max_total_bytes=s.max_total_bytes,  # type: ignore[attr-defined]

@@ -349,6 +349,8 @@ def page_budget_left(budget: Budget) -> str:
     limits = budget.ocr
     if limits is None:
         return "ocr disabled"
+    if not limits.here:
+        raise BudgetExceeded(AttachmentStatus.TIMEOUT, "image found: OCR runs in a worker")
     if budget.ocr_pages >= limits.max_pages:
         return f"OCR page budget ([ocr] max_pages = {limits.max_pages}) used up"
     if time.monotonic() >= limits.deadline:
@@ -378,7 +380,7 @@ def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extrac
     why = unavailable(limits.languages)
     if why:
         return _not_read(f"ocr unavailable: {why}")
-    left = page_budget_left(budget)
+    left = page_budget_left(budget)  # raises in the gateway's serving process
     if left:
         return Extracted(
             kind="image", status=AttachmentStatus.TOO_LARGE, detail=f"not read: {left}"

@@ -44,12 +44,13 @@ _CLEAN = str.maketrans({"\r": "", "\ufffe": "", "\x02": "", "\x00": ""})
 
 def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extracted:
     """pdfium is C++ fed hostile input: it runs in a forked child (sandbox.py)."""
-    if budget.ocr is not None and b"/Image" in data and not ocr.unavailable(budget.ocr.languages):
+    limits = budget.ocr
+    if limits and limits.here and b"/Image" in data and not ocr.unavailable(limits.languages):
         # Loaded here once per worker so that every child inherits it (0.3 s each
         # otherwise).  An image hidden in a compressed object stream is still
         # read: the child then loads the engine itself.
         with contextlib.suppress(Exception):  # the child says why, page by page
-            ocr.engine(budget.ocr.languages)
+            ocr.engine(limits.languages)
     return sandbox.extract_isolated(extract_inline, data, filename, location, budget, "pdf")
 
 

@@ -211,7 +211,9 @@ class Gateway:
         self.classifier = classifier
         self.pool = ScanPool(settings.scan, settings.scan.workers or cores(), scan_fn)
         self._inline_settings = replace(
-            settings.scan, timeout_seconds=min(settings.scan.timeout_seconds, INLINE_BUDGET)
+            settings.scan,
+            timeout_seconds=min(settings.scan.timeout_seconds, INLINE_BUDGET),
+            ocr_here=False,  # an image here is rescanned in a worker, never OCR'd on the loop
         )
         self.quarantine: Quarantine = open_quarantine(settings)
         self.audit = AuditLog(settings)

@@ -11,9 +11,9 @@ from email.message import EmailMessage
 
 import pytest
 from gwtools import InProcessGateway, LoopThread, Sink, sendlog_entries, write_config
-from ocr_support import NUMBERS, card_back, encode, font_path
+from ocr_support import NUMBERS, card_back, encode, font_path, image_in_a_text_part
 
-from dlp.extract.ocr import unavailable
+from dlp.extract.ocr import engine, unavailable
 
 _WHY = unavailable(("jpn",))
 pytestmark = [
@@ -99,3 +99,16 @@ def test_card_photo_to_a_colleague_is_delivered(gw: InProcessGateway, sink: Sink
     )
     assert "2.6.0" not in reply
     assert len(sink.wait_for(1)) == 1
+
+
+def test_image_in_a_part_that_looks_like_text_is_ocrd_in_a_worker(
+    gw: InProcessGateway, sink: Sink
+) -> None:
+    # Small and "text/plain": the gateway starts it in its serving process, which
+    # must hand it to a worker (where the card is read) rather than OCR it there.
+    sink.messages.clear()
+    engine.cache_clear()  # this process is the gateway's serving process
+    reply = _send(gw, image_in_a_text_part("someone@kaisha-abc.jp"), "someone@kaisha-abc.jp")
+    assert "2.6.0" in reply, reply
+    assert sink.messages == []
+    assert engine.cache_info().currsize == 0  # Tesseract was never started here

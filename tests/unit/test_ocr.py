@@ -32,6 +32,7 @@ from ocr_support import (
     font_path,
     form_table,
     fullwidth,
+    image_in_a_text_part,
     image_pdf,
     noise_photo,
     phone_and_orders,
@@ -477,3 +478,14 @@ def test_scanned_page_with_a_stamped_page_number_is_still_ocrd() -> None:
     assert [(f.confidence, f.location) for f in r.findings] == [
         (Confidence.HIGH, "attachment:scan.pdf!p1 (ocr)")
     ]
+
+
+@needs_ocr
+def test_no_ocr_in_the_serving_process_an_image_there_is_a_timeout() -> None:
+    raw = image_in_a_text_part()
+    inline = scan_message(raw, ScanSettings(timeout_seconds=0.5, ocr_here=False))
+    assert inline.error.startswith("timeout") and inline.findings == ()
+    worker = scan_message(raw, SCAN)
+    assert confidences(worker) == [Confidence.HIGH]
+    with pytest.raises(ConfigError, match="ocr_here"):
+        parse_settings({"scan": {"ocr_here": False}})
