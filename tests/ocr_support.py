@@ -360,6 +360,52 @@ def cases() -> list[Case]:
     ]
 
 
+def card_on_desk(number: str = NUMBERS[0]) -> Image.Image:
+    """A phone photo: the card small on a textured desk, slightly in perspective,
+    lit unevenly, 4032x3024 as phones take them, JPEG."""
+    desk = noise_photo(seed=3).resize((4032, 3024), Image.Resampling.BILINEAR)
+    card = card_back(number, dpi=300).convert("RGB")
+    w, h = card.size
+    # Perspective: the far edge 8 % narrower (coefficients for Image.transform).
+    src = [(0, 0), (w, 0), (w, h), (0, h)]
+    dst = [(w * 0.04, 0), (w * 0.96, 0), (w, h), (0, h)]
+    coeffs = _perspective(dst, src)
+    card = card.transform(
+        (w, h),
+        Image.Transform.PERSPECTIVE,
+        coeffs,
+        Image.Resampling.BICUBIC,
+        fillcolor=(90, 70, 50),
+    )
+    card = card.resize((w * 2, h * 2), Image.Resampling.BICUBIC)  # fills ~half the frame width
+    desk.paste(card, (900, 800))
+    shade = Image.linear_gradient("L").resize(desk.size).point(lambda v: 255 - v // 3)
+    lit = ImageChops.multiply(desk, Image.merge("RGB", (shade, shade, shade)))
+    return Image.open(io.BytesIO(encode(lit, "JPEG", quality=85)))
+
+
+def _perspective(pa: list[tuple[float, float]], pb: list[tuple[float, float]]) -> list[float]:
+    """Coefficients mapping output points ``pa`` to input points ``pb`` (8 unknowns)."""
+    rows: list[list[float]] = []
+    rhs: list[float] = []
+    for (x, y), (u, v) in zip(pa, pb, strict=True):
+        rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
+        rhs.append(u)
+        rows.append([0, 0, 0, x, y, 1, -v * x, -v * y])
+        rhs.append(v)
+    # Gaussian elimination (8x8): no numpy in the test dependencies.
+    n = 8
+    m = [[*r, b] for r, b in zip(rows, rhs, strict=True)]
+    for c in range(n):
+        p = max(range(c, n), key=lambda r: abs(m[r][c]))
+        m[c], m[p] = m[p], m[c]
+        for r in range(n):
+            if r != c:
+                f = m[r][c] / m[c][c]
+                m[r] = [a - f * b for a, b in zip(m[r], m[c], strict=True)]
+    return [m[i][n] / m[i][i] for i in range(n)]
+
+
 def hard_cases() -> list[Case]:
     """Beyond "clean or mildly degraded": where the limits are (bench/ocr.py --hard)."""
     return [
@@ -388,6 +434,12 @@ def hard_cases() -> list[Case]:
             "form100.png",
             encode(form_table(dpi=100), "PNG"),
             frozenset(NUMBERS[:5]),
+        ),
+        Case(
+            "card on a desk, 12 MP phone photo, perspective, uneven light",
+            "IMG_desk.jpg",
+            encode(card_on_desk(NUMBERS[4]), "JPEG", quality=85),
+            frozenset(NUMBERS[4:5]),
         ),
         Case(
             "A4 page as a scanned PDF (rendered at pdf_dpi)",

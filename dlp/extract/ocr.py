@@ -76,9 +76,11 @@ _TESSDATA_DIRS = (
 
 UPSCALE_BELOW = 1400
 """Long side in pixels below which an image is enlarged (screenshots, small scans)."""
-DOWNSCALE_ABOVE = 2400
+DOWNSCALE_ABOVE = 2000
 """Long side above which an image is reduced: an A4 page at 300 dpi (3508 px) is
-read at ~200 dpi, 1.2 s instead of 2.5 s, with the same digits (BENCHMARKS.md)."""
+read at ~170 dpi (0.8 s CPU instead of 1.2 s, the same digits), and Tesseract
+misreads glyphs much taller than ~60 px (a card filling a 12 MP phone photo
+read at 2,400 px lost its number; at 2,000 px it is read; BENCHMARKS.md)."""
 ROTATION_MIN_CONFIDENCE = 50
 """A page turned 90/180/270 degrees replaces the upright reading only when read at
 least this confidently (a sideways or upside-down card reads at 85-95)."""
@@ -270,7 +272,9 @@ def _another_reading_needed(p: PageText, page: Image) -> bool:
     return w * h <= SECOND_READING_MAX_PIXELS or any(k in text for k in _LABELS)
 
 
-_LABELS = ("個人番号", "マイナンバー")
+_LABELS = ("個人番号", "マイナンバー", "氏名", "生年月日")
+"""Words that say a page is a card or a personal-data form: without a valid number
+even a large page is read again (a card photographed on a desk is a 12 MP photo)."""
 
 
 def _enlarged(img: Image) -> Image:
