@@ -135,6 +135,25 @@ def cases(rng: random.Random) -> dict[str, tuple[list[str], list[str]]]:
         pn_pos.append(rng.choice([f"基礎年金番号 {v}", f"年金手帳の番号: {v}"]))
         pn_neg += [f"電話 {_digits(rng, 4)}-{_digits(rng, 6)}", f"注文 {v}", f"基礎年金番号 {v}9"]
     out["pension_number"] = (pn_pos, pn_neg)
+    ba_pos, ba_neg = [], []
+    for _ in range(200):
+        v = _digits(rng, 7)
+        ba_pos.append(
+            rng.choice(
+                [
+                    f"振込先：みずほ銀行 渋谷支店 普通 {v}",
+                    f"口座番号 {v.translate(FW)}",
+                    f"銀行名,支店名,種別,口座番号\n三井住友銀行,本店,当座,{v}",
+                    f"account number: {v}",
+                ]
+            )
+        )
+        ba_neg += [
+            f"注文番号 {v}",
+            f"合計 {v[:1]},{v[1:4]},{v[4:]}円",
+            f"口座番号 {v}8",
+        ]
+    out["bank_account"] = (ba_pos, ba_neg)
     return out
 
 

@@ -63,6 +63,7 @@ _DETECTOR_NAMES: dict[str, tuple[str, str]] = {
     "residence_card": ("在留カード番号と思われる情報", "what appear to be residence card numbers"),
     "passport": ("旅券番号と思われる情報", "what appear to be passport numbers"),
     "pension_number": ("基礎年金番号と思われる情報", "what appear to be pension numbers"),
+    "bank_account": ("銀行口座番号と思われる情報", "what appear to be bank account numbers"),
 }
 """Sender-facing names; a detector missing here is named by its identifier."""
 
@@ -73,6 +74,7 @@ _REVIEW_NAMES = {
     "residence_card": "residence card",
     "passport": "passport",
     "pension_number": "pension number",
+    "bank_account": "bank account",
 }
 
 

@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 import re
 from bisect import bisect_left
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, SupportsIndex
@@ -828,8 +828,13 @@ def redact(text: str) -> str:
     return _others(_mask(text, 8))
 
 
-def _others(text: str) -> str:
-    # Imported here: the registry imports this module.
-    from dlp.detect.registry import mask_others
+_MASK_OTHERS: list[Callable[[str], str]] = []
 
-    return mask_others(text)
+
+def _others(text: str) -> str:
+    if not _MASK_OTHERS:
+        # Imported on first use: the registry imports this module.
+        from dlp.detect.registry import mask_others
+
+        _MASK_OTHERS.append(mask_others)
+    return _MASK_OTHERS[0](text)

@@ -13,8 +13,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from dlp.detect import credit_card, drivers_license, passport, pension_number, residence_card
-from dlp.detect.base import Detector, Match, PatternDetector
+from dlp.detect import (
+    bank_account,
+    credit_card,
+    drivers_license,
+    passport,
+    pension_number,
+    residence_card,
+)
+from dlp.detect.base import DIGIT, SEP_CLASS, Detector, Match, PatternDetector
 from dlp.detect.mynumber import DETECTOR as MYNUMBER
 from dlp.detect.mynumber import build_detector
 
@@ -25,6 +32,7 @@ _BUILDERS: dict[str, Callable[[int, tuple[str, ...]], Detector]] = {
     residence_card.NAME: lambda window, extra: residence_card.build(),
     passport.NAME: lambda window, extra: passport.build(),
     pension_number.NAME: lambda window, extra: pension_number.build(),
+    bank_account.NAME: lambda window, extra: bank_account.build(),
 }
 
 NAMES: tuple[str, ...] = tuple(_BUILDERS)
@@ -99,22 +107,38 @@ def build_detectors(
 
 
 @lru_cache(maxsize=1)
-def _maskers() -> tuple[Callable[[str], str], ...]:
+def _maskers() -> tuple[tuple[Callable[[str], str], ...], dict[str, Callable[[str], str]], Gate]:
     # Every known detector but My Number (``scrub`` masks it itself), enabled or not:
     # masking more than the configuration scans for is the safe side (DESIGN.md rule 2).
-    return tuple(d.mask for d in build_detectors(NAMES) if d.name != MYNUMBER)
+    # Those that mask only next to their keyword run only when the shared gate saw one.
+    gate = build_gate(NAMES)
+    always: list[Callable[[str], str]] = []
+    gated: dict[str, Callable[[str], str]] = {}
+    for d in build_detectors(NAMES):
+        if d.name == MYNUMBER:
+            continue
+        if isinstance(d, PatternDetector) and d.mask_needs_keyword and d.name in gate.gated:
+            gated[d.name] = d.mask
+        else:
+            always.append(d.mask)
+    return tuple(always), gated, gate
 
 
-_DIGIT_RE = re.compile("[0-9０-９]")
+_SEVEN_DIGITS_RE = re.compile(f"{DIGIT}{{4}}(?:{SEP_CLASS}?{DIGIT}){{3}}")
+"""Seven digits, single separators allowed: the least any of them holds (a passport's
+or bank account's seven digits, the first two groups of a card or licence number)."""
 
 
 def mask_others(text: str) -> str:
     """``text`` with the values of every detector other than My Number masked."""
-    # Every one of them holds digits (ASCII or full-width): most strings have none.
-    if len(text) < 7 or _DIGIT_RE.search(text) is None:
-        return text
-    for mask in _maskers():
+    if len(text) < 7 or _SEVEN_DIGITS_RE.search(text) is None:
+        return text  # most strings: a subject, an address, a date
+    always, gated, gate = _maskers()
+    for mask in always:
         text = mask(text)
+    for name in gate.hits(text):
+        if name in gated:
+            text = gated[name](text)
     return text
 
 

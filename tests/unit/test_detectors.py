@@ -243,3 +243,18 @@ def test_a_keyword_in_the_subject_reaches_a_gated_detector() -> None:
     ]
     plain = raw.replace("運転免許証の写し".encode(), b"copy")
     assert scan_message(plain, ScanSettings(), "t").summary("drivers_license").total == 0
+
+
+def test_bank_account_context_decides() -> None:
+    from dlp.detect import bank_account
+
+    det = bank_account.build()
+    assert _levels(det, "振込先：みずほ銀行 渋谷支店 普通 1234567") == ["high"]
+    assert _levels(det, "口座番号：１２３４５６７") == ["high"]
+    assert _levels(det, "1234567", label="口座番号") == ["high"]
+    assert _levels(det, "ゆうちょ銀行 記号番号 12345-12345678") == ["high"]
+    assert _levels(det, "注文番号 1234567") == []
+    assert _levels(det, "口座番号 12345678") == []  # eight digits
+    assert _levels(det, "口座へ 1,234,567円 を振り込みました") == []  # an amount
+    for word in bank_account.KEYWORDS:
+        assert any(g in word for g in bank_account.GATE), word

@@ -1,0 +1,107 @@
+"""Bank account numbers (口座番号): seven digits, with the account type 普通/当座 and the
+bank and branch around them, as in a payroll transfer list or an invoice's 振込先.
+
+A Japanese bank account number is seven digits within a branch (全国銀行協会's
+zengin format carries 口座番号 as seven digits, 預金種目 as 1 普通 / 2 当座 / 4 貯蓄); ゆうちょ
+銀行 accounts are written 記号 (five digits) and 番号 (up to eight).  There is no check
+digit, and seven-digit values are everywhere (order numbers, postal parts, amounts), so
+context decides: ``high`` with an account keyword (口座番号, 普通, 当座, 預金種目, 記号番号,
+account number ...) within 30 characters or as the column header, ``medium`` with a
+keyword in the subject, body or file name, nothing otherwise.  Masking follows the same
+rule.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from dlp.detect.base import (
+    ASCII_DIGIT,
+    COMMON_NEGATIVE_LABELS,
+    DIGIT,
+    SEP_CLASS,
+    Candidate,
+    PatternDetector,
+    compile_words,
+    english,
+    fold_digits,
+    standalone,
+)
+
+NAME = "bank_account"
+
+KEYWORDS: tuple[str, ...] = (
+    "口座番号",
+    "口座No",
+    "口座ＮＯ",
+    "口座",
+    "普通預金",
+    "当座預金",
+    "普通",
+    "当座",
+    "預金種目",
+    "貯蓄預金",
+    "振込先",
+    "記号番号",
+    "ゆうちょ",
+    *english("account number", "account no", "bank account"),
+)
+
+GATE: tuple[str, ...] = (
+    "口座",
+    "普通",
+    "当座",
+    "預金",
+    "振込先",
+    "記号番号",
+    "ゆうちょ",
+    "ccount",
+    "CCOUNT",
+)
+"""Every keyword holds one of these (tests/unit/test_detectors.py checks it)."""
+
+MASK = "*******"
+
+# Labels of other seven-digit values; 口座 itself is the keyword here.
+NEGATIVE_LABELS: tuple[str, ...] = (*COMMON_NEGATIVE_LABELS, "〒", "郵便番号", "金額", "円")
+
+
+def _pattern(d: str) -> re.Pattern[str]:
+    # Seven digits (a bank account), or ゆうちょ's 記号-番号 (5 + 8 digits).
+    return re.compile(rf"{d}(?<!{d}{d})(?:{d}{{6}}|{d}{{4}}({SEP_CLASS}){d}{{8}})(?!{d})")
+
+
+_CANDIDATE_RE = _pattern(DIGIT)
+_ASCII_RE = _pattern(ASCII_DIGIT)
+
+
+def _validate(m: re.Match[str]) -> Candidate | None:
+    text, s, e = m.string, m.start(), m.end()
+    if not standalone(m, m.group(1) is not None):
+        return None
+    # Not a part of an amount (1,234,567), a time or a decimal.
+    if (s and text[s - 1] in ",.:¥￥") or (e < len(text) and text[e] in ",.:円"):
+        return None
+    d = fold_digits(m.group())
+    if len(set(d)) == 1:
+        return None
+    return Candidate(d, MASK if len(d) == 7 else "*****-********")
+
+
+@lru_cache(maxsize=8)
+def build(window: int = 30) -> PatternDetector:
+    return PatternDetector(
+        name=NAME,
+        candidate_re=_CANDIDATE_RE,
+        ascii_re=_ASCII_RE,
+        gate=GATE,
+        validate=_validate,
+        keyword_re=compile_words(KEYWORDS),
+        context_re=None,
+        negative_re=compile_words(NEGATIVE_LABELS),
+        window=window,
+        mask_with=MASK,
+        mask_needs_keyword=True,
+        keyword_gated=True,
+    )
