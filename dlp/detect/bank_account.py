@@ -80,8 +80,15 @@ def _validate(m: re.Match[str]) -> Candidate | None:
     text, s, e = m.string, m.start(), m.end()
     if not standalone(m, m.group(1) is not None):
         return None
-    # Not a part of an amount (1,234,567), a time or a decimal.
-    if (s and text[s - 1] in ",.:¥￥") or (e < len(text) and text[e] in ",.:円"):
+    # Not a part of an amount (1,234,567 / ¥1234567 / 1234567円), a time or a decimal;
+    # a comma between CSV cells is no digit group.
+    before = text[s - 1] if s else ""
+    after = text[e] if e < len(text) else ""
+    if (before and before in "¥￥") or (after and after in "円万千"):
+        return None
+    if before and before in ",.:" and s >= 2 and text[s - 2].isdecimal():
+        return None
+    if after and after in ",.:" and e + 1 < len(text) and text[e + 1].isdecimal():
         return None
     d = fold_digits(m.group())
     if len(set(d)) == 1:

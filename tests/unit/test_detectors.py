@@ -258,3 +258,11 @@ def test_bank_account_context_decides() -> None:
     assert _levels(det, "口座へ 1,234,567円 を振り込みました") == []  # an amount
     for word in bank_account.KEYWORDS:
         assert any(g in word for g in bank_account.GATE), word
+
+
+def test_bank_account_in_a_csv_row() -> None:
+    from dlp.detect import bank_account
+
+    row = "銀行名,支店名,種別,口座番号\n三井住友銀行,本店,当座,2618667"
+    assert _levels(bank_account.build(), row) == ["high"]
+    assert _levels(bank_account.build(), "口座 ¥2618667") == []
