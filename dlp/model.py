@@ -183,6 +183,9 @@ MyNumberSummary = Summary
 MYNUMBER = "mynumber"
 """The My Number detector's name: in findings, ``summary.<name>`` and policy rules."""
 
+REPORTABLE_PERSONS = 1000
+"""個人情報保護法施行規則 第7条第4号: a leak of more than 1,000 persons' data must be reported."""
+
 REPORTABLE_DISTINCT_NUMBERS = 100
 """番号法 規則 第2条第4号: a leak of more than 100 people's numbers must be reported."""
 
@@ -228,7 +231,12 @@ class ScanReport:
 
     @property
     def reportable_scale(self) -> bool:
-        return self.mynumber.distinct > REPORTABLE_DISTINCT_NUMBERS
+        """A leak of this message would have to be reported: more than 100 people's My
+        Numbers, or a roster of more than 1,000 persons (個人情報保護法施行規則 第7条第4号)."""
+        return (
+            self.mynumber.distinct > REPORTABLE_DISTINCT_NUMBERS
+            or self.summary("roster").distinct > REPORTABLE_PERSONS
+        )
 
     def to_json(self) -> dict[str, object]:
         return {

@@ -64,6 +64,7 @@ _DETECTOR_NAMES: dict[str, tuple[str, str]] = {
     "passport": ("旅券番号と思われる情報", "what appear to be passport numbers"),
     "pension_number": ("基礎年金番号と思われる情報", "what appear to be pension numbers"),
     "bank_account": ("銀行口座番号と思われる情報", "what appear to be bank account numbers"),
+    "roster": ("個人の名簿と思われる情報", "what appears to be a list of persons"),
 }
 """Sender-facing names; a detector missing here is named by its identifier."""
 
@@ -75,6 +76,7 @@ _REVIEW_NAMES = {
     "passport": "passport",
     "pension_number": "pension number",
     "bank_account": "bank account",
+    "roster": "roster (persons)",
 }
 
 

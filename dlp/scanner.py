@@ -23,12 +23,12 @@ import contextlib
 import dataclasses
 import hashlib
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from email.message import Message
 
 from dlp.config import ScanSettings
-from dlp.detect.base import Detector, Match, summarize
+from dlp.detect.base import Detector, Match, TableDetector, summarize
 from dlp.detect.mynumber import redact, scrub
 from dlp.detect.registry import Gate, arbitrate, build_detectors, build_gate
 from dlp.extract import registry
@@ -58,6 +58,11 @@ class _State:
     dets: tuple[Detector, ...]
     budget: Budget
     gate: Gate = field(default_factory=lambda: build_gate(()))
+    tables: tuple[TableDetector, ...] = ()
+    """Detectors that read whole tables (``roster``); they also sit in ``dets``
+    (for their summary) but find nothing in a single chunk."""
+    per_chunk: tuple[Detector, ...] = ()
+    """``dets`` without the table detectors: what runs over every chunk."""
     matches: list[Match] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     attachments: list[AttachmentInfo] = field(default_factory=list)
@@ -70,13 +75,14 @@ class _State:
         a body or a file name holds."""
         if not chunk.text:
             return
-        if len(self.dets) == 1:
-            found: list[Match] = list(self.dets[0].find(chunk, context_hint=bool(hint)))
+        dets = self.per_chunk
+        if len(dets) == 1:
+            found: list[Match] = list(dets[0].find(chunk, context_hint=bool(hint)))
         else:
             found = []
             gated = self.gate.gated
             passed = self.gate.hits(chunk.text) if gated else gated
-            for d in self.dets:
+            for d in dets:
                 name = d.name
                 if name in gated and not (name in passed or name in hint or chunk.field_label):
                     continue  # no keyword anywhere near: nothing it may count
@@ -89,6 +95,25 @@ class _State:
             self.matches.append(m)
             if len(self.findings) < MAX_FINDINGS:
                 self.findings.append(m.to_finding(location))
+
+    def detect_tables(self, chunks: Sequence[TextChunk]) -> None:
+        """Give each table (columns with a header, from one sheet or file) to the
+        table detectors: a roster is a property of the rows, not of one column."""
+        if not self.tables:
+            return
+        tables: dict[str, list[TextChunk]] = {}
+        for c in chunks:
+            if c.field_label and "!" in c.location:
+                tables.setdefault(c.location.rsplit("!", 1)[0], []).append(c)
+        for where, columns in tables.items():
+            if len(columns) < 2:
+                continue
+            location = redact(where)
+            for d in self.tables:
+                for m in d.find_table(columns):
+                    self.matches.append(m)
+                    if len(self.findings) < MAX_FINDINGS:
+                        self.findings.append(m.to_finding(location))
 
     def keywords(self, text: str) -> frozenset[str]:
         """The detectors whose keyword ``text`` (a subject, a body, a file name) holds."""
@@ -110,7 +135,9 @@ class _State:
 def _state(scan: ScanSettings) -> _State:
     names = tuple(scan.detectors)
     dets = build_detectors(names, scan.keyword_window, tuple(scan.extra_keywords))
-    return _State(dets, Budget.from_settings(scan), build_gate(names))
+    tables = tuple(d for d in dets if isinstance(d, TableDetector))
+    per_chunk = tuple(d for d in dets if not isinstance(d, TableDetector))
+    return _State(dets, Budget.from_settings(scan), build_gate(names), tables, per_chunk)
 
 
 def scan_message(raw: bytes, scan: ScanSettings, source: str = "<message>") -> ScanReport:
@@ -204,6 +231,7 @@ def _walk_message(
     subject_kw = st.keywords(parsed.subject)
     for chunk in parsed.chunks:
         st.detect(chunk, hint | subject_kw if "header:" not in chunk.location else hint)
+    st.detect_tables(parsed.chunks)
     # Only attachments need it, and on a 2 MB body the search costs 5 ms a detector.
     text_kw = _NONE
     if parsed.attachments:
@@ -321,6 +349,7 @@ def _scan_file(
     before = len(st.matches)
     for chunk in ext.chunks:
         st.detect(chunk, hint)
+    st.detect_tables(ext.chunks)
     detail = redact(ext.detail)
     status = ext.status
     if ext.unread:

@@ -153,14 +153,17 @@ SEP_CLASS = "[" + re.escape(SEPARATORS) + "]"
 
 
 def summarize(matches: Iterable[Match]) -> Summary:
-    """Counts for a whole message: each distinct value once, at its highest confidence."""
+    """Counts for a whole message: each distinct value once, at its highest confidence.
+    A :class:`GroupHit` (one roster table) counts each of its members."""
     best: dict[str, Confidence] = {}
     total = 0
     for m in matches:
-        total += 1
-        prev = best.get(m.value)
-        if prev is None or m.confidence.rank > prev.rank:
-            best[m.value] = m.confidence
+        values = m.members if isinstance(m, GroupHit) else (m.value,)
+        total += len(values)
+        for v in values:
+            prev = best.get(v)
+            if prev is None or m.confidence.rank > prev.rank:
+                best[v] = m.confidence
     levels = list(best.values())
     return Summary(
         total=total,
@@ -212,6 +215,65 @@ class Hit:
             offset=self.start,
             reason=self.reason,
         )
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class GroupHit:
+    """One finding that stands for many values: a table of persons (``roster``).
+    ``members`` (one key a row) are counted by :func:`summarize`; only the count
+    leaves the scanner."""
+
+    detector: str
+    start: int
+    end: int
+    confidence: Confidence
+    masked: str
+    reason: str
+    _members: tuple[str, ...] = field(repr=False)
+    gap: int = 0
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        return self._members
+
+    @property
+    def value(self) -> str:
+        return self._members[0] if self._members else ""
+
+    def __repr__(self) -> str:
+        return f"GroupHit({self.detector}, {self.masked}, confidence={self.confidence.value})"
+
+    __str__ = __repr__
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> str | tuple[Any, ...]:
+        raise TypeError("a detector match holds personal data and must not leave the process")
+
+    def to_finding(self, location: str) -> Finding:
+        return Finding(
+            detector=self.detector,
+            confidence=self.confidence,
+            location=location,
+            masked=self.masked,
+            offset=self.start,
+            reason=self.reason,
+        )
+
+
+@runtime_checkable
+class TableDetector(Protocol):
+    """A detector that reads a whole table at once (its columns, each a ``TextChunk``
+    with its header as ``field_label``), not one chunk at a time."""
+
+    @property
+    def name(self) -> str: ...
+
+    def find_table(self, columns: Sequence[TextChunk]) -> Sequence[Match]: ...
+
+    def has_keyword(self, text: str) -> bool: ...
+
+    def find(self, chunk: TextChunk, *, context_hint: bool = False) -> Sequence[Match]: ...
+
+    def mask(self, text: str) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)

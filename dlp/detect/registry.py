@@ -20,8 +20,16 @@ from dlp.detect import (
     passport,
     pension_number,
     residence_card,
+    roster,
 )
-from dlp.detect.base import DIGIT, SEP_CLASS, Detector, Match, PatternDetector
+from dlp.detect.base import (
+    DIGIT,
+    SEP_CLASS,
+    Detector,
+    Match,
+    PatternDetector,
+    TableDetector,
+)
 from dlp.detect.mynumber import DETECTOR as MYNUMBER
 from dlp.detect.mynumber import build_detector
 
@@ -33,19 +41,13 @@ _BUILDERS: dict[str, Callable[[int, tuple[str, ...]], Detector]] = {
     passport.NAME: lambda window, extra: passport.build(),
     pension_number.NAME: lambda window, extra: pension_number.build(),
     bank_account.NAME: lambda window, extra: bank_account.build(),
+    roster.NAME: lambda window, extra: roster.build(),
 }
 
 NAMES: tuple[str, ...] = tuple(_BUILDERS)
 """Every detector this version knows."""
 
-DEFAULT_ENABLED: tuple[str, ...] = (
-    MYNUMBER,
-    credit_card.NAME,
-    drivers_license.NAME,
-    residence_card.NAME,
-    passport.NAME,
-    pension_number.NAME,
-)
+DEFAULT_ENABLED: tuple[str, ...] = NAMES
 """On unless ``[scan] detectors`` says otherwise: those with no false positive at
 ``high`` over the shared corpus (bench/detectors.py, BENCHMARKS.md)."""
 
@@ -115,7 +117,7 @@ def _maskers() -> tuple[tuple[Callable[[str], str], ...], dict[str, Callable[[st
     always: list[Callable[[str], str]] = []
     gated: dict[str, Callable[[str], str]] = {}
     for d in build_detectors(NAMES):
-        if d.name == MYNUMBER:
+        if d.name == MYNUMBER or isinstance(d, TableDetector):
             continue
         if isinstance(d, PatternDetector) and d.mask_needs_keyword and d.name in gate.gated:
             gated[d.name] = d.mask

@@ -141,7 +141,8 @@ class SendRecord:
     mynumber_total: int = 0
     mynumber_distinct: int = 0
     reportable_scale: bool = False
-    """More than 100 distinct numbers: the 番号法 leak-report threshold."""
+    """More than 100 distinct numbers (番号法) or a roster of more than 1,000 persons
+    (個人情報保護法): a leak of it would have to be reported."""
     action: str = ""
     rule: str = ""
     reasons: tuple[str, ...] = ()

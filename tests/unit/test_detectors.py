@@ -266,3 +266,55 @@ def test_bank_account_in_a_csv_row() -> None:
     row = "銀行名,支店名,種別,口座番号\n三井住友銀行,本店,当座,2618667"
     assert _levels(bank_account.build(), row) == ["high"]
     assert _levels(bank_account.build(), "口座 ¥2618667") == []
+
+
+# --- roster ------------------------------------------------------------------------------------
+
+
+def _roster_csv(n: int, header: str = "氏名,住所,電話番号", title: str = "") -> bytes:
+    rows = "".join(f"職員{i:05d},東京都千代田区{i}-1,03-{i % 10000:04d}-0000\n" for i in range(n))
+    return (title + header + "\n" + rows).encode()
+
+
+def test_roster_counts_persons_in_a_table() -> None:
+    r = scan_file(_roster_csv(25, title="職員名簿 2026年度\n\n"), "名簿.csv", ScanSettings(), "t")
+    (f,) = [f for f in r.findings if f.detector == "roster"]
+    assert f.confidence.value == "high" and f.masked == "25 persons"
+    assert f.location == "attachment:名簿.csv" and "職員" not in f.reason
+    assert r.summary("roster").distinct == 25 and not r.reportable_scale
+    big = scan_file(_roster_csv(1001), "all.csv", ScanSettings(), "t")
+    assert big.summary("roster").distinct == 1001 and big.reportable_scale
+    assert "職員00001" not in str(big.to_json())
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        "商品名,住所\nりんご,青森\nみかん,愛媛\n",  # no name column
+        "会社名,住所,電話\n株式会社A,東京,03-0000-0000\n株式会社B,大阪,06-0000-0000\n",
+        "氏名,部署\n山田太郎,総務\n佐藤花子,経理\n",  # names without address/birth/phone
+        "氏名,住所\n山田太郎,東京都\n",  # one person: a signature, a form
+    ],
+)
+def test_tables_that_are_no_roster(data: str) -> None:
+    r = scan_file(data.encode(), "t.csv", ScanSettings(), "t")
+    assert r.summary("roster").total == 0
+
+
+def test_a_large_roster_to_outside_is_held_by_the_default_policy() -> None:
+    from pathlib import Path
+
+    from dlp.config import load_file
+    from dlp.model import Recipient, RecipientClass
+    from dlp.policy import decide
+
+    settings = load_file(Path(__file__).resolve().parents[2] / "config" / "dlp.toml")
+    outside = [Recipient("a@kaisha.example", "kaisha.example", RecipientClass.EXTERNAL)]
+    big = scan_file(_roster_csv(1001), "all.csv", settings.scan, "t")
+    verdict = decide(big, outside, "me@example.lg.jp", settings.policy)
+    assert (verdict.action.value, verdict.rule) == ("hold", "roster-external")
+    assert "roster (persons): 1001 distinct" in " ".join(verdict.reasons)
+    small = scan_file(_roster_csv(30), "team.csv", settings.scan, "t")
+    assert decide(small, outside, "me@example.lg.jp", settings.policy).rule == (
+        "identifiers-external"
+    )
