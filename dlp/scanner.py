@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import time
 from collections.abc import Iterator, Sequence
@@ -47,6 +48,7 @@ SMALL_FILE_BYTES = 256
 """Files up to this size that hold exactly one identifier get no sha256 in the report."""
 
 _NONE: frozenset[str] = frozenset()
+_ZERO = Summary()
 
 _GENERIC_TYPES = frozenset(
     {"", "application/octet-stream", "application/x-download", "binary/octet-stream"}
@@ -122,10 +124,13 @@ class _State:
         return frozenset(d.name for d in self.dets if d.has_keyword(text))
 
     def summaries(self) -> dict[str, Summary]:
-        by: dict[str, list[Match]] = {d.name: [] for d in self.dets}
+        """Every enabled detector's counts (zero counts included, in registry order)."""
+        by: dict[str, list[Match]] = {}
         for m in self.matches:
             by.setdefault(m.detector, []).append(m)
-        return {name: summarize(ms) for name, ms in by.items()}
+        out = {d.name: summarize(by.pop(d.name)) if d.name in by else _ZERO for d in self.dets}
+        out.update((name, summarize(ms)) for name, ms in by.items())
+        return out
 
     def timeout(self, detail: str) -> None:
         if not self.error:
@@ -133,11 +138,22 @@ class _State:
 
 
 def _state(scan: ScanSettings) -> _State:
-    names = tuple(scan.detectors)
-    dets = build_detectors(names, scan.keyword_window, tuple(scan.extra_keywords))
+    dets, gate, tables, per_chunk = _compiled(
+        tuple(scan.detectors), scan.keyword_window, tuple(scan.extra_keywords)
+    )
+    return _State(dets, Budget.from_settings(scan), gate, tables, per_chunk)
+
+
+@functools.lru_cache(maxsize=16)
+def _compiled(
+    names: tuple[str, ...], window: int, extra: tuple[str, ...]
+) -> tuple[tuple[Detector, ...], Gate, tuple[TableDetector, ...], tuple[Detector, ...]]:
+    """The detectors of one setting, sorted once (a Protocol ``isinstance`` costs
+    tens of microseconds: not something to do per message)."""
+    dets = build_detectors(names, window, extra)
     tables = tuple(d for d in dets if isinstance(d, TableDetector))
     per_chunk = tuple(d for d in dets if not isinstance(d, TableDetector))
-    return _State(dets, Budget.from_settings(scan), build_gate(names), tables, per_chunk)
+    return dets, build_gate(names), tables, per_chunk
 
 
 def scan_message(raw: bytes, scan: ScanSettings, source: str = "<message>") -> ScanReport:
