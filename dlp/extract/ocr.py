@@ -1,11 +1,11 @@
 """OCR: images and scanned pages → text, with Tesseract through tesserocr.
 
 Why tesserocr and not pytesseract (measured on this machine, BENCHMARKS.md):
-pytesseract starts the ``tesseract`` program for every image, and loading the
-Japanese model costs ~0.25 s each time (0.3–0.8 s for a card-sized image, the
-upper figure when Debian's OpenMP build spreads over both cores).  tesserocr
-keeps one initialised engine per worker process: 0.06–0.1 s for the same
-image, after a one-off 0.3 s start.  The engine is native code fed hostile
+pytesseract starts the ``tesseract`` program for every image, which loads the
+Japanese model each time: 0.18 s CPU for a card-sized image, 0.37 s when
+Debian's OpenMP build spreads over both cores.  tesserocr keeps one initialised
+engine per worker process: 0.05 s for the same image, after a one-off 0.1-0.3 s
+start.  The engine is native code fed hostile
 images, so it never runs in the worker itself: ``extract`` warms the engine in
 the worker, then recognises in a forked child (``sandbox.py``) that inherits
 it, under the address-space limit and the message deadline.  Pillow decodes
