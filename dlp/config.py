@@ -224,7 +224,27 @@ _CLASSES = tuple(c.value for c in RecipientClass)
 _CONFIDENCES = tuple(c.value for c in Confidence)
 # Subsets by meaning: a lookalike recipient is refused or the message held (no
 # delivery to a doppelganger); the fallback when no rule matches always delivers.
-_LOOKALIKE_ACTIONS = (Action.REJECT.value, Action.HOLD.value)
+_LOOKALIKE_ACTIONS = (Action.REJECT.value, Action.HOLD.value, Action.CONFIRM.value)
+_ON_TIMEOUT = ("discard", "deliver", "hold")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str, key: str = "duration") -> float:
+    """Seconds in ``"30s"``, ``"5m"``, ``"2h"`` or ``"3d"`` (issue 13: durations carry a unit,
+    so "5" can never be read as five seconds by one admin and five minutes by another)."""
+    value = text.strip().lower()
+    number, unit = value[:-1], value[-1:]
+    if unit not in _UNITS or not number.replace(".", "", 1).isdigit():
+        raise ValueError(
+            f"{key} = {text!r} is not a duration: write a number and a unit, "
+            'e.g. "30s", "5m", "2h" or "3d"'
+        )
+    seconds = float(number) * _UNITS[unit]
+    if seconds <= 0:
+        raise ValueError(f"{key} = {text!r} must be longer than zero")
+    return seconds
+
+
 _DEFAULT_ACTIONS = (Action.DELIVER.value, Action.TAG.value)
 
 
@@ -240,11 +260,19 @@ class DomainSettings:
     builtin_protected: bool = True
     """Protect the mail domains people mistype most in Japan (gmail.com, docomo.ne.jp ...)."""
     lookalike_action: str = "reject"
-    """reject | hold: what happens to a recipient whose domain is a lookalike."""
+    """reject | hold | confirm: what happens to a recipient whose domain is a lookalike
+    (confirm: the sender is asked, and offered the address they meant)."""
+    lookalike_timeout: str = "1h"
+    """confirm: how long the sender has to answer."""
+    lookalike_on_timeout: str = "discard"
+    """confirm: discard | deliver | hold when the sender did not answer."""
 
     def __post_init__(self) -> None:
         if self.lookalike_action not in _LOOKALIKE_ACTIONS:
             raise ValueError(f"lookalike_action must be {_one_of(_LOOKALIKE_ACTIONS)}")
+        parse_duration(self.lookalike_timeout, "lookalike_timeout")
+        if self.lookalike_on_timeout not in _ON_TIMEOUT:
+            raise ValueError(f"lookalike_on_timeout must be {_one_of(_ON_TIMEOUT)}")
 
 
 @dataclass(frozen=True)
@@ -270,12 +298,33 @@ class Rule:
     incomplete: bool | None = None
     """true: something was left unread (parser gave up, a budget was reached,
     an ambiguous structure, an attachment too large/deep/damaged/partly read)."""
+    has_attachments: bool | None = None
+    """true: the message carries at least one file (false: none)."""
     reason_ja: str = ""
     reason_en: str = ""
+    delay: str = ""
+    """action = "delay": how long the message waits ("5m"); required."""
+    timeout: str = ""
+    """action = "confirm": how long the sender has to answer (default "1h")."""
+    on_timeout: str = ""
+    """action = "confirm": discard (default) | deliver | hold when unanswered."""
 
     def __post_init__(self) -> None:
         if self.action not in _ACTIONS:
             raise ValueError(f"action must be {_one_of(_ACTIONS)}")
+        where = f"rule {self.name!r}"
+        if self.action == Action.DELAY.value:
+            if not self.delay:
+                raise ValueError(f'{where}: action = "delay" needs delay = "5m" (how long)')
+            parse_duration(self.delay, "delay")
+        elif self.delay:
+            raise ValueError(f'{where}: delay is only for action = "delay"')
+        if self.action == Action.CONFIRM.value:
+            parse_duration(self.timeout or "1h", "timeout")
+            if self.on_timeout and self.on_timeout not in _ON_TIMEOUT:
+                raise ValueError(f"{where}: on_timeout must be {_one_of(_ON_TIMEOUT)}")
+        elif self.timeout or self.on_timeout:
+            raise ValueError(f'{where}: timeout and on_timeout are only for action = "confirm"')
         if self.detector and self.detector not in DETECTOR_NAMES:
             raise ValueError(
                 f"unknown detector {self.detector!r}; known: {', '.join(DETECTOR_NAMES)}"
@@ -292,6 +341,70 @@ class Rule:
                     f"unknown attachment status {s!r}; one of {', '.join(sorted(known))}"
                     " or unscannable"
                 )
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    """Notices to senders and approvers, and the one-click decision pages (issue 13)."""
+
+    from_: str = ""
+    """``from`` in the file: the notices' sender (an address nobody answers)."""
+    listen: str = "127.0.0.1:8026"
+    """Where ``dlp console`` serves the decision pages (apart from the admin console)."""
+    base_url: str = ""
+    """What the links in the notices start with; empty = http://<listen>."""
+    secret_key: str = ""
+    """Signs the links; empty = generated once into var/notify.key (give the same key to
+    every host when several gateways and consoles share a PostgreSQL hold queue)."""
+    check_interval: str = "15s"
+    """How often the gateway looks for holds whose time is up (delay, confirm, reminders)."""
+
+    def __post_init__(self) -> None:
+        _hostport(self.listen)
+        parse_duration(self.check_interval, "check_interval")
+        if self.from_ and "@" not in self.from_:
+            raise ValueError(f"from = {self.from_!r} is not a mail address")
+
+    @property
+    def url(self) -> str:
+        if self.base_url:
+            return self.base_url.rstrip("/")
+        host, port = _hostport(self.listen)
+        return f"http://{host}:{port}"
+
+
+@dataclass(frozen=True)
+class ApprovalRoute:
+    sender: str
+    """An address, a domain (example.lg.jp / @example.lg.jp), a glob (*@soumu.example.lg.jp)
+    or "*" (the default route)."""
+    approvers: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if not self.approvers:
+            raise ValueError(f"route for {self.sender!r} names no approvers")
+        for a in self.approvers:
+            if "@" not in a:
+                raise ValueError(f"approver {a!r} is not a mail address")
+
+
+@dataclass(frozen=True)
+class ApprovalSettings:
+    routes: tuple[ApprovalRoute, ...] = ()
+    """First match wins; a route with sender = "*" is the default."""
+    remind_after: str = ""
+    """Remind the approvers once after this long ("4h"); empty = never."""
+    escalate_after: str = ""
+    """After this long, ``escalate_to`` is asked too ("1d"); empty = never."""
+    escalate_to: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.remind_after:
+            parse_duration(self.remind_after, "remind_after")
+        if self.escalate_after:
+            parse_duration(self.escalate_after, "escalate_after")
+            if not self.escalate_to:
+                raise ValueError("escalate_after needs escalate_to (who is asked then)")
 
 
 @dataclass(frozen=True)
@@ -390,6 +503,8 @@ class Settings:
     sendlog: SendLogSettings = field(default_factory=SendLogSettings)
     quarantine: QuarantineSettings = field(default_factory=QuarantineSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    notify: NotifySettings = field(default_factory=NotifySettings)
+    approval: ApprovalSettings = field(default_factory=ApprovalSettings)
     base_dir: str = "."
     """Directory relative paths resolve against (the one that holds config/)."""
     source: str = "<defaults>"
@@ -506,7 +621,24 @@ def parse_settings(raw: dict[str, Any], source: str = "<config>") -> Settings:
     settings = Settings(**values, source=source)
     _check_ocr(settings, source)
     _check_timeouts(settings, source)
+    _check_sender_loop(settings, source)
     return settings
+
+
+def _check_sender_loop(s: Settings, source: str) -> None:
+    """confirm / delay / approve mail someone: that needs a From, and approve an approver."""
+    actions = {r.action for r in s.policy.rules} | {s.domains.lookalike_action}
+    loop = actions & {Action.CONFIRM.value, Action.DELAY.value, Action.APPROVE.value}
+    if loop and not s.notify.from_:
+        raise ConfigError(
+            f"{source}: action {_one_of(tuple(sorted(loop)))} sends notices: set [notify] from "
+            '(e.g. from = "dlp-noreply@example.lg.jp")'
+        )
+    if Action.APPROVE.value in actions and not s.approval.routes:
+        raise ConfigError(
+            f'{source}: action = "approve" needs [[approval.routes]] (sender = "*" for a '
+            "default route) naming who approves"
+        )
 
 
 def _check_timeouts(s: Settings, source: str) -> None:
@@ -541,6 +673,8 @@ _SECTIONS: dict[str, type] = {
     "sendlog": SendLogSettings,
     "quarantine": QuarantineSettings,
     "console": ConsoleSettings,
+    "notify": NotifySettings,
+    "approval": ApprovalSettings,
 }
 
 
@@ -548,18 +682,20 @@ def _build(cls: type[T], value: Any, where: str, source: str) -> T:
     if not isinstance(value, dict):
         raise ConfigError(f"{source}: [{where}] must be a table")
     hints = typing.get_type_hints(cls)
-    known = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
+    # A field named after a Python keyword (``from_``) is written without the "_".
+    known = {f.name.rstrip("_"): f for f in fields(cls)}  # type: ignore[arg-type]
     kwargs: dict[str, Any] = {}
     for key, item in value.items():
         if key not in known:
             raise ConfigError(
                 f"{source}: unknown key {where}.{key}; expected one of: " + ", ".join(known)
             )
-        kwargs[key] = _coerce(hints[key], item, f"{where}.{key}", source)
+        name = known[key].name
+        kwargs[name] = _coerce(hints[name], item, f"{where}.{key}", source)
     missing = [
         n
         for n, f in known.items()
-        if f.default is MISSING and f.default_factory is MISSING and n not in kwargs
+        if f.default is MISSING and f.default_factory is MISSING and f.name not in kwargs
     ]
     if missing:
         raise ConfigError(f"{source}: {where} is missing required key(s): {', '.join(missing)}")

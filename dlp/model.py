@@ -38,8 +38,19 @@ class Action(StrEnum):
     DELIVER = "deliver"
     TAG = "tag"
     HOLD = "hold"
+    CONFIRM = "confirm"
+    """Held; the envelope sender is told why and decides (send / discard) by one click."""
+    DELAY = "delay"
+    """Held for a while the sender can end (send now / cancel); then delivered by itself."""
+    APPROVE = "approve"
+    """Held; an approver for this sender decides (approve / reject)."""
     REJECT = "reject"
     TEMPFAIL = "tempfail"
+
+    @property
+    def sender_in_loop(self) -> bool:
+        """A hold that someone other than the security staff decides (issue 13)."""
+        return self in (Action.CONFIRM, Action.DELAY, Action.APPROVE)
 
 
 class AttachmentStatus(StrEnum):
@@ -303,6 +314,20 @@ class Recipient:
 
 
 @dataclass(frozen=True, slots=True)
+class HoldTerms:
+    """How long a confirm / delay hold waits and what happens then (from the rule)."""
+
+    wait_seconds: float = 0.0
+    """delay: when it is delivered by itself; confirm: when ``on_timeout`` applies;
+    approve: 0 (waits for an approver until retention)."""
+    on_timeout: str = ""
+    """confirm only: discard | deliver | hold."""
+    notice_ja: str = ""
+    notice_en: str = ""
+    """What was found and where, in plain words (the rule's reason texts): the notice quotes them."""
+
+
+@dataclass(frozen=True, slots=True)
 class Verdict:
     """What policy decided, and what to tell the upstream MTA."""
 
@@ -311,6 +336,8 @@ class Verdict:
     reasons: tuple[str, ...] = ()
     smtp_code: int = 250
     smtp_message: str = ""
+    terms: HoldTerms | None = None
+    """For confirm / delay / approve: the terms of the hold."""
 
     def to_json(self) -> dict[str, object]:
         return {

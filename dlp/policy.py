@@ -18,13 +18,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import assert_never
 
-from dlp.config import DomainSettings, PolicySettings, Rule
+from dlp.config import DomainSettings, PolicySettings, Rule, parse_duration
 from dlp.detect.mynumber import scrub
 from dlp.model import (
     Action,
     AttachmentStatus,
     Confidence,
     Finding,
+    HoldTerms,
     Recipient,
     RecipientClass,
     ScanReport,
@@ -42,6 +43,18 @@ _DEFAULT_TEXTS: dict[Action, tuple[str, str]] = {
     Action.HOLD: (
         "確認のため送信を保留しました。",
         "The message has been held for review.",
+    ),
+    Action.CONFIRM: (
+        "送信前の確認のため保留しました。確認のメールをお送りします。",
+        "Held for you to confirm; a mail with a link follows.",
+    ),
+    Action.DELAY: (
+        "送信保留中です。時間が来ると送信されます（取り消しはメールのリンクから）。",
+        "Held for a short while before it is sent (cancel from the link in the mail).",
+    ),
+    Action.APPROVE: (
+        "承認者の承認を待っています。結果はメールでお知らせします。",
+        "Waiting for an approver; you will be told the outcome by mail.",
     ),
     Action.REJECT: (
         "送信ポリシーにより送信できません。",
@@ -127,6 +140,23 @@ def recipient_refusal(recipient: Recipient, domains: DomainSettings) -> Verdict 
         en += f": {recipient.explanation}"
     reason = f"lookalike recipient domain {recipient.domain} (resembles {meant}"
     reason += f", {recipient.technique})" if recipient.technique else ")"
+    if domains.lookalike_action == Action.CONFIRM:
+        ja_ask, en_ask = f"{ja}。送信してよいか確認してください", f"{en}: please confirm"
+        return Verdict(
+            action=Action.CONFIRM,
+            rule=LOOKALIKE_RULE,
+            reasons=(reason,),
+            smtp_code=250,
+            smtp_message=_fit(
+                "2.1.5", ja + "（送信前に確認をお願いします）", en + " (held for you to confirm)"
+            ),
+            terms=HoldTerms(
+                wait_seconds=parse_duration(domains.lookalike_timeout),
+                on_timeout=domains.lookalike_on_timeout,
+                notice_ja=scrub(ja_ask),
+                notice_en=scrub(en_ask),
+            ),
+        )
     if domains.lookalike_action == Action.HOLD:
         return Verdict(
             action=Action.HOLD,
@@ -180,6 +210,8 @@ def _matches(rule: Rule, report: ScanReport, recipients: Sequence[Recipient], se
     if rule.attachment_status and not any(
         _status_matches(a.status, rule.attachment_status) for a in report.attachments
     ):
+        return False
+    if rule.has_attachments is not None and rule.has_attachments != bool(report.attachments):
         return False
     if rule.recipient_class and not any(r.klass.value in rule.recipient_class for r in recipients):
         return False
@@ -252,6 +284,10 @@ def _verdict(rule: Rule, report: ScanReport, recipients: Sequence[Recipient]) ->
         case Action.HOLD:
             ja, en = _texts(rule, action, report)
             return Verdict(action, rule.name, reasons, 250, _fit("2.6.0", ja, en))
+        case Action.CONFIRM | Action.DELAY | Action.APPROVE:
+            ja, en = _texts(rule, action, report)
+            terms = _terms(rule, action, report)
+            return Verdict(action, rule.name, reasons, 250, _fit("2.6.0", ja, en), terms)
         case Action.REJECT:
             ja, en = _texts(rule, action, report)
             return Verdict(action, rule.name, reasons, 550, _fit("5.7.1", ja, en))
@@ -260,6 +296,30 @@ def _verdict(rule: Rule, report: ScanReport, recipients: Sequence[Recipient]) ->
             return Verdict(action, rule.name, reasons, 451, _fit("4.7.1", ja, en))
         case _:
             assert_never(action)
+
+
+def _terms(rule: Rule, action: Action, report: ScanReport) -> HoldTerms:
+    """How long the hold waits, and the plain-words reason its notice quotes: the rule's
+    own reason texts (or, without them, what was found and where) - never a number."""
+    found = _found_phrase(report, rule)
+    ja = rule.reason_ja or (found[0] if found else "")
+    en = rule.reason_en or (found[1] if found else "")
+    if found and rule.reason_ja:
+        ja, en = f"{ja}（{found[0]}）", f"{en} ({found[1]})"
+    if not ja and rule.has_attachments:
+        names = _places(a.filename for a in report.attachments)
+        ja, en = f"社外宛ての添付ファイル: {names}", f"attachments to outside recipients: {names}"
+    wait = 0.0
+    if action is Action.DELAY:
+        wait = parse_duration(rule.delay)
+    elif action is Action.CONFIRM:
+        wait = parse_duration(rule.timeout or "1h")
+    return HoldTerms(
+        wait_seconds=wait,
+        on_timeout=(rule.on_timeout or "discard") if action is Action.CONFIRM else "",
+        notice_ja=scrub(ja),
+        notice_en=scrub(en),
+    )
 
 
 def _texts(rule: Rule, action: Action, report: ScanReport) -> tuple[str, str]:

@@ -7,6 +7,7 @@ loudly (docs/console.md explains how to expose it safely, behind TLS).
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import sys
@@ -126,7 +127,7 @@ def serve_cmd(config_path: str | None, listen: str | None) -> None:
         raise SystemExit(2) from None
     scheme = "https" if tls else "http"
     click.echo(f"dlp console on {scheme}://{host}:{port}/", err=True)
-    uvicorn.run(
+    console = uvicorn.Config(
         app,
         host=host,
         port=port,
@@ -134,6 +135,32 @@ def serve_cmd(config_path: str | None, listen: str | None) -> None:
         ssl_keyfile=str(settings.resolve(settings.console.tls_key)) if tls else None,
         **uvicorn_options(settings),
     )
+    configs = [console]
+    if settings.notify.from_:
+        # The sender/approver decision pages on a listener of their own (issue 13):
+        # the admin console can stay on loopback while senders reach their links.
+        from dlp.console.decide import create_decision_app
+
+        d_host, d_port = _hostport(settings.notify.listen)
+        click.echo(
+            f"dlp decision pages on http://{d_host}:{d_port}/ (links: {settings.notify.url})",
+            err=True,
+        )
+        configs.append(
+            uvicorn.Config(
+                create_decision_app(settings),
+                host=d_host,
+                port=d_port,
+                ssl_certfile=str(settings.resolve(settings.console.tls_cert)) if tls else None,
+                ssl_keyfile=str(settings.resolve(settings.console.tls_key)) if tls else None,
+                **uvicorn_options(settings),
+            )
+        )
+    asyncio.run(_serve_all([uvicorn.Server(c) for c in configs]))
+
+
+async def _serve_all(servers: list[Any]) -> None:
+    await asyncio.gather(*(s.serve() for s in servers))
 
 
 @console_group.group("user")

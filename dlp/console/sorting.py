@@ -38,7 +38,9 @@ def _severity(action: str) -> int:
             return 1
         case Action.TEMPFAIL:
             return 2
-        case Action.HOLD:
+        case Action.DELAY:
+            return 2
+        case Action.HOLD | Action.CONFIRM | Action.APPROVE:
             return 3
         case Action.REJECT:
             return 4

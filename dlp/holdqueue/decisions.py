@@ -37,7 +37,16 @@ def discard(settings: Settings, held_id: str, actor: str, comment: str) -> None:
         raise ReleaseError(str(exc)) from None
 
 
-def _discard(settings: Settings, queue: Quarantine, held_id: str, actor: str, comment: str) -> None:
+def _discard(
+    settings: Settings,
+    queue: Quarantine,
+    held_id: str,
+    actor: str,
+    comment: str,
+    *,
+    extra: dict[str, str | int | float | bool | None] | None = None,
+) -> None:
+    """Under the caller's claim; ``extra``: more send-log detail (who decided, how)."""
     held = queue.get(held_id)
     if held is None:
         raise ReleaseError(f"no held message {held_id}")
@@ -48,7 +57,12 @@ def _discard(settings: Settings, queue: Quarantine, held_id: str, actor: str, co
                 actor=actor,
                 comment=comment,
                 audit_key=held.audit_key,
-                detail={"held_id": held.id, "rule": held.rule, "recipients": len(held.recipients)},
+                detail={
+                    "held_id": held.id,
+                    "rule": held.rule,
+                    "recipients": len(held.recipients),
+                    **(extra or {}),
+                },
             )
         )
     queue.delete(held_id)

@@ -224,6 +224,16 @@ class PgQuarantine(Quarantine):
             raise QuarantineError(f"held message {held.id} is being expired; try again later")
         return existing
 
+    def _update(self, held_id: str, meta: bytes) -> None:
+        check_id(held_id)
+        done = self._run(
+            "update a held message",
+            "UPDATE quarantine_held SET meta = %s WHERE id = %s AND NOT pending RETURNING id",
+            (self._fernet.encrypt(meta), held_id),
+        )
+        if not done:
+            raise QuarantineError(f"no held message {held_id}")
+
     def commit(self, held_id: str) -> None:
         check_id(held_id)
         done = self._run(

@@ -94,6 +94,20 @@ class HeldMessage:
     client_address: str = ""
     pending: bool = False
     """Written but not confirmed (no send-log entry yet): never released."""
+    kind: str = "hold"
+    """hold | confirm | delay | approve: who decides (issue 13)."""
+    expires_at: datetime | None = None
+    """delay: delivered then; confirm: ``on_timeout`` applies then; else None."""
+    on_timeout: str = ""
+    waiting_for: tuple[str, ...] = ()
+    """Who may decide: the sender (confirm, delay) or the approvers (approve)."""
+    meant: dict[str, str] = field(default_factory=dict)
+    """Lookalike recipient -> the same local part at the own/partner domain it resembles."""
+    notice_ja: str = ""
+    notice_en: str = ""
+    """Why it is held, in plain words for the notice (no numbers)."""
+    reminded: bool = False
+    escalated: bool = False
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -113,6 +127,18 @@ class HeldMessage:
         }
         if self.pending:
             out["pending"] = True
+        if self.kind != "hold":
+            out.update(
+                kind=self.kind,
+                expires_at=self.expires_at.isoformat() if self.expires_at else None,
+                on_timeout=self.on_timeout,
+                waiting_for=list(self.waiting_for),
+                meant=dict(self.meant),
+                notice_ja=self.notice_ja,
+                notice_en=self.notice_en,
+                reminded=self.reminded,
+                escalated=self.escalated,
+            )
         return out
 
     @classmethod
@@ -122,6 +148,8 @@ class HeldMessage:
             return tuple(str(x) for x in value) if isinstance(value, list) else ()
 
         findings = data.get("findings") or {}
+        meant = data.get("meant") or {}
+        expires = data.get("expires_at")
         return cls(
             id=str(data["id"]),
             audit_key=str(data.get("audit_key", "")),
@@ -139,6 +167,15 @@ class HeldMessage:
             mail_options=strs("mail_options"),
             client_address=str(data.get("client_address", "")),
             pending=data.get("pending") is True,
+            kind=str(data.get("kind") or "hold"),
+            expires_at=datetime.fromisoformat(str(expires)) if expires else None,
+            on_timeout=str(data.get("on_timeout", "")),
+            waiting_for=strs("waiting_for"),
+            meant={str(k): str(v) for k, v in meant.items()} if isinstance(meant, dict) else {},
+            notice_ja=str(data.get("notice_ja", "")),
+            notice_en=str(data.get("notice_en", "")),
+            reminded=data.get("reminded") is True,
+            escalated=data.get("escalated") is True,
         )
 
 
@@ -167,6 +204,8 @@ class Quarantine(abc.ABC):
         verdict: Verdict,
         report: ScanReport,
         client_address: str = "",
+        waiting_for: Sequence[str] = (),
+        meant: dict[str, str] | None = None,
     ) -> HeldMessage:
         """Store the message durably as a *pending* copy; ``commit`` makes it releasable.
 
@@ -184,8 +223,33 @@ class Quarantine(abc.ABC):
             report=report,
             client_address=client_address,
         )
+        terms = verdict.terms
+        if terms is not None and verdict.action.sender_in_loop:
+            held = replace(
+                held,
+                kind=verdict.action.value,
+                expires_at=held.held_at + timedelta(seconds=terms.wait_seconds)
+                if terms.wait_seconds
+                else None,
+                on_timeout=terms.on_timeout,
+                waiting_for=tuple(waiting_for),
+                meant=dict(meant or {}),
+                notice_ja=terms.notice_ja,
+                notice_en=terms.notice_en,
+            )
         meta = json.dumps(held.to_json(), ensure_ascii=False).encode("utf-8")
         return self._store(held, meta, raw)
+
+    def update(self, held: HeldMessage) -> None:
+        """Rewrite a committed entry's metadata (a reminder sent, handed to the staff).
+
+        The caller holds the entry's claim."""
+        meta = json.dumps(held.to_json(), ensure_ascii=False).encode("utf-8")
+        self._update(held.id, meta)
+
+    @abc.abstractmethod
+    def _update(self, held_id: str, meta: bytes) -> None:
+        """Replace the metadata of a committed entry, durably."""
 
     @abc.abstractmethod
     def _store(self, held: HeldMessage, meta: bytes, raw: bytes) -> HeldMessage:
@@ -311,6 +375,17 @@ class FileQuarantine(Quarantine):
                     f"{self.directory}: cannot write held message: {exc}"
                 ) from exc
         return held
+
+    def _update(self, held_id: str, meta: bytes) -> None:
+        check_id(held_id)
+        path = self.directory / (held_id + _META)
+        if not path.exists():
+            raise QuarantineError(f"no held message {held_id}")
+        try:
+            _write_durably(path, self._fernet.encrypt(meta))
+            _fsync_dir(self.directory)
+        except OSError as exc:
+            raise QuarantineError(f"{self.directory}: cannot update {held_id}: {exc}") from exc
 
     def commit(self, held_id: str) -> None:
         """Rename the pending metadata to the held one (atomic), then fsync the directory."""

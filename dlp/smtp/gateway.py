@@ -49,19 +49,21 @@ from email.header import Header
 from typing import Any, assert_never
 
 from dlp import policy
-from dlp.config import Settings
+from dlp.config import Settings, parse_duration
 from dlp.detect.mynumber import scrub
-from dlp.holdqueue.store import Quarantine, QuarantineError, open_quarantine
+from dlp.holdqueue.store import HeldMessage, Quarantine, QuarantineError, open_quarantine
 from dlp.model import Action, Recipient, RecipientClass, ScanReport, Verdict
+from dlp.notify.routes import approvers_for
 from dlp.sendlog import (
     SendLogError,
     needs_record,
     open_store,
+    record_for_event,
     record_for_message,
     record_for_outcome,
 )
 from dlp.sendlog.redact import scrub_tree
-from dlp.smtp import metrics
+from dlp.smtp import metrics, senderloop
 from dlp.smtp.addresses import ROUTING_RULE, RoutingProblem, recipient_refusal
 from dlp.smtp.headers import ALWAYS, strip_fields
 from dlp.smtp.relay import ConnectionPool, MailParams, NextHop, RcptParams, Reply
@@ -223,6 +225,7 @@ class Gateway:
         self._per_client: collections.Counter[str] = collections.Counter()
         self._caps = _CapLog()
         self._drained = asyncio.Event()
+        self._timers: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         if self.classifier is None:
@@ -233,8 +236,32 @@ class Gateway:
             self._inline_fn = default_scan_fn()
         await self.pool.start()
         await self.audit.open()
+        if self.settings.notify.from_:
+            self._timers = asyncio.create_task(self._run_timers())
+
+    async def _run_timers(self) -> None:
+        """Delays that end, confirms unanswered, approvals to remind (``senderloop.run_due``).
+
+        Every serving process runs this: the hold's claim lets one act on each
+        message, and the state is in the hold queue, so a restart loses nothing."""
+        interval = parse_duration(self.settings.notify.check_interval)
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                result = await loop.run_in_executor(None, senderloop.run_due, self.settings)
+            except Exception as exc:
+                log.error("hold timers failed: %s", _why(exc))
+                continue
+            counts = _fields(result)
+            if any(counts.values()):
+                log.info("hold timers", extra={"dlp": {"event": "hold timers", **counts}})
 
     async def close(self) -> None:
+        if self._timers is not None:
+            self._timers.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._timers
         await self.pool.close()
         await self.next_hops.close()
         self.audit.close()
@@ -372,7 +399,7 @@ class Gateway:
                         domain=recipient.domain,
                         resembles=recipient.resembles or "",
                     )
-                case Action.HOLD:
+                case Action.HOLD | Action.CONFIRM | Action.DELAY | Action.APPROVE:
                     return self._hold_recipient(txn, recipient, refusal)
                 case Action.TEMPFAIL:
                     return f"{refusal.smtp_code} {refusal.smtp_message}", False
@@ -466,6 +493,8 @@ class Gateway:
         if self._bounce_goes_outside(txn.sender):
             verdict = policy.hold_instead_of_bounce(verdict)
         verdict = _with_rcpt_holds(verdict, txn.holds)
+        if verdict.action.sender_in_loop:
+            verdict = self._sender_loop_or_hold(txn, verdict)
         for f in report.findings:
             metrics.FINDINGS.labels(f.detector).inc()
         relay_s = 0.0
@@ -479,7 +508,14 @@ class Gateway:
                     answer, next_hop = await self._deliver(st, txn, content, report, verdict)
                     relay_s = time.monotonic() - t_relay
                     metrics.RELAY_SECONDS.observe(relay_s)
-                case Action.HOLD | Action.REJECT | Action.TEMPFAIL:
+                case (
+                    Action.HOLD
+                    | Action.CONFIRM
+                    | Action.DELAY
+                    | Action.APPROVE
+                    | Action.REJECT
+                    | Action.TEMPFAIL
+                ):
                     await st.next_hop.reset()
                     answer, next_hop = await self._not_delivered(st, txn, content, report, verdict)
                 case _:
@@ -602,7 +638,7 @@ class Gateway:
             verdict=verdict,
         )
         match verdict.action:
-            case Action.HOLD:
+            case Action.HOLD | Action.CONFIRM | Action.DELAY | Action.APPROVE:
                 return await self._hold(st, txn, content, report, verdict, record_kwargs)
             case Action.REJECT:
                 try:
@@ -638,6 +674,11 @@ class Gateway:
     ) -> tuple[str, str]:
         """Held durably (pending), recorded, then committed; only then 250 (rule 1)."""
         loop = asyncio.get_running_loop()
+        waiting_for: tuple[str, ...] = ()
+        if verdict.action is Action.APPROVE:
+            waiting_for = approvers_for(txn.sender, self.settings.approval.routes)
+        elif verdict.action.sender_in_loop:
+            waiting_for = (txn.sender,)
         held = await loop.run_in_executor(
             None,
             lambda: self.quarantine.hold(
@@ -649,6 +690,8 @@ class Gateway:
                 verdict=verdict,
                 report=report,
                 client_address=st.peer,
+                waiting_for=waiting_for,
+                meant=self._meant(txn.recipients) if verdict.action is Action.CONFIRM else None,
             ),
         )
         try:
@@ -667,7 +710,67 @@ class Gateway:
             await self._drop_unconfirmed(held.id, txn.audit_key)
             return TEMPFAIL_INTERNAL, ""
         metrics.HELD.inc()
+        if held.kind != Action.HOLD.value:
+            await self._notify(held)
         return f"{verdict.smtp_code} {verdict.smtp_message} [{held.id}]", ""
+
+    async def _notify(self, held: HeldMessage) -> None:
+        """Mail the sender or the approvers their link.  The message is held durably
+        already: a notice that cannot go out leaves it held, for the staff to see
+        (and the deadline's action still applies), never lost."""
+        try:
+            notices = senderloop.notices_for(self.settings, held)
+            sent = await asyncio.wait_for(
+                senderloop.send_notices(self.settings, notices),
+                self.settings.smtp.next_hop_timeout * 3,
+            )
+        except Exception as exc:
+            log.error("notice for held %s not sent: %s", held.id, _why(exc))
+            sent = []
+        self.audit.append_later(
+            record_for_event(
+                event="notice",
+                actor="gateway",
+                comment=f"{held.kind}: link mailed to {len(sent)} of {len(held.waiting_for)}",
+                audit_key=held.audit_key,
+                detail={"held_id": held.id, "kind": held.kind, "to": ", ".join(sent)},
+            )
+        )
+
+    def _sender_loop_or_hold(self, txn: Transaction, verdict: Verdict) -> Verdict:
+        """confirm / delay / approve need someone to mail: an own-domain sender (a
+        notice to an outside or null sender would be backscatter) and, for
+        approve, an approver route.  Without them the message is held for the staff."""
+        why = ""
+        if not txn.sender.strip("<> ") or self._bounce_goes_outside(txn.sender):
+            why = "the envelope sender is not in our own domains"
+        elif verdict.action is Action.APPROVE and not approvers_for(
+            txn.sender, self.settings.approval.routes
+        ):
+            why = "no [[approval.routes]] entry matches the sender"
+        if not why:
+            return verdict
+        return replace(
+            verdict,
+            action=Action.HOLD,
+            reasons=(*verdict.reasons, f"held for review instead of {verdict.action.value}: {why}"),
+            smtp_message=verdict.smtp_message,
+            terms=None,
+        )
+
+    def _meant(self, recipients: Sequence[Recipient]) -> dict[str, str]:
+        """Lookalike recipient -> the same local part at the domain it resembles,
+        offered only when that domain is our own or a partner's."""
+        out: dict[str, str] = {}
+        for r in recipients:
+            if r.klass is RecipientClass.LOOKALIKE and r.resembles:
+                meant = f"{r.address.rpartition('@')[0]}@{r.resembles}"
+                if self._classify_leniently(meant).klass in (
+                    RecipientClass.OWN,
+                    RecipientClass.PARTNER,
+                ):
+                    out[r.address] = meant
+        return out
 
     async def _drop_unconfirmed(self, held_id: str, audit_key: str) -> None:
         """Remove a copy the MTA will be told 451 for.  If that fails too (the
@@ -791,6 +894,10 @@ class _CapLog:
         )
 
 
+def _fields(result: Any) -> dict[str, int]:
+    return {k: int(getattr(result, k)) for k in result.__dataclass_fields__}
+
+
 def _client_key(peer: Any) -> str:
     """The client's address as counted for ``max_sessions_per_client``."""
     host = peer[0] if isinstance(peer, tuple) and peer else str(peer)
@@ -803,18 +910,26 @@ def _client_key(peer: Any) -> str:
     return str(addr)
 
 
+_HOLD_STRENGTH = {Action.DELAY: 1, Action.CONFIRM: 2, Action.APPROVE: 3, Action.HOLD: 4}
+
+
 def _with_rcpt_holds(verdict: Verdict, holds: list[Verdict]) -> Verdict:
     """A lookalike recipient marked for hold at RCPT holds the whole message."""
     if not holds:
         return verdict
     extra = tuple(r for h in holds for r in h.reasons)
+    # The stricter hold wins: the staff's (hold) over an approver's over the
+    # sender's own check (a lookalike confirm) over a mere delay.
+    strongest = max(holds, key=lambda h: _HOLD_STRENGTH.get(h.action, 0))
     match verdict.action:
         case Action.REJECT | Action.TEMPFAIL:
             return verdict
-        case Action.HOLD:
+        case Action.HOLD | Action.CONFIRM | Action.DELAY | Action.APPROVE:
+            if _HOLD_STRENGTH[strongest.action] > _HOLD_STRENGTH[verdict.action]:
+                return replace(strongest, reasons=extra + verdict.reasons)
             return replace(verdict, reasons=verdict.reasons + extra)
         case Action.DELIVER | Action.TAG:
-            first = holds[0]
+            first = strongest
             return replace(
                 first,
                 reasons=extra + verdict.reasons,

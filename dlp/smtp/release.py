@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from dataclasses import replace
 
 from dlp.config import Settings
 from dlp.holdqueue.decisions import ReleaseError
@@ -45,7 +46,18 @@ def release(settings: Settings, held_id: str, actor: str, comment: str) -> str:
         raise ReleaseError(str(exc)) from None
 
 
-def _release(settings: Settings, queue: Quarantine, held_id: str, actor: str, comment: str) -> str:
+def _release(
+    settings: Settings,
+    queue: Quarantine,
+    held_id: str,
+    actor: str,
+    comment: str,
+    *,
+    recipients: tuple[str, ...] | None = None,
+    extra: dict[str, str | int | float | bool | None] | None = None,
+) -> str:
+    """Under the caller's claim.  ``recipients``: send to these instead (the
+    addresses a sender meant, issue 13); ``extra``: more send-log detail."""
     try:
         held = queue.get(held_id)
         if held is None:
@@ -53,6 +65,8 @@ def _release(settings: Settings, queue: Quarantine, held_id: str, actor: str, co
         raw = queue.read(held_id)
     except QuarantineError as exc:
         raise ReleaseError(str(exc)) from None
+    if recipients is not None:
+        held = replace(held, recipients=recipients)
     reply, refused = asyncio.run(_send(settings, held, raw))
     detail: dict[str, str | int | float | bool | None] = {
         "held_id": held.id,
@@ -60,6 +74,7 @@ def _release(settings: Settings, queue: Quarantine, held_id: str, actor: str, co
         "recipients": len(held.recipients) - len(refused),
         "refused": ", ".join(refused),
         "next_hop_reply": reply,
+        **(extra or {}),
     }
     try:
         with open_store(settings) as store:
