@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -100,10 +101,18 @@ def test_session_caps_are_validated_with_the_values_in_the_message() -> None:
 def test_rule_values_come_from_the_enums_and_a_typo_names_them_all() -> None:
     """Every action and recipient class the gateway knows is accepted in a rule, and a
     typo is answered with the full list (taken from dlp.model, not a copy)."""
+    # The sender-in-the-loop actions (issue 13) mail someone: [notify] from, a delay,
+    # an approver route (their own checks: tests/unit/test_sender_loop_config.py).
+    loop: dict[str, Any] = {
+        "notify": {"from": "dlp-noreply@example.lg.jp"},
+        "approval": {"routes": [{"sender": "*", "approvers": ["a@example.lg.jp"]}]},
+    }
     for action in Action:
         for klass in RecipientClass:
             rule = {"name": "r", "action": action.value, "recipient_class": [klass.value]}
-            parse_settings({"policy": {"rules": [rule]}})
+            if action is Action.DELAY:
+                rule["delay"] = "5m"
+            parse_settings({"policy": {"rules": [rule]}, **loop})
     with pytest.raises(ConfigError) as e:
         parse_settings({"policy": {"rules": [{"name": "r", "action": "hodl"}]}})
     assert all(a.value in str(e.value) for a in Action)
@@ -115,7 +124,7 @@ def test_rule_values_come_from_the_enums_and_a_typo_names_them_all() -> None:
         parse_settings(
             {"policy": {"rules": [{"name": "r", "action": "tag", "min_confidence": "x"}]}}
         )
-    with pytest.raises(ConfigError, match=r"lookalike_action must be reject or hold"):
+    with pytest.raises(ConfigError, match=r"lookalike_action must be reject, hold or confirm"):
         parse_settings({"domains": {"lookalike_action": "tag"}})
     with pytest.raises(ConfigError, match=r"default_action must be deliver or tag"):
         parse_settings({"policy": {"default_action": "hold"}})

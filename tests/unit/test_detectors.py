@@ -238,9 +238,7 @@ def test_a_keyword_in_the_subject_reaches_a_gated_detector() -> None:
         "番号は 301912345680 です。\r\n"
     ).encode()
     r = scan_message(raw, ScanSettings(), "t")
-    assert [(f.detector, f.confidence.value) for f in r.findings] == [
-        ("drivers_license", "medium")
-    ]
+    assert [(f.detector, f.confidence.value) for f in r.findings] == [("drivers_license", "medium")]
     plain = raw.replace("運転免許証の写し".encode(), b"copy")
     assert scan_message(plain, ScanSettings(), "t").summary("drivers_license").total == 0
 

@@ -1,0 +1,389 @@
+"""The sender in the loop (issue 13), at the level a user meets it.
+
+Real SMTP into the in-process gateway; an aiosmtpd sink stands for the next hop
+and the mailboxes behind it; the decision pages served by uvicorn on their own
+listener; an HTTP client follows the link from the notice that reached the
+sink: GET (which never acts), then POST.  Durations are seconds so the timer
+paths run in a few seconds.
+"""
+
+from __future__ import annotations
+
+import email
+import re
+import smtplib
+import threading
+import time
+from collections.abc import Iterator
+from email import policy as email_policy
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from gwtools import InProcessGateway, LoopThread, Received, Sink, write_config
+from sendlog_support import QUARANTINE_KEY
+from support import free_port, my_number
+
+from dlp.config import Settings
+from dlp.holdqueue.store import open_quarantine
+from dlp.sendlog import LogFilter, open_store
+
+pytestmark = pytest.mark.timeout(60)
+
+NOTIFY_FROM = "dlp-noreply@example.lg.jp"
+OUTSIDE = "someone@kaisha-abc.jp"
+KACHO, KAKARICHO = "kacho@example.lg.jp", "kakaricho@example.lg.jp"
+LINK = re.compile(r"http://127\.0\.0\.1:\d+/d/[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+")
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+RULES = f"""
+[notify]
+from = "{NOTIFY_FROM}"
+listen = "127.0.0.1:{{port}}"
+check_interval = "1s"
+
+[approval]
+remind_after = "{{remind}}"
+
+[[approval.routes]]
+sender = "*@example.lg.jp"
+approvers = ["{KACHO}", "{KAKARICHO}"]
+
+[[policy.rules]]
+name = "confirm-test"
+sender = ["confirm@example.lg.jp"]
+action = "confirm"
+timeout = "1h"
+reason_ja = "社外宛てのため確認が必要です。"
+reason_en = "It goes outside; please confirm."
+
+[[policy.rules]]
+name = "confirm-short-discard"
+sender = ["late@example.lg.jp"]
+action = "confirm"
+timeout = "1s"
+
+[[policy.rules]]
+name = "confirm-short-deliver"
+sender = ["lenient@example.lg.jp"]
+action = "confirm"
+timeout = "1s"
+on_timeout = "deliver"
+
+[[policy.rules]]
+name = "delay-long"
+sender = ["delay@example.lg.jp"]
+has_attachments = true
+recipient_class = ["external"]
+action = "delay"
+delay = "1h"
+
+[[policy.rules]]
+name = "attachment-outside"
+has_attachments = true
+recipient_class = ["external"]
+action = "delay"
+delay = "1s"
+
+[[policy.rules]]
+name = "approve-test"
+detector = "mynumber"
+min_confidence = "high"
+recipient_class = ["external"]
+action = "approve"
+"""
+
+
+def _mail(sender: str, subject: str, body: str, attachment: bool = False) -> bytes:
+    from email.message import EmailMessage
+
+    msg = EmailMessage(policy=email_policy.SMTP)
+    msg["From"] = sender
+    msg["To"] = OUTSIDE
+    msg["Subject"] = subject
+    msg.set_content(body)
+    if attachment:
+        msg.add_attachment(b"plain notes\n", maintype="text", subtype="plain", filename="memo.txt")
+    return msg.as_bytes()
+
+
+class Loop:
+    """A gateway, its next hop (the mailboxes) and the decision pages."""
+
+    def __init__(self, root: Path, lt: LoopThread, sink: Sink, domains: dict[str, str]) -> None:
+        self.sink = sink
+        page_port = free_port()
+        config = write_config(
+            root,
+            next_hop_port=sink.port,
+            domains=domains,
+            sections={
+                "quarantine": {"encryption_key": QUARANTINE_KEY},
+                "sendlog": {"sqlite_path": str(root / "sendlog.db")},
+            },
+        )
+        # Ahead of the shipped rules: first match wins (the approve rule would
+        # otherwise lose to mynumber-external's hold).
+        text = config.read_text(encoding="utf-8")
+        at = text.index("[[policy.rules]]")
+        rules = RULES.format(port=page_port, remind="1h")
+        config.write_text(text[:at] + rules + "\n" + text[at:], encoding="utf-8")
+        self.gw = InProcessGateway(config, lt)
+        self.settings: Settings = self.gw.settings
+        from dlp.console.decide import create_decision_app
+
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                create_decision_app(self.settings),
+                host="127.0.0.1",
+                port=page_port,
+                log_level="warning",
+                access_log=False,
+            )
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.http = httpx.Client(timeout=30)
+
+    def stop(self) -> None:
+        self.http.close()
+        self.server.should_exit = True
+        self.thread.join(5)
+        self.gw.stop()
+
+    def send(self, sender: str, raw: bytes, rcpts: tuple[str, ...] = (OUTSIDE,)) -> str:
+        with smtplib.SMTP("127.0.0.1", self.gw.port, timeout=30) as c:
+            c.ehlo("mta.example.lg.jp")
+            c.mail(sender)
+            for r in rcpts:
+                c.rcpt(r)
+            code, text = c.data(raw)
+            assert code == 250, text
+            return text.decode()
+
+    def mailbox(self, address: str) -> list[Received]:
+        return [m for m in self.sink.messages if address in m.rcpt_tos]
+
+    def originals(self) -> list[Received]:
+        return [m for m in self.sink.messages if m.mail_from != NOTIFY_FROM]
+
+    def notices_to(self, address: str, n: int = 1, timeout: float = 10) -> list[str]:
+        """The text of the notices ``address`` got (waits for ``n``)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            got = [m for m in self.mailbox(address) if m.mail_from == NOTIFY_FROM]
+            if len(got) >= n:
+                return [_text(m.content) for m in got]
+            time.sleep(0.05)
+        raise AssertionError(f"{n} notice(s) to {address} did not arrive")
+
+    def events(self, event: str, n: int = 1, timeout: float = 5) -> list[dict[str, Any]]:
+        """The send log's entries of this kind (waits for ``n``: a release is
+        recorded just after the next hop took the message)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with open_store(self.settings) as store:
+                got = [e.to_json() for e in store.query(LogFilter(event=event), limit=100)]
+            if len(got) >= n or time.monotonic() > deadline:
+                return got
+            time.sleep(0.05)
+
+    def wait_originals(self, n: int, timeout: float = 10) -> list[Received]:
+        deadline = time.monotonic() + timeout
+        while len(self.originals()) < n and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.originals()
+
+    def open_link(self, link: str) -> tuple[httpx.Response, str]:
+        page = self.http.get(link)
+        m = CSRF.search(page.text)
+        return page, m.group(1) if m else ""
+
+    def post(self, link: str, decision: str, csrf: str, **more: str) -> httpx.Response:
+        return self.http.post(link, data={"decision": decision, "csrf": csrf, **more})
+
+
+def _text(raw: bytes) -> str:
+    msg = email.message_from_bytes(raw, policy=email_policy.default)
+    body = msg.get_body(("plain",))
+    assert body is not None
+    return f"Subject: {msg['Subject']}\n{body.get_content()}"
+
+
+@pytest.fixture(scope="module")
+def lt() -> Iterator[LoopThread]:
+    loop = LoopThread()
+    yield loop
+    loop.stop()
+
+
+@pytest.fixture
+def sink(lt: LoopThread) -> Iterator[Sink]:
+    s = Sink(lt).start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def loop(tmp_path: Path, lt: LoopThread, sink: Sink) -> Iterator[Loop]:
+    lp = Loop(tmp_path, lt, sink, {})
+    yield lp
+    lp.stop()
+
+
+def test_confirm_notice_link_get_shows_post_sends_once(loop: Loop) -> None:
+    sender = "confirm@example.lg.jp"
+    loop.send(sender, _mail(sender, "見積書の送付", "お世話になっております。"))
+    (notice,) = loop.notices_to(sender)
+    assert loop.originals() == []
+    # Japanese first, the reason in plain words, the recipients, one link.
+    assert notice.index("社外宛てのため確認が必要です") < notice.index("It goes outside")
+    assert "見積書の送付" in notice and OUTSIDE in notice
+    (link,) = set(LINK.findall(notice))
+
+    page, csrf = loop.open_link(link)
+    assert page.status_code == 200 and "送信する" in page.text and "見積書の送付" in page.text
+    page, csrf = loop.open_link(link)  # a scanner's second fetch: still nothing acts
+    time.sleep(0.3)
+    assert loop.originals() == []
+
+    done = loop.post(link, "send", csrf)
+    assert done.status_code == 200 and "送信しました" in done.text
+    (original,) = loop.wait_originals(1)
+    assert original.rcpt_tos == [OUTSIDE] and original.mail_from == sender
+
+    again = loop.post(link, "send", csrf)  # a double click, a replay
+    assert again.status_code == 410 and "すでに処理済み" in again.text
+    assert loop.http.get(link).status_code == 410
+    time.sleep(0.3)
+    assert len(loop.originals()) == 1
+    (release,) = loop.events("release")
+    assert release["actor"] == f"sender {sender}"
+    assert release["detail"]["decision"] == "send"
+    assert release["detail"]["client_address"] == "127.0.0.1"
+    assert loop.events("notice")
+
+
+def test_forged_tampered_and_wrong_form_change_nothing(loop: Loop) -> None:
+    sender = "confirm@example.lg.jp"
+    loop.send(sender, _mail(sender, "確認", "本文"))
+    (link,) = set(LINK.findall(loop.notices_to(sender)[0]))
+    _, csrf = loop.open_link(link)
+    head, _, mac = link.rpartition(".")
+    tampered = head + "." + ("A" if mac[0] != "A" else "B") + mac[1:]
+    assert loop.http.get(tampered).status_code == 404
+    assert loop.post(tampered, "send", csrf).status_code == 403  # its csrf is another's
+    assert loop.post(link, "send", "not-the-token").status_code == 403
+    assert loop.post(link, "approve", csrf).status_code == 403  # not offered to a sender
+    time.sleep(0.3)
+    assert loop.originals() == []
+    assert len(open_quarantine(loop.settings).list()) == 1
+
+
+def test_delay_is_delivered_by_itself_when_time_is_up(loop: Loop) -> None:
+    sender = "quick@example.lg.jp"
+    loop.send(sender, _mail(sender, "資料送付", "添付をご確認ください。", attachment=True))
+    notice = loop.notices_to(sender)[0]
+    assert "送信保留" in notice and "memo.txt" in notice
+    (original,) = loop.wait_originals(1, timeout=8)
+    assert original.rcpt_tos == [OUTSIDE]
+    (release,) = loop.events("release")
+    assert release["actor"] == "timer" and release["detail"]["decision"] == "delay_over"
+    assert open_quarantine(loop.settings).list() == []
+
+
+def test_delay_send_now_and_cancel(loop: Loop) -> None:
+    sender = "delay@example.lg.jp"
+    loop.send(sender, _mail(sender, "送信今すぐ", "a", attachment=True))
+    loop.send(sender, _mail(sender, "取り消す分", "b", attachment=True))
+    notices = loop.notices_to(sender, 2)
+    links = {("今すぐ" if "送信今すぐ" in n else "cancel"): LINK.findall(n)[0] for n in notices}
+    _, csrf = loop.open_link(links["今すぐ"])
+    assert loop.post(links["今すぐ"], "send_now", csrf).status_code == 200
+    _, csrf = loop.open_link(links["cancel"])
+    assert loop.post(links["cancel"], "cancel", csrf).status_code == 200
+    (original,) = loop.wait_originals(1)
+    assert "送信今すぐ".encode() in original.content or b"Subject: =?utf-8?" in original.content
+    time.sleep(1.5)  # a timer pass: the cancelled one stays gone
+    assert len(loop.originals()) == 1
+    assert open_quarantine(loop.settings).list() == []
+    (discard,) = loop.events("discard")
+    assert discard["detail"]["decision"] == "cancel"
+
+
+@pytest.mark.parametrize(
+    ("sender", "delivered"), [("late@example.lg.jp", 0), ("lenient@example.lg.jp", 1)]
+)
+def test_confirm_unanswered_takes_on_timeout(loop: Loop, sender: str, delivered: int) -> None:
+    loop.send(sender, _mail(sender, "未回答", "本文"))
+    loop.notices_to(sender)
+    loop.notices_to(sender, 2, timeout=8)  # the outcome notice follows the timeout
+    assert len(loop.wait_originals(delivered, timeout=1)) == delivered
+    assert open_quarantine(loop.settings).list() == []
+
+
+def test_two_approvers_at_once_deliver_once(loop: Loop) -> None:
+    sender = "staff@example.lg.jp"
+    n = my_number("12345678901")
+    loop.send(sender, _mail(sender, "名簿", f"個人番号: {n}\n"))
+    texts = {a: loop.notices_to(a)[0] for a in (KACHO, KAKARICHO)}
+    for text in texts.values():
+        assert n not in text  # no number in a notice (DESIGN.md rule 2)
+        assert "承認依頼" in text
+    pages = {a: loop.open_link(LINK.findall(t)[0]) for a, t in texts.items()}
+    results: dict[str, int] = {}
+
+    def click(a: str) -> None:
+        link = LINK.findall(texts[a])[0]
+        results[a] = loop.post(link, "approve", pages[a][1], comment="ok").status_code
+
+    threads = [threading.Thread(target=click, args=(a,)) for a in texts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results.values())[0] == 200 and sorted(results.values())[1] in (409, 410)
+    (original,) = loop.wait_originals(1)
+    assert original.rcpt_tos == [OUTSIDE]
+    time.sleep(0.5)
+    assert len(loop.originals()) == 1
+    outcome = loop.notices_to(sender)[0]
+    assert "承認され" in outcome and "ok" in outcome
+    (release,) = loop.events("release")
+    assert release["actor"] in (f"approver {KACHO}", f"approver {KAKARICHO}")
+    assert release["comment"].endswith(": ok")
+
+
+def test_outside_sender_is_held_for_staff_without_a_notice(loop: Loop) -> None:
+    sender = "someone@outside.example.com"
+    loop.send(sender, _mail(sender, "外部から", "本文", attachment=True))
+    time.sleep(0.5)
+    assert [m for m in loop.sink.messages if m.mail_from == NOTIFY_FROM] == []
+    (held,) = open_quarantine(loop.settings).list()
+    assert held.kind == "hold"
+
+
+@pytest.fixture
+def lookalike_loop(tmp_path: Path, lt: LoopThread, sink: Sink) -> Iterator[Loop]:
+    lp = Loop(tmp_path, lt, sink, {"lookalike_action": "confirm"})
+    yield lp
+    lp.stop()
+
+
+def test_lookalike_confirm_sends_to_the_address_meant(lookalike_loop: Loop) -> None:
+    loop = lookalike_loop
+    sender = "tanaka@example.lg.jp"
+    loop.send(sender, _mail(sender, "資料", "本文"), rcpts=("aaabb@exp.com",))
+    notice = loop.notices_to(sender)[0]
+    assert "aaabb@exp.co.jp" in notice and "Did you mean" in notice
+    link = LINK.findall(notice)[0]
+    page, csrf = loop.open_link(link)
+    assert "正しい宛先に送信する" in page.text
+    assert loop.post(link, "send_meant", csrf).status_code == 200
+    (original,) = loop.wait_originals(1)
+    assert original.rcpt_tos == ["aaabb@exp.co.jp"]
