@@ -64,8 +64,16 @@ def list_(config_path: str | None, as_json: bool) -> None:
     for h in held:
         click.echo(
             f"{h.id}  {h.held_at.astimezone():%Y-%m-%d %H:%M}  {h.sender or '<>'} -> "
-            f"{', '.join(h.recipients)}  [{h.rule}]  {h.subject[:40]}"
+            f"{', '.join(h.recipients)}  [{h.rule}]  {h.subject[:40]}{_waiting(h)}"
         )
+
+
+def _waiting(h: HeldMessage) -> str:
+    """For a confirm / delay / approve hold: who decides, and until when (issue 13)."""
+    if h.kind == "hold":
+        return ""
+    until = f" until {h.expires_at.astimezone():%Y-%m-%d %H:%M}" if h.expires_at else ""
+    return f"  ({h.kind}: {', '.join(h.waiting_for)}{until})"
 
 
 @quarantine.command()

@@ -127,12 +127,15 @@ class HeldMessage:
         }
         if self.pending:
             out["pending"] = True
+        # Who decides and until when (`dlp quarantine list --json`, issue 13).
+        out.update(
+            kind=self.kind,
+            waiting_for=list(self.waiting_for),
+            expires_at=self.expires_at.isoformat() if self.expires_at else None,
+        )
         if self.kind != "hold":
             out.update(
-                kind=self.kind,
-                expires_at=self.expires_at.isoformat() if self.expires_at else None,
                 on_timeout=self.on_timeout,
-                waiting_for=list(self.waiting_for),
                 meant=dict(self.meant),
                 notice_ja=self.notice_ja,
                 notice_en=self.notice_en,

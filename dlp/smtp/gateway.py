@@ -226,6 +226,7 @@ class Gateway:
         self._caps = _CapLog()
         self._drained = asyncio.Event()
         self._timers: asyncio.Task[None] | None = None
+        self._notices: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         if self.classifier is None:
@@ -258,6 +259,8 @@ class Gateway:
                 log.info("hold timers", extra={"dlp": {"event": "hold timers", **counts}})
 
     async def close(self) -> None:
+        if self._notices:
+            await asyncio.wait(set(self._notices), timeout=self.settings.smtp.next_hop_timeout)
         if self._timers is not None:
             self._timers.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -711,7 +714,11 @@ class Gateway:
             return TEMPFAIL_INTERNAL, ""
         metrics.HELD.inc()
         if held.kind != Action.HOLD.value:
-            await self._notify(held)
+            # After the answer, not before it: the message is safe already and a
+            # notice is one more next-hop transaction the MTA need not wait for.
+            task = asyncio.create_task(self._notify(held))
+            self._notices.add(task)
+            task.add_done_callback(self._notices.discard)
         return f"{verdict.smtp_code} {verdict.smtp_message} [{held.id}]", ""
 
     async def _notify(self, held: HeldMessage) -> None:
@@ -721,7 +728,7 @@ class Gateway:
         try:
             notices = senderloop.notices_for(self.settings, held)
             sent = await asyncio.wait_for(
-                senderloop.send_notices(self.settings, notices),
+                senderloop.send_notices(self.settings, notices, self.next_hops),
                 self.settings.smtp.next_hop_timeout * 3,
             )
         except Exception as exc:

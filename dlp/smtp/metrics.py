@@ -42,6 +42,19 @@ RELAY_SECONDS = Histogram(
     "Time from handing DATA to the next hop to its answer.",
     buckets=_LATENCY_BUCKETS,
 )
+DECISIONS = Counter(
+    "dlp_decisions_total",
+    "Decisions on confirm / delay / approve holds by kind and outcome (send, discard, "
+    "send_meant, send_now, cancel, approve, reject, delay_over, timeout_*); counted where "
+    "they are taken: timers in the gateway, links in `dlp console`.",
+    ["kind", "outcome"],
+)
+DECISION_SECONDS = Histogram(
+    "dlp_decision_seconds",
+    "Time from hold to decision (confirm / delay / approve).",
+    ["kind"],
+    buckets=(10, 30, 60, 300, 900, 1800, 3600, 4 * 3600, 12 * 3600, 86400, 3 * 86400),
+)
 
 
 class HoldQueueCollector(Collector):

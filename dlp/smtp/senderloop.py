@@ -41,7 +41,8 @@ from dlp.holdqueue.store import (
 from dlp.notify.notices import HoldFacts, Notice, approver_notice, outcome_notice, sender_notice
 from dlp.notify.tokens import Grant, TokenError, issue, notify_key, verify
 from dlp.sendlog import open_store, record_for_event
-from dlp.smtp.relay import MailParams, NextHop, RcptParams
+from dlp.smtp import metrics
+from dlp.smtp.relay import ConnectionPool, MailParams, NextHop, RcptParams
 from dlp.smtp.release import _release
 
 log = logging.getLogger("dlp.senderloop")
@@ -110,13 +111,15 @@ def notices_for(settings: Settings, held: HeldMessage, *, reminder: bool = False
     return [sender_notice(facts, link, sender_from)]
 
 
-async def send_notices(settings: Settings, notices: Sequence[Notice]) -> list[str]:
+async def send_notices(
+    settings: Settings, notices: Sequence[Notice], pool: ConnectionPool | None = None
+) -> list[str]:
     """Each notice through the next hop, from ``[notify] from``; the addresses it
     went to.  Notices never pass through the gateway, so they are never held or
     scanned into a loop."""
     sent: list[str] = []
     for notice in notices:
-        hop = NextHop(settings.smtp, settings.smtp.hostname or socket.gethostname())
+        hop = NextHop(settings.smtp, settings.smtp.hostname or socket.gethostname(), pool)
         try:
             reply = await hop.begin(settings.notify.from_, MailParams(), {})
             if not reply.ok:
@@ -208,6 +211,7 @@ def decide(
                     "The message was not sent; it is discarded.",
                 )
             decided = held
+            _count(held, decision)
     except ClaimedElsewhere:
         return Outcome(
             "busy",
@@ -233,6 +237,12 @@ def decide(
         )
     assert outcome is not None
     return outcome
+
+
+def _count(held: HeldMessage, outcome: str) -> None:
+    metrics.DECISIONS.labels(held.kind, outcome).inc()
+    waited = (datetime.now(UTC) - held.held_at).total_seconds()
+    metrics.DECISION_SECONDS.labels(held.kind).observe(max(waited, 0.0))
 
 
 def _check(held: HeldMessage | None, grant: Grant, decision: str) -> Outcome | None:
@@ -301,6 +311,8 @@ def run_due(settings: Settings, now: datetime | None = None) -> DueResult:
                 if held is None or held.held_at != listed.held_at:
                     continue  # decided meanwhile
                 what = _on_due(settings, queue, held, now)
+                if what in ("delivered", "discarded", "handed_over"):
+                    _count(held, "delay_over" if held.kind == "delay" else f"timeout_{what}")
             if what:
                 counts[what] += 1
         except ClaimedElsewhere:

@@ -39,14 +39,6 @@ LINK = re.compile(r"http://127\.0\.0\.1:\d+/d/[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+")
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 RULES = f"""
-[notify]
-from = "{NOTIFY_FROM}"
-listen = "127.0.0.1:{{port}}"
-check_interval = "1s"
-
-[approval]
-remind_after = "{{remind}}"
-
 [[approval.routes]]
 sender = "*@example.lg.jp"
 approvers = ["{KACHO}", "{KAKARICHO}"]
@@ -112,7 +104,14 @@ def _mail(sender: str, subject: str, body: str, attachment: bool = False) -> byt
 class Loop:
     """A gateway, its next hop (the mailboxes) and the decision pages."""
 
-    def __init__(self, root: Path, lt: LoopThread, sink: Sink, domains: dict[str, str]) -> None:
+    def __init__(
+        self,
+        root: Path,
+        lt: LoopThread,
+        sink: Sink,
+        domains: dict[str, str],
+        approval: dict[str, Any] | None = None,
+    ) -> None:
         self.sink = sink
         page_port = free_port()
         config = write_config(
@@ -122,13 +121,19 @@ class Loop:
             sections={
                 "quarantine": {"encryption_key": QUARANTINE_KEY},
                 "sendlog": {"sqlite_path": str(root / "sendlog.db")},
+                "notify": {
+                    "from": NOTIFY_FROM,
+                    "listen": f"127.0.0.1:{page_port}",
+                    "check_interval": "1s",
+                },
+                "approval": approval or {},
             },
         )
         # Ahead of the shipped rules: first match wins (the approve rule would
         # otherwise lose to mynumber-external's hold).
         text = config.read_text(encoding="utf-8")
         at = text.index("[[policy.rules]]")
-        rules = RULES.format(port=page_port, remind="1h")
+        rules = RULES
         config.write_text(text[:at] + rules + "\n" + text[at:], encoding="utf-8")
         self.gw = InProcessGateway(config, lt)
         self.settings: Settings = self.gw.settings
@@ -387,3 +392,40 @@ def test_lookalike_confirm_sends_to_the_address_meant(lookalike_loop: Loop) -> N
     assert loop.post(link, "send_meant", csrf).status_code == 200
     (original,) = loop.wait_originals(1)
     assert original.rcpt_tos == ["aaabb@exp.co.jp"]
+
+
+@pytest.fixture
+def escalating_loop(tmp_path: Path, lt: LoopThread, sink: Sink) -> Iterator[Loop]:
+    approval = {"remind_after": "1s", "escalate_after": "3s", "escalate_to": [JOSHI]}
+    lp = Loop(tmp_path, lt, sink, {}, approval)
+    yield lp
+    lp.stop()
+
+
+JOSHI = "joshi@example.lg.jp"
+
+
+def test_approval_is_reminded_then_escalated_and_the_escalated_approver_decides(
+    escalating_loop: Loop,
+) -> None:
+    loop = escalating_loop
+    sender = "staff@example.lg.jp"
+    loop.send(sender, _mail(sender, "名簿", f"個人番号: {my_number('12345678901')}\n"))
+    first = loop.notices_to(KACHO)[0]
+    reminder = loop.notices_to(KACHO, 2, timeout=8)[1]
+    assert "再通知" in reminder
+    escalated = loop.notices_to(JOSHI, timeout=8)[0]
+    assert "承認依頼" in escalated
+    assert loop.events("remind") and loop.events("escalate")
+    # The first link still works (same hold), but the escalated approver is quicker.
+    link = LINK.findall(escalated)[0]
+    _, csrf = loop.open_link(link)
+    assert loop.post(link, "reject", csrf, comment="宛先を確認してください").status_code == 200
+    time.sleep(0.3)
+    assert loop.originals() == []
+    old = LINK.findall(first)[0]
+    assert loop.http.get(old).status_code == 410
+    outcome = loop.notices_to(sender)[0]
+    assert "却下" in outcome and "宛先を確認してください" in outcome
+    (discard,) = loop.events("discard")
+    assert discard["actor"] == f"approver {JOSHI}"
