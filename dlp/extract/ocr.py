@@ -89,6 +89,8 @@ TINY_PIXELS = 1000
 counted against max_pages: twelve legible digits need more room."""
 MAX_FRAMES = 1
 """Frames read of an animated GIF/WebP/PNG (multi-page TIFFs: every page, within max_pages)."""
+MAX_TIFF_PAGES = 10_000
+"""Pages of a TIFF looked at (those past max_pages are reported, not read)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -428,17 +430,21 @@ def extract_inline(data: bytes, filename: str, location: str, budget: Budget) ->
             status=AttachmentStatus.ERROR,
             detail=f"not a readable {'HEIF ' if heif else ''}image (damaged or unknown format)",
         )
-    pages = _page_count_cap(img)
+    multi = _is_multipage_tiff(img)
     chunks: list[TextChunk] = []
     unread: list[str] = []
     read = 0
-    for index in range(pages):
+    # Pages are found one at a time, never counted first: ``n_frames`` walks every
+    # frame of a GIF, and every page directory of a TIFF (a hostile one can hold
+    # a million in 50 MB).
+    for index in range(MAX_TIFF_PAGES if multi else MAX_FRAMES):
         if index:
             try:
                 img.seek(index)
             except EOFError:
                 break
-        where = f"page {index + 1}" if pages > 1 else "image"
+        budget.check_time()
+        where = f"page {index + 1}" if multi else "image"
         w, h = img.size
         if w * h > limits.max_pixels:
             if not read and index == 0:
@@ -449,7 +455,7 @@ def extract_inline(data: bytes, filename: str, location: str, budget: Budget) ->
             unread.append(f"{where}: {w}x{h} pixels exceeds [ocr] max_pixels")
             continue
         if w * h < TINY_PIXELS or min(w, h) < 8:
-            if pages == 1:  # an icon or a spacer: no room for a 12-digit number
+            if not multi:  # an icon or a spacer: no room for a 12-digit number
                 return Extracted(
                     kind="image",
                     status=AttachmentStatus.SCANNED,
@@ -458,7 +464,7 @@ def extract_inline(data: bytes, filename: str, location: str, budget: Budget) ->
             continue
         left = page_budget_left(budget)
         if left:
-            unread.append(f"{where} not read: {left}")
+            unread.append(f"{where}{' and after' if multi else ''} not read: {left}")
             break
         try:
             img.load()
@@ -471,37 +477,45 @@ def extract_inline(data: bytes, filename: str, location: str, budget: Budget) ->
                     status=AttachmentStatus.ERROR,
                     detail=f"damaged or truncated image ({safe_reason(exc, 80)})",
                 )
-            unread.append(f"{where} damaged")
+            unread.append(f"{where} and after: damaged")
             break
         budget.ocr_pages += 1
         got = read_page(img, limits)
         if got is None:
-            unread.append(f"{where} not read: {time_up(budget)}")
+            unread.append(f"{where}{' and after' if multi else ''} not read: {time_up(budget)}")
             break
         read += 1
         if got.text.strip():
-            loc = f"{location}!p{index + 1} (ocr)" if pages > 1 else f"{location} (ocr)"
+            loc = f"{location}!p{index + 1} (ocr)" if multi else f"{location} (ocr)"
             chunks.append(TextChunk(text=got.text, location=loc))
+    else:
+        if multi:
+            unread.append(f"pages after {MAX_TIFF_PAGES} not read")
     if not read and unread:
         return Extracted(kind="image", status=AttachmentStatus.TOO_LARGE, detail="; ".join(unread))
     return Extracted(
         kind="image",
         status=AttachmentStatus.SCANNED,
         chunks=tuple(chunks),
-        detail="ocr" if pages == 1 else f"ocr ({read} of {pages} pages)",
+        detail=f"ocr ({read} page{'s' if read != 1 else ''})" if multi else "ocr",
         unread=tuple(unread),
     )
 
 
-def _page_count_cap(img: Image) -> int:
-    """Pages to read: every page of a TIFF (a scanned fax), one frame of anything else
-    (an animation; an MPO camera file's second picture is a preview).
-
-    ``n_frames`` on a GIF walks every frame; a TIFF's page directory is cheap."""
-    if img.format == "TIFF":
-        with contextlib.suppress(Exception):
-            return max(1, min(int(getattr(img, "n_frames", 1)), 10_000))
-    return MAX_FRAMES
+def _is_multipage_tiff(img: Image) -> bool:
+    """Every page of a TIFF is read (a scanned fax); of anything else one frame (an
+    animation; an MPO camera file's second picture is a preview)."""
+    if img.format != "TIFF":
+        return False
+    try:
+        img.seek(1)
+    except EOFError:
+        return False
+    except Exception:  # a damaged second directory: read the first page
+        pass
+    with contextlib.suppress(Exception):
+        img.seek(0)
+    return True
 
 
 def _is_heif(data: bytes) -> bool:

@@ -251,7 +251,7 @@ def test_multipage_tiff_past_the_budget_is_partial() -> None:
         "attachment:fax.tif!p2 (ocr)",
     ]
     (a,) = r.attachments
-    assert a.status is AttachmentStatus.PARTIAL and "page 3 not read" in a.detail
+    assert a.status is AttachmentStatus.PARTIAL and "page 3 and after not read" in a.detail
     assert r.incomplete
 
 
