@@ -9,6 +9,8 @@ Format (``config/allowed_domains.txt``)::
     payroll.example.co.jp  mynumber   # entitled to receive My Numbers
     [external]                 checked: real, unrelated, never a lookalike
     exp.com
+    [freemail]                 personal mailboxes, added to the shipped free-mail list
+    mail.example-isp.ne.jp
 
 One domain a line; a subdomain of a listed own/partner domain is trusted too.
 The only tag is ``mynumber``, allowed on partner lines.  Loading is strict: a
@@ -36,7 +38,8 @@ from dlp.detect.lookalike import LOOKALIKE, TRUSTED, ProtectedSet, check, normal
 OWN = "own"
 PARTNER = "partner"
 EXTERNAL = "external"
-SECTIONS = (OWN, PARTNER, EXTERNAL)
+FREEMAIL = "freemail"
+SECTIONS = (OWN, PARTNER, EXTERNAL, FREEMAIL)
 TAG_MYNUMBER = "mynumber"
 
 
@@ -59,9 +62,16 @@ class Allowlist:
     """Partners (a subset of ``partners``) entitled to receive My Numbers."""
     external: tuple[str, ...] = ()
     """Domains checked by an administrator: real, unrelated, never a lookalike."""
+    freemail: tuple[str, ...] = ()
+    """Personal-mailbox domains added to the shipped free-mail list (``dlp.freemail``)."""
 
     def section_of(self, domain: str) -> str | None:
-        for name, items in ((OWN, self.own), (PARTNER, self.partners), (EXTERNAL, self.external)):
+        for name, items in (
+            (OWN, self.own),
+            (PARTNER, self.partners),
+            (EXTERNAL, self.external),
+            (FREEMAIL, self.freemail),
+        ):
             if domain in items:
                 return name
         return None
@@ -80,6 +90,8 @@ class Allowlist:
             return replace(base, partners=(*base.partners, domain), mynumber_partners=mn)
         if section == EXTERNAL:
             return replace(base, external=(*base.external, domain), mynumber_partners=mn)
+        if section == FREEMAIL:
+            return replace(base, freemail=(*base.freemail, domain), mynumber_partners=mn)
         raise ValueError(f"unknown section {section!r}")
 
     def without(self, domain: str) -> Allowlist:
@@ -88,6 +100,7 @@ class Allowlist:
             partners=tuple(d for d in self.partners if d != domain),
             mynumber_partners=self.mynumber_partners - {domain},
             external=tuple(d for d in self.external if d != domain),
+            freemail=tuple(d for d in self.freemail if d != domain),
         )
 
     def to_json(self) -> dict[str, object]:
@@ -97,6 +110,7 @@ class Allowlist:
                 {"domain": d, "mynumber": d in self.mynumber_partners} for d in self.partners
             ],
             "external": list(self.external),
+            "freemail": list(self.freemail),
         }
 
 
@@ -135,9 +149,9 @@ def entry_warnings(domain: str, section: str, current: Allowlist, builtin: bool)
         own=others.own, partners=others.partners, builtin=builtin, external=others.external
     )
     v = check(domain, ps)
-    if section == EXTERNAL:
+    if section in (EXTERNAL, FREEMAIL):
         if v.verdict == TRUSTED:
-            return [f"{domain} is trusted ({v.reason}); [external] would not change that"]
+            return [f"{domain} is trusted ({v.reason}); [{section}] would not change that"]
         return []
     if v.verdict == LOOKALIKE:
         return [
@@ -185,6 +199,7 @@ def _parse(text: str, source: str, plain_as_partner: bool = False) -> _Parsed:
     own: list[str] = []
     partners: list[str] = []
     external: list[str] = []
+    freemail: list[str] = []
     mynumber: set[str] = set()
     for number, raw in enumerate(text.splitlines(), start=1):
         body, hash_, comment = raw.partition("#")
@@ -228,11 +243,15 @@ def _parse(text: str, source: str, plain_as_partner: bool = False) -> _Parsed:
                 source, number, f"{domain} is already listed on line {seen[domain]}"
             )
         seen[domain] = number
-        {OWN: own, PARTNER: partners, EXTERNAL: external}[section].append(domain)
+        {OWN: own, PARTNER: partners, EXTERNAL: external, FREEMAIL: freemail}[section].append(
+            domain
+        )
         if has_mynumber:
             mynumber.add(domain)
         lines.append(_Line(raw, section, domain, has_mynumber, (hash_ + comment).strip()))
-    allowlist = Allowlist(tuple(own), tuple(partners), frozenset(mynumber), tuple(external))
+    allowlist = Allowlist(
+        tuple(own), tuple(partners), frozenset(mynumber), tuple(external), tuple(freemail)
+    )
     return _Parsed(allowlist, tuple(lines))
 
 
@@ -275,6 +294,8 @@ _HEADER = """\
 #             partner is entitled to receive My Numbers (e.g. a payroll office)
 # [external]  domains you checked: real, unrelated organisations that merely
 #             resemble a protected domain (never flagged as lookalikes)
+# [freemail]  personal-mailbox domains (free mail, carriers, ISPs) beyond the
+#             shipped list; recipients there are of class "freemail"
 #
 # Edit with `dlp allowlist add|remove DOMAIN`; a running gateway reloads it.
 """
@@ -292,6 +313,7 @@ def render(existing: str, allowlist: Allowlist) -> str:
         OWN: list(allowlist.own),
         PARTNER: list(allowlist.partners),
         EXTERNAL: list(allowlist.external),
+        FREEMAIL: list(allowlist.freemail),
     }
     placed: set[str] = set()
     out: list[str] = [] if parsed.lines else _HEADER.splitlines()

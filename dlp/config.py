@@ -289,9 +289,13 @@ class Rule:
     attachment_status: tuple[str, ...] = ()
     """Matches when any attachment has one of these statuses."""
     recipient_class: tuple[str, ...] = ()
-    """Matches when any recipient is of one of these classes."""
+    """Matches when any recipient is of one of these classes (``external`` covers
+    ``freemail``: RecipientClass.covers)."""
     mynumber_entitled: bool | None = None
     """true: all recipients are partners entitled to receive My Numbers."""
+    own_address_likely: bool | None = None
+    """true: a recipient is probably the sender's own private address (a free-mail
+    address resembling the sender's name; ``dlp.ownaddress``)."""
     sender: tuple[str, ...] = ()
     """Envelope sender address or @domain patterns."""
     scan_error: bool | None = None

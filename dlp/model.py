@@ -9,7 +9,7 @@ leaves the scanning process.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -93,10 +93,41 @@ _LEFT_UNREAD = frozenset(
 
 
 class RecipientClass(StrEnum):
+    """Where a recipient's domain sits.  ``freemail`` (issue 14) is a personal
+    mailbox at a free-mail or mobile-carrier domain (gmail.com, docomo.ne.jp …):
+    outside the organisation like ``external``, and a kind of it — a rule, filter
+    or count that names ``external`` covers ``freemail`` too (``covers``), so the
+    rules written before the class existed still hold My Numbers sent to
+    gmail.com.  A lookalike of a free-mail domain (gmial.com) stays ``lookalike``."""
+
     OWN = "own"
     PARTNER = "partner"
     EXTERNAL = "external"
     LOOKALIKE = "lookalike"
+    FREEMAIL = "freemail"
+
+    def covers(self) -> frozenset[RecipientClass]:
+        """The classes a rule, filter or count naming this class matches."""
+        return _COVERS.get(self, frozenset({self}))
+
+    @property
+    def outside(self) -> bool:
+        """Outside the organisation and its partners."""
+        return self in _OUTSIDE_CLASSES
+
+
+_COVERS = {
+    RecipientClass.EXTERNAL: frozenset({RecipientClass.EXTERNAL, RecipientClass.FREEMAIL}),
+}
+_OUTSIDE_CLASSES = frozenset(
+    {RecipientClass.EXTERNAL, RecipientClass.LOOKALIKE, RecipientClass.FREEMAIL}
+)
+
+
+def class_matches(klass: str, wanted: Iterable[str]) -> bool:
+    """``klass`` (a recipient's class) is named by ``wanted``, directly or through
+    a covering class (``external`` covers ``freemail``)."""
+    return any(klass in RecipientClass(w).covers() for w in wanted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,6 +317,8 @@ class DomainVerdict:
     explanation: str = ""
     """What differs, for a person: "two letters swapped (ia for ai) (gmial.com ↔ gmail.com)"."""
     explanation_ja: str = ""
+    freemail: bool = False
+    """An ``external`` domain that is a personal-mailbox service (``dlp.freemail``)."""
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -296,6 +329,7 @@ class DomainVerdict:
             "distance": self.distance,
             "reason": self.reason,
             "explanation": self.explanation,
+            "freemail": self.freemail,
         }
 
 
@@ -311,6 +345,9 @@ class Recipient:
     explanation: str = ""
     """For a lookalike: what differs from the domain it resembles (en)."""
     explanation_ja: str = ""
+    own_address_likely: bool = False
+    """A free-mail address that resembles the sender's own name or address: probably
+    the sender's private mailbox (issue 14; ``dlp.ownaddress``)."""
 
 
 @dataclass(frozen=True, slots=True)

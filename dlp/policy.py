@@ -30,6 +30,7 @@ from dlp.model import (
     RecipientClass,
     ScanReport,
     Verdict,
+    class_matches,
 )
 
 LOOKALIKE_RULE = "lookalike-recipient"
@@ -213,7 +214,13 @@ def _matches(rule: Rule, report: ScanReport, recipients: Sequence[Recipient], se
         return False
     if rule.has_attachments is not None and rule.has_attachments != bool(report.attachments):
         return False
-    if rule.recipient_class and not any(r.klass.value in rule.recipient_class for r in recipients):
+    if rule.recipient_class and not any(
+        class_matches(r.klass, rule.recipient_class) for r in recipients
+    ):
+        return False
+    if rule.own_address_likely is not None and rule.own_address_likely != any(
+        r.own_address_likely for r in recipients
+    ):
         return False
     if rule.mynumber_entitled is not None and rule.mynumber_entitled != _all_entitled(recipients):
         return False
@@ -414,7 +421,7 @@ def _describe(report: ScanReport, rule: Rule | None) -> tuple[str, ...]:
 def _recipient_reason(rule: Rule, recipients: Sequence[Recipient]) -> tuple[str, ...]:
     if not rule.recipient_class:
         return ()
-    hit = [r for r in recipients if r.klass.value in rule.recipient_class]
+    hit = [r for r in recipients if class_matches(r.klass, rule.recipient_class)]
     return (f"recipients: {_places(f'{r.domain} ({r.klass.value})' for r in hit)}",)
 
 

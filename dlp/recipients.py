@@ -1,4 +1,4 @@
-"""Classify envelope recipients: own, partner, external or lookalike.
+"""Classify envelope recipients: own, partner, external, freemail or lookalike.
 
 One ``RecipientClassifier`` lives in each gateway process.  It holds the
 allowlist and the ``ProtectedSet`` built from it as one immutable snapshot and
@@ -14,6 +14,7 @@ hundred domains all day.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import logging
 import os
@@ -27,6 +28,7 @@ from pathlib import Path
 from dlp.allowlist import Allowlist, AllowlistError, load_allowlist
 from dlp.config import Settings
 from dlp.detect.lookalike import LOOKALIKE, TRUSTED, ProtectedSet, check, domain_of
+from dlp.freemail import FreemailSet
 from dlp.model import DomainVerdict, Recipient, RecipientClass
 
 log = logging.getLogger("dlp.recipients")
@@ -99,6 +101,7 @@ class _Snapshot:
         own = frozenset(allowlist.own)
         entitled = allowlist.mynumber_partners
         ps = self.protected
+        self.freemail = freemail = FreemailSet.build(allowlist.freemail)
 
         def classify_domain(domain: str) -> _Class:
             v = check(domain, ps)
@@ -109,6 +112,9 @@ class _Snapshot:
                 )
             elif v.verdict == LOOKALIKE:
                 klass = RecipientClass.LOOKALIKE
+            elif v.domain in freemail:
+                klass = RecipientClass.FREEMAIL
+                v = dataclasses.replace(v, freemail=True)
             else:
                 klass = RecipientClass.EXTERNAL
             is_entitled = klass is RecipientClass.PARTNER and any(p in entitled for p in parents)

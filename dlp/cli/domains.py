@@ -12,6 +12,7 @@ Every change is written atomically and recorded in the send log (events
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import json
 import os
@@ -23,6 +24,7 @@ import click
 
 from dlp.allowlist import (
     EXTERNAL,
+    FREEMAIL,
     OWN,
     PARTNER,
     Allowlist,
@@ -35,7 +37,9 @@ from dlp.allowlist import (
 )
 from dlp.cli.common import config_option, load_or_exit
 from dlp.config import Settings
+from dlp.detect.lookalike import EXTERNAL as EXTERNAL_VERDICT
 from dlp.detect.lookalike import LOOKALIKE, check
+from dlp.freemail import FreemailSet
 from dlp.recipients import protected_set
 
 
@@ -115,17 +119,22 @@ def check_cmd(
     allowlist = _load_list(_resolve(settings, allowlist_path), plain=True)
     use_builtin = settings.domains.builtin_protected if builtin is None else builtin
     ps = protected_set(allowlist, use_builtin)
+    freemail = FreemailSet.build(allowlist.freemail)
     any_lookalike = False
     out = sys.stdout
     for item in _inputs(domains):
         v = check(item, ps)
+        if v.verdict == EXTERNAL_VERDICT and v.domain in freemail:
+            # the gateway's class for it is "freemail" (a kind of external; dlp.freemail)
+            v = dataclasses.replace(v, freemail=True)
         any_lookalike |= v.verdict == LOOKALIKE
         if as_json:
             obj = {"input": item, **v.to_json()}
             out.write(json.dumps(obj, ensure_ascii=False) + "\n")
         else:
             extra = f"\t{v.explanation}" if v.explanation else ""
-            out.write(f"{item}\t{v.verdict}\t{v.reason}{extra}\n")
+            verdict = f"{v.verdict} (freemail)" if v.freemail else v.verdict
+            out.write(f"{item}\t{verdict}\t{v.reason}{extra}\n")
     out.flush()
     raise SystemExit(1 if any_lookalike else 0)
 
@@ -171,6 +180,8 @@ def list_cmd(config_path: str | None, allowlist_path: str | None, as_json: bool)
         click.echo(f"partner\t{domain}{tag}")
     for domain in allowlist.external:
         click.echo(f"external\t{domain}")
+    for domain in allowlist.freemail:
+        click.echo(f"freemail\t{domain}")
 
 
 @allowlist_group.command("add")
@@ -185,6 +196,12 @@ def list_cmd(config_path: str | None, allowlist_path: str | None, as_json: bool)
     "section",
     flag_value=EXTERNAL,
     help="Add to [external]: checked, unrelated, never a lookalike.",
+)
+@click.option(
+    "--freemail",
+    "section",
+    flag_value=FREEMAIL,
+    help="Add to [freemail]: a personal-mailbox domain beyond the shipped list.",
 )
 @click.option(
     "--mynumber", is_flag=True, help="Partner is entitled to receive My Numbers (partner only)."

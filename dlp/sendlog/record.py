@@ -51,7 +51,7 @@ entry had to be written before delivery (``next_hop_reply = "pending"``);
 ``notice`` / ``remind`` / ``escalate``: a sender or approver was mailed a decision
 link; ``timeout``: a confirm hold nobody answered was handed to the staff (issue 13)."""
 
-_OUTSIDE = frozenset({RecipientClass.EXTERNAL.value, RecipientClass.LOOKALIKE.value})
+_OUTSIDE = frozenset(c.value for c in RecipientClass if c.outside)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,20 +59,33 @@ class RecipientEntry:
     address: str
     domain: str
     klass: str
-    """own | partner | external | lookalike"""
+    """own | partner | external | freemail | lookalike"""
     resembles: str = ""
+    own_address_likely: bool | None = None
+    """Probably the sender's own private address (issue 14).  None in entries
+    written before it was judged: they lack the key, so their chain hash holds."""
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "address": self.address,
             "domain": self.domain,
             "class": self.klass,
             "resembles": self.resembles,
         }
+        if self.own_address_likely is not None:
+            out["own_address_likely"] = self.own_address_likely
+        return out
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> RecipientEntry:
-        return cls(d["address"], d["domain"], d["class"], d.get("resembles", ""))
+        own = d.get("own_address_likely")
+        return cls(
+            d["address"],
+            d["domain"],
+            d["class"],
+            d.get("resembles", ""),
+            None if own is None else bool(own),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +195,14 @@ class SendRecord:
     def to_outside(self) -> bool:
         """Any recipient outside the organisation and its partners."""
         return any(r.klass in _OUTSIDE for r in self.recipients)
+
+    @property
+    def to_freemail(self) -> bool:
+        return any(r.klass == RecipientClass.FREEMAIL for r in self.recipients)
+
+    @property
+    def own_address_likely(self) -> bool:
+        return any(r.own_address_likely for r in self.recipients)
 
     def to_json(self) -> dict[str, Any]:
         out = self._fields()
@@ -320,7 +341,11 @@ def record_for_message(
         subject=scrub(report.subject),
         recipients=tuple(
             RecipientEntry(
-                scrub(r.address), scrub(r.domain.lower()), r.klass.value, r.resembles or ""
+                scrub(r.address),
+                scrub(r.domain.lower()),
+                r.klass.value,
+                r.resembles or "",
+                r.own_address_likely,
             )
             for r in recipients
         ),

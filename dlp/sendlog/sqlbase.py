@@ -251,8 +251,15 @@ class SqlStore(SendLogStore):
             params.append(f.recipient_domain.strip().lower().lstrip("@"))
         if f.recipient_class:
             key = "lookalike" if f.recipient_class == RecipientClass.LOOKALIKE else "class"
-            clauses.append(self._member(key in use_in, "sendlog_rcpt", "r", "r.klass = ?"))
-            params.append(f.recipient_class)
+            # "external" covers "freemail" (RecipientClass.covers), as in policy rules.
+            covered = sorted(RecipientClass(f.recipient_class).covers())
+            cond = (
+                "r.klass = ?"
+                if len(covered) == 1
+                else f"r.klass IN ({', '.join('?' * len(covered))})"
+            )
+            clauses.append(self._member(key in use_in, "sendlog_rcpt", "r", cond))
+            params.extend(c.value for c in covered)
         if f.has_findings is not None:
             clauses.append("e.has_findings = ?")
             params.append(int(f.has_findings))
@@ -578,7 +585,10 @@ class SqlStore(SendLogStore):
             # Enum values (constants, not user text): inlined like the day offset.
             f" SUM(CASE WHEN e.action = '{Action.HOLD.value}' THEN 1 ELSE 0 END),"
             f" SUM(CASE WHEN e.action = '{Action.REJECT.value}' THEN 1 ELSE 0 END),"
-            " SUM(e.reportable)"
+            " SUM(e.reportable),"
+            " SUM(CASE WHEN e.n_attach > 0 AND e.outside = 1 AND EXISTS (SELECT 1 FROM"
+            " sendlog_rcpt fr WHERE fr.seq = e.seq"
+            f" AND fr.klass = '{RecipientClass.FREEMAIL.value}') THEN 1 ELSE 0 END)"
             f" FROM sendlog_entry e{where} GROUP BY {group} ORDER BY {group}"
         )
         rows = self._select(sql, tuple(params), "compute send-log statistics")

@@ -104,6 +104,8 @@ class StatsRow:
     held: int
     rejected: int
     reportable: int
+    attachments_freemail: int = 0
+    """Messages with an attachment to a free-mail recipient (issue 14)."""
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -116,6 +118,7 @@ class StatsRow:
             "held": self.held,
             "rejected": self.rejected,
             "reportable": self.reportable,
+            "attachments_freemail": self.attachments_freemail,
         }
 
 

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field, replace
 from email.header import Header
 from typing import Any, assert_never
 
-from dlp import policy
+from dlp import ownaddress, policy
 from dlp.config import Settings, parse_duration
 from dlp.detect.mynumber import scrub
 from dlp.holdqueue.store import HeldMessage, Quarantine, QuarantineError, open_quarantine
@@ -492,6 +492,9 @@ class Gateway:
         report = await self.scan(content, txn.audit_key)
         scan_s = time.monotonic() - t_scan
         metrics.SCAN_SECONDS.observe(scan_s)
+        # The sender's display name is known only now (the From header): judge which
+        # free-mail recipients are probably the sender's own (issue 14) before policy.
+        txn.recipients[:] = ownaddress.mark(txn.recipients, txn.sender, report.header_from)
         verdict = policy.decide(report, txn.recipients, txn.sender, self.settings.policy)
         if self._bounce_goes_outside(txn.sender):
             verdict = policy.hold_instead_of_bounce(verdict)
