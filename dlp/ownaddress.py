@@ -33,7 +33,7 @@ import Levenshtein
 
 from dlp.model import Recipient, RecipientClass
 
-THRESHOLD = 0.8
+THRESHOLD = 0.85
 _SPLIT = re.compile(r"[^a-z]+")
 _FOLDS = (
     ("shi", "si"),
@@ -43,7 +43,6 @@ _FOLDS = (
     ("ch", "ty"),
     ("fu", "hu"),
     ("ji", "zi"),
-    ("j", "zy"),
     ("ou", "o"),
     ("oh", "o"),
     ("oo", "o"),
@@ -70,26 +69,58 @@ def name_parts(sender: str, display_name: str = "") -> list[str]:
     for p in parts:
         if p not in out:
             out.append(p)
-    return out
+    # An initial the display name spells out (s.kato, "Kato Satoshi") says nothing more.
+    return [p for p in out if len(p) > 1 or not any(q[0] == p and len(q) > 1 for q in out)]
 
 
-def candidates(parts: Sequence[str]) -> tuple[set[str], set[str]]:
-    """(single parts, combinations).  Only a combination counts when found inside
-    the local part: a family name alone is shared by others (hanako.yamada is not
-    taro.yamada)."""
+def candidates(parts: Sequence[str]) -> tuple[set[str], set[str], set[str]]:
+    """(single names, name + name, name + initial), folded.  A family name alone is
+    shared by others (hanako.yamada is not taro.yamada), so single names count only
+    when nearly the whole local part is the name (``yamada1985``)."""
     names = [p for p in parts if len(p) >= 2]
     initials = {p[0] for p in parts}
     single = {fold(p) for p in names if len(p) >= 3}
-    out = {fold("".join(parts))}
+    pairs = {fold("".join(parts))}
+    with_initial: set[str] = set()
     for a in names:
         for b in names:
             if a != b:
-                out.add(fold(a + b))
+                pairs.add(fold(a) + fold(b))
         for i in initials:
             if i != a[0] or len(names) == 1:
-                out.add(fold(i + a))
-                out.add(fold(a + i))
-    return {c for c in single if len(c) >= 3}, {c for c in out if len(c) >= 3} - single
+                with_initial.add(i + fold(a))
+                with_initial.add(fold(a) + i)
+    keep = {c for c in pairs if len(c) >= 3} - single
+    return single, keep, {c for c in with_initial if len(c) >= 3} - single - keep
+
+
+def _token_rule(recipient_local: str, parts: Sequence[str]) -> bool:
+    """One word of the local part is a name of the sender, and another word stands
+    for another part of the name: its initial alone (goto.h.private for goto.h), or,
+    when the sender's part is itself only an initial, any word starting with it
+    (kenichi.tanaka for k.tanaka), or a close spelling of it.  A word that merely
+    starts with the same letter as a known full name is someone else (ayumi.mori is
+    not Mori Ayako)."""
+    words = [fold(w) for w in _SPLIT.split(recipient_local.lower()) if w]
+    for part in parts:
+        if len(part) < 3:
+            continue
+        f = fold(part)
+        others = [p for p in parts if fold(p) != f]
+        for k, w in enumerate(words):
+            if len(w) < 3 or Levenshtein.ratio(w, f) < 0.85:
+                continue
+            rest = [x for x in words[:k] + words[k + 1 :] if x]
+            for o in others:
+                fo = fold(o)
+                for x in rest:
+                    if (
+                        x == fo[:1]
+                        or (len(o) == 1 and x[0] == o)
+                        or (len(o) > 1 and Levenshtein.ratio(x, fo) >= 0.85)
+                    ):
+                        return True
+    return False
 
 
 def score(recipient_local: str, sender: str, display_name: str = "") -> float:
@@ -97,14 +128,19 @@ def score(recipient_local: str, sender: str, display_name: str = "") -> float:
     r = fold(recipient_local)
     if len(r) < 3:
         return 0.0
-    single, combined = candidates(name_parts(sender, display_name))
-    best = 0.0
-    for c in combined:
+    parts = name_parts(sender, display_name)
+    single, pairs, with_initial = candidates(parts)
+    best = 0.9 if _token_rule(recipient_local, parts) else 0.0
+    for c in pairs:
         if len(c) >= 6 and c in r:
             best = max(best, 0.95)
         best = max(best, Levenshtein.ratio(r, c))
-    for c in single:
+    for c in with_initial:
         best = max(best, Levenshtein.ratio(r, c))
+    for c in single:
+        ratio = Levenshtein.ratio(r, c)
+        if ratio >= 0.9:
+            best = max(best, ratio)
     return best
 
 

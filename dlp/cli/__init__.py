@@ -2,7 +2,7 @@
 
 Each subcommand family lives in its own module with a ``register(group)``
 function, so the families stay small and independent: ``scan``, ``domains``
-(also ``allowlist``), ``serve``, ``log``, ``quarantine``, ``console``.
+(also ``allowlist``), ``serve``, ``log``, ``quarantine``, ``console``, ``incident``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import click
 
 from dlp import __version__
 
-_FAMILIES = ("scan", "domains", "serve", "log", "quarantine", "console")
+_FAMILIES = ("scan", "domains", "serve", "log", "quarantine", "console", "incident")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

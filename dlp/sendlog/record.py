@@ -44,8 +44,10 @@ EVENTS = (
     "timeout",
     "remind",
     "escalate",
+    "incident_report",
 )
-"""``expire``: a held message removed by retention (or an unconfirmed hold
+"""``incident_report``: a report draft was made (who, for which entries; issue 14);
+``expire``: a held message removed by retention (or an unconfirmed hold
 removed); ``outcome``: the next hop's final answer for a message whose ``message``
 entry had to be written before delivery (``next_hop_reply = "pending"``);
 ``notice`` / ``remind`` / ``escalate``: a sender or approver was mailed a decision

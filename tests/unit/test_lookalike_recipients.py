@@ -60,7 +60,8 @@ def test_classes(allowlist_file: Path) -> None:
     gm = c.classify("someone@gmial.com")
     assert (gm.klass, gm.resembles) == (RecipientClass.LOOKALIKE, "gmail.com")
     ext = c.classify("someone@gmail.com")
-    assert ext.klass is RecipientClass.EXTERNAL and ext.address == "someone@gmail.com"
+    assert ext.klass is RecipientClass.FREEMAIL and ext.address == "someone@gmail.com"
+    assert RecipientClass.FREEMAIL in RecipientClass.EXTERNAL.covers()
 
 
 def test_from_settings_honours_builtin_switch(allowlist_file: Path) -> None:
