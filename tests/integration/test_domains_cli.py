@@ -252,3 +252,49 @@ def test_check_against_a_plain_list_of_domains(site: Path) -> None:
     broken = dlp(site, "domains", "check", "--allowlist", str(plain), "x.com")
     assert broken.returncode == 2
     assert f"{plain}:2:" in broken.stderr
+
+
+def dlp_here(site: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`dlp` from this source tree (the installed script may be another checkout's)."""
+    root = Path(__file__).resolve().parents[2]
+    return subprocess.run(
+        [sys.executable, "-c", "from dlp.cli import main; main()", *args],
+        cwd=site,
+        capture_output=True,
+        text=True,
+        timeout=100,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(site),
+            "LANG": "C.UTF-8",
+            "PYTHONPATH": str(root),
+        },
+    )
+
+
+def test_freemail_in_check_and_extendable_in_the_allowlist(site: Path) -> None:
+    """Issue 14: `--json` says "freemail" for every domain; the shipped list covers
+    gmail.com and carrier subdomains, and [freemail] in the allowlist adds more."""
+    dlp = dlp_here
+    r = dlp(site, "domains", "check", "--json", "gmail.com", "biz.ezweb.ne.jp", "gmial.com",
+            "kaisha-abc.jp", "mail.example-isp.ne.jp")  # fmt: skip
+    got = {
+        o["input"]: (o["verdict"], o["freemail"]) for o in map(json.loads, r.stdout.splitlines())
+    }
+    assert got == {
+        "gmail.com": ("external", True),
+        "biz.ezweb.ne.jp": ("external", True),
+        "gmial.com": ("lookalike", False),  # a lookalike of a free-mail domain stays a lookalike
+        "kaisha-abc.jp": ("external", False),
+        "mail.example-isp.ne.jp": ("external", False),
+    }
+    added = dlp(site, "allowlist", "add", "--freemail", "example-isp.ne.jp")
+    assert added.returncode == 0, added.stderr
+    text = (site / "config" / "allowed_domains.txt").read_text(encoding="utf-8")
+    assert "[freemail]\nexample-isp.ne.jp" in text and "keep this comment" in text
+    r = dlp(site, "domains", "check", "--json", "mail.example-isp.ne.jp")
+    assert json.loads(r.stdout)["freemail"] is True
+    listed = dlp(site, "allowlist", "list")
+    assert "freemail\texample-isp.ne.jp" in listed.stdout
+    plain = dlp(site, "domains", "check", "gmail.com")
+    assert plain.stdout.split("\t")[1] == "external (freemail)"
