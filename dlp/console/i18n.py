@@ -183,6 +183,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "class.partner": ("取引先", "partner"),
     "class.external": ("外部", "external"),
     "class.lookalike": ("なりすまし疑い", "lookalike"),
+    "class.freemail": ("フリーメール・携帯", "free mail / mobile"),
+    "class.own_address": ("本人の私用アドレス?", "own private address?"),
+    "class.own_address_hint": (
+        "送信者の氏名・アドレスに似たフリーメールのアドレスです（自宅等への送信の可能性）",
+        "A free-mail address resembling the sender's name or address (possibly their own)",
+    ),
     "event.message": ("メール", "message"),
     "event.release": ("保留解除", "release"),
     "event.discard": ("破棄", "discard"),
