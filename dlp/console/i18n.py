@@ -202,6 +202,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "event.timeout": ("期限切れで担当者へ", "timed out to staff"),
     "event.remind": ("承認の再通知", "reminder"),
     "event.escalate": ("承認のエスカレーション", "escalation"),
+    "event.incident_report": ("報告書の下書き作成", "incident report drafted"),
     "confidence.high": ("高", "high"),
     "confidence.medium": ("中", "medium"),
     "confidence.low": ("低", "low"),

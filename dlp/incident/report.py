@@ -45,7 +45,8 @@ FINAL_DAYS_WRONGFUL = 60
 
 ITEM_NAMES: Mapping[str, str] = {
     MYNUMBER: "個人番号（マイナンバー）",
-    ROSTER: "氏名等の名簿情報",
+    ROSTER: "氏名と、住所・生年月日・電話番号のいずれか（名簿）",
+    "bank_account": "銀行口座番号",
     "credit_card": "クレジットカード番号",
     "drivers_license": "運転免許証番号",
     "residence_card": "在留カード番号",
@@ -67,6 +68,9 @@ ACTION_NAMES: Mapping[str, str] = {
     Action.DELIVER.value: "送信",
     Action.TAG.value: "送信（警告ヘッダ付き）",
     Action.HOLD.value: "保留",
+    Action.CONFIRM.value: "保留（送信者の確認待ち）",
+    Action.DELAY.value: "保留（時間をおいて送信）",
+    Action.APPROVE.value: "保留（承認者の承認待ち）",
     Action.REJECT.value: "拒否",
     Action.TEMPFAIL.value: "一時エラー",
 }
