@@ -140,8 +140,16 @@ def _read(doc: pdfium.PdfDocument, data: bytes, location: str, budget: Budget) -
         # Pages neither pdfium nor pdfminer could read, and scanned pages OCR
         # could not read within its budget: the file is only partly scanned.
         unread=tuple(f"page {i + 1} not read" for i in sorted(failed - better.keys()))
-        + tuple(not_ocred),
+        + _summarised(not_ocred),
     )
+
+
+def _summarised(not_ocred: list[str]) -> tuple[str, ...]:
+    """A 500-page scan past the budget: the first page said in full, then a count,
+    not 450 lines in the report and the send log."""
+    if len(not_ocred) <= 3:
+        return tuple(not_ocred)
+    return (not_ocred[0], f"{len(not_ocred) - 1} more scanned pages not read")
 
 
 def _ocr_detail(scanned: dict[int, str], skipped: list[int], budget: Budget) -> str:

@@ -365,6 +365,12 @@ def test_scanned_pdf_past_the_page_budget_is_partial_and_without_ocr_says_so() -
     (a,) = r.attachments
     assert a.status is AttachmentStatus.PARTIAL and "page 2: scanned page not read" in a.detail
     assert r.incomplete
+    # Many pages past the budget: said once with a count, not a line per page.
+    many = image_pdf([card_back(n, dpi=100).convert("L") for n in NUMBERS[:6]])
+    (a,) = scan_image(many, "fax.pdf", ScanSettings(ocr=OcrSettings(max_pages=1))).attachments
+    assert a.detail.endswith(
+        "page 2: scanned page not read (OCR page budget ([ocr] max_pages = 1) used up); 4 more scanned pages not read"
+    )
 
     # OCR off: as for an image, said in the detail but not a fail-closed status.
     r = scan_image(pdf, "scan.pdf", ScanSettings(ocr=OcrSettings(enabled=False)))
