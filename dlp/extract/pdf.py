@@ -82,6 +82,7 @@ def _read(doc: pdfium.PdfDocument, data: bytes, location: str, budget: Budget) -
     scanned: dict[int, str] = {}
     not_ocred: list[str] = []
     skipped: list[int] = []
+    pictures: list[str] = []
     try:
         try:
             doc.init_forms()
@@ -101,6 +102,10 @@ def _read(doc: pdfium.PdfDocument, data: bytes, location: str, budget: Budget) -
                     textpage.close()
                 if _weight(texts[i]) < OCR_BELOW_CHARS and _has_image(page):
                     _ocr_page(page, i, budget, scanned, not_ocred, skipped)
+                elif _CARD_CONTEXT.search(texts[i]):
+                    chunks.extend(
+                        _ocr_pictures(page, i, location, budget, not_ocred, defects, pictures)
+                    )
                 chunks.extend(_annotations(page, form, f"{location}!p{i + 1}"))
             except BudgetExceeded:
                 raise
@@ -135,7 +140,7 @@ def _read(doc: pdfium.PdfDocument, data: bytes, location: str, budget: Budget) -
         status=AttachmentStatus.SCANNED,
         chunks=tuple(_page_chunks(texts, location) + _ocr_chunks(scanned, location) + chunks),
         members=tuple(members),
-        detail=_ocr_detail(scanned, skipped, budget),
+        detail=_ocr_detail(scanned, skipped, pictures, budget),
         defects=tuple(defects),
         # Pages neither pdfium nor pdfminer could read, and scanned pages OCR
         # could not read within its budget: the file is only partly scanned.
@@ -152,10 +157,14 @@ def _summarised(not_ocred: list[str]) -> tuple[str, ...]:
     return (not_ocred[0], f"{len(not_ocred) - 1} more scanned pages not read")
 
 
-def _ocr_detail(scanned: dict[int, str], skipped: list[int], budget: Budget) -> str:
+def _ocr_detail(
+    scanned: dict[int, str], skipped: list[int], pictures: list[str], budget: Budget
+) -> str:
     parts = []
     if scanned:
         parts.append(f"ocr ({len(scanned)} page{'s' if len(scanned) > 1 else ''})")
+    if pictures:
+        parts.append(f"ocr ({len(pictures)} picture{'s' if len(pictures) > 1 else ''})")
     if skipped:
         why = (
             "ocr disabled"
@@ -165,6 +174,63 @@ def _ocr_detail(scanned: dict[int, str], skipped: list[int], budget: Budget) -> 
         pages = ", ".join(str(i + 1) for i in skipped[:20]) + (" …" if len(skipped) > 20 else "")
         parts.append(f"scanned page(s) {pages} not read: {why}")
     return "; ".join(parts)
+
+
+_CARD_CONTEXT = re.compile(r"個人番号|マイナンバー|通知カード|番号カード|本人確認|扶養控除")
+"""On a page with a text layer, pictures are OCR'd only when the text speaks of
+My Numbers or identity documents (a Word file with a pasted photo of the card,
+exported to PDF): the charts and photos of every other report are not, or they
+would spend the page budget and hold picture-heavy PDFs."""
+PICTURE_MIN_PIXELS = 40_000
+"""Smaller pictures (logos, stamps, icons) on a text page are not OCR'd."""
+
+
+def _ocr_pictures(
+    page: pdfium.PdfPage,
+    i: int,
+    location: str,
+    budget: Budget,
+    not_ocred: list[str],
+    defects: list[str],
+    read: list[str],
+) -> list[TextChunk]:
+    limits = budget.ocr
+    if limits is None or ocr.unavailable(limits.languages):
+        return []
+    chunks: list[TextChunk] = []
+    pictures = page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=3)
+    for k, picture in enumerate(pictures, 1):
+        w, h = picture.get_px_size()
+        if w * h < PICTURE_MIN_PIXELS or min(w, h) < 32:
+            continue
+        where = f"page {i + 1} picture {k}"
+        if w * h > limits.max_pixels:
+            not_ocred.append(f"{where}: {w}x{h} pixels exceeds [ocr] max_pixels")
+            continue
+        why = ocr.page_budget_left(budget)
+        if why:
+            not_ocred.append(f"{where} not read ({why})")
+            break
+        try:
+            bitmap = picture.get_bitmap(render=False)
+            try:
+                image = bitmap.to_pil()
+            finally:
+                bitmap.close()
+        except Exception as exc:
+            defects.append(f"{where}: not decoded ({type(exc).__name__})")
+            continue
+        budget.ocr_pages += 1
+        got = ocr.read_page(image, limits)
+        if got is None:
+            not_ocred.append(f"{where} not read ({ocr.time_up(budget)})")
+            break
+        read.append(where)
+        if got.text.strip():
+            chunks.append(
+                TextChunk(text=got.text, location=f"{location}!p{i + 1}!picture{k} (ocr)")
+            )
+    return chunks
 
 
 OCR_BELOW_CHARS = 32

@@ -495,3 +495,41 @@ def test_no_ocr_in_the_serving_process_an_image_there_is_a_timeout() -> None:
     assert confidences(worker) == [Confidence.HIGH]
     with pytest.raises(ConfigError, match="ocr_here"):
         parse_settings({"scan": {"ocr_here": False}})
+
+
+def _text_pdf_with_picture(text: str) -> bytes:
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.utils import ImageReader
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.pdfgen import canvas
+
+    pdfmetrics.registerFont(UnicodeCIDFont("HeiseiKakuGo-W5"))
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf, pagesize=A4)
+    c.setFont("HeiseiKakuGo-W5", 11)
+    c.drawString(40, 800, text)
+    c.drawImage(ImageReader(card_back(NUMBERS[3])), 40, 400, width=400, height=252)
+    c.showPage()
+    c.save()
+    return buf.getvalue()
+
+
+@needs_ocr
+def test_card_photo_in_a_pdf_with_text_about_it_is_read() -> None:
+    # A Word file with a pasted photo of the card, exported to PDF: a text layer,
+    # so not a "scanned page", but the text says what the picture is.
+    pdf = _text_pdf_with_picture(
+        "本人確認のため、マイナンバーカードの写しを添付いたします。ご確認ください。"
+    )
+    r = scan_image(pdf, "申請書.pdf")
+    assert [(f.confidence, f.location) for f in r.findings] == [
+        (Confidence.HIGH, "attachment:申請書.pdf!p1!picture1 (ocr)")
+    ]
+    assert r.attachments[0].detail == "ocr (1 picture)"
+    # The charts and photos of an ordinary report are not OCR'd (budget, holds).
+    report = _text_pdf_with_picture(
+        "四半期の売上報告書です。グラフと写真をご確認ください。よろしくお願いいたします。"
+    )
+    r = scan_image(report, "report.pdf")
+    assert r.findings == () and r.attachments[0].detail == ""
