@@ -28,6 +28,7 @@ from dlp.console.pages import allowlist as allowlist
 from dlp.console.pages import auth as auth
 from dlp.console.pages import dashboard as dashboard
 from dlp.console.pages import held as held
+from dlp.console.pages import incident as incident
 from dlp.console.pages import log as log
 from dlp.console.pages import users as users
 from dlp.console.pages import verify as verify
@@ -54,6 +55,8 @@ def routes() -> list[Route | Mount]:
         Route("/log", log.log_list, methods=["GET"]),
         Route("/log/export.csv", log.log_export, methods=["GET"]),
         Route("/log/{entry_id:int}", log.log_entry, methods=["GET"]),
+        Route("/report", incident.report_form, methods=["GET"]),
+        Route("/report", incident.report_draft, methods=["POST"]),
         Route("/held", held.held_list, methods=["GET"]),
         Route("/held/{held_id}", held.held_detail, methods=["GET"]),
         Route("/held/{held_id}/release", held.held_release, methods=["POST"]),

@@ -184,6 +184,27 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "class.external": ("外部", "external"),
     "class.lookalike": ("なりすまし疑い", "lookalike"),
     "class.freemail": ("フリーメール・携帯", "free mail / mobile"),
+    "report.title": ("報告書の下書き", "Report draft"),
+    "report.help": (
+        "送信ログの記録から、個人情報保護委員会への報告（速報・確報）の下書きを作ります。"
+        "作成したことは送信ログに記録されます。⑤〜⑨は担当者が記入してください。",
+        "Drafts the report to the Personal Information Protection Commission from the send "
+        "log. Each draft is recorded in the send log; items 5-9 are for you to fill in.",
+    ),
+    "report.ids": ("記録ID（複数可）", "Entry ids (one or more)"),
+    "report.discovered": ("発覚日", "Discovered on"),
+    "report.wrongful": (
+        "不正の目的によるもの（確報の期限は60日）",
+        "For a wrongful purpose (final report due in 60 days)",
+    ),
+    "report.make": ("下書きを作成", "Draft"),
+    "report.make_md": ("Markdownで保存", "Save as Markdown"),
+    "report.make_docx": ("Wordで保存", "Save as Word"),
+    "report.bad_id": ("記録IDは数字で指定してください: {id}", "An entry id is a number: {id}"),
+    "report.need_ids": ("記録IDを1〜{n}件指定してください。", "Give between 1 and {n} entry ids."),
+    "report.bad_date": ("発覚日は YYYY-MM-DD で指定してください。", "Discovered on: YYYY-MM-DD."),
+    "report.link": ("報告書の下書き", "Report draft"),
+    "report.selected": ("選択した記録で報告書の下書き", "Report draft for the selected entries"),
     "class.own_address": ("本人の私用アドレス?", "own private address?"),
     "class.own_address_hint": (
         "送信者の氏名・アドレスに似たフリーメールのアドレスです（自宅等への送信の可能性）",

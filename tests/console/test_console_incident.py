@@ -1,0 +1,97 @@
+"""The console's 報告書の下書き page and the free-mail badges (issue 14), on a real
+store whose entries are written from real scans by ``record_for_message``."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+
+from console_support import csrf_of, held_numbers, held_raw
+from starlette.testclient import TestClient
+
+from dlp.console.services import Services
+from dlp.incident.render import HEADINGS
+from dlp.model import Action, Verdict
+from dlp.ownaddress import mark
+from dlp.recipients import RecipientClassifier
+from dlp.scanner import scan_message
+from dlp.sendlog import record_for_message
+
+SENDER = "taro@example.lg.jp"
+
+
+def _write(services: Services, numbers: int, to: str, key: str) -> int:
+    settings = services.settings
+    raw = held_raw(numbers)
+    report = scan_message(raw, settings.scan, source="test")
+    classifier = RecipientClassifier(None)
+    rcpts = mark([classifier.classify(to)], SENDER, report.header_from)
+    rec = record_for_message(
+        audit_key=key,
+        client_address="127.0.0.1",
+        sender=SENDER,
+        recipients=rcpts,
+        report=report,
+        verdict=Verdict(Action.HOLD, "mynumber-external"),
+        next_hop_reply="held",
+    )
+    return services.sendlog().append(rec)
+
+
+def test_report_page_for_a_selection(
+    client_for: Callable[[str | None], TestClient], services: Services
+) -> None:
+    a = _write(services, 101, "taro1985@gmail.com", "K1")
+    b = _write(services, 3, "someone@client.co.jp", "K2")
+    c = client_for("reviewer")
+    # the log list offers the selection, the entry page the single-entry link
+    listing = c.get("/log")
+    assert f'form="selection" name="ids" value="{a}"' in listing.text
+    assert "フリーメール" in listing.text or "free mail" in listing.text
+    assert "badge own-address" in listing.text  # taro1985@gmail.com from taro@
+    entry = c.get(f"/log/{a}")
+    assert f'href="/report?ids={a}"' in entry.text
+    form = c.get(f"/report?ids={a}&ids={b}")
+    assert form.status_code == 200 and f'value="{a} {b}"' in form.text
+    token = csrf_of(form.text)
+    page = c.post(
+        "/report",
+        data={"csrf_token": token, "ids": f"{a} {b}", "discovered": "2026-04-01", "format": "html"},
+    )
+    assert page.status_code == 200, page.text
+    for h in HEADINGS:
+        assert h in page.text
+    assert "2026年04月04日〜2026年04月06日" in page.text and "2026年05月01日" in page.text
+    assert "104人（上限値）" in page.text
+    for n in held_numbers(101):
+        assert n not in page.text
+    docx_resp = c.post(
+        "/report",
+        data={"csrf_token": token, "ids": str(b), "discovered": "2026-04-01",
+              "wrongful": "1", "format": "docx"},
+    )  # fmt: skip
+    assert docx_resp.status_code == 200
+    import docx
+
+    doc = docx.Document(io.BytesIO(docx_resp.content))
+    assert [p.text for p in doc.paragraphs if p.style.name == "Heading 1"] == list(HEADINGS)
+    assert any("2026年05月31日" in p.text for p in doc.paragraphs)
+    drafts = [
+        e for e in services.sendlog().query(None, limit=50) if e.record.event == "incident_report"
+    ]
+    assert {d.record.detail["entries"] for d in drafts} == {f"{a},{b}", str(b)}
+    assert {d.record.actor for d in drafts} == {"reviewer"}
+
+
+def test_report_page_refuses_bad_input_and_needs_a_reviewer(
+    client_for: Callable[[str | None], TestClient], services: Services
+) -> None:
+    c = client_for("reviewer")
+    token = csrf_of(c.get("/report").text)
+    bad = c.post("/report", data={"csrf_token": token, "ids": "12x", "discovered": ""})
+    assert bad.status_code == 400 and "12x" in bad.text
+    missing = c.post("/report", data={"csrf_token": token, "ids": "999", "discovered": ""})
+    assert missing.status_code == 400 and "999" in missing.text
+    assert c.post("/report", data={"ids": "1"}).status_code == 403  # no CSRF token
+    anon = client_for(None).get("/report")
+    assert anon.status_code == 303
