@@ -316,3 +316,38 @@ def test_a_large_roster_to_outside_is_held_by_the_default_policy() -> None:
     assert decide(small, outside, "me@example.lg.jp", settings.policy).rule == (
         "identifiers-external"
     )
+
+
+def test_roster_in_a_spreadsheet_and_a_word_table() -> None:
+    import io
+
+    import docx
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "名簿"
+    ws.append(["職員名簿 2026年度"])
+    ws.append([])
+    ws.append(["No", "氏名", "生年月日", "部署"])
+    for i in range(12):
+        ws.append([i + 1, f"職員{i}", f"1990/01/{i + 1:02d}", "総務"])
+    buf = io.BytesIO()
+    wb.save(buf)
+    r = scan_file(buf.getvalue(), "名簿.xlsx", ScanSettings(), "t")
+    assert [(f.detector, f.location, f.masked) for f in r.findings] == [
+        ("roster", "attachment:名簿.xlsx!名簿", "12 persons")
+    ]
+    doc = docx.Document()
+    table = doc.add_table(rows=1, cols=3)
+    for cell, head in zip(table.rows[0].cells, ["氏名", "住所", "電話"], strict=True):
+        cell.text = head
+    for i in range(5):
+        row = table.add_row().cells
+        row[0].text, row[1].text, row[2].text = f"社員{i}", f"東京都{i}", f"03-0000-000{i}"
+    buf = io.BytesIO()
+    doc.save(buf)
+    r = scan_file(buf.getvalue(), "名簿.docx", ScanSettings(), "t")
+    assert r.summary("roster").distinct == 5
+    assert [f.location for f in r.findings] == ["attachment:名簿.docx!body!table1"]
