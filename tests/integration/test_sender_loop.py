@@ -23,7 +23,7 @@ import httpx
 import pytest
 import uvicorn
 from gwtools import InProcessGateway, LoopThread, Received, Sink, write_config
-from sendlog_support import QUARANTINE_KEY
+from sendlog_support import PG_HOWTO, QUARANTINE_KEY, Backend, pg_reachable
 from support import free_port, my_number
 
 from dlp.config import Settings
@@ -111,6 +111,7 @@ class Loop:
         sink: Sink,
         domains: dict[str, str],
         approval: dict[str, Any] | None = None,
+        sendlog: dict[str, Any] | None = None,
     ) -> None:
         self.sink = sink
         page_port = free_port()
@@ -120,7 +121,7 @@ class Loop:
             domains=domains,
             sections={
                 "quarantine": {"encryption_key": QUARANTINE_KEY},
-                "sendlog": {"sqlite_path": str(root / "sendlog.db")},
+                "sendlog": sendlog or {"sqlite_path": str(root / "sendlog.db")},
                 "notify": {
                     "from": NOTIFY_FROM,
                     "listen": f"127.0.0.1:{page_port}",
@@ -241,6 +242,29 @@ def loop(tmp_path: Path, lt: LoopThread, sink: Sink) -> Iterator[Loop]:
     lp.stop()
 
 
+@pytest.fixture(params=["files", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def any_loop(
+    request: pytest.FixtureRequest, tmp_path: Path, lt: LoopThread, sink: Sink
+) -> Iterator[Loop]:
+    """On the file hold queue and on the shared PostgreSQL one (claims across hosts)."""
+    if request.param == "files":
+        lp = Loop(tmp_path, lt, sink, {})
+        yield lp
+        lp.stop()
+        return
+    if not pg_reachable():
+        pytest.skip(PG_HOWTO)
+    pg = Backend("postgresql", tmp_path)
+    try:
+        lp = Loop(
+            tmp_path, lt, sink, {}, sendlog={"backend": "postgresql", "postgresql_dsn": pg.dsn}
+        )
+        yield lp
+        lp.stop()
+    finally:
+        pg.cleanup()
+
+
 def test_confirm_notice_link_get_shows_post_sends_once(loop: Loop) -> None:
     sender = "confirm@example.lg.jp"
     loop.send(sender, _mail(sender, "見積書の送付", "お世話になっております。"))
@@ -290,7 +314,8 @@ def test_forged_tampered_and_wrong_form_change_nothing(loop: Loop) -> None:
     assert len(open_quarantine(loop.settings).list()) == 1
 
 
-def test_delay_is_delivered_by_itself_when_time_is_up(loop: Loop) -> None:
+def test_delay_is_delivered_by_itself_when_time_is_up(any_loop: Loop) -> None:
+    loop = any_loop
     sender = "quick@example.lg.jp"
     loop.send(sender, _mail(sender, "資料送付", "添付をご確認ください。", attachment=True))
     notice = loop.notices_to(sender)[0]
@@ -332,7 +357,8 @@ def test_confirm_unanswered_takes_on_timeout(loop: Loop, sender: str, delivered:
     assert open_quarantine(loop.settings).list() == []
 
 
-def test_two_approvers_at_once_deliver_once(loop: Loop) -> None:
+def test_two_approvers_at_once_deliver_once(any_loop: Loop) -> None:
+    loop = any_loop
     sender = "staff@example.lg.jp"
     n = my_number("12345678901")
     loop.send(sender, _mail(sender, "名簿", f"個人番号: {n}\n"))
@@ -394,12 +420,25 @@ def test_lookalike_confirm_sends_to_the_address_meant(lookalike_loop: Loop) -> N
     assert original.rcpt_tos == ["aaabb@exp.co.jp"]
 
 
-@pytest.fixture
-def escalating_loop(tmp_path: Path, lt: LoopThread, sink: Sink) -> Iterator[Loop]:
+@pytest.fixture(params=["files", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def escalating_loop(
+    request: pytest.FixtureRequest, tmp_path: Path, lt: LoopThread, sink: Sink
+) -> Iterator[Loop]:
     approval = {"remind_after": "1s", "escalate_after": "3s", "escalate_to": [JOSHI]}
-    lp = Loop(tmp_path, lt, sink, {}, approval)
-    yield lp
-    lp.stop()
+    pg = None
+    sendlog = None
+    if request.param == "postgresql":
+        if not pg_reachable():
+            pytest.skip(PG_HOWTO)
+        pg = Backend("postgresql", tmp_path)
+        sendlog = {"backend": "postgresql", "postgresql_dsn": pg.dsn}
+    try:
+        lp = Loop(tmp_path, lt, sink, {}, approval, sendlog)
+        yield lp
+        lp.stop()
+    finally:
+        if pg is not None:
+            pg.cleanup()
 
 
 JOSHI = "joshi@example.lg.jp"
