@@ -92,11 +92,21 @@ def csrf_token(key: bytes, token: str) -> str:
     return _b64(hmac.new(key, b"dlp-decision-csrf\0" + token.encode(), hashlib.sha256).digest())
 
 
+_KEYS: dict[Path, bytes] = {}
+
+
 def notify_key(settings: Settings) -> bytes:
     """``[notify] secret_key``, or a key generated once into ``var/notify.key`` (0600)."""
     if settings.notify.secret_key:
         return settings.notify.secret_key.encode("utf-8")
     path = settings.var_dir / KEY_FILE
+    if path in _KEYS:
+        return _KEYS[path]  # read once per process: it never changes while running
+    _KEYS[path] = _read_or_create(path)
+    return _KEYS[path]
+
+
+def _read_or_create(path: Path) -> bytes:
     try:
         return path.read_bytes().strip()
     except FileNotFoundError:

@@ -40,7 +40,6 @@ EVENTS = (
     "allowlist_remove",
     "purge",
     "outcome",
-    "notice",
     "timeout",
     "remind",
     "escalate",
@@ -50,8 +49,7 @@ EVENTS = (
 ``expire``: a held message removed by retention (or an unconfirmed hold
 removed); ``outcome``: the next hop's final answer for a message whose ``message``
 entry had to be written before delivery (``next_hop_reply = "pending"``);
-``notice`` / ``remind`` / ``escalate``: a sender or approver was mailed a decision
-link; ``timeout``: a confirm hold nobody answered was handed to the staff (issue 13)."""
+``remind`` / ``escalate``: approvers were mailed their link again, or more were asked; ``timeout``: a confirm hold nobody answered was handed to the staff (issue 13)."""
 
 _OUTSIDE = frozenset(c.value for c in RecipientClass if c.outside)
 

@@ -58,7 +58,6 @@ from dlp.sendlog import (
     SendLogError,
     needs_record,
     open_store,
-    record_for_event,
     record_for_message,
     record_for_outcome,
 )
@@ -737,14 +736,22 @@ class Gateway:
         except Exception as exc:
             log.error("notice for held %s not sent: %s", held.id, _why(exc))
             sent = []
-        self.audit.append_later(
-            record_for_event(
-                event="notice",
-                actor="gateway",
-                comment=f"{held.kind}: link mailed to {len(sent)} of {len(held.waiting_for)}",
-                audit_key=held.audit_key,
-                detail={"held_id": held.id, "kind": held.kind, "to": ", ".join(sent)},
-            )
+        # A log line, not a send-log entry: the message's own entry says it was
+        # held and how, and a second chained, fsync'd entry per message would be
+        # most of what `delay` on every message costs beyond `hold`
+        # (bench/sender_loop.py, BENCHMARKS.md).
+        log.info(
+            "notice",
+            extra={
+                "dlp": {
+                    "event": "notice",
+                    "audit_key": held.audit_key,
+                    "held_id": held.id,
+                    "kind": held.kind,
+                    "sent": len(sent),
+                    "of": len(held.waiting_for),
+                }
+            },
         )
 
     def _sender_loop_or_hold(self, txn: Transaction, verdict: Verdict) -> Verdict:

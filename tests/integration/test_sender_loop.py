@@ -295,7 +295,6 @@ def test_confirm_notice_link_get_shows_post_sends_once(loop: Loop) -> None:
     assert release["actor"] == f"sender {sender}"
     assert release["detail"]["decision"] == "send"
     assert release["detail"]["client_address"] == "127.0.0.1"
-    assert loop.events("notice")
 
 
 def test_forged_tampered_and_wrong_form_change_nothing(loop: Loop) -> None:
@@ -468,3 +467,45 @@ def test_approval_is_reminded_then_escalated_and_the_escalated_approver_decides(
     assert "却下" in outcome and "宛先を確認してください" in outcome
     (discard,) = loop.events("discard")
     assert discard["actor"] == f"approver {JOSHI}"
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "sender-loop"
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="browser test skipped: /usr/bin/chromium not installed (apt-get install chromium)",
+)
+def test_sender_clicks_through_the_japanese_page_in_chromium(loop: Loop) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    sender = "confirm@example.lg.jp"
+    loop.send(sender, _mail(sender, "議事録の送付", "ご確認ください。"))
+    link = LINK.findall(loop.notices_to(sender)[0])[0]
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 900, "height": 800}, locale="ja-JP")
+            page.set_default_timeout(15_000)
+            page.goto(link)
+            assert "議事録の送付" in page.content()
+            assert "社外宛てのため確認が必要です。" in page.content()
+            page.screenshot(path=str(SHOTS / "confirm.png"), full_page=True)
+            assert loop.originals() == []  # the browser's GET did nothing
+            page.get_by_role("button", name=re.compile("^送信する")).click()
+            page.wait_for_selector("text=送信しました")
+            page.screenshot(path=str(SHOTS / "sent.png"), full_page=True)
+            page.go_back()
+            page.reload()
+            assert "すでに処理済み" in page.content()
+        finally:
+            browser.close()
+    (original,) = loop.wait_originals(1)
+    assert original.rcpt_tos == [OUTSIDE]
+    time.sleep(0.3)
+    assert len(loop.originals()) == 1
