@@ -293,3 +293,34 @@ def test_entry_says_what_differs_in_a_lookalike_recipient(
         "末尾が .co.jp ではなく .com です（exp.com ↔ exp.co.jp）" in text
         or "the suffix .co.jp became .com (exp.com ↔ exp.co.jp)" in text
     ), text
+
+
+def test_dashboard_counts_what_waits_for_senders_and_approvers_and_the_median_wait(
+    client_for: Callable[[str | None], TestClient], seeded: Services
+) -> None:
+    """Issue 13: messages waiting for their sender or an approver, by kind, and the median
+    time the decisions by link took (from their send-log entries)."""
+    from dataclasses import replace as dc_replace
+
+    from console_support import hold_message
+
+    from dlp.holdqueue.store import open_quarantine
+    from dlp.sendlog import record_for_event
+
+    queue = open_quarantine(seeded.settings)
+    held = hold_message(seeded.settings)
+    with queue.claim(held.id):
+        queue.update(dc_replace(held, kind="delay", waiting_for=("taro@example.lg.jp",)))
+    for waited in (60, 600, 6000):
+        seeded.sendlog().append(
+            record_for_event(
+                event="release",
+                actor="sender taro@example.lg.jp",
+                comment="send by one-click link",
+                detail={"via": "link", "waited_seconds": waited, "decision": "send"},
+            )
+        )
+    text = client_for("reviewer").get("/?days=7").text
+    section = text[text.index('id="sender-loop"') :]
+    assert "送信保留（時間で送信）" in section and '<a href="/held">1</a>' in section
+    assert "判断 3 件" in section and "10 min" in section
