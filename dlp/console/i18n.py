@@ -297,6 +297,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # dashboard
     "dash.title": ("概況", "Dashboard"),
     "dash.period": ("直近 {days} 日", "Last {days} days"),
+    "dash.freemail_sends": (
+        "フリーメール・携帯への添付送信（日別）",
+        "Attachments sent to free mail / mobile addresses per day",
+    ),
     "dash.external_sends": (
         "外部ドメインへの添付送信（日別）",
         "Attachment sends to external domains, per day",

@@ -49,6 +49,9 @@ def test_report_page_for_a_selection(
     assert f'form="selection" name="ids" value="{a}"' in listing.text
     assert "フリーメール" in listing.text or "free mail" in listing.text
     assert "badge own-address" in listing.text  # taro1985@gmail.com from taro@
+    dash = c.get("/?days=7").text
+    card = dash[dash.index('id="chart-freemail"') : dash.index('id="chart-lookalike"')]
+    assert "合計 1 件" in card and "rclass=freemail" in card  # one attachment to gmail.com
     entry = c.get(f"/log/{a}")
     assert f'href="/report?ids={a}"' in entry.text
     form = c.get(f"/report?ids={a}&ids={b}")

@@ -168,7 +168,7 @@ def test_dashboard_counts_and_links(
     page = client_for("reviewer").get("/?days=7")
     assert page.status_code == 200
     text = page.text
-    assert text.count("<svg") == 4
+    assert text.count("<svg") == 5  # issue 14 added the free-mail chart
     # 30 attachment sends outside (24 external + 6 lookalike), 10 with findings
     assert "合計 30 件" in text
     assert "合計 10 件" in text

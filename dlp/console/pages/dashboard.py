@@ -1,7 +1,7 @@
 """The dashboard: the weekly review of a 保護責任者 at a glance.
 
-Four small charts over the chosen period (Japan days): attachment sends to external
-domains per day, messages with findings per day, lookalike recipients by the domain
+Small charts over the chosen period (Japan days): attachment sends to external
+domains per day, to free-mail and carrier addresses per day, messages with findings per day, lookalike recipients by the domain
 that was meant, and the senders with the most external attachment sends.  Each bar
 links to the send-log filter that lists the entries behind it.
 """
@@ -152,6 +152,8 @@ async def dashboard(request: Request, ctx: Ctx) -> Response:
 
     external = day_bars("attachments_outside", LogQuery(rclass=RecipientClass.EXTERNAL.value))
     findings = day_bars("with_findings", LogQuery(findings="yes"))
+    # Personal mailboxes (issue 14): the home-PC incident's pattern, counted on its own.
+    freemail = day_bars("attachments_freemail", LogQuery(rclass=RecipientClass.FREEMAIL.value))
     in_period = LogQuery(since=first.isoformat(), until=last.isoformat())
     senders = [
         Bar(s, n, in_period.url(sender=s, rclass=RecipientClass.EXTERNAL.value))
@@ -163,6 +165,7 @@ async def dashboard(request: Request, ctx: Ctx) -> Response:
     charts = {
         "external": column_chart(external, ctx.t("dash.external_sends")),
         "findings": column_chart(findings, ctx.t("dash.findings"), alt=True),
+        "freemail": column_chart(freemail, ctx.t("dash.freemail_sends")),
         "senders": bar_list(senders, ctx.t("dash.top_senders")) if senders else None,
         "lookalikes": bar_list(lookalikes, ctx.t("dash.lookalike"), alt=True)
         if lookalikes
@@ -181,6 +184,7 @@ async def dashboard(request: Request, ctx: Ctx) -> Response:
             "charts": charts,
             "external_total": sum(b.value for b in external),
             "findings_total": sum(b.value for b in findings),
+            "freemail_total": sum(b.value for b in freemail),
             "lookalike_total": sum(b.value for b in lookalikes),
             "held_now": held_now,
             "waiting": waiting,
