@@ -244,7 +244,19 @@ def _show(entry: StoredEntry) -> None:
         ("Reasons", " / ".join(r.reasons)),
         ("Next hop", r.next_hop_reply),
         ("My Numbers", f"{r.mynumber_total} found, {r.mynumber_distinct} distinct"),
-        ("Reportable", "YES: more than 100 distinct numbers" if r.reportable_scale else "no"),
+        (
+            "Other identifiers",
+            ", ".join(
+                f"{name} {c.get('total', 0)} found, {c.get('distinct', 0)} distinct"
+                for name, c in r.detectors.items()
+            ),
+        ),
+        (
+            "Reportable",
+            "YES: more than 100 distinct My Numbers or a roster of more than 1,000 persons"
+            if r.reportable_scale
+            else "no",
+        ),
         ("Scan error", r.scan_error),
         ("Not read", " / ".join(r.unread)),
         ("Actor", r.actor),

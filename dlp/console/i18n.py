@@ -153,8 +153,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "entry.locations": ("箇所数", "Places"),
     "entry.mynumber_total": ("個人番号 合計 / 異なる番号", "My Numbers total / distinct"),
     "entry.reportable_note": (
-        "100人分を超える個人番号: 漏えい等報告（番号法規則第2条第4号）の対象規模です。",
-        "More than 100 people's My Numbers: the scale that must be reported (番号法規則 第2条第4号).",
+        "100人分を超える個人番号、または1,000人を超える名簿: 漏えい等報告"
+        "（番号法規則第2条第4号、個人情報保護法施行規則第7条第4号）の対象規模です。",
+        "More than 100 people's My Numbers, or a roster of more than 1,000 persons: the scale"
+        " that must be reported (番号法規則 第2条第4号, 個人情報保護法施行規則 第7条第4号).",
+    ),
+    "entry.other_detectors": (
+        "その他の識別子 合計 / 異なる値（名簿は人数）",
+        "Other identifiers total / distinct (roster: persons)",
     ),
     "entry.verdict": ("判定", "Verdict"),
     "entry.rule": ("規則", "Rule"),

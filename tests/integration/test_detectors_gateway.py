@@ -3,7 +3,10 @@ identifiers-external rule of config/dlp.toml and counted per detector in the sen
 
 from __future__ import annotations
 
+import os
 import smtplib
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 
@@ -73,3 +76,15 @@ def test_a_card_number_to_outside_is_tagged_and_counted(gw: InProcessGateway, si
     )
     assert entry.record.detectors == {"credit_card": {"total": 1, "distinct": 1}}
     assert [(f.detector, f.confidence) for f in entry.record.findings] == [("credit_card", "high")]
+    # What a reviewer reads: `dlp log show` names the detector and its counts.
+    env = {**os.environ, "DLP_CONFIG": gw.settings.source, "COLUMNS": "200"}
+    shown = subprocess.run(
+        [sys.executable, "-c", "from dlp.cli import main; main()", "log", "show", str(entry.id)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert "credit_card 1 found, 1 distinct" in shown
+    assert card not in shown and card[:4] + "-" not in shown
