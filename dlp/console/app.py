@@ -25,6 +25,7 @@ from starlette.staticfiles import StaticFiles
 
 from dlp.config import Settings
 from dlp.console.pages import allowlist as allowlist
+from dlp.console.pages import analysis as analysis
 from dlp.console.pages import auth as auth
 from dlp.console.pages import dashboard as dashboard
 from dlp.console.pages import held as held
@@ -55,6 +56,8 @@ def routes() -> list[Route | Mount]:
         Route("/log", log.log_list, methods=["GET"]),
         Route("/log/export.csv", log.log_export, methods=["GET"]),
         Route("/log/{entry_id:int}", log.log_entry, methods=["GET"]),
+        Route("/analysis", analysis.analysis_page, methods=["GET"]),
+        Route("/analysis.csv", analysis.analysis_csv, methods=["GET"]),
         Route("/report", incident.report_form, methods=["GET"]),
         Route("/report", incident.report_draft, methods=["POST"]),
         Route("/held", held.held_list, methods=["GET"]),

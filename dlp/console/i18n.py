@@ -190,6 +190,37 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "class.external": ("外部", "external"),
     "class.lookalike": ("なりすまし疑い", "lookalike"),
     "class.freemail": ("フリーメール・携帯", "free mail / mobile"),
+    "nav.analysis": ("ログ分析", "Analysis"),
+    "analysis.title": ("ログ分析", "Log analysis"),
+    "analysis.help": (
+        "送信者ごとに、いつもの水準と比べます。各行から該当する送信ログへ移動できます。",
+        "Each sender against their own usual level; every row links to the entries behind it.",
+    ),
+    "analysis.truncated": (
+        "記録が多いため、期間の一部だけを集計しました。期間を短くしてください。",
+        "Too many entries: only part of the period was read. Choose a shorter period.",
+    ),
+    "analysis.levels": ("いつもより多い外部への添付送信", "Senders above their usual level"),
+    "analysis.levels_help": (
+        "期間内の外部（フリーメール・類似ドメインを含む）への添付送信と、"
+        "その前8期間の平均（基準）。5件以上かつ基準の3倍以上で警告します。",
+        "Attachment sends outside (free mail and lookalikes included) in the period, and the "
+        "average of the 8 periods before (baseline). Flagged at 5 or more and 3x the baseline.",
+    ),
+    "analysis.outside": ("外部", "outside"),
+    "analysis.freemail": ("フリーメール", "free mail"),
+    "analysis.baseline": ("基準", "baseline"),
+    "analysis.flag": ("要確認", "check"),
+    "analysis.first_domains": ("初めての外部ドメイン", "First-time outside domains"),
+    "analysis.first_help": (
+        "期間内に、その送信者がそれまでの8期間に送ったことのない外部ドメインへ送ったもの。",
+        "Outside domains a sender mailed in the period and not in the 8 periods before.",
+    ),
+    "analysis.own_address": (
+        "本人の私用アドレスと思われる宛先への送信",
+        "Sends to a probable own private address",
+    ),
+    "analysis.messages": ("件数", "messages"),
     "report.title": ("報告書の下書き", "Report draft"),
     "report.help": (
         "送信ログの記録から、個人情報保護委員会への報告（速報・確報）の下書きを作ります。"

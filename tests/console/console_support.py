@@ -55,6 +55,8 @@ example.lg.jp
 partner.co.jp
 payroll.example.co.jp  mynumber
 """
+
+
 def make_settings(root: Path, next_hop_port: int) -> Settings:
     (root / "config").mkdir(parents=True, exist_ok=True)
     (root / "config" / "allowed_domains.txt").write_text(ALLOWLIST, encoding="utf-8")

@@ -50,6 +50,8 @@ ROUTES: list[tuple[str, str, str, dict[str, str]]] = [
     ("GET", f"/held/{GONE}", "reviewer", {}),
     ("POST", f"/held/{GONE}/release", "approver", {"comment": "ok"}),
     ("POST", f"/held/{GONE}/discard", "approver", {"comment": "ok"}),
+    ("GET", "/analysis", "reviewer", {}),
+    ("GET", "/analysis.csv", "reviewer", {}),
     ("GET", "/report", "reviewer", {}),
     ("POST", "/report", "reviewer", {"ids": "1", "discovered": "2026-04-01", "format": "html"}),
     ("GET", "/allowlist", "reviewer", {}),

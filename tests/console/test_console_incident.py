@@ -3,15 +3,18 @@ store whose entries are written from real scans by ``record_for_message``."""
 
 from __future__ import annotations
 
+import csv
 import io
+import re
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from console_support import csrf_of, held_numbers, held_raw
 from starlette.testclient import TestClient
 
 from dlp.console.services import Services
 from dlp.incident.render import HEADINGS
-from dlp.model import Action, Verdict
+from dlp.model import Action, ScanReport, Verdict
 from dlp.ownaddress import mark
 from dlp.recipients import RecipientClassifier
 from dlp.scanner import scan_message
@@ -98,3 +101,60 @@ def test_report_page_refuses_bad_input_and_needs_a_reviewer(
     assert c.post("/report", data={"ids": "1"}).status_code == 403  # no CSRF token
     anon = client_for(None).get("/report")
     assert anon.status_code == 303
+
+
+def _send_at(services: Services, sender: str, to: str, when: datetime, report: ScanReport) -> int:
+    classifier = RecipientClassifier(None)
+    rcpts = mark([classifier.classify(to)], sender, report.header_from)
+    return services.sendlog().append(
+        record_for_message(
+            audit_key="",
+            client_address="127.0.0.1",
+            sender=sender,
+            recipients=rcpts,
+            report=report,
+            verdict=Verdict(Action.DELIVER, "default"),
+            next_hop_reply="250 ok",
+            when=when,
+        )
+    )
+
+
+def test_analysis_flags_a_sender_far_above_their_own_level(
+    client_for: Callable[[str | None], TestClient], services: Services
+) -> None:
+    """a@ sends one file outside a week for eight weeks, then six in the last week (one
+    to a domain new to them) - flagged; b@ sends five a week and six now - not flagged;
+    c@ mails a file to their own gmail."""
+    report = scan_message(held_raw(0), services.settings.scan, source="t")
+    assert report.attachments
+    now = datetime.now(UTC) - timedelta(hours=1)
+    for week in range(1, 9):
+        t = now - timedelta(days=7 * week + 1)
+        _send_at(services, "a@example.lg.jp", "x@kaisha-abc.jp", t, report)
+        for k in range(5):
+            _send_at(services, "b@example.lg.jp", "x@kaisha-abc.jp", t - timedelta(hours=k), report)
+    for k in range(6):
+        to = "x@newco.co.jp" if k == 0 else "x@kaisha-abc.jp"
+        _send_at(services, "a@example.lg.jp", to, now - timedelta(hours=k), report)
+        _send_at(services, "b@example.lg.jp", "x@kaisha-abc.jp", now - timedelta(hours=k), report)
+    own = _send_at(services, "hanako.sato@example.lg.jp", "sato.hanako@gmail.com", now, report)
+    c = client_for("reviewer")
+    page = c.get("/analysis?days=7")
+    assert page.status_code == 200, page.text
+    levels = page.text[page.text.index('id="levels"') : page.text.index('id="first-domains"')]
+    flagged = re.findall(r'<tr class="flagged"><td><a href="[^"]*">([^<]+)</a>', levels)
+    assert flagged == ["a@example.lg.jp"]
+    assert "b@example.lg.jp" in levels
+    first = page.text[page.text.index('id="first-domains"') : page.text.index('id="own-address"')]
+    assert "newco.co.jp" in first and "kaisha-abc.jp" not in first
+    owners = page.text[page.text.index('id="own-address"') :]
+    assert "hanako.sato@example.lg.jp" in owners and f'href="/log/{own}"' in owners
+    exported = c.get("/analysis.csv?list=levels&days=7")
+    assert exported.status_code == 200 and exported.content.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(exported.content.decode("utf-8-sig"))))
+    assert rows[0][0] == "sender"
+    by_sender = {r[0]: r for r in rows[1:]}
+    assert by_sender["a@example.lg.jp"][1:] == ["6", "1.0", "0", "0.0", "1"]
+    assert by_sender["b@example.lg.jp"][1:] == ["6", "5.0", "0", "0.0", "0"]
+    assert c.get("/analysis.csv?list=nope").status_code == 404
