@@ -498,6 +498,26 @@ class ConsoleSettings:
 
 
 @dataclass(frozen=True)
+class ReportSettings:
+    """The summary mail to the information-management team (issue 14)."""
+
+    to: tuple[str, ...] = ()
+    """Team addresses; empty = no summary mail.  Sent from ``[notify] from``."""
+    schedule: str = "weekly"
+    """daily | weekly: the period each summary covers (`dlp incident summary --send`,
+    run by deploy/systemd/dlp-summary.timer)."""
+    console_url: str = ""
+    """The console's address for the link in the mail; empty = http://<[console] listen>."""
+
+    def __post_init__(self) -> None:
+        if self.schedule not in ("daily", "weekly"):
+            raise ValueError("schedule must be daily or weekly")
+        for a in self.to:
+            if "@" not in a:
+                raise ValueError(f"to = {a!r} is not a mail address")
+
+
+@dataclass(frozen=True)
 class Settings:
     paths: PathSettings = field(default_factory=PathSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
@@ -509,6 +529,7 @@ class Settings:
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     notify: NotifySettings = field(default_factory=NotifySettings)
     approval: ApprovalSettings = field(default_factory=ApprovalSettings)
+    report: ReportSettings = field(default_factory=ReportSettings)
     base_dir: str = "."
     """Directory relative paths resolve against (the one that holds config/)."""
     source: str = "<defaults>"
@@ -626,6 +647,11 @@ def parse_settings(raw: dict[str, Any], source: str = "<config>") -> Settings:
     _check_ocr(settings, source)
     _check_timeouts(settings, source)
     _check_sender_loop(settings, source)
+    if settings.report.to and not settings.notify.from_:
+        raise ConfigError(
+            f"{source}: [report] to sends the summary mail: set [notify] from "
+            '(e.g. from = "dlp-noreply@example.lg.jp")'
+        )
     return settings
 
 
@@ -679,6 +705,7 @@ _SECTIONS: dict[str, type] = {
     "console": ConsoleSettings,
     "notify": NotifySettings,
     "approval": ApprovalSettings,
+    "report": ReportSettings,
 }
 
 

@@ -1,4 +1,5 @@
-"""`dlp incident report ENTRY_ID...`: the PPC report draft from the send log (issue 14).
+"""`dlp incident report ENTRY_ID...`: the PPC report draft from the send log, and
+`dlp incident summary`: the team's periodic summary mail (issue 14).
 
 Prints JSON (for scripts), Markdown or docx (to hand on) to stdout or ``-o FILE``.
 Each draft is recorded in the send log (event ``incident_report``: who, which
@@ -119,3 +120,75 @@ def register(group: click.Group) -> None:
         else:
             sys.stdout.buffer.write(data)
             sys.stdout.flush()
+
+    @incident.command("summary")
+    @config_option
+    @click.option(
+        "--period",
+        type=click.Choice(["daily", "weekly"]),
+        default=None,
+        help="The period covered, ending now (default: [report] schedule).",
+    )
+    @click.option(
+        "--send",
+        is_flag=True,
+        help="Mail it to [report] to through the next hop (otherwise print it).",
+    )
+    def summary_cmd(config_path: str | None, period: str | None, send: bool) -> None:
+        """The summary for the information-management team: counts by verdict and class,
+        held mail waiting, reportable-scale messages, flagged senders, the chain head.
+
+        Run by deploy/systemd/dlp-summary.timer with --send.  Exit 2 when it could not
+        be built or sent.
+        """
+        from datetime import UTC, datetime
+
+        from dlp.holdqueue.store import open_quarantine
+        from dlp.incident import summary
+        from dlp.notify.notices import Notice
+        from dlp.sendlog import open_store
+        from dlp.sendlog.timespec import local_tz, utc_offset_minutes
+        from dlp.smtp.senderloop import send_notices
+
+        settings = load_or_exit(config_path)
+        rs = settings.report
+        if send and not rs.to:
+            click.echo("dlp: [report] to is empty: nobody to send the summary to", err=True)
+            raise SystemExit(2)
+        try:
+            held: int | None = open_quarantine(settings).depth()
+        except Exception:  # the summary still goes out, saying the queue was unreadable
+            held = None
+        tz = local_tz()
+        url = rs.console_url or f"http://{settings.console.listen}"
+        try:
+            with open_store(settings) as store:
+                s = summary.build(
+                    store,
+                    until=datetime.now(UTC),
+                    period=period or rs.schedule,
+                    held_waiting=held,
+                    console_url=url,
+                    utc_offset_minutes=utc_offset_minutes(tz),
+                )
+        except SendLogError as exc:
+            click.echo(f"dlp: send log error: {exc}", err=True)
+            raise SystemExit(2) from None
+        if not send:
+            subject, body = summary.text(s, tz)
+            click.echo(subject)
+            click.echo(body, nl=False)
+            return
+        raw = summary.message(s, sender=settings.notify.from_, to=rs.to, tz=tz)
+        import asyncio
+
+        try:
+            sent = asyncio.run(send_notices(settings, [Notice(to=a, raw=raw) for a in rs.to]))
+        except Exception as exc:
+            click.echo(f"dlp: summary not sent: {type(exc).__name__}: {exc}", err=True)
+            raise SystemExit(2) from None
+        missing = [a for a in rs.to if a not in sent]
+        if missing:
+            click.echo(f"dlp: summary not accepted for {', '.join(missing)}", err=True)
+            raise SystemExit(2)
+        click.echo(f"summary sent to {', '.join(sent)}")
