@@ -108,6 +108,9 @@ class HeldMessage:
     """Why it is held, in plain words for the notice (no numbers)."""
     reminded: bool = False
     escalated: bool = False
+    notice_failed: bool = False
+    """The notice could not be sent: the timers try again, and an unanswered
+    confirm goes to the staff rather than being discarded unasked."""
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -141,6 +144,7 @@ class HeldMessage:
                 notice_en=self.notice_en,
                 reminded=self.reminded,
                 escalated=self.escalated,
+                notice_failed=self.notice_failed,
             )
         return out
 
@@ -179,6 +183,7 @@ class HeldMessage:
             notice_en=str(data.get("notice_en", "")),
             reminded=data.get("reminded") is True,
             escalated=data.get("escalated") is True,
+            notice_failed=data.get("notice_failed") is True,
         )
 
 

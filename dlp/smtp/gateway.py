@@ -736,6 +736,14 @@ class Gateway:
         except Exception as exc:
             log.error("notice for held %s not sent: %s", held.id, _why(exc))
             sent = []
+        if len(sent) < len(held.waiting_for):
+            # Marked (a rare write, only on failure): the timers send it again, and a
+            # confirm nobody was asked about is never discarded by its timeout.
+            loop = asyncio.get_running_loop()
+            try:
+                await loop.run_in_executor(None, senderloop.mark_notice_failed, self.settings, held)
+            except Exception as exc:
+                log.error("held %s: notice failure not recorded: %s", held.id, _why(exc))
         # A log line, not a send-log entry: the message's own entry says it was
         # held and how, and a second chained, fsync'd entry per message would be
         # most of what `delay` on every message costs beyond `hold`

@@ -162,6 +162,18 @@ def _record(
         )
 
 
+def mark_notice_failed(settings: Settings, held: HeldMessage) -> None:
+    """Remember that this hold's notice did not go out (``run_due`` retries it)."""
+    queue = open_quarantine(settings)
+    try:
+        with queue.claim(held.id):
+            current = queue.get(held.id)
+            if current is not None and current.held_at == held.held_at:
+                queue.update(replace(current, notice_failed=True))
+    except ClaimedElsewhere:
+        pass  # decided meanwhile (or a timer has it): nothing left to notify about
+
+
 # ---------------------------------------------------------------------------
 # Decisions from a link
 
@@ -289,6 +301,7 @@ def describe_link(settings: Settings, token: str) -> tuple[HeldMessage | None, G
 
 @dataclass(frozen=True, slots=True)
 class DueResult:
+    notices_resent: int = 0
     delivered: int = 0
     discarded: int = 0
     handed_over: int = 0
@@ -324,6 +337,8 @@ def run_due(settings: Settings, now: datetime | None = None) -> DueResult:
 
 
 def _due(settings: Settings, held: HeldMessage, now: datetime) -> bool:
+    if held.notice_failed:
+        return True
     if held.kind in ("delay", "confirm"):
         return held.expires_at is not None and now >= held.expires_at
     a = settings.approval
@@ -343,6 +358,20 @@ def _due(settings: Settings, held: HeldMessage, now: datetime) -> bool:
 
 def _on_due(settings: Settings, queue: Quarantine, held: HeldMessage, now: datetime) -> str:
     waited = int((now - held.held_at).total_seconds())
+    expired = held.expires_at is not None and now >= held.expires_at
+    if held.notice_failed and not (expired and held.kind == "delay"):
+        if expired:
+            # Nobody was asked: hand it to the staff instead of applying the timeout.
+            _record(settings, "timeout", held, "timer",
+                    "the notice never reached the sender: handed to the security staff",
+                    waited_seconds=waited)  # fmt: skip
+            queue.update(replace(held, kind="hold", expires_at=None, waiting_for=()))
+            return "handed_over"
+        notices = notices_for(settings, held)
+        if len(_send_now(settings, notices)) == len(notices):
+            queue.update(replace(held, notice_failed=False))
+            return "notices_resent"
+        return ""
     extra: dict[str, str | int | float | bool | None] = {
         "kind": held.kind,
         "via": "timer",

@@ -509,3 +509,36 @@ def test_sender_clicks_through_the_japanese_page_in_chromium(loop: Loop) -> None
     assert original.rcpt_tos == [OUTSIDE]
     time.sleep(0.3)
     assert len(loop.originals()) == 1
+
+
+def test_a_notice_the_next_hop_refused_is_sent_again_by_the_timers(loop: Loop) -> None:
+    sender = "delay@example.lg.jp"
+    loop.sink.behaviour.refuse_rcpt.add(sender)
+    loop.send(sender, _mail(sender, "再送される通知", "本文", attachment=True))
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        held = open_quarantine(loop.settings).list()
+        if held and held[0].notice_failed:
+            break
+        time.sleep(0.05)
+    assert held and held[0].notice_failed
+    loop.sink.behaviour.refuse_rcpt.clear()
+    notice = loop.notices_to(sender, timeout=8)[0]
+    assert "再送される通知" in notice
+    assert not open_quarantine(loop.settings).list()[0].notice_failed
+
+
+def test_a_confirm_whose_sender_was_never_told_goes_to_the_staff_not_the_bin(loop: Loop) -> None:
+    sender = "late@example.lg.jp"  # confirm, timeout 1s, on_timeout discard
+    loop.sink.behaviour.refuse_rcpt.add(sender)
+    loop.send(sender, _mail(sender, "誰にも聞いていない", "本文"))
+    deadline = time.monotonic() + 8
+    while time.monotonic() < deadline:
+        held = open_quarantine(loop.settings).list()
+        if held and held[0].kind == "hold":
+            break
+        time.sleep(0.1)
+    (held_now,) = open_quarantine(loop.settings).list()
+    assert held_now.kind == "hold" and loop.originals() == []
+    assert loop.events("timeout")
+    assert loop.events("discard", n=0, timeout=0) == []
