@@ -58,6 +58,7 @@ from dlp.sendlog import (
     SendLogError,
     needs_record,
     open_store,
+    record_for_event,
     record_for_message,
     record_for_outcome,
 )
@@ -497,7 +498,11 @@ class Gateway:
         verdict = policy.decide(report, txn.recipients, txn.sender, self.settings.policy)
         if self._bounce_goes_outside(txn.sender):
             verdict = policy.hold_instead_of_bounce(verdict)
-        verdict = _with_rcpt_holds(verdict, txn.holds)
+        # A lookalike recipient the sender is to confirm: only that recipient's copy
+        # waits, the others get the message now (issue 13).
+        copy_hold = self._confirm_copy(txn, verdict)
+        if copy_hold is None:
+            verdict = _with_rcpt_holds(verdict, txn.holds)
         if verdict.action.sender_in_loop:
             verdict = self._sender_loop_or_hold(txn, verdict)
         for f in report.findings:
@@ -510,7 +515,12 @@ class Gateway:
             match verdict.action:
                 case Action.DELIVER | Action.TAG:
                     t_relay = time.monotonic()
-                    answer, next_hop = await self._deliver(st, txn, content, report, verdict)
+                    if copy_hold is not None:
+                        answer, next_hop = await self._deliver_and_hold_copy(
+                            st, txn, content, report, verdict, copy_hold
+                        )
+                    else:
+                        answer, next_hop = await self._deliver(st, txn, content, report, verdict)
                     relay_s = time.monotonic() - t_relay
                     metrics.RELAY_SECONDS.observe(relay_s)
                 case (
@@ -678,6 +688,26 @@ class Gateway:
         record_kwargs: dict[str, Any],
     ) -> tuple[str, str]:
         """Held durably (pending), recorded, then committed; only then 250 (rule 1)."""
+        answer, held = await self._hold_copy(
+            st, txn, content, report, verdict, record_kwargs, txn.recipients
+        )
+        if held is not None:
+            self._notify_later(held)
+        return answer, ""
+
+    async def _hold_copy(
+        self,
+        st: SessionState,
+        txn: Transaction,
+        content: bytes,
+        report: ScanReport,
+        verdict: Verdict,
+        record_kwargs: dict[str, Any],
+        recipients: Sequence[Recipient],
+    ) -> tuple[str, HeldMessage | None]:
+        """A copy for ``recipients`` held, recorded and committed; the answer and the copy
+        (None and a 451 when it could not be)."""
+        record_kwargs = {**record_kwargs, "recipients": list(recipients)}
         loop = asyncio.get_running_loop()
         waiting_for: tuple[str, ...] = ()
         if verdict.action is Action.APPROVE:
@@ -690,13 +720,13 @@ class Gateway:
                 content,
                 audit_key=txn.audit_key,
                 sender=txn.sender,
-                recipients=[r.address for r in txn.recipients],
+                recipients=[r.address for r in recipients],
                 mail_options=txn.mail_options,
                 verdict=verdict,
                 report=report,
                 client_address=st.peer,
                 waiting_for=waiting_for,
-                meant=self._meant(txn.recipients) if verdict.action is Action.CONFIRM else None,
+                meant=self._meant(recipients) if verdict.action is Action.CONFIRM else None,
             ),
         )
         try:
@@ -706,22 +736,24 @@ class Gateway:
         except Exception as exc:
             log.error("send log unavailable, releasing hold of %s: %s", txn.audit_key, _why(exc))
             await self._drop_unconfirmed(held.id, txn.audit_key)
-            return TEMPFAIL_INTERNAL, ""
+            return TEMPFAIL_INTERNAL, None
         try:
             # Only now releasable: a copy whose entry is missing never is.
             await loop.run_in_executor(None, self.quarantine.commit, held.id)
         except Exception as exc:
             log.error("hold of %s not confirmed: %s", txn.audit_key, _why(exc))
             await self._drop_unconfirmed(held.id, txn.audit_key)
-            return TEMPFAIL_INTERNAL, ""
+            return TEMPFAIL_INTERNAL, None
         metrics.HELD.inc()
+        return f"{verdict.smtp_code} {verdict.smtp_message} [{held.id}]", held
+
+    def _notify_later(self, held: HeldMessage) -> None:
         if held.kind != Action.HOLD.value:
             # After the answer, not before it: the message is safe already and a
             # notice is one more next-hop transaction the MTA need not wait for.
             task = asyncio.create_task(self._notify(held))
             self._notices.add(task)
             task.add_done_callback(self._notices.discard)
-        return f"{verdict.smtp_code} {verdict.smtp_message} [{held.id}]", ""
 
     async def _notify(self, held: HeldMessage) -> None:
         """Mail the sender or the approvers their link.  The message is held durably
@@ -761,6 +793,64 @@ class Gateway:
                 }
             },
         )
+
+    def _confirm_copy(self, txn: Transaction, verdict: Verdict) -> Verdict | None:
+        """The confirm verdict for the lookalike recipients' own copy, when the rest of
+        the message is delivered now; None when the whole message is decided as one."""
+        if (
+            verdict.action not in (Action.DELIVER, Action.TAG)
+            or not txn.holds
+            or not txn.relayed
+            or any(h.action is not Action.CONFIRM for h in txn.holds)
+            or not txn.sender.strip("<> ")
+            or self._bounce_goes_outside(txn.sender)
+        ):
+            return None
+        return replace(txn.holds[0], reasons=tuple(r for h in txn.holds for r in h.reasons))
+
+    async def _deliver_and_hold_copy(
+        self,
+        st: SessionState,
+        txn: Transaction,
+        content: bytes,
+        report: ScanReport,
+        verdict: Verdict,
+        copy_hold: Verdict,
+    ) -> tuple[str, str]:
+        """The lookalike recipients' copy held (and committed) first, then the message
+        relayed to the others.  If the relay fails the MTA retries or bounces the
+        whole message, so the copy is taken back (recorded) and its answer given."""
+        held_rcpts = [r for r in txn.recipients if r.address not in txn.relayed]
+        record_kwargs: dict[str, Any] = dict(
+            audit_key=txn.audit_key,
+            client_address=st.peer,
+            sender=txn.sender,
+            report=report,
+            verdict=copy_hold,
+        )
+        answer, held = await self._hold_copy(
+            st, txn, content, report, copy_hold, record_kwargs, held_rcpts
+        )
+        if held is None:
+            await st.next_hop.reset()
+            return answer, ""
+        answer, next_hop = await self._deliver(st, txn, content, report, verdict)
+        if not answer.startswith("2"):
+            await self._drop_unconfirmed(held.id, txn.audit_key)
+            self.audit.append_later(
+                record_for_event(
+                    event="discard",
+                    actor="gateway",
+                    comment="the other recipients' delivery failed; the MTA has the whole "
+                    "message again",
+                    audit_key=txn.audit_key,
+                    detail={"held_id": held.id, "kind": held.kind},
+                )
+            )
+            return answer, next_hop
+        self._notify_later(held)
+        waiting = ", ".join(held.recipients)
+        return f"{answer}; {waiting} held for the sender to confirm [{held.id}]", next_hop
 
     def _sender_loop_or_hold(self, txn: Transaction, verdict: Verdict) -> Verdict:
         """confirm / delay / approve need someone to mail: an own-domain sender (a

@@ -542,3 +542,23 @@ def test_a_confirm_whose_sender_was_never_told_goes_to_the_staff_not_the_bin(loo
     assert held_now.kind == "hold" and loop.originals() == []
     assert loop.events("timeout")
     assert loop.events("discard", n=0, timeout=0) == []
+
+
+def test_lookalike_confirm_holds_only_that_recipients_copy(lookalike_loop: Loop) -> None:
+    loop = lookalike_loop
+    sender = "tanaka@example.lg.jp"
+    answer = loop.send(sender, _mail(sender, "二人宛て", "本文"), rcpts=(OUTSIDE, "aaabb@exp.com"))
+    assert "held for the sender to confirm" in answer
+    (now,) = loop.wait_originals(1)
+    assert now.rcpt_tos == [OUTSIDE]  # the other recipient is not kept waiting
+    (held,) = open_quarantine(loop.settings).list()
+    assert held.kind == "confirm" and held.recipients == ("aaabb@exp.com",)
+    notice = loop.notices_to(sender)[0]
+    assert "aaabb@exp.com" in notice and "aaabb@exp.co.jp" in notice
+    link = LINK.findall(notice)[0]
+    _, csrf = loop.open_link(link)
+    assert loop.post(link, "send_meant", csrf).status_code == 200
+    _first, second = loop.wait_originals(2)
+    assert second.rcpt_tos == ["aaabb@exp.co.jp"]
+    time.sleep(0.3)
+    assert len(loop.originals()) == 2  # each recipient once, the lookalike never
