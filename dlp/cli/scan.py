@@ -274,7 +274,12 @@ def _policy_evaluator(
     classified = [classifier.classify(r) for r in recipients]
 
     def evaluate(report: ScanReport) -> dict[str, object]:
-        return decide(report, classified, sender, settings.policy).to_json()
+        # As the gateway does: the From header decides which free-mail recipients are
+        # probably the sender's own (issue 14), so rules on own_address_likely can be tried.
+        from dlp.ownaddress import mark
+
+        rcpts = mark(classified, sender, report.header_from)
+        return decide(report, rcpts, sender, settings.policy).to_json()
 
     return evaluate
 
