@@ -71,16 +71,16 @@ def blocks(r: IncidentReport) -> tuple[str, list[str], list[_Block]]:
         to = "、".join(_recipient(x) for x in rcpts) or "（なし）"
         files = "、".join(e.attachments) or "（なし）"
         text = (
-            f"記録 {e.id}: {e.time.strftime('%Y-%m-%d %H:%M')} に {e.sender} "
+            f"記録 {e.id}: {e.time.strftime('%Y-%m-%d %H:%M')} に {e.sender}"
             f"（差出人表示 {e.header_from or '―'}）が、件名「{e.subject}」、"
             f"添付ファイル {files} を {to} 宛に送信しようとしました。"
             f"判定: {ACTION_NAMES.get(e.action, e.action)}（ルール {e.rule}）。"
         )
         if e.released_by and e.released_at is not None:
             text += (
-                f" {e.released_by} が {e.released_at.strftime('%Y-%m-%d %H:%M')} に解除しました。"
+                f"{e.released_by} が {e.released_at.strftime('%Y-%m-%d %H:%M')} に解除しました。"
             )
-        text += " 外部へ送信されました。" if e.delivered else " 外部へは送信されていません。"
+        text += "宛先へ送信されました。" if e.delivered else "宛先へは送信されていません。"
         overview.append(text)
     items = [ITEM_NAMES.get(i, i) for i in r.items] or ["（送信ログに検出の記録なし）"]
     persons = [
