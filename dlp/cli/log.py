@@ -134,7 +134,9 @@ def _local(t: datetime) -> str:
 
 def _short_recipients(e: StoredEntry) -> str:
     rs = e.record.recipients
-    shown = ", ".join(f"{r.address} [{r.klass}]" for r in rs[:2])
+    shown = ", ".join(
+        f"{r.address} [{r.klass}{', own address?' if r.own_address_likely else ''}]" for r in rs[:2]
+    )
     return shown + (f" +{len(rs) - 2}" if len(rs) > 2 else "")
 
 
@@ -276,7 +278,9 @@ def _show(entry: StoredEntry) -> None:
         for c in ("Address", "Domain", "Class", "Resembles"):
             t.add_column(c, overflow="fold")
         for x in r.recipients:
-            t.add_row(x.address, x.domain, x.klass, x.resembles)
+            # "own address?": probably the sender's private mailbox (issue 14)
+            klass = f"{x.klass} (own address?)" if x.own_address_likely else x.klass
+            t.add_row(x.address, x.domain, klass, x.resembles)
         con.print(t)
     if r.attachments:
         t = Table(title="Attachments", header_style="bold")

@@ -151,6 +151,10 @@ def test_jsonl_export_carries_class_and_own_address(
     got = {x["id"]: [(r["class"], r["own_address_likely"]) for r in x["recipients"]] for x in lines}
     assert got[sent["名簿"]] == [("freemail", True)]
     assert got[sent["予定"]] == [("freemail", True)]
+    shown = dlp(Path(gw.settings.source), "log", "show", str(sent["名簿"])).decode()
+    assert "freemail (own address?)" in shown
+    listed = dlp(Path(gw.settings.source), "log", "list", "--class", "freemail").decode()
+    assert "own address?" in listed
     assert sorted(got[sent["一覧"]], key=str) == sorted(
         [("freemail", False), ("own", False)], key=str
     )
