@@ -153,8 +153,8 @@ def test_jsonl_export_carries_class_and_own_address(
     assert got[sent["予定"]] == [("freemail", True)]
     shown = dlp(Path(gw.settings.source), "log", "show", str(sent["名簿"])).decode()
     assert "freemail (own address?)" in shown
-    listed = dlp(Path(gw.settings.source), "log", "list", "--class", "freemail").decode()
-    assert "own address?" in listed
+    listed = dlp(Path(gw.settings.source), "log", "list", "--class", "freemail", "--json")
+    assert {json.loads(x)["id"] for x in listed.decode().splitlines()} == set(sent.values())
     assert sorted(got[sent["一覧"]], key=str) == sorted(
         [("freemail", False), ("own", False)], key=str
     )
