@@ -388,6 +388,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "allow.section.own": ("自組織", "own"),
     "allow.section.partner": ("取引先", "partner"),
     "allow.section.external": ("確認済み外部", "checked external"),
+    "allow.section.freemail": ("フリーメール・携帯", "free mail / mobile"),
+    "allow.freemail": (
+        "追加のフリーメール・携帯・プロバイダのドメイン",
+        "More free-mail, mobile and ISP domains",
+    ),
+    "allow.freemail_hint": (
+        "gmail.com、docomo.ne.jp など主なドメインは組み込み済みです。ここには追加分だけを登録します。",
+        "gmail.com, docomo.ne.jp and the other common ones are built in; list additions here.",
+    ),
     "allow.not_listed": ("{domain} は登録されていません。", "{domain} is not listed."),
     "allow.empty": ("登録なし", "none listed"),
     "allow.admin_only": ("変更は管理者のみ行えます。", "Only administrators can change the list."),

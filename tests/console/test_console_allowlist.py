@@ -104,3 +104,24 @@ def test_remove_is_saved_and_recorded(
     (event,) = services.sendlog().query(LogFilter(event="allowlist_remove"))
     assert event.record.detail["domain"] == "partner.co.jp"
     assert event.record.comment == "契約終了"
+
+
+def test_add_freemail_domain_and_the_gateway_class_follows(
+    client_for: Callable[[str | None], TestClient], services: Services
+) -> None:
+    """Issue 14: [freemail] from the console; the classifier then calls it freemail."""
+    from dlp.model import RecipientClass
+    from dlp.recipients import RecipientClassifier
+
+    path = services.settings.allowlist_path
+    assert RecipientClassifier(path).classify("a@mail.example-isp.ne.jp").klass == "external"
+    c = client_for("admin")
+    page = c.get("/allowlist")
+    assert '<option value="freemail"' in page.text and "allow.section" not in page.text
+    r = _post(c, "/allowlist/add", domain="example-isp.ne.jp", section="freemail", comment="ISP")
+    assert r.status_code == 303, r.text
+    assert load_allowlist(path).freemail == ("example-isp.ne.jp",)
+    shown = c.get("/allowlist").text
+    assert 'id="freemail"' in shown and "example-isp.ne.jp" in shown
+    klass = RecipientClassifier(path).classify("a@mail.example-isp.ne.jp").klass
+    assert klass is RecipientClass.FREEMAIL

@@ -19,6 +19,7 @@ from starlette.responses import Response
 
 from dlp.allowlist import (
     EXTERNAL,
+    FREEMAIL,
     OWN,
     PARTNER,
     SECTIONS,
@@ -97,7 +98,7 @@ async def allowlist_add(request: Request, ctx: Ctx) -> Response:
         "mynumber": mynumber,
         "comment": comment,
     }
-    if section not in (OWN, PARTNER, EXTERNAL):
+    if section not in (OWN, PARTNER, EXTERNAL, FREEMAIL):
         return await _show(request, ctx, error=ctx.t("allow.invalid", detail=section), form=form)
     if mynumber and section != PARTNER:
         detail = "mynumber applies to partners only"
