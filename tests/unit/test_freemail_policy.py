@@ -5,7 +5,11 @@ the own-address judgement on the written list of name pairs."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
+from sendlog_support import BACKENDS, Backend, backend_fixture
 
 from dlp.allowlist import Allowlist
 from dlp.config import load_file
@@ -16,6 +20,7 @@ from dlp.recipients import RecipientClassifier
 from dlp.sendlog import record_for_message
 from dlp.sendlog.record import RecipientEntry, SendRecord
 from dlp.sendlog.sqlite_store import SqliteStore
+from dlp.sendlog.store import LogFilter
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -127,3 +132,43 @@ def test_own_address_precision_and_recall_on_the_name_pairs() -> None:
     # Measured 0.929 / 0.929 (docs/sendlog.md); floors so a regression shows.
     assert tp / (tp + fp) >= 0.9
     assert tp / (tp + fn) >= 0.9
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    yield from backend_fixture(request, tmp_path)
+
+
+def test_class_filter_and_freemail_counts_on_both_stores(backend: Backend) -> None:
+    """``external`` covers ``freemail`` in the store's filter (SQLite and PostgreSQL),
+    ``freemail`` alone does not cover ``external``, and stats count free-mail sends."""
+    from dlp.model import AttachmentInfo, AttachmentStatus
+
+    report = ScanReport(
+        source="t",
+        attachments=(
+            AttachmentInfo("a.pdf", "application/pdf", 1, "0" * 64, AttachmentStatus.SCANNED),
+        ),
+    )
+    c = _classifier()
+    store = backend.open()
+    ids = {}
+    for to in ("x@gmail.com", "x@kaisha-abc.jp", "x@example.lg.jp", "x@gmial.com"):
+        ids[to] = store.append(
+            record_for_message(
+                audit_key="", client_address="127.0.0.1", sender="a@example.lg.jp",
+                recipients=[c.classify(to)], report=report,
+                verdict=Verdict(Action.DELIVER, "default"), next_hop_reply="250",
+            )
+        )  # fmt: skip
+
+    def found(klass: str) -> set[int]:
+        return {e.id for e in store.query(LogFilter(recipient_class=klass), limit=10)}
+
+    assert found("freemail") == {ids["x@gmail.com"]}
+    assert found("external") == {ids["x@gmail.com"], ids["x@kaisha-abc.jp"]}
+    assert found("lookalike") == {ids["x@gmial.com"]}
+    assert store.count(LogFilter(recipient_class="external")) == 2
+    (row,) = store.stats(LogFilter(), by="sender")
+    assert (row.attachments_outside, row.attachments_freemail) == (3, 1)
+    assert store.verify().ok
