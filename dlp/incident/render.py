@@ -36,8 +36,12 @@ def _d(d: object) -> str:
     return d.strftime("%Y年%m月%d日") if hasattr(d, "strftime") else str(d)
 
 
-def _yes(b: bool) -> str:
-    return "該当する" if b else "該当しない"
+def _yes(b: bool, certain: bool = True) -> str:
+    """Over several messages the persons are an upper bound: a threshold passed only by
+    the sum may not be passed by the real (unioned) number."""
+    if not b:
+        return "該当しない"
+    return "該当する" if certain else "該当する可能性がある（合計が上限値のため要確認）"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +65,9 @@ def blocks(r: IncidentReport) -> tuple[str, list[str], list[_Block]]:
         + ("、不正の目的によるもの" if r.wrongful_purpose else "")
         + "）",
         f"番号法の報告対象（個人番号 {REPORTABLE_DISTINCT_NUMBERS}人超、規則第2条第4号）: "
-        f"{_yes(r.mynumber_act_reportable)}（個人番号 {r.mynumber_persons}人{upper}）",
+        f"{_yes(r.mynumber_act_reportable, r.mynumber_act_certain)}（個人番号 {r.mynumber_persons}人{upper}）",
         f"個人情報保護法の報告対象（{APPI_REPORTABLE_PERSONS:,}人超、施行規則第7条第4号）: "
-        f"{_yes(r.appi_reportable)}（{r.persons}人{upper}）",
+        f"{_yes(r.appi_reportable, r.appi_certain)}（{r.persons}人{upper}）",
     ]
     overview: list[str] = []
     for e in r.entries:

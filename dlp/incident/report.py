@@ -154,6 +154,9 @@ class IncidentReport:
     mynumber_persons: int
     mynumber_act_reportable: bool
     appi_reportable: bool
+    mynumber_act_certain: bool
+    """One message alone passes the 番号法 threshold (not only the upper-bound sum)."""
+    appi_certain: bool
     discovered: date
     preliminary_due: tuple[date, date]
     final_due: date
@@ -174,6 +177,8 @@ class IncidentReport:
             "mynumber_persons": self.mynumber_persons,
             "mynumber_act_reportable": self.mynumber_act_reportable,
             "appi_reportable": self.appi_reportable,
+            "mynumber_act_reportable_certain": self.mynumber_act_certain,
+            "appi_reportable_certain": self.appi_certain,
             "items": list(self.items),
             "entries": [e.to_json() for e in self.entries],
             "recipients": [r.to_json() for r in self.recipients],
@@ -297,6 +302,10 @@ def build(
         mynumber_persons=mynumber_persons,
         mynumber_act_reportable=mynumber_persons > REPORTABLE_DISTINCT_NUMBERS,
         appi_reportable=persons > APPI_REPORTABLE_PERSONS,
+        mynumber_act_certain=any(
+            x.mynumber_distinct > REPORTABLE_DISTINCT_NUMBERS for x in out_entries
+        ),
+        appi_certain=any(x.persons > APPI_REPORTABLE_PERSONS for x in out_entries),
         discovered=discovered,
         preliminary_due=preliminary,
         final_due=final,

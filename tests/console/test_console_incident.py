@@ -158,3 +158,23 @@ def test_analysis_flags_a_sender_far_above_their_own_level(
     assert by_sender["a@example.lg.jp"][1:] == ["6", "1.0", "0", "0.0", "1"]
     assert by_sender["b@example.lg.jp"][1:] == ["6", "5.0", "0", "0.0", "0"]
     assert c.get("/analysis.csv?list=nope").status_code == 404
+
+
+def test_a_threshold_passed_only_by_the_sum_is_a_possibility(
+    client_for: Callable[[str | None], TestClient], services: Services
+) -> None:
+    """Two messages with 60 and 50 numbers - the same residents, as it happens: the log
+    cannot tell, so 110 is an upper bound and 番号法 'may' apply, to be checked."""
+    a = _write(services, 60, "someone@client.co.jp", "K1")
+    b = _write(services, 50, "someone@client.co.jp", "K2")
+    c = client_for("reviewer")
+    token = csrf_of(c.get("/report").text)
+    page = c.post(
+        "/report",
+        data={"csrf_token": token, "ids": f"{a},{b}", "discovered": "2026-04-01", "format": "html"},
+    )
+    assert page.status_code == 200
+    assert "110人（上限値）" in page.text
+    assert (
+        "該当する可能性がある（合計が上限値のため要確認）（個人番号 110人（上限値））" in page.text
+    )

@@ -170,6 +170,7 @@ def test_incident_report_json(gw: InProcessGateway, sent: dict[str, int]) -> Non
     r = json.loads(text)
     assert r["persons"] == 123 and r["persons_is_upper_bound"] is True
     assert r["mynumber_act_reportable"] is True and r["appi_reportable"] is False
+    assert r["mynumber_act_reportable_certain"] is True  # the 120-number message alone
     # the CSV has 氏名 and 住所 columns: the roster detector (issue 15) names them
     assert r["items"] == ["mynumber", "roster"]
     assert r["discovered"] == "2026-04-01"
