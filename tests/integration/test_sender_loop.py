@@ -562,3 +562,24 @@ def test_lookalike_confirm_holds_only_that_recipients_copy(lookalike_loop: Loop)
     assert second.rcpt_tos == ["aaabb@exp.co.jp"]
     time.sleep(0.3)
     assert len(loop.originals()) == 2  # each recipient once, the lookalike never
+
+
+def test_quarantine_list_json_says_kind_who_and_until_when(loop: Loop) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from gwtools import env_for_subprocess
+
+    sender = "delay@example.lg.jp"
+    loop.send(sender, _mail(sender, "一覧", "本文", attachment=True))
+    config = Path(loop.settings.source)
+    done = subprocess.run(
+        [sys.executable, "-c", "from dlp.cli import main; main()", "quarantine", "list",
+         "--json", "--config", str(config)],
+        capture_output=True, text=True, timeout=60, env=env_for_subprocess(), check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (row,) = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    assert row["kind"] == "delay" and row["waiting_for"] == [sender]
+    assert row["expires_at"] and row["expires_at"] > row["held_at"]
