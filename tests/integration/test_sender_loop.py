@@ -332,6 +332,13 @@ def test_delay_send_now_and_cancel(loop: Loop) -> None:
     loop.send(sender, _mail(sender, "取り消す分", "b", attachment=True))
     notices = loop.notices_to(sender, 2)
     links = {("今すぐ" if "送信今すぐ" in n else "cancel"): LINK.findall(n)[0] for n in notices}
+    from prometheus_client import REGISTRY
+
+    def decided(outcome: str) -> float:
+        labels = {"kind": "delay", "outcome": outcome}
+        return REGISTRY.get_sample_value("dlp_decisions_total", labels) or 0.0
+
+    before = decided("send_now"), decided("cancel")
     _, csrf = loop.open_link(links["今すぐ"])
     assert loop.post(links["今すぐ"], "send_now", csrf).status_code == 200
     _, csrf = loop.open_link(links["cancel"])
@@ -343,6 +350,8 @@ def test_delay_send_now_and_cancel(loop: Loop) -> None:
     assert open_quarantine(loop.settings).list() == []
     (discard,) = loop.events("discard")
     assert discard["detail"]["decision"] == "cancel"
+    # Prometheus (where the decision was taken: here the pages' process)
+    assert (decided("send_now"), decided("cancel")) == (before[0] + 1, before[1] + 1)
 
 
 @pytest.mark.parametrize(
