@@ -592,3 +592,20 @@ def test_quarantine_list_json_says_kind_who_and_until_when(loop: Loop) -> None:
     (row,) = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
     assert row["kind"] == "delay" and row["waiting_for"] == [sender]
     assert row["expires_at"] and row["expires_at"] > row["held_at"]
+
+
+def test_a_delay_survives_a_gateway_restart(loop: Loop, lt: LoopThread) -> None:
+    """The timer's state is the hold queue's entry: a new gateway process delivers it."""
+    sender = "quick@example.lg.jp"  # has_attachments, delay 1s
+    loop.gw.stop()
+    first = InProcessGateway(Path(loop.settings.source), lt)
+    try:
+        with smtplib.SMTP("127.0.0.1", first.port, timeout=30) as c:
+            c.sendmail(sender, [OUTSIDE], _mail(sender, "再起動", "本文", attachment=True))
+    finally:
+        first.stop()  # before the delay is over: nothing delivered yet
+    assert loop.originals() == []
+    time.sleep(1.2)
+    loop.gw = InProcessGateway(Path(loop.settings.source), lt)
+    (original,) = loop.wait_originals(1, timeout=8)
+    assert original.rcpt_tos == [OUTSIDE]
