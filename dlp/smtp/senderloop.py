@@ -232,6 +232,13 @@ def decide(
         )
     except (ReleaseError, QuarantineError) as exc:
         log.error("decision %s on %s failed: %s", decision, grant.held_id, scrub(str(exc)))
+        if str(exc).startswith("released and delivered"):
+            # Sent; only its record (or the removal of the copy) failed: say so, not "held".
+            return Outcome(
+                "done",
+                "送信しました（記録に失敗したため、管理者が確認します）。",
+                "The message has been sent (its record failed; the administrators will check).",
+            )
         return Outcome(
             "error",
             "処理できませんでした。メールは保留されたままです。しばらくして再度お試しください。",
