@@ -175,3 +175,27 @@ def test_unknown_and_malformed_ids(
     c = client_for("reviewer")
     assert c.get("/held/20260101000000-abcdef123456").status_code == 404
     assert c.get("/held/..%2F..%2Fetc").status_code == 404
+
+
+def test_list_and_detail_say_who_decides_and_until_when(
+    client_for: Callable[[str | None], TestClient], services: Services
+) -> None:
+    """Issue 13: a delay / confirm / approve hold shows its kind, who it waits for and the
+    deadline; a plain hold says the security staff."""
+    from datetime import UTC, datetime, timedelta
+
+    queue = open_quarantine(services.settings)
+    held = hold_message(services.settings)
+    until = datetime(2026, 12, 24, 3, 0, tzinfo=UTC)
+    with queue.claim(held.id):
+        queue.update(replace(held, kind="delay", waiting_for=("taro@example.lg.jp",),
+                             expires_at=until))  # fmt: skip
+    c = client_for("reviewer")
+    listing = c.get("/held").text
+    assert "送信保留（時間で送信）" in listing and "2026-12-24 12:00" in listing
+    detail = c.get(f"/held/{held.id}").text
+    waiting = detail[detail.index('id="waiting"') :]
+    assert "送信保留（時間で送信）" in waiting and "taro@example.lg.jp" in waiting
+    with queue.claim(held.id):
+        queue.update(replace(held, kind="hold", expires_at=until - timedelta(days=1)))
+    assert "情報管理担当者" in c.get(f"/held/{held.id}").text
