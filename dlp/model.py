@@ -255,6 +255,9 @@ class ScanReport:
     """What of the message itself was not read, or not read in only one way
     (parser gave up, part budget reached, ambiguous MIME structure).  Unlike a
     defect, policy acts on it (rule condition ``incomplete``)."""
+    items: tuple[str, ...] = ()
+    """Items of personal data beside the findings, named from column headers
+    (氏名, 住所, 生年月日 …): fixed names, never the header's own text."""
 
     @property
     def incomplete(self) -> bool:
@@ -298,6 +301,7 @@ class ScanReport:
             "error": self.error,
             "unread": list(self.unread),
             "incomplete": self.incomplete,
+            "items": list(self.items),
         }
 
 

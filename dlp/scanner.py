@@ -30,6 +30,7 @@ from email.message import Message
 
 from dlp.config import ScanSettings
 from dlp.detect.base import Detector, Match, TableDetector, summarize
+from dlp.detect.items import items_of
 from dlp.detect.mynumber import redact, scrub
 from dlp.detect.registry import Gate, arbitrate, build_detectors, build_gate
 from dlp.extract import registry
@@ -70,6 +71,9 @@ class _State:
     attachments: list[AttachmentInfo] = field(default_factory=list)
     defects: list[str] = field(default_factory=list)
     unread: list[str] = field(default_factory=list)
+    items: list[str] = field(default_factory=list)
+    """Items of personal data (氏名, 住所 …) named by the column headers of
+    files that held a finding (dlp.detect.items)."""
     error: str = ""
 
     def detect(self, chunk: TextChunk, hint: frozenset[str]) -> None:
@@ -230,6 +234,7 @@ def _report(
         elapsed_ms=(time.monotonic() - t0) * 1000.0,
         error=st.error,
         unread=tuple(st.unread),
+        items=tuple(st.items),
     )
 
 
@@ -366,6 +371,10 @@ def _scan_file(
     for chunk in ext.chunks:
         st.detect(chunk, hint)
     st.detect_tables(ext.chunks)
+    if len(st.matches) > before:
+        for item in items_of(c.field_label for c in ext.chunks if c.field_label):
+            if item not in st.items:
+                st.items.append(item)
     detail = redact(ext.detail)
     status = ext.status
     if ext.unread:

@@ -261,6 +261,7 @@ def _show(entry: StoredEntry) -> None:
         ),
         ("Scan error", r.scan_error),
         ("Not read", " / ".join(r.unread)),
+        ("Items", "、".join(r.items)),
         ("Actor", r.actor),
         ("Comment", r.comment),
         ("Detail", json.dumps(dict(r.detail), ensure_ascii=False) if r.detail else ""),

@@ -217,6 +217,10 @@ def items_of(rec: SendRecord) -> list[str]:
     for name in [f.detector for f in rec.findings] + list(rec.detectors):
         if name not in found:
             found.append(name)
+    # the columns beside the numbers (氏名, 住所 …), recorded as fixed item names
+    for item in rec.items:
+        if item not in found and ITEM_NAMES.get(MYNUMBER) != item:
+            found.append(item)
     return found
 
 

@@ -102,6 +102,7 @@ COLUMNS: tuple[Column, ...] = (
     ("next_hop_reply", "次ホップ応答", lambda e, tz: e.record.next_hop_reply),
     ("scan_error", "検査エラー", lambda e, tz: e.record.scan_error),
     ("unread", "未検査の部分", lambda e, tz: " / ".join(e.record.unread)),
+    ("items", "個人データの項目", lambda e, tz: "、".join(e.record.items)),
     ("actor", "操作者", lambda e, tz: e.record.actor),
     ("comment", "コメント", lambda e, tz: e.record.comment),
     (

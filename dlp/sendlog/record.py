@@ -172,6 +172,8 @@ class SendRecord:
     detectors: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     """``{name: {"total", "distinct"}}`` for every detector but My Number (which has
     its own fields) that found something: the findings list is capped, these are not."""
+    items: tuple[str, ...] = ()
+    """Items of personal data beside the findings (ScanReport.items: fixed names)."""
     actor: str = ""
     comment: str = ""
     detail: Mapping[str, Any] = field(default_factory=dict)
@@ -213,6 +215,8 @@ class SendRecord:
         if self.detectors:
             # Same: only when a detector other than My Number found something.
             out["detectors"] = {k: dict(v) for k, v in self.detectors.items()}
+        if self.items:
+            out["items"] = list(self.items)
         return out
 
     def _fields(self) -> dict[str, Any]:
@@ -263,6 +267,7 @@ class SendRecord:
             next_hop_reply=d.get("next_hop_reply", ""),
             scan_error=d.get("scan_error", ""),
             unread=tuple(d.get("unread", ())),
+            items=tuple(d.get("items", ())),
             detectors={
                 str(k): {str(n): int(c) for n, c in v.items()}
                 for k, v in (d.get("detectors") or {}).items()
@@ -365,6 +370,7 @@ def record_for_message(
         next_hop_reply=scrub(next_hop_reply),
         scan_error=scrub(report.error),
         unread=tuple(scrub(u) for u in report.unread),
+        items=report.items,
         detectors={
             name: {"total": s.total, "distinct": s.distinct}
             for name, s in report.summaries.items()

@@ -171,8 +171,9 @@ def test_incident_report_json(gw: InProcessGateway, sent: dict[str, int]) -> Non
     assert r["persons"] == 123 and r["persons_is_upper_bound"] is True
     assert r["mynumber_act_reportable"] is True and r["appi_reportable"] is False
     assert r["mynumber_act_reportable_certain"] is True  # the 120-number message alone
-    # the CSV has 氏名 and 住所 columns: the roster detector (issue 15) names them
-    assert r["items"] == ["mynumber", "roster"]
+    # the CSV has 氏名 and 住所 columns: the roster detector (issue 15) counts them,
+    # and the columns beside the numbers are named as items of personal data
+    assert r["items"] == ["mynumber", "roster", "氏名", "住所"]
     assert r["discovered"] == "2026-04-01"
     assert r["preliminary_due"] == ["2026-04-04", "2026-04-06"]
     assert r["final_due"] == "2026-05-01"
