@@ -6,8 +6,9 @@ often across merged cells, and the official Excel templates give each of
 the twelve digits of a My Number its own box.  For small sheets (forms are
 small; big ones are tables) two fixes are applied to the rendered columns:
 
-- a run of 12 or more cells in a row holding one digit each, behind a label,
-  is joined into the first cell of the run (the others emptied), so the number
+- a run of 12 or more cells in a row holding one digit each, behind a label
+  or under one (a Word form puts 個人番号 in a merged cell over the twelve
+  boxes), is joined into the first cell of the run (the others emptied), so the number
   exists as one string;
 - a cell with 10+ digits gets the nearest text label within three cells to
   its left prepended (``個人番号 123456789012``), so the keyword sits next to
@@ -69,7 +70,10 @@ def _join_digit_boxes(columns: list[list[str]], r: int, has_keyword: Callable[[s
         start = c
         while c < len(columns) and _single_digit(_cell(columns, c, r)):
             c += 1
-        if c - start >= 12 and has_keyword(_left_label(columns, start, r)):
+        if c - start >= 12 and (
+            has_keyword(_left_label(columns, start, r))
+            or has_keyword(_above_label(columns, start, r))
+        ):
             digits = "".join(_cell(columns, k, r) for k in range(start, c))
             columns[start][r] = digits
             for k in range(start + 1, c):
@@ -84,6 +88,16 @@ def _single_digit(cell: str) -> bool:
 def _left_label(columns: list[list[str]], c: int, r: int) -> str:
     for k in range(c - 1, max(-1, c - 1 - LOOK_LEFT), -1):
         cell = _cell(columns, k, r)
+        if cell:
+            return cell[:40] if not is_value_like(cell) else ""
+    return ""
+
+
+def _above_label(columns: list[list[str]], c: int, r: int) -> str:
+    """The nearest text cell above the first box, within ``LOOK_LEFT`` rows: a heading
+    merged over the boxes lands in the first column it spans."""
+    for k in range(r - 1, max(-1, r - 1 - LOOK_LEFT), -1):
+        cell = _cell(columns, c, k)
         if cell:
             return cell[:40] if not is_value_like(cell) else ""
     return ""

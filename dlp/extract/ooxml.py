@@ -16,11 +16,12 @@ local headers; what could be read is returned with status ``error``.
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
 import zipfile
 
-from dlp.extract import xmltext, zipparts
+from dlp.extract import forms, xmltext, zipparts
 from dlp.extract.base import Budget, BudgetExceeded, Extracted, Member
 from dlp.extract.limits import check_member_count
 from dlp.extract.tables import columns_to_chunks, rows_to_columns
@@ -141,7 +142,14 @@ def part_chunks(xml: bytes, location: str, kind: str, budget: Budget) -> list[Te
     if text:
         chunks.append(TextChunk(text=text, location=location))
     for i, rows in enumerate(got.tables, 1):
-        chunks.extend(columns_to_chunks(rows_to_columns(rows), f"{location}!table{i}"))
+        # Word forms give each digit of a My Number its own box, like Excel templates.
+        chunks.extend(
+            columns_to_chunks(
+                rows_to_columns(rows),
+                f"{location}!table{i}",
+                prepare=functools.partial(forms.apply, keywords=budget.keywords),
+            )
+        )
     return chunks
 
 

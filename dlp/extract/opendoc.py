@@ -8,10 +8,11 @@ row as ``field_label``, like spreadsheets.  (.ods goes to spreadsheet.py.)
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import zipfile
 
-from dlp.extract import xmltext, zipparts
+from dlp.extract import forms, xmltext, zipparts
 from dlp.extract.base import Budget, BudgetExceeded, Extracted, Member
 from dlp.extract.limits import check_member_count
 from dlp.extract.tables import columns_to_chunks, rows_to_columns
@@ -72,7 +73,11 @@ def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extrac
                     chunks.append(TextChunk(text=text, location=f"{location}!{label}"))
                 for i, rows in enumerate(got.tables, 1):
                     chunks.extend(
-                        columns_to_chunks(rows_to_columns(rows), f"{location}!{label}!table{i}")
+                        columns_to_chunks(
+                            rows_to_columns(rows),
+                            f"{location}!{label}!table{i}",
+                            prepare=functools.partial(forms.apply, keywords=budget.keywords),
+                        )
                     )
             members = _pictures(zf, budget)
         except BudgetExceeded as exc:
