@@ -405,6 +405,23 @@ def _body_bytes(part: Message) -> bytes:
     return b""
 
 
+_FILE_MAGIC = (
+    b"\x89PNG\r\n\x1a\n",
+    b"\xff\xd8\xff",  # JPEG
+    b"GIF87a",
+    b"GIF89a",
+    b"II*\x00",  # TIFF
+    b"MM\x00*",
+    b"%PDF-",
+    b"PK\x03\x04",  # ZIP, Office, OpenDocument
+    b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",  # OLE: .doc .xls .msg
+    b"\x1f\x8b",  # gzip
+    b"7z\xbc\xaf\x27\x1c",
+    b"Rar!\x1a\x07",
+)
+"""Starts of files that are never text, whatever the part's Content-Type says."""
+
+
 def _leaf(part: Message, ctype: str, w: _Walk, path: str) -> None:
     filename = _filename(part)
     disposition = _disposition(part)
@@ -427,6 +444,11 @@ def _leaf(part: Message, ctype: str, w: _Walk, path: str) -> None:
         return
     data = _payload(part, w, path)
     is_body = ctype in ("text/plain", "text/html") and disposition != "attachment" and not filename
+    if is_body and data.startswith(_FILE_MAGIC):
+        # A picture, PDF, archive or Office file labelled as a text body: read
+        # by its bytes like any attachment (OCR, unpacking), not as mojibake.
+        is_body = False
+        ctype = "application/octet-stream"
     if is_body:
         if ctype == "text/html":
             text, _ = decode_text(data, charset or sniff_charset(data))

@@ -153,3 +153,25 @@ def test_undeclared_short_cp932_is_not_taken_for_damaged_utf8() -> None:
 
 def test_roster_is_what_the_tricks_hide() -> None:
     assert all(n.encode() in ROSTER for n in NUMBERS)
+
+
+def test_a_file_labelled_as_a_text_body_is_read_as_a_file() -> None:
+    """A ZIP (or picture, PDF …) sent as a nameless text/plain part was decoded
+    as text and never unpacked: it is read by its bytes like any attachment."""
+    import base64
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("meibo.csv", ROSTER)
+    raw = (
+        "From: a@example.lg.jp\r\nTo: b@example.com\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
+        "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        + base64.encodebytes(buf.getvalue()).decode()
+        + "\r\n--b--\r\n"
+    ).encode()
+    r = scan_message(raw, SCAN)
+    assert r.mynumber.high == 3
+    assert [a.filename for a in r.attachments][:1] == ["part1.1.bin"]
