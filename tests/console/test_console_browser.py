@@ -90,7 +90,8 @@ def test_review_flow_in_chromium(base_url: str, seeded: Services, sink: Sink) ->
 
             # Dashboard
             page.goto(base_url + "/?days=7")
-            assert page.locator("svg.chart").count() == 5  # outside, findings, free-mail (issue 14), lookalikes, senders
+            # outside, findings, free-mail (issue 14), lookalikes, senders
+            assert page.locator("svg.chart").count() == 5
             shot("02-dashboard")
 
             # Filter the log: with findings, held
