@@ -37,9 +37,9 @@ from __future__ import annotations
 
 import math
 import re
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any, SupportsIndex
 
@@ -59,6 +59,30 @@ _SEP_CLASS = "[" + re.escape(SEPARATORS) + "]"
 # run makes it part of a longer number.  A lone space does not (row numbers,
 # "No. 1 123456789018"), except inside the grouped form.
 _JOINERS = frozenset(SEPARATORS) - {" ", "\u00a0", "\u3000"}
+
+# Characters nobody sees that a web form, a word processor or an evader leaves
+# inside a number: zero-width space/non-joiner/joiner, LRM/RLM, the bidi
+# embeddings and isolates, word joiner and invisible operators, soft hyphen,
+# BOM, combining grapheme joiner, variation selectors, Mongolian vowel separator.
+# A reader sees the digits joined, so the detector reads them joined too.
+_INVISIBLE = (
+    "[\u00ad\u034f\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufe00-\ufe0f\ufeff]"
+)
+_INVISIBLE_RE = re.compile(_INVISIBLE + "+")
+# The ones seen in practice, tested one by one with ``in`` (a memchr-like scan) before
+# any regex: a regex search for the class, even digit-first, halved the detector's
+# speed on digit-poor Japanese mail; these 17 scans cost about a quarter of it.
+_INVISIBLE_GATE = tuple(
+    "\u00ad\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+    "\u2060\u2066\u2067\u2068\u2069\ufeff"
+)
+
+
+def _has_invisible(text: str) -> bool:
+    if text.isascii():  # O(1) in CPython
+        return False
+    return any(c in text for c in _INVISIBLE_GATE)
+
 
 # First item a bare digit class so the regex engine's charset prefilter skips
 # every non-digit in C; the lookbehind then rejects a digit before it.
@@ -446,6 +470,8 @@ class MyNumberDetector:
         carries a keyword; it raises checksum-only matches to ``medium``.
         """
         text = chunk.text
+        if _has_invisible(text):
+            return self._find_visible(chunk, context_hint)
         label_kw = chunk.field_label is not None and self.has_keyword(chunk.field_label)
         cands: list[tuple[int, int, str, bool, bool]] = []
         shaped = 0
@@ -561,6 +587,45 @@ class MyNumberDetector:
             gap = 0 if label_kw else (near[0] if near is not None else 1 << 30)
             out.append(MyNumberMatch(s, e, conf, grouped, "; ".join(reasons), d, gap))
         return out
+
+    def _find_visible(self, chunk: TextChunk, context_hint: bool) -> list[MyNumberMatch]:
+        """``find`` over the text as a reader sees it, offsets mapped back to the
+        original so masking covers the invisible characters inside the number too."""
+        text, new_starts, old_starts = _visible(chunk.text)
+
+        def orig(x: int) -> int:
+            i = bisect_right(new_starts, x) - 1
+            return old_starts[i] + x - new_starts[i]
+
+        out: list[MyNumberMatch] = []
+        for m in self.find(replace(chunk, text=text), context_hint=context_hint):
+            start, end = orig(m.start), orig(m.end - 1) + 1
+            reason = m.reason
+            if end - start != m.end - m.start:
+                reason += "; invisible characters inside"
+            out.append(replace(m, start=start, end=end, reason=reason))
+        return out
+
+
+def _visible(text: str) -> tuple[str, list[int], list[int]]:
+    """``text`` without invisible characters, and where each kept stretch starts
+    in the result and in ``text`` (to map offsets back)."""
+    parts: list[str] = []
+    new_starts: list[int] = []
+    old_starts: list[int] = []
+    pos = n = 0
+    for m in _INVISIBLE_RE.finditer(text):
+        if m.start() > pos:
+            parts.append(text[pos : m.start()])
+            new_starts.append(n)
+            old_starts.append(pos)
+            n += m.start() - pos
+        pos = m.end()
+    if pos < len(text):
+        parts.append(text[pos:])
+        new_starts.append(n)
+        old_starts.append(pos)
+    return "".join(parts), new_starts, old_starts
 
 
 def _last_end(pattern: re.Pattern[str], text: str, lo: int, hi: int) -> int | None:

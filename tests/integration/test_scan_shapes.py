@@ -9,6 +9,7 @@ become a number without a My Number label over or beside them.
 
 from __future__ import annotations
 
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -48,3 +49,55 @@ def test_word_form_one_digit_per_cell(tmp_path: Path) -> None:
     # Twelve one-digit cells with no My Number label: a score sheet, not a number.
     scores = _docx(tmp_path / "scores.docx", [["評価", *NUMBER]])
     assert high(beside, under, scores) == {"beside.docx": 1, "under.docx": 1, "scores.docx": 0}
+
+
+def _mail(path: Path, body: str, subtype: str = "plain") -> Path:
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "a@example.jp", "b@example.com", "書類"
+    msg.set_content(body, subtype=subtype, charset="utf-8")
+    path.write_bytes(bytes(msg))
+    return path
+
+
+INVISIBLE = {
+    "zwsp": "\u200b",
+    "zwnj": "\u200c",
+    "zwj": "\u200d",
+    "shy": "\u00ad",
+    "wj": "\u2060",
+    "lrm": "\u200e",
+    "rlm": "\u200f",
+    "lro": "\u202d",
+    "bom": "\ufeff",
+}
+
+
+def _spread(mark: str) -> str:
+    """The number with ``mark`` between every pair of digits."""
+    return mark.join(NUMBER)
+
+
+def test_invisible_characters_inside_a_number_in_every_format(tmp_path: Path) -> None:
+    docx = pytest.importorskip("docx")
+    files: list[Path] = []
+    expected: dict[str, int] = {}
+    for name, mark in INVISIBLE.items():
+        files.append(_mail(tmp_path / f"{name}.eml", f"個人番号は {_spread(mark)} です。\n"))
+        expected[f"{name}.eml"] = 1
+    # A grouped number with bidi marks around the groups (copied from a right-to-left page).
+    grouped = f"\u202b{NUMBER[:4]}\u202c-\u200f{NUMBER[4:8]}\u200e-{NUMBER[8:]}"
+    files.append(_mail(tmp_path / "bidi.eml", f"<p>マイナンバー: {grouped}</p>", "html"))
+    (tmp_path / "form.html").write_text(
+        f"<table><tr><th>個人番号</th><td>{_spread(chr(0x2060))}</td></tr></table>",
+        encoding="utf-8",
+    )
+    (tmp_path / "staff.csv").write_text(
+        f"氏名,個人番号\n山田太郎,{_spread(chr(0x200B))}\n", encoding="utf-8"
+    )
+    doc = docx.Document()
+    doc.add_paragraph(f"個人番号 {_spread(chr(0xAD))}")
+    doc.save(str(tmp_path / "letter.docx"))
+    for name in ("bidi.eml", "form.html", "staff.csv", "letter.docx"):
+        expected[name] = 1
+    files += [tmp_path / n for n in ("form.html", "staff.csv", "letter.docx")]
+    assert high(*files) == expected

@@ -402,3 +402,18 @@ def test_no_window_of_a_longer_grouped_number(base: str, extra_groups: int) -> N
         else:
             groups.append(g)
     assert find("個人番号 " + "-".join(groups) + " です") == []
+
+
+@pytest.mark.parametrize(
+    "mark", ["\u200b", "\u200c", "\u200d", "\u00ad", "\u2060", "\u200e", "\u202d", "\ufeff"]
+)
+def test_invisible_characters_inside_are_read_through_and_covered(mark: str) -> None:
+    """Issue 15: the span reported covers the invisible characters, so masking it hides
+    the whole number as written."""
+    spread = mark.join("621498320257")
+    text = f"{mark}個人番号{mark}: {spread}{mark} 以上"
+    (m,) = build_detector().find(TextChunk(text=text, location="body"))
+    assert text[m.start : m.end] == spread
+    assert m.confidence is Confidence.HIGH and "invisible characters inside" in m.reason
+    # Still a window of a longer number once the marks are gone: not a number.
+    assert build_detector().find(TextChunk(text=f"個人番号 9{mark}{spread}", location="b")) == []

@@ -133,7 +133,14 @@ surrounding = st.one_of(
 @example(f"{N[:4]}\t{N[4:8]}\t{N[8:]}", "", "", False)
 @example("\t".join(N), "件名 ", " の件", True)
 @example("".join("⓪①②③④⑤⑥⑦⑧⑨"[int(d)] for d in N), "1", "", False)
-@example(N, "\u2460", "", False)  # ① then a \d run: 13 digits after NFKC, 12 before
+@example(N, "\u2460", "", False)
+# Issue 15 shapes the detector reads: bidi marks around the groups, a soft hyphen and
+# word joiners inside, the three cells of an HTML row (tab-separated by html_to_text).
+@example(f"\u202b{N[:4]}\u202c-\u200f{N[4:8]}\u200e-{N[8:]}", "", "", True)
+@example("\u00ad".join(N[:6]) + "\u2060".join(N[6:]), "", "", True)
+@example(
+    f"\t{N[:4]}\t{N[4:8]}\t{N[8:]}\n", "\n", "\t2024", True
+)  # ① then a \d run: 13 digits after NFKC, 12 before
 def test_no_number_survives_any_normalisation(
     number: str, before: str, after: str, keyword: bool
 ) -> None:
