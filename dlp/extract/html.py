@@ -10,13 +10,21 @@ kept (a number in a form field or an image caption is still a number).
 
 A regex pass (C speed, tolerant of broken markup) rather than a DOM parser:
 mail HTML is frequently malformed and we need text, not structure.
+
+One exception to "cells never merge": a table row whose consecutive cells hold
+4 + 4 + 4 digits (a My Number typed into three boxes) is read as one grouped
+number, but only when a My Number label sits in the row to the left of the
+boxes or in a heading cell above them (within three rows).  Without that
+label a year, a postcode half and an amount in adjacent cells stay apart.
 """
 
 from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 
+from dlp.extract import forms
 from dlp.extract.base import Budget, Extracted
 from dlp.extract.text import decode_text
 from dlp.model import AttachmentStatus, TextChunk
@@ -54,9 +62,141 @@ _META_CHARSET = re.compile(rb"<meta[^>]+charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:-]+
 _BLANKS = re.compile(r"[ \t]*\n[ \t\n]*")
 
 
-def html_to_text(markup: str) -> str:
-    """Visible text of ``markup``; never raises."""
+_ROW = re.compile(r"<(tr|table)\b[^<>]*>", re.IGNORECASE)
+_ROW_END = re.compile(r"</(?:tr|table|tbody|thead|tfoot)\s*>", re.IGNORECASE)
+_CELL_OPEN = re.compile(r"<t[dh]\b((?:[^<>\"']|\"[^<\"]*\"|'[^<']*')*)>", re.IGNORECASE)
+_CELL_CLOSE = re.compile(r"</t[dh]\s*>", re.IGNORECASE)
+_COLSPAN = re.compile(r"\bcolspan\s*=\s*[\"']?\s*(\d+)", re.IGNORECASE)
+_QUAD = re.compile(r"\d{4}")
+_LOOK_UP = 3
+_MAX_CELLS = 100
+"""Wider rows are data dumps, not forms: skipped, which keeps the heading look-up
+(cells above times cells) bounded."""
+
+
+class _Cell:
+    """One table cell: first grid column, width, visible text, inner markup span."""
+
+    __slots__ = ("col", "end", "span", "start", "text")
+
+    def __init__(self, col: int, span: int, text: str, start: int, end: int) -> None:
+        self.col, self.span, self.text, self.start, self.end = col, span, text, start, end
+
+
+def _cell_text(inner: str) -> str:
+    text = _TAG.sub("", inner)
+    return html.unescape(text).translate(_INVISIBLE).translate(_NBSP).strip()
+
+
+def _rows(markup: str) -> list[list[_Cell] | None]:
+    """Rows of every table in order; ``None`` where a new table starts."""
+    out: list[list[_Cell] | None] = []
+    marks = list(_ROW.finditer(markup))
+    for n, m in enumerate(marks):
+        if m.group(1).lower() == "table":
+            out.append(None)
+            continue
+        # Each search bounded by the next row: markup without </tr> stays linear.
+        stop = marks[n + 1].start() if n + 1 < len(marks) else len(markup)
+        end_m = _ROW_END.search(markup, m.end(), stop)
+        if end_m is not None:
+            stop = end_m.start()
+        opens = list(_CELL_OPEN.finditer(markup, m.end(), stop))
+        row: list[_Cell] = []
+        col = 0
+        for i, c in enumerate(opens):
+            limit = opens[i + 1].start() if i + 1 < len(opens) else stop
+            close = _CELL_CLOSE.search(markup, c.end(), limit)
+            inner_end = close.start() if close is not None else limit
+            span_m = _COLSPAN.search(c.group(1) or "")
+            span = max(1, min(int(span_m.group(1)), 64)) if span_m else 1
+            text = _cell_text(markup[c.end() : inner_end])
+            row.append(_Cell(col, span, text, c.end(), inner_end))
+            col += span
+        out.append(row)
+    return out
+
+
+def _join_split_numbers(markup: str, keywords: tuple[str, ...]) -> str:
+    """Join three cells of 4 + 4 + 4 digits under or beside a My Number label (see
+    the module docstring) by replacing the markup between them with a space."""
+    has_keyword = forms.keyword_matcher(keywords)
+    cuts: list[tuple[int, int]] = []
+    above: list[list[_Cell]] = []
+    for row in _rows(markup):
+        if row is None or len(row) > _MAX_CELLS:
+            above = []
+            continue
+        i = 0
+        while i + 2 < len(row):
+            run = 0
+            while i + run < len(row) and _QUAD.fullmatch(row[i + run].text):
+                run += 1
+            for j in _labelled_triples(row, i, run, above, has_keyword):
+                cuts += [(row[j].end, row[j + 1].start), (row[j + 1].end, row[j + 2].start)]
+            i += max(run, 1)
+        above = [*above[-(_LOOK_UP - 1) :], row] if _LOOK_UP > 1 else [row]
+    if not cuts:
+        return markup
+    parts: list[str] = []
+    pos = 0
+    for a, b in cuts:
+        parts += [markup[pos:a], " "]
+        pos = b
+    parts.append(markup[pos:])
+    return "".join(parts)
+
+
+def _labelled_triples(
+    row: list[_Cell],
+    i: int,
+    run: int,
+    above: list[list[_Cell]],
+    has_keyword: Callable[[str], bool],
+) -> list[int]:
+    """Where, in a run of ``run`` 4-digit cells from ``i``, three cells form one number.
+
+    Exactly three: a My Number label to their left in the row or in the heading cell
+    above the first.  More than three (a year column follows the boxes, or a card
+    number): only three that a My Number heading spans exactly."""
+    if run < 3:
+        return []
+    if run == 3:
+        for k in range(i - 1, -1, -1):
+            if row[k].text:
+                if has_keyword(row[k].text[:40]):
+                    return [i]
+                break
+        head = _heading(row[i].col, above)
+        return [i] if head is not None and has_keyword(head.text[:40]) else []
+    for j in range(i, i + run - 2):
+        head = _heading(row[j].col, above)
+        last = row[j + 2]
+        if (
+            head is not None
+            and head.col == row[j].col
+            and head.col + head.span == last.col + last.span
+            and has_keyword(head.text[:40])
+        ):
+            return [j]
+    return []
+
+
+def _heading(col: int, above: list[list[_Cell]]) -> _Cell | None:
+    """The nearest non-empty cell above grid column ``col``."""
+    for prev in reversed(above):
+        for cell in prev:
+            if cell.col <= col < cell.col + cell.span and cell.text:
+                return cell
+    return None
+
+
+def html_to_text(markup: str, keywords: tuple[str, ...] = ()) -> str:
+    """Visible text of ``markup``; never raises.  ``keywords``: ``[scan] extra_keywords``."""
     markup = _DROP.sub("", markup)
+    # Only markup with cells and a My Number word pays for reading the table rows.
+    if _CELL_OPEN.search(markup) is not None and forms.keyword_matcher(keywords)(markup):
+        markup = _join_split_numbers(markup, keywords)
 
     def tag(m: re.Match[str]) -> str:
         name = (m.group(2) or "").lower()
@@ -98,6 +238,6 @@ def extract_html(
     return Extracted(
         kind="html",
         status=AttachmentStatus.SCANNED,
-        chunks=(TextChunk(text=html_to_text(text), location=location),),
+        chunks=(TextChunk(text=html_to_text(text, budget.keywords), location=location),),
         detail=f"charset {used}",
     )

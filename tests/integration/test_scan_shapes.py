@@ -101,3 +101,62 @@ def test_invisible_characters_inside_a_number_in_every_format(tmp_path: Path) ->
         expected[name] = 1
     files += [tmp_path / n for n in ("form.html", "staff.csv", "letter.docx")]
     assert high(*files) == expected
+
+
+def _row(*cells: str, tag: str = "td") -> str:
+    return "<tr>" + "".join(f"<{tag}>{c}</{tag}>" for c in cells) + "</tr>"
+
+
+QUADS = (NUMBER[:4], NUMBER[4:8], NUMBER[8:])
+
+
+def test_html_table_number_over_three_cells(tmp_path: Path) -> None:
+    beside = "<table>" + _row("個人番号", *QUADS) + "</table>"
+    under = (
+        "<table><tr><th>氏名</th><th colspan=3>個人番号</th><th>入社年</th></tr>"
+        + _row("山田太郎", *QUADS, "2024")
+        + "</table>"
+    )
+    header = "<table>" + _row("マイナンバー", tag="th") + _row(*QUADS) + "</table>"
+    files = [
+        _mail(tmp_path / "body_beside.eml", beside, "html"),
+        _mail(tmp_path / "body_under.eml", under, "html"),
+    ]
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "a@example.jp", "b@example.com", "資料"
+    msg.set_content("添付をご確認ください。")
+    msg.add_attachment(header.encode(), maintype="text", subtype="html", filename="form.html")
+    (tmp_path / "attached.eml").write_bytes(bytes(msg))
+    (tmp_path / "form.html").write_text(under, encoding="utf-8")
+    files += [tmp_path / "attached.eml", tmp_path / "form.html"]
+    assert high(*files) == {
+        "body_beside.eml": 1,
+        "body_under.eml": 1,
+        "attached.eml": 1,
+        "form.html": 1,
+    }
+
+
+def test_unrelated_adjacent_cells_do_not_form_a_number(tmp_path: Path) -> None:
+    """The same three checksum-valid quads as a year, a postcode half and an amount:
+    no number without a My Number label beside or above them, even when the table
+    has a 個人番号 column elsewhere or the label sits over only one of them."""
+    plain = "<table>" + _row("年", "郵便", "金額", tag="th") + _row(*QUADS) + "</table>"
+    other_column = (
+        "<table>"
+        + _row("個人番号", "年", "郵便", "金額", tag="th")
+        + _row("未提出", *QUADS)
+        + "</table>"
+    )
+    four = "<table>" + _row("個人番号", *QUADS, "2024") + "</table>"  # 4-4-4-4: not 12 digits
+    files = [
+        _mail(tmp_path / "plain.eml", plain, "html"),
+        _mail(tmp_path / "other.eml", other_column, "html"),
+        _mail(tmp_path / "four.eml", four, "html"),
+    ]
+    out = lines(run("--json", "--min-confidence", "low", *map(str, files)))
+    assert {Path(r["source"]).name: r["summary"]["mynumber"]["total"] for r in out} == {
+        "plain.eml": 0,
+        "other.eml": 0,
+        "four.eml": 0,
+    }
