@@ -14,7 +14,10 @@ small; big ones are tables) two fixes are applied to the rendered columns:
   its left prepended (``個人番号 123456789012``), so the keyword sits next to
   the number in that column's text.
 
-Both only where that label holds a My Number keyword (the detector's own
+- three cells of four digits each in a row, behind or under such a label,
+  are joined the same way (``1234 5678 9012``).
+
+All only where that label holds a My Number keyword (the detector's own
 list), so ordinary tables — a name left of a number, twelve monthly figures —
 are left exactly as they are.  Nothing is duplicated: every digit still
 appears exactly once.
@@ -39,6 +42,7 @@ def apply(columns: list[list[str]], keywords: tuple[str, ...] = ()) -> None:
     height = max(len(c) for c in columns)
     for r in range(height):
         _join_digit_boxes(columns, r, has_keyword)
+        _join_quads(columns, r, has_keyword)
     for c in range(1, len(columns)):
         col = columns[c]
         for r, value in enumerate(col):
@@ -79,6 +83,28 @@ def _join_digit_boxes(columns: list[list[str]], r: int, has_keyword: Callable[[s
             for k in range(start + 1, c):
                 columns[k][r] = ""
         c = max(c, start + 1)
+
+
+def _join_quads(columns: list[list[str]], r: int, has_keyword: Callable[[str], bool]) -> None:
+    """Exactly three cells of four digits in a row (a number typed 4-4-4 into boxes)
+    behind or under a My Number label: joined with spaces into the first cell."""
+    c = 0
+    while c < len(columns):
+        start = c
+        while c < len(columns) and _quad(_cell(columns, c, r)):
+            c += 1
+        if c - start == 3 and (
+            has_keyword(_left_label(columns, start, r))
+            or has_keyword(_above_label(columns, start, r))
+        ):
+            columns[start][r] = " ".join(_cell(columns, k, r) for k in range(start, c))
+            for k in range(start + 1, c):
+                columns[k][r] = ""
+        c = max(c, start + 1)
+
+
+def _quad(cell: str) -> bool:
+    return len(cell) == 4 and cell.isdigit()
 
 
 def _single_digit(cell: str) -> bool:

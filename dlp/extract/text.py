@@ -445,15 +445,15 @@ def table_chunks(
             if (r + 1) * max(len(columns), len(row)) > max_cells:
                 return ()  # not a table: read as plain text
             label = _row_label(row, has_keyword) if rows_may_have_labels else None
+            here: list[TextChunk] = []
             for j, cell in enumerate(row):
                 if len(columns) <= j:
                     columns.append([""] * r)  # a ragged row: earlier rows had no such cell
                 if label is not None and j > label[0] and _HAS_DIGIT.search(cell):
-                    labelled.append(
-                        TextChunk(cell, f"{location}!{column_name(j)}{r + 1}", label[1])
-                    )
+                    here.append(TextChunk(cell, f"{location}!{column_name(j)}{r + 1}", label[1]))
                     cell = ""
                 columns[j].append(cell)
+            labelled.extend(_split_number(here))
             for col in columns[len(row) :]:
                 col.append("")
     except csv.Error:
@@ -474,6 +474,23 @@ _MIN_CELL_CAP = 1_000_000
 _HAS_DIGIT = re.compile(r"\d")
 _LABEL_MAX = 40
 """A row label is a short cell; a long one is prose, not a field name."""
+
+
+_QUAD = re.compile(r"\s*\d{4}\s*")
+_ONE = re.compile(r"\s*\d\s*")
+
+
+def _split_number(cells: list[TextChunk]) -> list[TextChunk]:
+    """The labelled cells of one row; a number typed into boxes (4 + 4 + 4 digits
+    over three cells, or one digit in each of twelve) becomes one chunk."""
+    n = len(cells)
+    if (n == 3 and all(_QUAD.fullmatch(c.text) for c in cells)) or (
+        n == 12 and all(_ONE.fullmatch(c.text) for c in cells)
+    ):
+        sep = " " if n == 3 else ""
+        joined = sep.join(c.text.strip() for c in cells)
+        return [TextChunk(joined, cells[0].location, cells[0].field_label)]
+    return cells
 
 
 def _row_label(row: list[str], has_keyword: Callable[[str], bool]) -> tuple[int, str] | None:

@@ -160,3 +160,34 @@ def test_unrelated_adjacent_cells_do_not_form_a_number(tmp_path: Path) -> None:
         "other.eml": 0,
         "four.eml": 0,
     }
+
+
+def test_three_boxes_of_four_digits_in_sheets_csv_and_word(tmp_path: Path) -> None:
+    """The 4-4-4 boxes family in the other formats with cells; the twelve-box CSV row."""
+    openpyxl = pytest.importorskip("openpyxl")
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["氏名", "山田太郎"])
+    ws.append(["個人番号", *QUADS])  # strings: a leading zero must survive
+    wb.save(tmp_path / "form.xlsx")
+    (tmp_path / "form.csv").write_text(
+        "氏名,山田太郎\n個人番号," + ",".join(QUADS) + "\n", encoding="utf-8"
+    )
+    (tmp_path / "boxes.csv").write_text(
+        "氏名,山田太郎\nマイナンバー," + ",".join(NUMBER) + "\n", encoding="utf-8"
+    )
+    word = _docx(tmp_path / "form.docx", [["個人番号", "", ""], list(QUADS)])
+    # No label: a year, a postcode half and an amount side by side.
+    (tmp_path / "ledger.csv").write_text(
+        "年,郵便,金額\n" + ",".join(QUADS) + "\n", encoding="utf-8"
+    )
+    files = [tmp_path / n for n in ("form.xlsx", "form.csv", "boxes.csv", "ledger.csv")]
+    assert high(*files, word) == {
+        "form.xlsx": 1,
+        "form.csv": 1,
+        "boxes.csv": 1,
+        "form.docx": 1,
+        "ledger.csv": 0,
+    }
+    out = lines(run("--json", "--min-confidence", "low", str(tmp_path / "ledger.csv")))
+    assert out[0]["summary"]["mynumber"]["total"] == 0
