@@ -191,3 +191,31 @@ def test_three_boxes_of_four_digits_in_sheets_csv_and_word(tmp_path: Path) -> No
     }
     out = lines(run("--json", "--min-confidence", "low", str(tmp_path / "ledger.csv")))
     assert out[0]["summary"]["mynumber"]["total"] == 0
+
+
+def _odt(path: Path, rows: list[list[str]]) -> Path:
+    pytest.importorskip("odf")
+    from odf.opendocument import OpenDocumentText
+    from odf.table import Table, TableCell, TableColumn, TableRow
+    from odf.text import P
+
+    doc = OpenDocumentText()
+    table = Table(name="form")
+    table.addElement(TableColumn(numbercolumnsrepeated=max(len(r) for r in rows)))
+    for row in rows:
+        tr = TableRow()
+        for value in row:
+            cell = TableCell()
+            cell.addElement(P(text=value))
+            tr.addElement(cell)
+        table.addElement(tr)
+    doc.text.addElement(table)
+    doc.save(str(path))
+    return path
+
+
+def test_odf_text_tables_share_the_box_reading(tmp_path: Path) -> None:
+    boxes = _odt(tmp_path / "boxes.odt", [["個人番号", *NUMBER]])
+    quads = _odt(tmp_path / "quads.odt", [["個人番号"], list(QUADS)])
+    ledger = _odt(tmp_path / "ledger.odt", [["年", "郵便", "金額"], list(QUADS)])
+    assert high(boxes, quads, ledger) == {"boxes.odt": 1, "quads.odt": 1, "ledger.odt": 0}
