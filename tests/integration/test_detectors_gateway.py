@@ -30,20 +30,6 @@ def plain(subject: str, body: str) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def lt() -> Iterator[LoopThread]:
-    loop = LoopThread()
-    yield loop
-    loop.stop()
-
-
-@pytest.fixture(scope="module")
-def sink(lt: LoopThread) -> Iterator[Sink]:
-    s = Sink(lt).start()
-    yield s
-    s.stop()
-
-
-@pytest.fixture(scope="module")
 def gw(
     lt: LoopThread, sink: Sink, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[InProcessGateway]:

@@ -65,13 +65,6 @@ class Served:
             self._log.close()
 
 
-@pytest.fixture(scope="module")
-def lt() -> Iterator[LoopThread]:
-    loop = LoopThread()
-    yield loop
-    loop.stop()
-
-
 @pytest.fixture()
 def sink(lt: LoopThread) -> Iterator[Sink]:
     s = Sink(lt).start()

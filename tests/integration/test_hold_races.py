@@ -51,13 +51,6 @@ def held_raw(subject: str) -> bytes:
     ).encode()
 
 
-@pytest.fixture(scope="module")
-def lt() -> Iterator[LoopThread]:
-    loop = LoopThread()
-    yield loop
-    loop.stop()
-
-
 @pytest.fixture
 def sink(lt: LoopThread) -> Iterator[Sink]:
     s = Sink(lt).start()

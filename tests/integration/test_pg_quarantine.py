@@ -51,20 +51,6 @@ def message() -> bytes:
     ).encode()
 
 
-@pytest.fixture(scope="module")
-def lt() -> Iterator[LoopThread]:
-    loop = LoopThread()
-    yield loop
-    loop.stop()
-
-
-@pytest.fixture(scope="module")
-def sink(lt: LoopThread) -> Iterator[Sink]:
-    s = Sink(lt).start()
-    yield s
-    s.stop()
-
-
 @pytest.fixture
 def pg(tmp_path: Path, sink: Sink) -> Iterator[Backend]:
     if not pg_reachable():

@@ -221,13 +221,6 @@ def _text(raw: bytes) -> str:
     return f"Subject: {msg['Subject']}\n{body.get_content()}"
 
 
-@pytest.fixture(scope="module")
-def lt() -> Iterator[LoopThread]:
-    loop = LoopThread()
-    yield loop
-    loop.stop()
-
-
 @pytest.fixture
 def sink(lt: LoopThread) -> Iterator[Sink]:
     s = Sink(lt).start()

@@ -37,13 +37,6 @@ EXTERNAL = "someone@kaisha-abc.jp"
 NUMBERS = [my_number(b) for b in ("12345678901", "23456789012", "98765432109")]
 
 
-@pytest.fixture(scope="module")
-def lt() -> Iterator[LoopThread]:
-    loop = LoopThread()
-    yield loop
-    loop.stop()
-
-
 @pytest.fixture
 def sink(lt: LoopThread) -> Iterator[Sink]:
     s = Sink(lt).start()

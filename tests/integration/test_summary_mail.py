@@ -6,7 +6,6 @@ from __future__ import annotations
 import email
 import smtplib
 import uuid
-from collections.abc import Iterator
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.policy import default
@@ -23,20 +22,6 @@ pytestmark = pytest.mark.timeout(120)
 
 TEAM = "joho-kanri@example.lg.jp"
 NUMBERS = [my_number(f"{20_000_000_000 + 7919 * i:011d}") for i in range(101)]
-
-
-@pytest.fixture(scope="module")
-def lt() -> Iterator[LoopThread]:
-    loop = LoopThread()
-    yield loop
-    loop.stop()
-
-
-@pytest.fixture(scope="module")
-def sink(lt: LoopThread) -> Iterator[Sink]:
-    s = Sink(lt).start()
-    yield s
-    s.stop()
 
 
 def test_summary_mail_reaches_the_team(
