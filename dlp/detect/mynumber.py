@@ -38,12 +38,14 @@ from __future__ import annotations
 import math
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any, SupportsIndex
 
 from dlp.detect import numchars as _numchars
+from dlp.detect.base import alternation as _alternation
+from dlp.detect.base import demote as _demote
 from dlp.model import Confidence, Finding, MyNumberSummary, TextChunk
 
 DETECTOR = "mynumber"
@@ -315,30 +317,6 @@ class MyNumberMatch:
             offset=self.start,
             reason=self.reason,
         )
-
-
-def _literal(word: str) -> str:
-    """A word as a regex; an English word must not start inside another
-    ("dummy number" is not "my number", "hotel" not "tel").  The lookbehind
-    sits after the first character so the alternation keeps its fast prefix."""
-    first, rest = word[0], word[1:]
-    if first.isascii() and first.isalpha():
-        return re.escape(first) + f"(?<![A-Za-z]{re.escape(first)})" + re.escape(rest)
-    return re.escape(word)
-
-
-def _alternation(words: Iterable[str]) -> str:
-    parts = {_literal(w) for w in words if w}
-    # Longest first so the longest variant is reported rather than its prefix.
-    return "|".join(sorted(parts, key=lambda p: (-len(p), p)))
-
-
-def _demote(c: Confidence | None) -> Confidence | None:
-    if c is Confidence.HIGH:
-        return Confidence.MEDIUM
-    if c is Confidence.MEDIUM:
-        return Confidence.LOW
-    return None
 
 
 def _binomial_tail(k: int, n: int, p: float = 0.1) -> float:
