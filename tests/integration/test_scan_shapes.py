@@ -13,8 +13,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-
-from tests.integration.test_scan_cli import NUMBERS, lines, run
+from test_scan_cli import NUMBERS, lines, run
 
 pytestmark = pytest.mark.timeout(120)
 
