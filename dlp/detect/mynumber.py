@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any, SupportsIndex
@@ -46,7 +46,9 @@ from typing import Any, SupportsIndex
 from dlp.detect import numchars as _numchars
 from dlp.detect.base import alternation as _alternation
 from dlp.detect.base import demote as _demote
-from dlp.model import Confidence, Finding, MyNumberSummary, TextChunk
+from dlp.detect.base import english as _english
+from dlp.detect.base import summarize as summarize
+from dlp.model import Confidence, Finding, TextChunk
 
 DETECTOR = "mynumber"
 
@@ -102,23 +104,6 @@ _CANDIDATE_RE = re.compile(
 # An 11-digit cell under a My Number column header: the leading zero was lost
 # when a spreadsheet stored the number as a number.
 _ELEVEN_RE = re.compile(r"(?m)^[ \t\"'=]*(\d{11})[ \t\"']*$")
-
-
-def _english(*phrases: str) -> tuple[str, ...]:
-    """Case and spacing variants of English phrases, as plain literals.
-
-    Literal alternations let ``re`` skip text with a first-character set in C;
-    an inline ``(?i:...)`` would disable that and cost 5x on long texts."""
-    out: set[str] = set()
-    for phrase in phrases:
-        words = phrase.split()
-        for sep in {" ", "", "-"} if len(words) > 1 else {" "}:
-            out.add(sep.join(words))
-            out.add(sep.join(w.capitalize() for w in words))
-            out.add(sep.join(words).upper())
-            out.add(sep.join([words[0].capitalize(), *words[1:]]))
-            out.add(sep.join([words[0], *(w.capitalize() for w in words[1:])]))
-    return tuple(sorted(out))
 
 
 # Everything that is a My Number keyword.  Matching is on the text as is, so
@@ -655,23 +640,6 @@ def build_detector(window: int = 300, extra_keywords: tuple[str, ...] = ()) -> M
         negative_re=re.compile(_alternation(NEGATIVE_LABELS)),
         words_re=re.compile(_alternation((*KEYWORDS, *extra_keywords, *CONTEXT_WORDS))),
         context_words=frozenset(CONTEXT_WORDS) - frozenset((*KEYWORDS, *extra_keywords)),
-    )
-
-
-def summarize(matches: Sequence[MyNumberMatch]) -> MyNumberSummary:
-    """Counts for a whole message: each distinct number once, at its highest confidence."""
-    best: dict[str, Confidence] = {}
-    for m in matches:
-        prev = best.get(m.digits)
-        if prev is None or m.confidence.rank > prev.rank:
-            best[m.digits] = m.confidence
-    levels = list(best.values())
-    return MyNumberSummary(
-        total=len(matches),
-        distinct=len(best),
-        high=levels.count(Confidence.HIGH),
-        medium=levels.count(Confidence.MEDIUM),
-        low=levels.count(Confidence.LOW),
     )
 
 
