@@ -26,11 +26,11 @@ import binascii
 import email
 import email.header
 import email.policy
+import itertools
 import mimetypes
 import quopri
 import re
 import urllib.parse
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import _encoded_words  # type: ignore[attr-defined]  # get_payload's own decoder
 from email.message import Message
@@ -318,7 +318,6 @@ def _walk(part: Message, w: _Walk, depth: int, path: str) -> None:
 
 _BOILERPLATE = re.compile(
     r"this is a (?:multi-?part )?message in mime format\.?|"
-    r"this is a multi-part message in mime format\.?|"
     r"--> this message is in mime format.*",
     re.IGNORECASE,
 )
@@ -373,7 +372,7 @@ def _readings(part: Message) -> tuple[str, list[Message]] | None:
     body = _body_bytes(part)
     others = [(k, v) for k, v in items if str(k).lower() not in _AMBIGUOUS_HEADERS]
     readings: list[Message] = []
-    for combo in _combinations([choices[k] for k in choices]):
+    for combo in itertools.product(*choices.values()):
         head = "".join(f"{k}: {v}\r\n" for k, v in others)
         head += "".join(f"{k}: {v}\r\n" for k, v in zip(choices, combo, strict=True))
         raw = head.encode("utf-8", "surrogateescape") + b"\r\n" + body
@@ -384,15 +383,6 @@ def _readings(part: Message) -> tuple[str, list[Message]] | None:
         if len(readings) >= _MAX_REREADS:
             break
     return ", ".join(why), readings
-
-
-def _combinations(options: list[list[str]]) -> Iterator[tuple[str, ...]]:
-    if not options:
-        yield ()
-        return
-    for first in options[0]:
-        for rest in _combinations(options[1:]):
-            yield (first, *rest)
 
 
 def _body_bytes(part: Message) -> bytes:
