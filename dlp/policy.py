@@ -20,6 +20,7 @@ from typing import assert_never
 
 from dlp.config import DomainSettings, PolicySettings, Rule, parse_duration
 from dlp.detect.mynumber import scrub
+from dlp.detect.registry import labels as detector_labels
 from dlp.model import (
     Action,
     AttachmentStatus,
@@ -66,33 +67,6 @@ _DEFAULT_TEXTS: dict[Action, tuple[str, str]] = {
         "The message cannot be accepted right now; it will be retried.",
     ),
 }
-
-_DETECTOR_NAMES: dict[str, tuple[str, str]] = {
-    "mynumber": ("個人番号（マイナンバー）と思われる情報", "what appear to be My Numbers"),
-    "credit_card": ("クレジットカード番号と思われる情報", "what appear to be card numbers"),
-    "drivers_license": (
-        "運転免許証番号と思われる情報",
-        "what appear to be driving licence numbers",
-    ),
-    "residence_card": ("在留カード番号と思われる情報", "what appear to be residence card numbers"),
-    "passport": ("旅券番号と思われる情報", "what appear to be passport numbers"),
-    "pension_number": ("基礎年金番号と思われる情報", "what appear to be pension numbers"),
-    "bank_account": ("銀行口座番号と思われる情報", "what appear to be bank account numbers"),
-    "roster": ("個人の名簿と思われる情報", "what appears to be a list of persons"),
-}
-"""Sender-facing names; a detector missing here is named by its identifier."""
-
-_REVIEW_NAMES = {
-    "mynumber": "My Number",
-    "credit_card": "card number",
-    "drivers_license": "driving licence",
-    "residence_card": "residence card",
-    "passport": "passport",
-    "pension_number": "pension number",
-    "bank_account": "bank account",
-    "roster": "roster (persons)",
-}
-
 
 # ---------------------------------------------------------------------------
 # RCPT time
@@ -344,9 +318,8 @@ def _texts(rule: Rule, action: Action, report: ScanReport) -> tuple[str, str]:
 def _found_phrase(report: ScanReport, rule: Rule) -> tuple[str, str] | None:
     findings = _matching_findings(rule, report) if (rule.detector or rule.min_confidence) else []
     if findings:
-        name_ja, name_en = _DETECTOR_NAMES.get(
-            findings[0].detector, (findings[0].detector, findings[0].detector)
-        )
+        found = detector_labels(findings[0].detector)
+        name_ja, name_en = found.ja_found, found.en_found
         where = _places(f.location for f in findings)
         return f"{name_ja}: {where}", f"{name_en}: {where}"
     if rule.attachment_status:
@@ -401,7 +374,7 @@ def _describe(report: ScanReport, rule: Rule | None) -> tuple[str, ...]:
         if s.distinct:
             where = _places(f.location for f in report.findings if f.detector == name)
             reasons.append(
-                f"{_REVIEW_NAMES.get(name, name)}: {s.distinct} distinct"
+                f"{detector_labels(name).en}: {s.distinct} distinct"
                 f" (high {s.high}, medium {s.medium}, low {s.low}) in {where}"
             )
     others = [f for f in report.findings if f.detector not in summaries]

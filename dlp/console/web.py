@@ -28,6 +28,7 @@ from dlp.console.mask import scrub_display
 from dlp.console.security import CSRF_FIELD, LANG_COOKIE, SESSION_COOKIE, tokens_match
 from dlp.console.services import Services
 from dlp.console.users import Role, Session, User
+from dlp.detect.registry import display_name
 from dlp.holdqueue.store import open_quarantine
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -75,6 +76,8 @@ def make_templates() -> Jinja2Templates:
     # finalize guard above would no longer see the number.
     env.filters["urlq"] = lambda v: quote(scrub_display(str(v)), safe="")
     env.globals["lookalike_explanation"] = _lookalike_explanation
+    # What each detector is called comes from the detector's own module.
+    env.globals["detector_name"] = display_name
     return Jinja2Templates(env=env)
 
 

@@ -22,6 +22,7 @@ from dlp.detect.base import (
     DIGIT,
     SEP_CLASS,
     Candidate,
+    Labels,
     PatternDetector,
     compile_words,
     english,
@@ -30,6 +31,11 @@ from dlp.detect.base import (
 )
 
 NAME = "bank_account"
+LABELS = Labels(
+    ja="銀行口座番号",
+    en="bank account",
+    en_found="what appear to be bank account numbers",
+)
 
 KEYWORDS: tuple[str, ...] = (
     "口座番号",

@@ -514,3 +514,35 @@ PERSONAL_CONTEXT: tuple[str, ...] = (
     *english("date of birth", "full name"),
 )
 """Personal-data words: next to a value they make it ``medium`` without a keyword."""
+
+
+# ---------------------------------------------------------------------------
+# What a detector is called
+
+
+@dataclass(frozen=True, slots=True)
+class Labels:
+    """How people are told what a detector found: sender notices, reviewer reasons,
+    the console and the leak-report draft all read these (``registry.labels``), so a
+    new detector names itself in its own module."""
+
+    ja: str
+    """What it finds, in Japanese: 運転免許証番号 (a notice says 「…と思われる情報」)."""
+    en: str
+    """A short English name for reviewers and the console: "driving licence"."""
+    en_found: str
+    """The English notice phrase: "what appear to be driving licence numbers"."""
+    ja_item: str = ""
+    """The item of personal data in a leak report (item ②), when it is not ``ja``."""
+
+    @property
+    def ja_found(self) -> str:
+        return f"{self.ja}と思われる情報"
+
+    @property
+    def item(self) -> str:
+        return self.ja_item or self.ja
+
+    def name(self, lang: str) -> str:
+        """The short name in ``lang`` ("ja" or "en")."""
+        return self.en if lang == "en" else self.ja

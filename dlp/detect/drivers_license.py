@@ -29,6 +29,7 @@ from dlp.detect.base import (
     PERSONAL_CONTEXT,
     SEP_CLASS,
     Candidate,
+    Labels,
     PatternDetector,
     compile_words,
     english,
@@ -37,6 +38,11 @@ from dlp.detect.base import (
 )
 
 NAME = "drivers_license"
+LABELS = Labels(
+    ja="運転免許証番号",
+    en="driving licence",
+    en_found="what appear to be driving licence numbers",
+)
 
 # 公安委員会コード: 北海道の方面本部 (10-14), then the prefectures; 00: converted from abroad.
 AUTHORITY_CODES = frozenset(

@@ -19,12 +19,18 @@ from dlp.detect.base import (
     COMMON_NEGATIVE_LABELS,
     PERSONAL_CONTEXT,
     Candidate,
+    Labels,
     PatternDetector,
     compile_words,
     english,
 )
 
 NAME = "passport"
+LABELS = Labels(
+    ja="旅券番号",
+    en="passport",
+    en_found="what appear to be passport numbers",
+)
 
 KEYWORDS: tuple[str, ...] = (
     "旅券",

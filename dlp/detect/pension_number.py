@@ -18,6 +18,7 @@ from dlp.detect.base import (
     DIGIT,
     SEP_CLASS,
     Candidate,
+    Labels,
     PatternDetector,
     compile_words,
     english,
@@ -26,6 +27,11 @@ from dlp.detect.base import (
 )
 
 NAME = "pension_number"
+LABELS = Labels(
+    ja="基礎年金番号",
+    en="pension number",
+    en_found="what appear to be pension numbers",
+)
 
 KEYWORDS: tuple[str, ...] = (
     "基礎年金番号",

@@ -1,7 +1,7 @@
 """The content detectors by name: ``[scan] detectors`` picks from these.
 
-A new detector is one module exposing ``build(window) -> Detector``, one line in
-``_BUILDERS``, its tests and a paragraph in docs/scanning.md.  The order here is
+A new detector is one module exposing ``build() -> Detector`` and ``LABELS`` (what
+people call it), one line in ``_ENTRIES``, its tests and a paragraph in docs/scanning.md.  The order here is
 the arbitration order of last resort (``arbitrate``) and the order of
 ``summary.<name>`` in reports.
 """
@@ -26,6 +26,7 @@ from dlp.detect.base import (
     DIGIT,
     SEP_CLASS,
     Detector,
+    Labels,
     Match,
     PatternDetector,
     TableDetector,
@@ -33,23 +34,54 @@ from dlp.detect.base import (
 from dlp.detect.mynumber import DETECTOR as MYNUMBER
 from dlp.detect.mynumber import build_detector
 
-_BUILDERS: dict[str, Callable[[int, tuple[str, ...]], Detector]] = {
-    MYNUMBER: lambda window, extra: build_detector(window, extra),
-    credit_card.NAME: lambda window, extra: credit_card.build(),
-    drivers_license.NAME: lambda window, extra: drivers_license.build(),
-    residence_card.NAME: lambda window, extra: residence_card.build(),
-    passport.NAME: lambda window, extra: passport.build(),
-    pension_number.NAME: lambda window, extra: pension_number.build(),
-    bank_account.NAME: lambda window, extra: bank_account.build(),
-    roster.NAME: lambda window, extra: roster.build(),
+# My Number's and the card detector's names wait here until the lead's candidate-
+# scanner rewrite of those two modules lands; every other detector names itself.
+_MYNUMBER_LABELS = Labels(
+    ja="個人番号（マイナンバー）", en="My Number", en_found="what appear to be My Numbers"
+)
+_CREDIT_CARD_LABELS = Labels(
+    ja="クレジットカード番号", en="card number", en_found="what appear to be card numbers"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One known detector: how to build it, and what people call it."""
+
+    build: Callable[[int, tuple[str, ...]], Detector]
+    labels: Labels
+
+
+_ENTRIES: dict[str, Entry] = {
+    MYNUMBER: Entry(lambda window, extra: build_detector(window, extra), _MYNUMBER_LABELS),
+    credit_card.NAME: Entry(lambda window, extra: credit_card.build(), _CREDIT_CARD_LABELS),
+    drivers_license.NAME: Entry(lambda w, x: drivers_license.build(), drivers_license.LABELS),
+    residence_card.NAME: Entry(lambda w, x: residence_card.build(), residence_card.LABELS),
+    passport.NAME: Entry(lambda w, x: passport.build(), passport.LABELS),
+    pension_number.NAME: Entry(lambda w, x: pension_number.build(), pension_number.LABELS),
+    bank_account.NAME: Entry(lambda w, x: bank_account.build(), bank_account.LABELS),
+    roster.NAME: Entry(lambda w, x: roster.build(), roster.LABELS),
 }
 
-NAMES: tuple[str, ...] = tuple(_BUILDERS)
+NAMES: tuple[str, ...] = tuple(_ENTRIES)
 """Every detector this version knows."""
 
 DEFAULT_ENABLED: tuple[str, ...] = NAMES
 """On unless ``[scan] detectors`` says otherwise: those with no false positive at
 ``high`` over the shared corpus (bench/detectors.py, BENCHMARKS.md)."""
+
+
+def labels(name: str) -> Labels:
+    """What people call detector ``name``; an unknown name (an old log entry's, a
+    detector since removed) is called by its identifier."""
+    entry = _ENTRIES.get(name)
+    return entry.labels if entry is not None else Labels(name, name, name, name)
+
+
+def display_name(name: str, lang: str) -> str:
+    """The short name of detector ``name`` in ``lang`` ("ja" or "en")."""
+    return labels(name).name(lang)
+
 
 _ORDER = {name: i for i, name in enumerate(NAMES)}
 
@@ -101,11 +133,11 @@ def build_detectors(
 ) -> tuple[Detector, ...]:
     """The enabled detectors, compiled once per setting.  ``extra_keywords`` and
     ``window`` are the My Number settings (``[scan] keyword_window``, ``extra_keywords``)."""
-    unknown = [n for n in names if n not in _BUILDERS]
+    unknown = [n for n in names if n not in _ENTRIES]
     if unknown:
         raise ValueError(f"unknown detector {unknown[0]!r}; known: {', '.join(NAMES)}")
     ordered = sorted(dict.fromkeys(names), key=_ORDER.__getitem__)
-    return tuple(_BUILDERS[n](window, extra_keywords) for n in ordered)
+    return tuple(_ENTRIES[n].build(window, extra_keywords) for n in ordered)
 
 
 @lru_cache(maxsize=1)

@@ -21,12 +21,18 @@ from dlp.detect.base import (
     COMMON_NEGATIVE_LABELS,
     PERSONAL_CONTEXT,
     Candidate,
+    Labels,
     PatternDetector,
     compile_words,
     english,
 )
 
 NAME = "residence_card"
+LABELS = Labels(
+    ja="在留カード番号",
+    en="residence card",
+    en_found="what appear to be residence card numbers",
+)
 
 KEYWORDS: tuple[str, ...] = (
     "在留カード",

@@ -28,10 +28,16 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from dlp.detect.base import GroupHit
+from dlp.detect.base import GroupHit, Labels
 from dlp.model import Confidence, TextChunk
 
 NAME = "roster"
+LABELS = Labels(
+    ja="個人の名簿",
+    en="roster (persons)",
+    en_found="what appears to be a list of persons",
+    ja_item="氏名と、住所・生年月日・電話番号のいずれか（名簿）",
+)
 
 _NAME_WORDS = ("氏名", "名前", "フルネーム", "氏　名", "社員名", "職員名", "従業員名", "会員名",
                "生徒名", "児童名", "患者名", "利用者名", "顧客名", "参加者名", "受講者名")  # fmt: skip

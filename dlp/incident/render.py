@@ -14,9 +14,9 @@ from dlp.incident.report import (
     APPI_REPORTABLE_PERSONS,
     CLASS_NAMES,
     HUMAN_ITEMS,
-    ITEM_NAMES,
     IncidentReport,
     ReportRecipient,
+    item_name,
 )
 from dlp.model import REPORTABLE_DISTINCT_NUMBERS
 
@@ -86,7 +86,7 @@ def blocks(r: IncidentReport) -> tuple[str, list[str], list[_Block]]:
             )
         text += "宛先へ送信されました。" if e.delivered else "宛先へは送信されていません。"
         overview.append(text)
-    items = [ITEM_NAMES.get(i, i) for i in r.items] or ["（送信ログに検出の記録なし）"]
+    items = [item_name(i) for i in r.items] or ["（送信ログに検出の記録なし）"]
     persons = [
         f"{r.persons}人{upper}",
         *(f"記録 {e.id}: {e.persons}人" for e in r.entries),

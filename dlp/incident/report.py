@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
+from dlp.detect.registry import labels
 from dlp.model import MYNUMBER, REPORTABLE_DISTINCT_NUMBERS, Action, RecipientClass
 from dlp.sendlog.record import SendRecord
 from dlp.sendlog.redact import scrub
@@ -43,18 +44,11 @@ PRELIMINARY_DAYS = (3, 5)
 FINAL_DAYS = 30
 FINAL_DAYS_WRONGFUL = 60
 
-ITEM_NAMES: Mapping[str, str] = {
-    MYNUMBER: "個人番号（マイナンバー）",
-    ROSTER: "氏名と、住所・生年月日・電話番号のいずれか（名簿）",
-    "bank_account": "銀行口座番号",
-    "credit_card": "クレジットカード番号",
-    "drivers_license": "運転免許証番号",
-    "residence_card": "在留カード番号",
-    "passport": "旅券番号",
-    "pension_number": "基礎年金番号",
-}
-"""Japanese names of what each detector finds (a detector missing here is named by
-its identifier)."""
+
+def item_name(detector: str) -> str:
+    """The item of personal data (②) that detector ``detector`` finds, in Japanese."""
+    return labels(detector).item
+
 
 CLASS_NAMES: Mapping[str, str] = {
     RecipientClass.OWN.value: "組織内",
@@ -219,7 +213,7 @@ def items_of(rec: SendRecord) -> list[str]:
             found.append(name)
     # the columns beside the numbers (氏名, 住所 …), recorded as fixed item names
     for item in rec.items:
-        if item not in found and ITEM_NAMES.get(MYNUMBER) != item:
+        if item not in found and item_name(MYNUMBER) != item:
             found.append(item)
     return found
 

@@ -108,6 +108,7 @@ def test_entry_detail(client_for: Callable[[str | None], TestClient], seeded: Se
         "名簿0.csv",
         f"{0:064x}",
         "mynumber",
+        "<td>個人番号（マイナンバー） <small>mynumber</small></td>",  # the detector's own name
         "test-rule",
         'href="/log?findings=yes"',
     ):
