@@ -116,12 +116,17 @@ class _Walk:
     rereads: int = 0
     body_seen: dict[str, int] = field(default_factory=dict)
     parent_types: list[str] = field(default_factory=list)
+    keywords: tuple[str, ...] = ()
 
 
-def parse_message(raw: bytes | Message, prefix: str = "") -> ParsedMessage:
+def parse_message(
+    raw: bytes | Message, prefix: str = "", keywords: tuple[str, ...] = ()
+) -> ParsedMessage:
     """Parse ``raw`` (or walk an already parsed message); ``prefix`` is
-    prepended to every location (nested messages)."""
-    w = _Walk(prefix)
+    prepended to every location (nested messages).  ``keywords``: ``[scan]
+    extra_keywords``, which label a number split over HTML table cells in a body
+    as the built-in words do."""
+    w = _Walk(prefix, keywords=keywords)
     if isinstance(raw, Message):
         msg = raw
     else:
@@ -442,7 +447,7 @@ def _leaf(part: Message, ctype: str, w: _Walk, path: str) -> None:
     if is_body:
         if ctype == "text/html":
             text, _ = decode_text(data, charset or sniff_charset(data))
-            text = html_to_text(text)
+            text = html_to_text(text, w.keywords)
         else:
             text = _decode_body(data, charset)
         n = w.body_seen.get(ctype, 0) + 1

@@ -243,7 +243,7 @@ def _walk_message(
 ) -> tuple[str, str, str] | None:
     """Scan one (possibly nested) message; returns its subject, Message-ID and From."""
     st.budget.check_time()
-    parsed = parse_message(raw, prefix=prefix)
+    parsed = parse_message(raw, prefix=prefix, keywords=st.budget.keywords)
     where = f"{display}: " if display else ""
     st.defects.extend(where + d for d in parsed.defects)
     st.unread.extend(where + redact(u) for u in parsed.unread)

@@ -100,7 +100,9 @@ class _Walk:
                 texts[label] = text
                 self.chunks.append(TextChunk(text=text, location=f"{location}!{label}"))
         if "body" not in texts:
-            body = _html_body(ole, base, here, codepage) or _rtf_body(ole, base, here)
+            body = _html_body(ole, base, here, codepage, self.budget.keywords) or _rtf_body(
+                ole, base, here
+            )
             if body.strip():
                 self.chunks.append(TextChunk(text=body, location=f"{location}!body"))
         for storage in sorted(s for s in storages if _ATTACH_DIR.match(s)):
@@ -209,7 +211,13 @@ def _string(
     return ""
 
 
-def _html_body(ole: olefile.OleFileIO, base: list[str], here: set[str], codepage: str) -> str:
+def _html_body(
+    ole: olefile.OleFileIO,
+    base: list[str],
+    here: set[str],
+    codepage: str,
+    keywords: tuple[str, ...],
+) -> str:
     for name in ("__substg1.0_10130102", "__substg1.0_1013001F", "__substg1.0_1013001E"):
         if name in here:
             raw = ole.openstream([*base, name]).read()
@@ -217,7 +225,7 @@ def _html_body(ole: olefile.OleFileIO, base: list[str], here: set[str], codepage
                 html = raw.decode("utf-16-le", "replace")
             else:
                 html = _decode8(raw, codepage)
-            return html_to_text(html)
+            return html_to_text(html, keywords)
     return ""
 
 
@@ -281,7 +289,9 @@ def _tnef(data: bytes, location: str, budget: Budget) -> Extracted:
         chunks.append(TextChunk(text=text, location=f"{location}!body"))
     elif tnef.htmlbody:
         html = tnef.htmlbody
-        text = html_to_text(html if isinstance(html, str) else _decode8(html, codepage))
+        text = html_to_text(
+            html if isinstance(html, str) else _decode8(html, codepage), budget.keywords
+        )
         chunks.append(TextChunk(text=text, location=f"{location}!body"))
     elif tnef.rtfbody:
         chunks.append(TextChunk(text=rtf_text(tnef.rtfbody), location=f"{location}!body"))

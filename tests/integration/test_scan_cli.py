@@ -8,6 +8,7 @@ charset and transfer encoding and with every separator the detector accepts.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import quopri
@@ -524,3 +525,64 @@ def test_json_names_the_detector_of_a_card_number(tmp_path: Path) -> None:
     (finding,) = report["findings"]
     assert finding["detector"] == "credit_card" and finding["confidence"] == "high"
     assert finding["masked"] == "****-****-****-****"
+
+
+def test_extra_keywords_reach_every_body_and_table(tmp_path: Path) -> None:
+    """A made-up label in ``[scan] extra_keywords`` makes a number beside it ``high``
+    in an HTML body (a sentence, and the number split 4-4-4 over three cells), a
+    plain body, a CSV column header and a Word table (label cell beside the number,
+    and one digit a box): every reader of bodies and tables takes the configured
+    words, not only the built-in ones."""
+    docx = pytest.importorskip("docx")
+    word, n = "職員識別コード", NUMBERS
+    html = (
+        f"<html><body><p>{word}は {grouped(n[0], '-')} です。</p>"
+        f"<table><tr><th>{word}</th></tr><tr><td>{n[1][:4]}</td><td>{n[1][4:8]}</td>"
+        f"<td>{n[1][8:]}</td></tr></table></body></html>"
+    )
+    doc = docx.Document()
+    table = doc.add_table(rows=2, cols=13)
+    table.cell(0, 0).text, table.cell(0, 1).text = word, grouped(n[3], " ")
+    table.cell(1, 0).text = word
+    for i, digit in enumerate(n[2]):
+        table.cell(1, 1 + i).text = digit
+    word_file = io.BytesIO()
+    doc.save(word_file)
+    m = EmailMessage()
+    m["From"], m["To"], m["Subject"] = "a@example.lg.jp", "b@example.com", "ご連絡"
+    m.set_content(f"お疲れさまです。\n{word}：{grouped(n[2], ' ')}\n")
+    m.add_alternative(html, subtype="html")
+    m.add_attachment(
+        f"{word},備考\n{n[3]},\n".encode(), maintype="text", subtype="csv", filename="一覧.csv"
+    )
+    m.add_attachment(
+        word_file.getvalue(),
+        maintype="application",
+        subtype="vnd.openxmlformats-officedocument.wordprocessingml.document",
+        filename="様式.docx",
+    )
+    path = tmp_path / "extra.eml"
+    path.write_bytes(m.as_bytes())
+
+    def high_places(config: Path | None) -> list[str]:
+        args = ("--config", str(config)) if config else ()
+        (r,) = lines(run(*args, "--json", "--min-confidence", "low", str(path)))
+        return sorted(f["location"] for f in r["findings"] if f["confidence"] == "high")
+
+    assert high_places(None) == []  # none of those places says My Number by itself
+    cfg = (Path(__file__).resolve().parents[2] / "config" / "dlp.toml").read_text("utf-8")
+    (tmp_path / "config").mkdir()
+    configured = tmp_path / "config" / "dlp.toml"
+    configured.write_text(
+        cfg.replace("extra_keywords = []", f'extra_keywords = ["{word}"]'), encoding="utf-8"
+    )
+    assert high_places(configured) == sorted(
+        [
+            "body:text/plain",
+            "body:text/html",  # the sentence
+            "body:text/html",  # the three cells
+            "attachment:一覧.csv!A",
+            "attachment:様式.docx!body!table1!B",  # the label cell beside the number
+            "attachment:様式.docx!body!table1!B",  # the twelve boxes, joined
+        ]
+    )
