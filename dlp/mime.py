@@ -37,7 +37,7 @@ from email.message import Message
 
 from dlp.extract.html import html_to_text, sniff_charset
 from dlp.extract.text import _PERMISSIVE, decode_text  # _PERMISSIVE: see _decode_body
-from dlp.mimetree import MIN_FAST_BYTES, fast_tree
+from dlp.mimetree import MIN_FAST_BYTES, fast_tree, transfer_encoding
 from dlp.model import TextChunk
 
 __all__ = [
@@ -427,7 +427,7 @@ def _leaf(part: Message, ctype: str, w: _Walk, path: str) -> None:
         # Hand over the already parsed message so it is not parsed twice
         # (unless it had to be transfer-decoded first).
         payload = part.get_payload()
-        cte = str(part.get("content-transfer-encoding", "") or "").strip().lower()
+        cte = _cte(part).strip().lower()
         inner = None
         if cte not in ("base64", "quoted-printable") and isinstance(payload, list) and payload:
             inner = payload[0] if isinstance(payload[0], Message) else None
@@ -511,8 +511,13 @@ def _not_base64(payload: str) -> bool:
     return False
 
 
+def _cte(part: Message) -> str:
+    """``str(part.get("content-transfer-encoding", "") or "")``, without the header registry."""
+    return transfer_encoding(part) or ""
+
+
 def _payload(part: Message, w: _Walk, path: str) -> bytes:
-    cte = str(part.get("content-transfer-encoding", "") or "").strip().lower()
+    cte = _cte(part).strip().lower()
     # The stored payload (8-bit bytes kept as surrogate escapes); get_payload()
     # would already have decoded it with the declared charset.
     raw = getattr(part, "_payload", None)
@@ -521,7 +526,7 @@ def _payload(part: Message, w: _Walk, path: str) -> bytes:
         w.defects.append(f"part {path}: Content-Transfer-Encoding base64 but payload is not base64")
         return raw.encode("ascii", "surrogateescape")
     try:
-        data = _decode_base64(part, raw) if cte == "base64" else part.get_payload(decode=True)
+        data = _decode_base64(part, raw) if cte == "base64" else _decode_other(part, raw)
     except (binascii.Error, ValueError) as exc:
         # Read as sent (the encoded text), which is not what a client shows.
         w.unread.append(f"part {path}: undecodable transfer encoding ({type(exc).__name__})")
@@ -544,7 +549,7 @@ def _decode_base64(part: Message, raw: object) -> bytes | None:
     (0.8 ms).  The decoding itself is the email package's own ``decode_b``."""
     if not isinstance(raw, str) or part.is_multipart():
         return _as_payload_bytes(part.get_payload(decode=True))
-    if str(part.get("content-transfer-encoding", "")).lower() != "base64":
+    if _cte(part).lower() != "base64":
         return _as_payload_bytes(part.get_payload(decode=True))
     joined = raw.encode("ascii", "surrogateescape").translate(None, b"\r\n")
     value, defects = _encoded_words.decode_b(joined)
@@ -553,12 +558,31 @@ def _decode_base64(part: Message, raw: object) -> bytes | None:
     return value if isinstance(value, bytes) else None
 
 
+_UUENCODE = frozenset({"x-uuencode", "uuencode", "uue", "x-uue"})
+
+
+def _decode_other(part: Message, raw: object) -> bytes | None:
+    """``part.get_payload(decode=True)`` for a part that is not base64, with its
+    steps for a stored string: the bytes it stands for, quoted-printable decoded
+    when the field says so (compared unstripped, as it does).  Minus its second
+    look-up of the field and its UTF-8 encoding of the whole payload to test for
+    surrogates; uuencode and anything unusual are left to it."""
+    cte = _cte(part).lower()
+    if isinstance(raw, str) and cte not in _UUENCODE and not part.is_multipart():
+        try:
+            data = raw.encode("ascii", "surrogateescape")
+        except UnicodeEncodeError:  # text that never came from bytes
+            return _as_payload_bytes(part.get_payload(decode=True))
+        return quopri.decodestring(data) if cte == "quoted-printable" else data
+    return _as_payload_bytes(part.get_payload(decode=True))
+
+
 def _as_payload_bytes(data: object) -> bytes | None:
     return data if isinstance(data, bytes) else None
 
 
 def _message_bytes(part: Message, w: _Walk, path: str) -> bytes:
-    cte = str(part.get("content-transfer-encoding", "") or "").strip().lower()
+    cte = _cte(part).strip().lower()
     payload = part.get_payload()
     if cte in ("base64", "quoted-printable"):
         # Not allowed for message/rfc822 (RFC 2046 §5.2.1) but written anyway.

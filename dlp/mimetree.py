@@ -2,13 +2,20 @@
 
 The stdlib feed parser reads a message line by line in Python: a 2 MB message
 is 26,000 lines and about 10 ms of CPU before anything is decoded, most of it
-spent on base64 lines that are only joined up again.  Here only the header
-blocks go through the ``email`` package (``BytesHeaderParser``, policy
-``default``, so header values, defects and message classes are exactly its
-own); the part boundaries are found with ``bytes.find`` and each body is
+spent on base64 lines that are only joined up again.  Here the header blocks
+become ``email`` messages (policy ``default``, its message class) field by
+field as the feed parser stores them; the part boundaries are found with ``bytes.find`` and each body is
 stored as the feed parser would store it (the ASCII/surrogate-escape string
 of its bytes, the line break before a delimiter line removed, preamble and
 epilogue likewise).
+
+A header block is split into fields the way the feed parser does it (the same
+``policy.header_source_parse`` on the same lines), and the structure is
+read from the raw Content-Type and Content-Transfer-Encoding values when they
+are plain (``content_type``, ``transfer_encoding``): the ``email`` header
+registry builds a new class and a full parse tree on every ``get`` (≈40 µs for
+one Content-Type, three of them per part), which was most of the cost of a
+20 KB message.  Anything less plain is asked of the ``email`` package itself.
 
 Only plainly well-formed mail takes this path.  Anything the feed parser
 treats specially — a bare CR, a ``From `` line, a header block that does not
@@ -25,9 +32,8 @@ import email.policy
 import itertools
 import re
 from email.message import Message
-from email.parser import BytesHeaderParser
 
-__all__ = ["MIN_FAST_BYTES", "fast_tree"]
+__all__ = ["MIN_FAST_BYTES", "content_type", "fast_tree", "transfer_encoding"]
 
 MIN_FAST_BYTES = 0
 """Messages from this size take the fast path.  0: every size — the tree is the
@@ -41,7 +47,7 @@ _MAX_DEPTH = 20
 """Deeper multipart nesting: the email package.  Each level searches its whole
 region for its boundary, so depth times size is the cost; real mail nests 3–4."""
 
-_HEADER_PARSER = BytesHeaderParser(policy=email.policy.default)
+_POLICY = email.policy.default
 # One header line: a field name and a colon, or a folded continuation.  Stricter
 # than the feed parser's own test (it also takes an empty name and "From ").
 _HEADER_LINE = re.compile(rb"(?:[\x21-\x39\x3b-\x7e]+:|[ \t])[^\r\n]*\r?\n")
@@ -68,17 +74,90 @@ def _message(raw: bytes, start: int, end: int, parts: list[int]) -> Message:
     if parts[0] > _MAX_PARTS:
         raise _Odd
     body = _header_end(raw, start, end)
-    msg = _HEADER_PARSER.parsebytes(raw[start:body])
-    if msg.get_unixfrom() is not None:
-        raise _Odd
-    maintype = msg.get_content_maintype()
+    msg = _headers_only(raw[start:body].decode("ascii", "surrogateescape"))
+    maintype, subtype, boundary = content_type(msg)
     if maintype == "message":
         raise _Odd
     if maintype == "multipart":
-        _multipart(msg, raw, body, end, parts)
+        _multipart(msg, subtype, boundary, raw, body, end, parts)
     else:
         msg._payload = raw[body:end].decode("ascii", "surrogateescape")  # type: ignore[attr-defined]
     return msg
+
+
+def _headers_only(block: str) -> Message:
+    """What ``BytesHeaderParser(policy=default)`` returns for ``block``, a header
+    block that ``_header_end`` accepted (every line a field or its continuation,
+    the first not a continuation, no ``From `` line, no bare CR, then the blank
+    line).  The feed parser's own steps for such lines: a field is its first line
+    and the continuation lines after it, stored with ``policy.header_source_parse``;
+    no defects; the (empty) rest becomes the payload."""
+    msg = _POLICY.message_factory(policy=_POLICY)  # type: ignore[misc]
+    field: list[str] = []
+    for line in _LINE.findall(block):
+        if line[0] in " \t":
+            field.append(line)
+            continue
+        if field:
+            msg.set_raw(*_POLICY.header_source_parse(field))
+        if line in ("\n", "\r\n"):
+            break
+        field = [line]
+    msg.set_payload("")
+    return msg
+
+
+# Lines as the feed parser cracks them (it splits at CR, LF and CRLF; a bare CR
+# never gets here).  Not str.splitlines, which also splits at FF, VT, \x1c …
+_LINE = re.compile(r"[^\n]*\n")
+
+_SIMPLE_TYPE = re.compile(
+    r"[ \t]*[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+[ \t]*"
+    r"(?:;[ \t]*[A-Za-z0-9_.-]+=(?:[A-Za-z0-9!#$&+.^_`|~-]+|\"[ !#-\[\]-~]+\")[ \t]*)*;?[ \t]*"
+)
+"""A Content-Type of plain tokens and quoted strings (no comments, no RFC 2231
+``*`` names, no escapes, ASCII): the ``email`` package's own accessors give
+the same type, subtype and boundary on the raw text as on its parsed header
+(tests/unit/test_mime_fastpath.py checks it on generated values)."""
+_SIMPLE_CTE = re.compile(r"[A-Za-z0-9-]+")
+"""A Content-Transfer-Encoding that the parsed header prints back unchanged."""
+
+
+def content_type(msg: Message) -> tuple[str, str, str | None]:
+    """``msg.get_content_maintype()``, ``get_content_subtype()`` and
+    ``get_boundary()``: for a plain value the same accessors run on the raw
+    text (a compat32 message holds it as a string), not on three parses."""
+    value = _first(msg, "content-type")
+    if msg.policy is _POLICY and (value is None or isinstance(value, str)):
+        plain = None if value is None else value.replace("\r", "").replace("\n", "")
+        if plain is None or _SIMPLE_TYPE.fullmatch(plain):
+            probe = Message()
+            probe.set_default_type(msg.get_default_type())
+            if plain is not None:
+                probe["Content-Type"] = plain
+            return probe.get_content_maintype(), probe.get_content_subtype(), probe.get_boundary()
+    return msg.get_content_maintype(), msg.get_content_subtype(), msg.get_boundary()
+
+
+def transfer_encoding(msg: Message) -> str | None:
+    """``str(msg.get("content-transfer-encoding"))``, None when there is none."""
+    value = _first(msg, "content-transfer-encoding")
+    if value is None:
+        return None
+    if msg.policy is _POLICY and isinstance(value, str):
+        plain = value.replace("\r", "").replace("\n", "")
+        if _SIMPLE_CTE.fullmatch(plain):
+            return plain
+    got = msg.get("content-transfer-encoding")
+    return None if got is None else str(got)
+
+
+def _first(msg: Message, name: str) -> object:
+    """The stored value of the first ``name`` field (what ``Message.get`` parses)."""
+    for key, value in msg.raw_items():
+        if key.lower() == name:
+            return value
+    return None
 
 
 def _header_end(raw: bytes, start: int, end: int) -> int:
@@ -98,13 +177,20 @@ def _header_end(raw: bytes, start: int, end: int) -> int:
         pos = m.end()
 
 
-def _multipart(msg: Message, raw: bytes, start: int, end: int, parts: list[int]) -> None:
-    if msg.get_content_subtype() == "digest":
+def _multipart(
+    msg: Message,
+    subtype: str,
+    boundary: str | None,
+    raw: bytes,
+    start: int,
+    end: int,
+    parts: list[int],
+) -> None:
+    if subtype == "digest":
         raise _Odd  # its parts default to message/rfc822
-    cte = str(msg.get("content-transfer-encoding", "8bit")).lower()
-    if cte not in _PLAIN_CTE:
+    cte = transfer_encoding(msg)
+    if cte is not None and cte.lower() not in _PLAIN_CTE:
         raise _Odd
-    boundary = msg.get_boundary()
     if not boundary:
         raise _Odd
     delims = _delimiters(raw, ("--" + boundary).encode("ascii", "surrogateescape"), start, end)

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import base64
 import email
+import email.message
 import email.policy
 import quopri
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import dlp.mime
+import dlp.mimetree
 from dlp.mime import parse_message
 from dlp.mimetree import fast_tree
 
@@ -280,3 +283,142 @@ def test_deep_nesting_is_left_to_the_email_package() -> None:
 
     assert assert_same(HEAD + nest(5))
     assert fast_tree(HEAD + nest(40)) is None
+
+
+# --- the structure fields read without the header registry --------------------------------------
+
+_CT_PIECES = st.lists(
+    st.sampled_from(
+        [
+            *"abx/;= \t\"\\()<>*%'",
+            "multipart/mixed",
+            "text/plain",
+            "; boundary=",
+            ";boundary=",
+            "; BOUNDARY=",
+            "; charset=utf-8",
+            "; boundary*=",
+            "; boundary*0=",
+            "=====",
+            '"=_b0"',
+            '"<b>"',
+            '"a b "',
+            "\r\n ",
+            "é",
+            "\udcff",
+        ]
+    ),
+    max_size=12,
+).map("".join)
+
+
+_TOKEN = st.text("abzAZ09!#$&^_.+-=/:<>@?'*%`|~", min_size=0, max_size=6)
+_PARAM = st.tuples(
+    st.sampled_from(["boundary", "BOUNDARY", "charset", "name", "boundary*", "x"]),
+    st.sampled_from(["=", " =", "= "]),
+    _TOKEN,
+    st.sampled_from(["", '"']),
+    st.sampled_from([";", "; ", ";\t", " ;", ";\r\n "]),
+).map(lambda p: p[4] + p[0] + p[1] + p[3] + p[2] + p[3])
+_STRUCTURED_CT = st.tuples(
+    st.sampled_from(["multipart/mixed", "Multipart/Alternative", "text/plain", "a/b/c", "text"]),
+    st.lists(_PARAM, max_size=3).map("".join),
+    st.sampled_from(["", ";", " ", "; "]),
+).map("".join)
+
+
+def _registry_view(value: str | None) -> tuple[object, ...]:
+    msg = email.message.EmailMessage(policy=email.policy.default)
+    if value is not None:
+        msg.set_raw("Content-Type", value)
+    return (msg.get_content_maintype(), msg.get_content_subtype(), msg.get_boundary())
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.one_of(_CT_PIECES, _STRUCTURED_CT))
+def test_content_type_read_raw_is_what_the_header_registry_gives(value: str) -> None:
+    msg = email.message.EmailMessage(policy=email.policy.default)
+    msg.set_raw("Content-Type", value)
+    assert _outcome(lambda: dlp.mimetree.content_type(msg)) == _outcome(
+        lambda: _registry_view(value)
+    )
+
+
+def _outcome(fn: Callable[[], object]) -> object:
+    """The result, or the exception type (the stdlib raises on some RFC 2231 junk)."""
+    try:
+        return fn()
+    except Exception as exc:
+        return type(exc)
+
+
+def test_plain_content_types_take_the_raw_path() -> None:
+    # The comparison above only means something if plain values are read raw.
+    for value in (
+        'multipart/mixed;\r\n boundary="===============0123456789=="',
+        "multipart/alternative; boundary=000000000000abcdef",
+        "TEXT/Plain ;  charset=UTF-8 ; format=flowed",
+        'application/octet-stream; name="a b.pdf"',
+        'multipart/mixed; boundary="<b>"',
+    ):
+        assert dlp.mimetree._SIMPLE_TYPE.fullmatch(value.replace("\r\n", ""))
+        msg = email.message.EmailMessage(policy=email.policy.default)
+        msg.set_raw("Content-Type", value)
+        assert dlp.mimetree.content_type(msg) == _registry_view(value)
+    assert dlp.mimetree.content_type(email.message.EmailMessage()) == _registry_view(None)
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from([*"abB4 \t-()x", "base64", "7bit", "quoted-printable", "\r\n "]), max_size=6
+    ).map("".join)
+)
+def test_transfer_encoding_read_raw_is_what_the_header_registry_gives(value: str) -> None:
+    msg = email.message.EmailMessage(policy=email.policy.default)
+    msg.set_raw("Content-Transfer-Encoding", value)
+    assert dlp.mimetree.transfer_encoding(msg) == str(msg.get("content-transfer-encoding"))
+    assert dlp.mimetree.transfer_encoding(email.message.EmailMessage()) is None
+
+
+_QP = st.lists(
+    st.sampled_from([*"ab=3D\r\n \t", "=\r\n", "=E3=81=82", "\udcff", "é"]), max_size=30
+).map("".join)
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    _QP,
+    st.sampled_from(
+        [
+            "quoted-printable",
+            "Quoted-Printable",
+            "quoted-printable ",
+            "7bit",
+            "8bit",
+            "",
+            "x-uue",
+            None,
+        ]
+    ),
+)
+def test_other_payloads_decode_as_get_payload_does(payload: str, cte: str | None) -> None:
+    head = HEAD + b"Content-Type: text/plain; charset=utf-8\r\n"
+    if cte is not None:
+        head += b"Content-Transfer-Encoding: " + cte.encode() + b"\r\n"
+    raw = head + b"\r\n" + payload.encode("utf-8", "surrogateescape")
+    ours, theirs = email_tree(raw), email_tree(raw)
+    got = dlp.mime._decode_other(ours, ours._payload)  # type: ignore[attr-defined]
+    assert got == theirs.get_payload(decode=True)
+
+
+def test_header_fields_split_as_the_feed_parser_splits_them() -> None:
+    # Form feed, vertical tab, \x1c and \x85 are line breaks to str.splitlines,
+    # not to the feed parser; folded fields, 8-bit bytes and tabs stay one field.
+    raw = (
+        b"From: a@example.jp\r\nSubject: x\x0cy\x0bz\x1cw \x85 \xe5\x80\x8b\r\n"
+        b"X-Folded: one\r\n two\r\n\tthree\r\nTo: b@example.com\r\n"
+        b"Content-Type: text/plain;\r\n charset=utf-8\r\n\r\nbody\r\n"
+    )
+    assert assert_same(raw)
+    assert assert_same(raw.replace(b"\r\n", b"\n"))
