@@ -23,6 +23,7 @@ import contextlib
 import dataclasses
 import functools
 import hashlib
+import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from dlp.detect.base import Detector, Match, TableDetector, summarize
 from dlp.detect.items import items_of
 from dlp.detect.mynumber import redact, scrub
 from dlp.detect.registry import Gate, arbitrate, build_detectors, build_gate
+from dlp.extract import aligned as aligned_text
 from dlp.extract import registry
 from dlp.extract.base import Budget, BudgetExceeded, Extracted
 from dlp.extract.html import extract_html
@@ -103,23 +105,43 @@ class _State:
                 self.findings.append(m.to_finding(location))
 
     def detect_tables(self, chunks: Sequence[TextChunk]) -> None:
-        """Give each table (columns with a header, from one sheet or file) to the
-        table detectors: a roster is a property of the rows, not of one column."""
+        """Give each table (columns with a header, from one sheet or file, or a
+        table aligned with spaces in plain text) to the table detectors: a roster
+        is a property of the rows, not of one column."""
         if not self.tables:
             return
         tables: dict[str, list[TextChunk]] = {}
         for c in chunks:
             if c.field_label and "!" in c.location:
                 tables.setdefault(c.location.rsplit("!", 1)[0], []).append(c)
-        for where, columns in tables.items():
+        aligned: dict[str, list[TextChunk]] = {}
+        for c in chunks:
+            if c.field_label or not aligned_text.might_hold_table(c.text):
+                continue
+            for columns in aligned_text.table_chunks(
+                c.text, c.location, self._reads_header, _header_words(self.tables)
+            ):
+                if columns:
+                    aligned[columns[0].location.rsplit("!", 1)[0]] = columns
+        for where, columns in (*tables.items(), *aligned.items()):
             if len(columns) < 2:
                 continue
             location = redact(where)
             for d in self.tables:
-                for m in d.find_table(columns):
+                found = d.find_table(columns)
+                for m in found:
                     self.matches.append(m)
                     if len(self.findings) < MAX_FINDINGS:
                         self.findings.append(m.to_finding(location))
+                if found and where in aligned:
+                    # the items a leak report names; a file's own columns are
+                    # counted by _scan_file, a body's aligned table only here
+                    for item in items_of(c.field_label for c in columns if c.field_label):
+                        if item not in self.items:
+                            self.items.append(item)
+
+    def _reads_header(self, labels: Sequence[str]) -> bool:
+        return any(d.reads_header(labels) for d in self.tables)
 
     def keywords(self, text: str) -> frozenset[str]:
         """The detectors whose keyword ``text`` (a subject, a body, a file name) holds."""
@@ -139,6 +161,13 @@ class _State:
     def timeout(self, detail: str) -> None:
         if not self.error:
             self.error = f"timeout: {detail}"
+
+
+@functools.lru_cache(maxsize=16)
+def _header_words(tables: tuple[TableDetector, ...]) -> re.Pattern[str]:
+    """One pattern for the header words of every table detector."""
+    words = sorted({w for d in tables for w in d.header_words}, key=len, reverse=True)
+    return re.compile("|".join(re.escape(w) for w in words))
 
 
 def _state(scan: ScanSettings) -> _State:

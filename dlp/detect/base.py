@@ -269,6 +269,16 @@ class TableDetector(Protocol):
 
     def find_table(self, columns: Sequence[TextChunk]) -> Sequence[Match]: ...
 
+    @property
+    def header_words(self) -> tuple[str, ...]:
+        """Words one of which any header row this detector reads holds: only lines
+        with one are tried as the header of a table aligned with spaces."""
+        ...
+
+    def reads_header(self, labels: Sequence[str]) -> bool:
+        """A table with these column labels may hold what this detector finds."""
+        ...
+
     def has_keyword(self, text: str) -> bool: ...
 
     def find(self, chunk: TextChunk, *, context_hint: bool = False) -> Sequence[Match]: ...

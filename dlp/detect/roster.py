@@ -46,6 +46,7 @@ _NAME_EN = frozenset(
 )
 _NOT_NAME = ("会社名", "法人名", "商品名", "品名", "件名", "ファイル名", "銀行名", "支店名", "店名",
              "部署名", "施設名", "学校名", "団体名", "名前空間")  # fmt: skip
+_NAME_HINTS = (*_NAME_WORDS, "name", "Name", "NAME", "ｎａｍｅ", "Ｎａｍｅ", "ＮＡＭＥ")
 _ADDRESS = ("住所", "所在地", "居所", "address")
 _BIRTH = ("生年月日", "誕生日", "birth", "dob")
 _PHONE = ("電話", "tel", "携帯", "連絡先", "phone", "mobile")
@@ -105,6 +106,18 @@ class RosterDetector:
 
     def mask(self, text: str) -> str:
         return text
+
+    @property
+    def header_words(self) -> tuple[str, ...]:
+        """A roster's header names a name column with one of these."""
+        return _NAME_HINTS
+
+    def reads_header(self, labels: Sequence[str]) -> bool:
+        """A table headed ``labels`` may be a roster: a name column and an
+        address, birth date or phone column."""
+        return any(is_name_label(x) for x in labels) and any(
+            attribute_of(x) is not None for x in labels
+        )
 
     def find_table(self, columns: Sequence[TextChunk]) -> list[GroupHit]:
         names = [c for c in columns if c.field_label and is_name_label(c.field_label)]
