@@ -17,9 +17,8 @@ import re
 from functools import lru_cache
 
 from dlp.detect.base import (
-    ASCII_DIGIT,
+    ANY_DIGIT,
     COMMON_NEGATIVE_LABELS,
-    DIGIT,
     SEP_CLASS,
     Candidate,
     Labels,
@@ -78,8 +77,7 @@ def _pattern(d: str) -> re.Pattern[str]:
     return re.compile(rf"{d}(?<!{d}{d})(?:{d}{{6}}|{d}{{4}}({SEP_CLASS}){d}{{8}})(?!{d})")
 
 
-_CANDIDATE_RE = _pattern(DIGIT)
-_ASCII_RE = _pattern(ASCII_DIGIT)
+_CANDIDATE_RE = _pattern(ANY_DIGIT)
 
 
 def _validate(m: re.Match[str]) -> Candidate | None:
@@ -107,7 +105,6 @@ def build(window: int = 30) -> PatternDetector:
     return PatternDetector(
         name=NAME,
         candidate_re=_CANDIDATE_RE,
-        ascii_re=_ASCII_RE,
         gate=GATE,
         validate=_validate,
         keyword_re=compile_words(KEYWORDS),

@@ -25,6 +25,7 @@ pickle, so it cannot reach a log line or another process (DESIGN.md rule 2).
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, SupportsIndex, runtime_checkable
@@ -143,8 +144,20 @@ def _has_wide_digit(text: str) -> bool:
 
 
 DIGIT = "[0-9０-９]"
-"""ASCII and full-width digits: what the identifiers other than My Number accept."""
+"""ASCII and full-width digits: what the card detector accepts."""
 ASCII_DIGIT = "[0-9]"
+ANY_DIGIT = r"\d"
+"""Any Unicode decimal digit (Arabic-Indic, Devanagari, mathematical …), as My Number
+reads them: a number typed or pasted in another script is the same number.  The
+detectors that only count a value next to their keyword take these; ``fold_digits``
+or ``fold_value`` gives the ASCII value."""
+
+
+def fold_value(s: str) -> str:
+    """``s`` in NFKC (full-width letters to ASCII) with every decimal digit as ASCII:
+    the value of an identifier with letters (a passport or residence card number)."""
+    return "".join(str(int(c)) if c.isdecimal() else c for c in unicodedata.normalize("NFKC", s))
+
 
 # Separators between digit groups: space, NBSP, ideographic space, dots and the
 # hyphen look-alikes IMEs and word processors produce (as for My Number).
@@ -330,7 +343,8 @@ class PatternDetector:
     ``in`` per stem is far cheaper than the alternation on text holding none."""
     ascii_re: re.Pattern[str] | None = None
     """``candidate_re`` for ASCII digits only, used when the text has no full-width
-    digit.  Digits in other scripts are read by the My Number detector only."""
+    digit.  A detector whose ``candidate_re`` reads digits in other scripts
+    (``ANY_DIGIT``) leaves it None: that test looks for full-width digits only."""
     keyword_gated: bool = False
     """Values count only with context (a keyword near, in the column header, or in
     the subject, body or file name): a chunk without the keyword is skipped before

@@ -23,9 +23,8 @@ import re
 from functools import lru_cache
 
 from dlp.detect.base import (
-    ASCII_DIGIT,
+    ANY_DIGIT,
     COMMON_NEGATIVE_LABELS,
-    DIGIT,
     PERSONAL_CONTEXT,
     SEP_CLASS,
     Candidate,
@@ -74,8 +73,7 @@ def _pattern(d: str) -> re.Pattern[str]:
     )
 
 
-_CANDIDATE_RE = _pattern(DIGIT)
-_ASCII_RE = _pattern(ASCII_DIGIT)
+_CANDIDATE_RE = _pattern(ANY_DIGIT)
 
 
 def check_digit(first10: str) -> int:
@@ -109,7 +107,6 @@ def build(window: int = 80) -> PatternDetector:
     return PatternDetector(
         name=NAME,
         candidate_re=_CANDIDATE_RE,
-        ascii_re=_ASCII_RE,
         gate=GATE,
         validate=_validate,
         keyword_re=compile_words(KEYWORDS),

@@ -12,10 +12,10 @@ with a keyword in the subject, body or file name, nothing otherwise.  Masking fo
 from __future__ import annotations
 
 import re
-import unicodedata
 from functools import lru_cache
 
 from dlp.detect.base import (
+    ANY_DIGIT,
     COMMON_NEGATIVE_LABELS,
     PERSONAL_CONTEXT,
     Candidate,
@@ -23,6 +23,7 @@ from dlp.detect.base import (
     PatternDetector,
     compile_words,
     english,
+    fold_value,
 )
 
 NAME = "passport"
@@ -46,7 +47,7 @@ GATE: tuple[str, ...] = ("旅券", "パスポート", "ﾊﾟｽﾎﾟｰﾄ", "
 MASK = "*********"
 
 _U = "A-ZＡ-Ｚ"
-_D = "0-9０-９"
+_D = ANY_DIGIT
 _CANDIDATE_RE = re.compile(rf"(?<![{_U}{_D}a-zａ-ｚ])[{_U}]{{2}}[{_D}]{{7}}(?![{_U}{_D}a-zａ-ｚ])")
 _GLUE = frozenset("@_/=%#+&?.-")
 
@@ -55,7 +56,7 @@ def _validate(m: re.Match[str]) -> Candidate | None:
     text, s, e = m.string, m.start(), m.end()
     if (s and text[s - 1] in _GLUE) or (e < len(text) and text[e] in _GLUE):
         return None
-    return Candidate(unicodedata.normalize("NFKC", m.group()), MASK)
+    return Candidate(fold_value(m.group()), MASK)
 
 
 @lru_cache(maxsize=8)

@@ -23,7 +23,8 @@ from dlp.detect import (
     roster,
 )
 from dlp.detect.base import (
-    DIGIT,
+    ANY_DIGIT,
+    ASCII_DIGIT,
     SEP_CLASS,
     Detector,
     Labels,
@@ -158,14 +159,18 @@ def _maskers() -> tuple[tuple[Callable[[str], str], ...], dict[str, Callable[[st
     return tuple(always), gated, gate
 
 
-_SEVEN_DIGITS_RE = re.compile(f"{DIGIT}{{4}}(?:{SEP_CLASS}?{DIGIT}){{3}}")
+_SEVEN_DIGITS_RE = re.compile(f"{ASCII_DIGIT}{{4}}(?:{SEP_CLASS}?{ASCII_DIGIT}){{3}}")
 """Seven digits, single separators allowed: the least any of them holds (a passport's
 or bank account's seven digits, the first two groups of a card or licence number)."""
+_SEVEN_ANY_DIGITS_RE = re.compile(f"{ANY_DIGIT}{{4}}(?:{SEP_CLASS}?{ANY_DIGIT}){{3}}")
+"""The same in any script (full-width, Arabic-Indic …): the keyword-gated detectors
+read those digits, so their values must be masked in them too."""
 
 
 def mask_others(text: str) -> str:
     """``text`` with the values of every detector other than My Number masked."""
-    if len(text) < 7 or _SEVEN_DIGITS_RE.search(text) is None:
+    seven = _SEVEN_DIGITS_RE if text.isascii() else _SEVEN_ANY_DIGITS_RE
+    if len(text) < 7 or seven.search(text) is None:
         return text  # most strings: a subject, an address, a date
     always, gated, gate = _maskers()
     for mask in always:

@@ -14,10 +14,10 @@ token or a hash).
 from __future__ import annotations
 
 import re
-import unicodedata
 from functools import lru_cache
 
 from dlp.detect.base import (
+    ANY_DIGIT,
     COMMON_NEGATIVE_LABELS,
     PERSONAL_CONTEXT,
     Candidate,
@@ -25,6 +25,7 @@ from dlp.detect.base import (
     PatternDetector,
     compile_words,
     english,
+    fold_value,
 )
 
 NAME = "residence_card"
@@ -57,7 +58,7 @@ GATE: tuple[str, ...] = (
 MASK = "**********"
 
 _U = "A-ZＡ-Ｚ"
-_D = "0-9０-９"
+_D = ANY_DIGIT
 _CANDIDATE_RE = re.compile(
     rf"(?<![{_U}{_D}a-zａ-ｚ])[{_U}]{{2}}[{_D}]{{8}}[{_U}]{{2}}(?![{_U}{_D}a-zａ-ｚ])"
 )
@@ -72,7 +73,7 @@ def _validate(m: re.Match[str]) -> Candidate | None:
     text, s, e = m.string, m.start(), m.end()
     if (s and text[s - 1] in _GLUE) or (e < len(text) and text[e] in _GLUE):
         return None  # part of a file name, URL or address
-    return Candidate(unicodedata.normalize("NFKC", m.group()), MASK)
+    return Candidate(fold_value(m.group()), MASK)
 
 
 @lru_cache(maxsize=8)

@@ -9,7 +9,14 @@ import pickle
 import pytest
 
 from dlp.config import ConfigError, ScanSettings, parse_settings
-from dlp.detect import credit_card, drivers_license, passport, pension_number, residence_card
+from dlp.detect import (
+    bank_account,
+    credit_card,
+    drivers_license,
+    passport,
+    pension_number,
+    residence_card,
+)
 from dlp.detect.base import Detector
 from dlp.detect.mynumber import check_digit as mynumber_check
 from dlp.detect.mynumber import redact, scrub
@@ -419,3 +426,62 @@ def test_the_leak_report_names_items_from_the_detectors() -> None:
     assert item_name("passport") == "旅券番号"
     assert item_name("mynumber") == "個人番号（マイナンバー）"
     assert item_name("氏名") == "氏名"  # a column item recorded as its fixed name
+
+
+# --- digits in other scripts ---------------------------------------------------------------------
+
+SCRIPTS = {
+    "arabic-indic": 0x0660,
+    "extended-arabic-indic": 0x06F0,
+    "devanagari": 0x0966,
+    "bengali": 0x09E6,
+    "math-bold": 0x1D7CE,
+    "math-monospace": 0x1D7F6,
+}
+
+
+def _in_script(text: str, zero: int) -> str:
+    return text.translate({ord("0") + i: zero + i for i in range(10)})
+
+
+@pytest.mark.parametrize("zero", SCRIPTS.values(), ids=SCRIPTS.keys())
+@pytest.mark.parametrize(
+    ("module", "text", "value"),
+    [
+        (drivers_license, "運転免許証番号 {}", "3019-1234-5680"),
+        (pension_number, "基礎年金番号 {}", "1234-567890"),
+        (bank_account, "振込先：みずほ銀行 渋谷支店 普通 {}", "1234567"),
+        (passport, "旅券番号 {}", "TK1234567"),
+        (residence_card, "在留カード番号 {}", "AB12345678CD"),
+    ],
+    ids=lambda v: getattr(v, "NAME", None) or "",
+)
+def test_keyword_gated_detectors_read_digits_in_any_script(
+    module: object, text: str, value: str, zero: int
+) -> None:
+    """A number typed or pasted in another script (Arabic-Indic, Devanagari,
+    mathematical digits …) is the same number, as it is for My Number: found,
+    counted as its ASCII value, and masked wherever the scanner's output goes."""
+    det = module.build()  # type: ignore[attr-defined]
+    written = _in_script(value, zero)
+    assert written != value
+    line = text.format(written)
+    (hit,) = det.find(TextChunk(line, "body"))
+    assert hit.confidence.value == "high"
+    assert hit.value == value.replace("-", "")  # distinct counting: the ASCII value
+    # the same value in ASCII and in the other script is one distinct value
+    report = scan_file(f"{text.format(value)}\n{line}\n".encode(), "a.txt", ScanSettings(), "t")
+    assert report.summary(module.NAME).distinct == 1  # type: ignore[attr-defined]
+    # masked in everything that leaves the scanner, with its keyword (as in ASCII)
+    for out in (scrub(line), redact(line), det.mask(line)):
+        assert written not in out and written.split("-")[0] not in out, out
+
+
+def test_digits_in_other_scripts_without_a_keyword_are_left_alone() -> None:
+    # ASCII-only text takes the ASCII pre-test in masking; it still masks
+    assert scrub("Passport No.: TK1234567") == "Passport No.: *********"
+    zero = SCRIPTS["arabic-indic"]
+    for module, value in ((pension_number, "1234-567890"), (bank_account, "1234567")):
+        det = module.build()
+        assert _levels(det, "注文 " + _in_script(value, zero)) == []
+        assert scrub("注文 " + _in_script(value, zero)) == "注文 " + _in_script(value, zero)
