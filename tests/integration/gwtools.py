@@ -21,7 +21,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class LoopThread:
-    """An asyncio loop running in a daemon thread; ``call`` runs a coroutine on it."""
+    """An asyncio loop running in a daemon thread; ``call`` runs a coroutine on it.
+
+    The servers under test (the gateway, the next-hop sink) live here rather than on
+    pytest-asyncio's loop: most gateway tests talk to them with the blocking
+    ``smtplib`` client, as Postfix does from outside, which would stall a server on
+    the test's own loop.  Tests that drive coroutines themselves (many concurrent
+    clients, the protocol objects) are ``async def`` tests on pytest-asyncio."""
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()

@@ -627,18 +627,17 @@ def test_starttls_offered_when_configured(lt: LoopThread, sink: Sink, tmp_path: 
     assert len(sink.wait_for(1)) == 1
 
 
-def test_fast_protocol_init_sets_what_aiosmtpd_sets(gw: InProcessGateway) -> None:
-    """GatewaySMTP skips aiosmtpd's per-connection introspection; same attributes."""
+@pytest.mark.asyncio
+async def test_fast_protocol_init_sets_what_aiosmtpd_sets(gw: InProcessGateway) -> None:
+    """GatewaySMTP skips aiosmtpd's per-connection introspection; same attributes.
+    Both protocols are built on the test's own loop (they need a running one)."""
     from aiosmtpd.smtp import SMTP
 
     from dlp.smtp.server import GatewaySMTP
 
-    async def both() -> tuple[set[str], set[str]]:
-        ours = GatewaySMTP(gw.gateway)
-        stock = SMTP(ours.event_handler, enable_SMTPUTF8=True, loop=asyncio.get_running_loop())
-        return set(vars(ours)), set(vars(stock))
-
-    ours, stock = gw.lt.call(both())
+    ours_p = GatewaySMTP(gw.gateway)
+    stock_p = SMTP(ours_p.event_handler, enable_SMTPUTF8=True, loop=asyncio.get_running_loop())
+    ours, stock = set(vars(ours_p)), set(vars(stock_p))
     assert stock - ours == set()
     assert ours - stock == {"gateway", "state", "_busy", "_batch", "command_size_limits"}
 
@@ -684,18 +683,15 @@ def test_a_pooled_connection_the_next_hop_closed_is_replaced(
         "<a<b@c>",
     ],
 )
-def test_fast_address_parse_agrees_with_aiosmtpd(gw: InProcessGateway, arg: str) -> None:
+@pytest.mark.asyncio
+async def test_fast_address_parse_agrees_with_aiosmtpd(gw: InProcessGateway, arg: str) -> None:
     from aiosmtpd.smtp import SMTP
 
     from dlp.smtp.server import GatewaySMTP
 
-    async def both() -> tuple[object, object]:
-        ours = GatewaySMTP(gw.gateway)
-        stock = SMTP(ours.event_handler, enable_SMTPUTF8=True, loop=asyncio.get_running_loop())
-        return ours._getaddr(arg), stock._getaddr(arg)
-
-    ours, stock = gw.lt.call(both())
-    assert ours == stock
+    ours = GatewaySMTP(gw.gateway)
+    stock = SMTP(ours.event_handler, enable_SMTPUTF8=True, loop=asyncio.get_running_loop())
+    assert ours._getaddr(arg) == stock._getaddr(arg)
 
 
 def test_held_mail_expires_after_retention(gw: InProcessGateway) -> None:
