@@ -14,7 +14,7 @@ front of it, and for 20 KB and 2 MB messages at concurrency 1 and 20 measures:
 
 against the gateway and against smtp-sink directly, in one run, and prints a
 markdown table.  Everything runs on this machine's cores: generator, gateway
-and sink compete for them, as in notes/throughput.md.
+and sink compete for them, as they would on a single small gateway host.
 """
 
 from __future__ import annotations

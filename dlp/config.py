@@ -61,7 +61,7 @@ class SmtpSettings:
     """Gateway processes sharing the listening port (SO_REUSEPORT); 0 = one per core."""
     inline_scan_max_bytes: int = 262_144
     """Messages up to this size are scanned in the serving process: handing a
-    small message to a worker costs more than scanning it (notes/throughput.md)."""
+    small message to a worker (pickling, a pipe round trip) costs more than scanning it."""
     next_hop_timeout: float = 60.0
     next_hop_tls: str = "none"
     """none | starttls | tls"""
@@ -197,7 +197,7 @@ class ScanSettings:
     """Not a setting (refused in the file): the gateway clears it for the scans it
     runs in its serving process, where an image found (in a part that looked like
     text) makes the scan a timeout, so that it is redone in a worker and OCR never
-    runs on the event loop (DESIGN.md rule 5)."""
+    runs on the event loop (a slow scan there would stall every session of the process)."""
 
     def __post_init__(self) -> None:
         if self.timeout_seconds <= 0 or self.timeout_seconds > 500:

@@ -11,7 +11,7 @@ parser's line-by-line pass — walks the whole MIME tree, and returns:
   RFC 2231 / RFC 2047 decoded, declared type and charset) — including nested
   ``message/rfc822`` parts, which the scanner hands back to us one level deeper;
 * the defects the parser found.  Broken input is read as far as it goes and
-  never raises (DESIGN.md rule 4).
+  never raises (bad input must never take the gateway down).
 
 Header values are decoded from the raw header lines ourselves rather than
 through the ``email`` header registry: the registry's codecs reject CP50220

@@ -2,7 +2,7 @@
 
 Everything here is a frozen dataclass.  None of these types ever holds a raw
 My Number: findings carry a fully masked display, counts and a location
-(DESIGN.md rule 2).  The detector's internal match type, which does hold the
+(the filter keeps no My Numbers).  The detector's internal match type, which does hold the
 digits for the length of one scan, lives in ``dlp.detect.mynumber`` and never
 leaves the scanning process.
 """
@@ -33,7 +33,8 @@ _CONFIDENCE_RANK = {Confidence.LOW: 0, Confidence.MEDIUM: 1, Confidence.HIGH: 2}
 
 
 class Action(StrEnum):
-    """What the gateway does with a message (DESIGN.md: public interface)."""
+    """What the gateway does with a message: the verdict names in policy rules, the send
+    log, the console and the JSON output."""
 
     DELIVER = "deliver"
     TAG = "tag"

@@ -10,7 +10,8 @@ Two entry points:
 
 Every text produced here goes to the sender (in SMTP replies, so possibly into a
 bounce) or to reviewers.  It names what was found and where, never a number
-(DESIGN.md rule 2): only finding locations and detector names are used.
+(the filter keeps no My Numbers, and a bounce quotes this text): only finding
+locations and detector names are used.
 """
 
 from __future__ import annotations
@@ -401,7 +402,8 @@ def _recipient_reason(rule: Rule, recipients: Sequence[Recipient]) -> tuple[str,
 def _fit(enhanced: str, ja: str, en: str) -> str:
     """``enhanced ja / en`` cut to fit one SMTP reply line (never mid-character)."""
     # The rule's own texts and the places quoted into them (file names) are masked as
-    # a whole: the reply reaches the sender's bounce and the MTA's log (DESIGN.md rule 2).
+    # a whole: the reply reaches the sender's bounce and the MTA's log, where no number
+    # may go.
     text = scrub(f"{enhanced} {ja} / {en}".replace("\r", " ").replace("\n", " "))
     raw = text.encode("utf-8")
     if len(raw) <= _MAX_REPLY_OCTETS:

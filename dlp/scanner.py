@@ -5,7 +5,7 @@ extractor registry, recurses into archive members and forwarded messages
 (depth-limited), records an ``AttachmentInfo`` for each file, and runs the
 enabled detectors (``[scan] detectors``, ``dlp.detect.registry``) over every
 text chunk; where two claim the same characters, ``registry.arbitrate`` keeps one.  Module-level functions only, so a
-process pool can call them; they never raise for bad input (DESIGN.md rule 4).
+process pool can call them; they never raise for bad input (which must never take the gateway down).
 
 Context beyond the ±window (docs/scanning.md): a detector's keyword in the
 Subject marks every value it validates in the bodies and attachments as at
@@ -204,7 +204,7 @@ def scan_message(raw: bytes, scan: ScanSettings, source: str = "<message>") -> S
 @contextlib.contextmanager
 def _guarded(st: _State, what: str) -> Iterator[None]:
     """Turn whatever stops a scan into the report's error or defects, never an
-    exception: a scanner bug must not take the service down (DESIGN.md rule 4)."""
+    exception: a scanner bug must not take the service down."""
     try:
         yield
     except BudgetExceeded as exc:
@@ -413,7 +413,8 @@ def _scan_file(
         detail = "; ".join([*([detail] if detail else []), *(redact(u) for u in ext.unread)])
     if len(data) <= SMALL_FILE_BYTES and len({m.value for m in st.matches[before:]}) == 1:
         # The hash of a tiny file holding one number can be reversed by trying
-        # all 10^11 numbers: it would stand in for the number (DESIGN.md rule 2).
+        # all 10^11 numbers: it would stand in for the number, which the filter must
+        # not keep.
         # With two or more numbers the search space (10^22+) is out of reach.
         # (Licence and passport numbers have fewer values still.)
         sha = ""

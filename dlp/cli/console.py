@@ -39,7 +39,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "forwarded_allow_ips": "127.0.0.1,::1",
         "server_header": False,
         # Request lines carry the reviewer's filter text (file names, subjects typed
-        # into a search): DESIGN.md rule 2 keeps anything number-like out of logs.
+        # into a search), and nothing number-like may reach a log.
         "access_log": False,
         "log_level": settings.smtp.log_level,
     }

@@ -97,7 +97,7 @@ def csv_response(
         except _Cancelled:
             return
         except Exception as exc:  # the header is sent; end the file with the reason
-            reason = scrub(f"{type(exc).__name__}: {exc}")  # DESIGN.md rule 2
+            reason = scrub(f"{type(exc).__name__}: {exc}")  # it may quote a number
             _put(q, cancelled, f"\r\n# export stopped: {reason}\r\n".encode())
         finally:
             _put(q, cancelled, _DONE)

@@ -1,4 +1,5 @@
-"""The console's last guard against rendering a My Number (DESIGN.md rule 2).
+"""The console's last guard against rendering a My Number (the filter keeps none, and
+the console must show none).
 
 Entries are scrubbed before they are logged, but the console also shows things that
 never went through the send log (a held message's subject, a user's comment being

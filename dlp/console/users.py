@@ -182,7 +182,7 @@ def _iso(epoch: float) -> str:
 
 
 def _log_unlock(name: str, locked_until: float, how: str) -> None:
-    name = scrub(name)  # a user name may be any 12 digits (DESIGN.md rule 2)
+    name = scrub(name)  # a user name may be any 12 digits; no number reaches a log
     log.info(
         "console account %s unlocked (%s)",
         name,
@@ -405,7 +405,7 @@ class UserStore:
         if lock is not None:
             failures, streak, until = lock
             seconds = math.ceil(until - now)
-            name = scrub(name)  # a user name may be any 12 digits (DESIGN.md rule 2)
+            name = scrub(name)  # a user name may be any 12 digits; no number reaches a log
             log.warning(
                 "console account %s locked for %d s after %d wrong passwords (lock %d in a row)",
                 name,

@@ -46,7 +46,7 @@ def safe_next(value: str | None, default: str = "/") -> str:
 
 def _finalize(value: Any) -> Any:
     """Applied to every ``{{ ... }}`` output: a last guard so a My Number in any field
-    (a subject typed by a person, a file name) is never rendered (DESIGN.md rule 2).
+    (a subject typed by a person, a file name) is never rendered.
     Markup (our own SVG charts and widgets) has already been built from guarded parts."""
     if value is None:
         return ""

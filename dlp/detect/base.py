@@ -19,7 +19,8 @@ Every detector decides the same way, so administrators can read one rule:
 * it **masks its own spans** (``mask``) for everything that leaves the scanner.
 
 The match type holds the value for one scan only: masked in ``repr``, refused by
-pickle, so it cannot reach a log line or another process (DESIGN.md rule 2).
+pickle, so it cannot reach a log line or another process (the filter keeps no
+numbers, not even in a log).
 """
 
 from __future__ import annotations

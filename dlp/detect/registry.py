@@ -1,9 +1,9 @@
 """The content detectors by name: ``[scan] detectors`` picks from these.
 
 A new detector is one module exposing ``build() -> Detector`` and ``LABELS`` (what
-people call it), one line in ``_ENTRIES``, its tests and a paragraph in docs/scanning.md.  The order here is
-the arbitration order of last resort (``arbitrate``) and the order of
-``summary.<name>`` in reports.
+people call it), one line in ``_ENTRIES``, its tests and a paragraph in
+docs/scanning.md.  The order here is the arbitration order of last resort
+(``arbitrate``) and the order of ``summary.<name>`` in reports.
 """
 
 from __future__ import annotations
@@ -144,7 +144,8 @@ def build_detectors(
 @lru_cache(maxsize=1)
 def _maskers() -> tuple[tuple[Callable[[str], str], ...], dict[str, Callable[[str], str]], Gate]:
     # Every known detector but My Number (``scrub`` masks it itself), enabled or not:
-    # masking more than the configuration scans for is the safe side (DESIGN.md rule 2).
+    # masking more than the configuration scans for is the safe side (a value the
+    # scan did not look for must still not reach a log or a notice).
     # Those that mask only next to their keyword run only when the shared gate saw one.
     gate = build_gate(NAMES)
     always: list[Callable[[str], str]] = []

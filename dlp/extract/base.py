@@ -4,9 +4,9 @@ An extractor turns the bytes of one file into text chunks for the detectors,
 plus the member files a container holds (which the scanner sends back through
 the registry, one level deeper).  Extractors never raise for bad input: a
 corrupt file is ``status=error`` with a short reason, an over-limit one
-``too_large``/``too_deep``/``timeout`` (DESIGN.md rule 4).  They import nothing
-from ``dlp.smtp``, ``dlp.sendlog`` or ``dlp.cli``, and nothing from ``dlp.mime``:
-a forwarded message found inside an archive is returned as a member with
+``too_large``/``too_deep``/``timeout`` (bad input must never take the gateway
+down).  They import nothing from ``dlp.smtp``, ``dlp.sendlog`` or ``dlp.cli``, and
+nothing from ``dlp.mime``: a forwarded message found inside an archive is returned as a member with
 kind ``message`` and the scanner hands it to ``dlp.mime``.
 """
 

@@ -10,8 +10,8 @@ same module anyway.
 ``extract`` dispatches by kind to ``dlp.extract.<module>.extract`` and turns
 every failure into a status: ``BudgetExceeded`` → its status, anything else →
 ``error`` with a short reason whose digits are masked (an exception message
-may quote file content, and no digits of a number may reach a log; DESIGN.md
-rule 2).
+may quote file content, and no digits of a number may reach a log: the filter
+keeps no My Numbers).
 
 Byte accounting: ``extract`` charges ``len(data)`` of every file it is given
 to the budget (``Budget.spend``), so every attachment and every archive member
@@ -458,7 +458,8 @@ def _load(module: str) -> Extractor:
 
 
 def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extracted:
-    """Extract text and members of one file; never raises (DESIGN.md rule 4)."""
+    """Extract text and members of one file; never raises (bad input must not take the
+    gateway down)."""
     kind = sniff(data, filename)
     module, content_type = KINDS.get(kind, ("", "application/octet-stream"))
     try:
@@ -496,7 +497,7 @@ def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extrac
             detail="structure nested too deeply to parse",
             content_type=content_type,
         )
-    except Exception as exc:  # rule 4: a bad file is a status, never a crash
+    except Exception as exc:  # a bad file is a status, never a crash of the gateway
         return Extracted(
             kind=kind,
             status=AttachmentStatus.ERROR,

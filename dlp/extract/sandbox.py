@@ -3,8 +3,9 @@
 calamine (Rust) *aborts the process* when a damaged .xls makes it ask for an
 absurd allocation (fuzzing the corpus .xls files found an 88 GB request within
 a minute), and pdfium (C++) can fault on a hostile PDF.  The gateway scans
-small messages inline in the serving process (DESIGN.md rule 5), so an abort
-there would take SMTP down (rule 4).  ``run_isolated`` forks, runs the parser
+small messages inline in the serving process (handing them to a worker costs more
+than scanning them), so an abort there would take SMTP down, which bad input must
+never do.  ``run_isolated`` forks, runs the parser
 in the child under an address-space limit, and sends the result back
 through a pipe; a child that dies or overruns the time budget becomes
 ``ParserCrashed`` / ``BudgetExceeded(timeout)``.

@@ -13,7 +13,8 @@ any gateway held.
 * Durable: ``hold`` is one INSERT committed before it returns (autocommit;
   ``synchronous_commit`` is raised to ``on`` for this connection if the
   server default turns it off), so the gateway answers ``250`` only for a
-  message that survives a crash of the database server too (DESIGN.md rule 1).
+  message that survives a crash of the database server too (a 250 hands the
+  mail over to us: losing it then would lose it for good).
 * Pending until committed: ``hold`` inserts the row with ``pending = true``
   (or rewrites a pending row of the same id: the MTA's retry), ``commit``
   clears the flag after the send-log entry is written; only committed rows

@@ -8,7 +8,8 @@ picks one from the settings.
 
 The file store:
 
-A held message is the only place My Numbers are ever kept (DESIGN.md rule 2),
+A held message is the only place My Numbers are ever kept (nothing else the filter
+writes may hold one),
 so both files of an entry are encrypted with Fernet (AES-128-CBC + HMAC):
 
 * ``<id>.eml.enc``  the message exactly as received;
@@ -19,7 +20,8 @@ so both files of an entry are encrypted with Fernet (AES-128-CBC + HMAC):
 Held in two steps, in both stores (issue 11): ``hold`` writes a *pending*
 copy (fsync'd), the gateway writes the send-log entry, and ``commit`` makes
 the copy releasable (an atomic rename here, fsync'd; a flag in PostgreSQL).
-The gateway answers ``250`` only after ``commit`` (DESIGN.md rule 1).  A
+The gateway answers ``250`` only after ``commit`` (after a 250 the MTA forgets the
+mail, so it must be safe on disk first).  A
 pending copy is never listed, shown or released: when the send-log write
 fails and removing the copy fails too, the copy stays pending, the MTA's
 retry is answered by a new attempt, and retention removes the leftover

@@ -8,7 +8,7 @@ knows; ⑤–⑨ are left as labelled blanks for the people who know.
 
 Numbers of persons: each entry recorded how many *distinct* numbers (or, with
 the roster detector, persons) one message held.  The log never keeps the
-numbers (DESIGN.md rule 2), so two messages cannot be unioned: over several
+numbers (the filter keeps no My Numbers), so two messages cannot be unioned: over several
 messages the sum is given and marked as an upper bound.
 
 Deadlines: the preliminary report (速報) "promptly", read by the Commission's

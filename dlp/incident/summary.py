@@ -4,7 +4,8 @@ For one period (a day or a week): message counts by verdict and by recipient cla
 held mail waiting, reportable-scale messages, the senders far above their own
 usual level (``analysis``), the send log's chain head, and a link to the console.
 Only counts, addresses of senders, entry ids and a hash: never a number, a subject
-or a file name (DESIGN.md rule 2; subjects and file names are people's free text).
+or a file name (subjects and file names are people's free text and may hold a
+number, which no mail the filter writes may carry).
 Composed here; the CLI sends it through the next hop like any notice.
 """
 

@@ -3,9 +3,10 @@
 Japanese first, then English.  They carry what the sender needs to decide -
 the (masked) subject, the recipients, why in plain words (the rule's reason
 texts and what was found where, as in a bounce), the deadline and one link -
-and never a number or anything of the attachments (DESIGN.md rule 2: every
-text passes through ``scrub``).  ``Auto-Submitted: auto-generated`` (RFC 3834)
-keeps auto-responders from answering them.
+and never a number or anything of the attachments (a notice is mail that leaves
+the filter, which keeps no My Numbers: every text passes through ``scrub``).
+``Auto-Submitted: auto-generated`` (RFC 3834) keeps auto-responders from answering
+them.
 """
 
 from __future__ import annotations

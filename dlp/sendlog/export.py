@@ -10,8 +10,8 @@ failing the export.  Cells that Excel would run as a formula (starting with
 JSON Lines carries every recorded field of each entry plus its id and
 hashes, one entry a line, UTF-8 without BOM.
 
-Every text cell and field passes through ``scrub`` on the way out (DESIGN.md rule 2),
-hex digests and client IP addresses excepted: entries are scrubbed before they are
+Every text cell and field passes through ``scrub`` on the way out (no number may
+leave in an export), hex digests and client IP addresses excepted: entries are scrubbed before they are
 recorded, so this changes nothing for them, but an entry written before the scrubber
 knew a shape (one digit per cell, invisible characters) is masked here instead of
 being copied into a file that leaves the log's access control.

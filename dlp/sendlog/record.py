@@ -5,7 +5,7 @@ action such as a release).  It is built only from counts, classes, file
 metadata and the verdict: findings are summarised per detector and
 confidence (how many, how many distinct numbers, in how many places), never
 their masked displays or offsets, and free text goes through
-``redact.scrub`` (DESIGN.md rule 2).
+``redact.scrub`` (the log is kept for years and must hold no My Number).
 
 ``to_json`` is the exact field set that is hashed into the chain and written
 to JSON Lines exports; ``from_json`` reads it back.

@@ -3,7 +3,8 @@
 The scanner never hands us a number, but a subject line, a file name, a comment or
 the next hop's reply is text written by people, and people do write
 ``個人番号 1234-5678-9012 の件`` in a subject - or paste it from a spreadsheet one digit
-per cell, with tabs between.  DESIGN.md rule 2 says no number reaches the log, so
+per cell, with tabs between.  No number may reach the log (the filter keeps no My
+Numbers), so
 every free-text field passes through ``scrub`` before it is recorded (and so before
 it is hashed into the chain), and again on the way out (exports, the console), which
 also covers entries written by an older, weaker scrubber.

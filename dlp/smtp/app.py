@@ -2,8 +2,8 @@
 
 One event loop saturates one core, so the gateway runs ``[smtp] processes``
 serving processes (default: one per core) that each bind the listening port
-with SO_REUSEPORT and let the kernel spread connections (notes/throughput.md:
-the single loop was what limited every Python relay measured here).  The
+with SO_REUSEPORT and let the kernel spread connections (one loop was what
+limited every Python relay we measured).  The
 supervisor that starts them:
 
 * forwards SIGTERM/SIGINT as SIGTERM: each serving process stops accepting
@@ -43,7 +43,7 @@ STARTUP_TIMEOUT = 60.0
 
 
 def configure_logging(level: str) -> None:
-    """JSON lines on stderr, every one masked (DESIGN.md rule 2), whoever logs.
+    """JSON lines on stderr, every one masked (no number may reach a log), whoever logs.
 
     The masking formatter sits on the root handler, which every logger propagates to
     (aiosmtpd's ``mail.log``, asyncio, the database drivers); a handler a library put

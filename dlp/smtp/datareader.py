@@ -2,7 +2,8 @@
 
 aiosmtpd 1.4.6 reads DATA one line at a time (one ``readuntil`` and two joins
 a line): about 50 ms of CPU per 2 MB message, which caps even a do-nothing
-sink at 20 messages a second (notes/throughput.md).  This reader takes whatever
+sink at 20 messages a second (measured with a 2 MB message through a pass-through
+relay).  This reader takes whatever
 the socket delivered in one go and searches only the newly arrived bytes for
 the end marker.  It keeps the three things the line reader guards:
 
@@ -97,7 +98,7 @@ def dot_stuff(content: bytes) -> bytes:
     reached us as content can never end the message early at the next hop.
     The common case, a message already in CRLF form, is checked with two
     counts and stuffed with one ``replace`` instead of aiosmtplib's per-line
-    regular expressions (27 ms per 2 MB, notes/throughput.md).
+    regular expressions (27 ms per 2 MB message).
     """
     crlf = content.count(b"\r\n")
     if content.count(b"\n") != crlf or content.count(b"\r") != crlf:

@@ -687,7 +687,8 @@ class Gateway:
         verdict: Verdict,
         record_kwargs: dict[str, Any],
     ) -> tuple[str, str]:
-        """Held durably (pending), recorded, then committed; only then 250 (rule 1)."""
+        """Held durably (pending), recorded, then committed; only then 250 (after a 250 the
+        MTA forgets the mail)."""
         answer, held = await self._hold_copy(
             st, txn, content, report, verdict, record_kwargs, txn.recipients
         )
@@ -1090,8 +1091,8 @@ class JsonFormatter(logging.Formatter):
 
     Every record that reaches the handler - ours, aiosmtpd's, asyncio's, a library's -
     has its message and every string field passed through ``scrub`` here, at the one
-    place where a line is written (DESIGN.md rule 2): recipient addresses such as
-    ``123456789018@example.com``, next-hop replies that echo them, the XFORWARD IDENT
+    place where a line is written (the filter keeps no My Numbers, in logs neither):
+    recipient addresses such as ``123456789018@example.com``, next-hop replies that echo them, the XFORWARD IDENT
     a client sent, aiosmtpd's warnings that quote a command line.  Only the fields
     this formatter writes itself and a client field that is an IP address are left
     as they are (an IPv4 address can hold twelve digits)."""
@@ -1118,7 +1119,7 @@ class JsonFormatter(logging.Formatter):
             )
         if record.exc_info and record.exc_info[0] is not None:
             # The exception type and where, not its text: a message text could
-            # quote content (DESIGN.md rule 2).
+            # quote content, and no number may reach a log.
             data["exception"] = record.exc_info[0].__name__
             data["where"] = _where(record.exc_info[2])
         return json.dumps(data, ensure_ascii=False)

@@ -5,7 +5,8 @@ prometheus-client's multiprocess mode: the supervisor sets
 ``PROMETHEUS_MULTIPROC_DIR`` before starting the serving processes, each of them
 writes its counters there, and the supervisor alone serves ``/metrics``,
 summing them.  Labels are verdicts and detector names only: never an address,
-a file name or anything from a message (DESIGN.md rule 2).
+a file name or anything from a message (metrics are scraped and stored elsewhere,
+and the filter keeps no My Numbers).
 """
 
 from __future__ import annotations

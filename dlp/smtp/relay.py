@@ -8,7 +8,8 @@ only after the scan.  The connection is kept for the session's next message.
 Every failure is turned into a reply the gateway can pass upstream as it is:
 the next hop's own 4xx/5xx verbatim (a 421 becomes 451, because *we* are not
 closing), and for a refused connection, a time-out or a dropped connection a
-4xx, so the upstream MTA keeps the mail and retries (DESIGN.md rule 1).  Only
+4xx, so the upstream MTA keeps the mail and retries (mail is never lost: a 5xx
+would make it bounce).  Only
 the next hop's explicit 5xx ever reaches the client as a 5xx.
 """
 

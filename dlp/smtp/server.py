@@ -1,10 +1,10 @@
 """The SMTP side: aiosmtpd's protocol, adjusted where its defaults lose or bounce mail.
 
 Not aiosmtpd's stock ``Proxy`` handler (it answers 250 when the downstream
-refused, notes/postfix.md scenario 7a).  What this subclass changes:
+refused, so Postfix would drop mail the next hop never took).  What this subclass changes:
 
 * only ``allowed_clients`` may talk to us: anyone else gets one ``554`` and is
-  disconnected (DESIGN.md rule 3); while draining, new sessions get ``421``;
+  disconnected (the gateway must not be an open relay); while draining, new sessions get ``421``;
 * EHLO announces ENHANCEDSTATUSCODES, DSN and XFORWARD besides SIZE, 8BITMIME,
   SMTPUTF8 (and STARTTLS when configured); never AUTH;
 * MAIL and RCPT accept the DSN parameters (RET, ENVID, NOTIFY, ORCPT) with their
@@ -13,7 +13,7 @@ refused, notes/postfix.md scenario 7a).  What this subclass changes:
 * XFORWARD from the client (Postfix) is kept; its IDENT is the audit key;
 * DATA is read in bulk (``datareader``), then decided by ``gateway.Gateway``;
 * an exception anywhere is ``451 4.3.0`` (aiosmtpd's default is a permanent 500,
-  which makes Postfix bounce the mail: notes/postfix.md scenario 6a).
+  which makes Postfix bounce the mail instead of retrying it).
 """
 
 from __future__ import annotations

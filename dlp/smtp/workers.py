@@ -1,4 +1,5 @@
-"""Scan worker processes with a per-message budget (DESIGN.md rule 5).
+"""Scan worker processes with a per-message budget: scanning never stalls the serving
+loop, and uses every core.
 
 Why not ``concurrent.futures.ProcessPoolExecutor``: it cannot stop one stuck
 task.  A scan that hangs (a decoder caught in a loop) would hold its worker

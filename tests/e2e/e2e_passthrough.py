@@ -2,8 +2,9 @@
 
 It stands where the gateway goes, to prove the Postfix + sink plumbing on its own: if the
 plumbing test fails, the fault is in the test instance, not in ``dlp serve``.  It follows
-the two rules from notes/postfix.md that aiosmtpd's stock Proxy breaks: answer 250 only
-after the next hop did, and turn every failure into a 4xx.
+the two rules of an after-queue filter that aiosmtpd's stock Proxy breaks: answer 250
+only after the next hop did, and turn every failure into a 4xx (Postfix bounces on a
+5xx and forgets the mail on a 250).
 
     python e2e_passthrough.py LISTEN_PORT NEXT_HOP_PORT
 """

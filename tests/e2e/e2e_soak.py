@@ -99,8 +99,8 @@ _JA = (
 )
 
 
-# The send-log verdict each kind must have left (DESIGN.md: every message with an
-# attachment, a finding or a non-deliver verdict is recorded), whatever the faults did.
+# The send-log verdict each kind must have left (every message with an attachment, a
+# finding or a non-deliver verdict is recorded), whatever the faults did.
 RECORDED = {
     "clean-csv": ("deliver", "tag"),
     "own-mynumber": ("deliver", "tag"),
@@ -138,7 +138,7 @@ def corpus(count: int, seed: int = 1) -> list[SoakMessage]:
     rng = random.Random(seed)
     # Letters only, and the index alone: a Message-ID whose digits could join into a
     # checksum-valid twelve-digit run is masked in the hold queue's metadata
-    # (DESIGN.md rule 2), and would no longer be found there by its Message-ID.
+    # (no number is kept), and would no longer be found there by its Message-ID.
     run = "".join(chr(ord("g") + int(c, 16)) for c in uuid.uuid4().hex[:8])
     kinds = [k for k, _, _ in KINDS]
     weights = [w for _, w, _ in KINDS]

@@ -79,7 +79,7 @@ def test_trick_is_held_and_recorded_not_delivered(
         e.record for e in sendlog_entries(gw.settings) if e.record.audit_key == held[0].audit_key
     ]
     assert [e.action for e in entries if e.event == "message"] == ["hold"]
-    # DESIGN.md rule 2: not one number in what the log stored, in any form
+    # the filter keeps no My Numbers: not one in what the log stored, in any form
     stored = repr([e.to_json() for e in entries])
     for n in NUMBERS:
         assert n not in stored and "\\t".join(n) not in stored and n[-4:] not in stored

@@ -73,7 +73,7 @@ def test_card_photo_to_an_outside_address_is_held(gw: InProcessGateway, sink: Si
     assert entry.action == "hold"
     assert [(a.filename, a.status) for a in entry.attachments] == [("IMG_0412.jpg", "scanned")]
     stored = repr(entry.to_json())
-    assert NUMBERS[0] not in stored and NUMBERS[0][-4:] not in stored  # DESIGN.md rule 2
+    assert NUMBERS[0] not in stored and NUMBERS[0][-4:] not in stored  # the log keeps no number
 
 
 def test_card_photo_to_a_colleague_is_delivered(gw: InProcessGateway, sink: Sink) -> None:

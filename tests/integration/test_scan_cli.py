@@ -50,7 +50,7 @@ def run(
     )
     out = proc.stdout.decode("utf-8")
     err = proc.stderr.decode("utf-8")
-    # DESIGN.md rule 2: no number, in any digit form, ever reaches the output.
+    # No number, in any digit form, ever reaches the output (it may end up in a log).
     for n in NUMBERS:
         for form in DIGIT_FORMS.values():
             assert form(n) not in out and form(n) not in err

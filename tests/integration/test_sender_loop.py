@@ -365,7 +365,7 @@ def test_two_approvers_at_once_deliver_once(any_loop: Loop) -> None:
     loop.send(sender, _mail(sender, "名簿", f"個人番号: {n}\n"))
     texts = {a: loop.notices_to(a)[0] for a in (KACHO, KAKARICHO)}
     for text in texts.values():
-        assert n not in text  # no number in a notice (DESIGN.md rule 2)
+        assert n not in text  # no number in a notice
         assert "承認依頼" in text
     pages = {a: loop.open_link(LINK.findall(t)[0]) for a, t in texts.items()}
     results: dict[str, int] = {}

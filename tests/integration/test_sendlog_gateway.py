@@ -228,7 +228,7 @@ def test_every_attachment_send_is_recorded_once(
         assert held["findings"][0]["detector"] == "mynumber"  # type: ignore[index]
         assert held["attachments"][0]["sha256"] == hashlib.sha256(roster_bytes).hexdigest()  # type: ignore[index]
 
-        # rule 2: no number, not even in part, anywhere in the stored log
+        # no number, not even in part, anywhere in the stored log
         r = gw.dlp_log("export", "--format", "jsonl")
         dump = r.stdout
         if backend.kind == "sqlite":

@@ -85,7 +85,8 @@ def test_sweep_100k_random_numbers_against_stdnum() -> None:
         ours = is_valid(n)
         assert ours == stdnum_in.is_valid(n), "disagreement with python-stdnum"
         passed += ours
-    # One random string in ten passes (notes/mynumber.md §1): a sanity bound, not a tautology.
+    # One random string in ten passes (one check digit of ten): a sanity bound, not a
+    # tautology.
     assert 9_500 < passed < 10_500
 
 
@@ -319,7 +320,7 @@ def test_obviously_fake_numbers_are_dropped(fake: str) -> None:
     assert find(f"マイナンバー {fake}") == []
 
 
-# --- rule 2: digits never leave ------------------------------------------------------------------
+# --- the digits never leave the scan -------------------------------------------------------------
 
 
 def test_match_repr_str_and_finding_are_masked() -> None:

@@ -321,7 +321,7 @@ def test_dlp_scan_json_on_image_and_pdf_files(tmp_path: Path) -> None:
     out = proc.stdout.decode()
     assert proc.returncode == 1, proc.stderr.decode()
     for n in NUMBERS[:2]:
-        assert n not in out and n[:4] + " " not in out  # DESIGN.md rule 2
+        assert n not in out and n[:4] + " " not in out  # no number in the output
     card, pdf, order = (json.loads(line) for line in out.splitlines())
     assert [f["location"] for f in card["findings"]] == ["attachment:card.png (ocr)"]
     assert card["attachments"][0]["status"] == "scanned"

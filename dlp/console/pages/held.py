@@ -103,7 +103,7 @@ def _rescan(ctx: Ctx, raw: bytes, held_id: str) -> ScanReport:
 
     The hold queue keeps counts only; the locations and masked displays come from
     scanning the held copy now with the same scanner and settings the gateway uses.
-    Findings carry masked displays only (DESIGN.md rule 2)."""
+    Findings carry masked displays only: a page must show no number."""
     return scan_message(raw, ctx.services.settings.scan, source=f"held:{held_id}")
 
 
