@@ -33,7 +33,10 @@ import re
 import urllib.parse
 from dataclasses import dataclass, field
 from email import _encoded_words  # type: ignore[attr-defined]  # get_payload's own decoder
+from email.errors import InvalidBase64PaddingDefect, MessageDefect
 from email.message import Message
+
+import pybase64
 
 from dlp.extract.html import html_to_text, sniff_charset
 from dlp.extract.text import _PERMISSIVE, decode_text  # _PERMISSIVE: see _decode_body
@@ -546,13 +549,14 @@ def _decode_base64(part: Message, raw: object) -> bytes | None:
     """``part.get_payload(decode=True)`` for a base64 part, with its result and
     defects, minus its cost: it splits the payload into lines and joins them
     again (3.5 ms per 2 MB) where deleting CR and LF gives the same bytes
-    (0.8 ms).  The decoding itself is the email package's own ``decode_b``."""
+    (0.8 ms).  The decoding is the email package's own ``decode_b`` (``_decode_b``:
+    the same result from a faster decoder where valid base64 makes them agree)."""
     if not isinstance(raw, str) or part.is_multipart():
         return _as_payload_bytes(part.get_payload(decode=True))
     if _cte(part).lower() != "base64":
         return _as_payload_bytes(part.get_payload(decode=True))
     joined = raw.encode("ascii", "surrogateescape").translate(None, b"\r\n")
-    value, defects = _encoded_words.decode_b(joined)
+    value, defects = _decode_b(joined)
     for defect in defects:
         part.policy.handle_defect(part, defect)
     return value if isinstance(value, bytes) else None
@@ -575,6 +579,26 @@ def _decode_other(part: Message, raw: object) -> bytes | None:
             return _as_payload_bytes(part.get_payload(decode=True))
         return quopri.decodestring(data) if cte == "quoted-printable" else data
     return _as_payload_bytes(part.get_payload(decode=True))
+
+
+def _decode_b(encoded: bytes) -> tuple[bytes, list[MessageDefect]]:
+    """``email._encoded_words.decode_b``, with its first try — strict decoding after
+    padding the length to a multiple of four — done by pybase64 (SIMD: 0.3 ms for
+    2 MB where binascii takes 4-5 ms).  Only where the two cannot differ: the
+    padded text is base64 characters with at most two ``=`` at its very end, and
+    pybase64 accepted it as valid.  Anything else is decode_b's own, defects and all."""
+    pad_err = len(encoded) % 4
+    padded = encoded + b"==="[: 4 - pad_err] if pad_err else encoded
+    eq = padded.find(b"=")
+    if len(padded) >= 4 and (eq < 0 or padded[eq:] in (b"=", b"==")):
+        try:
+            value = pybase64.b64decode(padded, validate=True)
+        except ValueError:  # binascii.Error: not strictly valid, decode_b reads it
+            pass
+        else:
+            return value, [InvalidBase64PaddingDefect()] if pad_err else []
+    decoded: tuple[bytes, list[MessageDefect]] = _encoded_words.decode_b(encoded)
+    return decoded
 
 
 def _as_payload_bytes(data: object) -> bytes | None:

@@ -422,3 +422,26 @@ def test_header_fields_split_as_the_feed_parser_splits_them() -> None:
     )
     assert assert_same(raw)
     assert assert_same(raw.replace(b"\r\n", b"\n"))
+
+
+_B64_BYTES = st.lists(
+    st.sampled_from([*"QUJDRabc09+/", "=", "==", "===", "\r\n", " ", "!", "QR==", "QUI=", "AB=="]),
+    max_size=40,
+).map(lambda s: "".join(s).encode("ascii"))
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_B64_BYTES)
+def test_decode_b_is_the_email_packages_decode_b(encoded: bytes) -> None:
+    ours, theirs = dlp.mime._decode_b(encoded), dlp.mime._encoded_words.decode_b(encoded)
+    assert ours[0] == theirs[0]
+    assert [type(d) for d in ours[1]] == [type(d) for d in theirs[1]]
+
+
+def test_decode_b_of_a_real_attachment() -> None:
+    data = bytes(range(256)) * 2000 + b"x"
+    for cut in (0, 1, 2):  # with, and without, the padding a sender should write
+        encoded = base64.b64encode(data)[: len(base64.b64encode(data)) - cut]
+        ours, theirs = dlp.mime._decode_b(encoded), dlp.mime._encoded_words.decode_b(encoded)
+        assert ours[0] == theirs[0] and [type(d) for d in ours[1]] == [type(d) for d in theirs[1]]
+    assert dlp.mime._decode_b(base64.b64encode(data))[0] == data
