@@ -85,6 +85,10 @@ class SmtpSettings:
     metrics_listen: str = ""
     """HOST:PORT for Prometheus metrics; empty = off."""
     log_level: str = "info"
+    event_loop: str = "uvloop"
+    """uvloop | asyncio: the serving processes' event loop.  uvloop's C transports
+    cost less per SMTP reply (bench/RESULTS-gateway.md); without it installed the
+    gateway says so once and runs on asyncio's own loop."""
 
     def __post_init__(self) -> None:
         _hostport(self.listen)
@@ -101,6 +105,8 @@ class SmtpSettings:
             raise ValueError("tls_cert and tls_key must be given together")
         if self.log_level not in ("debug", "info", "warning", "error"):
             raise ValueError("log_level must be one of debug, info, warning, error")
+        if self.event_loop not in ("uvloop", "asyncio"):
+            raise ValueError("event_loop must be uvloop or asyncio")
         if self.processes < 0:
             raise ValueError("processes must be 0 (one per core) or more")
         if self.max_sessions < 1:

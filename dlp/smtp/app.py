@@ -28,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Coroutine
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from types import TracebackType
@@ -106,12 +107,37 @@ def drain_timeout(settings: Settings) -> float:
 # A serving process
 
 
+def run_loop(main: Coroutine[Any, Any, int], choice: str, index: int = 0) -> int:
+    """Run ``main`` on the configured event loop.
+
+    uvloop's transports are C: a reply written to a socket costs a fraction of
+    asyncio's Python ``write`` path, and replies are most of what the serving
+    process does for small mail (py-spy, bench/RESULTS-gateway.md).  It is an
+    optimisation only, so a missing or broken uvloop falls back to asyncio's own
+    loop with a warning instead of stopping the gateway."""
+    if choice == "uvloop":
+        try:
+            import uvloop
+        except ImportError as exc:
+            if index == 0:
+                log.warning(
+                    "uvloop cannot be imported (%s): serving on asyncio's own event loop,"
+                    " which costs more CPU per message; install uvloop or set"
+                    ' [smtp] event_loop = "asyncio" to silence this',
+                    type(exc).__name__,
+                    extra={"dlp": {"event": "event loop fallback"}},
+                )
+        else:
+            return int(uvloop.run(main))
+    return asyncio.run(main)
+
+
 def serve_process(settings: Settings, index: int, ready: Connection | None = None) -> int:
     """Entry point of one serving process (also usable alone, in the foreground)."""
     configure_logging(settings.smtp.log_level)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor turns ^C into SIGTERM
     try:
-        return asyncio.run(_serve(settings, index, ready))
+        return run_loop(_serve(settings, index, ready), settings.smtp.event_loop, index)
     except Exception as exc:
         log.error(
             "serving process failed: %s", exc, extra={"dlp": {"event": "fatal", "process": index}}

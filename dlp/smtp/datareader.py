@@ -26,6 +26,7 @@ free to refuse them and its answer is passed back.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -67,7 +68,7 @@ async def read_data(
             on_progress()
         start = max(0, len(buf) - len(_END) + 1)
         buf += chunk
-        end = buf.find(_END, start)
+        end = _find_end(buf, start)
         if end == -1:
             if limit is not None and not too_large and dropped + len(buf) - 2 > limit:
                 too_large = True
@@ -91,25 +92,63 @@ async def read_data(
         return DataResult(bytes(buf.replace(b"\r\n.", b"\r\n"))[2:], size)
 
 
+def _find_end(buf: bytearray, start: int) -> int:
+    """Index of the first ``_END`` at or after ``start``, or -1.
+
+    ``buf.find(_END)`` costs about 1.2 ms per MB: every CRLF is a partial match.
+    The dot is the rare byte, so each "." found by memchr is checked where it
+    stands; with many dots (a dotted line of text), one direct search after all.
+    """
+    seen = 0
+    i = buf.find(b".", start + 2)
+    while i != -1:
+        if buf[i - 2 : i] == b"\r\n" and buf[i + 1 : i + 3] == b"\r\n":
+            return i - 2
+        seen += 1
+        if seen > 64:
+            return buf.find(_END, i - 2)
+        i = buf.find(b".", i + 1)
+    return -1
+
+
 def dot_stuff(content: bytes) -> bytes:
     """Content ready to follow a DATA command, end marker included.
 
     Lone CR or LF become CRLF first (as aiosmtplib does), so a bare-LF dot that
     reached us as content can never end the message early at the next hop.
     The common case, a message already in CRLF form, is checked with two
-    counts and stuffed with one ``replace`` instead of aiosmtplib's per-line
+    searches and stuffed with one ``replace`` instead of aiosmtplib's per-line
     regular expressions (27 ms per 2 MB message).
     """
-    crlf = content.count(b"\r\n")
-    if content.count(b"\n") != crlf or content.count(b"\r") != crlf:
+    return b"".join(dot_stuff_parts(content, join_below=None))
+
+
+# A line end that is not CRLF.  Each pattern starts with its literal byte, so the
+# regex engine jumps from one CR (or LF) to the next and looks one byte around
+# it: 0.7 ms per 2 MB each, where the three byte counts they replace cost 3.3 ms.
+_BARE_LF = re.compile(rb"\n(?<!\r\n)")
+_BARE_CR = re.compile(rb"\r(?!\n)")
+
+_JOIN_BELOW = 65536
+"""Below this, the end marker is joined to the body (a copy that costs less than
+the second ``send()`` a separate write would often need); above it, the body
+goes out as it is and the marker after it, one copy of the message fewer."""
+
+
+def dot_stuff_parts(content: bytes, join_below: int | None = _JOIN_BELOW) -> list[bytes]:
+    """``dot_stuff(content)`` as the pieces to write one after the other.
+
+    Unchanged content (CRLF throughout, no line starting with a dot: nearly all
+    mail) is not copied when it is ``join_below`` bytes or more."""
+    if _BARE_LF.search(content) or _BARE_CR.search(content):
         content = _normalise(content)
     if content and not content.endswith(b"\r\n"):
         content += b"\r\n"
-    if not content.startswith(b".") and not _dot_at_line_start(content, 0, len(content)):
-        return content + b".\r\n"  # nothing to stuff (the usual case): one copy
-    stuffed = b"\r\n" + content
-    stuffed = stuffed.replace(b"\r\n.", b"\r\n..")
-    return stuffed[2:] + b".\r\n"
+    if content.startswith(b".") or _dot_at_line_start(content, 0, len(content)):
+        content = (b"\r\n" + content).replace(b"\r\n.", b"\r\n..")[2:]
+    if join_below is None or len(content) < join_below:
+        return [content + b".\r\n"]
+    return [content, b".\r\n"]
 
 
 def _dot_at_line_start(data: bytes | bytearray, start: int, end: int) -> bool:

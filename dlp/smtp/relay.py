@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import aiosmtplib
 
 from dlp.config import SmtpSettings
-from dlp.smtp.datareader import dot_stuff
+from dlp.smtp.datareader import dot_stuff_parts
 
 log = logging.getLogger("dlp.smtp.relay")
 
@@ -172,14 +172,14 @@ class NextHop:
             start = await self._command(b"DATA")
             if start.code != 354:
                 return start
-            payload = dot_stuff(content)
             protocol = self._smtp.protocol
             # aiosmtplib's own data() re-normalises every line with regular
             # expressions (27 ms per 2 MB); dot_stuff does the same job with byte
             # counts and, only when a line starts with a dot, one replace.
             # Writing and then reading the reply is what aiosmtplib's
             # execute_data_command does, minus that pass.
-            protocol.write(payload)
+            for part in dot_stuff_parts(content):
+                protocol.write(part)
             response = await protocol.read_response(timeout=self.settings.next_hop_timeout)
             self._in_transaction = False
             return self._pass(Reply(response.code, response.message))

@@ -19,10 +19,12 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
+import os
 import pickle
+import socket
+import struct
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -65,50 +67,70 @@ class WorkerFailed(Exception):
     pass
 
 
+_LENGTH = struct.Struct("!i")
+_LONG_LENGTH = struct.Struct("!Q")
+
+
+def _frame(n: int) -> bytes:
+    """The length header ``Connection.send_bytes`` writes before ``n`` bytes."""
+    if n > 0x7FFFFFFF:
+        return _LENGTH.pack(-1) + _LONG_LENGTH.pack(n)
+    return _LENGTH.pack(n)
+
+
 @dataclass(eq=False)
 class _Worker:
+    """One worker process and the serving process's end of its socket pair.
+
+    The serving process speaks ``Connection``'s framing (a length, then the
+    bytes) itself, with the event loop's non-blocking socket calls: the worker
+    side stays a plain blocking ``Connection``.  A blocking ``send_bytes`` in a
+    thread, as before, breaks under uvloop, whose ``add_reader`` makes the
+    shared descriptor non-blocking (a 2 MB write then fails half-way), and it
+    cost a thread hand-off per message."""
+
     process: BaseProcess
     conn: Connection
+    sock: socket.socket
 
-    async def run(
-        self, raw: bytes, source: str, timeout: float, sender: ThreadPoolExecutor
-    ) -> ScanReport:
-        loop = asyncio.get_running_loop()
-        ready: asyncio.Future[None] = loop.create_future()
-
-        def readable() -> None:
-            if not ready.done():
-                ready.set_result(None)
-
-        fd = self.conn.fileno()
-        loop.add_reader(fd, readable)
+    async def run(self, raw: bytes, source: str, timeout: float) -> ScanReport:
         try:
-            # A 2 MB write into a 64 KB pipe blocks until the worker has read
-            # it: do it off the event loop.
-            await loop.run_in_executor(sender, self._send, source, raw)
-            try:
-                await asyncio.wait_for(ready, timeout)
-            except TimeoutError:
-                raise WorkerFailed("timeout") from None
-            try:
-                data = self.conn.recv_bytes()
-            except (EOFError, OSError):
-                raise WorkerFailed("worker crashed") from None
-        finally:
-            loop.remove_reader(fd)
+            data = await asyncio.wait_for(self._exchange(raw, source), timeout)
+        except TimeoutError:
+            raise WorkerFailed("timeout") from None
+        except (ConnectionError, OSError):
+            raise WorkerFailed("worker crashed") from None
         report = pickle.loads(data)
         if not isinstance(report, ScanReport):
             raise WorkerFailed("worker returned garbage")
         return report
 
-    def _send(self, source: str, raw: bytes) -> None:
-        try:
-            self.conn.send_bytes(source.encode("utf-8"))
-            self.conn.send_bytes(raw)
-        except (BrokenPipeError, OSError):
-            raise WorkerFailed("worker crashed") from None
+    async def _exchange(self, raw: bytes, source: str) -> bytes:
+        loop = asyncio.get_running_loop()
+        name = source.encode("utf-8")
+        # One buffer for the small parts, the message itself as it is (no copy).
+        await loop.sock_sendall(self.sock, _frame(len(name)) + name + _frame(len(raw)))
+        await loop.sock_sendall(self.sock, raw)
+        (size,) = _LENGTH.unpack(await self._recv_exactly(_LENGTH.size))
+        if size == -1:
+            (size,) = _LONG_LENGTH.unpack(await self._recv_exactly(_LONG_LENGTH.size))
+        return bytes(await self._recv_exactly(size))
+
+    async def _recv_exactly(self, n: int) -> bytearray:
+        loop = asyncio.get_running_loop()
+        buf = bytearray(n)
+        view = memoryview(buf)
+        got = 0
+        while got < n:
+            k = await loop.sock_recv_into(self.sock, view[got:])
+            if k == 0:
+                raise WorkerFailed("worker crashed")
+            got += k
+        return buf
 
     def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self.sock.close()
         with contextlib.suppress(Exception):
             self.conn.close()
         if self.process.is_alive():
@@ -133,7 +155,6 @@ class ScanPool:
             self._ctx.set_forkserver_preload(["dlp.scanner"])
         self._idle: asyncio.Queue[_Worker] = asyncio.Queue()
         self._all: set[_Worker] = set()
-        self._sender = ThreadPoolExecutor(self.size, thread_name_prefix="dlp-scan-send")
         self._closed = False
         self.replaced = 0
 
@@ -155,7 +176,9 @@ class ScanPool:
         )
         process.start()
         child.close()
-        worker = _Worker(process, parent)
+        sock = socket.socket(fileno=os.dup(parent.fileno()))
+        sock.setblocking(False)
+        worker = _Worker(process, parent, sock)
         self._all.add(worker)
         return worker
 
@@ -169,9 +192,7 @@ class ScanPool:
             return self._failed(source, raw, "timeout: no scan worker free within the budget")
         remaining = budget - (time.monotonic() - started)
         try:
-            report = await worker.run(
-                raw, source, max(remaining, 0.1) + GRACE_SECONDS, self._sender
-            )
+            report = await worker.run(raw, source, max(remaining, 0.1) + GRACE_SECONDS)
         except WorkerFailed as exc:
             await self._replace(worker, str(exc))
             reason = "timeout" if str(exc) == "timeout" else f"scan worker failed: {exc}"
@@ -212,4 +233,3 @@ class ScanPool:
         loop = asyncio.get_running_loop()
         workers, self._all = list(self._all), set()
         await asyncio.gather(*(loop.run_in_executor(None, w.stop) for w in workers))
-        self._sender.shutdown(wait=False, cancel_futures=True)

@@ -29,8 +29,8 @@ class LoopThread:
     the test's own loop.  Tests that drive coroutines themselves (many concurrent
     clients, the protocol objects) are ``async def`` tests on pytest-asyncio."""
 
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self.loop = loop or asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
 
@@ -319,8 +319,6 @@ def env_for_subprocess() -> dict[str, str]:
     env = dict(os.environ)
     env.pop("DLP_CONFIG", None)
     return env
-
-
 
 
 def fault_scan(raw: bytes, settings: Any, source: str) -> Any:

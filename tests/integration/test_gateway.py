@@ -607,13 +607,28 @@ def _self_signed(path: Path) -> None:
     )
 
 
-def test_starttls_offered_when_configured(lt: LoopThread, sink: Sink, tmp_path: Path) -> None:
+@pytest.fixture(params=["asyncio", "uvloop"])
+def any_loop(request: pytest.FixtureRequest) -> Iterator[LoopThread]:
+    """Both event loops `dlp serve` may run on ([smtp] event_loop)."""
+    if request.param == "uvloop":
+        uvloop = pytest.importorskip("uvloop")
+        thread = LoopThread(uvloop.new_event_loop())
+    else:
+        thread = LoopThread()
+    yield thread
+    thread.stop()
+
+
+def test_starttls_offered_when_configured(any_loop: LoopThread, tmp_path: Path) -> None:
+    # aiosmtpd swaps the transport's protocol for STARTTLS; uvloop's transports
+    # must take that as asyncio's do.
+    sink = Sink(any_loop).start()
     pem = tmp_path / "gw.pem"
     _self_signed(pem)
     cfg = write_config(
         tmp_path, next_hop_port=sink.port, smtp={"tls_cert": str(pem), "tls_key": str(pem)}
     )
-    g = InProcessGateway(cfg, lt)
+    g = InProcessGateway(cfg, any_loop)
     try:
         ctx = ssl.create_default_context(cafile=str(pem))
         ctx.check_hostname = False
@@ -625,6 +640,7 @@ def test_starttls_offered_when_configured(lt: LoopThread, sink: Sink, tmp_path: 
     finally:
         g.stop()
     assert len(sink.wait_for(1)) == 1
+    sink.stop()
 
 
 @pytest.mark.asyncio
@@ -740,7 +756,8 @@ def test_quarantine_cli_show_and_delete(gw: InProcessGateway, sink: Sink) -> Non
 
 
 @pytest.mark.parametrize("mode", ["starttls", "tls"])
-def test_tls_to_the_next_hop(lt: LoopThread, tmp_path: Path, mode: str) -> None:
+def test_tls_to_the_next_hop(any_loop: LoopThread, tmp_path: Path, mode: str) -> None:
+    lt = any_loop
     pem = tmp_path / "sink.pem"
     _self_signed(pem)
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -770,6 +787,25 @@ def test_large_message_through_a_worker_byte_for_byte(gw: InProcessGateway, sink
         c.sendmail(SENDER, ["colleague@example.lg.jp"], raw)
     got = sink.wait_for(1)
     assert len(got) == 1 and got[0].content == raw
+
+
+def test_large_message_through_a_worker_on_either_loop(
+    any_loop: LoopThread, tmp_path: Path
+) -> None:
+    """The worker pipe (add_reader), the bulk DATA reader and the two-part relay
+    write of a message past 64 KB, on asyncio's loop and on uvloop."""
+    sink = Sink(any_loop).start()
+    g = InProcessGateway(write_config(tmp_path, next_hop_port=sink.port), any_loop)
+    try:
+        att = bytes(range(256)) * 8192
+        raw = mime_with_attachment("large", "大きな添付", "data.bin", att)
+        with client(g.port) as c:
+            c.sendmail(SENDER, ["colleague@example.lg.jp"], raw)
+        got = sink.wait_for(1)
+        assert len(got) == 1 and got[0].content == raw
+    finally:
+        g.stop()
+        sink.stop()
 
 
 def test_client_vanishing_mid_scan_sends_nothing(gw: InProcessGateway, sink: Sink) -> None:

@@ -8,8 +8,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from dlp.smtp.datareader import DataResult, dot_stuff, read_data
+from dlp.smtp.datareader import DataResult, dot_stuff, dot_stuff_parts, read_data
 
 
 async def _read(chunks: list[bytes], limit: int | None = None) -> tuple[DataResult, bytes]:
@@ -148,3 +150,59 @@ async def test_fast_paths_agree_with_plain_stuffing(body: bytes) -> None:
     assert dot_stuff(body) == plain
     result, _ = await _read([plain])
     assert result.content == body
+
+
+_PIECES = st.sampled_from(
+    [b".", b"..", b"\r\n", b"\r", b"\n", b"a", b"\r\n.", b".\r\n", b"\r\n.\r\n"]
+)
+
+
+@given(
+    st.lists(_PIECES, max_size=120),
+    st.lists(st.integers(1, 40), max_size=12),
+)
+@settings(max_examples=400, deadline=None)
+def test_end_found_where_a_plain_search_finds_it(pieces: list[bytes], cuts: list[int]) -> None:
+    """The dot-first search for the end marker (many dots, few, split anywhere)
+    ends DATA exactly where searching for CRLF "." CRLF itself does."""
+    stream = b"".join(pieces) + b"\r\n.\r\nQUIT\r\n"
+    framed = b"\r\n" + stream
+    end = framed.find(b"\r\n.\r\n")
+    expected = framed[: end + 2].replace(b"\r\n.", b"\r\n")[2:]
+    chunks, pos = [], 0
+    for cut in cuts:
+        chunks.append(stream[pos : pos + cut])
+        pos += cut
+    chunks.append(stream[pos:])
+    result, rest = asyncio.run(_read([c for c in chunks if c]))
+    assert result.content == expected
+    assert rest.endswith(framed[end + 5 :]) and framed[end + 5 :].endswith(b"QUIT\r\n")
+
+
+def test_many_dots_before_the_end_use_the_fallback_search() -> None:
+    body = b"x" + b"." * 100 + b"\r\n" + b"a." * 100 + b"\r\n"
+    result, _ = asyncio.run(_read([body + b".\r\n"]))
+    assert result.content == body
+
+
+@pytest.mark.parametrize("size", [10, 65535, 65536, 300_000])
+def test_large_content_goes_out_uncopied_and_whole(size: int) -> None:
+    body = (b"x" * 98 + b"\r\n") * (size // 100)
+    parts = dot_stuff_parts(body)
+    assert b"".join(parts) == dot_stuff(body) == body + b".\r\n"
+    if len(body) >= 65536:
+        assert parts[0] is body  # the message itself, not a copy
+
+
+@given(st.lists(st.sampled_from([b"a", b".", b"\r", b"\n", b"\r\n", b"\n\r"]), max_size=40))
+@settings(max_examples=400, deadline=None)
+def test_line_ends_normalised_exactly_when_one_is_not_crlf(pieces: list[bytes]) -> None:
+    body = b"".join(pieces)
+    crlf = body.count(b"\r\n")
+    clean = body.count(b"\n") == crlf and body.count(b"\r") == crlf
+    normalised = body.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
+    expected = body if clean else normalised
+    if expected and not expected.endswith(b"\r\n"):
+        expected += b"\r\n"
+    expected = (b"\r\n" + expected).replace(b"\r\n.", b"\r\n..")[2:] + b".\r\n"
+    assert dot_stuff(body) == expected
