@@ -21,6 +21,7 @@ Messages:
 * ``rich-20k``: digit-rich business mail (order numbers, phones, My Numbers),
   UTF-8 base64 (bench/scan_throughput.py's generator);
 * ``csv-20k``: a short body and an 8 KB CP932 CSV attachment;
+* ``letter-csv-20k``: a 10 KB letter (base64 UTF-8) and a 5 KB CP932 CSV;
 * ``pdf-20k``: a short body and a one-page PDF (reportlab);
 * ``csv-2m``, ``bin-2m``, ``xlsx-2m``, ``zip-2m``: a body and a big base64
   attachment (1.4 MB CSV, 1.5 MB random bytes, an openpyxl workbook, a zip of CSVs).
@@ -124,6 +125,12 @@ def csv_small() -> bytes:
     return _attached(_csv_rows(150, 1), "text", "csv", "見積.csv")
 
 
+def letter_and_csv() -> bytes:
+    m = _letter_mail(_LETTER * 40)
+    m.add_attachment(_csv_rows(100, 4), maintype="text", subtype="csv", filename="一覧.csv")
+    return m.as_bytes()
+
+
 def pdf_small() -> bytes:
     from reportlab.pdfbase import pdfmetrics
     from reportlab.pdfbase.cidfonts import UnicodeCIDFont
@@ -179,6 +186,7 @@ MESSAGES: dict[str, Callable[[], bytes]] = {
     "utf8-20k": lambda: utf8(20480),
     "rich-20k": lambda: rich(20480),
     "csv-20k": csv_small,
+    "letter-csv-20k": letter_and_csv,
     "pdf-20k": pdf_small,
     "gw-2m": lambda: smtp_source(2 * 1024 * 1024),
     "csv-2m": csv_big,

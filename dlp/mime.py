@@ -237,6 +237,11 @@ _MEDIA_TYPE = re.compile(r"[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+")
 _FOLD = re.compile(r"\r?\n[ \t]")
 
 
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
+"""An 8-bit byte kept as a surrogate escape (a regex: a generator over every
+character of every header cost more than the rest of the header reading)."""
+
+
 def _unfold(value: str) -> str:
     return _FOLD.sub(" ", value).replace("\r", "").replace("\n", "")
 
@@ -244,7 +249,7 @@ def _unfold(value: str) -> str:
 def decode_header_value(value: str) -> str:
     """Decode a raw header value: 8-bit bytes by our charset rules, then RFC 2047 words."""
     value = _unfold(value)
-    if "\x1b" in value or any("\udc80" <= c <= "\udcff" for c in value):
+    if "\x1b" in value or _ESCAPED_BYTE.search(value):
         # Raw 8-bit or raw ISO-2022-JP header (no encoded-words): recover the
         # bytes and detect the charset.
         value, _ = decode_text(value.encode("utf-8", "surrogateescape"))
@@ -338,7 +343,7 @@ def _outside_parts(part: Message, w: _Walk, path: str) -> None:
     for where, text in (("preamble", part.preamble), ("epilogue", part.epilogue)):
         if not text or not text.strip() or _BOILERPLATE.fullmatch(text.strip()):
             continue
-        if any("\udc80" <= c <= "\udcff" for c in text):
+        if _ESCAPED_BYTE.search(text):
             text = decode_text(text.encode("utf-8", "surrogateescape"))[0]
         w.chunks.append(TextChunk(text, f"{w.prefix}{where}:{path}"))
         _salvage(text, w, f"{where}{path}")

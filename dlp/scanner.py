@@ -38,7 +38,7 @@ from dlp.detect import (
     pension_number,
     residence_card,
 )
-from dlp.detect.base import Detector, Match, TableDetector, summarize
+from dlp.detect.base import Detector, Match, PatternDetector, TableDetector, summarize
 from dlp.detect.items import items_of
 from dlp.detect.mynumber import DETECTOR as MYNUMBER
 from dlp.detect.mynumber import redact, scrub
@@ -80,6 +80,10 @@ class _State:
     """``dets`` without the table detectors: what runs over every chunk."""
     need_digit: bool = False
     """Every detector in ``per_chunk`` finds only values holding a digit."""
+    stems: re.Pattern[str] | None = None
+    """Every keyword stem (``PatternDetector.gate``) of the ``stem_gated`` detectors."""
+    stem_gated: frozenset[str] = frozenset()
+    """Detectors whose ``has_keyword`` is false unless one of their stems occurs."""
     matches: list[Match] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     attachments: list[AttachmentInfo] = field(default_factory=list)
@@ -166,7 +170,11 @@ class _State:
         """The detectors whose keyword ``text`` (a subject, a body, a file name) holds."""
         if not text:
             return _NONE
-        return frozenset(d.name for d in self.dets if d.has_keyword(text))
+        # One search for every stem at once: on Japanese text, which holds none,
+        # it spares each detector its own pass per stem (a 20 KB body: 26 against
+        # ~280 µs).  If any stem occurs, every detector asks as before.
+        skip = self.stem_gated if self.stems and self.stems.search(text) is None else _NONE
+        return frozenset(d.name for d in self.dets if d.name not in skip and d.has_keyword(text))
 
     def summaries(self) -> dict[str, Summary]:
         """Every enabled detector's counts (zero counts included, in registry order)."""
@@ -190,23 +198,50 @@ def _header_words(tables: tuple[TableDetector, ...]) -> re.Pattern[str]:
 
 
 def _state(scan: ScanSettings) -> _State:
-    dets, gate, tables, per_chunk, need_digit = _compiled(
-        tuple(scan.detectors), scan.keyword_window, tuple(scan.extra_keywords)
+    c = _compiled(tuple(scan.detectors), scan.keyword_window, tuple(scan.extra_keywords))
+    return _State(
+        c.dets,
+        Budget.from_settings(scan),
+        c.gate,
+        c.tables,
+        c.per_chunk,
+        c.need_digit,
+        c.stems,
+        c.stem_gated,
     )
-    return _State(dets, Budget.from_settings(scan), gate, tables, per_chunk, need_digit)
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    dets: tuple[Detector, ...]
+    gate: Gate
+    tables: tuple[TableDetector, ...]
+    per_chunk: tuple[Detector, ...]
+    need_digit: bool
+    stems: re.Pattern[str] | None
+    stem_gated: frozenset[str]
 
 
 @functools.lru_cache(maxsize=16)
-def _compiled(
-    names: tuple[str, ...], window: int, extra: tuple[str, ...]
-) -> tuple[tuple[Detector, ...], Gate, tuple[TableDetector, ...], tuple[Detector, ...], bool]:
+def _compiled(names: tuple[str, ...], window: int, extra: tuple[str, ...]) -> _Compiled:
     """The detectors of one setting, sorted once (a Protocol ``isinstance`` costs
     tens of microseconds: not something to do per message)."""
     dets = build_detectors(names, window, extra)
     tables = tuple(d for d in dets if isinstance(d, TableDetector))
     per_chunk = tuple(d for d in dets if not isinstance(d, TableDetector))
     need_digit = all(d.name in _VALUES_HOLD_DIGITS for d in per_chunk)
-    return dets, build_gate(names), tables, per_chunk, need_digit
+    # Only where has_keyword is PatternDetector's own, which asks for a stem first.
+    stemmed = [
+        d
+        for d in dets
+        if isinstance(d, PatternDetector)
+        and d.gate
+        and type(d).has_keyword is PatternDetector.has_keyword
+    ]
+    words = sorted({w for d in stemmed for w in d.gate}, key=len, reverse=True)
+    stems = re.compile("|".join(map(re.escape, words))) if words else None
+    stem_gated = frozenset(d.name for d in stemmed)
+    return _Compiled(dets, build_gate(names), tables, per_chunk, need_digit, stems, stem_gated)
 
 
 _VALUES_HOLD_DIGITS = frozenset(
@@ -224,7 +259,7 @@ _VALUES_HOLD_DIGITS = frozenset(
 letters and a number).  A chunk with no digit character in any script has nothing
 for them: scanning it cost ~190 µs per 20 KB.  A detector not listed here (a
 future one for names, say) keeps every chunk going through all of them;
-tests/unit/test_scanner_digits.py checks the claim for each one listed."""
+tests/unit/test_scanner_shortcuts.py checks the claim for each one listed."""
 
 _DIGIT_OR_ASTRAL = re.compile(
     char_class(tuple((lo, min(hi, 0xFFFF)) for lo, hi in DIGITS if lo <= 0xFFFF))[:-1]

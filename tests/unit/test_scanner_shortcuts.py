@@ -1,6 +1,10 @@
-"""The scanner skips chunks with no digit character: every per-chunk detector it
-skips them for finds only values that hold a digit, and the skip test sees every
-digit character a detector reads (dlp/scanner.py ``_VALUES_HOLD_DIGITS``)."""
+"""The scanner's shortcuts give what the long way gives.
+
+* Chunks with no digit character are skipped: every per-chunk detector it skips
+  them for finds only values that hold a digit, and the skip test sees every
+  digit character a detector reads (dlp/scanner.py ``_VALUES_HOLD_DIGITS``).
+* ``keywords`` asks the stem-gated detectors only when one of their stems occurs:
+  the same set as asking every detector."""
 
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ from dlp.detect import (
 from dlp.detect.numchars import DIGITS
 from dlp.detect.registry import NAMES, build_detectors
 from dlp.model import TextChunk
-from dlp.scanner import _DIGIT_OR_ASTRAL, _VALUES_HOLD_DIGITS, scan_message
+from dlp.scanner import _DIGIT_OR_ASTRAL, _VALUES_HOLD_DIGITS, _state, scan_message
 
 NUMBER = "621498320257"  # a valid My Number (check digit 7)
 
@@ -95,3 +99,15 @@ def test_numbers_in_other_scripts_are_still_found() -> None:
         .total
         == 0
     )
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from([*_PIECES, "0", "١", "regards", "お世話になっております。"]), max_size=40
+    ).map("".join)
+)
+def test_keywords_are_every_detectors_own_answer(text: str) -> None:
+    state = _state(ScanSettings())
+    assert state.stem_gated  # the shortcut is in use
+    assert state.keywords(text) == frozenset(d.name for d in state.dets if d.has_keyword(text))
