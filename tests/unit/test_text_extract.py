@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import re
 import time
@@ -245,3 +246,50 @@ def test_sniff_counts_control_bytes_as_before() -> None:
     assert not _looks_textual(text[:99] + b"\x01\x02")  # two in 101: not text
     assert _looks_textual(b"\x1b$B$3$s\x1b(B\t\x0c\r\n")  # ESC, tab, FF, CR, LF are text
     assert not _looks_textual(b"abc\x00")
+
+
+# --- charset detection: the sign of the Japanese score without counting ----------------------
+
+_JA_TEXT = st.lists(
+    st.sampled_from(["あ", "ア", "漢", "、", "。", "ｱ", "ｶﾞ", "a", "1", " ", "\n", "①", "㈱", "髙"]),
+    max_size=30,
+).map("".join)
+
+
+@settings(max_examples=800, deadline=None)
+@given(_JA_TEXT)
+def test_looks_japanese_is_a_positive_score(text: str) -> None:
+    from dlp.extract.text import _japanese_score, _looks_japanese
+
+    assert _looks_japanese(text) == (_japanese_score(text) > 0)
+
+
+def _reference_multibyte(data: bytes) -> tuple[str, str] | None:
+    """The CP932 / EUC-JP choice as it was written first: score every reading."""
+    from dlp.extract.text import _japanese_score
+
+    best: tuple[int, str, str] | None = None
+    for codec in ("cp932", "euc_jp", "euc_jis_2004"):
+        try:
+            text = data.decode(codec)
+        except UnicodeDecodeError:
+            continue
+        score = _japanese_score(text)
+        if best is None or score > best[0]:
+            best = (score, text, codec)
+    return (best[1], best[2]) if best is not None and best[0] > 0 else None
+
+
+@settings(max_examples=800, deadline=None)
+@given(_JA_TEXT, st.sampled_from(["cp932", "euc_jp"]), st.binary(max_size=4))
+def test_unlabelled_multibyte_text_is_read_as_before(text: str, codec: str, junk: bytes) -> None:
+    from dlp.extract.text import _mostly
+
+    data = text.encode(codec, "ignore") + junk
+    want = _reference_multibyte(data)
+    if data.isascii() or want is None or _mostly(data, "utf-8", ratio=10, least=8) is not None:
+        return  # read as ASCII or UTF-8 first, or by the normaliser after
+    with contextlib.suppress(UnicodeDecodeError):
+        data.decode("utf-8")
+        return
+    assert decode_text(data) == want
