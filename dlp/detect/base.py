@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, SupportsIndex, runtime_checkable
 
+from dlp.detect import native
 from dlp.model import Confidence, Finding, Summary, TextChunk
 
 
@@ -114,10 +115,63 @@ def literal(word: str) -> str:
     return re.escape(word)
 
 
-def alternation(words: Iterable[str]) -> str:
-    parts = {literal(w) for w in words if w}
+def _ordered(words: Iterable[str]) -> tuple[str, ...]:
     # Longest first so the longest variant is reported rather than its prefix.
-    return "|".join(sorted(parts, key=lambda p: (-len(p), p)))
+    return tuple(sorted({w for w in words if w}, key=lambda w: (-len(literal(w)), literal(w))))
+
+
+def alternation(words: Iterable[str]) -> str:
+    return "|".join(literal(w) for w in _ordered(words))
+
+
+class Words:
+    """Literal words, found as the regex ``alternation(words)`` finds them (leftmost
+    first, the longest variant at one position, non-overlapping), by the compiled
+    scanner where it is built: one bit test per character instead of the regex
+    engine's class test, which made keyword searches over long text the largest cost
+    after the candidate scan (bench/scan_throughput.py).
+
+    ``guard``: an English word must not start inside another (``literal``); off for
+    plain substrings such as the gate's stems, which are then searched in the order
+    given."""
+
+    __slots__ = ("_c", "pattern", "words")
+
+    def __init__(self, words: Iterable[str], *, guard: bool = True) -> None:
+        self.words = _ordered(words) if guard else tuple(dict.fromkeys(w for w in words if w))
+        as_re = literal if guard else re.escape
+        self.pattern: re.Pattern[str] | None = (
+            re.compile("|".join(as_re(w) for w in self.words)) if self.words else None
+        )
+        self._c = native.C.Words(self.words, guard) if native.C is not None else None
+
+    def spans(self, text: str, lo: int = 0, hi: int = -1) -> list[tuple[int, int, str]]:
+        """(start, end, word) of every occurrence in text[lo:hi]."""
+        if self._c is not None:
+            return self._c.spans(text, max(lo, 0), hi)
+        if self.pattern is None:
+            return []
+        end = len(text) if hi < 0 else hi
+        return [
+            (m.start(), m.end(), m.group()) for m in self.pattern.finditer(text, max(lo, 0), end)
+        ]
+
+    def last_end(self, text: str, lo: int, hi: int) -> int | None:
+        """End of the last occurrence in text[lo:hi], if any."""
+        if self._c is not None:
+            end = self._c.last_end(text, max(lo, 0), hi)
+            return None if end < 0 else end
+        spans = self.spans(text, lo, hi)
+        return spans[-1][1] if spans else None
+
+    def search(self, text: str, lo: int = 0, hi: int = -1) -> bool:
+        """Whether a word occurs in text[lo:hi]."""
+        if self._c is not None:
+            return self._c.search(text, max(lo, 0), hi)
+        if self.pattern is None:
+            return False
+        end = len(text) if hi < 0 else hi
+        return self.pattern.search(text, max(lo, 0), end) is not None
 
 
 def demote(c: Confidence | None) -> Confidence | None:
@@ -330,9 +384,9 @@ class PatternDetector:
     name: str
     candidate_re: re.Pattern[str]
     validate: Callable[[re.Match[str]], Candidate | None]
-    keyword_re: re.Pattern[str]
-    context_re: re.Pattern[str] | None
-    negative_re: re.Pattern[str] | None
+    keyword_re: Words
+    context_re: Words | None
+    negative_re: Words | None
     window: int = 80
     alone_low: bool = False
     mask_with: str = "****"
@@ -346,6 +400,9 @@ class PatternDetector:
     """``candidate_re`` for ASCII digits only, used when the text has no full-width
     digit.  A detector whose ``candidate_re`` reads digits in other scripts
     (``ANY_DIGIT``) leaves it None: that test looks for full-width digits only."""
+    prefilter: Callable[[str], list[tuple[int, int]]] | None = None
+    """A compiled pass giving the spans of ``candidate_re`` that pass the detector's
+    check (``dlp.detect.candidates``): ``validate`` then runs on those only."""
     keyword_gated: bool = False
     """Values count only with context (a keyword near, in the column header, or in
     the subject, body or file name): a chunk without the keyword is skipped before
@@ -357,10 +414,22 @@ class PatternDetector:
         return (
             bool(text)
             and (not self.gate or any(w in text for w in self.gate))
-            and self.keyword_re.search(text) is not None
+            and self.keyword_re.search(text)
         )
 
     def _candidates(self, text: str) -> list[tuple[int, int, Candidate]]:
+        if self.prefilter is not None:
+            # The compiled pass found the shapes and ran the check; the regex and
+            # ``validate`` see only the survivors (about one in ten).
+            out = []
+            match = self.candidate_re.match
+            for s, e in self.prefilter(text):
+                m = match(text, s)
+                if m is not None and m.end() == e:
+                    c = self.validate(m)
+                    if c is not None:
+                        out.append((s, e, c))
+            return out
         pattern = self.candidate_re
         if self.ascii_re is not None and not _has_wide_digit(text):
             # No full-width digit: the ASCII-only pattern finds the same values
@@ -446,27 +515,21 @@ class PatternDetector:
         return "".join(parts)
 
 
-def _nearest(
-    pattern: re.Pattern[str], text: str, s: int, e: int, window: int
-) -> tuple[int, str, int] | None:
-    """Nearest occurrence of ``pattern`` within ``window`` characters of text[s:e]:
+def _nearest(words: Words, text: str, s: int, e: int, window: int) -> tuple[int, str, int] | None:
+    """Nearest occurrence of ``words`` within ``window`` characters of text[s:e]:
     (gap, word, end of the word)."""
     best: tuple[int, str, int] | None = None
-    for m in pattern.finditer(text, max(0, s - window - 64), min(len(text), e + window + 64)):
-        ms, me = m.span()
+    for ms, me, w in words.spans(text, s - window - 64, min(len(text), e + window + 64)):
         gap = s - me if me <= s else (ms - e if ms >= e else 0)
         if 0 <= gap <= window and (best is None or gap < best[0]):
-            best = (gap, m.group(), me)
+            best = (gap, w, me)
     return best
 
 
-def _last_before(pattern: re.Pattern[str], text: str, s: int, reach: int) -> int | None:
-    """End of the last match of ``pattern`` ending within ``reach`` characters before ``s``."""
-    end = None
-    for m in pattern.finditer(text, max(0, s - reach - 32), s):
-        if s - m.end() <= reach:
-            end = m.end()
-    return end
+def _last_before(words: Words, text: str, s: int, reach: int) -> int | None:
+    """End of the last occurrence of ``words`` ending within ``reach`` characters before ``s``."""
+    end = words.last_end(text, s - reach - 32, s)
+    return end if end is not None and s - end <= reach else None
 
 
 _JOINERS = frozenset(SEPARATORS) - {" ", "\u00a0", "\u3000"}
@@ -493,8 +556,8 @@ def standalone(m: re.Match[str], grouped: bool) -> bool:
     return True
 
 
-def compile_words(words: Iterable[str]) -> re.Pattern[str]:
-    return re.compile(alternation(words))
+def compile_words(words: Iterable[str]) -> Words:
+    return Words(words)
 
 
 COMMON_NEGATIVE_LABELS: tuple[str, ...] = (

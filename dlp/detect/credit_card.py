@@ -1,7 +1,8 @@
 """Payment card numbers (クレジットカード番号): ISO/IEC 7812 numbers with a Luhn check
 digit in a known issuer range.
 
-* **Shape.**  14 to 19 digits (ASCII or full-width), plain, or grouped 4-4-4-4
+* **Shape.**  14 to 19 digits (any decimal digits: ASCII, full-width, other
+  scripts), plain, or grouped 4-4-4-4
   (16 digits), 4-6-5 (American Express, 15) or 4-6-4 (Diners, 14) by a space,
   ideographic space, dot or a hyphen look-alike; never a window of a longer
   number or glued to an identifier.
@@ -22,12 +23,10 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from dlp.detect import candidates
 from dlp.detect.base import (
-    ASCII_DIGIT,
     COMMON_NEGATIVE_LABELS,
-    DIGIT,
     PERSONAL_CONTEXT,
-    SEP_CLASS,
     Candidate,
     PatternDetector,
     compile_words,
@@ -97,32 +96,7 @@ GATE: tuple[str, ...] = (
 
 MASK = "****-****-****-****"
 
-
-def _pattern(d: str) -> re.Pattern[str]:
-    # The first item a plain digit range so ``re`` skips non-digits in C; the
-    # lookbehind after it rejects a digit before the value.
-    return re.compile(
-        rf"{d}(?<!{d}{d}){d}{{3}}(?:{d}{{10,15}}"
-        rf"|({SEP_CLASS}){d}{{4}}\1{d}{{4}}\1{d}{{4}}"
-        rf"|({SEP_CLASS}){d}{{6}}\2{d}{{4,5}})(?!{d})"
-    )
-
-
-_CANDIDATE_RE = _pattern(DIGIT)
-_ASCII_RE = _pattern(ASCII_DIGIT)
-
-
-def luhn_ok(d: str) -> bool:
-    """The Luhn (mod 10) check over ASCII digits ``d``, check digit last."""
-    total = 0
-    for i, ch in enumerate(reversed(d)):
-        n = ord(ch) - 48
-        if i % 2:
-            n *= 2
-            if n > 9:
-                n -= 9
-        total += n
-    return total % 10 == 0
+luhn_ok = candidates.luhn_ok
 
 
 def issuer(d: str) -> str | None:
@@ -172,8 +146,8 @@ def _validate(m: re.Match[str]) -> Candidate | None:
 def build(window: int = 80) -> PatternDetector:
     return PatternDetector(
         name=NAME,
-        candidate_re=_CANDIDATE_RE,
-        ascii_re=_ASCII_RE,
+        candidate_re=candidates.CARD_RE,
+        prefilter=candidates.cards,
         gate=GATE,
         validate=_validate,
         keyword_re=compile_words(KEYWORDS),

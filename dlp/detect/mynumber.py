@@ -25,8 +25,9 @@ How it decides (docs/scanning.md explains it for administrators):
   prefix; digits glued to an identifier, URL or address (``ID…``, ``…@``).
   Obviously fake numbers (eleven identical digits: 000000000000) are dropped.
 
-Speed: one compiled regex finds candidates (its first item is a plain digit
-class, so ``re`` skips non-digits in C); everything else runs per candidate.
+Speed: the shapes and the check digit are found in one compiled pass
+(``dlp.detect.candidates``, whose regex ``MYNUMBER_RE`` defines them); everything
+else runs per surviving candidate, about one shape in ten on digit-rich text.
 
 The match type holds the digits only for the length of one scan and masks
 them in ``repr``/``str``; it refuses to be pickled so it cannot cross a process
@@ -43,8 +44,10 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any, SupportsIndex
 
+from dlp.detect import candidates as _candidates
 from dlp.detect import numchars as _numchars
-from dlp.detect.base import alternation as _alternation
+from dlp.detect.base import SEPARATORS as SEPARATORS
+from dlp.detect.base import Words
 from dlp.detect.base import demote as _demote
 from dlp.detect.base import english as _english
 from dlp.detect.base import summarize as summarize
@@ -54,52 +57,6 @@ DETECTOR = "mynumber"
 
 WEIGHTS = (6, 5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
 
-# Separators allowed between the 4-digit groups: space, NBSP, ideographic
-# space, dot / full-width dot, and hyphen look-alikes that IMEs and word
-# processors produce instead of '-'.
-SEPARATORS = " \u00a0\u3000.\uff0e-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\uff0d\u30fc\uff70"
-_SEP_CLASS = "[" + re.escape(SEPARATORS) + "]"
-# Hyphen-like or dot separators: a digit joined by one of these to a 12-digit
-# run makes it part of a longer number.  A lone space does not (row numbers,
-# "No. 1 123456789018"), except inside the grouped form.
-_JOINERS = frozenset(SEPARATORS) - {" ", "\u00a0", "\u3000"}
-
-# Characters nobody sees that a web form, a word processor or an evader leaves
-# inside a number: zero-width space/non-joiner/joiner, LRM/RLM, the bidi
-# embeddings and isolates, word joiner and invisible operators, soft hyphen,
-# BOM, combining grapheme joiner, variation selectors, Mongolian vowel separator.
-# A reader sees the digits joined, so the detector reads them joined too.
-_INVISIBLE = (
-    "[\u00ad\u034f\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufe00-\ufe0f\ufeff]"
-)
-_INVISIBLE_RE = re.compile(_INVISIBLE + "+")
-# The ones seen in practice, tested one by one with ``in`` (a memchr-like scan) before
-# any regex: a regex search for the class, even digit-first, halved the detector's
-# speed on digit-poor Japanese mail; these 13 scans cost about a fifth of it
-# (bench/mynumber_ab.py).  The rest of _INVISIBLE (isolates, variation selectors …)
-# is removed only once one of these is present: each extra scan costs 2-5 %.
-_INVISIBLE_GATE = tuple(
-    "\u00ad\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2060\ufeff"
-)
-
-
-def _has_invisible(text: str) -> bool:
-    if text.isascii():  # O(1) in CPython
-        return False
-    return any(c in text for c in _INVISIBLE_GATE)
-
-
-# First item a bare digit class so the regex engine's charset prefilter skips
-# every non-digit in C; the lookbehind then rejects a digit before it.
-# The third branch is one digit per box (PDF forms such as 扶養控除等申告書):
-# 12 digits each separated by one space or tab; taken only next to a keyword.
-_CANDIDATE_RE = re.compile(
-    r"\d(?<!\d\d)(?:\d{11}|\d{3}"
-    + _SEP_CLASS
-    + r"\d{4}"
-    + _SEP_CLASS
-    + r"\d{4}|(?:[ \t\u3000]\d){11}(?![ \t\u3000]\d))(?!\d)"
-)
 
 # An 11-digit cell under a My Number column header: the leading zero was lost
 # when a spreadsheet stored the number as a number.
@@ -189,15 +146,17 @@ _NEG_LONGEST = max(len(w) for w in NEGATIVE_LABELS)
 _ADJACENT = 24
 """A keyword this close before a number overrides the date-shape demotion."""
 
-# Characters that glue a digit run to an identifier, URL or mail address.
-_TOKEN_GLUE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz@_/=%#+&?")
-
-_BOX_GAPS = " \t\u3000"
-
 _DIGIT_FOLD = {ord(c): None for c in SEPARATORS}
 
-_FAKE_BASES = frozenset(str(d) * 11 for d in range(10))
-_MOBILE_PREFIXES = ("8170", "8180", "8190", "8150")
+# The candidate scanner's kinds and flags (what is a window of a longer number, glued
+# to an identifier, a date, a mobile number or a placeholder is decided there).
+_GROUPED, _BOXES = _candidates.GROUPED, _candidates.BOXES
+_GLUED, _DATE8, _MOBILE, _FAKE = (
+    _candidates.GLUED,
+    _candidates.DATE8,
+    _candidates.MOBILE,
+    _candidates.FAKE,
+)
 
 
 def check_digit(base: str) -> int:
@@ -212,11 +171,6 @@ def _ascii_digits(s: str) -> str:
     s = s.translate(_DIGIT_FOLD)
     if s.isascii():
         return s
-    return "".join(str(int(c)) for c in s)
-
-
-def _fold_digits(s: str) -> str:
-    """Any Unicode decimal digits (the regex's ``\\d``) to ASCII."""
     return "".join(str(int(c)) for c in s)
 
 
@@ -238,14 +192,6 @@ def _valid12(d: str) -> bool:
         + 6 * b[6] + 5 * b[7] + 4 * b[8] + 3 * b[9] + 2 * b[10] - 47 * 48
     ) % 11  # fmt: skip
     return b[11] - 48 == (0 if r <= 1 else 11 - r)
-
-
-def _is_date8(d: str) -> bool:
-    """First eight digits read as YYYYMMDD in 1990-2039 (order numbers, timestamps)."""
-    year = int(d[0:4])
-    month = int(d[4:6])
-    day = int(d[6:8])
-    return 1990 <= year <= 2039 and 1 <= month <= 12 and 1 <= day <= 31
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -330,6 +276,17 @@ _MANY_PASS_P = 1e-3
 """A chunk where this few random values would pass by chance is structured data."""
 
 
+def _many(k: int, n: int) -> bool:
+    """``k`` of ``n`` values passing the check is more than chance gives."""
+    return _binomial_tail(k, n) < _MANY_PASS_P
+
+
+_Scored = tuple[int, int, str, int, bool, str, int]
+"""start, end, digits, confidence rank, grouped, reason, keyword gap."""
+
+_BY_RANK = {c.rank: c for c in Confidence}
+
+
 class _Positions:
     """Occurrences of one word family, found once over a range, queried by bisect.
 
@@ -338,12 +295,8 @@ class _Positions:
 
     __slots__ = ("ends", "spans", "starts")
 
-    def __init__(
-        self, pattern: re.Pattern[str] | None, text: str, lo: int = 0, hi: int | None = None
-    ) -> None:
-        hi = len(text) if hi is None else hi
-        spans = [] if pattern is None else pattern.finditer(text, max(lo, 0), hi)
-        self._set([(m.start(), m.end(), m.group()) for m in spans])
+    def __init__(self, words: Words | None, text: str, lo: int = 0, hi: int = -1) -> None:
+        self._set([] if words is None else words.spans(text, lo, hi))
 
     @classmethod
     def of(cls, spans: list[tuple[int, int, str]]) -> _Positions:
@@ -390,7 +343,7 @@ class _Lazy:
 
     __slots__ = ("dense", "pattern", "text", "whole", "window")
 
-    def __init__(self, pattern: re.Pattern[str], text: str, window: int, dense: bool) -> None:
+    def __init__(self, pattern: Words, text: str, window: int, dense: bool) -> None:
         self.pattern, self.text, self.window, self.dense = pattern, text, window, dense
         self.whole: _Positions | None = None
 
@@ -408,13 +361,18 @@ class MyNumberDetector:
     """Compiled detector for one set of settings; build with :func:`build_detector`."""
 
     window: int
-    keyword_re: re.Pattern[str]
-    context_re: re.Pattern[str]
-    negative_re: re.Pattern[str]
-    words_re: re.Pattern[str]
+    keyword_re: Words
+    context_re: Words
+    negative_re: Words
+    words_re: Words
     """Keywords or context words, for one pass over dense chunks.  Plain literals
     only (no groups), so ``re`` keeps its fast first-character scan."""
     context_words: frozenset[str]
+    is_context: bytes = b""
+    """One byte per word of ``words_re`` (in its order): 1 for a context word."""
+    compiled: tuple[Any, Any, Any, Any] | None = None
+    """The compiled (keyword, context, words, negative) sets when the compiled
+    scanner is built: ``find`` then weighs candidates with ``_candidates.score``."""
 
     @property
     def name(self) -> str:
@@ -425,7 +383,7 @@ class MyNumberDetector:
 
     def has_keyword(self, text: str) -> bool:
         """True if ``text`` (a subject, a file name, a header cell) names My Number."""
-        return bool(text) and self.keyword_re.search(text) is not None
+        return bool(text) and self.keyword_re.search(text)
 
     def find(self, chunk: TextChunk, *, context_hint: bool = False) -> list[MyNumberMatch]:
         """All plausible My Numbers in ``chunk``.
@@ -434,44 +392,50 @@ class MyNumberDetector:
         carries a keyword; it raises checksum-only matches to ``medium``.
         """
         text = chunk.text
-        if _has_invisible(text):
+        # One pass (compiled) finds the shapes and applies the check digit; nine in
+        # ten shapes on digit-rich text fail it and never reach Python.
+        survivors, shaped, invisible = _candidates.mynumber(text)
+        if invisible:
             return self._find_visible(chunk, context_hint)
         label_kw = chunk.field_label is not None and self.has_keyword(chunk.field_label)
-        cands: list[tuple[int, int, str, bool, bool]] = []
-        shaped = 0
-        valid12 = _valid12
-        # Hot loop on digit-rich text: checksum first (9 in 10 candidates fail
-        # it), boundaries and positions only for the survivors.
-        for m in _CANDIDATE_RE.finditer(text):
-            raw = m.group()
-            n = len(raw)
-            if n == 12:
-                d = raw
-            elif n == 14:
-                d = raw[:4] + raw[5:9] + raw[10:]
-            else:  # 23: one digit per box
-                d = raw[::2]
-                if not d.isascii():
-                    d = _fold_digits(d)
-                s, e = m.span()
-                if valid12(d) and not (
-                    s >= 2 and text[s - 1] in _BOX_GAPS and text[s - 2].isdecimal()
-                ):
-                    cands.append((s, e, d, False, True))
-                continue
-            shaped += 1
-            if not d.isascii():
-                d = _fold_digits(d)
-            if not valid12(d):
-                continue
-            s, e = m.span()
-            grouped = n == 14
-            if _boundary_ok(text, s, e, grouped):
-                cands.append((s, e, d, grouped, False))
+        cands = survivors
         if label_kw:
             cands.extend(_eleven_digit_cells(text))
         if not cands:
             return []
+        if self.compiled is not None and _candidates.score is not None:
+            kw, ctx, words, neg = self.compiled
+            rows = _candidates.score(
+                text,
+                cands,
+                kw,
+                ctx,
+                words,
+                self.is_context,
+                neg,
+                self.window,
+                label_kw,
+                context_hint,
+                shaped,
+                _many,
+                (_MAX_WORD, _ADJACENT, _NEGATIVE_REACH, _NEG_LONGEST),
+            )
+        else:
+            rows = self._score_py(text, cands, label_kw, context_hint, shaped)
+        return [
+            MyNumberMatch(s, e, _BY_RANK[c], grouped, reason, d, gap)
+            for s, e, d, c, grouped, reason, gap in rows
+        ]
+
+    def _score_py(
+        self,
+        text: str,
+        cands: list[tuple[int, int, str, int, int]],
+        label_kw: bool,
+        context_hint: bool,
+        shaped: int,
+    ) -> list[_Scored]:
+        """How each candidate weighs (the compiled ``score`` does the same, faster)."""
         # One pass over the chunk when candidates are dense, else windows around each.
         dense = len(cands) * (2 * self.window + 2 * _MAX_WORD) > len(text)
         kw_index = _Lazy(self.keyword_re, text, self.window, dense)
@@ -482,24 +446,32 @@ class MyNumberDetector:
             kw_spans: list[tuple[int, int, str]] = []
             ctx_spans: list[tuple[int, int, str]] = []
             ctx_words = self.context_words
-            for m in self.words_re.finditer(text):
-                w = m.group()
-                (ctx_spans if w in ctx_words else kw_spans).append((m.start(), m.end(), w))
+            for span in self.words_re.spans(text):
+                (ctx_spans if span[2] in ctx_words else kw_spans).append(span)
             whole_kws = kw_index.whole = _Positions.of(kw_spans)
             ctx_index.whole = _Positions.of(ctx_spans)
+
+        window = self.window
         nears: list[tuple[_Positions, tuple[int, str] | None]] = []
-        for s, e, _d, _g, _sp in cands:
+        explained = k = 0
+        for s, e, _d, kind, _f in cands:
             kws = whole_kws or kw_index.around(s, e)
-            nears.append((kws, kws.nearest(s, e, self.window)))
+            near = kws.nearest(s, e, window)
+            nears.append((kws, near))
+            if near is not None:
+                explained += 1
+            elif kind != _BOXES:
+                k += 1
         # Pass ratio among the values no keyword explains: real numbers next to
         # 個人番号 must not make the random IDs around them look structured.
-        explained = sum(1 for _, near in nears if near is not None)
-        k = sum(1 for (_, near), c in zip(nears, cands, strict=True) if near is None and not c[4])
-        many = k >= 3 and _binomial_tail(k, max(shaped - explained, k)) < _MANY_PASS_P
-        out: list[MyNumberMatch] = []
-        for (s, e, d, grouped, spaced), (kws, near) in zip(cands, nears, strict=True):
-            if d[:11] in _FAKE_BASES:
+        many = k >= 3 and _many(k, max(shaped - explained, k))
+        out: list[_Scored] = []
+        last_label = self.negative_re.last_end
+        for (s, e, d, kind, flags), (kws, near) in zip(cands, nears, strict=True):
+            if flags & _FAKE:
                 continue
+            spaced = kind == _BOXES
+            grouped = kind == _GROUPED
             reasons: list[str] = ["checksum"]
             conf: Confidence | None = Confidence.LOW
             if spaced and near is None and not label_kw:
@@ -528,20 +500,20 @@ class MyNumberDetector:
             # Negative evidence.  A header keyword is explicit: trust it.
             if not label_kw:
                 kw_before = kws.last_before(s, _ADJACENT)
-                neg_end = _last_end(self.negative_re, text, s - _NEGATIVE_REACH - _NEG_LONGEST, s)
+                neg_end = last_label(text, s - _NEGATIVE_REACH - _NEG_LONGEST, s)
                 if neg_end is not None and s - neg_end > _NEGATIVE_REACH:
                     neg_end = None
                 if neg_end is not None and (kw_before is None or neg_end > kw_before):
                     conf = _demote(conf)
                     reasons.append("other number's label before it")
                 if kw_before is None:
-                    if _is_date8(d):
+                    if flags & _DATE8:
                         conf = _demote(conf)
                         reasons.append("starts with a date")
-                    elif d.startswith(_MOBILE_PREFIXES):
+                    elif flags & _MOBILE:
                         conf = _demote(conf)
                         reasons.append("looks like +81 mobile")
-                if _glued(text, s, e):
+                if flags & _GLUED:
                     conf = _demote(conf)
                     reasons.append("part of an identifier or address")
             if conf is None:
@@ -549,7 +521,7 @@ class MyNumberDetector:
             if spaced:
                 reasons.append("one digit per box")
             gap = 0 if label_kw else (near[0] if near is not None else 1 << 30)
-            out.append(MyNumberMatch(s, e, conf, grouped, "; ".join(reasons), d, gap))
+            out.append((s, e, d, conf.rank, grouped, "; ".join(reasons), gap))
         return out
 
     def _find_visible(self, chunk: TextChunk, context_hint: bool) -> list[MyNumberMatch]:
@@ -578,7 +550,7 @@ def _visible(text: str) -> tuple[str, list[int], list[int]]:
     new_starts: list[int] = []
     old_starts: list[int] = []
     pos = n = 0
-    for m in _INVISIBLE_RE.finditer(text):
+    for m in _candidates.INVISIBLE_RE.finditer(text):
         if m.start() > pos:
             parts.append(text[pos : m.start()])
             new_starts.append(n)
@@ -592,33 +564,7 @@ def _visible(text: str) -> tuple[str, list[int], list[int]]:
     return "".join(parts), new_starts, old_starts
 
 
-def _last_end(pattern: re.Pattern[str], text: str, lo: int, hi: int) -> int | None:
-    """End of the last match of ``pattern`` in text[lo:hi] (labels sit just before a value)."""
-    end = None
-    for m in pattern.finditer(text, max(lo, 0), hi):
-        end = m.end()
-    return end
-
-
-def _boundary_ok(text: str, s: int, e: int, grouped: bool) -> bool:
-    """Reject a window of a longer (grouped) number.  Digits themselves are
-    already excluded by the regex lookarounds."""
-    if s >= 2:
-        c = text[s - 1]
-        if (c in _JOINERS or (grouped and c in SEPARATORS)) and text[s - 2].isdecimal():
-            return False
-    if e + 1 < len(text):
-        c = text[e]
-        if (c in _JOINERS or (grouped and c in SEPARATORS)) and text[e + 1].isdecimal():
-            return False
-    return True
-
-
-def _glued(text: str, s: int, e: int) -> bool:
-    return (s > 0 and text[s - 1] in _TOKEN_GLUE) or (e < len(text) and text[e] in _TOKEN_GLUE)
-
-
-def _eleven_digit_cells(text: str) -> list[tuple[int, int, str, bool, bool]]:
+def _eleven_digit_cells(text: str) -> list[tuple[int, int, str, int, int]]:
     out = []
     for m in _ELEVEN_RE.finditer(text):
         try:
@@ -626,20 +572,29 @@ def _eleven_digit_cells(text: str) -> list[tuple[int, int, str, bool, bool]]:
         except ValueError:  # pragma: no cover
             continue
         if _valid12(d):
-            out.append((m.start(1), m.end(1), d, False, False))
+            s, e = m.span(1)
+            out.append((s, e, d, _candidates.PLAIN, _candidates.number_flags(text, s, e, d)))
     return out
 
 
 @lru_cache(maxsize=16)
 def build_detector(window: int = 300, extra_keywords: tuple[str, ...] = ()) -> MyNumberDetector:
     """Compile the detector once per (window, extra keywords)."""
+    keyword_re = Words((*KEYWORDS, *extra_keywords))
+    context_re = Words(CONTEXT_WORDS)
+    negative_re = Words(NEGATIVE_LABELS)
+    words_re = Words((*KEYWORDS, *extra_keywords, *CONTEXT_WORDS))
+    context_words = frozenset(CONTEXT_WORDS) - frozenset((*KEYWORDS, *extra_keywords))
+    sets = (keyword_re._c, context_re._c, words_re._c, negative_re._c)
     return MyNumberDetector(
         window=window,
-        keyword_re=re.compile(_alternation((*KEYWORDS, *extra_keywords))),
-        context_re=re.compile(_alternation(CONTEXT_WORDS)),
-        negative_re=re.compile(_alternation(NEGATIVE_LABELS)),
-        words_re=re.compile(_alternation((*KEYWORDS, *extra_keywords, *CONTEXT_WORDS))),
-        context_words=frozenset(CONTEXT_WORDS) - frozenset((*KEYWORDS, *extra_keywords)),
+        keyword_re=keyword_re,
+        context_re=context_re,
+        negative_re=negative_re,
+        words_re=words_re,
+        context_words=context_words,
+        is_context=bytes(w in context_words for w in words_re.words),
+        compiled=sets if all(c is not None for c in sets) else None,
     )
 
 

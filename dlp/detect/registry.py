@@ -31,6 +31,7 @@ from dlp.detect.base import (
     Match,
     PatternDetector,
     TableDetector,
+    Words,
 )
 from dlp.detect.mynumber import DETECTOR as MYNUMBER
 from dlp.detect.mynumber import build_detector
@@ -95,17 +96,17 @@ class Gate:
     keyword_gated``) has nothing to find in a chunk without one; one search for
     all their stems costs a third of asking each in turn (BENCHMARKS.md)."""
 
-    pattern: re.Pattern[str] | None
+    stems: Words | None
     owners: Mapping[str, frozenset[str]]
     gated: frozenset[str]
 
     def hits(self, text: str) -> frozenset[str]:
         """The gated detectors whose stem ``text`` holds."""
-        if self.pattern is None:
+        if self.stems is None:
             return frozenset()
         found: set[str] = set()
-        for m in self.pattern.finditer(text):
-            found |= self.owners[m.group()]
+        for _, _, stem in self.stems.spans(text):
+            found |= self.owners[stem]
             if len(found) == len(self.gated):
                 break
         return frozenset(found)
@@ -120,9 +121,8 @@ def build_gate(names: tuple[str, ...]) -> Gate:
                 owners.setdefault(stem, set()).add(d.name)
     if not owners:
         return Gate(None, {}, frozenset())
-    pattern = re.compile("|".join(re.escape(w) for w in sorted(owners, key=len, reverse=True)))
     return Gate(
-        pattern,
+        Words(sorted(owners, key=len, reverse=True), guard=False),
         {w: frozenset(n) for w, n in owners.items()},
         frozenset(n for ns in owners.values() for n in ns),
     )

@@ -1,0 +1,274 @@
+/*
+ * The scanning loops of _candidates.c for one kind of str storage.
+ *
+ * Included three times with CH (Py_UCS1, Py_UCS2, Py_UCS4) and S (a name suffix)
+ * defined: a str keeps its characters in 1, 2 or 4 bytes each, and a loop that
+ * reads them through PyUnicode_READ pays a switch per character, which doubled
+ * the cost of a pass over Japanese text.
+ */
+
+#define FN2(name, suffix) name##_##suffix
+#define FN1(name, suffix) FN2(name, suffix)
+#define FN(name) FN1(name, S)
+
+/* Decimal digit (Unicode Nd); the branch vanishes for 1- and 2-byte text. */
+#define ISDIG(c) ((Py_UCS4)(c) < 0x10000 ? BIT(digit_map, (c)) != 0 : Py_UNICODE_ISDECIMAL(c))
+#define INMAP(map, c) ((Py_UCS4)(c) < 0x10000 && BIT(map, (c)) != 0)
+/* A digit or an invisible character (all of those are in the BMP). */
+#define ISSTOP(c) ((Py_UCS4)(c) < 0x10000 ? BIT(stop_map, (c)) != 0 : Py_UNICODE_ISDECIMAL(c))
+
+static inline int
+FN(digit_at)(const CH *p, Py_ssize_t n, Py_ssize_t i)
+{
+    return i >= 0 && i < n && ISDIG(p[i]);
+}
+
+static inline int
+FN(digits)(const CH *p, Py_ssize_t n, Py_ssize_t i, Py_ssize_t count)
+{
+    if (i + count > n) {
+        return 0;
+    }
+    for (Py_ssize_t k = 0; k < count; k++) {
+        if (!ISDIG(p[i + k])) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static inline Py_ssize_t
+FN(next_digit)(const CH *p, Py_ssize_t n, Py_ssize_t i)
+{
+    while (i < n && !ISDIG(p[i])) {
+        i++;
+    }
+    return i;
+}
+
+/* Just past the run of digits holding i: no candidate starts inside a run. */
+static inline Py_ssize_t
+FN(skip_run)(const CH *p, Py_ssize_t n, Py_ssize_t i)
+{
+    i++;
+    while (i < n && ISDIG(p[i])) {
+        i++;
+    }
+    return i;
+}
+
+/* Fold the decimal digits of p[s:e] into d; returns how many. */
+static inline int
+FN(fold)(const CH *p, Py_ssize_t s, Py_ssize_t e, int *d, int room)
+{
+    int k = 0;
+    for (Py_ssize_t j = s; j < e && k < room; j++) {
+        if (ISDIG(p[j])) {
+            d[k++] = digit_value(p[j]);
+        }
+    }
+    return k;
+}
+
+/* A separator joining the digit at i - 2 (before) or e + 1 (after) to the run:
+ * the candidate is a window of a longer number.  Joiners (hyphens, dots) always
+ * join; spaces only continue a grouped number. */
+static inline int
+FN(joined)(const CH *p, Py_ssize_t n, Py_ssize_t s, Py_ssize_t e, int grouped)
+{
+    if (s >= 2) {
+        Py_UCS4 c = p[s - 1];
+        if ((INMAP(joiner_map, c) || (grouped && INMAP(sep_map, c))) && ISDIG(p[s - 2])) {
+            return 1;
+        }
+    }
+    if (e + 1 < n) {
+        Py_UCS4 c = p[e];
+        if ((INMAP(joiner_map, c) || (grouped && INMAP(sep_map, c))) && ISDIG(p[e + 1])) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* 0 done, -1 error, 1 an invisible character (the scan stops there). */
+static int
+FN(mynumber_scan)(const CH *p, Py_ssize_t n, PyObject *out, Py_ssize_t *shaped)
+{
+    Py_ssize_t i = 0;
+    int d[12];
+    for (;;) {
+        while (i < n && !ISSTOP(p[i])) {
+            i++;
+        }
+        if (i >= n) {
+            return 0;
+        }
+        if (!ISDIG(p[i])) {
+            return 1;
+        }
+        if (i > 0 && ISDIG(p[i - 1])) { /* (?<!\d\d) */
+            i = FN(skip_run)(p, n, i);
+            continue;
+        }
+        Py_ssize_t e = -1;
+        int kind = -1;
+        if (FN(digits)(p, n, i + 1, 3)) {
+            if (FN(digits)(p, n, i + 4, 8)) {
+                if (!FN(digit_at)(p, n, i + 12)) { /* \d{11}(?!\d) */
+                    e = i + 12;
+                    kind = KIND_PLAIN;
+                }
+            }
+            else if (i + 14 <= n && INMAP(sep_map, p[i + 4]) && FN(digits)(p, n, i + 5, 4)
+                     && INMAP(sep_map, p[i + 9]) && FN(digits)(p, n, i + 10, 4)
+                     && !FN(digit_at)(p, n, i + 14)) {
+                e = i + 14;
+                kind = KIND_GROUPED;
+            }
+        }
+        else if (i + 23 <= n) { /* (?:G\d){11}(?!G\d)(?!\d) */
+            int ok = 1;
+            for (Py_ssize_t k = 1; k <= 11 && ok; k++) {
+                ok = INMAP(gap_map, p[i + 2 * k - 1]) && ISDIG(p[i + 2 * k]);
+            }
+            if (ok && !(i + 24 < n && INMAP(gap_map, p[i + 23]) && ISDIG(p[i + 24]))
+                && !FN(digit_at)(p, n, i + 23)) {
+                e = i + 23;
+                kind = KIND_BOXES;
+            }
+        }
+        if (kind < 0) {
+            i = FN(skip_run)(p, n, i);
+            continue;
+        }
+        if (kind != KIND_BOXES) {
+            (*shaped)++;
+        }
+        FN(fold)(p, i, e, d, 12);
+        if (mynumber_ok(d)) {
+            int keep;
+            if (kind == KIND_BOXES) { /* not the tail of a longer row of boxes */
+                keep = !(i >= 2 && INMAP(gap_map, p[i - 1]) && ISDIG(p[i - 2]));
+            }
+            else {
+                keep = !FN(joined)(p, n, i, e, kind == KIND_GROUPED);
+            }
+            if (keep) {
+                int flags = digit_flags(d);
+                if ((i > 0 && INMAP(glue_map, p[i - 1])) || (e < n && INMAP(glue_map, p[e]))) {
+                    flags |= FLAG_GLUED;
+                }
+                if (append_number(out, i, e, d, kind, flags) < 0) {
+                    return -1;
+                }
+            }
+        }
+        i = e;
+    }
+}
+
+static int
+FN(cards_scan)(const CH *p, Py_ssize_t n, PyObject *out)
+{
+    Py_ssize_t i = 0;
+    int d[19];
+    for (;;) {
+        i = FN(next_digit)(p, n, i);
+        if (i >= n) {
+            return 0;
+        }
+        if ((i > 0 && ISDIG(p[i - 1])) || !FN(digits)(p, n, i + 1, 3)) {
+            i = FN(skip_run)(p, n, i);
+            continue;
+        }
+        Py_ssize_t e = -1;
+        if (FN(digit_at)(p, n, i + 4)) { /* \d{10,15}(?!\d): a run of 14 to 19 digits */
+            Py_ssize_t j = i + 4;
+            while (j < n && j - i <= 19 && ISDIG(p[j])) {
+                j++;
+            }
+            if (j - i >= 14 && j - i <= 19 && !FN(digit_at)(p, n, j)) {
+                e = j;
+            }
+        }
+        else if (i + 4 < n && INMAP(sep_map, p[i + 4])) {
+            CH sep = p[i + 4];
+            if (FN(digits)(p, n, i + 5, 4) && i + 9 < n && p[i + 9] == sep) {
+                /* (S)\d{4}\1\d{4}\1\d{4}(?!\d) */
+                if (FN(digits)(p, n, i + 10, 4) && i + 14 < n && p[i + 14] == sep
+                    && FN(digits)(p, n, i + 15, 4) && !FN(digit_at)(p, n, i + 19)) {
+                    e = i + 19;
+                }
+            }
+            else if (FN(digits)(p, n, i + 5, 6) && i + 11 < n && p[i + 11] == sep
+                     && FN(digits)(p, n, i + 12, 4)) {
+                /* (S)\d{6}\2\d{4,5}(?!\d) */
+                if (!FN(digit_at)(p, n, i + 16)) {
+                    e = i + 16;
+                }
+                else if (!FN(digit_at)(p, n, i + 17)) {
+                    e = i + 17;
+                }
+            }
+        }
+        if (e < 0) {
+            i = FN(skip_run)(p, n, i);
+            continue;
+        }
+        int k = FN(fold)(p, i, e, d, 19);
+        if (luhn_ok(d, k) && append_span(out, i, e) < 0) {
+            return -1;
+        }
+        i = e;
+    }
+}
+
+/* The word of w matching at i (the first in order), or -1. */
+static inline Py_ssize_t
+FN(word_at)(const WordsObject *w, const CH *p, Py_ssize_t i, Py_ssize_t hi)
+{
+    Py_UCS4 c0 = p[i];
+    if (w->guard && is_ascii_letter(c0) && i > 0 && is_ascii_letter(p[i - 1])) {
+        return -1;
+    }
+    for (Py_ssize_t k = w->heads[slot_of(w, c0)]; k >= 0; k = w->next[k]) {
+        Py_ssize_t len = w->lengths[k];
+        if (i + len > hi) {
+            continue;
+        }
+        const Py_UCS4 *wc = w->chars[k];
+        Py_ssize_t j = 1;
+        while (j < len && (Py_UCS4)p[i + j] == wc[j]) {
+            j++;
+        }
+        if (j == len) {
+            return k;
+        }
+    }
+    return -1;
+}
+
+/* The next start of a word at or after i (ending by hi), or -1; *which: the word. */
+static inline Py_ssize_t
+FN(next_word)(const WordsObject *w, const CH *p, Py_ssize_t i, Py_ssize_t hi, Py_ssize_t *which)
+{
+    const Py_ssize_t last = hi - w->shortest;
+    for (; i <= last; i++) {
+        if (INMAP(w->first, p[i])) {
+            Py_ssize_t k = FN(word_at)(w, p, i, hi);
+            if (k >= 0) {
+                *which = k;
+                return i;
+            }
+        }
+    }
+    return -1;
+}
+
+#undef ISDIG
+#undef INMAP
+#undef ISSTOP
+#undef FN
+#undef FN1
+#undef FN2
