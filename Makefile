@@ -6,7 +6,8 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run test lint typecheck unit bench clean
 
-$(STAMP): pyproject.toml
+# setup.py builds the compiled candidate scanner (needs gcc and the Python headers).
+$(STAMP): pyproject.toml setup.py dlp/detect/_candidates.c dlp/detect/_candidates_scan.h
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'

@@ -16,21 +16,28 @@ Measured in the same run, on the same text, one core:
 
 * ``dlp``: ``MyNumberDetector.find`` (boundaries, all digit forms and
   separators, keywords, negative evidence, confidence);
+* ``all detectors``: what the scanner runs on one chunk with every detector of
+  ``[scan] detectors`` on (the shared keyword gate, each detector's ``find``,
+  arbitration between detectors, findings);
 * ``naive``: the Purview-documented shape ``\\d{4}[- ]?\\d{4}[- ]?\\d{4}`` with
   digit lookarounds, plus the checksum — no context, no boundaries beyond
   digits, no Unicode separators;
 * ``scan_message``: the whole pipeline (MIME parse, charset decode, detector,
   report) on the same text sent as 20 KB ISO-2022-JP / UTF-8 messages.
 
-MB/s counts the UTF-8 bytes of the text.  Prints a markdown table.
+MB/s counts the UTF-8 bytes of the text.  Prints a markdown table, or with
+``--json`` the figures (bench/detector_ab.py runs two trees against each other).
+``DLP_TREE`` names the checkout whose ``dlp`` is measured (default: this one).
 
-    .venv/bin/python bench/scan_throughput.py [--mb 16] [--repeat 5]
+    .venv/bin/python bench/scan_throughput.py [--mb 16] [--repeat 5] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import json
+import os
 import platform
 import random
 import re
@@ -40,13 +47,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, os.environ.get("DLP_TREE") or str(Path(__file__).resolve().parent.parent))
 
 from dlp.config import ScanSettings
 from dlp.detect.mynumber import _valid12, build_detector, check_digit
 from dlp.detect.registry import NAMES as DETECTOR_NAMES
 from dlp.model import TextChunk
-from dlp.scanner import scan_message
+from dlp.scanner import _state, scan_message
 
 SENTENCES = [
     "いつもお世話になっております。",
@@ -188,6 +195,13 @@ def ours(text: str) -> int:
     return len(build_detector().find(TextChunk(text, "body")))
 
 
+def all_detectors(text: str) -> int:
+    """One chunk through every detector, as the scanner runs it."""
+    st = _state(ScanSettings(detectors=DETECTOR_NAMES))
+    st.detect(TextChunk(text, "body"), frozenset())
+    return len(st.matches)
+
+
 def messages(text: str, size: int = 20_000) -> list[bytes]:
     out = []
     for i in range(0, len(text), size // 3):
@@ -222,6 +236,7 @@ def main() -> None:
     ap.add_argument("--mb", type=float, default=16.0, help="MB of UTF-8 text per corpus")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--seed", type=int, default=20261126)
+    ap.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = ap.parse_args()
     target = int(args.mb * 1_000_000)
     rng = random.Random(args.seed)
@@ -231,33 +246,57 @@ def main() -> None:
         "number dump (worst case)": number_dump(rng, target),
     }
     build_detector()  # compile outside the timing
+    all_detectors("個人番号 カード番号 免許証 旅券 年金 口座")
     scan = ScanSettings(detectors=("mynumber",))
     scan_all = ScanSettings(detectors=DETECTOR_NAMES)
-    print(
-        f"Python {platform.python_version()}, {platform.machine()}, one core, median of {args.repeat} runs\n"
-    )
-    print(
-        "| corpus | MB (UTF-8) | digits % | dlp MB/s | dlp Mchar/s | naive MB/s | dlp / naive | dlp findings | naive hits | scan_message MB/s (My Number only) | scan_message MB/s (all detectors) | all / My Number only |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    rows = []
     for name, text in corpora.items():
         mb = len(text.encode()) / 1e6
         digits = sum(c.isdigit() for c in text) / len(text) * 100
         t_ours, found = timed(lambda text=text: ours(text), args.repeat)
+        t_all, found_all = timed(lambda text=text: all_detectors(text), args.repeat)
         t_naive, hits = timed(lambda text=text: naive(text), args.repeat)
         msgs = messages(text)
-        msg_bytes = sum(len(t.encode()) for t in [text])
-        # Both settings in the same run, interleaved, so machine load hits both alike.
+        # Both settings in the same run, so machine load hits both alike.
         t_msgs, _ = timed(
             lambda msgs=msgs: [scan_message(m, scan) for m in msgs], max(1, args.repeat // 2)
         )
-        t_all, _ = timed(
+        t_msgs_all, _ = timed(
             lambda msgs=msgs: [scan_message(m, scan_all) for m in msgs], max(1, args.repeat // 2)
         )
+        rows.append(
+            {
+                "corpus": name,
+                "mb": mb,
+                "digits": digits,
+                "mynumber": mb / t_ours,
+                "all": mb / t_all,
+                "naive": mb / t_naive,
+                "found": found,
+                "found_all": found_all,
+                "hits": hits,
+                "scan_message": mb / t_msgs,
+                "scan_message_all": mb / t_msgs_all,
+            }
+        )
+    if args.json:
+        print(json.dumps(rows))
+        return
+    print(
+        f"Python {platform.python_version()}, {platform.machine()}, one core, median of {args.repeat} runs\n"
+    )
+    print(
+        "| corpus | MB (UTF-8) | digits % | My Number MB/s | all detectors MB/s | naive MB/s | "
+        "all / naive | findings (My Number, all) | naive hits | scan_message MB/s (My Number only) | "
+        "scan_message MB/s (all detectors) | all / My Number only |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
         print(
-            f"| {name} | {mb:.1f} | {digits:.1f} | {mb / t_ours:.0f} | {len(text) / t_ours / 1e6:.1f} | "
-            f"{mb / t_naive:.0f} | {t_naive / t_ours:.2f} | {found} | {hits} | {msg_bytes / 1e6 / t_msgs:.1f} | "
-            f"{msg_bytes / 1e6 / t_all:.1f} | {t_msgs / t_all:.2f} |"
+            f"| {r['corpus']} | {r['mb']:.1f} | {r['digits']:.1f} | {r['mynumber']:.0f} | {r['all']:.0f} | "
+            f"{r['naive']:.0f} | {r['all'] / r['naive']:.2f} | {r['found']}, {r['found_all']} | {r['hits']} | "
+            f"{r['scan_message']:.1f} | {r['scan_message_all']:.1f} | "
+            f"{r['scan_message_all'] / r['scan_message']:.2f} |"
         )
     latency(scan, "My Number only")
     latency(scan_all, "all detectors")

@@ -35,6 +35,7 @@ from types import TracebackType
 from typing import Any
 
 from dlp.config import Settings, SmtpSettings, _hostport
+from dlp.detect import native
 from dlp.detect.mynumber import scrub
 from dlp.smtp.gateway import Gateway, JsonFormatter, cores
 
@@ -329,9 +330,17 @@ def run(settings: Settings) -> int:
                     "processes": count,
                     "listen": settings.smtp.listen,
                     "next_hop": settings.smtp.next_hop,
+                    "scanner": "compiled" if native.COMPILED else "python",
                 }
             },
         )
+        if not native.COMPILED:
+            log.warning(
+                "the compiled candidate scanner (dlp/detect/_candidates.c) is not built: "
+                "scanning works but is several times slower; run `make` (pip install -e .) "
+                "with a C compiler and the Python headers",
+                extra={"dlp": {"event": "scanner_not_compiled"}},
+            )
         # Restarts under way (index -> its ready pipe and deadline), watched from this
         # loop rather than waited for: a restart takes seconds (a fresh interpreter
         # imports the scanner and starts its workers; 3-9 s under load, bench/soak.py),
