@@ -28,6 +28,7 @@ from dlp.detect.base import (
     COMMON_NEGATIVE_LABELS,
     PERSONAL_CONTEXT,
     Candidate,
+    Labels,
     PatternDetector,
     compile_words,
     english,
@@ -36,6 +37,10 @@ from dlp.detect.base import (
 )
 
 NAME = "credit_card"
+
+LABELS = Labels(
+    ja="クレジットカード番号", en="card number", en_found="what appear to be card numbers"
+)
 
 KEYWORDS: tuple[str, ...] = (
     "カード番号",

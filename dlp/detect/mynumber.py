@@ -25,13 +25,15 @@ How it decides (docs/scanning.md explains it for administrators):
   prefix; digits glued to an identifier, URL or address (``ID…``, ``…@``).
   Obviously fake numbers (eleven identical digits: 000000000000) are dropped.
 
-Speed: the shapes and the check digit are found in one compiled pass
-(``dlp.detect.candidates``, whose regex ``MYNUMBER_RE`` defines them); everything
-else runs per surviving candidate, about one shape in ten on digit-rich text.
+Speed: the shapes, the check digit and the weighing above run compiled
+(``dlp.detect.candidates``; its regex ``MYNUMBER_RE`` defines the shapes, and
+``MyNumberDetector._score_py`` is the weighing's Python twin).  On digit-rich text
+nine shapes in ten fail the check digit and never reach Python.
 
 The match type holds the digits only for the length of one scan and masks
 them in ``repr``/``str``; it refuses to be pickled so it cannot cross a process
-boundary (DESIGN.md rule 2).  Only ``Finding`` (fully masked) leaves.
+boundary: the gateway keeps no My Number, not in a log, a record or another
+process.  Only ``Finding`` (fully masked) leaves.
 """
 
 from __future__ import annotations
@@ -47,13 +49,17 @@ from typing import Any, SupportsIndex
 from dlp.detect import candidates as _candidates
 from dlp.detect import numchars as _numchars
 from dlp.detect.base import SEPARATORS as SEPARATORS
-from dlp.detect.base import Words
+from dlp.detect.base import Labels, Words
 from dlp.detect.base import demote as _demote
 from dlp.detect.base import english as _english
 from dlp.detect.base import summarize as summarize
 from dlp.model import Confidence, Finding, TextChunk
 
 DETECTOR = "mynumber"
+
+LABELS = Labels(
+    ja="個人番号（マイナンバー）", en="My Number", en_found="what appear to be My Numbers"
+)
 
 WEIGHTS = (6, 5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
 
@@ -778,7 +784,8 @@ def scrub(text: str) -> str:
     ``SCRUB_MASK``; every other character, digits included, unchanged.
 
     For free text a reviewer must still read and match: a Message-ID, a subject, an
-    address, the next hop's reply, a comment, a log line (DESIGN.md rule 2).
+    address, the next hop's reply, a comment, a log line: none of them may carry a
+    number the gateway would then keep.
     Every other known detector's values (card numbers ...) are masked too: see
     ``dlp.detect.registry.mask_others``.
     Idempotent: ``scrub(scrub(t)) == scrub(t)``."""
@@ -791,7 +798,7 @@ def redact(text: str) -> str:
 
     For metadata that leaves the scanner (subject, sender, file names, locations): it
     may quote a number, and neither it nor a recognisable part of it may reach a
-    report or log (DESIGN.md rule 2)."""
+    report or log."""
     return _others(_mask(text, 8))
 
 

@@ -34,16 +34,8 @@ from dlp.detect.base import (
     Words,
 )
 from dlp.detect.mynumber import DETECTOR as MYNUMBER
+from dlp.detect.mynumber import LABELS as MYNUMBER_LABELS
 from dlp.detect.mynumber import build_detector
-
-# My Number's and the card detector's names wait here until the lead's candidate-
-# scanner rewrite of those two modules lands; every other detector names itself.
-_MYNUMBER_LABELS = Labels(
-    ja="個人番号（マイナンバー）", en="My Number", en_found="what appear to be My Numbers"
-)
-_CREDIT_CARD_LABELS = Labels(
-    ja="クレジットカード番号", en="card number", en_found="what appear to be card numbers"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +47,8 @@ class Entry:
 
 
 _ENTRIES: dict[str, Entry] = {
-    MYNUMBER: Entry(lambda window, extra: build_detector(window, extra), _MYNUMBER_LABELS),
-    credit_card.NAME: Entry(lambda window, extra: credit_card.build(), _CREDIT_CARD_LABELS),
+    MYNUMBER: Entry(lambda window, extra: build_detector(window, extra), MYNUMBER_LABELS),
+    credit_card.NAME: Entry(lambda window, extra: credit_card.build(), credit_card.LABELS),
     drivers_license.NAME: Entry(lambda w, x: drivers_license.build(), drivers_license.LABELS),
     residence_card.NAME: Entry(lambda w, x: residence_card.build(), residence_card.LABELS),
     passport.NAME: Entry(lambda w, x: passport.build(), passport.LABELS),
