@@ -38,7 +38,7 @@ from dlp.detect import (
     pension_number,
     residence_card,
 )
-from dlp.detect.base import Detector, Match, PatternDetector, TableDetector, summarize
+from dlp.detect.base import Detector, Match, PatternDetector, TableDetector, Words, summarize
 from dlp.detect.items import items_of
 from dlp.detect.mynumber import DETECTOR as MYNUMBER
 from dlp.detect.mynumber import redact, scrub
@@ -191,10 +191,11 @@ class _State:
 
 
 @functools.lru_cache(maxsize=16)
-def _header_words(tables: tuple[TableDetector, ...]) -> re.Pattern[str]:
-    """One pattern for the header words of every table detector."""
-    words = sorted({w for d in tables for w in d.header_words}, key=len, reverse=True)
-    return re.compile("|".join(re.escape(w) for w in words))
+def _header_words(tables: tuple[TableDetector, ...]) -> Words:
+    """The header words of every table detector, as one set."""
+    return Words(
+        sorted({w for d in tables for w in d.header_words}, key=len, reverse=True), guard=False
+    )
 
 
 def _state(scan: ScanSettings) -> _State:

@@ -184,6 +184,8 @@ def demote(c: Confidence | None) -> Confidence | None:
 
 def fold_digits(s: str) -> str:
     """Any Unicode decimal digits to ASCII, everything else dropped."""
+    if s.isascii():  # the usual case, without a Python call per character
+        return "".join(filter(str.isdigit, s))
     return "".join(str(int(c)) for c in s if c.isdecimal())
 
 

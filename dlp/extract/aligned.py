@@ -35,6 +35,7 @@ import bisect
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
+from dlp.detect.base import Words
 from dlp.extract.tables import columns_to_chunks, rows_to_columns
 from dlp.model import TextChunk
 
@@ -126,18 +127,18 @@ def _tab_row(width: int, line: str) -> list[str] | None:
 def tables(
     text: str,
     wants: Callable[[Sequence[str]], bool] = lambda labels: True,
-    header_words: re.Pattern[str] | None = None,
+    header_words: Words | None = None,
 ) -> Iterator[list[list[str]]]:
     """Each aligned table in ``text`` as rows of cells, its header row first.
 
     ``header_words``: only lines holding one are tried as a header, and ``wants``
     says whether a header with these labels is worth reading on (a table detector
-    knows which it can use): long text then costs one regex search, not a
+    knows which it can use): long text then costs one search (compiled), not a
     measurement of every line."""
     if header_words is None:
         starts: Iterable[int] = _line_starts(text)
     else:
-        starts = sorted({text.rfind("\n", 0, m.start()) + 1 for m in header_words.finditer(text)})
+        starts = sorted({text.rfind("\n", 0, s) + 1 for s, _, _ in header_words.spans(text)})
     done = 0
     for start in starts:
         if start < done:
@@ -197,7 +198,7 @@ def table_chunks(
     text: str,
     location: str,
     wants: Callable[[Sequence[str]], bool] = lambda labels: True,
-    header_words: re.Pattern[str] | None = None,
+    header_words: Words | None = None,
 ) -> list[list[TextChunk]]:
     """Each aligned table in ``text`` as column chunks (``<location>!tableN!B``)
     headed by their labels, as a CSV file's are."""
