@@ -445,8 +445,13 @@ def _leaf(part: Message, ctype: str, w: _Walk, path: str) -> None:
             )
         )
         return
-    data = _payload(part, w, path)
     is_body = ctype in ("text/plain", "text/html") and disposition != "attachment" and not filename
+    if is_body and ctype == "text/plain":
+        text = _ascii_as_sent(part, charset, w, path)
+        if text is not None:
+            _body_chunk(w, ctype, text)
+            return
+    data = _payload(part, w, path)
     if is_body and data.startswith(_FILE_MAGIC):
         # A picture, PDF, archive or Office file labelled as a text body: read
         # by its bytes like any attachment (OCR, unpacking), not as mojibake.
@@ -458,10 +463,7 @@ def _leaf(part: Message, ctype: str, w: _Walk, path: str) -> None:
             text = html_to_text(text, w.keywords)
         else:
             text = _decode_body(data, charset)
-        n = w.body_seen.get(ctype, 0) + 1
-        w.body_seen[ctype] = n
-        loc = f"{w.prefix}body:{ctype}" + (f"#{n}" if n > 1 else "")
-        w.chunks.append(TextChunk(text, loc))
+        _body_chunk(w, ctype, text)
         return
     name = filename or f"part{path}{mimetypes.guess_extension(ctype) or '.bin'}"
     w.attachments.append(
@@ -476,6 +478,40 @@ def _leaf(part: Message, ctype: str, w: _Walk, path: str) -> None:
             encrypted=_encryption(part, ctype, w.parent_types),
         )
     )
+
+
+def _body_chunk(w: _Walk, ctype: str, text: str) -> None:
+    n = w.body_seen.get(ctype, 0) + 1
+    w.body_seen[ctype] = n
+    loc = f"{w.prefix}body:{ctype}" + (f"#{n}" if n > 1 else "")
+    w.chunks.append(TextChunk(text, loc))
+
+
+def _ascii_as_sent(part: Message, charset: str | None, w: _Walk, path: str) -> str | None:
+    """The text of a plain-text body sent as ASCII without a transfer encoding
+    (what smtp-source and many scripts send), or None for any other body.
+
+    It is the stored payload itself: what ``_payload`` and ``_decode_body`` would
+    return is its bytes (no base64, quoted-printable or uuencode to undo) decoded
+    back as ASCII (no 8-bit byte, no ESC, no charset label that reads ASCII
+    otherwise) — the same string after two 2 MB copies.  ``str.isascii`` is a
+    flag, not a scan.  Bodies that start like a file go the long way (_FILE_MAGIC)."""
+    raw = getattr(part, "_payload", None)
+    if not isinstance(raw, str) or not raw.isascii() or part.is_multipart():
+        return None
+    cte = _cte(part).lower()
+    if cte.strip() == "base64" or cte == "quoted-printable" or cte in _UUENCODE:
+        return None
+    label = (charset or "").strip().strip('"').lower()
+    if (label and label not in _PERMISSIVE) or "\x1b" in raw:
+        return None
+    if raw[:8].encode("ascii").startswith(_FILE_MAGIC):
+        return None
+    for d in getattr(part, "defects", ()):  # as _payload records them
+        name = type(d).__name__
+        if "Base64" in name and f"part {path}: {name}" not in w.defects:
+            w.defects.append(f"part {path}: {name}")
+    return raw
 
 
 def _decode_body(data: bytes, charset: str | None) -> str:

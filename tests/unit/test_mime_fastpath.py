@@ -445,3 +445,46 @@ def test_decode_b_of_a_real_attachment() -> None:
         ours, theirs = dlp.mime._decode_b(encoded), dlp.mime._encoded_words.decode_b(encoded)
         assert ours[0] == theirs[0] and [type(d) for d in ours[1]] == [type(d) for d in theirs[1]]
     assert dlp.mime._decode_b(base64.b64encode(data))[0] == data
+
+
+# --- plain ASCII bodies: the stored payload is the text -----------------------------------------
+
+_BODY = st.lists(
+    st.sampled_from(
+        ["abc", "123 ", "\r\n", "=3D", "=\r\n", "\x1b$B", "%PDF-", "GIF89a", "é", "\t"]
+    ),
+    max_size=12,
+).map("".join)
+
+
+@settings(max_examples=800, deadline=None)
+@given(
+    _BODY,
+    st.sampled_from(
+        [None, "", "7bit", "8bit", "binary", "quoted-printable", "x-uue", " 7bit", "Base64"]
+    ),
+    st.sampled_from([None, "us-ascii", "utf-8", "iso-2022-jp", '"US-ASCII"', "latin1"]),
+)
+def test_ascii_body_as_sent_is_the_long_way(
+    body: str, cte: str | None, charset: str | None
+) -> None:
+    head = (
+        HEAD + b"Content-Type: text/plain" + (f"; charset={charset}".encode() if charset else b"")
+    )
+    head += b"\r\n" + (f"Content-Transfer-Encoding: {cte}\r\n".encode() if cte is not None else b"")
+    part = email_tree(head + b"\r\n" + body.encode("utf-8"))
+    label = dlp.mime._charset(part)
+    short, long = dlp.mime._Walk(""), dlp.mime._Walk("")
+    got = dlp.mime._ascii_as_sent(part, label, short, "1")
+    if got is None:
+        return
+    want = dlp.mime._decode_body(dlp.mime._payload(part, long, "1"), label)
+    assert got == want
+    assert (short.defects, short.unread) == (long.defects, long.unread)
+
+
+def test_smtp_source_body_takes_the_short_way() -> None:
+    raw = b"From: <a@example.jp>\r\nTo: <b@example.com>\r\n\r\n" + b"1XXX\r\n" * 100
+    part = email_tree(raw)
+    assert dlp.mime._ascii_as_sent(part, None, dlp.mime._Walk(""), "1") == "1XXX\r\n" * 100
+    assert parse_message(raw).chunks[-1].text == "1XXX\r\n" * 100
