@@ -770,6 +770,11 @@ score(PyObject *self, PyObject *args)
         if (PyErr_Occurred()) {
             ok = 0;
         }
+        else if (cands[i].s < 0 || cands[i].e > len || cands[i].s >= cands[i].e) {
+            /* The offsets index the text below: never trust them blindly. */
+            PyErr_SetString(PyExc_ValueError, "candidate span outside the text");
+            ok = 0;
+        }
     }
     int dense = ok && nc * (2 * window + 2 * max_word) > len;
     if (ok && dense) { /* keywords and context words in one pass over the chunk */

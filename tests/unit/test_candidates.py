@@ -250,3 +250,21 @@ def test_compiled_weighing_matches_on_dense_structured_text() -> None:
         )  # fmt: skip
         assert c_rows == det._score_py(text, list(survivors), label_kw, False, shaped)
         assert len(c_rows) > 200
+
+
+def test_weighing_refuses_spans_outside_the_text() -> None:
+    det = build_detector()
+    assert det.compiled is not None and candidates.score is not None
+    kw, ctx, words, neg = det.compiled
+    consts = (
+        mynumber._MAX_WORD,
+        mynumber._ADJACENT,
+        mynumber._NEGATIVE_REACH,
+        mynumber._NEG_LONGEST,
+    )
+    for bad in [(5, 99, "123456789018", 0, 0), (-1, 11, "123456789018", 0, 0), ("a", 1, "", 0, 0)]:
+        with pytest.raises((ValueError, TypeError)):
+            candidates.score(
+                "short text", [bad], kw, ctx, words, det.is_context, neg, 300, False, False, 1,
+                mynumber._many, consts,
+            )  # fmt: skip
