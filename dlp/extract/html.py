@@ -38,8 +38,12 @@ _DROP = re.compile(
     r"<!--.*?(?:-->|$)|<(script|style|template)\b[^<>]*>.*?(?:</\1\s*>|$)|<!\[CDATA\[(?:(?!<!\[CDATA\[).)*?\]\]>",
     re.IGNORECASE | re.DOTALL,
 )
+# Possessive (*+): a tag's name and attributes can be read one way only, so giving
+# characters back never finds another match; it only cost time - the name's
+# characters are attribute characters too, and "<" + 80,000 letters took 95 s
+# of backtracking before the next "<" ended it.
 _TAG = re.compile(
-    r"<(/?)([A-Za-z][A-Za-z0-9:-]*)((?:[^<>\"']|\"[^<\"]*\"|'[^<']*')*)>|<![^<>]*>|<\?[^<>]*>"
+    r"<(/?)([A-Za-z][A-Za-z0-9:-]*+)((?:[^<>\"']|\"[^<\"]*\"|'[^<']*')*+)>|<![^<>]*+>|<\?[^<>]*+>"
 )
 _ATTR = re.compile(
     r"\b(alt|title|value|placeholder)\s*=\s*(\"[^\"]*\"|'[^']*'|[^\s>]+)", re.IGNORECASE
@@ -67,12 +71,23 @@ def _visible(text: str) -> str:
 
 
 _META_CHARSET = re.compile(rb"<meta[^>]+charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:-]+)", re.IGNORECASE)
-_BLANKS = re.compile(r"[ \t]*\n[ \t\n]*")
+# Blanks around line breaks: a run of spaces and tabs ending in a line break goes,
+# then every line break with the blanks after it becomes one.  The single pattern
+# "[ \t]*\n[ \t\n]*" did the same but retried every start inside a long run of
+# spaces (quadratic: 80,000 spaces, 3 s); these start where a run starts.
+_TRAILING = re.compile(r"(?<![ \t])[ \t]++(?=\n)")
+_BREAKS = re.compile(r"\n[ \t\n]*+")
+
+
+def _squeeze_blanks(text: str) -> str:
+    if " \n" in text or "\t\n" in text:
+        text = _TRAILING.sub("", text)
+    return _BREAKS.sub("\n", text)
 
 
 _ROW = re.compile(r"<(tr|table)\b[^<>]*>", re.IGNORECASE)
 _ROW_END = re.compile(r"</(?:tr|table|tbody|thead|tfoot)\s*>", re.IGNORECASE)
-_CELL_OPEN = re.compile(r"<t[dh]\b((?:[^<>\"']|\"[^<\"]*\"|'[^<']*')*)>", re.IGNORECASE)
+_CELL_OPEN = re.compile(r"<t[dh]\b((?:[^<>\"']|\"[^<\"]*\"|'[^<']*')*+)>", re.IGNORECASE)
 _CELL_CLOSE = re.compile(r"</t[dh]\s*>", re.IGNORECASE)
 _COLSPAN = re.compile(r"\bcolspan\s*=\s*[\"']?\s*(\d+)", re.IGNORECASE)
 _QUAD = re.compile(r"\d{4}")
@@ -206,23 +221,36 @@ def html_to_text(markup: str, keywords: tuple[str, ...] = ()) -> str:
     if _CELL_OPEN.search(markup) is not None and forms.keyword_matcher(keywords)(markup):
         markup = _join_split_numbers(markup, keywords)
 
+    # A tag's replacement depends on its text alone, and mail repeats a few tags
+    # (<br>, <p>, </div>) hundreds of times: each distinct one is worked out once.
+    seen: dict[str, str] = {}
+
     def tag(m: re.Match[str]) -> str:
-        name = (m.group(2) or "").lower()
-        attrs = m.group(3) or ""
-        extra = ""
-        if attrs and not m.group(1):
-            found = [html.unescape(v.strip("\"'")) for _, v in _ATTR.findall(attrs)]
-            if found:
-                extra = "\n" + "\n".join(found) + "\n"
-        if name in _CELL:
-            return "\t" + extra
-        if name in _BLOCK:
-            return "\n" + extra
-        return extra
+        got = seen.get(m.group())
+        if got is None:
+            got = seen[m.group()] = _tag_text(m)
+        return got
 
     text = _TAG.sub(tag, markup)
     text = _visible(html.unescape(text))
-    return _BLANKS.sub("\n", text)
+    return _squeeze_blanks(text)
+
+
+def _tag_text(m: re.Match[str]) -> str:
+    """What a tag leaves in the text: a tab for a cell, a line break for a block,
+    and its alt/title/value/placeholder attributes on lines of their own."""
+    name = (m.group(2) or "").lower()
+    attrs = m.group(3) or ""
+    extra = ""
+    if attrs and not m.group(1):
+        found = [html.unescape(v.strip("\"'")) for _, v in _ATTR.findall(attrs)]
+        if found:
+            extra = "\n" + "\n".join(found) + "\n"
+    if name in _CELL:
+        return "\t" + extra
+    if name in _BLOCK:
+        return "\n" + extra
+    return extra
 
 
 def sniff_charset(data: bytes) -> str | None:

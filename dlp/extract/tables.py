@@ -32,7 +32,8 @@ def column_name(index: int) -> str:
 
 def is_value_like(cell: str) -> bool:
     """A cell that looks like data (digits and separators), not like a heading."""
-    return bool(_VALUE_LIKE.match(unicodedata.normalize("NFKC", cell)))
+    # NFKC leaves ASCII as it is (and isascii is a flag, not a scan).
+    return bool(_VALUE_LIKE.match(cell if cell.isascii() else unicodedata.normalize("NFKC", cell)))
 
 
 def column_label(cells: Sequence[str]) -> str | None:
