@@ -949,6 +949,21 @@ score(PyObject *self, PyObject *args)
     return out;
 }
 
+/* column_gap(text) -> bool: a gap of two display columns (aligned.might_hold_table). */
+static PyObject *
+column_gap(PyObject *self, PyObject *arg)
+{
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "expected str");
+        return NULL;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
+    int found;
+    ON_KIND(arg, found, column_gap_ucs1(UCS1(arg), n), column_gap_ucs2(UCS2(arg), n),
+            column_gap_ucs4(UCS4(arg), n));
+    return PyBool_FromLong(found);
+}
+
 static PyMethodDef methods[] = {
     {"set_separators", set_separators, METH_VARARGS,
      "set_separators(separators, box_gaps, invisible, glue): the character sets, once."},
@@ -956,6 +971,8 @@ static PyMethodDef methods[] = {
      "mynumber(text) -> (survivors, shaped, invisible): My Number candidates with a valid "
      "check digit."},
     {"cards", cards, METH_O, "cards(text) -> [(start, end)]: card candidates passing Luhn."},
+    {"column_gap", column_gap, METH_O,
+     "column_gap(text) -> bool: two spaces in a row, an ideographic space or a tab."},
     {"score", score, METH_VARARGS,
      "score(...) -> [(start, end, digits, confidence, grouped, reason, gap)]: the My Number "
      "detector's weighing (mynumber.MyNumberDetector._score_py)."},

@@ -224,6 +224,19 @@ FN(cards_scan)(const CH *p, Py_ssize_t n, PyObject *out)
     }
 }
 
+/* Two spaces in a row, an ideographic space or a tab: a gap of two display columns. */
+static int
+FN(column_gap)(const CH *p, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = p[i];
+        if (c == '\t' || c == 0x3000 || (c == ' ' && i + 1 < n && p[i + 1] == ' ')) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* The word of w matching at i (the first in order), or -1. */
 static inline Py_ssize_t
 FN(word_at)(const WordsObject *w, const CH *p, Py_ssize_t i, Py_ssize_t hi)

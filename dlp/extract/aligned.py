@@ -35,6 +35,7 @@ import bisect
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
+from dlp.detect import native
 from dlp.detect.base import Words
 from dlp.extract.tables import columns_to_chunks, rows_to_columns
 from dlp.model import TextChunk
@@ -62,8 +63,10 @@ terminals and monospaced fonts draw them)."""
 def might_hold_table(text: str) -> bool:
     """Cheap test before any measuring: a gap of two display columns somewhere.
 
-    One space first: that is a memchr (0.03 ms on 2 MB), while looking for two
-    spaces walks the text (1.8 ms), and text without any space needs neither."""
+    One pass, compiled where it is built (the four ``in`` tests walk Japanese text
+    up to four times: 13 µs for 6,600 characters, against 3)."""
+    if native.C is not None:
+        return native.C.column_gap(text)
     return (" " in text and "  " in text) or "\u3000" in text or "\t" in text
 
 

@@ -268,3 +268,11 @@ def test_weighing_refuses_spans_outside_the_text() -> None:
                 "short text", [bad], kw, ctx, words, det.is_context, neg, 300, False, False, 1,
                 mynumber._many, consts,
             )  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=" \t\u3000a山\n𝟎", max_size=12))
+def test_column_gap_is_the_python_test(text: str) -> None:
+    assert candidates._C is not None
+    python = ("  " in text) or "\u3000" in text or "\t" in text
+    assert candidates._C.column_gap(text) is python
