@@ -179,6 +179,7 @@ typedef struct {
     Py_ssize_t count;
     Py_ssize_t shortest;
     int guard;
+    int astral;               /* some word starts beyond the BMP */
     unsigned char first[0x10000 / 8];
     /* first character -> its words, in order (open addressing over keys/heads) */
     Py_UCS4 *keys;
@@ -383,6 +384,7 @@ Words_init(WordsObject *w, PyObject *args, PyObject *kwds)
     Py_ssize_t count = PyTuple_GET_SIZE(words);
     w->count = 0;
     w->guard = guard;
+    w->astral = 0;
     w->shortest = PY_SSIZE_T_MAX;
     memset(w->first, 0, sizeof(w->first));
     w->slots = 8;
@@ -421,11 +423,6 @@ Words_init(WordsObject *w, PyObject *args, PyObject *kwds)
             return -1;
         }
         Py_UCS4 c0 = PyUnicode_READ_CHAR(word, 0);
-        if (c0 >= 0x10000) {
-            PyMem_Free(tails);
-            PyErr_SetString(PyExc_ValueError, "a word must start in the BMP");
-            return -1;
-        }
         w->chars[k] = PyMem_Malloc((size_t)len * sizeof(Py_UCS4));
         if (w->chars[k] == NULL) {
             PyMem_Free(tails);
@@ -441,7 +438,12 @@ Words_init(WordsObject *w, PyObject *args, PyObject *kwds)
         if (len < w->shortest) {
             w->shortest = len;
         }
-        SETBIT(w->first, c0);
+        if (c0 < 0x10000) {
+            SETBIT(w->first, c0);
+        }
+        else {
+            w->astral = 1; /* 𠮷田 …: such a word is tried at every astral character */
+        }
         Py_ssize_t h = slot_of(w, c0);
         if (w->heads[h] < 0) {
             w->keys[h] = c0;

@@ -275,14 +275,16 @@ FN(next_word)(const WordsObject *w, const CH *p, Py_ssize_t i, Py_ssize_t hi, Py
 {
     const Py_ssize_t last = hi - w->shortest;
     const unsigned char *first = w->first;
+    const int astral = w->astral;
+#define MAYSTART(c) (INMAP(first, (c)) || (astral && (Py_UCS4)(c) >= 0x10000))
     /* Four characters a step while none may start a word (most text): a quarter
      * of the loop's branches. */
-    while (i + 3 <= last && !(INMAP(first, p[i]) | INMAP(first, p[i + 1])
-                              | INMAP(first, p[i + 2]) | INMAP(first, p[i + 3]))) {
+    while (i + 3 <= last && !(MAYSTART(p[i]) | MAYSTART(p[i + 1]) | MAYSTART(p[i + 2])
+                              | MAYSTART(p[i + 3]))) {
         i += 4;
     }
     for (; i <= last; i++) {
-        if (INMAP(first, p[i])) {
+        if (MAYSTART(p[i])) {
             Py_ssize_t k = FN(word_at)(w, p, i, hi);
             if (k >= 0) {
                 *which = k;
@@ -290,6 +292,7 @@ FN(next_word)(const WordsObject *w, const CH *p, Py_ssize_t i, Py_ssize_t hi, Py
             }
         }
     }
+#undef MAYSTART
     return -1;
 }
 

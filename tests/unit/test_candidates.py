@@ -276,3 +276,19 @@ def test_column_gap_is_the_python_test(text: str) -> None:
     assert candidates._C is not None
     python = ("  " in text) or "\u3000" in text or "\t" in text
     assert candidates._C.column_gap(text) is python
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.text(max_size=200), st.text(max_size=60))
+def test_any_text_at_all(text: str, other: str) -> None:
+    """Whatever a message decodes to (lone surrogates, astral characters, controls)
+    and whatever words a configuration names (``extra_keywords = ["𠮷田番号"]``), the
+    compiled scanner answers as its twins do and never fails."""
+    assert candidates._C is not None
+    assert candidates._C.mynumber(text) == candidates._py_mynumber(text)
+    assert candidates._C.cards(text) == candidates._py_cards(text)
+    words = Words([w for w in (other[:3], other[3:9], "番号", "𠮷田") if w])
+    expected = [] if words.pattern is None else [
+        (m.start(), m.end(), m.group()) for m in words.pattern.finditer(text)
+    ]  # fmt: skip
+    assert words.spans(text) == expected
