@@ -23,7 +23,6 @@ import contextlib
 import dataclasses
 import functools
 import hashlib
-import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -42,7 +41,7 @@ from dlp.detect.base import Detector, Match, PatternDetector, TableDetector, Wor
 from dlp.detect.items import items_of
 from dlp.detect.mynumber import DETECTOR as MYNUMBER
 from dlp.detect.mynumber import redact, scrub
-from dlp.detect.numchars import DIGITS, char_class
+from dlp.detect.numchars import DIGITS
 from dlp.detect.registry import Gate, arbitrate, build_detectors, build_gate
 from dlp.extract import aligned as aligned_text
 from dlp.extract import registry
@@ -99,7 +98,7 @@ class _State:
         a body or a file name holds."""
         if not chunk.text:
             return
-        if self.need_digit and _DIGIT_OR_ASTRAL.search(chunk.text) is None:
+        if self.need_digit and not _ANY_DIGIT.search(chunk.text):
             return  # no digit in any script: no value any of them could count
         dets = self.per_chunk
         if len(dets) == 1:
@@ -262,14 +261,11 @@ for them: scanning it cost ~190 µs per 20 KB.  A detector not listed here (a
 future one for names, say) keeps every chunk going through all of them;
 tests/unit/test_scanner_shortcuts.py checks the claim for each one listed."""
 
-_DIGIT_OR_ASTRAL = re.compile(
-    char_class(tuple((lo, min(hi, 0xFFFF)) for lo, hi in DIGITS if lo <= 0xFFFF))[:-1]
-    + r"\U00010000-\U0010ffff]"
-)
-"""Any digit character (``numchars.DIGITS``: every character whose NFKC form holds a
-decimal digit — the widest reading of any detector), or any character beyond the
-BMP: a class with astral ranges is tested range by range for every character
-(14x slower), so text with an emoji or an astral digit simply goes to the detectors."""
+_ANY_DIGIT = Words([chr(c) for lo, hi in DIGITS for c in range(lo, hi + 1)], guard=False)
+"""Every digit character (``numchars.DIGITS``: every character whose NFKC form holds a
+decimal digit, the widest reading of any detector), as one compiled set: a regex
+class this large tested each character range by range (7.5 ms on a 2 MB body, against
+0.9 ms)."""
 
 
 def scan_message(raw: bytes, scan: ScanSettings, source: str = "<message>") -> ScanReport:
