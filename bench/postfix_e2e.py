@@ -98,8 +98,9 @@ def main() -> None:
     ap.add_argument(
         "--dlp",
         action="append",
-        metavar="LABEL[@key=value,...]",
-        help="dlp serve variants, [smtp] keys changed (repeatable); default: one, as shipped",
+        metavar="LABEL[=TREE][@key=value,...]",
+        help="dlp serve variants (repeatable): another tree's dlp package (PYTHONPATH) and"
+        " [smtp] keys changed; default: one, this tree as shipped",
     )
     args = ap.parse_args()
     reason = why_unavailable()
@@ -116,8 +117,12 @@ def main() -> None:
         modes = modes[:1] if args.mode == "after" else modes[1:]
     results: dict[tuple[str, str], list[tuple[float, int]]] = {}
     variants: dict[str, list[str]] = {}
+    trees: dict[str, str] = {}
     for spec in args.dlp or ["+ dlp serve"]:
         label, _, extra = spec.partition("@")
+        label, eq, tree = label.partition("=")
+        if eq:
+            trees[label] = str(Path(tree).resolve())
         variants[label] = [
             f"{k} = {v if v[:1] in '0123456789tf[' else json.dumps(v)}"
             for k, _, v in (item.partition("=") for item in filter(None, extra.split(",")))
@@ -164,7 +169,16 @@ def main() -> None:
                         )
                     gateway.config.write_text(text, encoding="utf-8")
                     process = gateway.process
-                    process.start(timeout=120)
+                    pythonpath = os.environ.get("PYTHONPATH")
+                    if name in trees:  # that tree's dlp package, for a before/after
+                        os.environ["PYTHONPATH"] = trees[name]
+                    try:
+                        process.start(timeout=120)
+                    finally:
+                        if pythonpath is None:
+                            os.environ.pop("PYTHONPATH", None)
+                        else:
+                            os.environ["PYTHONPATH"] = pythonpath
                 else:
                     process = passthrough()
                     process.start()
