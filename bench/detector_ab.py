@@ -54,9 +54,10 @@ def main() -> None:
     )
     print(
         "| corpus | My Number find: base → tree | all detectors: base → tree | naive | "
-        "all / naive (tree) | scan_message all / My Number only: base → tree |"
+        "all / naive (tree) | scan_message, My Number only: base → tree | "
+        "scan_message, all: base → tree | all / My Number only: base → tree |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for key, b in best["base"].items():
         t = best["tree"][key]
 
@@ -67,11 +68,15 @@ def main() -> None:
             f"| {key} | {f(b, 'mynumber'):.0f} → **{f(t, 'mynumber'):.0f}** | "
             f"{f(b, 'all'):.0f} → **{f(t, 'all'):.0f}** | {f(t, 'naive'):.0f} | "
             f"{f(t, 'all') / f(t, 'naive'):.2f} | "
+            f"{f(b, 'scan_message'):.1f} → **{f(t, 'scan_message'):.1f}** | "
+            f"{f(b, 'scan_message_all'):.1f} → **{f(t, 'scan_message_all'):.1f}** | "
             f"{f(b, 'scan_message_all') / f(b, 'scan_message'):.2f} → "
             f"**{f(t, 'scan_message_all') / f(t, 'scan_message'):.2f}** |"
         )
         if b["found_all"] != t["found_all"]:
-            print(f"|  | findings differ: base {b['found_all']}, tree {t['found_all']} | | | | |")
+            print(
+                f"|  | findings differ: base {b['found_all']}, tree {t['found_all']} | | | | | | |"
+            )
 
 
 if __name__ == "__main__":
