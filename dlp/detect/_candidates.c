@@ -21,6 +21,10 @@
  * source.  Nothing here keeps any text: results are offsets and, for My Number
  * survivors, the folded digits that Python needs for distinct counting.
  */
+/* The interface's version: raise it with any change to a function's arguments or
+ * results, and dlp/detect/native.py's API with it. */
+#define CANDIDATES_API 1
+
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <string.h>
@@ -552,7 +556,42 @@ Words_last_end(WordsObject *w, PyObject *args)
     return PyLong_FromSsize_t(end);
 }
 
+/* present(text) -> tuple of the words that occur anywhere in text, overlapping
+ * occurrences included (spans() reports one of two overlapping words only). */
+static PyObject *
+Words_present(WordsObject *w, PyObject *arg)
+{
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "expected str");
+        return NULL;
+    }
+    char *found = PyMem_Calloc((size_t)w->count + 1, 1);
+    if (found == NULL) {
+        return PyErr_NoMemory();
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(arg), marked = 0;
+    if (w->count > 0) {
+        ON_KIND(arg, marked, present_ucs1(w, UCS1(arg), n, found),
+                present_ucs2(w, UCS2(arg), n, found), present_ucs4(w, UCS4(arg), n, found));
+    }
+    PyObject *out = PyTuple_New(marked);
+    if (out != NULL) {
+        Py_ssize_t j = 0;
+        for (Py_ssize_t k = 0; k < w->count && j < marked; k++) {
+            if (found[k]) {
+                PyObject *word = PyTuple_GET_ITEM(w->words, k);
+                Py_INCREF(word);
+                PyTuple_SET_ITEM(out, j++, word);
+            }
+        }
+    }
+    PyMem_Free(found);
+    return out;
+}
+
 static PyMethodDef Words_methods[] = {
+    {"present", (PyCFunction)Words_present, METH_O,
+     "present(text) -> tuple of the words occurring anywhere, overlapping ones included."},
     {"spans", (PyCFunction)Words_spans, METH_VARARGS,
      "spans(text, lo=0, hi=-1) -> [(start, end, word)]: every occurrence, leftmost first."},
     {"search", (PyCFunction)Words_search, METH_VARARGS,
@@ -1000,6 +1039,12 @@ PyInit__candidates(void)
     }
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) {
+        return NULL;
+    }
+    /* native.py compares this with what the Python side expects: a module built
+     * from older sources is then not used (its functions could differ). */
+    if (PyModule_AddIntConstant(m, "API", CANDIDATES_API) < 0) {
+        Py_DECREF(m);
         return NULL;
     }
     Py_INCREF(&WordsType);

@@ -296,6 +296,40 @@ FN(next_word)(const WordsObject *w, const CH *p, Py_ssize_t i, Py_ssize_t hi, Py
     return -1;
 }
 
+/* Mark in found[] every word of w that occurs anywhere in p[0:n], overlapping
+ * occurrences included; stop once all are marked.  Returns how many were. */
+static Py_ssize_t
+FN(present)(const WordsObject *w, const CH *p, Py_ssize_t n, char *found)
+{
+    Py_ssize_t marked = 0;
+    const Py_ssize_t last = n - w->shortest;
+    for (Py_ssize_t i = 0; i <= last && marked < w->count; i++) {
+        Py_UCS4 c0 = p[i];
+        if (!(INMAP(w->first, c0) || (w->astral && c0 >= 0x10000))) {
+            continue;
+        }
+        if (w->guard && is_ascii_letter(c0) && i > 0 && is_ascii_letter(p[i - 1])) {
+            continue;
+        }
+        for (Py_ssize_t k = w->heads[slot_of(w, c0)]; k >= 0; k = w->next[k]) {
+            Py_ssize_t len = w->lengths[k];
+            if (found[k] || i + len > n) {
+                continue;
+            }
+            const Py_UCS4 *wc = w->chars[k];
+            Py_ssize_t j = 1;
+            while (j < len && (Py_UCS4)p[i + j] == wc[j]) {
+                j++;
+            }
+            if (j == len) {
+                found[k] = 1;
+                marked++;
+            }
+        }
+    }
+    return marked;
+}
+
 #undef ISDIG
 #undef INMAP
 #undef ISSTOP

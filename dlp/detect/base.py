@@ -135,9 +135,10 @@ class Words:
     plain substrings such as the gate's stems, which are then searched in the order
     given."""
 
-    __slots__ = ("_c", "pattern", "words")
+    __slots__ = ("_c", "guard", "pattern", "words")
 
     def __init__(self, words: Iterable[str], *, guard: bool = True) -> None:
+        self.guard = guard
         self.words = _ordered(words) if guard else tuple(dict.fromkeys(w for w in words if w))
         as_re = literal if guard else re.escape
         self.pattern: re.Pattern[str] | None = (
@@ -155,6 +156,17 @@ class Words:
         return [
             (m.start(), m.end(), m.group()) for m in self.pattern.finditer(text, max(lo, 0), end)
         ]
+
+    def present(self, text: str) -> tuple[str, ...]:
+        """The words that occur anywhere in ``text``, in their order, overlapping
+        occurrences included: of ``icens`` and ``ension`` in "licension" ``spans``
+        reports the first only."""
+        if self._c is not None:
+            return self._c.present(text)
+        if self.pattern is None:
+            return ()
+        as_re = literal if self.guard else re.escape
+        return tuple(w for w in self.words if re.search(as_re(w), text))
 
     def last_end(self, text: str, lo: int, hi: int) -> int | None:
         """End of the last occurrence in text[lo:hi], if any."""

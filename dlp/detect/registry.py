@@ -97,11 +97,11 @@ class Gate:
         """The gated detectors whose stem ``text`` holds."""
         if self.stems is None:
             return frozenset()
+        # Every stem present, overlapping ones too: a stem hidden behind another
+        # detector's overlapping stem would skip its detector (and fail open).
         found: set[str] = set()
-        for _, _, stem in self.stems.spans(text):
+        for stem in self.stems.present(text):
             found |= self.owners[stem]
-            if len(found) == len(self.gated):
-                break
         return frozenset(found)
 
 

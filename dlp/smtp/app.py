@@ -336,10 +336,11 @@ def run(settings: Settings) -> int:
         )
         if not native.COMPILED:
             log.warning(
-                "the compiled candidate scanner (dlp/detect/_candidates.c) is not built: "
-                "scanning works but is several times slower; run `make` (pip install -e .) "
-                "with a C compiler and the Python headers",
-                extra={"dlp": {"event": "scanner_not_compiled"}},
+                "the compiled candidate scanner (dlp/detect/_candidates.c) is %s: scanning "
+                "works but is several times slower; run `make` (pip install -e .) with a C "
+                "compiler and the Python headers",
+                native.STATUS,
+                extra={"dlp": {"event": "scanner_not_compiled", "status": native.STATUS}},
             )
         # Restarts under way (index -> its ready pipe and deadline), watched from this
         # loop rather than waited for: a restart takes seconds (a fresh interpreter

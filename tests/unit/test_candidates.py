@@ -10,13 +10,17 @@ counts.
 from __future__ import annotations
 
 import random
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dlp.detect import candidates, mynumber
-from dlp.detect.base import SEPARATORS, Words
+from dlp.detect import candidates, mynumber, native
+from dlp.detect.base import SEPARATORS, Words, literal
 from dlp.detect.mynumber import build_detector, check_digit
 
 pytestmark = pytest.mark.skipif(
@@ -292,3 +296,45 @@ def test_any_text_at_all(text: str, other: str) -> None:
         (m.start(), m.end(), m.group()) for m in words.pattern.finditer(text)
     ]  # fmt: skip
     assert words.spans(text) == expected
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["icens", "ension", "licension", "年金", "x", " ", "A"]), max_size=12
+    ).map("".join),
+    st.booleans(),
+)
+def test_present_sees_overlapping_words(text: str, guard: bool) -> None:
+    """Every word that occurs, even where another word's occurrence overlaps it."""
+    words = Words(["icens", "ension", "年金", "Ae"], guard=guard)
+    twin = tuple(w for w in words.words if re.search((literal if guard else re.escape)(w), text))
+    assert words.present(text) == twin
+
+
+def test_the_gate_sees_a_stem_behind_another() -> None:
+    """In "licension" the licence stem ``icens`` overlaps the pension stem ``ension``:
+    both detectors must be asked (a hidden stem would skip its detector)."""
+    from dlp.detect.registry import NAMES, build_gate
+
+    hits = build_gate(NAMES).hits("licension 1234-567890")
+    assert {"drivers_license", "pension_number"} <= hits
+
+
+def test_a_module_from_other_sources_is_not_used(tmp_path: Path) -> None:
+    """A compiled module whose interface differs (the C file changed and ``make`` was
+    not run) is left aside for the Python twins, and the reason is given."""
+    pkg = tmp_path / "dlp" / "detect"
+    pkg.mkdir(parents=True)
+    (tmp_path / "dlp" / "__init__.py").write_text("")
+    (pkg / "__init__.py").write_text("")
+    (pkg / "_candidates.py").write_text("API = 0\n")
+    native_src = Path(native.__file__).read_text()
+    (pkg / "native.py").write_text(native_src)
+    code = "from dlp.detect import native; print(native.COMPILED, native.STATUS)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env={"PYTHONPATH": str(tmp_path)},
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert out.strip() == f"False built from other sources (interface 0, expected {native.API})"
+    assert native.COMPILED and native.STATUS == "compiled"
