@@ -175,3 +175,43 @@ def test_a_file_labelled_as_a_text_body_is_read_as_a_file() -> None:
     r = scan_message(raw, SCAN)
     assert r.mynumber.high == 3
     assert [a.filename for a in r.attachments][:1] == ["part1.1.bin"]
+
+
+def _many_parameters(ctype: str, n: int, body: str) -> bytes:
+    params = "".join(f";\r\n name*{i}*=utf-8''%E5%80%8B" for i in range(n))
+    return (
+        "From: a@example.lg.jp\r\nTo: b@example.com\r\nSubject: x\r\nMIME-Version: 1.0\r\n"
+        f"Content-Type: {ctype}{params}\r\n\r\n{body}"
+    ).encode()
+
+
+@pytest.mark.timeout(30)  # a hang guard: the email package took seconds on such a field
+def test_a_field_of_thousands_of_parameters_is_cut_and_named() -> None:
+    """Thousands of RFC 2231 parameters in one Content-Type: the first hundred are
+    read, the cut is named in ``unread`` (so the message is incomplete and held for
+    outside recipients), and the body is still scanned."""
+    raw = _many_parameters("text/plain; charset=utf-8", 8000, "個人番号 123456789018\r\n")
+    report = scan_message(raw, ScanSettings())
+    assert report.summaries["mynumber"].high == 1
+    assert report.incomplete
+    assert any(
+        f"only the first {mime.MAX_PARAMETERS} were read" in u and "8001 parameters" in u
+        for u in report.unread
+    ), report.unread
+
+
+@pytest.mark.timeout(30)
+def test_a_boundary_behind_the_cut_leaves_the_structure_unread() -> None:
+    body = "--b\r\nContent-Type: text/plain\r\n\r\n個人番号 123456789018\r\n--b--\r\n"
+    raw = _many_parameters("multipart/mixed", 500, body).replace(
+        b"\r\n\r\n--b", b';\r\n boundary="b"\r\n\r\n--b', 1
+    )
+    report = scan_message(raw, ScanSettings())
+    assert report.incomplete
+    assert any("Content-Type field with 501 parameters" in u for u in report.unread)
+
+
+def test_a_few_parameters_are_read_whole() -> None:
+    raw = _many_parameters("text/plain; charset=utf-8", 20, "個人番号 123456789018\r\n")
+    report = scan_message(raw, ScanSettings())
+    assert not report.unread and report.summaries["mynumber"].high == 1
