@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,6 +86,25 @@ def run_load(port: int, sink: Sink, count: int, size: int, conc: int, timeout: f
             )
         time.sleep(0.02)
     return time.monotonic() - start
+
+
+def _known_keys(text: str, tree: Path) -> str:
+    """``text`` without the ``[smtp]`` keys the tree's own shipped configuration does
+    not have: an older tree refuses a key it does not know (``event_loop``)."""
+    shipped = tree / "config" / "dlp.toml"
+    if not shipped.exists():
+        return text
+    known = set(tomllib.loads(shipped.read_text(encoding="utf-8")).get("smtp", {}))
+    out, section = [], ""
+    for line in text.splitlines(keepends=True):
+        head = line.strip()
+        if head.startswith("[") and head.endswith("]"):
+            section = head.strip("[]").strip()
+        key = head.split("=", 1)[0].strip() if "=" in head and not head.startswith("#") else ""
+        if section == "smtp" and key and key not in known:
+            continue
+        out.append(line)
+    return "".join(out)
 
 
 def main() -> None:
@@ -167,6 +187,8 @@ def main() -> None:
                         text = re.sub(
                             rf"(?m)^{re.escape(key)} = .*$", lambda _m, x=line: x, text, count=1
                         )
+                    if name in trees:
+                        text = _known_keys(text, Path(trees[name]))
                     gateway.config.write_text(text, encoding="utf-8")
                     process = gateway.process
                     pythonpath = os.environ.get("PYTHONPATH")
