@@ -244,6 +244,22 @@ FN(column_gap)(const CH *p, Py_ssize_t n)
     return 0;
 }
 
+/* Word k of w at p[i:] (its first character already matched), ending by hi. */
+static inline int
+FN(word_here)(const WordsObject *w, const CH *p, Py_ssize_t i, Py_ssize_t hi, Py_ssize_t k)
+{
+    Py_ssize_t len = w->lengths[k];
+    if (i + len > hi) {
+        return 0;
+    }
+    const Py_UCS4 *wc = w->chars[k];
+    Py_ssize_t j = 1;
+    while (j < len && (Py_UCS4)p[i + j] == wc[j]) {
+        j++;
+    }
+    return j == len;
+}
+
 /* The word of w matching at i (the first in order), or -1. */
 static inline Py_ssize_t
 FN(word_at)(const WordsObject *w, const CH *p, Py_ssize_t i, Py_ssize_t hi)
@@ -253,16 +269,7 @@ FN(word_at)(const WordsObject *w, const CH *p, Py_ssize_t i, Py_ssize_t hi)
         return -1;
     }
     for (Py_ssize_t k = w->heads[slot_of(w, c0)]; k >= 0; k = w->next[k]) {
-        Py_ssize_t len = w->lengths[k];
-        if (i + len > hi) {
-            continue;
-        }
-        const Py_UCS4 *wc = w->chars[k];
-        Py_ssize_t j = 1;
-        while (j < len && (Py_UCS4)p[i + j] == wc[j]) {
-            j++;
-        }
-        if (j == len) {
+        if (FN(word_here)(w, p, i, hi, k)) {
             return k;
         }
     }
@@ -312,16 +319,7 @@ FN(present)(const WordsObject *w, const CH *p, Py_ssize_t n, char *found)
             continue;
         }
         for (Py_ssize_t k = w->heads[slot_of(w, c0)]; k >= 0; k = w->next[k]) {
-            Py_ssize_t len = w->lengths[k];
-            if (found[k] || i + len > n) {
-                continue;
-            }
-            const Py_UCS4 *wc = w->chars[k];
-            Py_ssize_t j = 1;
-            while (j < len && (Py_UCS4)p[i + j] == wc[j]) {
-                j++;
-            }
-            if (j == len) {
+            if (!found[k] && FN(word_here)(w, p, i, n, k)) {
                 found[k] = 1;
                 marked++;
             }
