@@ -378,7 +378,7 @@ class MyNumberDetector:
     """One byte per word of ``words_re`` (in its order): 1 for a context word."""
     compiled: tuple[Any, Any, Any, Any] | None = None
     """The compiled (keyword, context, words, negative) sets when the compiled
-    scanner is built: ``find`` then weighs candidates with ``_candidates.score``."""
+    scanner is built: ``find`` then weighs candidates with ``_score_c``."""
 
     @property
     def name(self) -> str:
@@ -409,29 +409,41 @@ class MyNumberDetector:
             cands.extend(_eleven_digit_cells(text))
         if not cands:
             return []
-        if self.compiled is not None and _candidates.score is not None:
-            kw, ctx, words, neg = self.compiled
-            rows = _candidates.score(
-                text,
-                cands,
-                kw,
-                ctx,
-                words,
-                self.is_context,
-                neg,
-                self.window,
-                label_kw,
-                context_hint,
-                shaped,
-                _many,
-                (_MAX_WORD, _ADJACENT, _NEGATIVE_REACH, _NEG_LONGEST),
-            )
+        if self.compiled is not None:
+            rows = self._score_c(text, cands, label_kw, context_hint, shaped)
         else:
             rows = self._score_py(text, cands, label_kw, context_hint, shaped)
         return [
             MyNumberMatch(s, e, _BY_RANK[c], grouped, reason, d, gap)
             for s, e, d, c, grouped, reason, gap in rows
         ]
+
+    def _score_c(
+        self,
+        text: str,
+        cands: list[tuple[int, int, str, int, int]],
+        label_kw: bool,
+        context_hint: bool,
+        shaped: int,
+    ) -> list[_Scored]:
+        """``_score_py`` compiled (``candidates.score``)."""
+        assert self.compiled is not None and _candidates.score is not None
+        kw, ctx, words, neg = self.compiled
+        return _candidates.score(
+            text,
+            cands,
+            kw,
+            ctx,
+            words,
+            self.is_context,
+            neg,
+            self.window,
+            label_kw,
+            context_hint,
+            shaped,
+            _many,
+            (_MAX_WORD, _ADJACENT, _NEGATIVE_REACH, _NEG_LONGEST),
+        )
 
     def _score_py(
         self,
@@ -600,7 +612,7 @@ def build_detector(window: int = 300, extra_keywords: tuple[str, ...] = ()) -> M
         words_re=words_re,
         context_words=context_words,
         is_context=bytes(w in context_words for w in words_re.words),
-        compiled=sets if all(c is not None for c in sets) else None,
+        compiled=sets if _candidates.score is not None and None not in sets else None,
     )
 
 

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dlp.detect import candidates, mynumber, native
+from dlp.detect import candidates, native
 from dlp.detect.base import SEPARATORS, Words, literal
 from dlp.detect.mynumber import build_detector, check_digit
 
@@ -215,16 +215,11 @@ def test_compiled_weighing_matches_the_python_twin(
     mobile numbers, glue, boxes and the header keyword: the same confidences, reasons
     and gaps from C as from ``_score_py``."""
     det = build_detector(window, extra)
-    assert det.compiled is not None and candidates.score is not None
+    assert det.compiled is not None
     survivors, shaped, invisible = candidates.mynumber(text)
     if invisible:
         return
-    kw, ctx, words, neg = det.compiled
-    c_rows = candidates.score(
-        text, list(survivors), kw, ctx, words, det.is_context, neg, window, label_kw, hint,
-        shaped, mynumber._many,
-        (mynumber._MAX_WORD, mynumber._ADJACENT, mynumber._NEGATIVE_REACH, mynumber._NEG_LONGEST),
-    )  # fmt: skip
+    c_rows = det._score_c(text, list(survivors), label_kw, hint, shaped)
     assert c_rows == det._score_py(text, list(survivors), label_kw, hint, shaped)
 
 
@@ -238,40 +233,20 @@ def test_compiled_weighing_matches_on_dense_structured_text() -> None:
         rows.append(f"{i},{label}{n},{rng.choice(['東京', 'TEL 03', ''])}\n")
     text = "".join(rows)
     det = build_detector()
-    assert det.compiled is not None and candidates.score is not None
+    assert det.compiled is not None
     survivors, shaped, _ = candidates.mynumber(text)
-    kw, ctx, words, neg = det.compiled
-    consts = (
-        mynumber._MAX_WORD,
-        mynumber._ADJACENT,
-        mynumber._NEGATIVE_REACH,
-        mynumber._NEG_LONGEST,
-    )
     for label_kw in (False, True):
-        c_rows = candidates.score(
-            text, list(survivors), kw, ctx, words, det.is_context, neg, 300, label_kw, False,
-            shaped, mynumber._many, consts,
-        )  # fmt: skip
+        c_rows = det._score_c(text, list(survivors), label_kw, False, shaped)
         assert c_rows == det._score_py(text, list(survivors), label_kw, False, shaped)
         assert len(c_rows) > 200
 
 
 def test_weighing_refuses_spans_outside_the_text() -> None:
     det = build_detector()
-    assert det.compiled is not None and candidates.score is not None
-    kw, ctx, words, neg = det.compiled
-    consts = (
-        mynumber._MAX_WORD,
-        mynumber._ADJACENT,
-        mynumber._NEGATIVE_REACH,
-        mynumber._NEG_LONGEST,
-    )
+    assert det.compiled is not None
     for bad in [(5, 99, "123456789018", 0, 0), (-1, 11, "123456789018", 0, 0), ("a", 1, "", 0, 0)]:
         with pytest.raises((ValueError, TypeError)):
-            candidates.score(
-                "short text", [bad], kw, ctx, words, det.is_context, neg, 300, False, False, 1,
-                mynumber._many, consts,
-            )  # fmt: skip
+            det._score_c("short text", [bad], False, False, 1)  # type: ignore[list-item]
 
 
 @settings(max_examples=500, deadline=None)
