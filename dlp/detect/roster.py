@@ -132,17 +132,18 @@ class RosterDetector:
         name_rows = _data_rows(name_col)
         attr_rows = [(_data_rows(c), kind) for c, kind in attrs]
         persons: list[str] = []
+        columns_rows = [rows for rows, _ in attr_rows]
+        # A plain loop, not a generator per row: a 2 MB CSV has tens of thousands.
         for i, raw in enumerate(name_rows):
             person = raw.strip()
             if not person:
                 continue
-            detail = next(
-                (rows[i].strip() for rows, _ in attr_rows if i < len(rows) and rows[i].strip()),
-                None,
-            )
-            if detail is None:
-                continue
-            persons.append(f"{person}\x00{detail}")
+            for rows in columns_rows:  # the first attribute cell the row fills
+                if i < len(rows):
+                    detail = rows[i].strip()
+                    if detail:
+                        persons.append(f"{person}\x00{detail}")
+                        break
         if len(persons) < self.min_persons:
             return []
         kinds = sorted({kind for _, kind in attrs})
