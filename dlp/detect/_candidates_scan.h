@@ -310,9 +310,20 @@ FN(present)(const WordsObject *w, const CH *p, Py_ssize_t n, char *found)
 {
     Py_ssize_t marked = 0;
     const Py_ssize_t last = n - w->shortest;
+    const unsigned char *first = w->first;
+    const int astral = w->astral;
+#define MAYSTART(c) (INMAP(first, (c)) || (astral && (Py_UCS4)(c) >= 0x10000))
     for (Py_ssize_t i = 0; i <= last && marked < w->count; i++) {
+        /* Four characters a step while none may start a word, as in next_word. */
+        while (i + 3 <= last && !(MAYSTART(p[i]) | MAYSTART(p[i + 1]) | MAYSTART(p[i + 2])
+                                  | MAYSTART(p[i + 3]))) {
+            i += 4;
+        }
+        if (i > last) {
+            break;
+        }
         Py_UCS4 c0 = p[i];
-        if (!(INMAP(w->first, c0) || (w->astral && c0 >= 0x10000))) {
+        if (!MAYSTART(c0)) {
             continue;
         }
         if (w->guard && is_ascii_letter(c0) && i > 0 && is_ascii_letter(p[i - 1])) {
@@ -325,6 +336,7 @@ FN(present)(const WordsObject *w, const CH *p, Py_ssize_t n, char *found)
             }
         }
     }
+#undef MAYSTART
     return marked;
 }
 
