@@ -48,6 +48,13 @@ class Match(Protocol):
     @property
     def confidence(self) -> Confidence: ...
     @property
+    def masked(self) -> str:
+        """The value fully masked: all of it that leaves the scanner."""
+        ...
+
+    @property
+    def reason(self) -> str: ...
+    @property
     def value(self) -> str:
         """The normalised value, for distinct counting in memory only."""
         ...
@@ -260,6 +267,18 @@ def summarize(matches: Iterable[Match]) -> Summary:
 # A match, and a detector built from a specification
 
 
+def finding(m: Match, location: str) -> Finding:
+    """What leaves the scanner of a match: its mask, confidence, place and reason."""
+    return Finding(
+        detector=m.detector,
+        confidence=m.confidence,
+        location=location,
+        masked=m.masked,
+        offset=m.start,
+        reason=m.reason,
+    )
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Hit:
     """A match of a :class:`PatternDetector`.  Holds the value for this scan only."""
@@ -289,14 +308,7 @@ class Hit:
         raise TypeError("a detector match holds an identifier and must not leave the process")
 
     def to_finding(self, location: str) -> Finding:
-        return Finding(
-            detector=self.detector,
-            confidence=self.confidence,
-            location=location,
-            masked=self.masked,
-            offset=self.start,
-            reason=self.reason,
-        )
+        return finding(self, location)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -331,14 +343,7 @@ class GroupHit:
         raise TypeError("a detector match holds personal data and must not leave the process")
 
     def to_finding(self, location: str) -> Finding:
-        return Finding(
-            detector=self.detector,
-            confidence=self.confidence,
-            location=location,
-            masked=self.masked,
-            offset=self.start,
-            reason=self.reason,
-        )
+        return finding(self, location)
 
 
 @runtime_checkable
@@ -547,28 +552,39 @@ def _last_before(words: Words, text: str, s: int, reach: int) -> int | None:
     return end if end is not None and s - end <= reach else None
 
 
-_JOINERS = frozenset(SEPARATORS) - {" ", "\u00a0", "\u3000"}
-_GLUE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz@_/=%#+&?")
+JOINERS = frozenset(SEPARATORS) - {" ", "\u00a0", "\u3000"}
+"""Hyphen-like or dot separators: a digit joined by one of these to a run makes it part
+of a longer number.  A lone space does not (row numbers, "No. 1 123456789018"),
+except inside a grouped form."""
+
+GLUE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz@_/=%#+&?"
+"""Characters that glue a digit run to an identifier, URL or mail address."""
+
+
+def joined(text: str, s: int, e: int, grouped: bool) -> bool:
+    """A separator joins text[s:e] to a digit before or after it: a window of a longer
+    number (``T1-2345-…``, a longer grouped run).  Digits directly on either side are
+    excluded by the candidate regexes' own lookarounds."""
+    if s >= 2:
+        c = text[s - 1]
+        if (c in JOINERS or (grouped and c in SEPARATORS)) and text[s - 2].isdecimal():
+            return True
+    if e + 1 < len(text):
+        c = text[e]
+        if (c in JOINERS or (grouped and c in SEPARATORS)) and text[e + 1].isdecimal():
+            return True
+    return False
+
+
+def glued(text: str, s: int, e: int) -> bool:
+    """text[s:e] touches an identifier, URL or address (``ID…``, ``…@``)."""
+    return (s > 0 and text[s - 1] in GLUE) or (e < len(text) and text[e] in GLUE)
 
 
 def standalone(m: re.Match[str], grouped: bool) -> bool:
-    """The match is not a window of a longer number (``T1-2345-…``, a longer grouped
-    run) nor glued to an identifier, URL or address.  Digits directly on either side
-    are excluded by the candidate regexes' own lookarounds."""
+    """The match is neither a window of a longer number nor glued to an identifier."""
     text, s, e = m.string, m.start(), m.end()
-    if s >= 1 and text[s - 1] in _GLUE:
-        return False
-    if e < len(text) and text[e] in _GLUE:
-        return False
-    if s >= 2:
-        c = text[s - 1]
-        if (c in _JOINERS or (grouped and c in SEPARATORS)) and text[s - 2].isdecimal():
-            return False
-    if e + 1 < len(text):
-        c = text[e]
-        if (c in _JOINERS or (grouped and c in SEPARATORS)) and text[e + 1].isdecimal():
-            return False
-    return True
+    return not glued(text, s, e) and not joined(text, s, e, grouped)
 
 
 def compile_words(words: Iterable[str]) -> Words:

@@ -19,9 +19,7 @@ from __future__ import annotations
 import re
 
 from dlp.detect import native
-from dlp.detect.base import SEPARATORS
-
-SEP_CLASS = "[" + re.escape(SEPARATORS) + "]"
+from dlp.detect.base import GLUE, SEP_CLASS, SEPARATORS, fold_digits, glued, joined
 
 BOX_GAPS = " \t\u3000"
 """What stands between the boxes of a form that has one box per digit."""
@@ -59,9 +57,6 @@ CARD_RE = re.compile(
 )
 """A card number's shapes: 14-19 digits, 4-4-4-4 or 4-6-5/4-6-4 with one separator."""
 
-_WEIGHTS = (6, 5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
-
-
 PLAIN, GROUPED, BOXES = 0, 1, 2
 """Kinds of My Number candidate."""
 
@@ -71,27 +66,23 @@ address (``ID…``, ``…@``); the first eight digits a date YYYYMMDD in 1990-20
 numbers, timestamps); ``81`` + a mobile prefix (+81 70/80/90/50); eleven identical
 digits (000000000000: a placeholder)."""
 
-TOKEN_GLUE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz@_/=%#+&?"
-"""Characters that glue a digit run to an identifier, URL or mail address."""
-
-JOINERS = frozenset(SEPARATORS) - {" ", "\u00a0", "\u3000"}
-"""Hyphen-like or dot separators: a digit joined by one of these to a 12-digit run makes
-it part of a longer number.  A lone space does not (row numbers, "No. 1 123456789018"),
-except inside the grouped form."""
-
 _MOBILE_PREFIXES = ("8170", "8180", "8190", "8150")
 
 _C = native.C
 if _C is not None:
-    _C.set_separators(SEPARATORS, BOX_GAPS, INVISIBLE, TOKEN_GLUE)
+    _C.set_separators(SEPARATORS, BOX_GAPS, INVISIBLE, GLUE)
 COMPILED = native.COMPILED
 
 
-def mynumber_ok(d: str) -> bool:
-    """The check digit (総務省令第85号 第5条) of 12 ASCII digits."""
-    s = sum(w * (ord(c) - 48) for w, c in zip(_WEIGHTS, d, strict=False))
-    r = s % 11
-    return ord(d[11]) - 48 == (0 if r <= 1 else 11 - r)
+def valid12(d: str) -> bool:
+    """The check digit (総務省令第85号 第5条) of 12 ASCII digits.  Unrolled over the
+    bytes (no ord() calls): the twins run it once per candidate."""
+    b = d.encode()
+    r = (
+        6 * b[0] + 5 * b[1] + 4 * b[2] + 3 * b[3] + 2 * b[4] + 7 * b[5]
+        + 6 * b[6] + 5 * b[7] + 4 * b[8] + 3 * b[9] + 2 * b[10] - 47 * 48
+    ) % 11  # fmt: skip
+    return b[11] - 48 == (0 if r <= 1 else 11 - r)
 
 
 def luhn_ok(d: str) -> bool:
@@ -107,25 +98,6 @@ def luhn_ok(d: str) -> bool:
     return total % 10 == 0
 
 
-def _fold(s: str) -> str:
-    return "".join(str(int(c)) for c in s if c.isdecimal())
-
-
-def joined(text: str, s: int, e: int, grouped: bool) -> bool:
-    """A separator joins text[s:e] to a digit before or after it: a window of a longer
-    number (``T1-2345-…``, a longer grouped run).  Digits directly on either side are
-    excluded by the candidate regex itself."""
-    if s >= 2:
-        c = text[s - 1]
-        if (c in JOINERS or (grouped and c in SEPARATORS)) and text[s - 2].isdecimal():
-            return True
-    if e + 1 < len(text):
-        c = text[e]
-        if (c in JOINERS or (grouped and c in SEPARATORS)) and text[e + 1].isdecimal():
-            return True
-    return False
-
-
 def _is_date8(d: str) -> bool:
     year, month, day = int(d[0:4]), int(d[4:6]), int(d[6:8])
     return 1990 <= year <= 2039 and 1 <= month <= 12 and 1 <= day <= 31
@@ -134,7 +106,7 @@ def _is_date8(d: str) -> bool:
 def number_flags(text: str, s: int, e: int, d: str) -> int:
     """The flags (``GLUED`` …) of the 12 ASCII digits ``d`` found at text[s:e]."""
     flags = 0
-    if (s > 0 and text[s - 1] in TOKEN_GLUE) or (e < len(text) and text[e] in TOKEN_GLUE):
+    if glued(text, s, e):
         flags |= GLUED
     if _is_date8(d):
         flags |= DATE8
@@ -156,8 +128,8 @@ def _py_mynumber(text: str) -> tuple[list[tuple[int, int, str, int, int]], int, 
         kind = PLAIN if len(raw) == 12 else GROUPED if len(raw) == 14 else BOXES
         if kind != BOXES:
             shaped += 1
-        d = _fold(raw)
-        if not mynumber_ok(d):
+        d = fold_digits(raw)
+        if not valid12(d):
             continue
         if kind == BOXES:
             # Not the tail of a longer row of boxes.
@@ -170,7 +142,7 @@ def _py_mynumber(text: str) -> tuple[list[tuple[int, int, str, int, int]], int, 
 
 
 def _py_cards(text: str) -> list[tuple[int, int]]:
-    return [m.span() for m in CARD_RE.finditer(text) if luhn_ok(_fold(m.group()))]
+    return [m.span() for m in CARD_RE.finditer(text) if luhn_ok(fold_digits(m.group()))]
 
 
 def mynumber(text: str) -> tuple[list[tuple[int, int, str, int, int]], int, bool]:

@@ -49,10 +49,11 @@ from typing import Any, SupportsIndex
 from dlp.detect import candidates as _candidates
 from dlp.detect import numchars as _numchars
 from dlp.detect.base import SEPARATORS as SEPARATORS
-from dlp.detect.base import Labels, Words
+from dlp.detect.base import Labels, Words, finding
 from dlp.detect.base import demote as _demote
 from dlp.detect.base import english as _english
 from dlp.detect.base import summarize as summarize
+from dlp.detect.candidates import valid12 as _valid12
 from dlp.model import Confidence, Finding, TextChunk
 
 DETECTOR = "mynumber"
@@ -189,17 +190,6 @@ def is_valid(number: str) -> bool:
     return len(d) == 12 and d.isdigit() and _valid12(d)
 
 
-def _valid12(d: str) -> bool:
-    """Check digit of 12 ASCII digits.  Unrolled over the bytes (no ord() calls):
-    this runs once per candidate and is the hot path on digit-rich text."""
-    b = d.encode()
-    r = (
-        6 * b[0] + 5 * b[1] + 4 * b[2] + 3 * b[3] + 2 * b[4] + 7 * b[5]
-        + 6 * b[6] + 5 * b[7] + 4 * b[8] + 3 * b[9] + 2 * b[10] - 47 * 48
-    ) % 11  # fmt: skip
-    return b[11] - 48 == (0 if r <= 1 else 11 - r)
-
-
 @dataclass(frozen=True, slots=True, eq=False)
 class MyNumberMatch:
     """One number found in one chunk.  Holds the digits for this scan only.
@@ -246,14 +236,7 @@ class MyNumberMatch:
         raise TypeError("MyNumberMatch holds a My Number and must not leave the process")
 
     def to_finding(self, location: str) -> Finding:
-        return Finding(
-            detector=DETECTOR,
-            confidence=self.confidence,
-            location=location,
-            masked=self.masked,
-            offset=self.start,
-            reason=self.reason,
-        )
+        return finding(self, location)
 
 
 def _binomial_tail(k: int, n: int, p: float = 0.1) -> float:
