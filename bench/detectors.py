@@ -184,8 +184,7 @@ def roster_cases(rng: random.Random) -> tuple[list[bytes], list[bytes]]:
         name_h = rng.choice(["氏名", "名前", "お名前", "社員名", "Name"])
         attr_h = rng.choice(["住所", "生年月日", "電話番号", "携帯", "TEL", "Address"])
         rows = [
-            f"{rng.choice(SURNAMES)}{rng.choice(GIVEN)},{i}-{k} {_digits(rng, 4)}"
-            for k in range(n)
+            f"{rng.choice(SURNAMES)}{rng.choice(GIVEN)},{i}-{k} {_digits(rng, 4)}" for k in range(n)
         ]
         title = rng.choice(["", "職員名簿 2026年度\n\n"])
         pos.append((title + f"{name_h},{attr_h}\n" + "\n".join(rows) + "\n").encode())

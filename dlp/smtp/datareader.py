@@ -140,15 +140,24 @@ def dot_stuff_parts(content: bytes, join_below: int | None = _JOIN_BELOW) -> lis
 
     Unchanged content (CRLF throughout, no line starting with a dot: nearly all
     mail) is not copied when it is ``join_below`` bytes or more."""
-    if _BARE_LF.search(content) or _BARE_CR.search(content):
-        content = _normalise(content)
-    if content and not content.endswith(b"\r\n"):
-        content += b"\r\n"
+    content = with_crlf_line_ends(content)
     if content.startswith(b".") or _dot_at_line_start(content, 0, len(content)):
         content = (b"\r\n" + content).replace(b"\r\n.", b"\r\n..")[2:]
     if join_below is None or len(content) < join_below:
         return [content + b".\r\n"]
     return [content, b".\r\n"]
+
+
+def with_crlf_line_ends(content: bytes) -> bytes:
+    """``content`` with every line, the last one too, ended by CRLF.
+
+    Lone CR or LF become CRLF, so what the next hop receives is the same
+    message whether it goes with DATA or with BDAT."""
+    if _BARE_LF.search(content) or _BARE_CR.search(content):
+        content = _normalise(content)
+    if content and not content.endswith(b"\r\n"):
+        content += b"\r\n"
+    return content
 
 
 def _dot_at_line_start(data: bytes | bytearray, start: int, end: int) -> bool:

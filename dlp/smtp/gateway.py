@@ -484,6 +484,12 @@ class Gateway:
 
     # -- DATA -----------------------------------------------------------
 
+    def data_started(self, st: SessionState) -> None:
+        """The client sent DATA: the next hop's DATA goes now, while the message
+        comes in (``NextHop.open_data``), when a recipient is to be relayed."""
+        if st.txn is not None and st.txn.relayed:
+            st.next_hop.open_data()
+
     async def data(self, st: SessionState, content: bytes) -> str:
         txn = st.txn
         assert txn is not None

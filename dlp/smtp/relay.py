@@ -2,8 +2,20 @@
 
 One ``NextHop`` belongs to one upstream session: the downstream transaction is
 opened when the client sends MAIL, each RCPT is passed on as it arrives (so the
-client gets the next hop's own answer for that recipient), and DATA goes out
-only after the scan.  The connection is kept for the session's next message.
+client gets the next hop's own answer for that recipient), and the message goes
+out only after the scan.  The connection is kept for the session's next message.
+
+Round trips are what a relay costs at 20 KB (bench/RESULTS-gateway.md), so where
+the next hop announces them (Postfix does):
+
+* XFORWARD and MAIL go out as one PIPELINING group (RFC 2920): one round trip;
+* DATA is sent as soon as the client sends its DATA (``open_data``), so the
+  next hop's 354 comes back while the client is still sending the message, and
+  after the scan only the message itself is left: one round trip.  A message
+  that is then held or refused is never ended with the dot: the connection is
+  dropped, and an SMTP server discards a transaction whose DATA did not end;
+* with CHUNKING (RFC 3030) the message goes as one ``BDAT n LAST`` in the same
+  write as its text, with no dot-stuffing.
 
 Every failure is turned into a reply the gateway can pass upstream as it is:
 the next hop's own 4xx/5xx verbatim (a 421 becomes 451, because *we* are not
@@ -21,27 +33,13 @@ import ssl
 import time
 from dataclasses import dataclass, field
 
-import aiosmtplib
-
 from dlp.config import SmtpSettings
-from dlp.smtp.datareader import dot_stuff_parts
+from dlp.smtp.client import Reply, ReplyError, SmtpClient
+from dlp.smtp.datareader import dot_stuff_parts, with_crlf_line_ends
+
+__all__ = ["ConnectionPool", "MailParams", "NextHop", "RcptParams", "Reply"]
 
 log = logging.getLogger("dlp.smtp.relay")
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    code: int
-    message: str
-
-    @property
-    def ok(self) -> bool:
-        return 200 <= self.code < 300
-
-    @property
-    def line(self) -> str:
-        """One reply line for the upstream client (multi-line text folded)."""
-        return f"{self.code} {' '.join(self.message.split())}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,9 +73,9 @@ class ConnectionPool:
     def __init__(self, size: int = 64, max_idle: float = 30.0) -> None:
         self.size = size
         self.max_idle = max_idle
-        self._idle: list[tuple[float, aiosmtplib.SMTP]] = []
+        self._idle: list[tuple[float, SmtpClient]] = []
 
-    def take(self) -> aiosmtplib.SMTP | None:
+    def take(self) -> SmtpClient | None:
         now = time.monotonic()
         while self._idle:
             since, smtp = self._idle.pop()
@@ -86,7 +84,7 @@ class ConnectionPool:
             smtp.close()
         return None
 
-    def give(self, smtp: aiosmtplib.SMTP) -> bool:
+    def give(self, smtp: SmtpClient) -> bool:
         if len(self._idle) >= self.size or not smtp.is_connected:
             return False
         self._idle.append((time.monotonic(), smtp))
@@ -106,48 +104,83 @@ class NextHop:
     settings: SmtpSettings
     local_hostname: str
     pool: ConnectionPool | None = None
-    _smtp: aiosmtplib.SMTP | None = field(default=None, init=False)
+    _smtp: SmtpClient | None = field(default=None, init=False)
     _in_transaction: bool = field(default=False, init=False)
     _reused: bool = field(default=False, init=False)
+    # DATA has been written and its reply not read yet (``open_data``).
+    _data_sent: bool = field(default=False, init=False)
+    # A pipelined MAIL group written and not yet answered (``begin``): the
+    # group, and how many replies it is owed.
+    _group: bytes = field(default=b"", init=False)
+    _pending: int = field(default=0, init=False)
+    # The next hop's refusal of the sender, the answer to every RCPT after it.
+    _refused: Reply | None = field(default=None, init=False)
 
     @property
     def connected(self) -> bool:
         return self._smtp is not None and self._smtp.is_connected
 
     def supports(self, extension: str) -> bool:
-        return self._smtp is not None and self._smtp.supports_extension(extension)
+        return self._smtp is not None and self._smtp.supports(extension)
 
     async def begin(
         self, sender: str, params: MailParams, xforward: dict[str, str] | None = None
     ) -> Reply:
-        """Open a downstream transaction (connecting first if needed): MAIL FROM."""
+        """Open a downstream transaction (connecting first if needed): MAIL FROM.
+
+        Where the next hop offers PIPELINING, MAIL (with XFORWARD) is written now
+        and its reply read with the first RCPT's (``recipient``): the client is
+        told 250 at once, and a refusal of the sender by the next hop is the
+        answer to each RCPT instead, as with Postfix's ``smtpd_delay_reject``."""
         try:
             if self._in_transaction:
                 await self.reset()
+            self._refused = None
             if not self.connected:
                 await self._connect()
+            group = self._mail_group(sender, params, xforward)
+            smtp = self._smtp
+            assert smtp is not None
+            if smtp.supports("pipelining"):
+                smtp.send(group)
+                self._group, self._pending = group, group.count(b"\n")
+                self._in_transaction = True
+                return Reply(250, "2.1.0 Ok")
             try:
-                return await self._mail(sender, params, xforward)
-            except (ConnectionError, aiosmtplib.SMTPServerDisconnected):
+                return await self._mail_in_turn(group)
+            except ConnectionError:
                 if not self._reused:
                     raise
                 # A pooled connection the next hop had closed: once more, afresh.
                 self._drop()
                 await self._connect(pooled=False)
-                return await self._mail(sender, params, xforward)
+                return await self._mail_in_turn(group)
         except Exception as exc:  # every failure becomes a 4xx, never a 5xx
             return await self._failed("MAIL", exc)
 
-    async def _mail(
+    def _mail_group(
         self, sender: str, params: MailParams, xforward: dict[str, str] | None
-    ) -> Reply:
-        if xforward and self.supports("xforward"):
-            reply = await self._xforward(xforward)
-            if not reply.ok:
-                log.warning("next hop refused XFORWARD: %s", reply.line)
-        args = [b"FROM:<" + sender.encode("utf-8") + b">", *self._mail_args(params)]
-        reply = await self._command(b"MAIL", *args)
+    ) -> bytes:
+        """XFORWARD (if the next hop takes any of the attributes) and MAIL, CRLF-ended."""
+        mail = b" ".join([b"MAIL FROM:<" + sender.encode("utf-8") + b">", *self._mail_args(params)])
+        xforward_line = self._xforward_line(xforward) if xforward else None
+        if xforward_line is None:
+            return mail + b"\r\n"
+        return xforward_line + b"\r\n" + mail + b"\r\n"
+
+    async def _mail_in_turn(self, group: bytes) -> Reply:
+        """The group one command at a time, each reply awaited (no PIPELINING)."""
+        assert self._smtp is not None
+        replies = [await self._smtp.command(line) for line in group.splitlines()]
+        return await self._mail_replies(replies)
+
+    async def _mail_replies(self, replies: list[Reply]) -> Reply:
+        """The MAIL reply (the last); XFORWARD's refusal only logged, as it changes
+        nothing but the next hop's log."""
+        if len(replies) > 1 and not replies[0].ok:
+            log.warning("next hop refused XFORWARD: %s", replies[0].line)
         self._in_transaction = True
+        reply = self._pass(replies[-1])
         if not reply.ok:
             # Clears the XFORWARD attributes too, so the next sender cannot inherit them.
             await self.reset()
@@ -155,44 +188,127 @@ class NextHop:
 
     async def recipient(self, address: str, params: RcptParams) -> Reply:
         try:
-            args = [b"TO:<" + address.encode("utf-8") + b">"]
+            if self._refused is not None:
+                return self._refused
+            args = [b"RCPT TO:<" + address.encode("utf-8") + b">"]
             if self.supports("dsn"):
                 if params.notify:
                     args.append(b"NOTIFY=" + params.notify.encode("ascii"))
                 if params.orcpt:
                     args.append(b"ORCPT=" + params.orcpt.encode("utf-8"))
-            return await self._command(b"RCPT", *args)
+            line = b" ".join(args)
+            if not self._pending:
+                return await self._command(line)
+            try:
+                return await self._first_recipient(line)
+            except ConnectionError:
+                if not self._reused:
+                    raise
+                # The pooled connection had gone before MAIL reached it (a next hop
+                # that closed it while idle): the group and this RCPT again, afresh.
+                group = self._group
+                self._drop()
+                await self._connect(pooled=False)
+                assert self._smtp is not None
+                self._smtp.send(group)
+                self._group, self._pending = group, group.count(b"\n")
+                self._in_transaction = True
+                return await self._first_recipient(line)
         except Exception as exc:
             return await self._failed("RCPT", exc)
 
-    async def data(self, content: bytes) -> Reply:
-        """Send the message; the reply is the next hop's answer to the final dot."""
+    async def _first_recipient(self, line: bytes) -> Reply:
+        """The first RCPT after a pipelined MAIL: written at once, then the MAIL
+        group's replies and its own read in order."""
+        smtp = self._smtp
+        assert smtp is not None
+        if self._pending == 0:
+            return await self._command(line)
+        smtp.send(line + b"\r\n")
+        replies = [await smtp.reply() for _ in range(self._pending)]
+        rcpt = await smtp.reply()
+        self._pending, self._group = 0, b""
+        mail = await self._mail_replies(replies)
+        if not mail.ok:
+            # The RCPT that went with a refused MAIL was refused as out of
+            # sequence; the sender's refusal is the one that says why.
+            self._refused = mail
+            return mail
+        return self._pass(rcpt)
+
+    def open_data(self) -> None:
+        """The client has sent DATA: send ours now, and read its 354 in ``data``.
+
+        Only for a transaction with recipients, and not where ``data`` will use
+        BDAT.  Never raises: a connection that failed here fails in ``data``."""
+        smtp = self._smtp
+        if (
+            not self._in_transaction
+            or self._data_sent
+            or smtp is None
+            or not smtp.is_connected
+            or smtp.supports("chunking")
+        ):
+            return
         try:
-            assert self._smtp is not None and self._smtp.protocol is not None
-            start = await self._command(b"DATA")
-            if start.code != 354:
-                return start
-            protocol = self._smtp.protocol
-            # aiosmtplib's own data() re-normalises every line with regular
-            # expressions (27 ms per 2 MB); dot_stuff does the same job with byte
-            # counts and, only when a line starts with a dot, one replace.
-            # Writing and then reading the reply is what aiosmtplib's
-            # execute_data_command does, minus that pass.
-            for part in dot_stuff_parts(content):
-                protocol.write(part)
-            response = await protocol.read_response(timeout=self.settings.next_hop_timeout)
+            smtp.send(b"DATA\r\n")
+            self._data_sent = True
+        except ConnectionError:
+            pass
+
+    async def data(self, content: bytes) -> Reply:
+        """Send the message; the reply is the next hop's answer to its end."""
+        try:
+            smtp = self._smtp
+            if smtp is None:
+                raise ConnectionError("next hop connection lost")
+            if smtp.supports("chunking") and not self._data_sent:
+                # RFC 3030: the size, then exactly that many octets.  No end
+                # marker, so nothing in the message can be read as one; line
+                # ends are made CRLF as for DATA, so both send the same message.
+                content = with_crlf_line_ends(content)
+                smtp.send((b"BDAT %d LAST\r\n" % len(content), content))
+            else:
+                if not self._data_sent:
+                    smtp.send(b"DATA\r\n")
+                    self._data_sent = True
+                start = self._pass(await smtp.reply())
+                if start.code != 354:
+                    # Refused: still in the transaction, where RSET works.
+                    self._data_sent = False
+                    return start
+                # In the DATA phase now (``_data_sent`` stays set): if anything
+                # below fails, the connection is dropped, and with it the
+                # unfinished message.
+                smtp.send(dot_stuff_parts(content))
+            reply = self._pass(await smtp.reply())
+            self._data_sent = False
             self._in_transaction = False
-            return self._pass(Reply(response.code, response.message))
+            return reply
         except Exception as exc:
             return await self._failed("DATA", exc)
 
     async def reset(self) -> None:
-        """End the downstream transaction without sending anything (RSET)."""
+        """End the downstream transaction without delivering anything."""
         if not self._in_transaction:
             return
         self._in_transaction = False
+        if self._data_sent:
+            # DATA is out: RSET would be read as message text after a 354.  A
+            # dropped connection is the one way to end it that never delivers.
+            self._drop()
+            return
         try:
-            reply = await self._command(b"RSET")
+            if self._pending and self._smtp is not None:
+                # MAIL's replies are still owed: RSET goes after them and the
+                # replies are read in order, RSET's last.
+                self._smtp.send(b"RSET\r\n")
+                for _ in range(self._pending):
+                    await self._smtp.reply()
+                self._pending, self._group = 0, b""
+                reply = self._pass(await self._smtp.reply())
+            else:
+                reply = await self._command(b"RSET")
             if not reply.ok:
                 self._drop()
         except Exception:
@@ -208,6 +324,8 @@ class NextHop:
         """
         smtp, self._smtp = self._smtp, None
         in_transaction, self._in_transaction = self._in_transaction, False
+        self._data_sent = False
+        self._pending, self._group = 0, b""
         if smtp is None:
             return
         if in_transaction:
@@ -227,6 +345,8 @@ class NextHop:
     def _drop(self) -> None:
         smtp, self._smtp = self._smtp, None
         self._in_transaction = False
+        self._data_sent = False
+        self._pending, self._group = 0, b""
         if smtp is not None:
             smtp.close()
 
@@ -247,20 +367,11 @@ class NextHop:
             if not self.settings.next_hop_tls_verify:
                 context.check_hostname = False
                 context.verify_mode = ssl.CERT_NONE
-        smtp = aiosmtplib.SMTP(
-            hostname=host,
-            port=port,
-            timeout=self.settings.next_hop_timeout,
-            local_hostname=self.local_hostname,
-            use_tls=mode == "tls",
-            start_tls=mode == "starttls",
-            validate_certs=self.settings.next_hop_tls_verify,
-            tls_context=context,
+        smtp = SmtpClient(
+            host, port, timeout=self.settings.next_hop_timeout, local_hostname=self.local_hostname
         )
+        await smtp.connect(tls=mode, context=context)
         self._smtp = smtp
-        await smtp.connect()
-        if smtp.last_ehlo_response is None:
-            await smtp.ehlo()
 
     def _mail_args(self, p: MailParams) -> list[bytes]:
         args: list[bytes] = []
@@ -279,22 +390,23 @@ class NextHop:
                 args.append(b"ENVID=" + p.envid.encode("ascii"))
         return args
 
-    async def _xforward(self, attrs: dict[str, str]) -> Reply:
+    def _xforward_line(self, attrs: dict[str, str]) -> bytes | None:
+        """The XFORWARD command for the attributes the next hop takes, if any."""
         assert self._smtp is not None
-        offered = {a.upper() for a in self._smtp.esmtp_extensions.get("xforward", "").split()}
+        if not self._smtp.supports("xforward"):
+            return None
+        offered = {a.upper() for a in self._smtp.extensions.get("xforward", "").split()}
         args = [
             f"{k}={v}".encode("ascii", "replace")
             for k, v in attrs.items()
             if k in offered and v and " " not in v
         ]
-        if not args:
-            return Reply(250, "nothing to forward")
-        return await self._command(b"XFORWARD", *args)
+        return b" ".join([b"XFORWARD", *args]) if args else None
 
-    async def _command(self, *args: bytes) -> Reply:
-        assert self._smtp is not None
-        response = await self._smtp.execute_command(*args)
-        return self._pass(Reply(response.code, response.message))
+    async def _command(self, line: bytes) -> Reply:
+        if self._smtp is None:
+            raise ConnectionError("next hop connection lost")
+        return self._pass(await self._smtp.command(line))
 
     def _pass(self, reply: Reply) -> Reply:
         if reply.code == 421:
@@ -305,13 +417,14 @@ class NextHop:
 
     async def _failed(self, stage: str, exc: Exception) -> Reply:
         await self.close(polite=False)
-        if isinstance(exc, aiosmtplib.SMTPTimeoutError | asyncio.TimeoutError):
+        if isinstance(exc, TimeoutError):
             log.warning("next hop timed out at %s", stage)
             return Reply(451, "4.4.2 next hop timed out, try again later")
-        if isinstance(exc, aiosmtplib.SMTPConnectError | ConnectionError | OSError):
-            log.warning("next hop unavailable at %s: %s", stage, type(exc).__name__)
+        if isinstance(exc, ReplyError) and exc.reply.code >= 400:
+            log.warning("next hop refused the connection at %s: %s", exc.stage, exc.reply.line)
+            return self._pass(exc.reply)
+        if isinstance(exc, ConnectionError | OSError):
+            log.warning("next hop unavailable at %s: %s", stage, exc)
             return Reply(451, "4.4.1 next hop unavailable, try again later")
-        if isinstance(exc, aiosmtplib.SMTPResponseException) and exc.code >= 400:
-            return self._pass(Reply(exc.code, exc.message))
         log.warning("next hop failed at %s: %s", stage, type(exc).__name__)
         return Reply(451, "4.4.2 next hop connection failed, try again later")

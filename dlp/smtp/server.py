@@ -273,6 +273,7 @@ class GatewaySMTP(SMTP):
         if arg:
             await self.push("501 5.5.4 Syntax: DATA")
             return
+        self.gateway.data_started(self.state)
         await self.push("354 End data with <CR><LF>.<CR><LF>")
         limit = self.gateway.settings.smtp.max_data_seconds
         started = time.monotonic()

@@ -57,6 +57,7 @@ class SinkBehaviour:
     """What the sink does; tests change it while running."""
 
     refuse_rcpt: set[str] = field(default_factory=set)
+    refuse_mail: str = ""
     data_reply: str = ""
     data_delay: float = 0.0
     rcpt_delay: float = 0.0
@@ -107,8 +108,12 @@ class Sink:
         dsn: bool = True,
         tls_context: Any = None,
         implicit_tls: bool = False,
+        pipelining: bool = True,
     ) -> None:
+        """``pipelining``: announce PIPELINING (RFC 2920), as Postfix does; aiosmtpd
+        reads pipelined commands in order like any other."""
         self.lt = lt
+        self.pipelining = pipelining
         self.tls_context = tls_context
         self.implicit_tls = implicit_tls
         self.messages: list[Received] = []
@@ -182,9 +187,20 @@ class _SinkHandler:
         self.sink.connections += 1
         self.sink.transports.append(server.transport)
         extra = ["250-XFORWARD NAME ADDR PROTO HELO IDENT SOURCE PORT"]
+        if self.sink.pipelining:
+            extra.append("250-PIPELINING")
         if self.sink.dsn:
             extra.append("250-DSN")
         return responses[:-1] + extra + responses[-1:]
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if self.sink.behaviour.refuse_mail:
+            return self.sink.behaviour.refuse_mail
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"  # aiosmtpd's own answer
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]

@@ -1,0 +1,167 @@
+"""The next hop as the gateway speaks to it, with and without PIPELINING (issue 17).
+
+Where the next hop offers PIPELINING (Postfix does), MAIL is written at once and
+its reply read with the first RCPT's, and DATA goes out while the client is
+still sending the message (``relay.NextHop``).  These tests hold both ways of
+speaking to the same outcomes: what the client is told, and what reached the
+next hop — never a message the client was not told 250 for, never a held one.
+BDAT (CHUNKING) is exercised against a real Postfix in tests/e2e.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import uuid
+from collections.abc import Iterator
+from email import message_from_bytes
+
+import pytest
+from gwtools import InProcessGateway, LoopThread, Received, Sink, write_config
+from support import my_number
+
+pytestmark = pytest.mark.timeout(60)
+
+SENDER = "sender@example.lg.jp"
+EXTERNAL = "someone@kaisha-abc.jp"
+EXTERNAL2 = "other@torihikisaki.co.jp"
+
+
+def plain(subject: str, body: str) -> bytes:
+    return (
+        f"From: {SENDER}\r\nTo: {EXTERNAL}\r\nSubject: {subject}\r\n"
+        f"Message-ID: <{uuid.uuid4().hex}@example.lg.jp>\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        "Content-Transfer-Encoding: 8bit\r\n\r\n"
+        f"{body}\r\n"
+    ).encode()
+
+
+HELD_BODY = (
+    f"個人番号: {my_number('12345678901')}\r\nマイナンバー {my_number('23456789012')}\r\n"
+    f"個人番号：{my_number('98765432109')}"
+)
+
+
+@pytest.fixture(scope="module", params=[True, False], ids=["pipelining", "one-by-one"])
+def hop(request: pytest.FixtureRequest, lt: LoopThread) -> Iterator[Sink]:
+    s = Sink(lt, pipelining=request.param).start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def gw(
+    lt: LoopThread, hop: Sink, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[InProcessGateway]:
+    cfg = write_config(tmp_path_factory.mktemp("gw"), next_hop_port=hop.port)
+    g = InProcessGateway(cfg, lt)
+    yield g
+    g.stop()
+
+
+@pytest.fixture(autouse=True)
+def fresh(hop: Sink) -> None:
+    hop.messages.clear()
+    hop.behaviour.__init__()  # type: ignore[misc]
+
+
+def subjects(got: list[Received]) -> list[str]:
+    return [str(message_from_bytes(m.content)["Subject"]) for m in got]
+
+
+def client(port: int) -> smtplib.SMTP:
+    c = smtplib.SMTP("127.0.0.1", port, timeout=30)
+    c.ehlo("mta.example.lg.jp")
+    return c
+
+
+def test_several_messages_and_rset_in_one_session(gw: InProcessGateway, hop: Sink) -> None:
+    raw = [plain(f"m{i}", f"body {i}\r\n.a line with a leading dot") for i in range(3)]
+    with client(gw.port) as c:
+        c.sendmail(SENDER, [EXTERNAL, EXTERNAL2], raw[0])
+        # MAIL then RSET with no RCPT: the pipelined MAIL's reply is still owed.
+        assert c.mail(SENDER)[0] == 250
+        assert c.rset()[0] == 250
+        c.sendmail(SENDER, [EXTERNAL], raw[1])
+        # MAIL, RCPT, then RSET instead of DATA.
+        assert c.mail(SENDER)[0] == 250 and c.rcpt(EXTERNAL)[0] == 250
+        assert c.rset()[0] == 250
+        c.sendmail(SENDER, [EXTERNAL2], raw[2])
+    got = hop.wait_for(3)
+    assert [m.content for m in got] == raw
+    assert [m.rcpt_tos for m in got] == [[EXTERNAL, EXTERNAL2], [EXTERNAL], [EXTERNAL2]]
+    assert all(m.xforward["IDENT"].startswith("dlp-") for m in got)
+
+
+def test_sender_refused_by_the_next_hop(gw: InProcessGateway, hop: Sink) -> None:
+    hop.behaviour.refuse_mail = "550 5.7.1 <sender@example.lg.jp>: Sender address rejected"
+    with client(gw.port) as c:
+        mail = c.mail(SENDER)
+        if mail[0] == 250:
+            # Pipelined: the sender's refusal is each recipient's answer.
+            for rcpt in (EXTERNAL, EXTERNAL2):
+                code, text = c.rcpt(rcpt)
+                assert code == 550 and b"Sender address rejected" in text
+        else:
+            assert mail[0] == 550 and b"Sender address rejected" in mail[1]
+        assert c.docmd("DATA")[0] == 503  # no recipient was accepted
+        c.rset()
+        hop.behaviour.refuse_mail = ""
+        c.sendmail(SENDER, [EXTERNAL], plain("after", "the next transaction"))
+    got = hop.wait_for(1)
+    assert len(got) == 1 and got[0].rcpt_tos == [EXTERNAL]
+
+
+def test_recipient_refused_by_the_next_hop(gw: InProcessGateway, hop: Sink) -> None:
+    hop.behaviour.refuse_rcpt = {EXTERNAL}
+    with client(gw.port) as c:
+        assert c.mail(SENDER)[0] == 250
+        code, text = c.rcpt(EXTERNAL)  # the first RCPT: read with MAIL's reply
+        assert code == 550 and b"User unknown" in text
+        assert c.rcpt(EXTERNAL2)[0] == 250
+        assert c.data(plain("one of two", "x"))[0] == 250
+    got = hop.wait_for(1)
+    assert len(got) == 1 and got[0].rcpt_tos == [EXTERNAL2]
+
+
+def test_held_after_data_went_out_reaches_nobody(gw: InProcessGateway, hop: Sink) -> None:
+    """The next hop's DATA was sent when the client sent DATA; the scan then
+    holds the message, so it must never be ended at the next hop."""
+    with client(gw.port) as c:
+        c.mail(SENDER)
+        c.rcpt(EXTERNAL)
+        code, reply = c.data(plain("名簿", HELD_BODY))
+        assert code == 250 and b"2.6.0" in reply
+        # The same session goes on: the next message is relayed.
+        c.sendmail(SENDER, [EXTERNAL], plain("next", "nothing to hold"))
+    got = hop.wait_for(1)
+    assert subjects(got) == ["next"]
+    hop.wait_for(2, timeout=0.5)
+    assert len(hop.messages) == 1
+
+
+def test_next_hop_gone_from_the_pool_is_replaced(gw: InProcessGateway, hop: Sink) -> None:
+    """A pooled connection the next hop closed while idle (its timeout, a
+    restart): the next message is sent on a new one, not tempfailed."""
+    with client(gw.port) as c:
+        c.sendmail(SENDER, [EXTERNAL], plain("first", "x"))
+    hop.wait_for(1)
+    hop.drop_connections()
+    for i in range(2):
+        with client(gw.port) as c:
+            c.sendmail(SENDER, [EXTERNAL], plain(f"after {i}", "y"))
+    got = hop.wait_for(3)
+    assert subjects(got) == ["first", "after 0", "after 1"]
+
+
+def test_next_hop_refusing_data(gw: InProcessGateway, hop: Sink) -> None:
+    hop.behaviour.data_reply = "554 5.6.0 content refused here"
+    with client(gw.port) as c:
+        c.mail(SENDER)
+        c.rcpt(EXTERNAL)
+        code, text = c.data(plain("refused", "x"))
+        assert code == 554 and b"content refused here" in text
+        hop.behaviour.data_reply = ""
+        c.sendmail(SENDER, [EXTERNAL], plain("accepted", "y"))
+    got = hop.wait_for(1)
+    assert subjects(got) == ["accepted"]
