@@ -199,6 +199,30 @@ def test_addresses_and_replies_keep_their_shape() -> None:
     )
 
 
+def test_ascii_reply_with_short_runs_before_and_after_the_number() -> None:
+    # Plain ASCII takes its own path: short runs (a status code, a date) next to
+    # the number, in the same run or in runs of their own, must not hide it.
+    for shown in (N, f"{N[:4]}-{N[4:8]}-{N[8:]}", " ".join(N), "\t".join(N)):
+        for text in (
+            f"250 2.0.0 Ok: 2026-11-26 7 {shown} queued as 4F2A1",
+            f"250 2.0.0 Ok: 12 x 3 {shown}",
+            f"{shown} 9 8",
+        ):
+            masked = scrub(text)
+            assert valid_runs(masked) == [] and SCRUB_MASK in masked, text
+            assert valid_runs(redact(text)) == [], text
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(["1", "23", "456", N, " ", "-", ".", "\t", "a", "Z:"]), max_size=30)
+)
+def test_ascii_digit_runs_keep_no_number(parts: list[str]) -> None:
+    text = "".join(parts)
+    assert valid_runs(scrub(text)) == []
+    assert valid_runs(redact(text)) == []
+
+
 def test_leaves_what_is_no_my_number_readable() -> None:
     # Message-IDs and queue ids must stay matchable in the MTA's log; longer runs,
     # invalid check digits, phone numbers and times are no My Number.
