@@ -62,7 +62,7 @@ from dlp.sendlog import (
     record_for_message,
     record_for_outcome,
 )
-from dlp.sendlog.redact import scrub_tree
+from dlp.sendlog.redact import is_ip_address, scrub_tree
 from dlp.smtp import metrics, senderloop
 from dlp.smtp.addresses import ROUTING_RULE, RoutingProblem, recipient_refusal
 from dlp.smtp.headers import ALWAYS, strip_fields
@@ -1101,34 +1101,75 @@ class JsonFormatter(logging.Formatter):
     recipient addresses such as ``123456789018@example.com``, next-hop replies that echo them, the XFORWARD IDENT
     a client sent, aiosmtpd's warnings that quote a command line.  Only the fields
     this formatter writes itself and a client field that is an IP address are left
-    as they are (an IPv4 address can hold twelve digits)."""
+    as they are (an IPv4 address can hold twelve digits).
+
+    One line per message is written on the serving path, so the fields are walked
+    once here (what ``scrub_tree`` does for a mapping, field by field) and encoded
+    by one shared encoder: ``json.dumps`` with an option builds a new one a call."""
 
     def format(self, record: logging.LogRecord) -> str:
         data: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "ts": _timestamp(record.created, record.msecs),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": scrub(record.getMessage()),
         }
         extra = getattr(record, "dlp", None)
         if isinstance(extra, dict):
-            data.update(scrub_tree(extra, keep=frozenset()))
-            # A 64-hex-digit digest (the send log's chain head, its HMAC) is compared
-            # character by character with the heads file; a decimal run inside it that
-            # happens to pass the check digit must not be masked.  Only exact 64-hex
-            # values under these keys are kept: they cannot carry text a person wrote.
-            data.update(
-                (k, v)
-                for k, v in extra.items()
-                if k in _LOG_DIGEST_KEYS and isinstance(v, str) and _HEX64.fullmatch(v)
-            )
+            for k, v in extra.items():
+                key = str(k)
+                out_key = _LOG_KEYS.get(key)
+                if out_key is None:
+                    out_key = scrub(key)
+                    if out_key == key and len(_LOG_KEYS) < 1024:
+                        _LOG_KEYS[key] = key  # a field name of ours: it has no number
+                if type(v) in _JSON_SCALARS or v is None:
+                    clean = v
+                elif isinstance(v, str):
+                    clean = scrub(v)
+                    if clean is not v and (
+                        (key in _LOG_CLIENT_KEYS and is_ip_address(v))
+                        # A 64-hex-digit digest (the send log's chain head, its HMAC) is
+                        # compared character by character with the heads file; a decimal
+                        # run inside it that happens to pass the check digit must not be
+                        # masked.  Only exact 64-hex values under these keys are kept:
+                        # they cannot carry text a person wrote.
+                        or (key in _LOG_DIGEST_KEYS and _HEX64.fullmatch(v))
+                    ):
+                        clean = v
+                elif isinstance(v, bool | int | float):
+                    clean = v
+                elif not v and isinstance(v, list):
+                    clean = []
+                else:
+                    clean = scrub_tree(v, keep=_KEEP_NOTHING)
+                data[out_key] = clean
         if record.exc_info and record.exc_info[0] is not None:
             # The exception type and where, not its text: a message text could
             # quote content, and no number may reach a log.
             data["exception"] = record.exc_info[0].__name__
             data["where"] = _where(record.exc_info[2])
-        return json.dumps(data, ensure_ascii=False)
+        return _JSON.encode(data)
+
+
+_JSON = json.JSONEncoder(ensure_ascii=False)
+_KEEP_NOTHING: frozenset[str] = frozenset()
+_JSON_SCALARS = frozenset({int, float, bool})
+_LOG_KEYS: dict[str, str] = {}
+"""Field names seen that ``scrub`` leaves as they are (bounded: names come from code)."""
+_LOG_CLIENT_KEYS = frozenset({"client", "client_address"})
+_LAST_SECOND: tuple[int, str] = (-1, "")
+
+
+def _timestamp(created: float, msecs: float) -> str:
+    """``2026-01-02T03:04:05.678Z``; the part up to the second is made once a second."""
+    global _LAST_SECOND
+    second, prefix = _LAST_SECOND  # one read: other threads log too
+    if second != int(created):
+        second = int(created)
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created))
+        _LAST_SECOND = (second, prefix)
+    return f"{prefix}.{int(msecs):03d}Z"
 
 
 def _where(tb: Any) -> str:

@@ -253,3 +253,35 @@ def test_redact_stars_long_runs_in_every_shape() -> None:
         "*\u200b*\u200b*\u200b*\u200b*\u200b*\u200b*\u200b* と 12"
     )
     assert redact("第3回 1234567") == "第3回 1234567"  # seven digits: kept
+
+
+def test_json_log_line_masks_every_field_as_scrub_tree_does() -> None:
+    import json
+    import logging
+
+    from dlp.sendlog.redact import scrub_tree
+    from dlp.smtp.gateway import JsonFormatter
+
+    fields = {
+        "event": "message",
+        "recipient": f"{N}@example.com",
+        "reply": f"250 2.0.0 Ok: dlp-3fa9c0e1b7d24a6f relayed (queued as {N[:4]}-{N[4:8]}-{N[8:]})",
+        "client": "192.168.100.200",  # an IP address: kept, twelve digits or not
+        "client_address": f"x{N}",  # not an IP address: masked
+        "reasons": [f"個人番号 {N}", "ok"],
+        "nested": {"inner": N, N: 1},
+        "empty": [],
+        "size": 20480,
+        "ms": 0.5,
+        "flag": True,
+        "none": None,
+        N: "a key with a number",
+        7: "a key that is no string",
+    }
+    rec = logging.LogRecord("dlp.smtp", logging.INFO, __file__, 1, "message", None, None)
+    rec.dlp = fields
+    out = json.loads(JsonFormatter().format(rec))
+    expected = json.loads(json.dumps(scrub_tree(fields, keep=frozenset())))
+    assert {k: v for k, v in out.items() if k not in ("ts", "level", "logger", "msg")} == expected
+    assert N not in json.dumps(out, ensure_ascii=False)
+    assert out["client"] == "192.168.100.200"
