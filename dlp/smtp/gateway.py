@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import ipaddress
 import json
 import logging
@@ -223,6 +224,7 @@ class Gateway:
         self.draining = False
         self.sessions: set[Any] = set()
         self._per_client: collections.Counter[str] = collections.Counter()
+        self._allowed: dict[str, bool] = {}
         self._caps = _CapLog()
         self._drained = asyncio.Event()
         self._timers: asyncio.Task[None] | None = None
@@ -273,8 +275,25 @@ class Gateway:
 
     def client_allowed(self, peer: Any) -> bool:
         try:
-            addr = ipaddress.ip_address(peer[0] if isinstance(peer, tuple) else str(peer))
-        except (ValueError, IndexError, TypeError):
+            host = peer[0] if isinstance(peer, tuple) else str(peer)
+        except IndexError:
+            return False
+        if not isinstance(host, str):
+            return self._allowed_host(host)
+        # Postfix opens a connection per message, from the same few addresses: the
+        # answer is kept per address (an address is no message content).
+        allowed = self._allowed.get(host)
+        if allowed is None:
+            allowed = self._allowed_host(host)
+            if len(self._allowed) >= _PEER_CACHE:
+                self._allowed.clear()
+            self._allowed[host] = allowed
+        return allowed
+
+    def _allowed_host(self, host: Any) -> bool:
+        try:
+            addr = ipaddress.ip_address(host)
+        except (ValueError, TypeError):
             return False
         if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
             addr = addr.ipv4_mapped
@@ -1020,9 +1039,22 @@ def _fields(result: Any) -> dict[str, int]:
     return {k: int(getattr(result, k)) for k in result.__dataclass_fields__}
 
 
+_PEER_CACHE = 4096
+"""Client addresses whose parse is kept (a busy relay has a handful)."""
+
+
 def _client_key(peer: Any) -> str:
     """The client's address as counted for ``max_sessions_per_client``."""
     host = peer[0] if isinstance(peer, tuple) and peer else str(peer)
+    return _host_key(host) if isinstance(host, str) else _host_key_uncached(host)
+
+
+@functools.lru_cache(maxsize=_PEER_CACHE)
+def _host_key(host: str) -> str:
+    return _host_key_uncached(host)
+
+
+def _host_key_uncached(host: Any) -> str:
     try:
         addr = ipaddress.ip_address(host)
     except ValueError:
