@@ -2,8 +2,9 @@
 
 ``server.py`` speaks SMTP; this module decides.  For every message:
 
-1. MAIL opens the next hop's transaction (``relay.NextHop``); its refusal or
-   absence is the client's answer (a 4xx when it is unreachable).
+1. MAIL opens the next hop's transaction (``relay.NextHop``); its absence is
+   the client's answer (a 4xx when it is unreachable), and its refusal too, at
+   MAIL or, where the next hop pipelines, at each RCPT.
 2. Each RCPT is classified (own / partner / external / lookalike).  A lookalike
    recipient is refused on the spot (or marked for hold); every other one is
    passed on and the next hop's own answer goes back for that recipient.
