@@ -824,6 +824,8 @@ def redact(text: str) -> str:
     For metadata that leaves the scanner (subject, sender, file names, locations): it
     may quote a number, and neither it nor a recognisable part of it may reach a
     report or log."""
+    if text.isascii() and _SEVEN_ASCII_DIGITS.match(text) is None:
+        return text  # as in scrub: runs of eight need eight digits, the others seven
     return _others(_mask(text, 8))
 
 
