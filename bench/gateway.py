@@ -41,6 +41,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from proctree import settle, tree_cpu
+
 ROOT = Path(__file__).resolve().parent.parent
 SMTP_SOURCE = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
 SMTP_SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
@@ -65,32 +67,6 @@ def wait_port(port: int, timeout: float = 60) -> None:
         except OSError:
             time.sleep(0.1)
     raise SystemExit(f"nothing listening on {port}")
-
-
-def tree_cpu(root: int | None) -> float:
-    """CPU seconds (user+system) used so far by ``root`` and every live descendant."""
-    if root is None:
-        return 0.0
-    parents: dict[int, int] = {}
-    ticks: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents[int(entry)] = int(fields[1])
-        ticks[int(entry)] = int(fields[11]) + int(fields[12])
-    tree, frontier = {root}, [root]
-    while frontier:
-        pid = frontier.pop()
-        for child, parent in parents.items():
-            if parent == pid and child not in tree:
-                tree.add(child)
-                frontier.append(child)
-    return sum(ticks.get(p, 0) for p in tree) / os.sysconf("SC_CLK_TCK")
 
 
 def source(port: int, size: int, conc: int, count: int) -> float:
@@ -277,7 +253,8 @@ def main() -> int:
             )
             wait_port(port)
             targets.append((label, port, procs[-1].pid))
-        time.sleep(1.0)
+        for _label, _port, pid in targets:
+            settle(pid)  # start-up (scan workers importing) is not load
         for label, size in SIZES.items():
             if args.size and label not in args.size:
                 continue

@@ -52,6 +52,9 @@ from e2e_process import ServiceProcess  # noqa: E402
 from e2e_sink import Sink  # noqa: E402
 from support import free_ports  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "bench"))
+from proctree import settle, tree_cpu  # noqa: E402
+
 SMTP_SOURCE = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
 RECIPIENT = "bob@torihikisaki.co.jp"
 
@@ -136,6 +139,8 @@ def main() -> None:
     if args.mode != "both":
         modes = modes[:1] if args.mode == "after" else modes[1:]
     results: dict[tuple[str, str], list[tuple[float, int]]] = {}
+    # CPU time of the filter's whole process tree per message (none for Postfix alone).
+    cpu: dict[tuple[str, str], list[float]] = {}
     variants: dict[str, list[str]] = {}
     trees: dict[str, str] = {}
     for spec in args.dlp or ["+ dlp serve"]:
@@ -148,13 +153,20 @@ def main() -> None:
             for k, _, v in (item.partition("=") for item in filter(None, extra.split(",")))
         ]
 
-    def measure(name: str, mode: str, port: int) -> None:
+    def measure(name: str, mode: str, port: int, pid: int | None = None) -> None:
         run_load(port, sink, 5, args.size, 1, args.timeout)  # warm-up, not measured
         deferred = postfix.log().count("status=deferred")
+        cpu0 = tree_cpu(pid)
         secs = run_load(port, sink, args.count, args.size, args.conc, args.timeout)
+        cpu_ms = (tree_cpu(pid) - cpu0) * 1000 / args.count
         deferrals = postfix.log().count("status=deferred") - deferred
         results.setdefault((name, mode), []).append((secs, deferrals))
-        print(f"{name} {mode}: {args.count / secs:.1f} msg/s", file=sys.stderr, flush=True)
+        cpu.setdefault((name, mode), []).append(cpu_ms)
+        print(
+            f"{name} {mode}: {args.count / secs:.1f} msg/s, filter CPU {cpu_ms:.2f} ms/msg",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def passthrough() -> ServiceProcess:
         return ServiceProcess(
@@ -204,9 +216,11 @@ def main() -> None:
                 else:
                     process = passthrough()
                     process.start()
+                # Measured once it is idle: start-up (scan workers importing) is not load.
+                settle(process.proc.pid if process.proc else None)
                 try:
                     for mode, port in modes:
-                        measure(name, mode, port)
+                        measure(name, mode, port, process.proc.pid if process.proc else None)
                 finally:
                     process.stop()
     finally:
@@ -223,8 +237,11 @@ def main() -> None:
         f"{args.reps} turn(s) per filter, {os.cpu_count()} cores, load average "
         f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}\n"
     )
-    print("| path | mode | msg/s (median) | runs | deferrals | dlp serve / pass-through |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| path | mode | msg/s (median) | runs | deferrals | filter CPU ms/msg "
+        "| dlp serve / pass-through |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for (name, mode), runs in results.items():
         ratio = ""
         if name in variants:
@@ -232,7 +249,8 @@ def main() -> None:
         print(
             f"| {name} | {mode} | {rate((name, mode)):.1f} | "
             f"{' / '.join(f'{args.count / secs:.0f}' for secs, _ in runs)} | "
-            f"{sum(d for _, d in runs)} | {ratio} |"
+            f"{sum(d for _, d in runs)} | {statistics.median(cpu.get((name, mode), [0.0])):.2f} | "
+            f"{ratio} |"
         )
 
 

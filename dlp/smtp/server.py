@@ -5,7 +5,7 @@ refused, so Postfix would drop mail the next hop never took).  What this subclas
 
 * only ``allowed_clients`` may talk to us: anyone else gets one ``554`` and is
   disconnected (the gateway must not be an open relay); while draining, new sessions get ``421``;
-* EHLO announces ENHANCEDSTATUSCODES, DSN and XFORWARD besides SIZE, 8BITMIME,
+* EHLO announces PIPELINING, ENHANCEDSTATUSCODES, DSN and XFORWARD besides SIZE, 8BITMIME,
   SMTPUTF8 (and STARTTLS when configured); never AUTH;
 * MAIL and RCPT accept the DSN parameters (RET, ENVID, NOTIFY, ORCPT) with their
   case intact instead of answering 555, and hand them to the next hop if it
@@ -25,6 +25,7 @@ import logging
 import re
 import ssl
 import time
+from collections.abc import Awaitable, Callable
 from typing import AnyStr
 
 from aiosmtpd.smtp import SMTP, Envelope, Session, login_always_fail
@@ -120,6 +121,10 @@ class GatewaySMTP(SMTP):
         self.state: SessionState | None = None
         self._busy = False
         self._batch: list[bytes] | None = None
+        # PIPELINING (RFC 2920): replies held while the client's next command is
+        # already here, sent with the next reply that is not (see ``push``).
+        self._held: list[bytes] = []
+        self._may_hold = False
 
     # -- connection ------------------------------------------------------
 
@@ -176,6 +181,7 @@ class GatewaySMTP(SMTP):
 
     async def _close_after_transaction_if_draining(self) -> None:
         if self.gateway.draining and self.transport is not None:
+            self._may_hold = False  # the 421 and anything held go out before the close
             await self.push("421 4.3.2 Service shutting down, try again later")
             self.transport.close()
 
@@ -188,6 +194,9 @@ class GatewaySMTP(SMTP):
         return super()._getaddr(arg)
 
     async def smtp_MAIL(self, arg: str | None) -> None:
+        await self._group_command(self._mail, arg)
+
+    async def _mail(self, arg: str | None) -> None:
         if await self.check_helo_needed():
             return
         assert self.session is not None and self.envelope is not None and self.state is not None
@@ -233,6 +242,9 @@ class GatewaySMTP(SMTP):
         await self.push(status)
 
     async def smtp_RCPT(self, arg: str | None) -> None:
+        await self._group_command(self._rcpt, arg)
+
+    async def _rcpt(self, arg: str | None) -> None:
         if await self.check_helo_needed():
             return
         assert self.session is not None and self.envelope is not None and self.state is not None
@@ -330,6 +342,9 @@ class GatewaySMTP(SMTP):
         self.transport.close()
 
     async def smtp_XFORWARD(self, arg: str | None) -> None:
+        await self._group_command(self._xforward, arg)
+
+    async def _xforward(self, arg: str | None) -> None:
         """Postfix's client attributes (XFORWARD_README); IDENT becomes the audit key."""
         assert self.envelope is not None and self.state is not None
         if self.envelope.mail_from:
@@ -386,10 +401,32 @@ class GatewaySMTP(SMTP):
             await super().push(b"\r\n".join(lines))
 
     async def push(self, status: AnyStr) -> None:
+        data = status.encode("utf-8") if isinstance(status, str) else status
         if self._batch is not None:
-            self._batch.append(status.encode("utf-8") if isinstance(status, str) else status)
+            self._batch.append(data)
             return
-        await super().push(status)
+        # RFC 2920 3.2: a server may hold replies while more commands are
+        # waiting, and must send them before it waits for input.  Held only for
+        # the commands of a pipelined group before DATA (XFORWARD, MAIL, RCPT;
+        # ``_group_command``), and only while a whole command line is buffered:
+        # the loop then reads it without waiting, and the next reply that is
+        # not held takes these with it, in one send().
+        if self._may_hold and b"\n" in _buffered(self._reader):
+            self._held.append(data)
+            return
+        if self._held:
+            data = b"\r\n".join([*self._held, data])
+            self._held.clear()
+        await super().push(data)
+
+    async def _group_command(
+        self, handler: Callable[[str | None], Awaitable[None]], arg: str | None
+    ) -> None:
+        self._may_hold = True
+        try:
+            await handler(arg)
+        finally:
+            self._may_hold = False
 
     async def smtp_HELO(self, hostname: str) -> None:
         await self._abort_transaction()
@@ -418,6 +455,7 @@ class _Hooks:
         session.host_name = hostname
         out = [r for r in responses if not r.startswith("250-AUTH") and r != "250 HELP"]
         out += [
+            "250-PIPELINING",
             "250-ENHANCEDSTATUSCODES",
             "250-DSN",
             "250-XFORWARD " + " ".join(_XFORWARD_ATTRS),
@@ -433,6 +471,16 @@ class _Hooks:
             extra={"dlp": {"event": "exception"}},
         )
         return TEMPFAIL_INTERNAL
+
+
+def _buffered(reader: asyncio.StreamReader) -> bytes | bytearray:
+    """What the client sent that the command loop has not read yet.
+
+    asyncio's StreamReader keeps it in ``_buffer`` (CPython 3.11 and later, under
+    uvloop too); if that ever changes, nothing is held and PIPELINING still works,
+    one reply per send()."""
+    buffered: bytes | bytearray = getattr(reader, "_buffer", b"")
+    return buffered
 
 
 def _routing(address: str, arg: str) -> RoutingProblem | None:

@@ -358,6 +358,46 @@ def test_smuggled_message_stays_inside_the_first(gw: InProcessGateway, sink: Sin
     assert b"Subject: smuggled" in got[0].content and b"MAIL FROM:<evil" in got[0].content
 
 
+def test_a_pipelining_client_gets_every_reply_in_order(gw: InProcessGateway, sink: Sink) -> None:
+    """RFC 2920, as Postfix's smtp client sends after-queue: XFORWARD, MAIL, three
+    RCPT (one a lookalike) and DATA in one write; the replies come back in order,
+    one each, and the 354 is not held back waiting for more."""
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as s:
+        f = s.makefile("rwb")
+
+        def reply() -> bytes:
+            while True:
+                line = f.readline()
+                if line[3:4] != b"-":
+                    return line
+
+        reply()
+        f.write(b"EHLO mta.example.lg.jp\r\n")
+        f.flush()
+        ehlo = []
+        while (line := f.readline())[3:4] == b"-":
+            ehlo.append(line)
+        assert b"250-PIPELINING\r\n" in ehlo
+        for round_ in range(2):
+            f.write(
+                b"XFORWARD NAME=pc1.example.lg.jp ADDR=192.0.2.9 IDENT=PIPE%d\r\n" % round_
+                + f"MAIL FROM:<{SENDER}>\r\nRCPT TO:<{EXTERNAL}>\r\n".encode()
+                + f"RCPT TO:<{LOOKALIKE}>\r\nRCPT TO:<{EXTERNAL2}>\r\nDATA\r\n".encode()
+            )
+            f.flush()
+            codes = [reply()[:3] for _ in range(6)]
+            assert codes == [b"250", b"250", b"250", b"550", b"250", b"354"]
+            f.write(plain(f"pipelined {round_}", "本文") + b".\r\n")
+            f.flush()
+            assert reply().startswith(b"250")
+        f.write(b"QUIT\r\n")
+        f.flush()
+        assert reply().startswith(b"221")
+    got = sink.wait_for(2)
+    assert [m.rcpt_tos for m in got] == [[EXTERNAL, EXTERNAL2]] * 2
+    assert [m.xforward["IDENT"] for m in got] == ["PIPE0", "PIPE1"]
+
+
 def test_size_limits(gw: InProcessGateway, sink: Sink) -> None:
     limit = gw.settings.smtp.max_message_size
     with client(gw.port) as c:
@@ -655,7 +695,15 @@ async def test_fast_protocol_init_sets_what_aiosmtpd_sets(gw: InProcessGateway) 
     stock_p = SMTP(ours_p.event_handler, enable_SMTPUTF8=True, loop=asyncio.get_running_loop())
     ours, stock = set(vars(ours_p)), set(vars(stock_p))
     assert stock - ours == set()
-    assert ours - stock == {"gateway", "state", "_busy", "_batch", "command_size_limits"}
+    assert ours - stock == {
+        "gateway",
+        "state",
+        "_busy",
+        "_batch",
+        "_held",
+        "_may_hold",
+        "command_size_limits",
+    }
 
 
 def test_next_hop_connections_are_reused_across_sessions(gw: InProcessGateway, sink: Sink) -> None:
