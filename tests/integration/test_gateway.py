@@ -703,6 +703,8 @@ async def test_fast_protocol_init_sets_what_aiosmtpd_sets(gw: InProcessGateway) 
         "_held",
         "_may_hold",
         "command_size_limits",
+        "_timeout_at",
+        "_timer_at",
     }
 
 

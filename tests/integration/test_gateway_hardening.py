@@ -12,6 +12,7 @@ import socket
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from gwtools import InProcessGateway, LoopThread, Sink, sendlog_entries, write_config
@@ -444,3 +445,36 @@ def test_slow_loris_data_is_cut_off_with_a_tempfail(
     with client(capped.port) as c:
         c.sendmail(SENDER, [EXTERNAL], plain("after slow loris", "本文"))
     assert len(sink.wait_for(1)) == 1
+
+
+IDLE_SECONDS = 1.0
+
+
+def test_idle_session_closed_idle_timeout_after_its_last_command(
+    lt: LoopThread, sink: Sink, tmp_path: Path
+) -> None:
+    cfg = write_config(
+        tmp_path,
+        next_hop_port=sink.port,
+        smtp={"idle_timeout": IDLE_SECONDS, "next_hop_timeout": 0.3},
+        scan={"timeout_seconds": 0.3},
+        sections={"ocr": {"timeout_seconds": 0.1}},
+    )
+    g = InProcessGateway(cfg, lt)
+    try:
+        s, banner = _connect(g.port, "127.0.0.1")
+        f = s.makefile("rb")
+        assert banner.startswith(b"220 ")
+        # Each command, 0.6 s apart, moves the deadline: 2.4 s in all, still open.
+        for _ in range(4):
+            time.sleep(0.6)
+            s.sendall(b"NOOP\r\n")
+            assert f.readline().startswith(b"250"), "closed while commands kept coming"
+        last = time.monotonic()
+        s.settimeout(5)
+        assert f.readline() == b""  # then silence: closed by the gateway
+        idle = time.monotonic() - last
+        assert IDLE_SECONDS - 0.05 <= idle < IDLE_SECONDS + 1.0, idle
+        s.close()
+    finally:
+        g.stop()
