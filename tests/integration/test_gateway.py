@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import aiosmtplib
 import pytest
@@ -969,6 +970,46 @@ def test_one_held_message_cannot_be_released_twice_at_once(
     with pytest.raises(ReleaseError, match="no held message"):
         release(gw.settings, held.id, "reviewer2", "")
     assert len(sink.messages) == 1
+
+
+def test_command_loop_answers_bad_lines_as_aiosmtpd_does(gw: InProcessGateway) -> None:
+    """Every reply of the command loop that no mail takes (the loop is ours, written
+    after aiosmtpd's): a line that is empty, not ASCII, over a command's size or over
+    the line limit; unknown verbs until the fifth closes the session."""
+
+    def raw_session() -> tuple[socket.socket, Any]:
+        s = socket.create_connection(("127.0.0.1", gw.port), timeout=10)
+        f = s.makefile("rb")
+        assert f.readline().startswith(b"220 gw.test ESMTP dlp")
+        return s, f
+
+    def ask(s: socket.socket, f: Any, line: bytes) -> bytes:
+        s.sendall(line + b"\r\n")
+        reply = f.readline()
+        while reply[3:4] == b"-":
+            reply = f.readline()
+        return reply.rstrip(b"\r\n")
+
+    s, f = raw_session()
+    with s:
+        assert ask(s, f, b"") == b"500 Error: bad syntax"
+        assert ask(s, f, "NÖOP".encode()) == b"500 Error: bad syntax"
+        assert ask(s, f, b"NOOP " + b"x" * 600) == b"500 Command line too long"  # 512 before EHLO
+        assert ask(s, f, b"EHLO mta").startswith(b"250 ")
+        assert ask(s, f, b"NOOP " + b"x" * 600) == b"250 2.0.0 Ok"  # 1024 after EHLO
+        assert ask(s, f, b"NOOP " + b"x" * 1100) == b"500 Command line too long"
+        long_mail = b"MAIL FROM:<" + b"a" * 2100 + b"@example.lg.jp>"
+        assert ask(s, f, long_mail) == b"500 Command line too long"  # MAIL's own, 2084
+        assert ask(s, f, b"NOOP " + b"x" * 5000) == b"500 Command line too long"  # line limit
+        assert ask(s, f, b"  ") == b'500 Error: command "" not recognized'
+        assert ask(s, f, b"noop") == b"250 2.0.0 Ok"
+        assert ask(s, f, b"QUIT") == b"221 2.0.0 Bye"
+    s, f = raw_session()
+    with s:
+        for n in range(1, 5):
+            assert ask(s, f, b"FOO%d bar" % n) == b'500 Error: command "FOO%d" not recognized' % n
+        assert ask(s, f, b"FOO5") == b"502 5.5.1 Too many unrecognized commands, goodbye."
+        assert f.readline() == b""  # closed
 
 
 def test_require_tls_refuses_mail_before_starttls(
