@@ -47,6 +47,7 @@ _CONFUSABLES = {
     "\u066a": "%",  # ARABIC PERCENT SIGN
     "\u01c3": "!",  # LATIN LETTER RETROFLEX CLICK
 }
+_CONFUSABLES_TABLE = str.maketrans(_CONFUSABLES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,8 +155,9 @@ def has_source_route(arg: str) -> bool:
 
 
 def _folded(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text)
-    return "".join(_CONFUSABLES.get(c, c) for c in text)
+    if text.isascii():
+        return text  # NFKC leaves ASCII as it is, and every confusable is non-ASCII
+    return unicodedata.normalize("NFKC", text).translate(_CONFUSABLES_TABLE)
 
 
 def _decoded_domain(domain: str) -> str:
