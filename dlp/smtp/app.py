@@ -65,6 +65,13 @@ def configure_logging(level: str) -> None:
             for h in other.handlers:
                 h.setFormatter(formatter)
     _install_masking_record_factory()
+    # What the JSON lines never show is not gathered either (the logging HOWTO's
+    # "Optimization"): the caller's frame, thread, process and multiprocessing names.
+    # 2.5 of the 23 us the per-message line costs.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     logging.captureWarnings(True)
     sys.excepthook = _log_uncaught
     threading.excepthook = lambda a: _log_uncaught(a.exc_type, a.exc_value, a.exc_traceback)
