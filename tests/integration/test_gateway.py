@@ -1003,6 +1003,11 @@ def test_command_loop_answers_bad_lines_as_aiosmtpd_does(gw: InProcessGateway) -
         assert ask(s, f, b"NOOP " + b"x" * 5000) == b"500 Command line too long"  # line limit
         assert ask(s, f, b"  ") == b'500 Error: command "" not recognized'
         assert ask(s, f, b"noop") == b"250 2.0.0 Ok"
+        # aiosmtpd's HELP lists the verbs whose method carries its syntax: the
+        # ones this class overrides carry none.
+        assert ask(s, f, b"HELP") == b"250 Supported commands: AUTH HELP VRFY"
+        assert ask(s, f, b"HELP vrfy") == b"250 Syntax: VRFY <address>"
+        assert ask(s, f, b"HELP mail") == b"501 Supported commands: AUTH HELP VRFY"
         assert ask(s, f, b"QUIT") == b"221 2.0.0 Bye"
     s, f = raw_session()
     with s:
