@@ -190,8 +190,8 @@ def _tame_parameters(raw: bytes, w: _Walk) -> bytes:
     than ``MAX_PARAMETERS`` parameters cut after them, and the cut named in ``unread``
     (what follows may be a boundary or a file name: the structure was not fully read).
     The message relayed is never changed; this copy is only read."""
-    if raw.count(b";") <= MAX_PARAMETERS:
-        return raw  # the usual case: one count, no search
+    if _few_semicolons(raw):
+        return raw  # the usual case: no search
 
     def cut(m: re.Match[bytes]) -> bytes:
         value = m.group(2)
@@ -208,6 +208,21 @@ def _tame_parameters(raw: bytes, w: _Walk) -> bytes:
         return m.group(1) + value[:at]
 
     return _STRUCTURED_FIELD.sub(cut, raw)
+
+
+def _few_semicolons(raw: bytes) -> bool:
+    """``raw.count(b";") <= MAX_PARAMETERS``, mostly without counting: ``find`` is a
+    memchr (0.2 us on 20 KB where ``count`` takes 6), and plain mail has a few dozen
+    semicolons at most, in its headers."""
+    at = -1
+    for _ in range(_FEW):
+        at = raw.find(b";", at + 1)
+        if at < 0:
+            return True
+    return raw.count(b";") <= MAX_PARAMETERS
+
+
+_FEW = 32
 
 
 def _unparsed(raw: bytes, w: _Walk) -> ParsedMessage:
