@@ -27,6 +27,7 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdint.h>
 #include <string.h>
 
 /* Decimal digits and the character sets Python gives (set_separators) as bit maps
@@ -201,6 +202,38 @@ slot_of(const WordsObject *w, Py_UCS4 c)
         h = (h + 1) & mask;
     }
     return h;
+}
+
+/* Eight 1-byte characters at a time.  A str of Latin-1 text (English mail, the
+ * headers, the digits-and-letters of most bodies) is stored one byte a
+ * character; testing a 64-bit word costs a few instructions where eight bitmap
+ * look-ups cost forty.  Each test is a superset: where it stops, the exact
+ * per-character loop after it decides. */
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+static inline uint64_t
+load8(const Py_UCS1 *p)
+{
+    uint64_t x;
+    memcpy(&x, p, 8);
+    return x;
+}
+
+/* The high bit of every byte that is an ASCII digit, and of every byte >= 0x80
+ * (whose own carry can spill into the next byte's test: a stop either way). */
+static inline uint64_t
+digit_or_high8(uint64_t x)
+{
+    return (x | ((x + 0x50 * ONES) & ~(x + 0x46 * ONES))) & HIGHS;
+}
+
+/* The high bit of exactly the bytes equal to b. */
+static inline uint64_t
+equal8(uint64_t x, unsigned char b)
+{
+    uint64_t v = x ^ (b * ONES);
+    return ~(((v & ~HIGHS) + ~HIGHS) | v | ~HIGHS);
 }
 
 #define CH Py_UCS1

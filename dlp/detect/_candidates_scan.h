@@ -40,6 +40,11 @@ FN(digits)(const CH *p, Py_ssize_t n, Py_ssize_t i, Py_ssize_t count)
 static inline Py_ssize_t
 FN(next_digit)(const CH *p, Py_ssize_t n, Py_ssize_t i)
 {
+    if (sizeof(CH) == 1) {
+        while (i + 8 <= n && !digit_or_high8(load8((const Py_UCS1 *)(p + i)))) {
+            i += 8;
+        }
+    }
     while (i + 4 <= n && !(ISDIG(p[i]) | ISDIG(p[i + 1]) | ISDIG(p[i + 2]) | ISDIG(p[i + 3]))) {
         i += 4;
     }
@@ -101,6 +106,11 @@ FN(mynumber_scan)(const CH *p, Py_ssize_t n, PyObject *out, Py_ssize_t *shaped)
     Py_ssize_t i = 0;
     int d[12];
     for (;;) {
+        if (sizeof(CH) == 1) { /* the one invisible character below 0x100 is U+00AD */
+            while (i + 8 <= n && !digit_or_high8(load8((const Py_UCS1 *)(p + i)))) {
+                i += 8;
+            }
+        }
         while (i + 4 <= n && !(ISSTOP(p[i]) | ISSTOP(p[i + 1]) | ISSTOP(p[i + 2])
                                | ISSTOP(p[i + 3]))) {
             i += 4;
@@ -235,7 +245,18 @@ FN(cards_scan)(const CH *p, Py_ssize_t n, PyObject *out)
 static int
 FN(column_gap)(const CH *p, Py_ssize_t n)
 {
-    for (Py_ssize_t i = 0; i < n; i++) {
+    Py_ssize_t i = 0;
+    if (sizeof(CH) == 1) {
+        while (i + 8 <= n) {
+            uint64_t x = load8((const Py_UCS1 *)(p + i));
+            uint64_t spaces = equal8(x, ' ');
+            if (equal8(x, '\t') | (spaces & (spaces >> 8))) {
+                break;
+            }
+            i += 7; /* the next word overlaps this one's last byte: no pair falls between */
+        }
+    }
+    for (; i < n; i++) {
         Py_UCS4 c = p[i];
         if (c == '\t' || c == 0x3000 || (c == ' ' && i + 1 < n && p[i + 1] == ' ')) {
             return 1;

@@ -249,6 +249,44 @@ def test_weighing_refuses_spans_outside_the_text() -> None:
             det._score_c("short text", [bad], False, False, 1)  # type: ignore[list-item]
 
 
+# Text whose every character is below U+0100 is stored one byte a character, and
+# the scans test eight of those at a time: long runs without a digit or a gap,
+# at every alignment, with what stops them (digits, U+00AD, bytes >= 0x80) inside.
+def _ascii_number(digits: str) -> str:
+    if len(digits) == 11:
+        return digits + str(check_digit(digits))
+    return digits + _luhn_digit(digits)
+
+
+latin1 = st.lists(
+    st.one_of(
+        st.text(alphabet="0123456789", min_size=1, max_size=20),
+        st.sampled_from([11, 15])
+        .flatmap(lambda k: st.text(alphabet="0123456789", min_size=k, max_size=k))
+        .map(_ascii_number),
+        st.text(alphabet=" \t\n-,:/.aZé\u00ad\u00a0½²\x7f", min_size=1, max_size=4),
+        st.integers(1, 40).map(lambda k: "x" * k),
+    ),
+    max_size=30,
+).map("".join)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(latin1)
+def test_one_byte_text_gives_the_same_answers(text: str) -> None:
+    assert candidates._C is not None
+    assert candidates._C.mynumber(text) == candidates._py_mynumber(text)
+    assert candidates._C.cards(text) == candidates._py_cards(text)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.one_of(st.just(" "), st.integers(1, 20).map(lambda k: "x" * k)), max_size=20))
+def test_one_byte_column_gap_at_every_alignment(parts: list[str]) -> None:
+    assert candidates._C is not None
+    text = "".join(parts)
+    assert candidates._C.column_gap(text) is ("  " in text)
+
+
 @settings(max_examples=500, deadline=None)
 @given(st.text(alphabet=" \t\u3000a山\n𝟎", max_size=12))
 def test_column_gap_is_the_python_test(text: str) -> None:
