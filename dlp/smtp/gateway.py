@@ -1094,10 +1094,13 @@ def _with_rcpt_holds(verdict: Verdict, holds: list[Verdict]) -> Verdict:
             assert_never(verdict.action)
 
 
+_ENHANCED = re.compile(r"[245]\.\d{1,3}\.\d{1,3}( |$)")
+
+
 def _ensure_enhanced(reply: Reply, default: str) -> str:
     """Our replies carry enhanced status codes; add one when the next hop sent none."""
     message = " ".join(reply.message.split())
-    if re.match(r"^[245]\.\d{1,3}\.\d{1,3}( |$)", message):
+    if _ENHANCED.match(message):
         return f"{reply.code} {message}"
     klass = str(reply.code)[0]
     return f"{reply.code} {klass}{default[1:]} {message}".rstrip()
