@@ -6,8 +6,9 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run test lint typecheck unit bench clean
 
-# setup.py builds the compiled candidate scanner (needs gcc and the Python headers).
-$(STAMP): pyproject.toml setup.py dlp/detect/_candidates.c dlp/detect/_candidates_scan.h
+# setup.py builds the compiled candidate scanner and the relay's byte tests (needs gcc and
+# the Python headers).
+$(STAMP): pyproject.toml setup.py dlp/detect/_candidates.c dlp/detect/_candidates_scan.h dlp/smtp/_wire.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'

@@ -148,12 +148,32 @@ def dot_stuff_parts(content: bytes, join_below: int | None = _JOIN_BELOW) -> lis
     return [content, b".\r\n"]
 
 
+def has_bare_line_end(content: bytes) -> bool:
+    """Whether ``content`` holds a CR without its LF or an LF without its CR.
+
+    The definition, and the fallback where ``dlp.smtp._wire`` is not built: the
+    compiled test gives the same answer at memchr speed (the two regular
+    expressions cost about 1 ns a byte, more than the rest of the relay)."""
+    return bool(_BARE_LF.search(content) or _BARE_CR.search(content))
+
+
+def _compiled_bare_test() -> Callable[[bytes], bool] | None:
+    try:
+        from dlp.smtp import _wire
+    except ImportError:
+        return None
+    return _wire.has_bare_line_end if getattr(_wire, "API", None) == 1 else None
+
+
+_has_bare = _compiled_bare_test() or has_bare_line_end
+
+
 def with_crlf_line_ends(content: bytes) -> bytes:
     """``content`` with every line, the last one too, ended by CRLF.
 
     Lone CR or LF become CRLF, so what the next hop receives is the same
     message whether it goes with DATA or with BDAT."""
-    if _BARE_LF.search(content) or _BARE_CR.search(content):
+    if _has_bare(content):
         content = _normalise(content)
     if content and not content.endswith(b"\r\n"):
         content += b"\r\n"

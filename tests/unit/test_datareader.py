@@ -11,7 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dlp.smtp.datareader import DataResult, dot_stuff, dot_stuff_parts, read_data
+from dlp.smtp.datareader import (
+    DataResult,
+    dot_stuff,
+    dot_stuff_parts,
+    has_bare_line_end,
+    read_data,
+)
 
 
 async def _read(chunks: list[bytes], limit: int | None = None) -> tuple[DataResult, bytes]:
@@ -206,3 +212,15 @@ def test_line_ends_normalised_exactly_when_one_is_not_crlf(pieces: list[bytes]) 
         expected += b"\r\n"
     expected = (b"\r\n" + expected).replace(b"\r\n.", b"\r\n..")[2:] + b".\r\n"
     assert dot_stuff(body) == expected
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    st.binary(max_size=64).map(lambda b: b.replace(b"\x00", b"\r"))
+    | st.text("\r\n.a", max_size=40).map(str.encode)
+)
+def test_the_compiled_bare_line_end_test_is_the_regex(data: bytes) -> None:
+    """dlp.smtp._wire answers as the regular expressions that define it."""
+    wire = pytest.importorskip("dlp.smtp._wire", reason="dlp.smtp._wire is not built here")
+    assert wire.has_bare_line_end(data) is has_bare_line_end(data)
+    assert wire.has_bare_line_end(bytearray(data)) is has_bare_line_end(data)
