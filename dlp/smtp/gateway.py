@@ -623,7 +623,7 @@ class Gateway:
     ) -> tuple[str, str]:
         if not txn.relayed:
             return TEMPFAIL_INTERNAL, ""
-        if not st.next_hop.connected:
+        if not st.next_hop.ready:
             # Lost since RCPT: say so before writing a send-log entry for nothing.
             return "451 4.4.2 next hop connection lost, try again later", ""
         content = self._without_verdict_fields(st, txn, content)

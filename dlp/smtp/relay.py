@@ -115,6 +115,9 @@ class NextHop:
     _pending: int = field(default=0, init=False)
     # The next hop's refusal of the sender, the answer to every RCPT after it.
     _refused: Reply | None = field(default=None, init=False)
+    # This transaction's MAIL group and accepted RCPT lines, to open it again on
+    # a new connection if the first dies before the message went out (``data``).
+    _envelope: list[bytes] = field(default_factory=list, init=False)
 
     @property
     def connected(self) -> bool:
@@ -139,6 +142,7 @@ class NextHop:
             if not self.connected:
                 await self._connect()
             group = self._mail_group(sender, params, xforward)
+            self._envelope = group.splitlines()
             smtp = self._smtp
             assert smtp is not None
             if smtp.supports("pipelining"):
@@ -197,25 +201,31 @@ class NextHop:
                 if params.orcpt:
                     args.append(b"ORCPT=" + params.orcpt.encode("utf-8"))
             line = b" ".join(args)
-            if not self._pending:
-                return await self._command(line)
-            try:
-                return await self._first_recipient(line)
-            except ConnectionError:
-                if not self._reused:
-                    raise
-                # The pooled connection had gone before MAIL reached it (a next hop
-                # that closed it while idle): the group and this RCPT again, afresh.
-                group = self._group
-                self._drop()
-                await self._connect(pooled=False)
-                assert self._smtp is not None
-                self._smtp.send(group)
-                self._group, self._pending = group, group.count(b"\n")
-                self._in_transaction = True
-                return await self._first_recipient(line)
+            reply = await self._recipient(line)
+            if reply.ok:
+                self._envelope.append(line)
+            return reply
         except Exception as exc:
             return await self._failed("RCPT", exc)
+
+    async def _recipient(self, line: bytes) -> Reply:
+        if not self._pending:
+            return await self._command(line)
+        try:
+            return await self._first_recipient(line)
+        except ConnectionError:
+            if not self._reused:
+                raise
+            # The pooled connection had gone before MAIL reached it (a next hop
+            # that closed it while idle): the group and this RCPT again, afresh.
+            group = self._group
+            self._drop()
+            await self._connect(pooled=False)
+            assert self._smtp is not None
+            self._smtp.send(group)
+            self._group, self._pending = group, group.count(b"\n")
+            self._in_transaction = True
+            return await self._first_recipient(line)
 
     async def _first_recipient(self, line: bytes) -> Reply:
         """The first RCPT after a pipelined MAIL: written at once, then the MAIL
@@ -259,6 +269,12 @@ class NextHop:
     async def data(self, content: bytes) -> Reply:
         """Send the message; the reply is the next hop's answer to its end."""
         try:
+            if self._smtp is not None and not self._smtp.is_connected and self._envelope:
+                # The connection died while the client was still sending (a next
+                # hop that timed out waiting for our DATA, or restarted).  It never
+                # saw the message's end, so nothing was delivered: the same
+                # transaction again on a new connection, once.
+                await self._reopen()
             smtp = self._smtp
             if smtp is None:
                 raise ConnectionError("next hop connection lost")
@@ -284,15 +300,41 @@ class NextHop:
             reply = self._pass(await smtp.reply())
             self._data_sent = False
             self._in_transaction = False
+            self._envelope = []
             return reply
         except Exception as exc:
             return await self._failed("DATA", exc)
+
+    @property
+    def ready(self) -> bool:
+        """The open transaction can still be given its message: connected, or
+        able to open it again (``data``)."""
+        return self.connected or (self._smtp is not None and bool(self._envelope))
+
+    async def _reopen(self) -> None:
+        """This transaction's MAIL and accepted RCPTs on a new connection, one
+        command at a time (a rare path); the next hop must accept each again,
+        else ``ReplyError`` (a 4xx upstream: the MTA tries again later)."""
+        envelope = self._envelope
+        self._drop()
+        await self._connect(pooled=False)
+        assert self._smtp is not None
+        self._in_transaction = True
+        for line in envelope:
+            reply = self._pass(await self._smtp.command(line))
+            if not reply.ok and not line.startswith(b"XFORWARD"):
+                raise ReplyError(
+                    "reopen", Reply(451, f"4.4.2 next hop answered differently: {reply.line}")
+                )
+        self._envelope = envelope
+        log.info("next hop connection lost before the message; transaction opened again")
 
     async def reset(self) -> None:
         """End the downstream transaction without delivering anything."""
         if not self._in_transaction:
             return
         self._in_transaction = False
+        self._envelope = []
         if self._data_sent:
             # DATA is out: RSET would be read as message text after a 354.  A
             # dropped connection is the one way to end it that never delivers.
@@ -325,7 +367,7 @@ class NextHop:
         smtp, self._smtp = self._smtp, None
         in_transaction, self._in_transaction = self._in_transaction, False
         self._data_sent = False
-        self._pending, self._group = 0, b""
+        self._pending, self._group, self._envelope = 0, b"", []
         if smtp is None:
             return
         if in_transaction:

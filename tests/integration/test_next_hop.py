@@ -11,6 +11,7 @@ BDAT (CHUNKING) is exercised against a real Postfix in tests/e2e.
 from __future__ import annotations
 
 import smtplib
+import time
 import uuid
 from collections.abc import Iterator
 from email import message_from_bytes
@@ -165,3 +166,44 @@ def test_next_hop_refusing_data(gw: InProcessGateway, hop: Sink) -> None:
         c.sendmail(SENDER, [EXTERNAL], plain("accepted", "y"))
     got = hop.wait_for(1)
     assert subjects(got) == ["accepted"]
+
+
+def _send_body_after(c: smtplib.SMTP, hop: Sink, raw: bytes) -> tuple[int, bytes]:
+    """DATA, then the next hop's connection is closed (as a next hop that timed
+    out waiting for our DATA would), then the message."""
+    assert c.docmd("DATA")[0] == 354
+    time.sleep(0.2)  # our DATA reached the next hop
+    hop.drop_connections()
+    time.sleep(0.2)
+    c.send(raw + b".\r\n")
+    return c.getreply()
+
+
+def test_next_hop_lost_while_the_client_sends_is_opened_again(
+    gw: InProcessGateway, hop: Sink
+) -> None:
+    """Nothing was delivered on the lost connection (it never saw the end of the
+    message): the transaction is opened again on a new one, and sent once."""
+    with client(gw.port) as c:
+        assert c.mail(SENDER)[0] == 250
+        assert c.rcpt(EXTERNAL)[0] == 250 and c.rcpt(EXTERNAL2)[0] == 250
+        code, _ = _send_body_after(c, hop, plain("reopened", "x"))
+        assert code == 250
+    got = hop.wait_for(1)
+    hop.wait_for(2, timeout=0.5)
+    assert subjects(hop.messages) == ["reopened"]
+    assert got[0].rcpt_tos == [EXTERNAL, EXTERNAL2] and got[0].mail_from == SENDER
+
+
+def test_next_hop_answering_otherwise_on_the_new_connection_is_a_tempfail(
+    gw: InProcessGateway, hop: Sink
+) -> None:
+    with client(gw.port) as c:
+        c.mail(SENDER)
+        c.rcpt(EXTERNAL)
+        c.rcpt(EXTERNAL2)
+        hop.behaviour.refuse_rcpt = {EXTERNAL2}  # only the new connection is asked again
+        code, text = _send_body_after(c, hop, plain("not now", "x"))
+        assert code == 451 and b"answered differently" in text
+    hop.wait_for(1, timeout=0.5)
+    assert hop.messages == []
