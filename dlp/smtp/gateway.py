@@ -89,8 +89,22 @@ _HEAVY_LINE = re.compile(rb"\n" + _HEAVY, re.I)
 _HEAVY_FIRST = re.compile(_HEAVY, re.I)
 
 
+_MULTIPART = re.compile(rb"(?:^|\n)content-type:[ \t]*multipart/", re.I)
+
+
 def _has_heavy_part(content: bytes) -> bool:
-    return bool(_HEAVY_LINE.search(content) or _HEAVY_FIRST.match(content))
+    """Whether the message has a part that is not text (or is not text itself).
+
+    Only a multipart message has parts, so the body is searched only when the
+    top header says multipart: a plain message's 20 KB body costs the header's
+    search instead of a regex attempt at each of its line ends (10 -> 1 us)."""
+    end = content.find(b"\r\n\r\n")
+    if end == -1:  # no CRLF header end (bare LF, or header only): all of it
+        return bool(_HEAVY_LINE.search(content) or _HEAVY_FIRST.match(content))
+    head = content[: end + 2]
+    if _HEAVY_LINE.search(head) or _HEAVY_FIRST.match(head):
+        return True
+    return _MULTIPART.search(head) is not None and _HEAVY_LINE.search(content, end) is not None
 
 
 @dataclass
