@@ -109,10 +109,12 @@ class NextHop:
     _reused: bool = field(default=False, init=False)
     # DATA has been written and its reply not read yet (``open_data``).
     _data_sent: bool = field(default=False, init=False)
-    # A pipelined MAIL group written and not yet answered (``begin``): the
-    # group, and how many replies it is owed.
+    # A pipelined MAIL group not yet answered (``begin``): the group, how many
+    # replies it is owed, and whether it is still unwritten (it goes out with
+    # the first RCPT, in the same write).
     _group: bytes = field(default=b"", init=False)
     _pending: int = field(default=0, init=False)
+    _unsent: bool = field(default=False, init=False)
     # The next hop's refusal of the sender, the answer to every RCPT after it.
     _refused: Reply | None = field(default=None, init=False)
     # This transaction's MAIL group and accepted RCPT lines, to open it again on
@@ -131,10 +133,12 @@ class NextHop:
     ) -> Reply:
         """Open a downstream transaction (connecting first if needed): MAIL FROM.
 
-        Where the next hop offers PIPELINING, MAIL (with XFORWARD) is written now
-        and its reply read with the first RCPT's (``recipient``): the client is
-        told 250 at once, and a refusal of the sender by the next hop is the
-        answer to each RCPT instead, as with Postfix's ``smtpd_delay_reject``."""
+        Where the next hop offers PIPELINING, MAIL (with XFORWARD) is written with
+        the first RCPT, in one write, and its reply read with that RCPT's
+        (``recipient``): the client is told 250 at once, and a refusal of the
+        sender by the next hop is the answer to each RCPT instead, as with
+        Postfix's ``smtpd_delay_reject``.  A transaction that never gets a
+        recipient (every one refused here, or RSET) costs the next hop nothing."""
         try:
             if self._in_transaction:
                 await self.reset()
@@ -146,9 +150,8 @@ class NextHop:
             smtp = self._smtp
             assert smtp is not None
             if smtp.supports("pipelining"):
-                smtp.send(group)
                 self._group, self._pending = group, group.count(b"\n")
-                self._in_transaction = True
+                self._unsent = self._in_transaction = True
                 return Reply(250, "2.1.0 Ok")
             try:
                 return await self._mail_in_turn(group)
@@ -221,20 +224,23 @@ class NextHop:
             group = self._group
             self._drop()
             await self._connect(pooled=False)
-            assert self._smtp is not None
-            self._smtp.send(group)
             self._group, self._pending = group, group.count(b"\n")
-            self._in_transaction = True
+            self._unsent = self._in_transaction = True
             return await self._first_recipient(line)
 
     async def _first_recipient(self, line: bytes) -> Reply:
-        """The first RCPT after a pipelined MAIL: written at once, then the MAIL
+        """The first RCPT after a pipelined MAIL: written with the MAIL group in
+        one write (one system call here, one read at the next hop), then the
         group's replies and its own read in order."""
         smtp = self._smtp
         assert smtp is not None
         if self._pending == 0:
             return await self._command(line)
-        smtp.send(line + b"\r\n")
+        if self._unsent:
+            smtp.send((self._group, line, b"\r\n"))
+            self._unsent = False
+        else:
+            smtp.send(line + b"\r\n")
         replies = [await smtp.reply() for _ in range(self._pending)]
         rcpt = await smtp.reply()
         self._pending, self._group = 0, b""
@@ -254,6 +260,7 @@ class NextHop:
         smtp = self._smtp
         if (
             not self._in_transaction
+            or self._unsent
             or self._data_sent
             or smtp is None
             or not smtp.is_connected
@@ -335,6 +342,10 @@ class NextHop:
             return
         self._in_transaction = False
         self._envelope = []
+        if self._unsent:
+            # MAIL never went out (no recipient reached the next hop): nothing to end.
+            self._pending, self._group, self._unsent = 0, b"", False
+            return
         if self._data_sent:
             # DATA is out: RSET would be read as message text after a 354.  A
             # dropped connection is the one way to end it that never delivers.
@@ -365,8 +376,9 @@ class NextHop:
         deliver a copy the upstream will send again.
         """
         smtp, self._smtp = self._smtp, None
-        in_transaction, self._in_transaction = self._in_transaction, False
-        self._data_sent = False
+        # A transaction whose MAIL is still unwritten has sent the next hop nothing.
+        in_transaction = self._in_transaction and not self._unsent
+        self._in_transaction = self._data_sent = self._unsent = False
         self._pending, self._group, self._envelope = 0, b"", []
         if smtp is None:
             return
@@ -386,8 +398,7 @@ class NextHop:
 
     def _drop(self) -> None:
         smtp, self._smtp = self._smtp, None
-        self._in_transaction = False
-        self._data_sent = False
+        self._in_transaction = self._data_sent = self._unsent = False
         self._pending, self._group = 0, b""
         if smtp is not None:
             smtp.close()

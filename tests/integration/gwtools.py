@@ -122,6 +122,7 @@ class Sink:
         self.server: asyncio.base_events.Server | None = None
         self.port = 0
         self.connections = 0
+        self.mails = 0  # MAIL commands seen, refused ones too
         self.transports: list[Any] = []
         self.tls_seen: list[bool] = []
 
@@ -196,6 +197,7 @@ class _SinkHandler:
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
+        self.sink.mails += 1
         if self.sink.behaviour.refuse_mail:
             return self.sink.behaviour.refuse_mail
         envelope.mail_from = address

@@ -1,7 +1,7 @@
 """The next hop as the gateway speaks to it, with and without PIPELINING (issue 17).
 
-Where the next hop offers PIPELINING (Postfix does), MAIL is written at once and
-its reply read with the first RCPT's, and DATA goes out while the client is
+Where the next hop offers PIPELINING (Postfix does), MAIL is written with the
+first RCPT, in one write, and its reply read with that RCPT's, and DATA goes out while the client is
 still sending the message (``relay.NextHop``).  These tests hold both ways of
 speaking to the same outcomes: what the client is told, and what reached the
 next hop — never a message the client was not told 250 for, never a held one.
@@ -92,6 +92,33 @@ def test_several_messages_and_rset_in_one_session(gw: InProcessGateway, hop: Sin
     assert [m.content for m in got] == raw
     assert [m.rcpt_tos for m in got] == [[EXTERNAL, EXTERNAL2], [EXTERNAL], [EXTERNAL2]]
     assert all(m.xforward["IDENT"].startswith("dlp-") for m in got)
+
+
+def test_a_transaction_without_recipients_costs_the_next_hop_nothing(
+    gw: InProcessGateway, hop: Sink
+) -> None:
+    """MAIL whose every RCPT the gateway refuses itself, then RSET or QUIT: a
+    next hop with PIPELINING never sees that MAIL (it goes with the first RCPT),
+    one without sees it in turn and an RSET; either way its connection stays
+    usable for the next message (no tear-down, no new connection)."""
+    with client(gw.port) as c:
+        c.sendmail(SENDER, [EXTERNAL], plain("warm", "x"))
+    hop.wait_for(1)
+    mails, connections = hop.mails, hop.connections
+    with client(gw.port) as c:
+        assert c.mail(SENDER)[0] == 250
+        # Routing syntax: refused here whatever the next hop would say.
+        assert c.rcpt("someone%other@kaisha-abc.jp")[0] == 550
+        assert c.rset()[0] == 250
+        assert c.mail(SENDER)[0] == 250
+        assert c.docmd("RCPT", "TO:<a@@kaisha-abc.jp>")[0] == 553
+    with client(gw.port) as c:
+        c.sendmail(SENDER, [EXTERNAL2], plain("after", "y"))
+    got = hop.wait_for(2)
+    assert subjects(got) == ["warm", "after"]
+    assert got[1].rcpt_tos == [EXTERNAL2]
+    assert hop.mails == mails + (1 if hop.pipelining else 3)
+    assert hop.connections == connections
 
 
 def test_sender_refused_by_the_next_hop(gw: InProcessGateway, hop: Sink) -> None:
