@@ -234,6 +234,20 @@ class SmtpClient:
             and not (p.transport.is_closing())
         )
 
+    @property
+    def in_step(self) -> bool:
+        """Connected, and no reply received and not yet read, nor awaited: every
+        command sent has been answered and read (what the pool requires)."""
+        p = self._protocol
+        return (
+            self.is_connected
+            and p is not None
+            and not p.replies
+            and not p._lines
+            and not p.buffer
+            and not any(not w.done() for w in p.waiters)
+        )
+
     def supports(self, extension: str) -> bool:
         return extension.lower() in self.extensions
 
@@ -289,9 +303,12 @@ class SmtpClient:
         )
         try:
             return await waiter
-        except TimeoutError:
-            # The reply may still come and would then answer the *next* command:
-            # the connection is no longer usable.
+        except BaseException:
+            # A wait that ends without its reply - timed out, or cancelled because
+            # the upstream client went away - leaves a reply owed: it may still
+            # come and would then answer the *next* command, so a later session
+            # handed this connection would be told the wrong thing.  No longer
+            # usable: closed, and a closed connection is never pooled.
             self.close()
             raise
         finally:

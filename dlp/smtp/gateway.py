@@ -68,7 +68,7 @@ from dlp.sendlog.redact import is_ip_address, scrub_tree
 from dlp.smtp import metrics, senderloop
 from dlp.smtp.addresses import ROUTING_RULE, RoutingProblem, recipient_refusal
 from dlp.smtp.headers import ALWAYS, strip_fields
-from dlp.smtp.relay import ConnectionPool, MailParams, NextHop, RcptParams, Reply
+from dlp.smtp.relay import ConnectionPool, MailParams, NextHop, RcptParams, Reply, xtext
 from dlp.smtp.workers import ScanFn, ScanPool, default_scan_fn
 
 log = logging.getLogger("dlp.smtp")
@@ -1007,7 +1007,9 @@ class Gateway:
         if not attrs:
             attrs = {"ADDR": st.peer, "PROTO": "ESMTP"}
             if st.helo:
-                attrs["HELO"] = st.helo
+                # The client's own words: xtext, as XFORWARD values are (what an
+                # upstream Postfix sent us is xtext already and goes on as it came).
+                attrs["HELO"] = xtext(st.helo)
         attrs["IDENT"] = audit_key
         return attrs
 

@@ -85,7 +85,9 @@ class ConnectionPool:
         return None
 
     def give(self, smtp: SmtpClient) -> bool:
-        if len(self._idle) >= self.size or not smtp.is_connected:
+        # Only a connection with every reply read: one that still owes a reply
+        # would answer the next session's first command with it.
+        if len(self._idle) >= self.size or not smtp.in_step:
             return False
         self._idle.append((time.monotonic(), smtp))
         return True
@@ -146,7 +148,7 @@ class NextHop:
             if not self.connected:
                 await self._connect()
             group = self._mail_group(sender, params, xforward)
-            self._envelope = group.splitlines()
+            self._envelope = group.split(b"\r\n")[:-1]
             smtp = self._smtp
             assert smtp is not None
             if smtp.supports("pipelining"):
@@ -296,6 +298,10 @@ class NextHop:
                     smtp.send(b"DATA\r\n")
                     self._data_sent = True
                 start = self._pass(await smtp.reply())
+                if start.code < 400 and start.code != 354:
+                    # DATA is answered 354 or refused; anything else is a reply
+                    # out of step (a 250 here must never pass for the message's).
+                    raise ConnectionError(f"next hop answered DATA with {start.line[:60]}")
                 if start.code != 354:
                     # Refused: still in the transaction, where RSET works.
                     self._data_sent = False
@@ -304,13 +310,20 @@ class NextHop:
                 # below fails, the connection is dropped, and with it the
                 # unfinished message.
                 smtp.send(dot_stuff_parts(content))
-            reply = self._pass(await smtp.reply())
+            reply = self._pass(await smtp.reply(timeout=self._final_timeout(len(content))))
             self._data_sent = False
             self._in_transaction = False
             self._envelope = []
             return reply
         except Exception as exc:
             return await self._failed("DATA", exc)
+
+    def _final_timeout(self, size: int) -> float:
+        """The wait for the answer to the message's end: the next hop's own time
+        (``next_hop_timeout``) plus the message's transfer, which the same wait
+        covers (it was queued in one write) - allowed at 64 KiB/s, so a large
+        message over a slow link is not cut off and sent again."""
+        return self.settings.next_hop_timeout + size / 65536
 
     @property
     def ready(self) -> bool:
@@ -449,10 +462,13 @@ class NextHop:
         if not self._smtp.supports("xforward"):
             return None
         offered = {a.upper() for a in self._smtp.extensions.get("xforward", "").split()}
+        # Values are xtext (XFORWARD_README): printable ASCII without spaces.  Ours
+        # are made so (``xtext``); a value that is not is left out rather than
+        # let a control character (a bare CR) into the command line.
         args = [
-            f"{k}={v}".encode("ascii", "replace")
+            f"{k}={v}".encode("ascii")
             for k, v in attrs.items()
-            if k in offered and v and " " not in v
+            if k in offered and v and v.isascii() and v.isprintable() and " " not in v
         ]
         return b" ".join([b"XFORWARD", *args]) if args else None
 
@@ -475,9 +491,24 @@ class NextHop:
             return Reply(451, "4.4.2 next hop timed out, try again later")
         if isinstance(exc, ReplyError) and exc.reply.code >= 400:
             log.warning("next hop refused the connection at %s: %s", exc.stage, exc.reply.line)
+            if exc.reply.code >= 500:
+                # A next hop that will not talk to us (its banner, EHLO or STARTTLS
+                # refused) is a fault of this hop, not of the message: the sending
+                # MTA must try again later, never bounce (Postfix, too, treats a
+                # 5xx greeting as a reason to defer).
+                return Reply(451, f"4.4.1 next hop refused the connection: {exc.reply.line}")
             return self._pass(exc.reply)
         if isinstance(exc, ConnectionError | OSError):
             log.warning("next hop unavailable at %s: %s", stage, exc)
             return Reply(451, "4.4.1 next hop unavailable, try again later")
         log.warning("next hop failed at %s: %s", stage, type(exc).__name__)
         return Reply(451, "4.4.2 next hop connection failed, try again later")
+
+
+def xtext(value: str) -> str:
+    """``value`` as RFC 3461 xtext, the encoding of XFORWARD values: every octet
+    outside "!" to "~", and "+" and "=", as "+" and two hex digits."""
+    out = []
+    for b in value.encode("utf-8", "surrogateescape"):
+        out.append(chr(b) if 0x21 <= b <= 0x7E and b not in (0x2B, 0x3D) else f"+{b:02X}")
+    return "".join(out)

@@ -541,7 +541,9 @@ class GatewaySMTP(SMTP):
         finally:
             lines, self._batch = self._batch, None
         if lines:
-            await super().push(b"\r\n".join(lines))
+            # Through our push: replies held for the commands before this EHLO in a
+            # pipelined group go out first, in order (RFC 2920 3.2).
+            await self.push(b"\r\n".join(lines))
 
     async def push(self, status: AnyStr) -> None:
         data = status.encode("utf-8") if isinstance(status, str) else status

@@ -61,6 +61,8 @@ class SinkBehaviour:
     data_reply: str = ""
     data_delay: float = 0.0
     rcpt_delay: float = 0.0
+    mail_delay: float = 0.0
+    rset_delay: float = 0.0
 
 
 class _SinkSMTP(SMTP):
@@ -74,6 +76,12 @@ class _SinkSMTP(SMTP):
             xf[k] = v
         self.session.xforward = xf  # type: ignore[attr-defined]
         await self.push("250 2.0.0 Ok")
+
+    async def smtp_RSET(self, arg: str | None) -> None:
+        delay = self.event_handler.sink.behaviour.rset_delay
+        if delay:
+            await asyncio.sleep(delay)
+        await super().smtp_RSET(arg)
 
     def _getparams(self, params: Any) -> Any:
         out = super()._getparams(params)
@@ -198,6 +206,8 @@ class _SinkHandler:
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
         self.sink.mails += 1
+        if self.sink.behaviour.mail_delay:
+            await asyncio.sleep(self.sink.behaviour.mail_delay)
         if self.sink.behaviour.refuse_mail:
             return self.sink.behaviour.refuse_mail
         envelope.mail_from = address

@@ -399,6 +399,43 @@ def test_a_pipelining_client_gets_every_reply_in_order(gw: InProcessGateway, sin
     assert [m.xforward["IDENT"] for m in got] == ["PIPE0", "PIPE1"]
 
 
+def test_an_ehlo_ending_a_pipelined_group_is_answered_after_the_rest(
+    gw: InProcessGateway, sink: Sink
+) -> None:
+    """RFC 2920 lets EHLO end a group: MAIL's and RCPT's replies, held while EHLO
+    waited in the buffer, go out before EHLO's, not after the next command's."""
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as s:
+        f = s.makefile("rwb")
+
+        def reply() -> bytes:
+            while (line := f.readline())[3:4] == b"-":
+                pass
+            return line
+
+        reply()
+        f.write(b"EHLO mta.example.lg.jp\r\n")
+        f.flush()
+        reply()
+        f.write(f"MAIL FROM:<{SENDER}>\r\nRCPT TO:<{EXTERNAL}>\r\n".encode() + b"EHLO again\r\n")
+        f.flush()
+        s.settimeout(5)  # a lost reply shows as a timeout here, not as a hang
+        assert [reply()[:3] for _ in range(3)] == [b"250", b"250", b"250"]
+        f.write(b"NOOP\r\n")
+        f.flush()
+        assert reply().startswith(b"250 2.0.0")  # NOOP's own, nothing left over
+
+
+def test_the_client_helo_reaches_the_next_hop_as_xtext(gw: InProcessGateway, sink: Sink) -> None:
+    """Without an upstream XFORWARD, the gateway sends the client's HELO name
+    itself; XFORWARD values are xtext, so "+" and "=" (and any control or
+    non-ASCII octet) are hex-escaped, never written raw into the command line."""
+    with smtplib.SMTP("127.0.0.1", gw.port, timeout=30) as c:
+        c.ehlo("pc+1=x.example.lg.jp")
+        c.sendmail(SENDER, [EXTERNAL], plain("xtext", "x"))
+    got = sink.wait_for(1)
+    assert got[0].xforward["HELO"] == "pc+2B1+3Dx.example.lg.jp"
+
+
 def test_size_limits(gw: InProcessGateway, sink: Sink) -> None:
     limit = gw.settings.smtp.max_message_size
     with client(gw.port) as c:

@@ -10,10 +10,12 @@ BDAT (CHUNKING) is exercised against a real Postfix in tests/e2e.
 
 from __future__ import annotations
 
+import asyncio
 import smtplib
+import socket
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from email import message_from_bytes
 
 import pytest
@@ -119,6 +121,148 @@ def test_a_transaction_without_recipients_costs_the_next_hop_nothing(
     assert got[1].rcpt_tos == [EXTERNAL2]
     assert hop.mails == mails + (1 if hop.pipelining else 3)
     assert hop.connections == connections
+
+
+class RawClient:
+    """A client that can walk away without waiting for a reply (as Postfix does
+    after QUIT with ``smtp_skip_quit_response = yes``, its default)."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self.buf = b""
+        assert self.reply().startswith(b"220")
+
+    def reply(self) -> bytes:
+        while True:
+            while b"\r\n" not in self.buf:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    raise EOFError(self.buf)
+                self.buf += chunk
+            line, self.buf = self.buf.split(b"\r\n", 1)
+            if line[3:4] != b"-":
+                return line
+
+    def cmd(self, line: str) -> bytes:
+        self.sock.sendall(line.encode() + b"\r\n")
+        return self.reply()
+
+    def leave(self, last: str = "") -> None:
+        if last:
+            self.sock.sendall(last.encode() + b"\r\n")
+        self.sock.close()
+
+
+REFUSED = "nobody@kaisha-abc.jp"
+
+
+@pytest.mark.parametrize(
+    "walk_away",
+    [
+        # RSET for the refused recipient's transaction goes out; its reply is late.
+        ("rset_delay", [f"MAIL FROM:<{SENDER}>", f"RCPT TO:<{REFUSED}>"], "QUIT"),
+        ("rset_delay", [f"MAIL FROM:<{SENDER}>", f"RCPT TO:<{EXTERNAL}>"], "RSET"),
+        # MAIL (one by one) or MAIL + RCPT (pipelined) out, their replies late.
+        ("mail_delay", [], f"MAIL FROM:<{SENDER}>"),
+        ("rcpt_delay", [f"MAIL FROM:<{SENDER}>"], f"RCPT TO:<{EXTERNAL}>"),
+    ],
+    ids=["quit-after-refused-rcpt", "rset", "mail", "rcpt"],
+)
+def test_a_client_that_walks_away_leaves_no_reply_owed_to_the_next(
+    gw: InProcessGateway, hop: Sink, walk_away: tuple[str, list[str], str]
+) -> None:
+    """A client that goes while the next hop still owes a reply (a slow RSET,
+    MAIL or RCPT) must not leave that reply for the next session on the same
+    pooled connection: it would be read as the answer to the next command, and
+    a 250 owed to RCPT taken for the message's would tell the next client 250
+    for a message that never reached the next hop."""
+    delay, commands, last = walk_away
+    hop.behaviour.refuse_rcpt = {REFUSED}
+    with client(gw.port) as c:  # a pooled connection to reuse
+        c.sendmail(SENDER, [EXTERNAL], plain("warm", "x"))
+    hop.wait_for(1)
+    setattr(hop.behaviour, delay, 0.5)
+    a = RawClient(gw.port)
+    a.cmd("EHLO mta.example.lg.jp")
+    for line in commands:
+        a.cmd(line)
+    a.leave(last)
+    time.sleep(0.2)  # the gateway has seen the client go; the reply is still owed
+    setattr(hop.behaviour, delay, 0.0)
+    with client(gw.port) as c:
+        refused = c.sendmail(SENDER, [EXTERNAL2], plain("after", "y"))
+    assert refused == {}
+    got = hop.wait_for(2)
+    assert subjects(got) == ["warm", "after"]
+    assert got[1].rcpt_tos == [EXTERNAL2]
+
+
+def _scripted_next_hop(
+    lt: LoopThread, banner: bytes, answer: Callable[[bytes], bytes]
+) -> asyncio.base_events.Server:
+    """A next hop that greets with ``banner`` and answers each line with
+    ``answer(line)``: for the replies no well-behaved server gives."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(banner)
+        while line := await reader.readline():
+            writer.write(answer(line))
+        writer.close()
+
+    async def start() -> asyncio.base_events.Server:
+        return await asyncio.start_server(serve, "127.0.0.1", 0)
+
+    server: asyncio.base_events.Server = lt.call(start())
+    return server
+
+
+async def _close(server: asyncio.base_events.Server) -> None:
+    server.close()
+    await server.wait_closed()
+
+
+def test_a_next_hop_refusing_to_talk_is_a_tempfail(
+    lt: LoopThread, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A next hop whose greeting is 5xx (busy, or refusing us) is this hop's
+    fault, not the message's: the client is told 4xx and tries again later,
+    never a 5xx that would bounce every message."""
+    server = _scripted_next_hop(
+        lt, b"554 5.3.2 busy, come back later\r\n", lambda line: b"503 5.5.1 no\r\n"
+    )
+    port = server.sockets[0].getsockname()[1]
+    g = InProcessGateway(write_config(tmp_path_factory.mktemp("gw"), next_hop_port=port), lt)
+    try:
+        with client(g.port) as c:
+            code, text = c.mail(SENDER)
+        assert code == 451 and text.startswith(b"4.4.1") and b"554 5.3.2 busy" in text
+    finally:
+        g.stop()
+        lt.call(_close(server))
+
+
+def test_a_next_hop_answering_data_out_of_step_is_a_tempfail(
+    lt: LoopThread, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """DATA is answered 354 or refused.  A 250 there (a reply out of step) must
+    never be taken for the answer to the message: the client is told 4xx."""
+
+    def answer(line: bytes) -> bytes:
+        if line.upper().startswith(b"EHLO"):
+            return b"250-next.test\r\n250 PIPELINING\r\n"
+        return b"250 2.0.0 Ok\r\n"  # DATA included
+
+    server = _scripted_next_hop(lt, b"220 next.test ESMTP\r\n", answer)
+    port = server.sockets[0].getsockname()[1]
+    g = InProcessGateway(write_config(tmp_path_factory.mktemp("gw"), next_hop_port=port), lt)
+    try:
+        with client(g.port) as c:
+            assert c.mail(SENDER)[0] == 250 and c.rcpt(EXTERNAL)[0] == 250
+            code, text = c.data(plain("out of step", "x"))
+        assert code == 451, text
+    finally:
+        g.stop()
+        lt.call(_close(server))
 
 
 def test_sender_refused_by_the_next_hop(gw: InProcessGateway, hop: Sink) -> None:

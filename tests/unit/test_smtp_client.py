@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dlp.smtp.client import Reply, ReplyError, SmtpClient, _extensions, _Protocol
+from dlp.smtp.relay import xtext
 
 REPLIES = [
     (
@@ -142,3 +143,27 @@ async def test_a_refusing_banner_is_a_reply_error() -> None:
         with pytest.raises(ReplyError) as err:
             await c.connect()
         assert err.value.reply.code == 554 and err.value.stage == "banner"
+
+
+def _xtext_decode(value: str) -> bytes:
+    out = bytearray()
+    i = 0
+    while i < len(value):
+        if value[i] == "+":
+            out.append(int(value[i + 1 : i + 3], 16))
+            i += 3
+        else:
+            out.append(ord(value[i]))
+            i += 1
+    return bytes(out)
+
+
+@given(st.text())
+def test_xtext_is_one_token_of_printable_ascii_that_decodes_back(value: str) -> None:
+    """XFORWARD values (the client's HELO name, which it chose): one token of
+    printable ASCII, so no CR, LF or space can end or split the command, and
+    the next hop decodes exactly what the client said."""
+    encoded = xtext(value)
+    assert encoded.isascii() and encoded.isprintable() and " " not in encoded
+    assert "=" not in encoded
+    assert _xtext_decode(encoded) == value.encode("utf-8", "surrogateescape")
