@@ -321,9 +321,13 @@ class NextHop:
     def _final_timeout(self, size: int) -> float:
         """The wait for the answer to the message's end: the next hop's own time
         (``next_hop_timeout``) plus the message's transfer, which the same wait
-        covers (it was queued in one write) - allowed at 64 KiB/s, so a large
-        message over a slow link is not cut off and sent again."""
-        return self.settings.next_hop_timeout + size / 65536
+        covers (it was queued in one write), allowed at 64 KiB/s so a large
+        message over a slow link is not cut off and sent again - at most one
+        more ``next_hop_timeout``, the share of the session's idle budget
+        (``config._check_timeouts``) that waiting for the 354 would take
+        without early DATA."""
+        nh = self.settings.next_hop_timeout
+        return nh + min(size / 65536, nh)
 
     @property
     def ready(self) -> bool:
