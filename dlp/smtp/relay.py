@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -37,7 +38,7 @@ from dlp.config import SmtpSettings
 from dlp.smtp.client import Reply, ReplyError, SmtpClient
 from dlp.smtp.datareader import dot_stuff_parts, with_crlf_line_ends
 
-__all__ = ["ConnectionPool", "MailParams", "NextHop", "RcptParams", "Reply"]
+__all__ = ["ConnectionPool", "MailParams", "NextHop", "RcptParams", "Reply", "xtext"]
 
 log = logging.getLogger("dlp.smtp.relay")
 
@@ -512,7 +513,12 @@ class NextHop:
 def xtext(value: str) -> str:
     """``value`` as RFC 3461 xtext, the encoding of XFORWARD values: every octet
     outside "!" to "~", and "+" and "=", as "+" and two hex digits."""
+    if _XTEXT_PLAIN.fullmatch(value):
+        return value  # a host name: nothing to escape
     out = []
     for b in value.encode("utf-8", "surrogateescape"):
         out.append(chr(b) if 0x21 <= b <= 0x7E and b not in (0x2B, 0x3D) else f"+{b:02X}")
     return "".join(out)
+
+
+_XTEXT_PLAIN = re.compile(r"[!-*,-<>-~]*")  # "!" to "~" without "+" (2B) and "=" (3D)
