@@ -40,6 +40,8 @@ static unsigned char gap_map[0x10000 / 8];
 static unsigned char invisible_map[0x10000 / 8];
 static unsigned char stop_map[0x10000 / 8]; /* digits and invisible characters */
 static unsigned char glue_map[0x10000 / 8];
+/* No ASCII character is invisible (set_separators): the SWAR skip holds. */
+static int ascii_stops_only_at_digits = 0;
 
 #define BIT(map, c) ((map)[(c) >> 3] & (1u << ((c) & 7)))
 #define SETBIT(map, c) ((map)[(c) >> 3] |= (unsigned char)(1u << ((c) & 7)))
@@ -300,6 +302,15 @@ set_separators(PyObject *self, PyObject *args)
     }
     for (size_t k = 0; k < sizeof(stop_map); k++) {
         stop_map[k] = digit_map[k] | invisible_map[k];
+    }
+    /* The one-byte skip (mynumber_scan) passes over ASCII that is not a digit: it
+     * may only while no ASCII character stops the scan.  Were one ever named
+     * invisible, the skip is off rather than wrong. */
+    ascii_stops_only_at_digits = 1;
+    for (Py_UCS4 c = 0; c < 0x80; c++) {
+        if (BIT(invisible_map, c)) {
+            ascii_stops_only_at_digits = 0;
+        }
     }
     /* Spaces separate groups but do not join a number to the digits around it. */
     joiner_map[0x20 >> 3] &= (unsigned char)~(1u << (0x20 & 7));

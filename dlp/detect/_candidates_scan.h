@@ -106,7 +106,9 @@ FN(mynumber_scan)(const CH *p, Py_ssize_t n, PyObject *out, Py_ssize_t *shaped)
     Py_ssize_t i = 0;
     int d[12];
     for (;;) {
-        if (sizeof(CH) == 1) { /* the one invisible character below 0x100 is U+00AD */
+        /* Below 0x100 the invisible characters are >= 0x80 (U+00AD): a word of
+         * ASCII without a digit holds nothing that stops the scan. */
+        if (sizeof(CH) == 1 && ascii_stops_only_at_digits) {
             while (i + 8 <= n && !digit_or_high8(load8((const Py_UCS1 *)(p + i)))) {
                 i += 8;
             }
