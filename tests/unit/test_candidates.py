@@ -264,9 +264,7 @@ latin1 = st.lists(
         st.sampled_from([11, 15])
         .flatmap(lambda k: st.text(alphabet="0123456789", min_size=k, max_size=k))
         .map(_ascii_number),
-        st.text(
-            alphabet=" \t\n-,:/.aZé\u00ad\u00a0½²¹³¼¾\x7f\x80\xff", min_size=1, max_size=4
-        ),
+        st.text(alphabet=" \t\n-,:/.aZé\u00ad\u00a0½²¹³¼¾\x7f\x80\xff", min_size=1, max_size=4),
         st.integers(1, 40).map(lambda k: "x" * k),
     ),
     max_size=30,
