@@ -7,6 +7,7 @@ import asyncio
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -382,3 +383,19 @@ def mime_with_attachment(
     msg.add_attachment(data, maintype="application", subtype="octet-stream", filename=filename)
     raw = msg.as_bytes()
     return extra_headers.encode() + raw
+
+
+SENDER = "sender@example.lg.jp"
+EXTERNAL = "someone@kaisha-abc.jp"
+
+
+def plain(subject: str, body: str, extra: str = "", *, first: str = "") -> bytes:
+    """A plain UTF-8 message from SENDER to EXTERNAL: ``extra`` header lines go
+    after Message-ID, ``first`` ones before From."""
+    return (
+        f"{first}From: {SENDER}\r\nTo: {EXTERNAL}\r\nSubject: {subject}\r\n"
+        f"Message-ID: <{uuid.uuid4().hex}@example.lg.jp>\r\n{extra}"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        "Content-Transfer-Encoding: 8bit\r\n\r\n"
+        f"{body}\r\n"
+    ).encode()

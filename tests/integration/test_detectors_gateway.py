@@ -7,26 +7,15 @@ import os
 import smtplib
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 
 import pytest
-from gwtools import InProcessGateway, LoopThread, Sink, sendlog_entries, write_config
+from gwtools import InProcessGateway, LoopThread, Sink, plain, sendlog_entries, write_config
 
 pytestmark = pytest.mark.timeout(60)
 
 SENDER = "sender@example.lg.jp"
 EXTERNAL = "someone@kaisha-abc.jp"
-
-
-def plain(subject: str, body: str) -> bytes:
-    return (
-        f"From: {SENDER}\r\nTo: {EXTERNAL}\r\nSubject: {subject}\r\n"
-        f"Message-ID: <{uuid.uuid4().hex}@example.lg.jp>\r\n"
-        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
-        "Content-Transfer-Encoding: 8bit\r\n\r\n"
-        f"{body}\r\n"
-    ).encode()
 
 
 @pytest.fixture(scope="module")

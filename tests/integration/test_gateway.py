@@ -13,7 +13,6 @@ import smtplib
 import socket
 import ssl
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from gwtools import (
     Sink,
     fault_scan,
     mime_with_attachment,
+    plain,
     sendlog_entries,
     write_config,
 )
@@ -38,16 +38,6 @@ EXTERNAL = "someone@kaisha-abc.jp"
 EXTERNAL2 = "other@torihikisaki.co.jp"
 LOOKALIKE = "aaabb@exp.com"  # the partner is exp.co.jp
 N1, N2, N3 = my_number("12345678901"), my_number("23456789012"), my_number("98765432109")
-
-
-def plain(subject: str, body: str, extra: str = "") -> bytes:
-    return (
-        f"From: {SENDER}\r\nTo: {EXTERNAL}\r\nSubject: {subject}\r\n"
-        f"Message-ID: <{uuid.uuid4().hex}@example.lg.jp>\r\n{extra}"
-        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
-        "Content-Transfer-Encoding: 8bit\r\n\r\n"
-        f"{body}\r\n"
-    ).encode()
 
 
 MYNUMBER_BODY = (

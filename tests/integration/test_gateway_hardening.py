@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from gwtools import InProcessGateway, LoopThread, Sink, sendlog_entries, write_config
+from gwtools import plain as gwtools_plain
 from support import my_number
 
 from dlp.smtp.gateway import JsonFormatter
@@ -28,13 +29,7 @@ EXTERNAL = "someone@kaisha-abc.jp"
 
 
 def plain(subject: str, body: str, extra: str = "") -> bytes:
-    return (
-        f"{extra}From: {SENDER}\r\nTo: {EXTERNAL}\r\nSubject: {subject}\r\n"
-        f"Message-ID: <{uuid.uuid4().hex}@example.lg.jp>\r\n"
-        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
-        "Content-Transfer-Encoding: 8bit\r\n\r\n"
-        f"{body}\r\n"
-    ).encode()
+    return gwtools_plain(subject, body, first=extra)
 
 
 class JsonLines(logging.Handler):

@@ -14,12 +14,11 @@ import asyncio
 import smtplib
 import socket
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from email import message_from_bytes
 
 import pytest
-from gwtools import InProcessGateway, LoopThread, Received, Sink, write_config
+from gwtools import InProcessGateway, LoopThread, Received, Sink, plain, write_config
 from support import my_number
 
 pytestmark = pytest.mark.timeout(60)
@@ -27,16 +26,6 @@ pytestmark = pytest.mark.timeout(60)
 SENDER = "sender@example.lg.jp"
 EXTERNAL = "someone@kaisha-abc.jp"
 EXTERNAL2 = "other@torihikisaki.co.jp"
-
-
-def plain(subject: str, body: str) -> bytes:
-    return (
-        f"From: {SENDER}\r\nTo: {EXTERNAL}\r\nSubject: {subject}\r\n"
-        f"Message-ID: <{uuid.uuid4().hex}@example.lg.jp>\r\n"
-        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
-        "Content-Transfer-Encoding: 8bit\r\n\r\n"
-        f"{body}\r\n"
-    ).encode()
 
 
 HELD_BODY = (
