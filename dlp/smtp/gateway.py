@@ -1128,7 +1128,15 @@ def _short(text: str) -> str:
 
 
 def _own_key() -> str:
-    return "dlp-" + secrets.token_hex(8)
+    """``dlp-`` and 64 random bits as sixteen letters a-p.  No digits: hex ones
+    could hold a twelve-digit run with a valid check digit (1 key in about
+    2,600), which every log and send-log entry would then show masked, and the
+    key would no longer match the client's reply, the next hop's log or the
+    hold queue."""
+    return "dlp-" + secrets.token_hex(8).translate(_HEX_TO_LETTERS)
+
+
+_HEX_TO_LETTERS = str.maketrans("0123456789abcdef", "abcdefghijklmnop")
 
 
 def cores() -> int:

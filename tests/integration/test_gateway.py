@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import smtplib
 import socket
 import ssl
@@ -96,8 +97,11 @@ def test_clean_mail_is_relayed_byte_for_byte(gw: InProcessGateway, sink: Sink) -
     assert len(got) == 1
     assert got[0].content == raw  # not one byte changed, no header added on deliver
     assert got[0].mail_from == SENDER and got[0].rcpt_tos == [EXTERNAL]
-    # Our own audit key reaches the next hop as XFORWARD IDENT.
-    assert got[0].xforward["IDENT"].startswith("dlp-") and got[0].xforward["ADDR"] == "127.0.0.1"
+    # Our own audit key reaches the next hop as XFORWARD IDENT, the same as in the
+    # client's reply, and holds no digit that a log's masking could take for a number.
+    key = got[0].xforward["IDENT"]
+    assert re.fullmatch(r"dlp-[a-p]{16}", key) and key in reply.decode()
+    assert got[0].xforward["ADDR"] == "127.0.0.1"
 
 
 def test_several_messages_in_one_session(gw: InProcessGateway, sink: Sink) -> None:
