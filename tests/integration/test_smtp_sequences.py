@@ -50,12 +50,13 @@ def gw(
     g.stop()
 
 
-# A command: ("MAIL",), ("RCPT", address), ("DATA",), ("RSET",), ("NOOP",), ("EHLO",).
+# A command: ("MAIL",), ("RCPT", address), ("DATA",), ("RSET",), ("NOOP",), ("EHLO",),
+# ("HELO",), ("XFORWARD",) (Postfix's, before MAIL only).
 command = st.one_of(
     st.just(("MAIL",)),
     st.sampled_from(RECIPIENTS).map(lambda a: ("RCPT", a)),
     st.just(("DATA",)),
-    st.sampled_from([("RSET",), ("NOOP",), ("EHLO",)]),
+    st.sampled_from([("RSET",), ("NOOP",), ("EHLO",), ("HELO",), ("XFORWARD",)]),
 )
 
 
@@ -101,8 +102,10 @@ class Model:
             if not self.in_mail or not self.accepted:
                 return {503, 554}
             return {354}
+        if verb == "XFORWARD":
+            return {503} if self.in_mail else {250}
         if verb != "NOOP":
-            self.reset()  # RSET, EHLO
+            self.reset()  # RSET, EHLO, HELO
         return {250}
 
     def reset(self) -> None:
@@ -143,6 +146,10 @@ def _line(cmd: tuple[str, ...]) -> bytes:
         return f"RCPT TO:<{cmd[1]}>\r\n".encode()
     if verb == "EHLO":
         return b"EHLO mta.example.lg.jp\r\n"
+    if verb == "HELO":
+        return b"HELO mta.example.lg.jp\r\n"
+    if verb == "XFORWARD":
+        return b"XFORWARD NAME=pc1.example.lg.jp ADDR=192.0.2.9 PROTO=ESMTP\r\n"
     return verb.encode() + b"\r\n"
 
 
