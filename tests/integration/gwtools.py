@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import threading
 import time
 import uuid
@@ -399,3 +400,41 @@ def plain(subject: str, body: str, extra: str = "", *, first: str = "") -> bytes
         "Content-Transfer-Encoding: 8bit\r\n\r\n"
         f"{body}\r\n"
     ).encode()
+
+
+class RawClient:
+    """SMTP over a bare socket: commands sent as they are (several in one write,
+    as RFC 2920 allows), each reply read whole, and free to walk away without
+    waiting (as Postfix does after QUIT with ``smtp_skip_quit_response = yes``)."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=20)
+        self.buf = b""
+        assert self.reply()[0] == 220
+
+    def reply(self) -> tuple[int, bytes]:
+        """The next reply's code and its lines."""
+        lines = []
+        while True:
+            while b"\r\n" not in self.buf:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    raise EOFError(b"\n".join(lines) + self.buf)
+                self.buf += chunk
+            line, self.buf = self.buf.split(b"\r\n", 1)
+            lines.append(line)
+            if line[3:4] != b"-":
+                return int(line[:3]), b"\n".join(lines)
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def cmd(self, line: str) -> tuple[int, bytes]:
+        self.send(line.encode() + b"\r\n")
+        return self.reply()
+
+    def leave(self, last: str = "") -> None:
+        """Close, after sending ``last`` (if any) without reading its reply."""
+        if last:
+            self.send(last.encode() + b"\r\n")
+        self.sock.close()

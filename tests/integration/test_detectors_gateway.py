@@ -10,12 +10,18 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-from gwtools import InProcessGateway, LoopThread, Sink, plain, sendlog_entries, write_config
+from gwtools import (
+    EXTERNAL,
+    SENDER,
+    InProcessGateway,
+    LoopThread,
+    Sink,
+    plain,
+    sendlog_entries,
+    write_config,
+)
 
 pytestmark = pytest.mark.timeout(60)
-
-SENDER = "sender@example.lg.jp"
-EXTERNAL = "someone@kaisha-abc.jp"
 
 
 @pytest.fixture(scope="module")

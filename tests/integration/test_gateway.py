@@ -21,6 +21,8 @@ from typing import Any
 import aiosmtplib
 import pytest
 from gwtools import (
+    EXTERNAL,
+    SENDER,
     InProcessGateway,
     LoopThread,
     Sink,
@@ -34,8 +36,6 @@ from support import free_port, my_number
 
 pytestmark = pytest.mark.timeout(60)
 
-SENDER = "sender@example.lg.jp"
-EXTERNAL = "someone@kaisha-abc.jp"
 EXTERNAL2 = "other@torihikisaki.co.jp"
 LOOKALIKE = "aaabb@exp.com"  # the partner is exp.co.jp
 N1, N2, N3 = my_number("12345678901"), my_number("23456789012"), my_number("98765432109")

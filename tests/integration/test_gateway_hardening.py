@@ -15,7 +15,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gwtools import InProcessGateway, LoopThread, Sink, sendlog_entries, write_config
+from gwtools import (
+    EXTERNAL,
+    SENDER,
+    InProcessGateway,
+    LoopThread,
+    Sink,
+    sendlog_entries,
+    write_config,
+)
 from gwtools import plain as gwtools_plain
 from support import my_number
 
@@ -23,9 +31,7 @@ from dlp.smtp.gateway import JsonFormatter
 
 pytestmark = pytest.mark.timeout(60)
 
-SENDER = "sender@example.lg.jp"
 OWN = "example.lg.jp"  # own domain in write_config's allowlist
-EXTERNAL = "someone@kaisha-abc.jp"
 
 
 def plain(subject: str, body: str, extra: str = "") -> bytes:

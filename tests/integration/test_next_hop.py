@@ -1,8 +1,8 @@
 """The next hop as the gateway speaks to it, with and without PIPELINING (issue 17).
 
 Where the next hop offers PIPELINING (Postfix does), MAIL is written with the
-first RCPT, in one write, and its reply read with that RCPT's, and DATA goes out while the client is
-still sending the message (``relay.NextHop``).  These tests hold both ways of
+first RCPT, in one write, and its reply read with that RCPT's, and DATA goes out
+while the client is still sending the message (``relay.NextHop``).  These tests hold both ways of
 speaking to the same outcomes: what the client is told, and what reached the
 next hop — never a message the client was not told 250 for, never a held one.
 BDAT (CHUNKING) is exercised against a real Postfix in tests/e2e.
@@ -12,19 +12,26 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
-import socket
 import time
 from collections.abc import Callable, Iterator
 from email import message_from_bytes
 
 import pytest
-from gwtools import InProcessGateway, LoopThread, Received, Sink, plain, write_config
+from gwtools import (
+    EXTERNAL,
+    SENDER,
+    InProcessGateway,
+    LoopThread,
+    RawClient,
+    Received,
+    Sink,
+    plain,
+    write_config,
+)
 from support import my_number
 
 pytestmark = pytest.mark.timeout(60)
 
-SENDER = "sender@example.lg.jp"
-EXTERNAL = "someone@kaisha-abc.jp"
 EXTERNAL2 = "other@torihikisaki.co.jp"
 
 
@@ -110,36 +117,6 @@ def test_a_transaction_without_recipients_costs_the_next_hop_nothing(
     assert got[1].rcpt_tos == [EXTERNAL2]
     assert hop.mails == mails + (1 if hop.pipelining else 3)
     assert hop.connections == connections
-
-
-class RawClient:
-    """A client that can walk away without waiting for a reply (as Postfix does
-    after QUIT with ``smtp_skip_quit_response = yes``, its default)."""
-
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
-        self.buf = b""
-        assert self.reply().startswith(b"220")
-
-    def reply(self) -> bytes:
-        while True:
-            while b"\r\n" not in self.buf:
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    raise EOFError(self.buf)
-                self.buf += chunk
-            line, self.buf = self.buf.split(b"\r\n", 1)
-            if line[3:4] != b"-":
-                return line
-
-    def cmd(self, line: str) -> bytes:
-        self.sock.sendall(line.encode() + b"\r\n")
-        return self.reply()
-
-    def leave(self, last: str = "") -> None:
-        if last:
-            self.sock.sendall(last.encode() + b"\r\n")
-        self.sock.close()
 
 
 REFUSED = "nobody@kaisha-abc.jp"
