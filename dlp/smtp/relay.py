@@ -112,12 +112,12 @@ class NextHop:
     _reused: bool = field(default=False, init=False)
     # DATA has been written and its reply not read yet (``open_data``).
     _data_sent: bool = field(default=False, init=False)
-    # A pipelined MAIL group not yet answered (``begin``): the group, how many
-    # replies it is owed, and whether it is still unwritten (it goes out with
-    # the first RCPT, in the same write).
+    # A pipelined MAIL group not yet written (``begin``; it goes out with the
+    # first RCPT, in the same write): the group, and how many replies it will be
+    # owed.  ``_pending`` is 0 once it is written; the group is kept until its
+    # replies are read, to send again on a new connection (``_recipient``).
     _group: bytes = field(default=b"", init=False)
     _pending: int = field(default=0, init=False)
-    _unsent: bool = field(default=False, init=False)
     # The next hop's refusal of the sender, the answer to every RCPT after it.
     _refused: Reply | None = field(default=None, init=False)
     # This transaction's MAIL group and accepted RCPT lines, to open it again on
@@ -154,7 +154,7 @@ class NextHop:
             assert smtp is not None
             if smtp.supports("pipelining"):
                 self._group, self._pending = group, group.count(b"\n")
-                self._unsent = self._in_transaction = True
+                self._in_transaction = True
                 return Reply(250, "2.1.0 Ok")
             try:
                 return await self._mail_in_turn(group)
@@ -228,7 +228,7 @@ class NextHop:
             self._drop()
             await self._connect(pooled=False)
             self._group, self._pending = group, group.count(b"\n")
-            self._unsent = self._in_transaction = True
+            self._in_transaction = True
             return await self._first_recipient(line)
 
     async def _first_recipient(self, line: bytes) -> Reply:
@@ -237,16 +237,13 @@ class NextHop:
         group's replies and its own read in order."""
         smtp = self._smtp
         assert smtp is not None
-        if self._pending == 0:
+        owed, self._pending = self._pending, 0
+        if owed == 0:
             return await self._command(line)
-        if self._unsent:
-            smtp.send((self._group, line, b"\r\n"))
-            self._unsent = False
-        else:
-            smtp.send(line + b"\r\n")
-        replies = [await smtp.reply() for _ in range(self._pending)]
+        smtp.send((self._group, line, b"\r\n"))
+        replies = [await smtp.reply() for _ in range(owed)]
         rcpt = await smtp.reply()
-        self._pending, self._group = 0, b""
+        self._group = b""
         mail = await self._mail_replies(replies)
         if not mail.ok:
             # The RCPT that went with a refused MAIL was refused as out of
@@ -263,7 +260,7 @@ class NextHop:
         smtp = self._smtp
         if (
             not self._in_transaction
-            or self._unsent
+            or self._pending
             or self._data_sent
             or smtp is None
             or not smtp.is_connected
@@ -360,9 +357,9 @@ class NextHop:
             return
         self._in_transaction = False
         self._envelope = []
-        if self._unsent:
+        if self._pending:
             # MAIL never went out (no recipient reached the next hop): nothing to end.
-            self._pending, self._group, self._unsent = 0, b"", False
+            self._pending, self._group = 0, b""
             return
         if self._data_sent:
             # DATA is out: RSET would be read as message text after a 354.  A
@@ -370,16 +367,7 @@ class NextHop:
             self._drop()
             return
         try:
-            if self._pending and self._smtp is not None:
-                # MAIL's replies are still owed: RSET goes after them and the
-                # replies are read in order, RSET's last.
-                self._smtp.send(b"RSET\r\n")
-                for _ in range(self._pending):
-                    await self._smtp.reply()
-                self._pending, self._group = 0, b""
-                reply = self._pass(await self._smtp.reply())
-            else:
-                reply = await self._command(b"RSET")
+            reply = await self._command(b"RSET")
             if not reply.ok:
                 self._drop()
         except Exception:
@@ -395,8 +383,8 @@ class NextHop:
         """
         smtp, self._smtp = self._smtp, None
         # A transaction whose MAIL is still unwritten has sent the next hop nothing.
-        in_transaction = self._in_transaction and not self._unsent
-        self._in_transaction = self._data_sent = self._unsent = False
+        in_transaction = self._in_transaction and not self._pending
+        self._in_transaction = self._data_sent = False
         self._pending, self._group, self._envelope = 0, b"", []
         if smtp is None:
             return
@@ -416,7 +404,7 @@ class NextHop:
 
     def _drop(self) -> None:
         smtp, self._smtp = self._smtp, None
-        self._in_transaction = self._data_sent = self._unsent = False
+        self._in_transaction = self._data_sent = False
         self._pending, self._group = 0, b""
         if smtp is not None:
             smtp.close()
