@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 import smtplib
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
+
+from support import digitless_token
 
 _QUEUED = re.compile(r"queued as ([0-9A-Za-z]+)")
 
@@ -32,7 +33,7 @@ class Submission:
 
 def marker() -> str:
     """A unique token each test puts in its Subject to find its own mail in the sink."""
-    return f"e2e-{uuid.uuid4().hex[:12]}"
+    return f"e2e-{digitless_token(12)}"
 
 
 def build_message(

@@ -71,7 +71,7 @@ from e2e_gateway import (
 from e2e_postfix import PostfixInstance, PostfixPorts, keep_logs, wait_until
 from e2e_process import ServiceProcess
 from e2e_sink import Delivery, Sink
-from support import free_ports
+from support import digitless_token, free_ports
 
 PG_ADMIN = "host=127.0.0.1 port=5432 dbname=postgres user=postgres connect_timeout=3"
 
@@ -139,7 +139,7 @@ def corpus(count: int, seed: int = 1) -> list[SoakMessage]:
     # Letters only, and the index alone: a Message-ID whose digits could join into a
     # checksum-valid twelve-digit run is masked in the hold queue's metadata
     # (no number is kept), and would no longer be found there by its Message-ID.
-    run = "".join(chr(ord("g") + int(c, 16)) for c in uuid.uuid4().hex[:8])
+    run = digitless_token(8)
     kinds = [k for k, _, _ in KINDS]
     weights = [w for _, w, _ in KINDS]
     expect = {k: e for k, _, e in KINDS}

@@ -15,7 +15,6 @@ simple model of SMTP says what each reply must be.  Whatever the sequence:
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
@@ -33,6 +32,7 @@ from gwtools import (
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import digitless_token
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -120,9 +120,6 @@ class Model:
         self.in_mail, self.accepted = False, []
 
 
-_LETTERS = str.maketrans("0123456789", "ghijklmnop")
-
-
 def _line(cmd: tuple[str, ...]) -> bytes:
     verb = cmd[0]
     if verb == "MAIL":
@@ -160,7 +157,7 @@ def run_session(port: int, groups: list[list[tuple[str, ...]]], end: str) -> dic
                     model.reset()
                 if code == 354:
                     # Letters only: no digit run the scan could take for a number.
-                    subject = uuid.uuid4().hex.translate(_LETTERS)
+                    subject = digitless_token()
                     c.send(plain(subject, "本文") + b".\r\n")
                     code, text = c.reply()
                     assert code in (250, 451), text
