@@ -678,7 +678,7 @@ def _check_sender_loop(s: Settings, source: str) -> None:
 
 
 def _check_timeouts(s: Settings, source: str) -> None:
-    """aiosmtpd's idle timer keeps running while a message is scanned and
+    """The idle timer keeps running while a message is scanned and
     relayed; if it can fire first, the session is dropped mid-answer and the
     retry makes a duplicate."""
     needed = s.scan.timeout_seconds + 2 * s.smtp.next_hop_timeout

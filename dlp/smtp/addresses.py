@@ -85,7 +85,7 @@ SOURCE_ROUTE = RoutingProblem(
 def routing_problem(address: str) -> RoutingProblem | None:
     """What makes ``address`` (as parsed from MAIL or RCPT) route elsewhere, or None.
 
-    ``address`` is what is relayed: aiosmtpd's parse keeps the quotes of a
+    ``address`` is what is relayed: the server's address parse keeps the quotes of a
     quoted local part that needs them and unescapes quoted pairs, so
     ``"a\\@b"@c`` arrives here as ``"a@b"@c``.
     """
@@ -139,8 +139,9 @@ def sender_refusal(problem: RoutingProblem) -> str:
 def has_source_route(arg: str) -> bool:
     """Whether a MAIL/RCPT argument (``<@a,@b:user@c> PARAMS``) carries a source route.
 
-    aiosmtpd accepts the RFC 5321 ``obs-route`` and silently drops it (as RFC
-    5321 appendix C allows); the gateway refuses it instead, so the sender
+    The server's address parse (the email package's) accepts the RFC 5321
+    ``obs-route`` and silently drops it (as RFC 5321 appendix C allows); the
+    gateway refuses it instead, so the sender
     learns the route was not honoured.  Only called for arguments the fast
     parser in ``server.py`` did not take (those never hold a route).
     """

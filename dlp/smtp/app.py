@@ -48,7 +48,7 @@ def configure_logging(level: str) -> None:
     """JSON lines on stderr, every one masked (no number may reach a log), whoever logs.
 
     The masking formatter sits on the root handler, which every logger propagates to
-    (aiosmtpd's ``mail.log``, asyncio, the database drivers); a handler a library put
+    (asyncio, the database drivers, any library's); a handler a library put
     on its own logger gets the same formatter; and the record factory masks the
     message of every record as it is made, so even a handler added later writes no
     number.  Python warnings and uncaught exceptions (the main thread's and other
@@ -75,8 +75,6 @@ def configure_logging(level: str) -> None:
     logging.captureWarnings(True)
     sys.excepthook = _log_uncaught
     threading.excepthook = lambda a: _log_uncaught(a.exc_type, a.exc_value, a.exc_traceback)
-    # aiosmtpd logs every command line at INFO, addresses included; ours are enough.
-    logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 
 def _install_masking_record_factory() -> None:

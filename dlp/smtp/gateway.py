@@ -27,7 +27,7 @@
      nobody can release) and the client gets 451.
    * reject: entry, then 550; tempfail: 451 (entry best effort).
 
-   Any exception on the way is a 451 4.3.0 (never aiosmtpd's 500).
+   Any exception on the way is a 451 4.3.0 (never a 500, which would bounce the mail).
 """
 
 from __future__ import annotations
@@ -1155,11 +1155,11 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 class JsonFormatter(logging.Formatter):
     """One JSON object per line; structured fields come from ``extra={"dlp": {...}}``.
 
-    Every record that reaches the handler - ours, aiosmtpd's, asyncio's, a library's -
+    Every record that reaches the handler - ours, asyncio's, a library's -
     has its message and every string field passed through ``scrub`` here, at the one
     place where a line is written (the filter keeps no My Numbers, in logs neither):
     recipient addresses such as ``123456789018@example.com``, next-hop replies that echo them, the XFORWARD IDENT
-    a client sent, aiosmtpd's warnings that quote a command line.  Only the fields
+    a client sent, a command verb a client made up.  Only the fields
     this formatter writes itself and a client field that is an IP address are left
     as they are (an IPv4 address can hold twelve digits).
 

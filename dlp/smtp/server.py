@@ -1,43 +1,41 @@
-"""The SMTP side: aiosmtpd's protocol, adjusted where its defaults lose or bounce mail.
+"""The SMTP side: one ``asyncio.Protocol`` per session, feeding one command loop.
 
-Not aiosmtpd's stock ``Proxy`` handler (it answers 250 when the downstream
-refused, so Postfix would drop mail the next hop never took).  What this subclass changes:
+Our own session layer, not aiosmtpd's.  aiosmtpd (and its ``Proxy`` handler,
+which answers 250 when the downstream refused, so Postfix would drop mail the
+next hop never took) ran this gateway's first rounds; by issue 17 its session
+object and asyncio's streams under it cost more CPU per 20 KB message than
+parsing, relaying and logging it together.  The replies are aiosmtpd's where a
+client could tell, so that MTAs see the same server:
 
 * only ``allowed_clients`` may talk to us: anyone else gets one ``554`` and is
-  disconnected (the gateway must not be an open relay); while draining, new sessions get ``421``;
-* EHLO announces PIPELINING, ENHANCEDSTATUSCODES, DSN and XFORWARD besides SIZE, 8BITMIME,
-  SMTPUTF8 (and STARTTLS when configured); never AUTH;
+  disconnected (the gateway must not be an open relay); while draining, new sessions
+  get ``421``, and the session caps give ``421`` too;
+* EHLO announces SIZE, 8BITMIME, SMTPUTF8, PIPELINING, ENHANCEDSTATUSCODES, DSN,
+  XFORWARD (and STARTTLS when configured); never AUTH;
 * MAIL and RCPT accept the DSN parameters (RET, ENVID, NOTIFY, ORCPT) with their
-  case intact instead of answering 555, and hand them to the next hop if it
-  supports DSN;
+  case intact, and hand them to the next hop if it supports DSN;
 * XFORWARD from the client (Postfix) is kept; its IDENT is the audit key;
 * DATA is read in bulk (``datareader``), then decided by ``gateway.Gateway``;
-* an exception anywhere is ``451 4.3.0`` (aiosmtpd's default is a permanent 500,
-  which makes Postfix bounce the mail instead of retrying it).
+* PIPELINING (RFC 2920): the replies to XFORWARD, MAIL and RCPT are held while the
+  client's next command is already here, and leave with the next reply in one write;
+* an exception anywhere is ``451 4.3.0`` (a permanent 500 would make Postfix
+  bounce the mail instead of retrying it);
+* a client that goes away ends the session at once: its task is cancelled wherever
+  it is, so a message whose client left before the answer is never relayed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
 import re
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
-from typing import Any, AnyStr, ClassVar
-
-from aiosmtpd.smtp import (
-    ALLOWED_BEFORE_STARTTLS,
-    BOGUS_LIMIT,
-    SMTP,
-    Envelope,
-    Session,
-    TLSSetupException,
-    login_always_fail,
-    sanitized_log,
-)
+from collections.abc import Awaitable, Callable
+from email._header_value_parser import get_addr_spec, get_angle_addr
+from email.errors import HeaderParseError
+from typing import Any, cast
 
 from dlp.smtp.addresses import (
     SOURCE_ROUTE,
@@ -46,113 +44,166 @@ from dlp.smtp.addresses import (
     routing_problem,
     sender_refusal,
 )
-from dlp.smtp.datareader import read_data
+from dlp.smtp.datareader import Inbox, read_data
 from dlp.smtp.gateway import TEMPFAIL_INTERNAL, Gateway, SessionState
 from dlp.smtp.relay import MailParams, RcptParams
 
 log = logging.getLogger("dlp.smtp.server")
-mail_log = logging.getLogger("mail.log")
-"""aiosmtpd's logger: what its command loop wrote, this one writes too."""
 
 # The address form nearly every MTA sends: <dot-atom-ish@domain> with no quoting,
-# comments or source route.  aiosmtpd parses every address with the email
-# package's RFC 5322 parser (about 0.2 ms each); anything else still goes there.
+# comments or source route.  Anything else goes to the email package's RFC 5322
+# parser (about 0.2 ms each).
 _SIMPLE_ADDRESS = re.compile(r"<([^\s<>()\[\]\\\",;:@]+@[^\s<>()\\\",;:@]+)>[ \t]*(.*)\Z", re.S)
 
 _XFORWARD_ATTRS = ("NAME", "ADDR", "PORT", "PROTO", "HELO", "IDENT", "SOURCE")
 _SYNTAX_MAIL = "501 5.5.4 Syntax: MAIL FROM:<address> [SP <mail-parameters>]"
 _SYNTAX_RCPT = "501 5.5.4 Syntax: RCPT TO:<address> [SP <rcpt-parameters>]"
+_SHUTTING_DOWN = "421 4.3.2 Service shutting down, try again later"
+
+LINE_LIMIT = 4096
+"""Longest command line read, line end included: a RCPT with ORCPT (RFC 3461
+allows 500 more octets) fits.  DATA does not use the line reader."""
+_LIMIT_BEFORE_EHLO = 512
+"""RFC 5321 4.5.3.1.4: a command line is at most 512 octets..."""
+_LIMITS_AFTER_EHLO = {"MAIL": 2048 + 26 + 10, "RCPT": 2048}
+"""...and after EHLO, with the parameters of the extensions offered (RFC 1870 adds
+26 for SIZE, RFC 6531 10 for SMTPUTF8), as aiosmtpd counts them."""
+_LIMIT_AFTER_EHLO = 1024
+_BOGUS_LIMIT = 5
+"""Unknown verbs until the session is closed."""
+_BEFORE_STARTTLS = frozenset({"NOOP", "EHLO", "STARTTLS", "QUIT"})
+
+_HELP = {
+    "DATA": "DATA",
+    "EHLO": "EHLO hostname",
+    "HELO": "HELO hostname",
+    "HELP": "HELP [command]",
+    "MAIL": "MAIL FROM:<address> [SP <mail-parameters>]",
+    "NOOP": "NOOP [ignored]",
+    "QUIT": "QUIT",
+    "RCPT": "RCPT TO:<address> [SP <rcpt-parameters>]",
+    "RSET": "RSET",
+    "STARTTLS": "STARTTLS",
+    "VRFY": "VRFY <address>",
+    "XFORWARD": "XFORWARD attribute=value...",
+}
 
 
-class GatewaySMTP(SMTP):
-    # Long enough for a RCPT with ORCPT (RFC 3461 allows 500 more octets); the
-    # DATA phase does not use the line reader at all.
-    line_length_limit = 4096
-
-    _HOOKS: _Hooks | None = None
-    _SMTP_VERBS: ClassVar[dict[str, str]] = {}
-    """Verb -> the method's name, found once per class."""
+class GatewaySMTP(asyncio.Protocol):
+    """One client connection: the transport's callbacks fill an ``Inbox`` that one
+    task, the command loop, reads.  Every command runs to its reply before the
+    next is read, so a session's commands never overlap."""
 
     def __init__(self, gateway: Gateway, *, tls_context: ssl.SSLContext | None = None) -> None:
-        """What aiosmtpd 1.4.6's ``SMTP.__init__`` sets up, for our fixed options.
-
-        The stock constructor rebuilds, for every connection, tables found with
-        ``inspect.getmembers`` and ``dir`` over the protocol and the handler:
-        about 0.4 ms of CPU per connection, and Postfix opens one per message.
-        Here the names are found once per class.  ``test_gateway`` checks that
-        the instance ends up with exactly the attributes the stock constructor
-        gives, so an aiosmtpd upgrade that adds one fails a test, not the mail.
-        """
         settings = gateway.settings.smtp
-        loop = asyncio.get_running_loop()
-        self.__ident__ = "ESMTP dlp"
-        self.loop = loop
-        asyncio.StreamReaderProtocol.__init__(
-            self,
-            asyncio.StreamReader(loop=loop, limit=self.line_length_limit),
-            client_connected_cb=self._cb_client_connected,
-            loop=loop,
-        )
-        cls = type(self)
-        if cls._HOOKS is None:
-            cls._HOOKS = _Hooks()
-            cls._SMTP_VERBS = {m[5:]: m for m in dir(cls) if m.startswith("smtp_")}
-        self.event_handler = cls._HOOKS
-        self.data_size_limit = settings.max_message_size
-        self.enable_SMTPUTF8 = True
-        self._decode_data = False
+        self.gateway = gateway
+        self.loop = asyncio.get_running_loop()
         self.hostname = gateway.hostname
         self.tls_context = tls_context
         self.require_starttls = bool(tls_context is not None and settings.require_tls)
-        self._timeout_duration = settings.idle_timeout
-        self._timeout_handle = None
-        self._timeout_at = 0.0
-        self._timer_at = 0.0
-        self._tls_handshake_okay = True
-        self._tls_protocol = None
-        self._original_transport = None
-        self.session = None
-        self.envelope = None
-        self.transport = None
-        self._handler_coroutine = None
-        self._auth_require_tls = True
-        self._proxy_timeout = None
-        self._authenticator = None
-        self._auth_callback = login_always_fail
-        self._auth_required = False
-        self._auth_methods = {}  # no AUTH: clients are authorised by network
-        self._handle_hooks = {
-            "EHLO": self.event_handler.handle_EHLO,
-            "exception": self.event_handler.handle_exception,
-        }
-        self._ehlo_hook_ver = "new"
-        # Bound when asked for (aiosmtpd's HELP; the command loop binds the one verb it
-        # runs): binding all fourteen showed as 1 % of a serving process's time.
-        # aiosmtpd declares a dict; it only calls get() and items(), which a Mapping has.
-        self._smtp_methods = _BoundVerbs(self, cls._SMTP_VERBS)  # type: ignore[assignment]
-        self._enforce_call_limit = False
-        self.gateway = gateway
-        limits: collections.defaultdict[str, int] = collections.defaultdict(lambda: 1024)
-        limits["RCPT"] = limits["MAIL"] = 2048
-        self.command_size_limits = limits
+        self.data_size_limit: int | None = settings.max_message_size
+        self.transport: asyncio.Transport | None = None
+        self.peer: Any = None
         self.state: SessionState | None = None
+        self._inbox = Inbox()
+        self._task: asyncio.Task[None] | None = None
+        self._started = False
+        self._ended = False
+        # What the session knows (RFC 5321 4.1.4: HELO/EHLO and RSET clear the rest).
+        self._helo: str | None = None
+        self._extended = False
+        self._tls = False
+        self._mail_from: str | None = None
+        self._recipients = 0
         self._busy = False
-        self._batch: list[bytes] | None = None
-        # PIPELINING (RFC 2920): replies held while the client's next command is
-        # already here, sent with the next reply that is not (see ``push``).
+        """A transaction is open: a drain waits for it."""
+        # RFC 2920 3.2: replies held while the client's next command is already here.
         self._held: list[bytes] = []
         self._may_hold = False
+        # The client stopped reading its replies: wait before reading more commands.
+        self._drained: asyncio.Future[None] | None = None
+        self._write_paused = False
+        # The idle timer: a deadline moved by each command, one timer that, when it
+        # fires early, waits again for what is left (no cancel and re-arm per command).
+        self._idle = settings.idle_timeout
+        self._timeout_handle: asyncio.TimerHandle | None = None
+        self._timeout_at = 0.0
+        self._timer_at = 0.0
 
-    # -- connection ------------------------------------------------------
+    # -- the transport's callbacks ---------------------------------------
 
-    def _reset_timeout(self, duration: float | None = None) -> None:
-        """aiosmtpd's idle timer, moved instead of replaced.
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses, only alike.
+        transport = cast(asyncio.Transport, transport)
+        self.transport = transport
+        self._inbox.transport = transport
+        self.peer = transport.get_extra_info("peername")
+        refusal = self._refusal()
+        if refusal is not None:
+            transport.write(refusal.encode() + b"\r\n")
+            transport.close()
+            self._ended = True
+            return
+        # admit() counted the session in: no await before it is in ``sessions``.
+        self.state = self.gateway.new_session(self.peer)
+        self.gateway.sessions.add(self)
+        self._reset_timeout()
+        transport.write(f"220 {self.hostname} ESMTP dlp\r\n".encode())
+        self._task = self.loop.create_task(self._run())
 
-        aiosmtpd cancels its timer and schedules a new one on every command (and
-        ``read_data`` on every chunk of DATA); here the deadline is a number, and the
-        one timer, when it fires early, waits again for what is left.  The session
-        still closes ``idle_timeout`` after the last command."""
-        at = self.loop.time() + (duration or self._timeout_duration)
+    def data_received(self, data: bytes) -> None:
+        self._inbox.feed(data)
+
+    def eof_received(self) -> bool:
+        # The client is gone (or will never send again): whatever the session was
+        # doing, stop, as a closed connection does.  False: close our side too.
+        self._inbox.feed_eof()
+        self._cancel()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        self._inbox.feed_eof()
+        self._cancel()
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+
+    def _cancel(self) -> None:
+        # Only a loop that has started: a task cancelled before its first step never
+        # runs its ``finally``, and the session would stay counted.  One that has not
+        # started finds the inbox at its end and finishes by itself.
+        if self._task is not None and self._started and not self._ended:
+            self._task.cancel()
+
+    def _refusal(self) -> str | None:
+        gateway = self.gateway
+        if not gateway.client_allowed(self.peer):
+            log.warning(
+                "client refused",
+                extra={
+                    "dlp": {
+                        "event": "client refused",
+                        "client": str(self.peer[0] if self.peer else ""),
+                    }
+                },
+            )
+            return "554 5.7.1 Access denied / 接続は許可されていません"
+        if gateway.draining:
+            return _SHUTTING_DOWN
+        return gateway.admit(self.peer)
+
+    # -- timers, replies ---------------------------------------------------
+
+    def _reset_timeout(self) -> None:
+        at = self.loop.time() + self._idle
         self._timeout_at = at
         if self._timeout_handle is None or at < self._timer_at:
             if self._timeout_handle is not None:
@@ -165,406 +216,159 @@ class GatewaySMTP(SMTP):
             self._timer_at = self._timeout_at
             self._timeout_handle = self.loop.call_at(self._timeout_at, self._timeout_due)
             return
-        self._timeout_cb()
-
-    async def _handle_client(self) -> None:
-        assert self.session is not None and self.transport is not None
-        if not self.gateway.client_allowed(self.session.peer):
-            log.warning(
-                "client refused",
-                extra={
-                    "dlp": {
-                        "event": "client refused",
-                        "client": str(self.session.peer[0] if self.session.peer else ""),
-                    }
-                },
-            )
-            await self.push("554 5.7.1 Access denied / 接続は許可されていません")
-            self.transport.close()
-            return
-        if self.gateway.draining:
-            await self.push("421 4.3.2 Service shutting down, try again later")
-            self.transport.close()
-            return
-        refusal = self.gateway.admit(self.session.peer)
-        if refusal is not None:
-            await self.push(refusal)
-            self.transport.close()
-            return
-        self.state = self.gateway.new_session(self.session.peer)
-        self.gateway.sessions.add(self)
-        try:
-            await self._command_loop()
-        except ConnectionResetError:
-            # The client went away mid-DATA, or was cut off for trickling it: aiosmtpd
-            # has closed the connection; an exception left on the task would only be
-            # logged later as "never retrieved".
-            pass
-        finally:
-            await self._end_session()
-
-    async def _command_loop(self) -> None:
-        """aiosmtpd 1.4.6's ``SMTP._handle_client`` for this class's fixed options.
-
-        The same replies in the same cases, without what these options never use (the
-        PROXY handshake, per-command call limits) and with aiosmtpd's per-line logging
-        (``mail.log`` at DEBUG and INFO, every line sanitized first) done only when
-        that logger would write it: it cost a few microseconds a command, and Postfix
-        sends six commands a message.  ``test_gateway`` runs a session through every
-        reply this loop gives."""
-        assert self.session is not None
-        mail_log.info("%r handling connection", self.session.peer)
-        await self.push(f"220 {self.hostname} {self.__ident__}")
-        bogus_budget = BOGUS_LIMIT
-        reader = self._reader
-        while self.transport is not None:
-            try:
-                try:
-                    line: bytes = await reader.readuntil()
-                except asyncio.LimitOverrunError as error:
-                    # Line too long: read to its end before answering 500.
-                    await reader.read(error.consumed)
-                    while True:
-                        try:
-                            await reader.readuntil()
-                            break
-                        except asyncio.LimitOverrunError as e:
-                            await reader.read(e.consumed)
-                    await self.push("500 Command line too long")
-                    continue
-                if mail_log.isEnabledFor(logging.DEBUG):
-                    sanitized_log(mail_log.debug, "_handle_client readline: %r", line)
-                line = line.rstrip(b"\r\n")
-                if mail_log.isEnabledFor(logging.INFO):
-                    sanitized_log(mail_log.info, "%r >> %r", self.session.peer, line)
-                if not line:
-                    await self.push("500 Error: bad syntax")
-                    continue
-                command_bytes, _, arg_bytes = line.partition(b" ")
-                try:
-                    command = command_bytes.upper().decode("ascii")
-                except UnicodeDecodeError:
-                    await self.push("500 Error: bad syntax")
-                    continue
-                # enable_SMTPUTF8 is always on here: the argument is UTF-8, and any
-                # other byte survives as a surrogate escape.
-                arg = str(arg_bytes.strip(), "utf-8", "surrogateescape") if arg_bytes else None
-                max_sz = (
-                    self.command_size_limits[command]
-                    if self.session.extended_smtp
-                    else self.command_size_limit
-                )
-                if len(line) > max_sz:
-                    await self.push("500 Command line too long")
-                    continue
-                if not self._tls_handshake_okay and command != "QUIT":
-                    await self.push("554 Command refused due to lack of security")
-                    continue
-                if (
-                    self.require_starttls
-                    and not self._tls_protocol
-                    and command not in ALLOWED_BEFORE_STARTTLS
-                ):
-                    await self.push("530 Must issue a STARTTLS command first")
-                    continue
-                name = self._SMTP_VERBS.get(command)
-                method = getattr(self, name) if name is not None else None
-                if method is None:
-                    mail_log.warning("%r unrecognised: %s", self.session.peer, command)
-                    bogus_budget -= 1
-                    if bogus_budget < 1:
-                        mail_log.warning("%r too many bogus commands", self.session.peer)
-                        await self.push("502 5.5.1 Too many unrecognized commands, goodbye.")
-                        self.transport.close()
-                        continue
-                    await self.push(f'500 Error: command "{command}" not recognized')
-                    continue
-                self._reset_timeout()
-                await method(arg)
-            except asyncio.CancelledError:
-                mail_log.info("%r Connection lost during _handle_client()", self.session.peer)
-                self._writer.close()
-                raise
-            except ConnectionResetError:
-                mail_log.info("%r Connection lost during _handle_client()", self.session.peer)
-                self._writer.close()
-                raise
-            except Exception as error:
-                status = None
-                try:
-                    status = await self.handle_exception(error)
-                except Exception as inner_error:
-                    try:
-                        mail_log.exception("%r Exception in handle_exception()", self.session.peer)
-                        status = f"500 Error: ({inner_error.__class__.__name__}) {inner_error}"
-                    except Exception:
-                        status = "500 Error: Cannot describe error"
-                finally:
-                    if isinstance(error, TLSSetupException):
-                        self.transport.close()
-                        self.connection_lost(error)
-                    else:
-                        await self.push(status or "500 Error: Cannot describe error")
-
-    async def _end_session(self) -> None:
-        state, self.state = self.state, None
-        self.gateway.sessions.discard(self)
-        if state is not None:
-            assert self.session is not None
-            self.gateway.session_closed(self.session.peer)
-            await state.next_hop.close()
-        self.gateway.check_drained()
-
-    def close_if_idle(self) -> None:
-        """While draining: an idle session is told 421 and closed now."""
-        if not self._busy and self.transport is not None:
-            self._writer.write(b"421 4.3.2 Service shutting down, try again later\r\n")
+        self._timeout_handle = None
+        if self.transport is not None:
+            log.info("idle timeout", extra={"dlp": {"event": "idle timeout"}})
+            self._may_hold = False
+            self.push(f"421 4.4.2 {self.hostname} Error: timeout exceeded")
             self.transport.close()
 
-    async def _close_after_transaction_if_draining(self) -> None:
-        if self.gateway.draining and self.transport is not None:
-            self._may_hold = False  # the 421 and anything held go out before the close
-            await self.push("421 4.3.2 Service shutting down, try again later")
-            self.transport.close()
+    def push(self, status: str | bytes) -> None:
+        """Send one reply (its line end added), or hold it (PIPELINING).
 
-    # -- commands ----------------------------------------------------------
-
-    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
-        m = _SIMPLE_ADDRESS.match(arg.lstrip())
-        if m is not None:
-            return m.group(1), m.group(2)
-        return super()._getaddr(arg)
-
-    async def smtp_MAIL(self, arg: str | None) -> None:
-        await self._group_command(self._mail, arg)
-
-    async def _mail(self, arg: str | None) -> None:
-        if await self.check_helo_needed():
-            return
-        assert self.session is not None and self.envelope is not None and self.state is not None
-        if self.gateway.draining:
-            await self._close_after_transaction_if_draining()
-            return
-        rest = self._strip_command_keyword("FROM:", arg or "")
-        if rest is None:
-            await self.push(_SYNTAX_MAIL)
-            return
-        address, params_text = self._getaddr(rest)
-        if address is None:
-            await self.push("553 5.1.3 Error: malformed address")
-            return
-        if not address:
-            await self.push(_SYNTAX_MAIL)
-            return
-        if self.envelope.mail_from:
-            await self.push("503 5.5.1 Error: nested MAIL command")
-            return
-        options = (params_text or "").split()
-        if options and not self.session.extended_smtp:
-            await self.push(_SYNTAX_MAIL)
-            return
-        parsed = _parse_mail_params(options, self.data_size_limit)
-        if isinstance(parsed, str):
-            await self.push(parsed)
-            return
-        sender = "" if address == "<>" else address
-        problem = _routing(sender, rest) if sender else None
-        if problem is not None:
-            self.gateway.log_routing_refusal(self.state, sender, problem)
-            await self.push(sender_refusal(problem))
-            return
-        self._busy = True
-        status = await self.gateway.mail(self.state, sender, parsed, options)
-        if status.startswith("2"):
-            self.envelope.mail_from = address
-            self.envelope.mail_options.extend(options)
-            self.envelope.smtp_utf8 = parsed.smtputf8
-        else:
-            self._busy = False
-        await self.push(status)
-
-    async def smtp_RCPT(self, arg: str | None) -> None:
-        await self._group_command(self._rcpt, arg)
-
-    async def _rcpt(self, arg: str | None) -> None:
-        if await self.check_helo_needed():
-            return
-        assert self.session is not None and self.envelope is not None and self.state is not None
-        if not self.envelope.mail_from or self.state.txn is None:
-            await self.push("503 5.5.1 Error: need MAIL command")
-            return
-        rest = self._strip_command_keyword("TO:", arg or "")
-        if rest is None:
-            await self.push(_SYNTAX_RCPT)
-            return
-        address, params_text = self._getaddr(rest)
-        if address is None:
-            await self.push("553 5.1.3 Error: malformed address")
-            return
-        if not address or address == "<>":
-            await self.push(_SYNTAX_RCPT)
-            return
-        options = (params_text or "").split()
-        parsed = _parse_rcpt_params(options)
-        if isinstance(parsed, str):
-            await self.push(parsed)
-            return
-        status, accepted = await self.gateway.rcpt(
-            self.state, address, parsed, routing=_routing(address, rest)
-        )
-        if accepted:
-            self.envelope.rcpt_tos.append(address)
-            self.envelope.rcpt_options.extend(options)
-        await self.push(status)
-
-    async def smtp_DATA(self, arg: str | None) -> None:
-        if await self.check_helo_needed():
-            return
-        assert self.envelope is not None and self.state is not None
-        if not self.envelope.rcpt_tos or self.state.txn is None:
-            await self.push("503 5.5.1 Error: need RCPT command")
-            return
-        if arg:
-            await self.push("501 5.5.4 Syntax: DATA")
-            return
-        self.gateway.data_started(self.state)
-        await self.push("354 End data with <CR><LF>.<CR><LF>")
-        limit = self.gateway.settings.smtp.max_data_seconds
-        started = time.monotonic()
-        try:
-            # Not wait_for: that runs the reader as a task of its own (one more task
-            # and loop step per message); a deadline on this one does the same.
-            async with asyncio.timeout(limit):
-                result = await read_data(self._reader, self.data_size_limit, self._reset_timeout)
-        except TimeoutError:
-            await self._data_too_slow(limit, time.monotonic() - started)
-            raise ConnectionResetError("DATA time limit") from None
-        if result.too_large:
-            self._set_post_data_state()
-            await self._abort_transaction()
-            await self.push("552 5.3.4 Message too big for this gateway")
-            return
-        try:
-            status = await self.gateway.data(self.state, result.content)
-        except Exception:
-            log.exception("internal error after DATA")
-            await self.state.next_hop.close()
-            status = TEMPFAIL_INTERNAL
-        self._set_post_data_state()
-        self.state.xforward = {}
-        self._busy = False
-        await self.push(status)
-        await self._close_after_transaction_if_draining()
-
-    async def _data_too_slow(self, limit: float, elapsed: float) -> None:
-        """Slow loris: the client trickled DATA past ``max_data_seconds``.
-
-        421 and close (RFC 5321 3.8): the MTA keeps the message and retries it,
-        and the next hop's open transaction is abandoned, so nothing is sent.
-        The rest of what the client sends is never read as commands: the caller
-        raises ``ConnectionResetError``, which ends aiosmtpd's command loop."""
-        assert self.state is not None and self.session is not None
-        txn = self.state.txn
-        self.gateway.cap_reached(
-            "data_time",
-            limit,
-            str(self.session.peer[0] if self.session.peer else ""),
-            audit_key=txn.audit_key if txn is not None else "",
-            seconds=round(elapsed, 1),
-        )
-        self.state.txn = None
-        await self.state.next_hop.close()
-        self._set_rset_state()
-        self._busy = False
-        with contextlib.suppress(Exception):
-            await self.push(
-                f"421 4.4.2 DATA took longer than {limit:g} s, closing; try again later"
-                " / 受信に時間がかかりすぎたため切断します。後で再送してください"
-            )
-        assert self.transport is not None
-        self.transport.close()
-
-    async def smtp_XFORWARD(self, arg: str | None) -> None:
-        await self._group_command(self._xforward, arg)
-
-    async def _xforward(self, arg: str | None) -> None:
-        """Postfix's client attributes (XFORWARD_README); IDENT becomes the audit key."""
-        assert self.envelope is not None and self.state is not None
-        if self.envelope.mail_from:
-            await self.push("503 5.5.1 Error: XFORWARD not allowed in a mail transaction")
-            return
-        attrs: dict[str, str] = {}
-        for item in (arg or "").split():
-            name, eq, value = item.partition("=")
-            if not eq or name.upper() not in _XFORWARD_ATTRS:
-                await self.push(f"501 5.5.4 Bad XFORWARD attribute: {name[:32]}")
-                return
-            attrs[name.upper()] = value
-        if not attrs:
-            await self.push("501 5.5.4 Syntax: XFORWARD attribute=value...")
-            return
-        self.state.xforward.update(attrs)
-        await self.push("250 2.0.0 Ok")
-
-    async def smtp_RSET(self, arg: str | None) -> None:
-        if arg:
-            await self.push("501 5.5.4 Syntax: RSET")
-            return
-        self._set_rset_state()
-        await self._abort_transaction()
-        if self.state is not None:
-            self.state.xforward = {}
-        await self.push("250 2.0.0 Ok")
-        await self._close_after_transaction_if_draining()
-
-    async def smtp_NOOP(self, arg: str | None) -> None:
-        await self.push("250 2.0.0 Ok")
-
-    async def smtp_QUIT(self, arg: str | None) -> None:
-        if arg:
-            await self.push("501 5.5.4 Syntax: QUIT")
-            return
-        await self._abort_transaction()
-        await self.push("221 2.0.0 Bye")
-        assert self.transport is not None
-        self.transport.close()
-
-    async def smtp_EHLO(self, hostname: str) -> None:
-        await self._abort_transaction()
-        if self.state is not None:
-            self.state.helo = hostname or ""
-        # aiosmtpd writes the ten-odd EHLO lines one by one: one send() each, and
-        # on loopback every send() costs the kernel's whole delivery path.
-        self._batch = []
-        try:
-            await super().smtp_EHLO(hostname)
-        finally:
-            lines, self._batch = self._batch, None
-        if lines:
-            # Through our push: replies held for the commands before this EHLO in a
-            # pipelined group go out first, in order (RFC 2920 3.2).
-            await self.push(b"\r\n".join(lines))
-
-    async def push(self, status: AnyStr) -> None:
+        RFC 2920 3.2: a server may hold replies while more commands are waiting,
+        and must send them before it waits for input.  Held only for the commands
+        of a pipelined group before DATA (XFORWARD, MAIL, RCPT; ``_group``), and
+        only while a whole command line is buffered: the loop then reads it
+        without waiting, and the next reply that is not held takes these with
+        it, in one write."""
         data = status.encode("utf-8") if isinstance(status, str) else status
-        if self._batch is not None:
-            self._batch.append(data)
-            return
-        # RFC 2920 3.2: a server may hold replies while more commands are
-        # waiting, and must send them before it waits for input.  Held only for
-        # the commands of a pipelined group before DATA (XFORWARD, MAIL, RCPT;
-        # ``_group_command``), and only while a whole command line is buffered:
-        # the loop then reads it without waiting, and the next reply that is
-        # not held takes these with it, in one send().
-        if self._may_hold and b"\n" in _buffered(self._reader):
+        if self._may_hold and self._inbox.has_line():
             self._held.append(data)
             return
         if self._held:
             data = b"\r\n".join([*self._held, data])
             self._held.clear()
-        await super().push(data)
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(data + b"\r\n")
 
-    async def _group_command(
+    # -- the session -------------------------------------------------------
+
+    async def _run(self) -> None:
+        self._started = True
+        try:
+            await self._command_loop()
+        except (ConnectionResetError, asyncio.CancelledError):
+            # The client went away (mid-DATA, mid-scan, between commands), or was
+            # cut off for trickling DATA: nothing is owed to anyone.
+            pass
+        finally:
+            self._ended = True
+            await self._end_session()
+
+    async def _command_loop(self) -> None:
+        """Read a line, answer it; the same replies in the same cases as aiosmtpd."""
+        bogus_budget = _BOGUS_LIMIT
+        inbox = self._inbox
+        verbs = _VERBS
+        while self.transport is not None:
+            if self._write_paused:
+                # The client sends commands but does not read replies: stop reading.
+                self._drained = self.loop.create_future()
+                await self._drained
+                continue
+            raw = await inbox.line(LINE_LIMIT)
+            if raw is None:
+                self.push("500 Command line too long")
+                continue
+            line = raw.rstrip(b"\r\n")
+            if not line:
+                self.push("500 Error: bad syntax")
+                continue
+            verb_bytes, _, arg_bytes = line.partition(b" ")
+            try:
+                verb = verb_bytes.upper().decode("ascii")
+            except UnicodeDecodeError:
+                self.push("500 Error: bad syntax")
+                continue
+            limit = (
+                _LIMITS_AFTER_EHLO.get(verb, _LIMIT_AFTER_EHLO)
+                if self._extended
+                else _LIMIT_BEFORE_EHLO
+            )
+            if len(line) > limit:
+                self.push("500 Command line too long")
+                continue
+            if self.require_starttls and not self._tls and verb not in _BEFORE_STARTTLS:
+                self.push("530 Must issue a STARTTLS command first")
+                continue
+            handler = verbs.get(verb)
+            if handler is None:
+                log.warning(
+                    "unrecognised command", extra={"dlp": {"event": "bad command", "verb": verb}}
+                )
+                bogus_budget -= 1
+                if bogus_budget < 1:
+                    self.push("502 5.5.1 Too many unrecognized commands, goodbye.")
+                    self._close()
+                    continue
+                self.push(f'500 Error: command "{verb}" not recognized')
+                continue
+            # The argument is UTF-8 (SMTPUTF8 is always offered); any other byte
+            # survives as a surrogate escape.
+            arg = str(arg_bytes.strip(), "utf-8", "surrogateescape") if arg_bytes else None
+            self._reset_timeout()
+            try:
+                await handler(self, arg)
+            except (ConnectionResetError, asyncio.CancelledError):
+                raise
+            except Exception as error:
+                log.error(
+                    "internal error",
+                    exc_info=(type(error), error, error.__traceback__),
+                    extra={"dlp": {"event": "exception"}},
+                )
+                self._may_hold = False
+                self.push(TEMPFAIL_INTERNAL)
+
+    def _close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    async def _end_session(self) -> None:
+        if self._timeout_handle is not None:
+            self._timeout_handle.cancel()
+            self._timeout_handle = None
+        state, self.state = self.state, None
+        self.gateway.sessions.discard(self)
+        if state is not None:
+            self.gateway.session_closed(self.peer)
+            await state.next_hop.close()
+        self._close()
+        self.gateway.check_drained()
+
+    def close_if_idle(self) -> None:
+        """While draining: an idle session is told 421 and closed now."""
+        if not self._busy and self.transport is not None:
+            self._may_hold = False
+            self.push(_SHUTTING_DOWN)
+            self.transport.close()
+
+    def _close_after_transaction_if_draining(self) -> None:
+        if self.gateway.draining and self.transport is not None:
+            self._may_hold = False  # the 421 and anything held go out before the close
+            self.push(_SHUTTING_DOWN)
+            self.transport.close()
+
+    def _need_helo(self) -> bool:
+        if not self._helo:
+            self.push("503 Error: send HELO first")
+            return True
+        return False
+
+    def _reset_transaction(self) -> None:
+        self._mail_from = None
+        self._recipients = 0
+
+    async def _abort_transaction(self) -> None:
+        self._busy = False
+        self._reset_transaction()
+        if self.state is not None and self.state.txn is not None:
+            self.state.txn = None
+            await self.state.next_hop.reset()
+
+    async def _group(
         self, handler: Callable[[str | None], Awaitable[None]], arg: str | None
     ) -> None:
         self._may_hold = True
@@ -573,78 +377,322 @@ class GatewaySMTP(SMTP):
         finally:
             self._may_hold = False
 
-    async def smtp_HELO(self, hostname: str) -> None:
+    # -- commands ----------------------------------------------------------
+
+    async def smtp_HELO(self, hostname: str | None) -> None:
+        if not hostname:
+            self.push("501 Syntax: HELO hostname")
+            return
         await self._abort_transaction()
-        if self.state is not None:
-            self.state.helo = hostname or ""
-        await super().smtp_HELO(hostname)
+        assert self.state is not None
+        self.state.helo = hostname
+        self._helo = hostname
+        self._extended = False
+        self.push(f"250 {self.hostname}")
 
-    async def _abort_transaction(self) -> None:
-        self._busy = False
-        if self.state is not None and self.state.txn is not None:
-            self.state.txn = None
-            await self.state.next_hop.reset()
-
-
-class _BoundVerbs(Mapping[str, Any]):
-    """aiosmtpd's ``_smtp_methods`` (verb -> bound method), each bound when looked up."""
-
-    __slots__ = ("_names", "_server")
-
-    def __init__(self, server: SMTP, names: dict[str, str]) -> None:
-        self._server = server
-        self._names = names
-
-    def __getitem__(self, verb: str) -> Any:
-        return getattr(self._server, self._names[verb])
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._names)
-
-    def __len__(self) -> int:
-        return len(self._names)
-
-
-class _Hooks:
-    """aiosmtpd handler hooks: only what the protocol subclass does not do itself."""
-
-    async def handle_EHLO(
-        self,
-        server: SMTP,
-        session: Session,
-        envelope: Envelope,
-        hostname: str,
-        responses: list[str],
-    ) -> list[str]:
-        session.host_name = hostname
-        out = [r for r in responses if not r.startswith("250-AUTH") and r != "250 HELP"]
-        out += [
+    async def smtp_EHLO(self, hostname: str | None) -> None:
+        if not hostname:
+            self.push("501 Syntax: EHLO hostname")
+            return
+        await self._abort_transaction()
+        assert self.state is not None
+        self.state.helo = hostname
+        self._helo = hostname
+        self._extended = True
+        lines = [f"250-{self.hostname}"]
+        if self.data_size_limit:
+            lines.append(f"250-SIZE {self.data_size_limit}")
+        lines += ["250-8BITMIME", "250-SMTPUTF8"]
+        if self.tls_context is not None and not self._tls:
+            lines.append("250-STARTTLS")
+        lines += [
             "250-PIPELINING",
             "250-ENHANCEDSTATUSCODES",
             "250-DSN",
             "250-XFORWARD " + " ".join(_XFORWARD_ATTRS),
             "250 HELP",
         ]
-        return out
+        # One write for all: replies held for the commands before this EHLO in a
+        # pipelined group go out first, in order (RFC 2920 3.2).
+        self.push("\r\n".join(lines))
 
-    async def handle_exception(self, error: Exception) -> str:
-        # Never aiosmtpd's "500 Error: ...": a 5xx makes the upstream bounce the mail.
-        log.error(
-            "internal error",
-            exc_info=(type(error), error, error.__traceback__),
-            extra={"dlp": {"event": "exception"}},
+    async def smtp_NOOP(self, arg: str | None) -> None:
+        self.push("250 2.0.0 Ok")
+
+    async def smtp_QUIT(self, arg: str | None) -> None:
+        if arg:
+            self.push("501 5.5.4 Syntax: QUIT")
+            return
+        await self._abort_transaction()
+        self.push("221 2.0.0 Bye")
+        self._close()
+
+    async def smtp_RSET(self, arg: str | None) -> None:
+        if arg:
+            self.push("501 5.5.4 Syntax: RSET")
+            return
+        await self._abort_transaction()
+        if self.state is not None:
+            self.state.xforward = {}
+        self.push("250 2.0.0 Ok")
+        self._close_after_transaction_if_draining()
+
+    async def smtp_HELP(self, arg: str | None) -> None:
+        verbs = sorted(v for v in _HELP if v != "STARTTLS" or self.tls_context is not None)
+        if arg:
+            verb = arg.upper()
+            if verb in verbs:
+                self.push(f"250 Syntax: {_HELP[verb]}")
+                return
+            self.push("501 Supported commands: " + " ".join(verbs))
+            return
+        self.push("250 Supported commands: " + " ".join(verbs))
+
+    async def smtp_VRFY(self, arg: str | None) -> None:
+        if not arg:
+            self.push("501 Syntax: VRFY <address>")
+        elif self._getaddr(arg)[0] is None:
+            self.push("502 Could not VRFY " + arg)
+        else:
+            self.push("252 Cannot VRFY user, but will accept message and attempt delivery")
+
+    async def smtp_EXPN(self, arg: str | None) -> None:
+        self.push("502 EXPN not implemented")
+
+    async def smtp_AUTH(self, arg: str | None) -> None:
+        # Clients are authorised by network (``allowed_clients``), never by AUTH.
+        self.push("503 5.5.1 Error: authentication not enabled")
+
+    async def smtp_STARTTLS(self, arg: str | None) -> None:
+        if arg:
+            self.push("501 Syntax: STARTTLS")
+            return
+        if self.tls_context is None:
+            self.push("454 TLS not available")
+            return
+        if self._tls:
+            self.push("503 5.5.1 Error: TLS already active")
+            return
+        self.push("220 Ready to start TLS")
+        transport = self.transport
+        assert transport is not None
+        # RFC 3207 4.2 (CVE-2011-0411): commands sent in clear behind STARTTLS
+        # must not run inside the TLS session.
+        self._inbox.discard()
+        try:
+            tls = await self.loop.start_tls(transport, self, self.tls_context, server_side=True)
+        except (OSError, ssl.SSLError, ConnectionError, TimeoutError) as error:
+            log.info(
+                "TLS handshake failed",
+                extra={"dlp": {"event": "tls failed", "error": type(error).__name__}},
+            )
+            transport.close()
+            raise ConnectionResetError("TLS handshake failed") from error
+        if tls is None:
+            raise ConnectionResetError("TLS handshake failed")
+        self.transport = tls
+        self._inbox.transport = tls
+        # RFC 3207 4.2: the client starts again with EHLO; nothing before counts.
+        await self._abort_transaction()
+        self._tls = True
+        self._helo = None
+        self._extended = False
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        """The address and what follows it; ``(None, None)`` when it does not parse
+        (aiosmtpd's parse, through the email package, for all but the usual form)."""
+        m = _SIMPLE_ADDRESS.match(arg.lstrip())
+        if m is not None:
+            return m.group(1), m.group(2)
+        if not arg:
+            return "", ""
+        address: Any
+        try:
+            if arg.lstrip().startswith("<"):
+                address, rest = get_angle_addr(arg)
+            else:
+                address, rest = get_addr_spec(arg)
+        except HeaderParseError:
+            return None, None
+        return address.addr_spec, rest
+
+    async def smtp_MAIL(self, arg: str | None) -> None:
+        await self._group(self._mail, arg)
+
+    async def _mail(self, arg: str | None) -> None:
+        if self._need_helo():
+            return
+        assert self.state is not None
+        if self.gateway.draining:
+            self._close_after_transaction_if_draining()
+            return
+        rest = _after_keyword("FROM:", arg or "")
+        if rest is None:
+            self.push(_SYNTAX_MAIL)
+            return
+        address, params_text = self._getaddr(rest)
+        if address is None:
+            self.push("553 5.1.3 Error: malformed address")
+            return
+        if not address:
+            self.push(_SYNTAX_MAIL)
+            return
+        if self._mail_from:
+            self.push("503 5.5.1 Error: nested MAIL command")
+            return
+        options = (params_text or "").split()
+        if options and not self._extended:
+            self.push(_SYNTAX_MAIL)
+            return
+        parsed = _parse_mail_params(options, self.data_size_limit)
+        if isinstance(parsed, str):
+            self.push(parsed)
+            return
+        sender = "" if address == "<>" else address
+        problem = _routing(sender, rest) if sender else None
+        if problem is not None:
+            self.gateway.log_routing_refusal(self.state, sender, problem)
+            self.push(sender_refusal(problem))
+            return
+        self._busy = True
+        status = await self.gateway.mail(self.state, sender, parsed, options)
+        if status.startswith("2"):
+            self._mail_from = address
+        else:
+            self._busy = False
+        self.push(status)
+
+    async def smtp_RCPT(self, arg: str | None) -> None:
+        await self._group(self._rcpt, arg)
+
+    async def _rcpt(self, arg: str | None) -> None:
+        if self._need_helo():
+            return
+        assert self.state is not None
+        if not self._mail_from or self.state.txn is None:
+            self.push("503 5.5.1 Error: need MAIL command")
+            return
+        rest = _after_keyword("TO:", arg or "")
+        if rest is None:
+            self.push(_SYNTAX_RCPT)
+            return
+        address, params_text = self._getaddr(rest)
+        if address is None:
+            self.push("553 5.1.3 Error: malformed address")
+            return
+        if not address or address == "<>":
+            self.push(_SYNTAX_RCPT)
+            return
+        parsed = _parse_rcpt_params((params_text or "").split())
+        if isinstance(parsed, str):
+            self.push(parsed)
+            return
+        status, accepted = await self.gateway.rcpt(
+            self.state, address, parsed, routing=_routing(address, rest)
         )
-        return TEMPFAIL_INTERNAL
+        if accepted:
+            self._recipients += 1
+        self.push(status)
+
+    async def smtp_DATA(self, arg: str | None) -> None:
+        if self._need_helo():
+            return
+        assert self.state is not None
+        if not self._recipients or self.state.txn is None:
+            self.push("503 5.5.1 Error: need RCPT command")
+            return
+        if arg:
+            self.push("501 5.5.4 Syntax: DATA")
+            return
+        self.gateway.data_started(self.state)
+        self.push("354 End data with <CR><LF>.<CR><LF>")
+        limit = self.gateway.settings.smtp.max_data_seconds
+        started = time.monotonic()
+        try:
+            # Not wait_for: that runs the reader as a task of its own (one more task
+            # and loop step per message); a deadline on this one does the same.
+            async with asyncio.timeout(limit):
+                result = await read_data(self._inbox, self.data_size_limit, self._reset_timeout)
+        except TimeoutError:
+            await self._data_too_slow(limit, time.monotonic() - started)
+            raise ConnectionResetError("DATA time limit") from None
+        if result.too_large:
+            await self._abort_transaction()
+            self.push("552 5.3.4 Message too big for this gateway")
+            return
+        try:
+            status = await self.gateway.data(self.state, result.content)
+        except Exception:
+            log.exception("internal error after DATA")
+            await self.state.next_hop.close()
+            status = TEMPFAIL_INTERNAL
+        self._reset_transaction()
+        self.state.xforward = {}
+        self._busy = False
+        self.push(status)
+        self._close_after_transaction_if_draining()
+
+    async def _data_too_slow(self, limit: float, elapsed: float) -> None:
+        """Slow loris: the client trickled DATA past ``max_data_seconds``.
+
+        421 and close (RFC 5321 3.8): the MTA keeps the message and retries it,
+        and the next hop's open transaction is abandoned, so nothing is sent.
+        The rest of what the client sends is never read as commands: the caller
+        raises ``ConnectionResetError``, which ends the session."""
+        assert self.state is not None
+        txn = self.state.txn
+        self.gateway.cap_reached(
+            "data_time",
+            limit,
+            str(self.peer[0] if self.peer else ""),
+            audit_key=txn.audit_key if txn is not None else "",
+            seconds=round(elapsed, 1),
+        )
+        self.state.txn = None
+        await self.state.next_hop.close()
+        self._reset_transaction()
+        self._busy = False
+        with contextlib.suppress(Exception):
+            self.push(
+                f"421 4.4.2 DATA took longer than {limit:g} s, closing; try again later"
+                " / 受信に時間がかかりすぎたため切断します。後で再送してください"
+            )
+        self._close()
+
+    async def smtp_XFORWARD(self, arg: str | None) -> None:
+        await self._group(self._xforward, arg)
+
+    async def _xforward(self, arg: str | None) -> None:
+        """Postfix's client attributes (XFORWARD_README); IDENT becomes the audit key."""
+        assert self.state is not None
+        if self._mail_from:
+            self.push("503 5.5.1 Error: XFORWARD not allowed in a mail transaction")
+            return
+        attrs: dict[str, str] = {}
+        for item in (arg or "").split():
+            name, eq, value = item.partition("=")
+            if not eq or name.upper() not in _XFORWARD_ATTRS:
+                self.push(f"501 5.5.4 Bad XFORWARD attribute: {name[:32]}")
+                return
+            attrs[name.upper()] = value
+        if not attrs:
+            self.push("501 5.5.4 Syntax: XFORWARD attribute=value...")
+            return
+        self.state.xforward.update(attrs)
+        self.push("250 2.0.0 Ok")
 
 
-def _buffered(reader: asyncio.StreamReader) -> bytes | bytearray:
-    """What the client sent that the command loop has not read yet.
+_VERBS: dict[str, Callable[[GatewaySMTP, str | None], Awaitable[None]]] = {
+    name[5:]: method for name, method in vars(GatewaySMTP).items() if name.startswith("smtp_")
+}
+"""Verb -> its handler, found once."""
 
-    asyncio's StreamReader keeps it in ``_buffer`` (CPython 3.11 and later, under
-    uvloop too); if that ever changes, nothing is held and PIPELINING still works,
-    one reply per send()."""
-    buffered: bytes | bytearray = getattr(reader, "_buffer", b"")
-    return buffered
+
+def _after_keyword(keyword: str, arg: str) -> str | None:
+    """``arg`` after ``FROM:`` or ``TO:`` (any case), or ``None`` without it."""
+    if arg[: len(keyword)].upper() == keyword:
+        return arg[len(keyword) :].strip()
+    return None
 
 
 def _routing(address: str, arg: str) -> RoutingProblem | None:

@@ -715,31 +715,6 @@ def test_starttls_offered_when_configured(any_loop: LoopThread, tmp_path: Path) 
     sink.stop()
 
 
-@pytest.mark.asyncio
-async def test_fast_protocol_init_sets_what_aiosmtpd_sets(gw: InProcessGateway) -> None:
-    """GatewaySMTP skips aiosmtpd's per-connection introspection; same attributes.
-    Both protocols are built on the test's own loop (they need a running one)."""
-    from aiosmtpd.smtp import SMTP
-
-    from dlp.smtp.server import GatewaySMTP
-
-    ours_p = GatewaySMTP(gw.gateway)
-    stock_p = SMTP(ours_p.event_handler, enable_SMTPUTF8=True, loop=asyncio.get_running_loop())
-    ours, stock = set(vars(ours_p)), set(vars(stock_p))
-    assert stock - ours == set()
-    assert ours - stock == {
-        "gateway",
-        "state",
-        "_busy",
-        "_batch",
-        "_held",
-        "_may_hold",
-        "command_size_limits",
-        "_timeout_at",
-        "_timer_at",
-    }
-
-
 def test_next_hop_connections_are_reused_across_sessions(gw: InProcessGateway, sink: Sink) -> None:
     before = sink.connections
     for i in range(5):
@@ -788,7 +763,7 @@ async def test_fast_address_parse_agrees_with_aiosmtpd(gw: InProcessGateway, arg
     from dlp.smtp.server import GatewaySMTP
 
     ours = GatewaySMTP(gw.gateway)
-    stock = SMTP(ours.event_handler, enable_SMTPUTF8=True, loop=asyncio.get_running_loop())
+    stock = SMTP(object(), enable_SMTPUTF8=True, loop=asyncio.get_running_loop())
     assert ours._getaddr(arg) == stock._getaddr(arg)
 
 
@@ -1034,11 +1009,14 @@ def test_command_loop_answers_bad_lines_as_aiosmtpd_does(gw: InProcessGateway) -
         assert ask(s, f, b"NOOP " + b"x" * 5000) == b"500 Command line too long"  # line limit
         assert ask(s, f, b"  ") == b'500 Error: command "" not recognized'
         assert ask(s, f, b"noop") == b"250 2.0.0 Ok"
-        # aiosmtpd's HELP lists the verbs whose method carries its syntax: the
-        # ones this class overrides carry none.
-        assert ask(s, f, b"HELP") == b"250 Supported commands: AUTH HELP VRFY"
+        verbs = b"DATA EHLO HELO HELP MAIL NOOP QUIT RCPT RSET VRFY XFORWARD"
+        assert ask(s, f, b"HELP") == b"250 Supported commands: " + verbs
         assert ask(s, f, b"HELP vrfy") == b"250 Syntax: VRFY <address>"
-        assert ask(s, f, b"HELP mail") == b"501 Supported commands: AUTH HELP VRFY"
+        assert ask(s, f, b"HELP nope") == b"501 Supported commands: " + verbs
+        assert ask(s, f, b"AUTH PLAIN") == b"503 5.5.1 Error: authentication not enabled"
+        assert ask(s, f, b"EXPN x") == b"502 EXPN not implemented"
+        assert ask(s, f, b"VRFY <a@b.c>").startswith(b"252 ")
+        assert ask(s, f, b"STARTTLS") == b"454 TLS not available"
         assert ask(s, f, b"QUIT") == b"221 2.0.0 Bye"
     s, f = raw_session()
     with s:
@@ -1071,3 +1049,68 @@ def test_require_tls_refuses_mail_before_starttls(
     finally:
         g.stop()
     assert len(sink.wait_for(1)) == 1
+
+
+def test_commands_sent_in_clear_behind_starttls_are_dropped(
+    lt: LoopThread, sink: Sink, tmp_path: Path
+) -> None:
+    """CVE-2011-0411: a MAIL injected after STARTTLS in the same packet must not run
+    inside the TLS session (RFC 3207 4.2); the client starts again from EHLO."""
+    pem = tmp_path / "gw.pem"
+    _self_signed(pem)
+    cfg = write_config(
+        tmp_path, next_hop_port=sink.port, smtp={"tls_cert": str(pem), "tls_key": str(pem)}
+    )
+    g = InProcessGateway(cfg, lt)
+    try:
+        raw = socket.create_connection(("127.0.0.1", g.port), timeout=10)
+        f = raw.makefile("rb")
+        assert f.readline().startswith(b"220 ")
+        raw.sendall(b"EHLO mta\r\n")
+        while f.readline()[3:4] == b"-":
+            pass
+        raw.sendall(b"STARTTLS\r\nMAIL FROM:<injected@example.net>\r\n")
+        assert f.readline() == b"220 Ready to start TLS\r\n"
+        ctx = ssl.create_default_context(cafile=str(pem))
+        ctx.check_hostname = False
+        with ctx.wrap_socket(raw) as tls:
+            tf = tls.makefile("rb")
+            tls.sendall(b"RCPT TO:<someone@example.net>\r\n")
+            assert tf.readline() == b"503 Error: send HELO first\r\n"
+            tls.sendall(b"EHLO mta\r\n")
+            lines = [tf.readline()]
+            while lines[-1][3:4] == b"-":
+                lines.append(tf.readline())
+            assert b"250-STARTTLS\r\n" not in lines
+            tls.sendall(b"RCPT TO:<someone@example.net>\r\n")
+            assert tf.readline() == b"503 5.5.1 Error: need MAIL command\r\n"
+            tls.sendall(b"STARTTLS\r\n")
+            assert tf.readline() == b"503 5.5.1 Error: TLS already active\r\n"
+    finally:
+        g.stop()
+
+
+def test_a_client_that_sends_without_reading_gets_every_reply(gw: InProcessGateway) -> None:
+    """Flow control both ways: the gateway stops reading commands while its replies
+    pile up unread, and answers every one, in order, once the client reads."""
+    import threading
+
+    count = 80_000  # 6.7 MB of replies: more than the kernel buffers on loopback
+    s = socket.socket()
+    s.settimeout(30)
+    # A small window, so that the replies back up into the gateway within seconds.
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", gw.port))
+    f = s.makefile("rb")
+    assert f.readline().startswith(b"220 ")
+    sender = threading.Thread(
+        target=s.sendall, args=(b"HELP\r\n" * count,)
+    )
+    sender.start()
+    time.sleep(1.0)  # let both sides' buffers fill before reading anything
+    replies = [f.readline() for _ in range(count)]
+    sender.join(30)
+    assert replies == [replies[0]] * count and replies[0].startswith(b"250 Supported commands: ")
+    s.sendall(b"QUIT\r\n")
+    assert f.readline() == b"221 2.0.0 Bye\r\n"
+    s.close()

@@ -399,6 +399,26 @@ def test_session_caps_per_client_and_total(
     _wait_sessions(capped, 0)
 
 
+def test_sessions_gone_before_a_word_give_their_place_back(capped: InProcessGateway) -> None:
+    """A client that closes (or resets) the connection the moment it opens, before its
+    session has read anything, is still counted out (a port scanner, a health check)."""
+    import struct
+
+    for i in range(40):
+        s = socket.create_connection(("127.0.0.1", capped.port), timeout=10)
+        if i % 2:  # a reset instead of a close
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        else:
+            s.sendall(b"EHLO x\r\nQUIT\r\n")
+        s.close()
+    _wait_sessions(capped, 0)
+    again = [_connect(capped.port, "127.0.0.1") for _ in range(CAP_PER_CLIENT + 1)]
+    assert [line[:4] for _, line in again] == [b"220 "] * CAP_PER_CLIENT + [b"421 "]
+    for s, _ in again:
+        s.close()
+    _wait_sessions(capped, 0)
+
+
 def test_slow_loris_data_is_cut_off_with_a_tempfail(
     capped: InProcessGateway, sink: Sink, jsonlog: JsonLines
 ) -> None:
@@ -473,8 +493,10 @@ def test_idle_session_closed_idle_timeout_after_its_last_command(
             assert f.readline().startswith(b"250"), "closed while commands kept coming"
         last = time.monotonic()
         s.settimeout(5)
-        assert f.readline() == b""  # then silence: closed by the gateway
+        # Then silence: told why (as Postfix's smtpd does) and closed by the gateway.
+        assert f.readline() == b"421 4.4.2 gw.test Error: timeout exceeded\r\n"
         idle = time.monotonic() - last
+        assert f.readline() == b""
         assert IDLE_SECONDS - 0.05 <= idle < IDLE_SECONDS + 1.0, idle
         s.close()
     finally:

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from dlp.smtp.datareader import (
     DataResult,
+    Inbox,
     dot_stuff,
     dot_stuff_parts,
     has_bare_line_end,
@@ -22,17 +23,18 @@ from dlp.smtp.datareader import (
 
 async def _read(chunks: list[bytes], limit: int | None = None) -> tuple[DataResult, bytes]:
     """Feed the chunks one by one (as a socket would) and read one DATA body."""
-    reader = asyncio.StreamReader(limit=1001)
+    inbox = Inbox()
 
     async def feed() -> None:
         for c in chunks:
-            reader.feed_data(c)
+            inbox.feed(c)
             await asyncio.sleep(0)
 
     feeder = asyncio.create_task(feed())
-    result = await asyncio.wait_for(read_data(reader, limit), 5)
+    result = await asyncio.wait_for(read_data(inbox, limit), 5)
     await feeder
-    rest = bytes(reader._buffer)  # what the command loop would read next
+    inbox.feed_eof()
+    rest = await inbox.chunk()  # what the command loop would read next
     return result, rest
 
 
@@ -117,11 +119,11 @@ async def test_exactly_at_the_limit_is_accepted() -> None:
 
 @pytest.mark.asyncio
 async def test_eof_mid_message_raises() -> None:
-    reader = asyncio.StreamReader()
-    reader.feed_data(b"partial\r\n")
-    reader.feed_eof()
+    inbox = Inbox()
+    inbox.feed(b"partial\r\n")
+    inbox.feed_eof()
     with pytest.raises(ConnectionResetError):
-        await read_data(reader, None)
+        await read_data(inbox, None)
 
 
 def test_dot_stuff_round_trip_and_normalises_bare_line_ends() -> None:
