@@ -54,9 +54,12 @@ class Inbox:
     reading its replies holds that much of our memory at most.
     """
 
-    __slots__ = ("_buf", "_eof", "_paused", "_waiter", "pause_above", "transport")
+    __slots__ = ("_buf", "_eof", "_loop", "_paused", "_waiter", "pause_above", "transport")
 
-    def __init__(self, pause_above: int = 65536) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, pause_above: int = 65536) -> None:
+        # The loop is kept, not looked up per wait: on Python 3.11
+        # ``asyncio.get_running_loop()`` makes a getpid() system call each time.
+        self._loop = loop
         self._buf = bytearray()
         self._waiter: asyncio.Future[None] | None = None
         self._eof = False
@@ -131,7 +134,7 @@ class Inbox:
             transport = self.transport
             if transport is not None and not transport.is_closing():
                 transport.resume_reading()
-        waiter = asyncio.get_running_loop().create_future()
+        waiter = self._loop.create_future()
         self._waiter = waiter
         try:
             await waiter

@@ -105,7 +105,7 @@ class GatewaySMTP(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.peer: Any = None
         self.state: SessionState | None = None
-        self._inbox = Inbox()
+        self._inbox = Inbox(self.loop)
         self._task: asyncio.Task[None] | None = None
         self._started = False
         self._ended = False

@@ -23,7 +23,7 @@ from dlp.smtp.datareader import (
 
 async def _read(chunks: list[bytes], limit: int | None = None) -> tuple[DataResult, bytes]:
     """Feed the chunks one by one (as a socket would) and read one DATA body."""
-    inbox = Inbox()
+    inbox = Inbox(asyncio.get_running_loop())
 
     async def feed() -> None:
         for c in chunks:
@@ -119,7 +119,7 @@ async def test_exactly_at_the_limit_is_accepted() -> None:
 
 @pytest.mark.asyncio
 async def test_eof_mid_message_raises() -> None:
-    inbox = Inbox()
+    inbox = Inbox(asyncio.get_running_loop())
     inbox.feed(b"partial\r\n")
     inbox.feed_eof()
     with pytest.raises(ConnectionResetError):
