@@ -98,9 +98,9 @@ class Inbox:
         """The next line, its line end included; ``None`` when it ran past ``limit``
         bytes (it is then read to its end and dropped).  ``ConnectionResetError``
         when the client closed first."""
-        buf = self._buf
         too_long = False
         while True:
+            buf = self._buf
             end = buf.find(b"\n")
             if end != -1:
                 if too_long or end >= limit:
@@ -114,16 +114,16 @@ class Inbox:
                 buf.clear()
             await self._more()
 
-    async def chunk(self) -> bytes:
-        """Everything buffered, waiting for something first; ``b""`` at the end."""
+    async def chunk(self) -> bytes | bytearray:
+        """Everything buffered (the buffer itself: no copy), waiting for something
+        first; ``b""`` at the end."""
         if not self._buf:
             if self._eof:
                 return b""
             await self._more()
             if not self._buf:
                 return b""
-        data = bytes(self._buf)
-        self._buf.clear()
+        data, self._buf = self._buf, bytearray()
         return data
 
     async def _more(self) -> None:
