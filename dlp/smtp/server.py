@@ -109,6 +109,9 @@ class GatewaySMTP(asyncio.Protocol):
         self._task: asyncio.Task[None] | None = None
         self._started = False
         self._ended = False
+        self._closing = False
+        """The session is over once the current command is: no more are read."""
+        self._handshaking = False
         # What the session knows (RFC 5321 4.1.4: HELO/EHLO and RSET clear the rest).
         self._helo: str | None = None
         self._extended = False
@@ -219,9 +222,31 @@ class GatewaySMTP(asyncio.Protocol):
         self._timeout_handle = None
         if self.transport is not None:
             log.info("idle timeout", extra={"dlp": {"event": "idle timeout"}})
-            self._may_hold = False
-            self.push(f"421 4.4.2 {self.hostname} Error: timeout exceeded")
-            self.transport.close()
+            self._hang_up(f"421 4.4.2 {self.hostname} Error: timeout exceeded")
+
+    def _hang_up(self, reply: str) -> None:
+        """End the session from outside its loop (idle timer, drain): ``reply``, then
+        the connection closed and the loop stopped wherever it waits.
+
+        Not left to ``connection_lost``: a client that stopped reading its replies
+        never lets a close finish (its window stays shut), and a TLS close waits
+        up to 30 s for the client's close_notify; the session would stay counted
+        against the caps, and a drain would wait for it, all that time."""
+        transport = self.transport
+        if transport is None:
+            return
+        if not self._handshaking:
+            self._may_hold = False  # the reply and anything held go out together
+            self.push(reply)
+        self._closing = True
+        if self._handshaking:
+            transport.abort()  # no clear text into a TLS handshake
+        elif transport.get_write_buffer_size() > 0:
+            transport.abort()  # replies are waiting unread: the client is not listening
+        else:
+            transport.close()
+        self._inbox.feed_eof()
+        self._cancel()
 
     def push(self, status: str | bytes) -> None:
         """Send one reply (its line end added), or hold it (PIPELINING).
@@ -262,7 +287,7 @@ class GatewaySMTP(asyncio.Protocol):
         bogus_budget = _BOGUS_LIMIT
         inbox = self._inbox
         verbs = _VERBS
-        while self.transport is not None:
+        while not self._closing and self.transport is not None:
             if self._write_paused:
                 # The client sends commands but does not read replies: stop reading.
                 self._drained = self.loop.create_future()
@@ -323,6 +348,10 @@ class GatewaySMTP(asyncio.Protocol):
                 self.push(TEMPFAIL_INTERNAL)
 
     def _close(self) -> None:
+        """Close the connection and end the command loop after the current command
+        (not at ``connection_lost``, which under TLS comes only when the client
+        answers the close, or after 30 s)."""
+        self._closing = True
         if self.transport is not None:
             self.transport.close()
 
@@ -340,16 +369,14 @@ class GatewaySMTP(asyncio.Protocol):
 
     def close_if_idle(self) -> None:
         """While draining: an idle session is told 421 and closed now."""
-        if not self._busy and self.transport is not None:
-            self._may_hold = False
-            self.push(_SHUTTING_DOWN)
-            self.transport.close()
+        if not self._busy:
+            self._hang_up(_SHUTTING_DOWN)
 
     def _close_after_transaction_if_draining(self) -> None:
         if self.gateway.draining and self.transport is not None:
             self._may_hold = False  # the 421 and anything held go out before the close
             self.push(_SHUTTING_DOWN)
-            self.transport.close()
+            self._close()
 
     def _need_helo(self) -> bool:
         if not self._helo:
@@ -474,11 +501,18 @@ class GatewaySMTP(asyncio.Protocol):
             self.push("503 5.5.1 Error: TLS already active")
             return
         self.push("220 Ready to start TLS")
+        if self._write_paused:
+            # start_tls takes the transport over: no flow-control wait may be
+            # left pending on the clear-text side.
+            self._drained = self.loop.create_future()
+            await self._drained
         transport = self.transport
-        assert transport is not None
+        if transport is None or self._closing:
+            raise ConnectionResetError("closed before the TLS handshake")
         # RFC 3207 4.2 (CVE-2011-0411): commands sent in clear behind STARTTLS
         # must not run inside the TLS session.
         self._inbox.discard()
+        self._handshaking = True
         try:
             tls = await self.loop.start_tls(transport, self, self.tls_context, server_side=True)
         except (OSError, ssl.SSLError, ConnectionError, TimeoutError) as error:
@@ -488,15 +522,24 @@ class GatewaySMTP(asyncio.Protocol):
             )
             transport.close()
             raise ConnectionResetError("TLS handshake failed") from error
-        if tls is None:
-            raise ConnectionResetError("TLS handshake failed")
+        finally:
+            self._handshaking = False
+        if tls is None or tls.is_closing() or self._closing:
+            # Closed during the handshake (idle timer, drain): asyncio returns None,
+            # uvloop a transport already closing, and neither calls connection_lost.
+            transport.abort()
+            raise ConnectionResetError("closed during the TLS handshake")
         self.transport = tls
         self._inbox.transport = tls
-        # RFC 3207 4.2: the client starts again with EHLO; nothing before counts.
+        self._write_paused = False
+        # RFC 3207 4.2: the client starts again with EHLO; nothing it said before counts.
         await self._abort_transaction()
         self._tls = True
         self._helo = None
         self._extended = False
+        assert self.state is not None
+        self.state.helo = ""
+        self.state.xforward = {}
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         """The address and what follows it; ``(None, None)`` when it does not parse

@@ -8,6 +8,7 @@ and none is duplicated.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import smtplib
@@ -1103,9 +1104,7 @@ def test_a_client_that_sends_without_reading_gets_every_reply(gw: InProcessGatew
     s.connect(("127.0.0.1", gw.port))
     f = s.makefile("rb")
     assert f.readline().startswith(b"220 ")
-    sender = threading.Thread(
-        target=s.sendall, args=(b"HELP\r\n" * count,)
-    )
+    sender = threading.Thread(target=s.sendall, args=(b"HELP\r\n" * count,))
     sender.start()
     time.sleep(1.0)  # let both sides' buffers fill before reading anything
     replies = [f.readline() for _ in range(count)]
@@ -1114,3 +1113,92 @@ def test_a_client_that_sends_without_reading_gets_every_reply(gw: InProcessGatew
     s.sendall(b"QUIT\r\n")
     assert f.readline() == b"221 2.0.0 Bye\r\n"
     s.close()
+
+
+def _tls_gateway(loop: LoopThread, tmp_path: Path, **smtp: Any) -> tuple[InProcessGateway, Path]:
+    pem = tmp_path / "gw.pem"
+    _self_signed(pem)
+    cfg = write_config(
+        tmp_path,
+        next_hop_port=free_port(),  # never reached: these sessions send no mail
+        smtp={"tls_cert": str(pem), "tls_key": str(pem), "next_hop_timeout": 0.3, **smtp},
+        scan={"timeout_seconds": 0.3},
+        sections={"ocr": {"timeout_seconds": 0.1}},
+    )
+    return InProcessGateway(cfg, loop), pem
+
+
+def _counted(g: InProcessGateway) -> tuple[int, dict[str, int]]:
+    async def read() -> tuple[int, dict[str, int]]:
+        return len(g.gateway.sessions), dict(g.gateway._per_client)
+
+    return g.lt.call(read())
+
+
+def _until_counted_out(g: InProcessGateway, seconds: float) -> float:
+    started = time.monotonic()
+    while _counted(g) != (0, {}) and time.monotonic() - started < seconds:
+        time.sleep(0.05)
+    assert _counted(g) == (0, {}), "the session is still counted against the caps"
+    return time.monotonic() - started
+
+
+def test_a_drain_ends_a_session_stuck_in_its_tls_handshake(
+    any_loop: LoopThread, tmp_path: Path
+) -> None:
+    """SIGTERM while a client has said STARTTLS and sent nothing since: the drain must
+    not wait for it (uvloop hands back a closing transport instead of None)."""
+    g, _ = _tls_gateway(any_loop, tmp_path)
+    try:
+        s = socket.create_connection(("127.0.0.1", g.port), timeout=10)
+        f = s.makefile("rb")
+        f.readline()
+        s.sendall(b"EHLO mta\r\nSTARTTLS\r\n")
+        while f.readline()[3:4] == b"-":
+            pass
+        assert f.readline() == b"220 Ready to start TLS\r\n"
+
+        async def drain() -> bool:
+            g.gateway.begin_drain()
+            return await g.gateway.wait_drained(5.0)
+
+        assert g.lt.call(drain()) is True
+        assert _counted(g) == (0, {})
+        s.close()
+    finally:
+        g.stop()
+
+
+def test_a_client_that_never_reads_is_cut_off_at_the_idle_timeout(
+    any_loop: LoopThread, tmp_path: Path
+) -> None:
+    """Its replies back up, so a close could never finish: the connection is aborted."""
+    g, _ = _tls_gateway(any_loop, tmp_path, idle_timeout=2.0)
+    try:
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect(("127.0.0.1", g.port))
+        s.settimeout(0.5)
+        with contextlib.suppress(OSError):
+            for _ in range(400):
+                s.sendall(b"HELP\r\n" * 100)  # until the gateway stops reading
+        _until_counted_out(g, 6.0)
+        s.close()
+    finally:
+        g.stop()
+
+
+def test_quit_under_tls_frees_the_session_at_once(any_loop: LoopThread, tmp_path: Path) -> None:
+    """Not after TLS's 30 s wait for the client's close_notify (smtplib sends none)."""
+    g, pem = _tls_gateway(any_loop, tmp_path)
+    try:
+        ctx = ssl.create_default_context(cafile=str(pem))
+        ctx.check_hostname = False
+        c = smtplib.SMTP("127.0.0.1", g.port, timeout=10)
+        c.starttls(context=ctx)
+        c.ehlo("mta")
+        assert c.docmd("QUIT")[0] == 221
+        assert _until_counted_out(g, 5.0) < 5.0
+        c.close()
+    finally:
+        g.stop()
