@@ -406,26 +406,25 @@ class GatewaySMTP(asyncio.Protocol):
 
     # -- commands ----------------------------------------------------------
 
-    async def smtp_HELO(self, hostname: str | None) -> None:
+    async def _greeted(self, verb: str, hostname: str | None) -> bool:
+        """HELO or EHLO: a new start (RFC 5321 4.1.4), or ``False`` with no name."""
         if not hostname:
-            self.push("501 Syntax: HELO hostname")
-            return
+            self.push(f"501 Syntax: {verb} hostname")
+            return False
         await self._abort_transaction()
         assert self.state is not None
         self.state.helo = hostname
         self._helo = hostname
-        self._extended = False
-        self.push(f"250 {self.hostname}")
+        self._extended = verb == "EHLO"
+        return True
+
+    async def smtp_HELO(self, hostname: str | None) -> None:
+        if await self._greeted("HELO", hostname):
+            self.push(f"250 {self.hostname}")
 
     async def smtp_EHLO(self, hostname: str | None) -> None:
-        if not hostname:
-            self.push("501 Syntax: EHLO hostname")
+        if not await self._greeted("EHLO", hostname):
             return
-        await self._abort_transaction()
-        assert self.state is not None
-        self.state.helo = hostname
-        self._helo = hostname
-        self._extended = True
         lines = [f"250-{self.hostname}"]
         if self.data_size_limit:
             lines.append(f"250-SIZE {self.data_size_limit}")

@@ -1052,17 +1052,10 @@ def test_require_tls_refuses_mail_before_starttls(
     assert len(sink.wait_for(1)) == 1
 
 
-def test_commands_sent_in_clear_behind_starttls_are_dropped(
-    lt: LoopThread, sink: Sink, tmp_path: Path
-) -> None:
+def test_commands_sent_in_clear_behind_starttls_are_dropped(lt: LoopThread, tmp_path: Path) -> None:
     """CVE-2011-0411: a MAIL injected after STARTTLS in the same packet must not run
     inside the TLS session (RFC 3207 4.2); the client starts again from EHLO."""
-    pem = tmp_path / "gw.pem"
-    _self_signed(pem)
-    cfg = write_config(
-        tmp_path, next_hop_port=sink.port, smtp={"tls_cert": str(pem), "tls_key": str(pem)}
-    )
-    g = InProcessGateway(cfg, lt)
+    g, pem = _tls_gateway(lt, tmp_path)
     try:
         raw = socket.create_connection(("127.0.0.1", g.port), timeout=10)
         f = raw.makefile("rb")
