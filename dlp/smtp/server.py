@@ -182,7 +182,9 @@ class GatewaySMTP(asyncio.Protocol):
     def _cancel(self) -> None:
         # Only a loop that has started: a task cancelled before its first step never
         # runs its ``finally``, and the session would stay counted.  One that has not
-        # started finds the inbox at its end and finishes by itself.
+        # started sees ``_closing`` and finishes by itself, running no command (as a
+        # started one would not: the client is gone).
+        self._closing = True
         if self._task is not None and self._started and not self._ended:
             self._task.cancel()
 
@@ -321,7 +323,8 @@ class GatewaySMTP(asyncio.Protocol):
             handler = verbs.get(verb)
             if handler is None:
                 log.warning(
-                    "unrecognised command", extra={"dlp": {"event": "bad command", "verb": verb}}
+                    "unrecognised command",
+                    extra={"dlp": {"event": "bad command", "verb": verb[:32]}},
                 )
                 bogus_budget -= 1
                 if bogus_budget < 1:

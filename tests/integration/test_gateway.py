@@ -1171,6 +1171,8 @@ def test_a_client_that_never_reads_is_cut_off_at_the_idle_timeout(
         s = socket.socket()
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         s.connect(("127.0.0.1", g.port))
+        s.settimeout(5)
+        assert s.recv(4096).startswith(b"220 ")  # accepted and counted in
         s.settimeout(0.5)
         with contextlib.suppress(OSError):
             for _ in range(400):
