@@ -237,16 +237,16 @@ class GatewaySMTP(asyncio.Protocol):
         transport = self.transport
         if transport is None:
             return
-        if not self._handshaking:
-            self._may_hold = False  # the reply and anything held go out together
-            self.push(reply)
-        self._closing = True
         if self._handshaking:
             transport.abort()  # no clear text into a TLS handshake
-        elif transport.get_write_buffer_size() > 0:
-            transport.abort()  # replies are waiting unread: the client is not listening
         else:
-            transport.close()
+            self._may_hold = False  # the reply and anything held go out together
+            self.push(reply)
+            if transport.get_write_buffer_size() > 0:
+                transport.abort()  # replies are waiting unread: the client is not listening
+            else:
+                transport.close()
+        self._closing = True
         self._inbox.feed_eof()
         self._cancel()
 
