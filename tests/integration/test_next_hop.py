@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import smtplib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from email import message_from_bytes
 
 import pytest
@@ -41,23 +41,6 @@ HELD_BODY = (
 )
 
 
-@pytest.fixture(scope="module", params=[True, False], ids=["pipelining", "one-by-one"])
-def hop(request: pytest.FixtureRequest, lt: LoopThread) -> Iterator[Sink]:
-    s = Sink(lt, pipelining=request.param).start()
-    yield s
-    s.stop()
-
-
-@pytest.fixture(scope="module")
-def gw(
-    lt: LoopThread, hop: Sink, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[InProcessGateway]:
-    cfg = write_config(tmp_path_factory.mktemp("gw"), next_hop_port=hop.port)
-    g = InProcessGateway(cfg, lt)
-    yield g
-    g.stop()
-
-
 @pytest.fixture(autouse=True)
 def fresh(hop: Sink) -> None:
     hop.messages.clear()
@@ -74,9 +57,9 @@ def client(port: int) -> smtplib.SMTP:
     return c
 
 
-def test_several_messages_and_rset_in_one_session(gw: InProcessGateway, hop: Sink) -> None:
+def test_several_messages_and_rset_in_one_session(hop_gw: InProcessGateway, hop: Sink) -> None:
     raw = [plain(f"m{i}", f"body {i}\r\n.a line with a leading dot") for i in range(3)]
-    with client(gw.port) as c:
+    with client(hop_gw.port) as c:
         c.sendmail(SENDER, [EXTERNAL, EXTERNAL2], raw[0])
         # MAIL then RSET with no RCPT: the pipelined MAIL's reply is still owed.
         assert c.mail(SENDER)[0] == 250
@@ -93,24 +76,24 @@ def test_several_messages_and_rset_in_one_session(gw: InProcessGateway, hop: Sin
 
 
 def test_a_transaction_without_recipients_costs_the_next_hop_nothing(
-    gw: InProcessGateway, hop: Sink
+    hop_gw: InProcessGateway, hop: Sink
 ) -> None:
     """MAIL whose every RCPT the gateway refuses itself, then RSET or QUIT: a
     next hop with PIPELINING never sees that MAIL (it goes with the first RCPT),
     one without sees it in turn and an RSET; either way its connection stays
     usable for the next message (no tear-down, no new connection)."""
-    with client(gw.port) as c:
+    with client(hop_gw.port) as c:
         c.sendmail(SENDER, [EXTERNAL], plain("warm", "x"))
     hop.wait_for(1)
     mails, connections = hop.mails, hop.connections
-    with client(gw.port) as c:
+    with client(hop_gw.port) as c:
         assert c.mail(SENDER)[0] == 250
         # Routing syntax: refused here whatever the next hop would say.
         assert c.rcpt("someone%other@kaisha-abc.jp")[0] == 550
         assert c.rset()[0] == 250
         assert c.mail(SENDER)[0] == 250
         assert c.docmd("RCPT", "TO:<a@@kaisha-abc.jp>")[0] == 553
-    with client(gw.port) as c:
+    with client(hop_gw.port) as c:
         c.sendmail(SENDER, [EXTERNAL2], plain("after", "y"))
     got = hop.wait_for(2)
     assert subjects(got) == ["warm", "after"]
@@ -135,7 +118,7 @@ REFUSED = "nobody@kaisha-abc.jp"
     ids=["quit-after-refused-rcpt", "rset", "mail", "rcpt"],
 )
 def test_a_client_that_walks_away_leaves_no_reply_owed_to_the_next(
-    gw: InProcessGateway, hop: Sink, walk_away: tuple[str, list[str], str]
+    hop_gw: InProcessGateway, hop: Sink, walk_away: tuple[str, list[str], str]
 ) -> None:
     """A client that goes while the next hop still owes a reply (a slow RSET,
     MAIL or RCPT) must not leave that reply for the next session on the same
@@ -144,18 +127,18 @@ def test_a_client_that_walks_away_leaves_no_reply_owed_to_the_next(
     for a message that never reached the next hop."""
     delay, commands, last = walk_away
     hop.behaviour.refuse_rcpt = {REFUSED}
-    with client(gw.port) as c:  # a pooled connection to reuse
+    with client(hop_gw.port) as c:  # a pooled connection to reuse
         c.sendmail(SENDER, [EXTERNAL], plain("warm", "x"))
     hop.wait_for(1)
     setattr(hop.behaviour, delay, 0.5)
-    a = RawClient(gw.port)
+    a = RawClient(hop_gw.port)
     a.cmd("EHLO mta.example.lg.jp")
     for line in commands:
         a.cmd(line)
     a.leave(last)
     time.sleep(0.2)  # the gateway has seen the client go; the reply is still owed
     setattr(hop.behaviour, delay, 0.0)
-    with client(gw.port) as c:
+    with client(hop_gw.port) as c:
         refused = c.sendmail(SENDER, [EXTERNAL2], plain("after", "y"))
     assert refused == {}
     got = hop.wait_for(2)
@@ -197,7 +180,7 @@ def test_a_next_hop_refusing_to_talk_is_a_tempfail(
         lt, b"554 5.3.2 busy, come back later\r\n", lambda line: b"503 5.5.1 no\r\n"
     )
     port = server.sockets[0].getsockname()[1]
-    g = InProcessGateway(write_config(tmp_path_factory.mktemp("gw"), next_hop_port=port), lt)
+    g = InProcessGateway(write_config(tmp_path_factory.mktemp("hop_gw"), next_hop_port=port), lt)
     try:
         with client(g.port) as c:
             code, text = c.mail(SENDER)
@@ -220,7 +203,7 @@ def test_a_next_hop_answering_data_out_of_step_is_a_tempfail(
 
     server = _scripted_next_hop(lt, b"220 next.test ESMTP\r\n", answer)
     port = server.sockets[0].getsockname()[1]
-    g = InProcessGateway(write_config(tmp_path_factory.mktemp("gw"), next_hop_port=port), lt)
+    g = InProcessGateway(write_config(tmp_path_factory.mktemp("hop_gw"), next_hop_port=port), lt)
     try:
         with client(g.port) as c:
             assert c.mail(SENDER)[0] == 250 and c.rcpt(EXTERNAL)[0] == 250
@@ -231,9 +214,9 @@ def test_a_next_hop_answering_data_out_of_step_is_a_tempfail(
         lt.call(_close(server))
 
 
-def test_sender_refused_by_the_next_hop(gw: InProcessGateway, hop: Sink) -> None:
+def test_sender_refused_by_the_next_hop(hop_gw: InProcessGateway, hop: Sink) -> None:
     hop.behaviour.refuse_mail = "550 5.7.1 <sender@example.lg.jp>: Sender address rejected"
-    with client(gw.port) as c:
+    with client(hop_gw.port) as c:
         mail = c.mail(SENDER)
         if mail[0] == 250:
             # Pipelined: the sender's refusal is each recipient's answer.
@@ -250,9 +233,9 @@ def test_sender_refused_by_the_next_hop(gw: InProcessGateway, hop: Sink) -> None
     assert len(got) == 1 and got[0].rcpt_tos == [EXTERNAL]
 
 
-def test_recipient_refused_by_the_next_hop(gw: InProcessGateway, hop: Sink) -> None:
+def test_recipient_refused_by_the_next_hop(hop_gw: InProcessGateway, hop: Sink) -> None:
     hop.behaviour.refuse_rcpt = {EXTERNAL}
-    with client(gw.port) as c:
+    with client(hop_gw.port) as c:
         assert c.mail(SENDER)[0] == 250
         code, text = c.rcpt(EXTERNAL)  # the first RCPT: read with MAIL's reply
         assert code == 550 and b"User unknown" in text
@@ -262,10 +245,10 @@ def test_recipient_refused_by_the_next_hop(gw: InProcessGateway, hop: Sink) -> N
     assert len(got) == 1 and got[0].rcpt_tos == [EXTERNAL2]
 
 
-def test_held_after_data_went_out_reaches_nobody(gw: InProcessGateway, hop: Sink) -> None:
+def test_held_after_data_went_out_reaches_nobody(hop_gw: InProcessGateway, hop: Sink) -> None:
     """The next hop's DATA was sent when the client sent DATA; the scan then
     holds the message, so it must never be ended at the next hop."""
-    with client(gw.port) as c:
+    with client(hop_gw.port) as c:
         c.mail(SENDER)
         c.rcpt(EXTERNAL)
         code, reply = c.data(plain("名簿", HELD_BODY))
@@ -278,23 +261,23 @@ def test_held_after_data_went_out_reaches_nobody(gw: InProcessGateway, hop: Sink
     assert len(hop.messages) == 1
 
 
-def test_next_hop_gone_from_the_pool_is_replaced(gw: InProcessGateway, hop: Sink) -> None:
+def test_next_hop_gone_from_the_pool_is_replaced(hop_gw: InProcessGateway, hop: Sink) -> None:
     """A pooled connection the next hop closed while idle (its timeout, a
     restart): the next message is sent on a new one, not tempfailed."""
-    with client(gw.port) as c:
+    with client(hop_gw.port) as c:
         c.sendmail(SENDER, [EXTERNAL], plain("first", "x"))
     hop.wait_for(1)
     hop.drop_connections()
     for i in range(2):
-        with client(gw.port) as c:
+        with client(hop_gw.port) as c:
             c.sendmail(SENDER, [EXTERNAL], plain(f"after {i}", "y"))
     got = hop.wait_for(3)
     assert subjects(got) == ["first", "after 0", "after 1"]
 
 
-def test_next_hop_refusing_data(gw: InProcessGateway, hop: Sink) -> None:
+def test_next_hop_refusing_data(hop_gw: InProcessGateway, hop: Sink) -> None:
     hop.behaviour.data_reply = "554 5.6.0 content refused here"
-    with client(gw.port) as c:
+    with client(hop_gw.port) as c:
         c.mail(SENDER)
         c.rcpt(EXTERNAL)
         code, text = c.data(plain("refused", "x"))
@@ -317,11 +300,11 @@ def _send_body_after(c: smtplib.SMTP, hop: Sink, raw: bytes) -> tuple[int, bytes
 
 
 def test_next_hop_lost_while_the_client_sends_is_opened_again(
-    gw: InProcessGateway, hop: Sink
+    hop_gw: InProcessGateway, hop: Sink
 ) -> None:
     """Nothing was delivered on the lost connection (it never saw the end of the
     message): the transaction is opened again on a new one, and sent once."""
-    with client(gw.port) as c:
+    with client(hop_gw.port) as c:
         assert c.mail(SENDER)[0] == 250
         assert c.rcpt(EXTERNAL)[0] == 250 and c.rcpt(EXTERNAL2)[0] == 250
         code, _ = _send_body_after(c, hop, plain("reopened", "x"))
@@ -333,9 +316,9 @@ def test_next_hop_lost_while_the_client_sends_is_opened_again(
 
 
 def test_next_hop_answering_otherwise_on_the_new_connection_is_a_tempfail(
-    gw: InProcessGateway, hop: Sink
+    hop_gw: InProcessGateway, hop: Sink
 ) -> None:
-    with client(gw.port) as c:
+    with client(hop_gw.port) as c:
         c.mail(SENDER)
         c.rcpt(EXTERNAL)
         c.rcpt(EXTERNAL2)

@@ -15,7 +15,6 @@ simple model of SMTP says what each reply must be.  Whatever the sequence:
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
 
@@ -24,11 +23,9 @@ from gwtools import (
     EXTERNAL,
     SENDER,
     InProcessGateway,
-    LoopThread,
     RawClient,
     Sink,
     plain,
-    write_config,
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -39,23 +36,6 @@ pytestmark = pytest.mark.timeout(300)
 EXTERNAL2 = "other@torihikisaki.co.jp"
 REFUSED = "nobody@kaisha-abc.jp"  # the next hop says 550
 RECIPIENTS = [EXTERNAL, EXTERNAL2, REFUSED]
-
-
-@pytest.fixture(scope="module", params=[True, False], ids=["pipelining", "one-by-one"])
-def hop(request: pytest.FixtureRequest, lt: LoopThread) -> Iterator[Sink]:
-    s = Sink(lt, pipelining=request.param).start()
-    s.behaviour.refuse_rcpt = {REFUSED}
-    yield s
-    s.stop()
-
-
-@pytest.fixture(scope="module")
-def gw(
-    lt: LoopThread, hop: Sink, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[InProcessGateway]:
-    g = InProcessGateway(write_config(tmp_path_factory.mktemp("gw"), next_hop_port=hop.port), lt)
-    yield g
-    g.stop()
 
 
 # A command: ("MAIL",), ("RCPT", address), ("DATA",), ("RSET",), ("NOOP",), ("EHLO",),
@@ -181,15 +161,16 @@ def run_session(port: int, groups: list[list[tuple[str, ...]]], end: str) -> dic
 )
 @given(sessions=st.lists(session, min_size=1, max_size=4), slow=delays)
 def test_any_command_sequence_keeps_replies_in_step_and_loses_nothing(
-    gw: InProcessGateway, hop: Sink, sessions: list, slow: tuple[float, float, float]
+    hop_gw: InProcessGateway, hop: Sink, sessions: list, slow: tuple[float, float, float]
 ) -> None:
     b = hop.behaviour
+    b.refuse_rcpt = {REFUSED}
     b.mail_delay, b.rcpt_delay, b.rset_delay = slow
     start = len(hop.messages)
     told: dict[str, list[str]] = {}
     try:
         for groups, end in sessions:
-            told.update(run_session(gw.port, groups, end))
+            told.update(run_session(hop_gw.port, groups, end))
     finally:
         b.mail_delay = b.rcpt_delay = b.rset_delay = 0.0
     hop.wait_for(start + len(told), timeout=10)
