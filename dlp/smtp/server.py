@@ -168,16 +168,24 @@ class GatewaySMTP(asyncio.Protocol):
         self.transport = None
         self._inbox.feed_eof()
         self._cancel()
-        if self._drained is not None and not self._drained.done():
-            self._drained.set_result(None)
+        self._wake_drained()
 
     def pause_writing(self) -> None:
         self._write_paused = True
 
     def resume_writing(self) -> None:
         self._write_paused = False
+        self._wake_drained()
+
+    def _wake_drained(self) -> None:
         if self._drained is not None and not self._drained.done():
             self._drained.set_result(None)
+
+    async def _until_drained(self) -> None:
+        """Wait while the client is not reading its replies (writing is paused)."""
+        while self._write_paused and self.transport is not None:
+            self._drained = self.loop.create_future()
+            await self._drained
 
     def _cancel(self) -> None:
         # Only a loop that has started: a task cancelled before its first step never
@@ -292,8 +300,7 @@ class GatewaySMTP(asyncio.Protocol):
         while not self._closing and self.transport is not None:
             if self._write_paused:
                 # The client sends commands but does not read replies: stop reading.
-                self._drained = self.loop.create_future()
-                await self._drained
+                await self._until_drained()
                 continue
             raw = await inbox.line(LINE_LIMIT)
             if raw is None:
@@ -503,11 +510,9 @@ class GatewaySMTP(asyncio.Protocol):
             self.push("503 5.5.1 Error: TLS already active")
             return
         self.push("220 Ready to start TLS")
-        if self._write_paused:
-            # start_tls takes the transport over: no flow-control wait may be
-            # left pending on the clear-text side.
-            self._drained = self.loop.create_future()
-            await self._drained
+        # start_tls takes the transport over: no flow-control wait may be left
+        # pending on the clear-text side.
+        await self._until_drained()
         transport = self.transport
         if transport is None or self._closing:
             raise ConnectionResetError("closed before the TLS handshake")
