@@ -20,8 +20,13 @@ markdown table with each gateway's msg/s as a ratio of smtp-sink's.
 run, for a before/after: each is `dlp serve` with ``PYTHONPATH=TREE`` (a checkout,
 e.g. ``git worktree add /tmp/before main``), its own port and its own scan
 workers; ``@key=value`` lines are added to its ``[smtp]`` table.  Without it,
-one gateway runs from this tree.  Everything runs on this machine's cores: generator, gateway
-and sink compete for them, as they would on a single small gateway host.
+one gateway runs from this tree.  ``--floor`` adds `bench/relay_floor.py`
+("python relay floor"): a relay with the gateway's round trips to the next hop and
+nothing else (no scan, no log, no policy), the floor a Python gateway cannot go
+below, measured the same way.
+
+Everything runs on this machine's cores: generator, gateway and sink compete for
+them, as they would on a single small gateway host.
 """
 
 from __future__ import annotations
@@ -220,6 +225,11 @@ def main() -> int:
         help="a gateway to measure (repeatable); default: this tree",
     )
     ap.add_argument("--no-latency", action="store_true", help="msg/s and CPU only")
+    ap.add_argument(
+        "--floor",
+        action="store_true",
+        help="also measure bench/relay_floor.py, a relay with the gateway's round trips only",
+    )
     args = ap.parse_args()
     for tool in (SMTP_SOURCE, SMTP_SINK):
         if not os.access(tool, os.X_OK):
@@ -253,6 +263,16 @@ def main() -> int:
             )
             wait_port(port)
             targets.append((label, port, procs[-1].pid))
+        if args.floor:
+            port = free_port()
+            floor = Path(__file__).resolve().with_name("relay_floor.py")
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, str(floor), "--port", str(port), "--next-hop", str(sink_port)]
+                )
+            )
+            wait_port(port)
+            targets.append(("python relay floor", port, procs[-1].pid))
         for _label, _port, pid in targets:
             settle(pid)  # start-up (scan workers importing) is not load
         for label, size in SIZES.items():
