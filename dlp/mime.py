@@ -120,6 +120,9 @@ class _Walk:
     body_seen: dict[str, int] = field(default_factory=dict)
     parent_types: list[str] = field(default_factory=list)
     keywords: tuple[str, ...] = ()
+    # Declared-base64 parts that were not clean base64, by path: their second
+    # reading, junk characters ignored (``_payload``), added by ``_leaf``.
+    lenient: dict[str, bytes] = field(default_factory=dict)
 
 
 def parse_message(
@@ -505,32 +508,40 @@ def _leaf(part: Message, ctype: str, w: _Walk, path: str) -> None:
             _body_chunk(w, ctype, text)
             return
     data = _payload(part, w, path)
-    if is_body and data.startswith(_FILE_MAGIC):
-        # A picture, PDF, archive or Office file labelled as a text body: read
-        # by its bytes like any attachment (OCR, unpacking), not as mojibake.
-        is_body = False
-        ctype = "application/octet-stream"
-    if is_body:
-        if ctype == "text/html":
-            text, _ = decode_text(data, charset or sniff_charset(data))
-            text = html_to_text(text, w.keywords)
-        else:
-            text = _decode_body(data, charset)
-        _body_chunk(w, ctype, text)
-        return
-    name = filename or f"part{path}{mimetypes.guess_extension(ctype) or '.bin'}"
-    w.attachments.append(
-        MimeAttachment(
-            name,
-            ctype,
-            data,
-            charset,
-            f"{w.prefix}attachment:{name}",
-            False,
-            bool(filename),
-            encrypted=_encryption(part, ctype, w.parent_types),
+    # A declared-base64 part that was not clean base64 is read both ways: as sent
+    # (a mislabelled plain-text part, below) and decoded (``_payload``).
+    second = w.lenient.pop(path, b"")
+    for reading, label in ((data, ""), (second, " (base64 decoded)")):
+        if label and not reading:
+            continue
+        if is_body and not reading.startswith(_FILE_MAGIC):
+            _body_chunk(w, ctype, _body_text(reading, ctype, charset, w))
+            continue
+        # Not text (or a picture, PDF, archive or Office file labelled as a text
+        # body): read by its bytes like any attachment (OCR, unpacking), not as
+        # mojibake.
+        kind = "application/octet-stream" if is_body else ctype
+        name = filename or f"part{path}{mimetypes.guess_extension(kind) or '.bin'}"
+        w.attachments.append(
+            MimeAttachment(
+                name + label,
+                kind,
+                reading,
+                charset,
+                f"{w.prefix}attachment:{name}{label}",
+                False,
+                bool(filename),
+                encrypted=_encryption(part, kind, w.parent_types),
+            )
         )
-    )
+
+
+def _body_text(data: bytes, ctype: str, charset: str | None, w: _Walk) -> str:
+    """A text/plain or text/html body's bytes as the text a reader sees."""
+    if ctype == "text/html":
+        text, _ = decode_text(data, charset or sniff_charset(data))
+        return html_to_text(text, w.keywords)
+    return _decode_body(data, charset)
 
 
 def _body_chunk(w: _Walk, ctype: str, text: str) -> None:
@@ -599,6 +610,23 @@ def _encryption(part: Message, ctype: str, parents: list[str]) -> str:
 _B64_JUNK = re.compile(r"[^A-Za-z0-9+/=\s]")
 
 
+_B64_OUTSIDE = re.compile(r"[^A-Za-z0-9+/]+")
+
+
+def _lenient_base64(payload: str) -> bytes:
+    """``payload`` decoded as base64 with every character outside the alphabet
+    ignored (RFC 2045 6.8) up to the first padding ``=``; empty when nothing is left.
+    A lone trailing sextet (a length of 4n+1) cannot make a byte and is dropped."""
+    kept = _B64_OUTSIDE.sub("", payload.split("=", 1)[0])
+    kept = kept[: len(kept) - (len(kept) % 4 == 1)]
+    if not kept:
+        return b""
+    try:
+        return base64.b64decode(kept + "=" * (-len(kept) % 4))
+    except (binascii.Error, ValueError):
+        return b""
+
+
 def _not_base64(payload: str) -> bool:
     """The first line is not base64.  Only the start is judged: a mailing
     list footer appended after real base64 must not make us skip decoding."""
@@ -619,8 +647,13 @@ def _payload(part: Message, w: _Walk, path: str) -> bytes:
     # would already have decoded it with the declared charset.
     raw = getattr(part, "_payload", None)
     if cte == "base64" and isinstance(raw, str) and _not_base64(raw):
-        # Declared base64 but it is not: read the bytes as they are.
+        # Declared base64 but not clean base64: read the bytes as they are (a
+        # mislabelled plain-text part) - and, as a second reading, decoded the way
+        # RFC 2045 6.8 tells every decoder to, ignoring the characters outside the
+        # alphabet: that is what the recipient's mail client shows when they are
+        # junk sprinkled into real base64 to hide its text from a scanner.
         w.defects.append(f"part {path}: Content-Transfer-Encoding base64 but payload is not base64")
+        w.lenient[path] = _lenient_base64(raw)
         return raw.encode("ascii", "surrogateescape")
     try:
         data = _decode_base64(part, raw) if cte == "base64" else _decode_other(part, raw)

@@ -236,7 +236,28 @@ def test_defects_are_recorded() -> None:
     bad64 = b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n\xe5\x80\x8b\xe4\xba\xba 621498320257"
     parsed = parse_message(bad64)
     assert any("not base64" in d for d in parsed.defects)
-    assert "621498320257" in parsed.chunks[-1].text
+    assert "621498320257" in parsed.chunks[0].text  # read as sent
+
+
+def test_base64_with_junk_characters_is_also_read_as_a_mail_client_decodes_it() -> None:
+    """RFC 2045 6.8: a decoder ignores characters outside the base64 alphabet, so
+    junk sprinkled into real base64 hides nothing from the recipient - nor from us."""
+    text = "個人番号: 621498320257\r\n".encode()
+    clean = base64.b64encode(text).decode()
+    junked = "!".join(clean[i : i + 4] for i in range(0, len(clean), 4))
+    for ctype, name in (("text/plain", ""), ("text/html", ""), ("application/octet-stream", "a.txt")):
+        disposition = f'Content-Disposition: attachment; filename="{name}"\r\n' if name else ""
+        raw = (
+            f"Content-Type: {ctype}; charset=utf-8\r\n{disposition}"
+            f"Content-Transfer-Encoding: base64\r\n\r\n{junked}\r\n"
+        ).encode()
+        parsed = parse_message(raw)
+        assert any("not base64" in d for d in parsed.defects)
+        if name:
+            decoded = [a for a in parsed.attachments if a.filename == "a.txt (base64 decoded)"]
+            assert [a.data for a in decoded] == [text]
+        else:
+            assert any("621498320257" in c.text for c in parsed.chunks), ctype
 
 
 def test_base64_rfc822_is_decoded() -> None:
