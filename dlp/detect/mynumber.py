@@ -70,24 +70,47 @@ WEIGHTS = (6, 5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
 _ELEVEN_RE = re.compile(r"(?m)^[ \t\"'=]*(\d{11})[ \t\"']*$")
 
 
+def _full_width(words: tuple[str, ...]) -> tuple[str, ...]:
+    """``words`` in full-width letters (ＭＹ ＮＵＭＢＥＲ), a space either kind."""
+    wide = {c: chr(ord(c) + 0xFEE0) for c in map(chr, range(0x21, 0x7F))}
+    out = {"".join(wide.get(c, c) for c in w) for w in words}
+    return tuple(sorted(out | {w.replace(" ", "\u3000") for w in out}))
+
+
+_ENGLISH = _english("my number", "individual number")
+
 # Everything that is a My Number keyword.  Matching is on the text as is, so
-# the variants that matter in practice are listed explicitly (half-width kana,
-# middle dot, spacing, English case).  All entries are plain literals.
+# the variants that occur in practice are listed (half-width kana, middle dot,
+# spacing, English case, full-width letters).  A word is found inside a longer
+# one, so the stems ending in ナンバ/ﾅﾝﾊﾞ take every way of writing the long vowel
+# after them: ー, ｰ, a hyphen or minus of either width, 一 (the kanji, which an
+# IME or OCR puts there), or none.  All entries are plain literals.
 KEYWORDS: tuple[str, ...] = (
-    "マイナンバー",
-    "マイ・ナンバー",
-    "マイ ナンバー",
+    *(
+        stem + end
+        for stem in ("マイナンバ", "マイ・ナンバ", "マイ ナンバ", "マイ\u3000ナンバ", "まいなんば")
+        for end in ("ー", "")  # the longest variant is the one reported
+    ),
     "ﾏｲﾅﾝﾊﾞｰ",
-    "ﾏｲﾅﾝﾊﾞ-",
+    "ﾏｲﾅﾝﾊﾞ",
+    "ﾏｲ･ﾅﾝﾊﾞ",
+    "ﾏｲ ﾅﾝﾊﾞ",
     "個人番号",  # also 個人番号カード, 個人番号通知書
+    "個人番號",  # the traditional form of 号
+    "個\u2f08番号",  # ⼈, the Kangxi radical, where text copied from a PDF has it
+    "個 人 番 号",
+    "個\u3000人\u3000番\u3000号",
     "個人識別番号",
     "個人識別ナンバー",
+    "個人識別ナンバ",
     "共通番号",
     "通知カード",
     "マイナカード",
-    "ＭＹ\u3000ＮＵＭＢＥＲ",
     "マイナ番号",
-    *_english("my number", "individual number"),
+    *_ENGLISH,
+    *_full_width(_ENGLISH),
+    *(w.replace(" ", ".") for w in _ENGLISH if " " in w),  # My.Number
+    *_english("my no.", "my no:", "kojin bango", "kojin bangou"),
 )
 
 # Words that make a 12-digit value look like a My Number without naming it:

@@ -195,6 +195,23 @@ def test_personal_data_words_are_medium() -> None:
         "通知カード",
         "共通番号",
         "ﾏｲﾅﾝﾊﾞｰ",
+        # The ways a person, an IME, a PDF or OCR writes them (review of 3 Dec 2026):
+        "マイナンバ－",  # full-width minus for the long vowel
+        "マイナンバ一",  # the kanji one
+        "マイナンバ-",
+        "マイナンバ",
+        "マイ\u3000ナンバー",
+        "まいなんばー",
+        "ﾏｲﾅﾝﾊ\uff9eｰ",
+        "個人番號",
+        "個\u2f08番号",  # Kangxi radical ⼈ from a PDF
+        "個 人 番 号",
+        "ＭＹＮＵＭＢＥＲ",
+        "ＭＹ ＮＵＭＢＥＲ",
+        "Ｍｙ　Ｎｕｍｂｅｒ",
+        "My.Number",
+        "My No.",
+        "kojin bango",
     ],
 )
 def test_keywords_make_it_high(kw: str) -> None:
