@@ -235,9 +235,19 @@ def fold_value(s: str) -> str:
     return "".join(str(int(c)) if c.isdecimal() else c for c in unicodedata.normalize("NFKC", s))
 
 
-# Separators between digit groups: space, NBSP, ideographic space, dots and the
-# hyphen look-alikes IMEs and word processors produce (as for My Number).
-SEPARATORS = " \u00a0\u3000.\uff0e-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\uff0d\u30fc\uff70"
+# Separators between digit groups: every space a word processor or a PDF puts
+# between them (NBSP, ideographic, en/em/thin/figure/hair, narrow NBSP,
+# medium mathematical), dots and middle dots (・ ･ ·), and the hyphen and dash
+# look-alikes IMEs and word processors produce (as for My Number).  Not the tab,
+# comma or slash: between 4-digit columns of a table or a list they would make
+# one row in ten (the check digit) a grouped candidate.
+SEPARATORS = (
+    " \u00a0\u3000\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u202f\u205f"
+    ".\uff0e\u30fb\uff65\u00b7"
+    "-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\uff0d\u30fc\uff70"
+    "\ufe63\u2043\u02d7\u208b\u2e3a\u2e3b\ufe58"
+)
 SEP_CLASS = "[" + re.escape(SEPARATORS) + "]"
 
 

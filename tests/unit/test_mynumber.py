@@ -109,12 +109,22 @@ def test_finder_agrees_with_stdnum_on_grouped_forms(base: str, sep: str) -> None
 # --- shapes and digits ---------------------------------------------------------------------------
 
 SEPARATORS = [" ", "\u3000", "-", "‐", "‑", "–", "—", "−", "－", "ー", "ｰ", "\u00a0"]
+# What typeset text (PDF, word processors) and Japanese IMEs put there too:
+# thin, figure, narrow no-break and em spaces, middle dots, small and bullet hyphens.
+SEPARATORS += ["\u2009", "\u2007", "\u202f", "\u2003", "・", "･", "·", "﹣", "⁃", "˗", "₋", "⸺"]
 
 
 @pytest.mark.parametrize("sep", SEPARATORS)
 def test_grouped_with_every_separator(sep: str) -> None:
     ms = find(f"個人番号：6214{sep}9832{sep}0257")
     assert len(ms) == 1 and ms[0].grouped and ms[0].digits == "621498320257"
+
+
+@pytest.mark.parametrize("sep", ["\t", ",", "/", "、"])
+def test_grouped_not_across_table_and_list_separators(sep: str) -> None:
+    """Three 4-digit cells of a table or items of a list are not one number: one
+    row in ten would pass the check digit."""
+    assert find(f"6214{sep}9832{sep}0257") == []
 
 
 @pytest.mark.parametrize(
