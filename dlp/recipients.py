@@ -85,11 +85,15 @@ class _Class:
 
 
 def protected_set(allowlist: Allowlist, builtin: bool) -> ProtectedSet:
+    # The free-mail domains (shipped and [freemail]) are real mail services: never
+    # lookalikes of the built-in ones they sit next to (the allowlist's own and
+    # partner domains stay protected from them).
     return ProtectedSet.build(
         own=allowlist.own,
         partners=allowlist.partners,
         builtin=builtin,
         external=allowlist.external,
+        known=FreemailSet.build(allowlist.freemail).domains,
     )
 
 

@@ -99,6 +99,13 @@ BUILTIN_KNOWN: tuple[str, ...] = (
     "aol.com",
     "gmx.com",
     "hotmail.co.uk",
+    # The providers' own corporate domains (a review of 3 Dec 2026).  Not
+    # cloud.com, ai.com or kcn.ne.jp: real, but what a slip on icloud.com, au.com
+    # or ocn.ne.jp gives; an organisation that writes to one lists it under
+    # [freemail] or [external].
+    "nifty.co.jp",
+    "biglobe.co.jp",
+    "softbank.co.jp",
     # The same providers' national services: the brand under another country's
     # suffix is the provider itself, not a suffix swap of yahoo.co.jp/outlook.jp.
     *(f"yahoo.{cc}" for cc in ("co.uk", "fr", "de", "it", "es", "ca", "com.au", "co.in",
@@ -434,16 +441,21 @@ class ProtectedSet:
         partners: Iterable[str] = (),
         builtin: bool | Iterable[str] = True,
         external: Iterable[str] = (),
+        known: Iterable[str] = (),
     ) -> ProtectedSet:
+        """``known``: more real mail services (the free-mail list) exempt, like
+        BUILTIN_KNOWN, from the built-in protection: odn.ne.jp is a real ISP one
+        letter from ocn.ne.jp, y-mobile.ne.jp the carrier's other domain."""
         ps = cls()
         if builtin is True:
             builtin_list: Iterable[str] = BUILTIN_PROTECTED
-            ps.known = frozenset(BUILTIN_KNOWN)
         elif builtin is False:
             builtin_list = ()
         else:
             builtin_list = builtin
-            ps.known = frozenset(BUILTIN_KNOWN)
+        if builtin is not False:
+            registrable = (normalise(d).registrable for d in (*BUILTIN_KNOWN, *known))
+            ps.known = frozenset(r for r in registrable if r)
         ps.external = frozenset(normalise(d).ascii for d in external)
         for kind, domains in ((OWN, own), (PARTNER, partners), (BUILTIN, builtin_list)):
             for raw in domains:

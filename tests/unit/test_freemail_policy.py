@@ -172,3 +172,34 @@ def test_class_filter_and_freemail_counts_on_both_stores(backend: Backend) -> No
     (row,) = store.stats(LogFilter(), by="sender")
     assert (row.attachments_outside, row.attachments_freemail) == (3, 1)
     assert store.verify().ok
+
+
+def test_free_mail_domains_are_never_lookalikes_of_the_builtin_ones() -> None:
+    """odn.ne.jp is one letter from ocn.ne.jp, y-mobile.ne.jp one hyphen from
+    ymobile.ne.jp: real services on the shipped list, so mail to them is free-mail,
+    not refused (a review of 3 Dec 2026 found six such refusals)."""
+    from dlp.freemail import shipped
+
+    classifier = _classifier()
+    wrong = [
+        d
+        for d in sorted(shipped())
+        if classifier.classify(f"a@{d}").klass is not RecipientClass.FREEMAIL
+    ]
+    assert wrong == []
+    # ... while the slips of them that are not services stay lookalikes.
+    for slip in ("gmial.com", "ocn.co.jp", "docomo.ne.com"):
+        assert classifier.classify(f"a@{slip}").klass is RecipientClass.LOOKALIKE, slip
+
+
+def test_a_freemail_entry_exempts_from_builtin_protection_only() -> None:
+    """[freemail] says "a real service": kcn.ne.jp (a cable ISP, a slip of
+    ocn.ne.jp) is then free-mail; a [freemail] entry never makes a lookalike of
+    the organisation's own domain acceptable."""
+    plain = _classifier()
+    assert plain.classify("a@kcn.ne.jp").klass is RecipientClass.LOOKALIKE
+    listed = RecipientClassifier(
+        None, allowlist=Allowlist(own=("example.lg.jp",), freemail=("kcn.ne.jp", "exarnple.lg.jp"))
+    )
+    assert listed.classify("a@kcn.ne.jp").klass is RecipientClass.FREEMAIL
+    assert listed.classify("a@exarnple.lg.jp").klass is RecipientClass.LOOKALIKE
