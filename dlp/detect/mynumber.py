@@ -293,6 +293,26 @@ def _many(k: int, n: int) -> bool:
     return _binomial_tail(k, n) < _MANY_PASS_P
 
 
+def _many_distinct(repeats: int) -> Callable[[int, int], bool]:
+    """``_many`` counting each value once: a 12-digit office or account number
+    repeated on every row of a list is one value that passed, not a hundred
+    passes (it made whole lists "many valid numbers").  ``repeats`` is how many
+    candidates repeat an earlier one; the scorers' ``k`` and ``n`` count them all."""
+    if not repeats:
+        return _many
+
+    def many(k: int, n: int) -> bool:
+        k -= repeats
+        return k >= 3 and _many(k, max(n - repeats, k))
+
+    return many
+
+
+def _repeats(cands: list[tuple[int, int, str, int, int]]) -> int:
+    values = [c[2] for c in cands if c[3] != _BOXES]
+    return len(values) - len(set(values))
+
+
 _Scored = tuple[int, int, str, int, bool, str, int]
 """start, end, digits, confidence rank, grouped, reason, keyword gap."""
 
@@ -447,7 +467,7 @@ class MyNumberDetector:
             label_kw,
             context_hint,
             shaped,
-            _many,
+            _many_distinct(_repeats(cands)),
             (_MAX_WORD, _ADJACENT, _NEGATIVE_REACH, _NEG_LONGEST),
         )
 
@@ -488,7 +508,7 @@ class MyNumberDetector:
                 k += 1
         # Pass ratio among the values no keyword explains: real numbers next to
         # 個人番号 must not make the random IDs around them look structured.
-        many = k >= 3 and _many(k, max(shaped - explained, k))
+        many = k >= 3 and _many_distinct(_repeats(cands))(k, max(shaped - explained, k))
         out: list[_Scored] = []
         last_label = self.negative_re.last_end
         for (s, e, d, kind, flags), (kws, near) in zip(cands, nears, strict=True):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import random
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -276,6 +277,20 @@ def test_many_valid_numbers_in_one_part_are_medium() -> None:
     assert ms and all(
         m.confidence.at_least(Confidence.MEDIUM) for m in ms if "date" not in m.reason
     )
+
+
+@pytest.mark.parametrize("scorer", ["compiled", "python"])
+def test_one_value_repeated_on_every_row_is_one_value_not_many(scorer: str) -> None:
+    """An office or account number that passes the check, repeated down a list,
+    is one pass of the check, not twenty: it stays low on both scorers."""
+    det = DET if scorer == "compiled" else replace(DET, compiled=None)
+    rows = "\n".join(f"山田 太郎{i},131012345671,200000" for i in range(20))
+    ms = det.find(TextChunk(rows, "body"))
+    assert len(ms) == 20 and all(m.confidence is Confidence.LOW for m in ms)
+    # ... while twenty different ones that all pass are still more than chance.
+    rng = random.Random(7)
+    rows = "\n".join(f"山田 太郎{i},{make_valid(rng)},200000" for i in range(20))
+    assert all(m.confidence is Confidence.MEDIUM for m in det.find(TextChunk(rows, "body")))
 
 
 def test_random_ids_stay_low() -> None:
