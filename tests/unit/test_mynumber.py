@@ -317,6 +317,18 @@ def test_random_ids_stay_low() -> None:
         "受注番号",
         "お問い合わせ番号",
         "口座番号",
+        # What offices write next to マイナンバーカード notices (review of 3 Dec 2026):
+        "送り状番号",
+        "整理番号",
+        "申込番号",
+        "引受番号",
+        "顧客番号",
+        "宛名番号",
+        "被保険者番号",
+        "学籍番号",
+        "患者番号",
+        "担当直通",
+        "Customer No.",
     ],
 )
 def test_other_numbers_labels_lower_it(label: str) -> None:
