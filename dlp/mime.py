@@ -502,10 +502,11 @@ def _leaf(part: Message, ctype: str, w: _Walk, path: str) -> None:
         )
         return
     is_body = ctype in ("text/plain", "text/html") and disposition != "attachment" and not filename
+    flowed = ctype == "text/plain" and _flowed(part)
     if is_body and ctype == "text/plain":
         text = _ascii_as_sent(part, charset, w, path)
         if text is not None:
-            _body_chunk(w, ctype, text)
+            _body_chunk(w, ctype, _unflow(text, flowed) if flowed else text)
             return
     data = _payload(part, w, path)
     # A declared-base64 part that was not clean base64 is read both ways: as sent
@@ -515,7 +516,8 @@ def _leaf(part: Message, ctype: str, w: _Walk, path: str) -> None:
         if label and not reading:
             continue
         if is_body and not reading.startswith(_FILE_MAGIC):
-            _body_chunk(w, ctype, _body_text(reading, ctype, charset, w))
+            text = _body_text(reading, ctype, charset, w)
+            _body_chunk(w, ctype, _unflow(text, flowed) if flowed else text)
             continue
         # Not text (or a picture, PDF, archive or Office file labelled as a text
         # body): read by its bytes like any attachment (OCR, unpacking), not as
@@ -534,6 +536,41 @@ def _leaf(part: Message, ctype: str, w: _Walk, path: str) -> None:
                 encrypted=_encryption(part, kind, w.parent_types),
             )
         )
+
+
+def _flowed(part: Message) -> str:
+    """ "delsp" or "flowed" for a ``format=flowed`` text/plain part (RFC 3676), else ""."""
+    header = _raw_header(part, "content-type")
+    if "flowed" not in header.lower() or _param(header, "format").strip().lower() != "flowed":
+        return ""
+    return "delsp" if _param(header, "delsp").strip().lower() == "yes" else "flowed"
+
+
+def _unflow(text: str, flowed: str) -> str:
+    """A ``format=flowed`` body as a mail client shows it (RFC 3676 4.2): a line
+    ending in a space (a soft break) joins the next line of the same quote depth,
+    with that space deleted under ``delsp=yes``; ``621498 `` / ``320257`` is one
+    number on the recipient's screen, so it is one number to the detectors."""
+    out: list[str] = []
+    joining: tuple[int, str] | None = None  # (quote depth, text so far) of a flowed line
+    for raw in text.split("\n"):
+        line = raw.removesuffix("\r")
+        body = line.lstrip(">")
+        depth = len(line) - len(body)
+        body = body.removeprefix(" ")  # space-stuffing (4.4)
+        if joining is not None and (joining[0] != depth or body == "-- "):
+            # A quote change or the signature separator (4.3) ends the paragraph.
+            out.append(">" * joining[0] + joining[1])
+            joining = None
+        so_far = joining[1] if joining is not None else ""
+        if body.endswith(" ") and body != "-- ":
+            joining = (depth, so_far + (body[:-1] if flowed == "delsp" else body))
+            continue
+        out.append(">" * depth + so_far + body)
+        joining = None
+    if joining is not None:
+        out.append(">" * joining[0] + joining[1])
+    return "\n".join(out)
 
 
 def _body_text(data: bytes, ctype: str, charset: str | None, w: _Walk) -> str:

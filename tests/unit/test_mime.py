@@ -245,7 +245,11 @@ def test_base64_with_junk_characters_is_also_read_as_a_mail_client_decodes_it() 
     text = "個人番号: 621498320257\r\n".encode()
     clean = base64.b64encode(text).decode()
     junked = "!".join(clean[i : i + 4] for i in range(0, len(clean), 4))
-    for ctype, name in (("text/plain", ""), ("text/html", ""), ("application/octet-stream", "a.txt")):
+    for ctype, name in (
+        ("text/plain", ""),
+        ("text/html", ""),
+        ("application/octet-stream", "a.txt"),
+    ):
         disposition = f'Content-Disposition: attachment; filename="{name}"\r\n' if name else ""
         raw = (
             f"Content-Type: {ctype}; charset=utf-8\r\n{disposition}"
@@ -302,3 +306,35 @@ def test_raw_iso2022jp_and_mixed_headers() -> None:
     heads = {c.location: c.text for c in parse_message(raw).chunks}
     assert heads["header:Subject"] == "マイナンバー①"
     assert heads["header:From"] == "山田 太郎 <a@x.jp>"
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ("; format=flowed; delsp=yes", "個人番号: 621498320257"),
+        ('; format="Flowed"; DelSp="Yes"', "個人番号: 621498320257"),
+        ("; format=flowed", "個人番号: 621498 320257"),
+        ("", "個人番号: 621498 \n320257"),  # not flowed: the break stays
+    ],
+)
+def test_format_flowed_bodies_are_read_as_a_client_shows_them(params: str, expected: str) -> None:
+    """RFC 3676: a line ending in a space joins the next; with delsp=yes the space
+    goes too, so the recipient sees one number where the source has two lines."""
+    for cte, body in (("8bit", "個人番号: 621498 \r\n320257".encode()), ("7bit", None)):
+        if body is None:  # the ASCII fast path
+            body, expected = b"No: 621498 \r\n320257", expected.replace("個人番号", "No")
+        raw = (
+            f"Content-Type: text/plain; charset=utf-8{params}\r\n"
+            f"Content-Transfer-Encoding: {cte}\r\n\r\n"
+        ).encode() + body
+        text = parse_message(raw).chunks[0].text.replace("\r\n", "\n")
+        assert text.rstrip("\n") == expected
+
+
+def test_format_flowed_keeps_quote_depths_and_the_signature_apart() -> None:
+    raw = (
+        b"Content-Type: text/plain; format=flowed; delsp=yes\r\n\r\n"
+        b"> quoted 6214 \r\n> 9832\r\nmine \r\n-- \r\nsig\r\n"
+    )
+    lines = parse_message(raw).chunks[0].text.split("\n")
+    assert lines[:4] == [">quoted 62149832", "mine", "-- ", "sig"]
