@@ -33,9 +33,15 @@ __all__ = ["extract", "extract_html", "html_to_text", "sniff_charset"]
 
 # No "<" inside a tag (quoted or not, here and in _TAG): a "<" that never finds
 # its ">" must not make every later "<" scan to the end too (quadratic: 20 KB
-# of "<a" took 10 s).  Likewise a CDATA section ends before the next one starts.
+# of "<a" took 10 s).
+# Comments end where a browser ends them (the HTML standard's tokenizer): "<!-->"
+# and "<!--->" are empty comments, "--!>" closes one as "-->" does.  Outside SVG
+# and MathML a "<![CDATA[" is a bogus comment that ends at the first ">", not at
+# "]]>" (one with a "<" before that ">" is read as text: more than a browser
+# shows, never less, and each start scans no further than the next "<").  Dropping more than a browser hides text the recipient reads (a review
+# of 3 Dec 2026 put a number behind "<!-->").
 _DROP = re.compile(
-    r"<!--.*?(?:-->|$)|<(script|style|template)\b[^<>]*>.*?(?:</\1\s*>|$)|<!\[CDATA\[(?:(?!<!\[CDATA\[).)*?\]\]>",
+    r"<!---?>|<!--.*?(?:--!?>|$)|<(script|style|template)\b[^<>]*>.*?(?:</\1\s*>|$)|<!\[CDATA\[[^<>]*>",
     re.IGNORECASE | re.DOTALL,
 )
 # Possessive (*+): a tag's name and attributes can be read one way only, so giving
@@ -215,8 +221,37 @@ def _heading(col: int, above: list[list[_Cell]]) -> _Cell | None:
 
 
 def html_to_text(markup: str, keywords: tuple[str, ...] = ()) -> str:
-    """Visible text of ``markup``; never raises.  ``keywords``: ``[scan] extra_keywords``."""
+    """Visible text of ``markup``; never raises.  ``keywords``: ``[scan] extra_keywords``.
+
+    Where elements are hidden by their own markup (``display:none``, the
+    ``hidden`` attribute, ``font-size:0``), the lines that read differently once
+    they are taken out follow the text: ``6214<span hidden>5</span>98320257`` is
+    thirteen digits in the source and twelve on the recipient's screen, and both
+    are read."""
     markup = _DROP.sub("", markup)
+    text = _markup_text(markup, keywords)
+    if _HIDDEN_HINT.search(markup) is None:
+        return text
+    shown = _markup_text(_HIDDEN.sub("", markup), keywords)
+    if shown == text:
+        return text
+    seen = set(text.split("\n"))
+    extra = [line for line in shown.split("\n") if line not in seen]
+    return text + "\n" + "\n".join(extra) if extra else text
+
+
+# An element hidden by its own attributes, holding text only (no nested tags:
+# a regex cannot pair those, and the inline span that hides a digit has none).
+_HIDDEN_HINT = re.compile(r"hidden|display\s*:\s*none|font-size\s*:\s*0", re.IGNORECASE)
+_HIDDEN = re.compile(
+    r"<([A-Za-z][A-Za-z0-9]*+)\b[^<>]*?(?:\bhidden\b|display\s*:\s*none"
+    r"|font-size\s*:\s*0(?![.\d]*[1-9]))[^<>]*+>[^<]*+</\1\s*>",
+    re.IGNORECASE,
+)
+
+
+def _markup_text(markup: str, keywords: tuple[str, ...]) -> str:
+    """The text of markup whose comments, scripts and styles are gone."""
     # Only markup with cells and a My Number word pays for reading the table rows.
     if _CELL_OPEN.search(markup) is not None and forms.keyword_matcher(keywords)(markup):
         markup = _join_split_numbers(markup, keywords)

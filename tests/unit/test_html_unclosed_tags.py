@@ -59,3 +59,36 @@ def test_possessive_tag_pattern_finds_the_same_tags(markup: str) -> None:
 
     assert groups(_TAG) == groups(_OLD_TAG)
     assert _squeeze_blanks(markup) == _OLD_BLANKS.sub("\n", markup)
+
+
+@pytest.mark.parametrize(
+    ("markup", "shown"),
+    [
+        # What the HTML standard's tokenizer (every browser) makes of them.
+        ("a<!-->6214 9832 0257", "a6214 9832 0257"),  # an empty comment
+        ("a<!--->6214 9832 0257", "a6214 9832 0257"),
+        ("a<!-- x --!>6214 9832 0257", "a6214 9832 0257"),  # "--!>" ends a comment
+        ("a<![CDATA[x>6214 9832 0257]]>", "a6214 9832 0257]]>"),  # a bogus comment
+        ("a<!-- 6214 9832 0257 -->b", "ab"),
+    ],
+)
+def test_comments_end_where_a_browser_ends_them(markup: str, shown: str) -> None:
+    """Text a browser shows after an oddly closed comment is never dropped."""
+    assert html_to_text(markup) == shown
+
+
+@pytest.mark.parametrize(
+    "hider",
+    ['style="display:none"', "hidden", 'style="font-size: 0px"', 'style="DISPLAY: NONE"'],
+)
+def test_a_digit_hidden_by_its_own_markup_is_read_both_ways(hider: str) -> None:
+    """The source holds thirteen digits, the screen shows twelve: both are read."""
+    text = html_to_text(f"個人番号 6214<span {hider}>5</span>98320257<br>other")
+    lines = text.split("\n")
+    assert "個人番号 6214598320257" in lines and "個人番号 621498320257" in lines
+    assert lines.count("other") == 1  # only the lines that read differently are added
+
+
+def test_nothing_hidden_reads_once() -> None:
+    markup = '<p style="font-size:0.5em">6214 9832 0257</p><p>hidden gem</p>'
+    assert html_to_text(markup).strip() == "6214 9832 0257\nhidden gem"
