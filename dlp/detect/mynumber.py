@@ -836,7 +836,35 @@ def _number_spans(groups: list[_Group]) -> list[tuple[int, int]]:
 
 
 def _mask(text: str, runs_from: int) -> str:
-    """``scrub`` (``runs_from`` 0) and ``redact`` (8): see the comment above."""
+    """``scrub`` (``runs_from`` 0) and ``redact`` (8): see the comment above, then
+    the two shapes no digit run covers (``_SPLIT_SHAPES``)."""
+    masked = _mask_runs(text, runs_from)
+    for shape in _SPLIT_SHAPES:
+        masked = shape.sub(_mask_if_valid, masked)
+    return masked
+
+
+# Twelve digits a person still reads as one number although no gap character joins
+# them, so ``_mask_runs`` sees three runs or none: 4-4-4 split by the same
+# punctuation mark (6214/9832/0257, 6214:9832:0257 - no date or clock time has that
+# shape), and numbers written in kanji numerals (六二一四九八三二〇二五七), spaced 4-4-4
+# or not.  Masked when the check digit holds, as every number is.
+_KANJI_DIGITS = {c: str(i) for i, c in enumerate("〇一二三四五六七八九")} | {"零": "0"}
+_K = "[" + "".join(_KANJI_DIGITS) + "]"
+_D = "[0-9\uff10-\uff19]"
+_SPLIT_SHAPES = (
+    re.compile(rf"(?<!{_D}){_D}{{4}}([^\w\s])({_D}{{4}})\1{_D}{{4}}(?!{_D})"),
+    re.compile(rf"(?<!{_K}){_K}{{4}}[ \u3000\-・]?{_K}{{4}}[ \u3000\-・]?{_K}{{4}}(?!{_K})"),
+)
+
+
+def _mask_if_valid(m: re.Match[str]) -> str:
+    found = m.group()
+    digits = "".join(_KANJI_DIGITS.get(c) or (str(int(c)) if c.isdecimal() else "") for c in found)
+    return SCRUB_MASK if len(digits) == 12 and _valid12(digits) else found
+
+
+def _mask_runs(text: str, runs_from: int) -> str:
     if not text:
         return text
     need = runs_from or 12

@@ -49,12 +49,18 @@ def test_check_digit() -> None:
         "番号 １２３４５６７８９０１８",
         "番号 １２３４－５６７８－９０１８",
         f"{VALID}.csv",
+        # Shapes no gap character joins (a review of 3 Dec 2026 found them in the log):
+        "件名 1234/5678/9018",
+        "memo 1234:5678:9018.txt",
+        "番号 １２３４／５６７８／９０１８",
+        "番号 一二三四五六七八九〇一八",
+        "番号 一二三四　五六七八　九〇一八",
     ],
 )
 def test_scrub_masks_valid_numbers(text: str) -> None:
     out = scrub(text)
     assert MASK in out
-    assert "5678" not in out and "５６７８" not in out
+    assert "5678" not in out and "５６７８" not in out and "五六七八" not in out
 
 
 @pytest.mark.parametrize(
@@ -63,6 +69,9 @@ def test_scrub_masks_valid_numbers(text: str) -> None:
         "注文番号 123456789012",  # wrong check digit: not a My Number
         f"<2026{VALID}@host>",  # part of a longer digit run
         "電話 03-1234-5678",
+        "2026/12/03 12:34:56",
+        "1234/5678/9012",  # wrong check digit
+        "一二三四五六七八九〇一二",  # wrong check digit
         "",
     ],
 )
