@@ -14,6 +14,7 @@ out weeks later that a rule never applied.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import tomllib
 import types
@@ -34,11 +35,87 @@ class ConfigError(Exception):
     """A configuration problem, phrased for an administrator."""
 
 
+ADDRESS_EXPECTED = "expected HOST:PORT, e.g. 127.0.0.1:10025"
+
+
+def _address_problem(value: str) -> str:
+    """What is wrong with a HOST:PORT ``value`` in an administrator's words ("" if nothing)."""
+    host, sep, port = value.strip().rpartition(":")
+    if not value.strip():
+        return "empty"
+    if not sep or not port:
+        return "no port"
+    if not host.strip("[]"):
+        return "no host"
+    if not port.isdigit():
+        # getaddrinfo would look "smtp" up in /etc/services; a number says what is meant.
+        return f"the port must be a number, not {_quoted(port)}"
+    if not 0 < int(port) < 65536:
+        return "the port must be 1-65535"
+    return ""
+
+
+def check_address(value: str, name: str) -> tuple[str, int]:
+    """``value`` as (host, port), or ValueError naming ``name`` (a key such as ``listen``
+    or an option such as ``--listen``), the value given and what is expected."""
+    problem = _address_problem(value)
+    if problem:
+        raise ValueError(f"{_given(name, value)}: {problem} ({ADDRESS_EXPECTED})")
+    return _hostport(value)
+
+
+def _given(name: str, value: str) -> str:
+    """``listen = "x"`` for a key, ``--listen "x"`` for an option: as the admin wrote it."""
+    return f"{name} {_quoted(value)}" if name.startswith("--") else f"{name} = {_quoted(value)}"
+
+
 def _hostport(value: str) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError("expected HOST:PORT, e.g. 127.0.0.1:10025")
+    """A HOST:PORT already checked (``check_address``) as (host, port)."""
+    host, _, port = value.strip().rpartition(":")
+    if _address_problem(value):
+        raise ValueError(ADDRESS_EXPECTED)
     return host.strip("[]"), int(port)
+
+
+def _quoted(value: str) -> str:
+    """``value`` as it is written in the TOML file, for messages."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+_ANY_HOST = {"0.0.0.0", "::"}
+
+
+def same_address(listen: str, other: str) -> bool:
+    """Whether connecting to ``other`` reaches what listens on ``listen`` (without DNS):
+    the same host and port, "localhost" for a loopback address, or any local
+    address when ``listen`` is the wildcard."""
+    (lhost, lport), (ohost, oport) = _hostport(listen), _hostport(other)
+    if lport != oport:
+        return False
+    lhost, ohost = lhost.lower(), ohost.lower()
+    if lhost == ohost or (lhost in _ANY_HOST and _is_local(ohost)):
+        return True
+    return _is_local(lhost) and _is_local(ohost) and "localhost" in (lhost, ohost)
+
+
+def _is_local(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def loop_problem(listen: str, listen_name: str, next_hop: str, next_hop_name: str) -> str:
+    """Why relaying to ``next_hop`` would send mail back into the gateway, or ""."""
+    if not same_address(listen, next_hop):
+        return ""
+    return (
+        f"{_given(listen_name, listen)} and {_given(next_hop_name, next_hop)} are the "
+        "same address: the gateway would relay every message to itself in a loop. next_hop is "
+        "where mail goes after the scan (e.g. Postfix's re-injection port, 127.0.0.1:10026)"
+    )
 
 
 @dataclass(frozen=True)
@@ -91,10 +168,19 @@ class SmtpSettings:
     gateway says so once and runs on asyncio's own loop."""
 
     def __post_init__(self) -> None:
-        _hostport(self.listen)
-        _hostport(self.next_hop)
+        check_address(self.listen, "listen")
+        check_address(self.next_hop, "next_hop")
         if self.metrics_listen:
-            _hostport(self.metrics_listen)
+            check_address(self.metrics_listen, "metrics_listen")
+        loop = loop_problem(self.listen, "listen", self.next_hop, "next_hop")
+        if loop:
+            raise ValueError(loop)
+        if self.metrics_listen and same_address(self.listen, self.metrics_listen):
+            raise ValueError(
+                f"listen = {_quoted(self.listen)} and metrics_listen = "
+                f"{_quoted(self.metrics_listen)} are the same address: the metrics need a "
+                "port of their own (e.g. 127.0.0.1:9125)"
+            )
         for net in self.allowed_clients:
             ipaddress.ip_network(net, strict=False)
         if self.next_hop_tls not in ("none", "starttls", "tls"):
@@ -322,19 +408,18 @@ class Rule:
     def __post_init__(self) -> None:
         if self.action not in _ACTIONS:
             raise ValueError(f"action must be {_one_of(_ACTIONS)}")
-        where = f"rule {self.name!r}"
         if self.action == Action.DELAY.value:
             if not self.delay:
-                raise ValueError(f'{where}: action = "delay" needs delay = "5m" (how long)')
+                raise ValueError('action = "delay" needs delay = "5m" (how long)')
             parse_duration(self.delay, "delay")
         elif self.delay:
-            raise ValueError(f'{where}: delay is only for action = "delay"')
+            raise ValueError('delay is only for action = "delay"')
         if self.action == Action.CONFIRM.value:
             parse_duration(self.timeout or "1h", "timeout")
             if self.on_timeout and self.on_timeout not in _ON_TIMEOUT:
-                raise ValueError(f"{where}: on_timeout must be {_one_of(_ON_TIMEOUT)}")
+                raise ValueError(f"on_timeout must be {_one_of(_ON_TIMEOUT)}")
         elif self.timeout or self.on_timeout:
-            raise ValueError(f'{where}: timeout and on_timeout are only for action = "confirm"')
+            raise ValueError('timeout and on_timeout are only for action = "confirm"')
         if self.detector and self.detector not in DETECTOR_NAMES:
             raise ValueError(
                 f"unknown detector {self.detector!r}; known: {', '.join(DETECTOR_NAMES)}"
@@ -370,7 +455,7 @@ class NotifySettings:
     """How often the gateway looks for holds whose time is up (delay, confirm, reminders)."""
 
     def __post_init__(self) -> None:
-        _hostport(self.listen)
+        check_address(self.listen, "listen")
         parse_duration(self.check_interval, "check_interval")
         if self.from_ and "@" not in self.from_:
             raise ValueError(f"from = {self.from_!r} is not a mail address")
@@ -392,7 +477,7 @@ class ApprovalRoute:
 
     def __post_init__(self) -> None:
         if not self.approvers:
-            raise ValueError(f"route for {self.sender!r} names no approvers")
+            raise ValueError("approvers must name at least one address")
         for a in self.approvers:
             if "@" not in a:
                 raise ValueError(f"approver {a!r} is not a mail address")
@@ -488,7 +573,7 @@ class ConsoleSettings:
     """Sign-ins waiting for an Argon2 slot beyond which the console answers 503."""
 
     def __post_init__(self) -> None:
-        _hostport(self.listen)
+        check_address(self.listen, "listen")
         if self.language not in ("ja", "en"):
             raise ValueError("language must be ja or en")
         if self.max_failed_logins < 1 or self.login_concurrency < 1 or self.login_queue < 0:
@@ -715,31 +800,52 @@ _SECTIONS: dict[str, type] = {
 }
 
 
-def _build(cls: type[T], value: Any, where: str, source: str) -> T:
+def _build(cls: type[T], value: Any, where: str, source: str, entry: str = "") -> T:
+    """A section ``[where]``, or with ``entry`` one table of an array of tables,
+    named as the administrator sees it (``[[policy.rules]] #3 "name"``)."""
     if not isinstance(value, dict):
-        raise ConfigError(f"{source}: [{where}] must be a table")
+        raise ConfigError(f"{source}: {entry or f'[{where}]'} must be a table")
     hints = typing.get_type_hints(cls)
     # A field named after a Python keyword (``from_``) is written without the "_".
     known = {f.name.rstrip("_"): f for f in fields(cls)}  # type: ignore[arg-type]
     kwargs: dict[str, Any] = {}
     for key, item in value.items():
         if key not in known:
-            raise ConfigError(
-                f"{source}: unknown key {where}.{key}; expected one of: " + ", ".join(known)
-            )
+            unknown = f"{entry}: unknown key {key}" if entry else f"unknown key {where}.{key}"
+            raise ConfigError(f"{source}: {unknown}; expected one of: " + ", ".join(known))
         name = known[key].name
-        kwargs[name] = _coerce(hints[name], item, f"{where}.{key}", source)
+        path = f"{entry}: {key}" if entry else f"{where}.{key}"
+        kwargs[name] = _coerce(hints[name], item, path, source)
     missing = [
         n
         for n, f in known.items()
         if f.default is MISSING and f.default_factory is MISSING and f.name not in kwargs
     ]
     if missing:
-        raise ConfigError(f"{source}: {where} is missing required key(s): {', '.join(missing)}")
+        what = f"{entry}: missing" if entry else f"{where} is missing"
+        raise ConfigError(f"{source}: {what} required key(s): {', '.join(missing)}")
     try:
         return cls(**kwargs)
     except ValueError as exc:
-        raise ConfigError(f"{source}: [{where}] {exc}") from None
+        raise ConfigError(
+            f"{source}: {entry or f'[{where}]'}{':' if entry else ''} {exc}"
+        ) from None
+
+
+# What names one table of an array of tables in messages, beside its position.
+_ENTRY_NAMES = ("name", "sender")
+
+
+def _entry(where: str, index: int, item: Any) -> str:
+    """``[[policy.rules]] #3 "mynumber-external"``: the heading the administrator
+    wrote, the table's 1-based position under it and its name, if it has one
+    (a zero-based ``policy.rules[2]`` sends them to count from the wrong end)."""
+    label = f"[[{where}]] #{index + 1}"
+    if isinstance(item, dict):
+        for key in _ENTRY_NAMES:
+            if isinstance(item.get(key), str):
+                return f"{label} {_quoted(item[key])}"
+    return label
 
 
 def _coerce(hint: Any, item: Any, where: str, source: str) -> Any:
@@ -754,6 +860,11 @@ def _coerce(hint: Any, item: Any, where: str, source: str) -> Any:
         if not isinstance(item, list):
             raise ConfigError(f"{source}: {where} must be a list, got {_tname(item)}")
         elem = args[0]
+        if is_dataclass(elem):
+            return tuple(
+                _build(elem, x, where, source, _entry(where, i, x))  # type: ignore[arg-type]
+                for i, x in enumerate(item)
+            )
         return tuple(_coerce(elem, x, f"{where}[{i}]", source) for i, x in enumerate(item))
     if is_dataclass(hint):
         return _build(hint, item, where, source)  # type: ignore[arg-type]

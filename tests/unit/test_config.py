@@ -45,7 +45,7 @@ def test_wrong_type_and_bad_value(tmp_path: Path) -> None:
         parse_settings({"smtp": {"next_hop": "localhost"}})
     with pytest.raises(ConfigError, match=r"unknown section \[smpt\]"):
         parse_settings({"smpt": {}})
-    with pytest.raises(ConfigError, match=r"policy.rules\[0\].*missing required.*action"):
+    with pytest.raises(ConfigError, match=r'\[\[policy.rules\]\] #1 "x": missing required.*action'):
         parse_settings({"policy": {"rules": [{"name": "x"}]}})
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_file(_write(tmp_path, "[smtp\n"))
@@ -128,3 +128,122 @@ def test_rule_values_come_from_the_enums_and_a_typo_names_them_all() -> None:
         parse_settings({"domains": {"lookalike_action": "tag"}})
     with pytest.raises(ConfigError, match=r"default_action must be deliver or tag"):
         parse_settings({"policy": {"default_action": "hold"}})
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "problem"),
+    [
+        ("smtp", "listen", "127.0.0.1", "no port"),
+        ("smtp", "listen", "localhost:smtp", 'the port must be a number, not "smtp"'),
+        ("smtp", "listen", "127.0.0.1:99999", "the port must be 1-65535"),
+        ("smtp", "next_hop", ":10026", "no host"),
+        ("smtp", "next_hop", "127.0.0.1:0", "the port must be 1-65535"),
+        ("smtp", "metrics_listen", "9125", "no port"),
+        ("console", "listen", "127.0.0.1", "no port"),
+        ("notify", "listen", "127.0.0.1:http", 'the port must be a number, not "http"'),
+    ],
+)
+def test_a_bad_address_names_the_file_the_key_the_value_and_what_is_expected(
+    tmp_path: Path, section: str, key: str, value: str, problem: str
+) -> None:
+    """The file's promise (dlp/config.py): refused with the file, the key and what is
+    expected - not one "expected HOST:PORT" for whichever of five addresses it was."""
+    p = _write(tmp_path, f'[{section}]\n{key} = "{value}"\n')
+    with pytest.raises(ConfigError) as e:
+        load_file(p)
+    assert str(e.value) == (
+        f'{p}: [{section}] {key} = "{value}": {problem} (expected HOST:PORT, e.g. 127.0.0.1:10025)'
+    )
+
+
+@pytest.mark.parametrize(
+    ("listen", "next_hop"),
+    [
+        ("127.0.0.1:10025", "127.0.0.1:10025"),
+        ("localhost:10025", "127.0.0.1:10025"),
+        ("0.0.0.0:10025", "127.0.0.1:10025"),
+        ("[::1]:10025", "[::1]:10025"),
+    ],
+)
+def test_a_next_hop_that_is_the_gateway_itself_is_refused_naming_both_keys(
+    tmp_path: Path, listen: str, next_hop: str
+) -> None:
+    p = _write(tmp_path, f'[smtp]\nlisten = "{listen}"\nnext_hop = "{next_hop}"\n')
+    with pytest.raises(ConfigError) as e:
+        load_file(p)
+    msg = str(e.value)
+    assert msg.startswith(f'{p}: [smtp] listen = "{listen}" and next_hop = "{next_hop}" are')
+    assert "in a loop" in msg
+
+
+def test_a_next_hop_on_another_port_or_host_is_not_a_loop() -> None:
+    for listen, next_hop in [
+        ("127.0.0.1:10025", "127.0.0.1:10026"),
+        ("127.0.0.1:10025", "127.0.0.2:10025"),
+        ("192.0.2.1:25", "192.0.2.2:25"),
+    ]:
+        parse_settings({"smtp": {"listen": listen, "next_hop": next_hop}})
+    with pytest.raises(ConfigError, match="metrics need a port of their own"):
+        parse_settings({"smtp": {"metrics_listen": "127.0.0.1:10025"}})
+
+
+_RULES = """
+[policy]
+[[policy.rules]]
+name = "scan-failed"
+scan_error = true
+action = "tempfail"
+
+[[policy.rules]]
+name = "mynumber-partner"
+detector = "mynumber"
+action = "deliver"
+
+[[policy.rules]]
+name = "mynumber-external"
+detector = "mynumber"
+{line}
+action = "hold"
+"""
+
+
+@pytest.mark.parametrize(
+    ("line", "said"),
+    [
+        (
+            'min_confidance = "high"',
+            '[[policy.rules]] #3 "mynumber-external": unknown key min_confidance; expected one of:',
+        ),
+        (
+            'min_distinct = "3"',
+            '[[policy.rules]] #3 "mynumber-external": min_distinct must be an integer',
+        ),
+        (
+            'min_confidence = "hihg"',
+            '[[policy.rules]] #3 "mynumber-external": min_confidence must be low, medium or high',
+        ),
+        (
+            'delay = "5m"',
+            '[[policy.rules]] #3 "mynumber-external": delay is only for action = "delay"',
+        ),
+    ],
+)
+def test_a_rule_error_names_the_rule_by_its_name_and_position_counted_from_one(
+    tmp_path: Path, line: str, said: str
+) -> None:
+    """The administrator counts [[policy.rules]] tables from one, and knows them by name."""
+    p = _write(tmp_path, _RULES.format(line=line))
+    with pytest.raises(ConfigError) as e:
+        load_file(p)
+    assert str(e.value).startswith(f"{p}: {said}"), str(e.value)
+    assert "rules[" not in str(e.value)
+
+
+def test_an_unnamed_rule_and_an_approval_route_are_named_by_position(tmp_path: Path) -> None:
+    p = _write(tmp_path, _RULES.replace('name = "mynumber-partner"\n', "").format(line=""))
+    with pytest.raises(ConfigError) as e:
+        load_file(p)
+    assert str(e.value) == f"{p}: [[policy.rules]] #2: missing required key(s): name"
+    routes = {"routes": [{"sender": "*", "approvers": ["a@example.lg.jp"]}, {"sender": "x"}]}
+    with pytest.raises(ConfigError, match=r'\[\[approval.routes\]\] #2 "x": missing required'):
+        parse_settings({"approval": routes})
