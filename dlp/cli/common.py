@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -30,3 +32,14 @@ def load_or_exit(config_path: str | None) -> Settings:
     except ConfigError as exc:
         click.echo(f"dlp: configuration error: {exc}", err=True)
         raise SystemExit(2) from None
+
+
+def os_reason(path: Path, exc: BaseException) -> str:
+    """Why ``path`` could not be used, naming a plain file that stands where a
+    directory should ("File exists" from mkdir says little on its own)."""
+    reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    if getattr(exc, "errno", None) in (errno.ENOTDIR, errno.EEXIST):
+        blocker = next((p for p in path.parents if p.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            reason += f" ({blocker} is a file, not a directory)"
+    return reason

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import sqlite3
 import sys
 import time
 from collections.abc import Iterator
@@ -18,15 +19,24 @@ from typing import Any
 
 import click
 
-from dlp.cli.common import config_option, load_or_exit
-from dlp.config import ConfigError, Settings, _hostport
+from dlp.cli.common import config_option, load_or_exit, os_reason
+from dlp.config import ConfigError, Settings, _hostport, check_address
 from dlp.console.users import Role, UserError, UserStore, users_db_path
 
 
 def _users(settings: Settings) -> UserStore:
+    """The account store; a ``var`` that cannot hold it exits 2 with one line, as the
+    other commands' storage problems do."""
     from dlp.console.services import lockout_policy
 
-    return UserStore(users_db_path(settings.var_dir), lockout=lockout_policy(settings))
+    path = users_db_path(settings.var_dir)
+    try:
+        return UserStore(path, lockout=lockout_policy(settings))
+    except (OSError, sqlite3.Error) as exc:
+        click.echo(
+            f"dlp: {path}: cannot open the console accounts: {os_reason(path, exc)}", err=True
+        )
+        raise SystemExit(2) from None
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
@@ -95,9 +105,12 @@ def serve_cmd(config_path: str | None, listen: str | None) -> None:
 
     settings = load_or_exit(config_path)
     try:
-        host, port = _hostport(listen or settings.console.listen)
+        host, port = (
+            check_address(listen, "--listen") if listen else _hostport(settings.console.listen)
+        )
     except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--listen") from None
+        click.echo(f"dlp: {exc}", err=True)
+        raise SystemExit(2) from None
     tls = bool(settings.console.tls_cert)
     if not _is_loopback(host):
         click.echo(

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import multiprocessing
 import os
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 import threading
@@ -34,7 +36,7 @@ from multiprocessing.process import BaseProcess
 from types import TracebackType
 from typing import Any
 
-from dlp.config import Settings, SmtpSettings, _hostport
+from dlp.config import Settings, SmtpSettings, _hostport, check_address, loop_problem
 from dlp.detect import native
 from dlp.detect.mynumber import scrub
 from dlp.smtp.gateway import Gateway, JsonFormatter, cores
@@ -266,6 +268,10 @@ async def _retention_loop(settings: Settings) -> None:
 def run(settings: Settings) -> int:
     """Run the gateway until SIGTERM/SIGINT; returns the exit status."""
     configure_logging(settings.smtp.log_level)
+    taken = _taken_address(settings)
+    if taken:
+        log.error("gateway failed to start: %s", taken, extra={"dlp": {"event": "fatal"}})
+        return 2
     count = settings.smtp.processes or cores()
     metrics_dir = None
     if settings.smtp.metrics_listen:
@@ -395,6 +401,48 @@ def run(settings: Settings) -> int:
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
+def _taken_address(settings: Settings) -> str:
+    """Why the gateway cannot have its addresses ("" when it can).
+
+    The serving processes bind with SO_REUSEPORT so that they share the port;
+    so would a second ``dlp serve`` on the same port, and the kernel would
+    quietly split the mail between the two (perhaps with different
+    configurations).  A bind without SO_REUSEPORT fails on a port anyone
+    listens on, so one is tried first.  SO_REUSEADDR is set, as on the serving
+    processes' own sockets (asyncio), so that the connections of a gateway
+    just stopped (TIME_WAIT) do not keep its restart out.  Other bind errors
+    (no such address, a port below 1024) are left to the serving processes,
+    which report them."""
+    host, port = settings.smtp.listen_addr
+    if _in_use(host, port):
+        return f"{host}:{port} is already in use — is another dlp serve running?"
+    if settings.smtp.metrics_listen:
+        # Found now, before the serving processes start, not after they are up.
+        mhost, mport = _hostport(settings.smtp.metrics_listen)
+        if _in_use(mhost, mport):
+            return f"[smtp] metrics_listen {mhost}:{mport} is already in use"
+    return ""
+
+
+def _in_use(host: str, port: int) -> bool:
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError:
+        return False  # an unknown host: the serving processes say so
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                # As asyncio binds: an IPv6 socket that does not also take IPv4.
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    return True
+    return False
+
+
 def _start_status(pipe: Connection, p: BaseProcess, deadline: float) -> str | None:
     """A starting serving process's word ("ready" or why not), or None while it starts."""
     if pipe.poll(0):
@@ -424,14 +472,26 @@ def _stop_all(children: dict[int, BaseProcess], timeout: float) -> None:
 
 
 def with_overrides(settings: Settings, listen: str | None, next_hop: str | None) -> Settings:
+    """``--listen`` / ``--next-hop`` in place of ``[smtp]``'s; a ValueError names the
+    option (or the key it meets) and the value, as the file's errors do."""
     from dataclasses import replace
 
-    smtp: SmtpSettings = settings.smtp
     if listen:
-        smtp = replace(smtp, listen=listen)
+        check_address(listen, "--listen")
     if next_hop:
-        smtp = replace(smtp, next_hop=next_hop)
-    return replace(settings, smtp=smtp)
+        check_address(next_hop, "--next-hop")
+    smtp: SmtpSettings = settings.smtp
+    names = (
+        "--listen" if listen else "[smtp] listen",
+        "--next-hop" if next_hop else "[smtp] next_hop",
+    )
+    loop = loop_problem(listen or smtp.listen, names[0], next_hop or smtp.next_hop, names[1])
+    if loop:
+        raise ValueError(loop)
+    return replace(
+        settings,
+        smtp=replace(smtp, listen=listen or smtp.listen, next_hop=next_hop or smtp.next_hop),
+    )
 
 
 def _warn_if_ocr_unavailable(settings: Settings) -> None:

@@ -317,7 +317,52 @@ def test_start_fails_clearly_when_the_port_is_taken(sink: Sink, tmp_path: Path) 
             cwd=str(ROOT),
         )
     assert out.returncode == 2
-    assert "cannot listen" in out.stderr
+    assert f"127.0.0.1:{port} is already in use" in out.stderr
+
+
+def test_a_second_serve_on_the_same_port_is_refused(sink: Sink, tmp_path: Path) -> None:
+    """The serving processes share their port (SO_REUSEPORT), which would let a second
+    `dlp serve` share it too and quietly take part of the mail: it is refused at start,
+    and the first keeps all of it."""
+    port = free_port()
+    cfg = write_config(tmp_path, next_hop_port=sink.port, listen_port=port)
+    served = Served(cfg, port, tmp_path / "serve.log")
+    try:
+        second = subprocess.run(
+            [DLP, "serve", "--config", str(cfg)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            cwd=str(ROOT),
+        )
+        assert second.returncode == 2
+        assert (
+            f"127.0.0.1:{port} is already in use — is another dlp serve running?" in second.stderr
+        )
+        assert "listening" not in second.stderr  # refused before any serving process
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as c:
+            c.sendmail(SENDER, [EXTERNAL], plain("still here", "こんにちは"))
+        assert len(sink.wait_for(1)) == 1
+    finally:
+        assert served.stop() == 0
+
+
+def test_a_port_left_by_a_stopped_gateway_is_not_taken_for_in_use(
+    sink: Sink, tmp_path: Path
+) -> None:
+    """Sessions the gateway closed itself (QUIT) leave its side in TIME_WAIT; the
+    check for another gateway must not refuse the restart because of them."""
+    port = free_port()
+    cfg = write_config(tmp_path, next_hop_port=sink.port, listen_port=port)
+    first = Served(cfg, port, tmp_path / "first.log")
+    try:
+        for _ in range(3):
+            with smtplib.SMTP("127.0.0.1", port, timeout=30) as c:
+                c.noop()
+    finally:
+        assert first.stop() == 0
+    again = Served(cfg, port, tmp_path / "again.log")
+    assert again.stop() == 0
 
 
 def test_retention_runs_write_the_signed_chain_head(sink: Sink, tmp_path: Path) -> None:
