@@ -1,13 +1,15 @@
 """`dlp quarantine list|show|release|delete`: the hold queue from the command line.
 
 Exit status: 0 done, 1 the message is not held / the next hop refused it
-(it stays held), 2 a configuration or storage problem.
+(it stays held), 2 a configuration or storage problem (``QuarantineStorageError``:
+the queue's directory, key file or database), said in one line naming it.
 """
 
 from __future__ import annotations
 
 import getpass
 import json
+import logging
 import os
 import sys
 from typing import NoReturn
@@ -16,7 +18,13 @@ import click
 
 from dlp.cli.common import config_option, load_or_exit
 from dlp.config import Settings
-from dlp.holdqueue.store import HeldMessage, Quarantine, QuarantineError, open_quarantine
+from dlp.holdqueue.store import (
+    HeldMessage,
+    Quarantine,
+    QuarantineError,
+    QuarantineStorageError,
+    open_quarantine,
+)
 
 
 def register(group: click.Group) -> None:
@@ -108,15 +116,33 @@ def show(config_path: str | None, as_json: bool, held_id: str) -> None:
 @quarantine.command()
 @config_option
 @click.option("--comment", default="", help="Why it is released (recorded in the send log).")
+@click.option(
+    "--next-hop",
+    "next_hop",
+    metavar="HOST:PORT",
+    help="Deliver there instead of [smtp] next_hop (as dlp serve --next-hop).",
+)
 @click.argument("held_id")
-def release(config_path: str | None, comment: str, held_id: str) -> None:
+def release(config_path: str | None, comment: str, next_hop: str | None, held_id: str) -> None:
     """Deliver a held message to the next hop (it stays held if that fails)."""
     from dlp.holdqueue.decisions import ReleaseError
+    from dlp.smtp.app import with_overrides
     from dlp.smtp.release import release as do_release
 
-    settings, _ = _open(config_path)
+    settings, queue = _open(config_path)
+    if next_hop:
+        try:
+            settings = with_overrides(settings, None, next_hop)
+        except ValueError as exc:
+            _fail(str(exc), 2)
+    _get(queue, held_id)  # not held (1) or the queue unreadable (2), before connecting
+    # The relay's warnings are lines for the gateway's log; here, without a log
+    # configured, Python would print them raw beside the one line said below.
+    logging.getLogger("dlp.smtp").addHandler(logging.NullHandler())
     try:
         reply = do_release(settings, held_id, _actor(), comment)
+    except QuarantineStorageError as exc:
+        _fail(str(exc), 2)
     except (ReleaseError, QuarantineError) as exc:
         _fail(str(exc), 1)
     click.echo(f"released {held_id}: {reply}")
@@ -131,9 +157,12 @@ def delete(config_path: str | None, comment: str, held_id: str) -> None:
     from dlp.holdqueue.decisions import ReleaseError, discard
     from dlp.sendlog import SendLogError
 
-    settings, _ = _open(config_path)
+    settings, queue = _open(config_path)
+    _get(queue, held_id)
     try:
         discard(settings, held_id, _actor(), comment)
+    except QuarantineStorageError as exc:
+        _fail(str(exc), 2)
     except (ReleaseError, QuarantineError) as exc:
         _fail(str(exc), 1)
     except SendLogError as exc:
@@ -149,8 +178,10 @@ def _fail(message: str, status: int) -> NoReturn:
 def _get(queue: Quarantine, held_id: str) -> HeldMessage:
     try:
         held = queue.get(held_id)
-    except QuarantineError as exc:
+    except QuarantineStorageError as exc:
         _fail(str(exc), 2)
+    except QuarantineError as exc:  # not an id at all: not held either
+        _fail(str(exc), 1)
     if held is None:
         _fail(f"no held message {held_id}", 1)
     return held

@@ -16,7 +16,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from dlp.config import Settings
-from dlp.holdqueue.store import ClaimedElsewhere, Quarantine, QuarantineError, open_quarantine
+from dlp.holdqueue.store import (
+    ClaimedElsewhere,
+    Quarantine,
+    QuarantineError,
+    QuarantineStorageError,
+    open_quarantine,
+)
 from dlp.sendlog import open_store, record_for_event
 
 log = logging.getLogger(__name__)
@@ -33,6 +39,8 @@ def discard(settings: Settings, held_id: str, actor: str, comment: str) -> None:
     try:
         with queue.claim(held_id):
             _discard(settings, queue, held_id, actor, comment)
+    except QuarantineStorageError:
+        raise  # the queue itself is broken, not this discard: the administrator's to fix
     except QuarantineError as exc:
         raise ReleaseError(str(exc)) from None
 

@@ -57,6 +57,7 @@ from dlp.holdqueue.store import (
     HeldMessage,
     Quarantine,
     QuarantineError,
+    QuarantineStorageError,
     check_id,
     claimed_elsewhere,
     decrypt,
@@ -165,7 +166,7 @@ class PgQuarantine(Quarantine):
 
     def _wrap(self, exc: Exception, doing: str) -> QuarantineError:
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return QuarantineError(f"cannot {doing} at {redact_dsn(self.dsn)}: {text}")
+        return QuarantineStorageError(f"cannot {doing} at {redact_dsn(self.dsn)}: {text}")
 
     def _open_schema(self, conn: psycopg.Connection[Any]) -> None:
         def version(conn: psycopg.Connection[Any]) -> int | None:
@@ -187,7 +188,7 @@ class PgQuarantine(Quarantine):
                 conn.execute("INSERT INTO quarantine_schema (version) VALUES (0)")
                 found = 0
             if found > CURRENT:
-                raise QuarantineError(
+                raise QuarantineStorageError(
                     f"{redact_dsn(self.dsn)}: the hold queue has schema version {found}, "
                     f"newer than this dlp understands (up to {CURRENT}); upgrade dlp on this host"
                 )
@@ -353,7 +354,7 @@ def open_pg_quarantine(settings: Settings) -> PgQuarantine:
     """
     key = settings.quarantine.encryption_key
     if not key:
-        raise QuarantineError(KEY_REQUIRED)
+        raise QuarantineStorageError(KEY_REQUIRED)
     dsn = settings.sendlog.postgresql_dsn
     ident = (dsn, key, settings.quarantine.retention_days)
     with _OPEN_LOCK:
@@ -362,7 +363,7 @@ def open_pg_quarantine(settings: Settings) -> PgQuarantine:
             try:
                 queue = PgQuarantine(dsn, key.encode("ascii"), settings.quarantine.retention_days)
             except ValueError as exc:
-                raise QuarantineError(
+                raise QuarantineStorageError(
                     f"[quarantine] encryption_key is not a valid Fernet key: {exc}"
                 ) from None
             _OPEN[ident] = queue

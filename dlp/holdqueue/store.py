@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import errno
 import fcntl
 import hashlib
 import hmac
@@ -72,6 +73,12 @@ retention removes it: far longer than one SMTP transaction can take."""
 
 class QuarantineError(Exception):
     """The hold queue cannot be read or written; phrased for an administrator."""
+
+
+class QuarantineStorageError(QuarantineError):
+    """The queue's storage itself - its directory, its key file, its database -
+    cannot be used: the administrator's to fix, not a matter of one message
+    (``dlp quarantine`` exits 2 for it, as for a configuration problem)."""
 
 
 class ClaimedElsewhere(QuarantineError):
@@ -372,7 +379,7 @@ class FileQuarantine(Quarantine):
         try:
             self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
-            raise QuarantineError(f"{self.directory}: cannot write held message: {exc}") from exc
+            raise storage_error(self.directory, "write held message", exc) from exc
         with self.claim(held_id):
             try:
                 _write_durably(self.directory / (held_id + _BODY), self._fernet.encrypt(raw))
@@ -381,9 +388,7 @@ class FileQuarantine(Quarantine):
             except OSError as exc:
                 with contextlib.suppress(OSError):
                     self._remove(held_id)
-                raise QuarantineError(
-                    f"{self.directory}: cannot write held message: {exc}"
-                ) from exc
+                raise storage_error(self.directory, "write held message", exc) from exc
         return held
 
     def _update(self, held_id: str, meta: bytes) -> None:
@@ -395,7 +400,7 @@ class FileQuarantine(Quarantine):
             _write_durably(path, self._fernet.encrypt(meta))
             _fsync_dir(self.directory)
         except OSError as exc:
-            raise QuarantineError(f"{self.directory}: cannot update {held_id}: {exc}") from exc
+            raise storage_error(self.directory, f"update {held_id}", exc) from exc
 
     def commit(self, held_id: str) -> None:
         """Rename the pending metadata to the held one (atomic), then fsync the directory."""
@@ -410,11 +415,11 @@ class FileQuarantine(Quarantine):
                 if not meta.exists():
                     raise QuarantineError(f"no held message {held_id}") from None
             except OSError as exc:
-                raise QuarantineError(f"{self.directory}: cannot confirm hold: {exc}") from exc
+                raise storage_error(self.directory, "confirm hold", exc) from exc
             try:
                 _fsync_dir(self.directory)
             except OSError as exc:
-                raise QuarantineError(f"{self.directory}: cannot confirm hold: {exc}") from exc
+                raise storage_error(self.directory, "confirm hold", exc) from exc
 
     @contextlib.contextmanager
     def claim(self, held_id: str, stale_after: float = 600.0) -> Iterator[None]:
@@ -435,7 +440,7 @@ class FileQuarantine(Quarantine):
                 self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
                 fd = os.open(lock, os.O_WRONLY | os.O_CREAT, 0o600)
             except OSError as exc:
-                raise QuarantineError(f"{self.directory}: cannot claim {held_id}: {exc}") from exc
+                raise storage_error(self.directory, f"claim {held_id}", exc) from exc
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -460,24 +465,25 @@ class FileQuarantine(Quarantine):
     def delete(self, held_id: str) -> bool:
         """Remove both files (or raise QuarantineError): a copy that stays must be known."""
         check_id(held_id)
-        existed = any(
-            (self.directory / (held_id + suffix)).exists() for suffix in (_META, _PENDING)
-        )
         try:
+            existed = any(
+                (self.directory / (held_id + suffix)).exists() for suffix in (_META, _PENDING)
+            )
             self._remove(held_id)
             if self.directory.is_dir():
                 _fsync_dir(self.directory)
         except OSError as exc:
-            raise QuarantineError(f"{self.directory}: cannot delete held message: {exc}") from exc
+            raise storage_error(self.directory, "delete held message", exc) from exc
         return existed
 
     def expired(self, now: datetime | None = None) -> list[HeldMessage]:
         now = now or datetime.now(UTC)
-        if not self.directory.is_dir():
+        names = self._names()
+        if not names:
             return []
         out = [h for h in self.list() if now - h.held_at > self.retention]
-        for path in sorted(self.directory.glob("*" + _PENDING)):
-            held_id = path.name[: -len(_PENDING)]
+        for name in sorted(n for n in names if n.endswith(_PENDING)):
+            held_id = name[: -len(_PENDING)]
             with contextlib.suppress(FileNotFoundError):
                 held = self.get(held_id, pending=True)
                 if held is not None and held.pending and now - held.held_at > PENDING_GRACE:
@@ -496,12 +502,12 @@ class FileQuarantine(Quarantine):
     # -- reading ---------------------------------------------------------
 
     def list(self) -> list[HeldMessage]:
-        if not self.directory.is_dir():
-            return []
         out = []
-        for meta in self.directory.glob("*" + _META):
+        for name in self._names():
+            if not name.endswith(_META) or name.startswith("."):
+                continue
             with contextlib.suppress(FileNotFoundError):
-                held = self.get(meta.name[: -len(_META)])
+                held = self.get(name[: -len(_META)])
                 if held is not None:
                     out.append(held)
         # Ids are keyed hashes, not times: oldest first by the recorded time.
@@ -509,14 +515,12 @@ class FileQuarantine(Quarantine):
 
     def get(self, held_id: str, *, pending: bool = False) -> HeldMessage | None:
         check_id(held_id)
-        try:
-            data = (self.directory / (held_id + _META)).read_bytes()
-        except FileNotFoundError:
+        data = self._read(held_id + _META)
+        if data is None:
             if not pending:
                 return None
-            try:
-                data = (self.directory / (held_id + _PENDING)).read_bytes()
-            except FileNotFoundError:
+            data = self._read(held_id + _PENDING)
+            if data is None:
                 return None
             found = HeldMessage.from_json(json.loads(self._decrypt(data, held_id)))
             return replace(found, pending=True)
@@ -524,18 +528,34 @@ class FileQuarantine(Quarantine):
 
     def read(self, held_id: str) -> bytes:
         check_id(held_id)
-        if not (self.directory / (held_id + _META)).exists():
+        data = self._read(held_id + _BODY)
+        if data is None or self._read(held_id + _META) is None:
             raise QuarantineError(f"no held message {held_id}")  # pending: not releasable
-        try:
-            data = (self.directory / (held_id + _BODY)).read_bytes()
-        except FileNotFoundError:
-            raise QuarantineError(f"no held message {held_id}") from None
         return self._decrypt(data, held_id)
 
     def depth(self) -> int:
-        if not self.directory.is_dir():
-            return 0
-        return sum(1 for _ in self.directory.glob("*" + _META))
+        return sum(1 for n in self._names() if n.endswith(_META) and not n.startswith("."))
+
+    def _names(self) -> Sequence[str]:
+        """The queue directory's file names; none before the first hold.
+
+        Not ``glob``, which takes a directory it cannot read (or a plain file in
+        its place) for an empty one: the queue would look empty, not broken."""
+        try:
+            return os.listdir(self.directory)
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise storage_error(self.directory, "read the hold queue", exc) from None
+
+    def _read(self, name: str) -> bytes | None:
+        """One file of the queue, None if there is no such file."""
+        try:
+            return (self.directory / name).read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise storage_error(self.directory, "read the hold queue", exc) from None
 
     # ------------------------------------------------------------------
 
@@ -553,9 +573,20 @@ def decrypt(fernet: Fernet, data: bytes, held_id: str) -> bytes:
     try:
         return fernet.decrypt(data)
     except InvalidToken:
-        raise QuarantineError(
+        raise QuarantineStorageError(
             f"held message {held_id} cannot be decrypted: wrong [quarantine] encryption_key?"
         ) from None
+
+
+def storage_error(path: Path, doing: str, exc: OSError) -> QuarantineStorageError:
+    """One line naming the path, what could not be done and why."""
+    reason = exc.strerror or type(exc).__name__
+    if exc.errno == errno.ENOTDIR:
+        # "Not a directory" for var/quarantine.key says little: name the file in the way.
+        blocker = next((p for p in (path, *path.parents) if p.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            reason += f" ({blocker} is a file, not a directory)"
+    return QuarantineStorageError(f"{path}: cannot {doing}: {reason}")
 
 
 def claimed_elsewhere(held_id: str) -> ClaimedElsewhere:
@@ -582,13 +613,27 @@ def open_quarantine(settings: Settings) -> Quarantine:
         from dlp.holdqueue.pg_store import open_pg_quarantine
 
         return open_pg_quarantine(settings)
-    if not key:
-        key = _load_or_create_key(settings.var_dir / "quarantine.key")
+    if key:
+        try:
+            return FileQuarantine(settings.quarantine_dir, key, settings.quarantine.retention_days)
+        except ValueError as exc:
+            raise QuarantineStorageError(
+                f"[quarantine] encryption_key is not a valid Fernet key: {exc}"
+            ) from None
+    path = settings.var_dir / "quarantine.key"
+    try:
+        key = _load_or_create_key(path)
+    except OSError as exc:
+        raise storage_error(path, "read or create the hold queue's key", exc) from None
     try:
         return FileQuarantine(settings.quarantine_dir, key, settings.quarantine.retention_days)
-    except ValueError as exc:
-        raise QuarantineError(
-            f"[quarantine] encryption_key is not a valid Fernet key: {exc}"
+    except ValueError:
+        # Not the setting (it is empty): the file the key was generated into.
+        raise QuarantineStorageError(
+            f"{path}: not a valid hold-queue key (a Fernet key: 44 characters of "
+            "url-safe base64). Restore the file from your backup: mail held with the key "
+            f"cannot be read without it. Only if the hold queue ({settings.quarantine_dir}) "
+            "is empty, remove the file and a new key is made."
         ) from None
 
 

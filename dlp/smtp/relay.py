@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import ssl
 import time
@@ -123,6 +124,10 @@ class NextHop:
     # This transaction's MAIL group and accepted RCPT lines, to open it again on
     # a new connection if the first dies before the message went out (``data``).
     _envelope: list[bytes] = field(default_factory=list, init=False)
+    # Why the last command got no answer of the next hop's own (the connection
+    # failed), in words for ``dlp quarantine release``: the 451 the gateway
+    # answers upstream instead says "try again later", not what went wrong.
+    failure: str = field(default="", init=False)
 
     @property
     def connected(self) -> bool:
@@ -479,6 +484,7 @@ class NextHop:
 
     async def _failed(self, stage: str, exc: Exception) -> Reply:
         await self.close(polite=False)
+        self.failure = _failure(exc, self.settings.next_hop_timeout)
         if isinstance(exc, TimeoutError):
             log.warning("next hop timed out at %s", stage)
             return Reply(451, "4.4.2 next hop timed out, try again later")
@@ -496,6 +502,19 @@ class NextHop:
             return Reply(451, "4.4.1 next hop unavailable, try again later")
         log.warning("next hop failed at %s: %s", stage, type(exc).__name__)
         return Reply(451, "4.4.2 next hop connection failed, try again later")
+
+
+def _failure(exc: Exception, timeout: float) -> str:
+    """What happened to the connection, after "the next hop HOST:PORT"."""
+    if isinstance(exc, TimeoutError):
+        return f"did not answer within {timeout:g} s"
+    if isinstance(exc, ReplyError):
+        return f"refused the connection ({exc.stage}): {exc.reply.line}"
+    if isinstance(exc, OSError) and exc.errno:
+        return f"could not be reached: {os.strerror(exc.errno)}"
+    if isinstance(exc, ConnectionError | OSError):
+        return f"closed the connection ({exc or type(exc).__name__})"
+    return f"failed ({type(exc).__name__})"
 
 
 def xtext(value: str) -> str:

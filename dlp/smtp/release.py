@@ -28,8 +28,15 @@ from dataclasses import replace
 
 from dlp.config import Settings
 from dlp.holdqueue.decisions import ReleaseError
-from dlp.holdqueue.store import HeldMessage, Quarantine, QuarantineError, open_quarantine
+from dlp.holdqueue.store import (
+    HeldMessage,
+    Quarantine,
+    QuarantineError,
+    QuarantineStorageError,
+    open_quarantine,
+)
 from dlp.sendlog import open_store, record_for_event
+from dlp.smtp.client import Reply
 from dlp.smtp.headers import ALWAYS, strip_fields
 from dlp.smtp.relay import MailParams, NextHop, RcptParams
 
@@ -42,6 +49,8 @@ def release(settings: Settings, held_id: str, actor: str, comment: str) -> str:
     try:
         with queue.claim(held_id):
             return _release(settings, queue, held_id, actor, comment)
+    except QuarantineStorageError:
+        raise  # the queue itself is broken, not this release: the administrator's to fix
     except QuarantineError as exc:
         raise ReleaseError(str(exc)) from None
 
@@ -63,6 +72,8 @@ def _release(
         if held is None:
             raise ReleaseError(f"no held message {held_id}")
         raw = queue.read(held_id)
+    except QuarantineStorageError:
+        raise
     except QuarantineError as exc:
         raise ReleaseError(str(exc)) from None
     if recipients is not None:
@@ -114,27 +125,39 @@ def _remove_delivered(queue: Quarantine, held_id: str, reply: str) -> None:
 
 async def _send(settings: Settings, held: HeldMessage, raw: bytes) -> tuple[str, list[str]]:
     hop = NextHop(settings.smtp, settings.smtp.hostname or socket.gethostname())
+
+    def not_sent(what: str, reply: Reply) -> ReleaseError:
+        # The next hop named, and whether it answered at all: the gateway's own
+        # "451 4.4.1 next hop unavailable" read as if the next hop had said it.
+        where = f"the next hop {settings.smtp.next_hop}"
+        said = f"{where} {hop.failure}" if hop.failure else f"{where} {what}: {reply.line}"
+        return ReleaseError(f"not released: {said}; the message stays held")
+
     try:
         params = _mail_params(held.mail_options)
         reply = await hop.begin(held.sender, params, {"IDENT": held.audit_key})
         if not reply.ok:
-            raise ReleaseError(f"next hop refused the sender: {reply.line}")
+            raise not_sent(f"refused the sender <{held.sender}>", reply)
         accepted, refused = [], []
         for rcpt in held.recipients:
             r = await hop.recipient(rcpt, RcptParams())
             if r.ok:
                 accepted.append(rcpt)
-            elif r.code >= 500:
+            elif r.code >= 500 and not hop.failure:
                 refused.append(f"{rcpt} ({r.code})")
             else:
-                raise ReleaseError(f"next hop deferred {rcpt}: {r.line}; the message stays held")
+                raise not_sent(f"deferred {rcpt}", r)
         if not accepted:
-            raise ReleaseError("next hop refused every recipient: " + ", ".join(refused))
+            raise ReleaseError(
+                f"not released: the next hop {settings.smtp.next_hop} refused every recipient: "
+                + ", ".join(refused)
+                + "; the message stays held"
+            )
         # As for mail relayed at once: no sender-written verdict fields leave (headers.py).
         prefixes = (ALWAYS, settings.policy.tag_header_prefix)
         reply = await hop.data(strip_fields(raw, prefixes).content)
         if not reply.ok:
-            raise ReleaseError(f"next hop did not accept the message: {reply.line}; it stays held")
+            raise not_sent("did not accept the message", reply)
         return reply.line, refused
     finally:
         await hop.close()
