@@ -23,7 +23,7 @@
  */
 /* The interface's version: raise it with any change to a function's arguments or
  * results, and dlp/detect/native.py's API with it. */
-#define CANDIDATES_API 1
+#define CANDIDATES_API 2
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -46,7 +46,11 @@ static int ascii_stops_only_at_digits = 0;
 #define BIT(map, c) ((map)[(c) >> 3] & (1u << ((c) & 7)))
 #define SETBIT(map, c) ((map)[(c) >> 3] |= (unsigned char)(1u << ((c) & 7)))
 
-enum { KIND_PLAIN = 0, KIND_GROUPED = 1, KIND_BOXES = 2 };
+enum { KIND_PLAIN = 0, KIND_GROUPED = 1, KIND_BOXES = 2, KIND_LOOSE = 3 };
+/* KIND_LOOSE: 4-4-4 whose gaps are one to three characters of table cells, line
+ * ends, list punctuation or separators (a row pasted from a spreadsheet, a number
+ * wrapped at the line end, "1234 - 5678 - 9012"); like boxes, a number only right
+ * next to its label. */
 /* What the caller weighs against a number (candidates.py names the same bits). */
 enum { FLAG_GLUED = 1, FLAG_DATE8 = 2, FLAG_MOBILE = 4, FLAG_FAKE = 8 };
 
@@ -240,6 +244,22 @@ equal8(uint64_t x, unsigned char b)
 
 #define CH Py_UCS1
 #define S ucs1
+/* The gap characters of a loose 4-4-4 (KIND_LOOSE): the separators of a grouped
+ * number, and what separates spreadsheet cells, lines and list items.  Mirrors
+ * candidates.LOOSE_GAPS. */
+static inline int
+is_loose(Py_UCS4 c)
+{
+    switch (c) {
+    case '\t': case '\r': case '\n': case ',': case '/': case ':': case '|':
+    case 0x3001: /* 、 */
+    case 0xFF0C: /* ， */
+        return 1;
+    default:
+        return c < 0x10000 && BIT(sep_map, c) != 0;
+    }
+}
+
 #include "_candidates_scan.h"
 #undef CH
 #undef S
@@ -879,7 +899,7 @@ score(PyObject *self, PyObject *args)
         }
         else {
             kword[i] = NULL;
-            if (cands[i].kind != KIND_BOXES) {
+            if (cands[i].kind != KIND_BOXES && cands[i].kind != KIND_LOOSE) {
                 k++;
             }
         }
@@ -905,6 +925,9 @@ score(PyObject *self, PyObject *args)
         }
         if (spaced && kword[i] == NULL && !label_kw) {
             continue; /* digits in boxes are only a number next to its label */
+        }
+        if (c->kind == KIND_LOOSE && !label_kw && (kword[i] == NULL || kgap[i] > adjacent)) {
+            continue; /* loose groups only right next to it */
         }
         int conf = CONF_LOW;
         PyObject *reason = PyUnicode_FromString("checksum"), *part = NULL;

@@ -99,6 +99,33 @@ FN(joined)(const CH *p, Py_ssize_t n, Py_ssize_t s, Py_ssize_t e, int grouped)
     return 0;
 }
 
+/* How many characters from j (one to three) may stand between the groups of a loose
+ * 4-4-4 (KIND_LOOSE) before a digit; 0 if they are not such a gap. */
+static inline Py_ssize_t
+FN(loose_gap)(const CH *p, Py_ssize_t n, Py_ssize_t j)
+{
+    Py_ssize_t k = 0;
+    while (k < 3 && j + k < n && is_loose((Py_UCS4)p[j + k])) {
+        k++;
+    }
+    return k > 0 && j + k < n && ISDIG(p[j + k]) ? k : 0;
+}
+
+/* A loose gap and a digit on the other side of s - 1 (before) or e (after): the
+ * candidate is part of a longer row. */
+static inline int
+FN(loose_row)(const CH *p, Py_ssize_t n, Py_ssize_t s, Py_ssize_t e)
+{
+    Py_ssize_t k = 0;
+    while (k < 3 && s - 1 - k >= 0 && is_loose((Py_UCS4)p[s - 1 - k])) {
+        k++;
+    }
+    if (k > 0 && s - 1 - k >= 0 && ISDIG(p[s - 1 - k])) {
+        return 1;
+    }
+    return FN(loose_gap)(p, n, e) > 0;
+}
+
 /* 0 done, -1 error, 1 an invisible character (the scan stops there). */
 static int
 FN(mynumber_scan)(const CH *p, Py_ssize_t n, PyObject *out, Py_ssize_t *shaped)
@@ -145,6 +172,18 @@ FN(mynumber_scan)(const CH *p, Py_ssize_t n, PyObject *out, Py_ssize_t *shaped)
                 e = i + 14;
                 kind = KIND_GROUPED;
             }
+            else {
+                Py_ssize_t g1 = FN(loose_gap)(p, n, i + 4);
+                Py_ssize_t j = i + 4 + g1;
+                if (g1 > 0 && FN(digits)(p, n, j, 4)) {
+                    Py_ssize_t g2 = FN(loose_gap)(p, n, j + 4);
+                    if (g2 > 0 && FN(digits)(p, n, j + 4 + g2, 4)
+                        && !FN(digit_at)(p, n, j + 8 + g2)) {
+                        e = j + 8 + g2;
+                        kind = KIND_LOOSE;
+                    }
+                }
+            }
         }
         else if (i + 23 <= n) { /* (?:G\d){11}(?!G\d)(?!\d) */
             int ok = 1;
@@ -161,7 +200,7 @@ FN(mynumber_scan)(const CH *p, Py_ssize_t n, PyObject *out, Py_ssize_t *shaped)
             i = FN(skip_run)(p, n, i);
             continue;
         }
-        if (kind != KIND_BOXES) {
+        if (kind != KIND_BOXES && kind != KIND_LOOSE) {
             (*shaped)++;
         }
         FN(fold)(p, i, e, d, 12);
@@ -169,6 +208,9 @@ FN(mynumber_scan)(const CH *p, Py_ssize_t n, PyObject *out, Py_ssize_t *shaped)
             int keep;
             if (kind == KIND_BOXES) { /* not the tail of a longer row of boxes */
                 keep = !(i >= 2 && INMAP(gap_map, p[i - 1]) && ISDIG(p[i - 2]));
+            }
+            else if (kind == KIND_LOOSE) { /* not three cells of a longer row */
+                keep = !FN(loose_row)(p, n, i, e);
             }
             else {
                 keep = !FN(joined)(p, n, i, e, kind == KIND_GROUPED);

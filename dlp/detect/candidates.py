@@ -38,17 +38,28 @@ the detectors read them joined too."""
 
 INVISIBLE_RE = re.compile("[" + re.escape(INVISIBLE) + "]+")
 
+LOOSE_GAPS = "\t\r\n,/:|\u3001\uff0c" + SEPARATORS
+"""What may stand, one to three characters of it, between the groups of a loose 4-4-4:
+the separators of a grouped number and those of spreadsheet cells, lines and list
+items (``is_loose`` in _candidates.c)."""
+_LOOSE = "[" + re.escape(LOOSE_GAPS) + "]{1,3}"
+
 MYNUMBER_RE = re.compile(
     r"\d(?<!\d\d)(?:\d{11}|\d{3}"
     + SEP_CLASS
     + r"\d{4}"
     + SEP_CLASS
+    + r"\d{4}|\d{3}"
+    + _LOOSE
+    + r"\d{4}"
+    + _LOOSE
     + r"\d{4}|(?:[ \t\u3000]\d){11}(?![ \t\u3000]\d))(?!\d)"
 )
-"""A My Number's shapes: 12 digits; 4-4-4 with any two separators; one digit per box
-(12 digits each after one space or tab), taken only next to a keyword.  Its first item
-is a bare digit class so ``re`` skips non-digits in C; the lookbehind then rejects a
-digit before it, so a window of a longer number is never a candidate."""
+"""A My Number's shapes: 12 digits; 4-4-4 with any two separators; 4-4-4 with loose
+gaps (a row of cells, a line break), taken only right next to a keyword; one digit per
+box (12 digits each after one space or tab), taken only next to a keyword.  Its first
+item is a bare digit class so ``re`` skips non-digits in C; the lookbehind then rejects
+a digit before it, so a window of a longer number is never a candidate."""
 
 CARD_RE = re.compile(
     r"\d(?<!\d\d)\d{3}(?:\d{10,15}"
@@ -57,7 +68,7 @@ CARD_RE = re.compile(
 )
 """A card number's shapes: 14-19 digits, 4-4-4-4 or 4-6-5/4-6-4 with one separator."""
 
-PLAIN, GROUPED, BOXES = 0, 1, 2
+PLAIN, GROUPED, BOXES, LOOSE = 0, 1, 2, 3
 """Kinds of My Number candidate."""
 
 GLUED, DATE8, MOBILE, FAKE = 1, 2, 4, 8
@@ -117,6 +128,30 @@ def number_flags(text: str, s: int, e: int, d: str) -> int:
     return flags
 
 
+def _kind(raw: str) -> int:
+    """The kind of a MYNUMBER_RE match, in the order its alternatives are tried."""
+    if len(raw) == 12 and raw.isdecimal():
+        return PLAIN
+    if not raw[1].isdecimal():
+        return BOXES
+    if len(raw) == 14 and raw[4] in SEPARATORS and raw[9] in SEPARATORS:
+        return GROUPED
+    return LOOSE
+
+
+def _loose_row(text: str, s: int, e: int) -> bool:
+    """A loose gap and a digit before s or after e: cells of a longer row."""
+    k = 0
+    while k < 3 and s - 1 - k >= 0 and text[s - 1 - k] in LOOSE_GAPS:
+        k += 1
+    if k and s - 1 - k >= 0 and text[s - 1 - k].isdecimal():
+        return True
+    k = 0
+    while k < 3 and e + k < len(text) and text[e + k] in LOOSE_GAPS:
+        k += 1
+    return bool(k) and e + k < len(text) and text[e + k].isdecimal()
+
+
 def _py_mynumber(text: str) -> tuple[list[tuple[int, int, str, int, int]], int, bool]:
     if INVISIBLE_RE.search(text) is not None:
         return [], 0, True
@@ -125,8 +160,8 @@ def _py_mynumber(text: str) -> tuple[list[tuple[int, int, str, int, int]], int, 
     for m in MYNUMBER_RE.finditer(text):
         raw = m.group()
         s, e = m.span()
-        kind = PLAIN if len(raw) == 12 else GROUPED if len(raw) == 14 else BOXES
-        if kind != BOXES:
+        kind = _kind(raw)
+        if kind not in (BOXES, LOOSE):
             shaped += 1
         d = fold_digits(raw)
         if not valid12(d):
@@ -134,6 +169,9 @@ def _py_mynumber(text: str) -> tuple[list[tuple[int, int, str, int, int]], int, 
         if kind == BOXES:
             # Not the tail of a longer row of boxes.
             if s >= 2 and text[s - 1] in BOX_GAPS and text[s - 2].isdecimal():
+                continue
+        elif kind == LOOSE:
+            if _loose_row(text, s, e):
                 continue
         elif joined(text, s, e, kind == GROUPED):
             continue

@@ -223,7 +223,7 @@ _DIGIT_FOLD = {ord(c): None for c in SEPARATORS}
 
 # The candidate scanner's kinds and flags (what is a window of a longer number, glued
 # to an identifier, a date, a mobile number or a placeholder is decided there).
-_GROUPED, _BOXES = _candidates.GROUPED, _candidates.BOXES
+_GROUPED, _BOXES, _LOOSE = _candidates.GROUPED, _candidates.BOXES, _candidates.LOOSE
 _GLUED, _DATE8, _MOBILE, _FAKE = (
     _candidates.GLUED,
     _candidates.DATE8,
@@ -352,7 +352,7 @@ def _many_distinct(repeats: int) -> Callable[[int, int], bool]:
 
 
 def _repeats(cands: list[tuple[int, int, str, int, int]]) -> int:
-    values = [c[2] for c in cands if c[3] != _BOXES]
+    values = [c[2] for c in cands if c[3] != _BOXES and c[3] != _LOOSE]
     return len(values) - len(set(values))
 
 
@@ -547,7 +547,7 @@ class MyNumberDetector:
             nears.append((kws, near))
             if near is not None:
                 explained += 1
-            elif kind != _BOXES:
+            elif kind != _BOXES and kind != _LOOSE:
                 k += 1
         # Pass ratio among the values no keyword explains: real numbers next to
         # 個人番号 must not make the random IDs around them look structured.
@@ -563,6 +563,8 @@ class MyNumberDetector:
             conf: Confidence | None = Confidence.LOW
             if spaced and near is None and not label_kw:
                 continue  # digits in boxes are only a number next to its label
+            if kind == _LOOSE and not label_kw and (near is None or near[0] > _ADJACENT):
+                continue  # loose groups only right next to it
             if label_kw:
                 conf = Confidence.HIGH
                 reasons.append("column header keyword")

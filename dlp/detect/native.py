@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-API = 1
+API = 2
 """The interface this Python code expects (``CANDIDATES_API`` in _candidates.c)."""
 
 

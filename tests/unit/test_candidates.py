@@ -32,6 +32,10 @@ DIGITS = "0123456789０１２３４５６７８９٠١٢٣٤٥٦٧٨٩०१२�
 OTHERS = SEPARATORS + candidates.BOX_GAPS + "\n,:/aZ番号個人ー\u200b\u00ad\ufe0f①½"
 
 
+# Loose gaps (a row of cells, a wrapped line, spaced dashes), and gaps too long for one.
+LOOSE_SAMPLES = ("\t", "\n", "\r\n", " - ", ",", " / ", "、", "\t\t\t\t", " \n ")
+
+
 def _luhn_digit(base: str) -> str:
     return next(str(c) for c in range(10) if candidates.luhn_ok(base + str(c)))
 
@@ -51,7 +55,7 @@ def valid(draw: st.DrawFn) -> str:
     offset = draw(st.sampled_from([0, 0xFF10 - 48, 0x0660 - 48, 0x1D7CE - 48]))
     d = "".join(chr(ord(c) + offset) for c in d)
     if draw(st.booleans()):
-        seps = draw(st.sampled_from([SEPARATORS, candidates.BOX_GAPS]))
+        seps = draw(st.sampled_from([SEPARATORS, candidates.BOX_GAPS, LOOSE_SAMPLES]))
         sep = draw(st.sampled_from(seps))
         if seps == candidates.BOX_GAPS and draw(st.booleans()):
             return sep.join(d)

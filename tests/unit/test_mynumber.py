@@ -121,11 +121,24 @@ def test_grouped_with_every_separator(sep: str) -> None:
     assert len(ms) == 1 and ms[0].grouped and ms[0].digits == "621498320257"
 
 
-@pytest.mark.parametrize("sep", ["\t", ",", "/", "、"])
+@pytest.mark.parametrize("sep", ["\t", ",", "/", "、", "\n", " - "])
 def test_grouped_not_across_table_and_list_separators(sep: str) -> None:
     """Three 4-digit cells of a table or items of a list are not one number: one
     row in ten would pass the check digit."""
     assert find(f"6214{sep}9832{sep}0257") == []
+    assert find(f"個人番号の提出は不要です。{'あ' * 20}6214{sep}9832{sep}0257") == []
+
+
+@pytest.mark.parametrize("scorer", ["compiled", "python"])
+@pytest.mark.parametrize("sep", ["\t", "\r\n", " - ", ",", "、", "/", " \n"])
+def test_loose_groups_right_next_to_the_keyword(scorer: str, sep: str) -> None:
+    """Cells pasted from a spreadsheet, a number wrapped at the line end, spaced
+    dashes: one number when its label is right there (a review of 3 Dec 2026)."""
+    det = DET if scorer == "compiled" else replace(DET, compiled=None)
+    ms = det.find(TextChunk(f"マイナンバー\t6214{sep}9832{sep}0257", "body"))
+    assert [(m.digits, m.confidence) for m in ms] == [("621498320257", Confidence.HIGH)]
+    # Part of a longer row of cells: not a number.
+    assert det.find(TextChunk(f"マイナンバー\t1111{sep}6214{sep}9832{sep}0257", "body")) == []
 
 
 @pytest.mark.parametrize(
