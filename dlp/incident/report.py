@@ -288,7 +288,12 @@ def build(
         "（合計は上限値です）。"
         if len(with_persons) > 1
         else "件数は送信ログに記録されたメール内の重複を除いた件数です。",
-        "個人番号の近くにあった列見出し（氏名、住所、生年月日など）は送信ログに記録されないため、"
+        # The send log records the items a scan read from column headers (items_of),
+        # never the values; what no header named is not there.
+        "② は送信ログに記録された項目（スキャン時に列見出しなどから判定したもの）です。"
+        "見出しのない項目は記録されないため、添付ファイルを確認して補ってください。"
+        if items
+        else "送信ログにはこの送信の項目（氏名、住所、生年月日など）が記録されていないため、"
         "② は添付ファイルを確認して補ってください。",
     ]
     return IncidentReport(

@@ -160,6 +160,8 @@ def test_incident_report_json(gw: InProcessGateway, sent: dict[str, int]) -> Non
     # the CSV has 氏名 and 住所 columns: the roster detector (issue 15) counts them,
     # and the columns beside the numbers are named as items of personal data
     assert r["items"] == ["mynumber", "roster", "氏名", "住所"]
+    # ... and the note under ② says these were recorded, not that nothing was
+    assert "記録された項目" in r["notes"][1] and "記録されていない" not in r["notes"][1]
     assert r["discovered"] == "2026-04-01"
     assert r["preliminary_due"] == ["2026-04-04", "2026-04-06"]
     assert r["final_due"] == "2026-05-01"
