@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,6 +33,44 @@ def load_or_exit(config_path: str | None) -> Settings:
     except ConfigError as exc:
         click.echo(f"dlp: configuration error: {exc}", err=True)
         raise SystemExit(2) from None
+
+
+def load_for_state(config_path: str | None) -> Settings:
+    """``load_or_exit`` for a command that reads or writes the gateway's state
+    under ``var/`` (send log, hold queue, console accounts): refused as root
+    where ``var/`` belongs to the gateway's own user (``foreign_owner``)."""
+    settings = load_or_exit(config_path)
+    owner = foreign_owner(settings.var_dir)
+    if owner:
+        click.echo(
+            f"dlp: {settings.var_dir} belongs to {owner}: run dlp as that user "
+            f"(sudo -u {owner} dlp ...). Run as root, it would leave files there "
+            "(the send log, the hold queue's key) that the gateway cannot use.",
+            err=True,
+        )
+        raise SystemExit(2)
+    return settings
+
+
+def foreign_owner(var_dir: Path) -> str:
+    """The user that owns ``var_dir`` when dlp runs as root and that user is not
+    root (the gateway's own user, ``User=dlp``), else ''.  A command run by root
+    there creates files only root may write - a send log or key the gateway then
+    cannot open."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return ""
+    try:
+        uid = var_dir.stat().st_uid
+    except OSError:
+        return ""  # not there yet: whoever creates it owns it
+    if uid == 0:
+        return ""
+    try:
+        import pwd
+
+        return pwd.getpwuid(uid).pw_name
+    except (ImportError, KeyError):
+        return str(uid)
 
 
 def os_reason(path: Path, exc: BaseException) -> str:

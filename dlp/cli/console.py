@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-from dlp.cli.common import config_option, load_or_exit, os_reason
+from dlp.cli.common import config_option, load_for_state, os_reason
 from dlp.config import ConfigError, Settings, _hostport, check_address
 from dlp.console.users import Role, UserError, UserStore, users_db_path
 
@@ -103,7 +103,7 @@ def serve_cmd(config_path: str | None, listen: str | None) -> None:
     from dlp.console.app import create_app
     from dlp.smtp.app import configure_logging
 
-    settings = load_or_exit(config_path)
+    settings = load_for_state(config_path)
     try:
         host, port = (
             check_address(listen, "--listen") if listen else _hostport(settings.console.listen)
@@ -191,7 +191,7 @@ _ROLE = click.Choice([r.value for r in Role])
 @click.argument("name")
 def user_add(config_path: str | None, role: str, password_stdin: bool, name: str) -> None:
     """Create account NAME: reviewer (read), approver (release/discard), admin (everything)."""
-    settings = load_or_exit(config_path)
+    settings = load_for_state(config_path)
     with _user_errors():
         _users(settings).add(name, _read_password(password_stdin), Role(role))
     click.echo(f"{name}: added ({role})")
@@ -202,7 +202,7 @@ def user_add(config_path: str | None, role: str, password_stdin: bool, name: str
 @click.argument("name")
 def user_remove(config_path: str | None, name: str) -> None:
     """Delete account NAME (its sessions end at once)."""
-    settings = load_or_exit(config_path)
+    settings = load_for_state(config_path)
     with _user_errors():
         _users(settings).remove(name)
     click.echo(f"{name}: removed")
@@ -214,7 +214,7 @@ def user_remove(config_path: str | None, name: str) -> None:
 @click.argument("name")
 def user_passwd(config_path: str | None, password_stdin: bool, name: str) -> None:
     """Set a new password for NAME (ends its sessions, lifts a lockout)."""
-    settings = load_or_exit(config_path)
+    settings = load_for_state(config_path)
     store = _users(settings)
     if store.get(name) is None:
         click.echo(f"dlp: no such user {name!r}", err=True)
@@ -229,7 +229,7 @@ def user_passwd(config_path: str | None, password_stdin: bool, name: str) -> Non
 @click.argument("name")
 def user_unlock(config_path: str | None, name: str) -> None:
     """Lift NAME's sign-in lock now (after too many wrong passwords)."""
-    settings = load_or_exit(config_path)
+    settings = load_for_state(config_path)
     with _user_errors():
         was_locked = _users(settings).unlock(name)
     click.echo(f"{name}: unlocked" if was_locked else f"{name}: was not locked")
@@ -241,7 +241,7 @@ def user_unlock(config_path: str | None, name: str) -> None:
 @click.argument("role", type=_ROLE)
 def user_role(config_path: str | None, name: str, role: str) -> None:
     """Change the role of NAME."""
-    settings = load_or_exit(config_path)
+    settings = load_for_state(config_path)
     with _user_errors():
         _users(settings).set_role(name, Role(role))
     click.echo(f"{name}: {role}")
@@ -252,7 +252,7 @@ def user_role(config_path: str | None, name: str, role: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per account.")
 def user_list(config_path: str | None, as_json: bool) -> None:
     """List accounts and their roles."""
-    settings = load_or_exit(config_path)
+    settings = load_for_state(config_path)
     for u in _users(settings).users():
         if as_json:
             click.echo(

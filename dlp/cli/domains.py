@@ -35,7 +35,7 @@ from dlp.allowlist import (
     update_allowlist,
     validate_domain,
 )
-from dlp.cli.common import config_option, load_or_exit
+from dlp.cli.common import config_option, load_for_state, load_or_exit
 from dlp.config import Settings
 from dlp.detect.lookalike import EXTERNAL as EXTERNAL_VERDICT
 from dlp.detect.lookalike import LOOKALIKE, check
@@ -220,7 +220,7 @@ def add_cmd(
 ) -> None:
     """Add DOMAIN(s).  Refuses a domain that looks like a protected one unless
     --force is given or you confirm at the terminal."""
-    settings = load_or_exit(config_path)
+    settings = load_for_state(config_path)
     path = _resolve(settings, allowlist_path)
     if mynumber and section != PARTNER:
         raise click.UsageError("--mynumber applies to partners only")
@@ -286,7 +286,7 @@ def remove_cmd(
     config_path: str | None, allowlist_path: str | None, comment: str, domains: tuple[str, ...]
 ) -> None:
     """Remove DOMAIN(s) from whichever section lists them."""
-    settings = load_or_exit(config_path)
+    settings = load_for_state(config_path)
     path = _resolve(settings, allowlist_path)
     current = _load_list(path)
     targets: list[str] = []

@@ -16,7 +16,7 @@ from datetime import date
 
 import click
 
-from dlp.cli.common import config_option, load_or_exit
+from dlp.cli.common import config_option, load_for_state
 from dlp.sendlog.store import SendLogError
 
 FORMATS = ("json", "md", "docx")
@@ -87,7 +87,7 @@ def register(group: click.Group) -> None:
         from dlp.sendlog import open_store
         from dlp.sendlog.timespec import local_tz
 
-        settings = load_or_exit(config_path)
+        settings = load_for_state(config_path)
         if fmt == "docx" and output is None and sys.stdout.isatty():
             click.echo("dlp: docx is binary; give -o FILE (or redirect stdout)", err=True)
             raise SystemExit(2)
@@ -150,7 +150,7 @@ def register(group: click.Group) -> None:
         from dlp.sendlog.timespec import local_tz, utc_offset_minutes
         from dlp.smtp.senderloop import send_notices
 
-        settings = load_or_exit(config_path)
+        settings = load_for_state(config_path)
         rs = settings.report
         if send and not rs.to:
             click.echo("dlp: [report] to is empty: nobody to send the summary to", err=True)

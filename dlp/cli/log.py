@@ -22,7 +22,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from dlp.cli.common import config_option, load_or_exit
+from dlp.cli.common import config_option, load_for_state
 from dlp.config import Settings
 from dlp.model import Action, RecipientClass
 from dlp.retention import expire_quarantine
@@ -115,7 +115,7 @@ def _console() -> Console:
 @contextmanager
 def _open(config_path: str | None) -> Iterator[SendLogStore]:
     """The send log for one command; any SendLogError while it is open exits 2."""
-    settings = load_or_exit(config_path)
+    settings = load_for_state(config_path)
     try:
         with open_store(settings) as store:
             yield store
@@ -534,7 +534,7 @@ def register(group: click.Group) -> None:
 
         Writes the chain head as one JSON line to stderr (or syslog); with a key, also
         holds the chain against every signed head and appends this one, signed."""
-        settings = load_or_exit(config_path)
+        settings = load_for_state(config_path)
         key = _key_or_exit(key_file, settings)
         heads = HeadsFile(heads_file) if heads_file else HeadsFile(settings.heads_path)
         if heads_file and not heads.exists():
@@ -627,7 +627,7 @@ def register(group: click.Group) -> None:
     ) -> None:
         """Delete entries past retention (keeping a verifiable checkpoint) and expired held
         mail; then log the chain head (signed with the key)."""
-        settings = load_or_exit(config_path)
+        settings = load_for_state(config_path)
         key = _key_or_exit(key_file, settings)
         days = older_than_days or settings.sendlog.retention_days
         now = datetime.now(UTC)

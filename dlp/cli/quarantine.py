@@ -16,7 +16,7 @@ from typing import NoReturn
 
 import click
 
-from dlp.cli.common import config_option, load_or_exit
+from dlp.cli.common import config_option, load_for_state
 from dlp.config import Settings
 from dlp.holdqueue.store import (
     HeldMessage,
@@ -45,7 +45,7 @@ def _actor() -> str:
 
 
 def _open(config_path: str | None) -> tuple[Settings, Quarantine]:
-    settings = load_or_exit(config_path)
+    settings = load_for_state(config_path)
     try:
         return settings, open_quarantine(settings)
     except QuarantineError as exc:

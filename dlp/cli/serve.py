@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from dlp.cli.common import config_option, load_or_exit
+from dlp.cli.common import config_option, load_for_state
 
 
 def register(group: click.Group) -> None:
@@ -20,7 +20,7 @@ def serve(config_path: str | None, listen: str | None, next_hop: str | None) -> 
     """Run the SMTP gateway until SIGTERM (graceful) — SIGHUP reloads the allowlist."""
     from dlp.smtp.app import run, with_overrides
 
-    settings = load_or_exit(config_path)
+    settings = load_for_state(config_path)
     try:
         settings = with_overrides(settings, listen, next_hop)
     except ValueError as exc:

@@ -217,3 +217,26 @@ def test_release_next_hop_option_delivers_elsewhere(tmp_path: Path, sink: Sink) 
     assert result.exit_code == 0, result.output
     got = sink.wait_for(1)
     assert len(got) == 1 and got[0].content == RAW and got[0].rcpt_tos == [EXTERNAL]
+
+
+@pytest.mark.skipif(
+    not hasattr(__import__("os"), "geteuid") or __import__("os").geteuid() != 0,
+    reason="only root can be the wrong user here",
+)
+def test_root_is_told_to_run_as_the_gateways_user_where_var_is_its(tmp_path: Path) -> None:
+    """Run as root in a var/ of the gateway's user (User=dlp), a command would
+    leave a send log or key there that the gateway cannot open: it is refused,
+    saying whose var/ it is; commands that keep no state still run."""
+    import os
+
+    cfg = str(write_config(tmp_path, next_hop_port=free_port()))
+    var = load_file(Path(cfg)).var_dir
+    var.mkdir(parents=True, exist_ok=True)
+    os.chown(var, 65534, 65534)  # nobody
+    for args in (["log", "list"], ["quarantine", "list"], ["console", "user", "list"]):
+        result = dlp(*args, "--config", cfg)
+        assert result.exit_code == 2, args
+        assert "sudo -u nobody" in one_line(result), args
+    assert list(var.iterdir()) == []  # nothing was created
+    checked = dlp("domains", "check", "--config", cfg, "gmial.com")
+    assert checked.exit_code == 1 and "lookalike" in checked.output  # 1: a lookalike found
