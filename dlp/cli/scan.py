@@ -114,8 +114,8 @@ def scan(
             click.echo(json.dumps(obj, ensure_ascii=False))
         else:
             rows.append((report, verdict))
-    if not as_json:
-        _print_tables(rows)
+    if not as_json and (rows or not errors):
+        _print_tables(rows)  # not an empty table above "no such file"
     raise SystemExit(2 if failed else 1 if found else 0)
 
 

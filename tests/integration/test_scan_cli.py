@@ -310,6 +310,9 @@ def test_missing_file_is_exit_two(corpus: dict[str, Path], tmp_path: Path) -> No
     assert proc.returncode == 2
     assert "nope.eml" in proc.stderr
     assert len(lines(proc)) == 1
+    # Alone, in the table form: the error and nothing else (no empty table above it).
+    alone = run(str(tmp_path / "nope.eml"))
+    assert alone.returncode == 2 and "nope.eml" in alone.stderr and alone.stdout == ""
 
 
 def test_human_output_is_a_table(corpus: dict[str, Path]) -> None:
