@@ -141,6 +141,14 @@ def part_chunks(xml: bytes, location: str, kind: str, budget: Budget) -> list[Te
     text = xmltext.joined(got.text)
     if text:
         chunks.append(TextChunk(text=text, location=location))
+    if dialect is xmltext.WORD and xmltext.has_unseen_runs(xml):
+        # A digit in a hidden or one-point run: thirteen digits stored, twelve on
+        # the screen.  The lines that read differently as shown are read too.
+        shown = xmltext.joined(xmltext.collect(root, dialect, budget, shown=True).text)
+        seen = set(text.split("\n"))
+        extra = [line for line in shown.split("\n") if line not in seen]
+        if extra:
+            chunks.append(TextChunk(text="\n".join(extra), location=f"{location} (as shown)"))
     for i, rows in enumerate(got.tables, 1):
         # Word forms give each digit of a My Number its own box, like Excel templates.
         chunks.extend(

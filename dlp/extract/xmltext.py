@@ -128,10 +128,40 @@ class Collected:
     """Each table: rows of cell texts."""
 
 
+# A Word run the reader does not see: hidden (<w:vanish/>), or set in a font of
+# one point or less (<w:sz w:val="2"/>, half-points).  Read once as stored and,
+# where the document has such runs, once more as shown (``collect(shown=True)``).
+_RUN = _ns(_W, "r")
+_RPR = _ns(_W, "rPr")
+_VANISH = _ns(_W, "vanish", "specVanish")
+_SZ = _ns(_W, "sz", "szCs")
+_VAL = frozenset(f"{{{u}}}val" for u in _W)
+
+
+def _unseen_run(run: etree._Element) -> bool:
+    for props in run:
+        if props.tag not in _RPR:
+            continue
+        for prop in props:
+            if prop.tag in _VANISH and all(prop.get(v) not in ("0", "false") for v in _VAL):
+                return True
+            if prop.tag in _SZ:
+                size = next((prop.get(v) for v in _VAL if prop.get(v) is not None), "")
+                if size.isdigit() and int(size) <= 2:
+                    return True
+    return False
+
+
+def has_unseen_runs(xml: bytes) -> bool:
+    """Cheap test before a second reading: the document may hide runs."""
+    return b"vanish" in xml or b'sz w:val="1"' in xml or b'sz w:val="2"' in xml
+
+
 class _Walker:
-    def __init__(self, dialect: Dialect, budget: Budget) -> None:
+    def __init__(self, dialect: Dialect, budget: Budget, shown: bool = False) -> None:
         self.d = dialect
         self.budget = budget
+        self.shown = shown
         self.out = Collected()
         self.count = 0
         # ODF text sits in .text/.tail of any element inside a paragraph; OOXML only in <t>.
@@ -146,6 +176,8 @@ class _Walker:
             return
         d = self.d
         if tag in d.skip:
+            return
+        if self.shown and tag in _RUN and _unseen_run(el):
             return
         if tag in d.table:
             self.out.tables.append(self._table(el))
@@ -202,8 +234,12 @@ def _nearest(el: etree._Element, tags: frozenset[str]) -> etree._Element | None:
     return p
 
 
-def collect(root: etree._Element, dialect: Dialect, budget: Budget) -> Collected:
-    w = _Walker(dialect, budget)
+def collect(
+    root: etree._Element, dialect: Dialect, budget: Budget, *, shown: bool = False
+) -> Collected:
+    """The text and tables of ``root``; ``shown``: without the runs a reader does
+    not see (``_unseen_run``)."""
+    w = _Walker(dialect, budget, shown)
     w.walk(root, w.out.text)
     return w.out
 

@@ -442,3 +442,29 @@ def test_big_tables_are_not_treated_as_forms() -> None:
     months = [["出勤日数", *"山田"], *[[str(m % 10)] for m in range(12)]]
     forms.apply(months)
     assert [c[0] for c in months[1:]] == [str(m % 10) for m in range(12)]
+
+
+@pytest.mark.parametrize("hide", ["vanish", "tiny"])
+def test_docx_digit_in_a_run_nobody_sees_is_read_both_ways(hide: str) -> None:
+    """An extra digit in a hidden (or one-point) run: thirteen digits stored, the
+    twelve of N1 on the reader's screen - both are read (a review of 3 Dec 2026)."""
+    import docx
+    from docx.oxml.ns import qn
+    from docx.oxml.shared import OxmlElement
+
+    d = docx.Document()
+    p = d.add_paragraph(f"個人番号 {N1[:6]}")
+    extra = p.add_run("9")
+    if hide == "vanish":
+        extra.font.hidden = True
+    else:
+        sz = OxmlElement("w:sz")
+        sz.set(qn("w:val"), "2")
+        extra._r.get_or_add_rPr().append(sz)
+    p.add_run(N1[6:])
+    d.add_paragraph("他の行")
+    ex = run(_save(d), "申請書.docx")
+    found = numbers_found(ex.chunks)
+    assert found.get(N1) is Confidence.HIGH, [c.text for c in ex.chunks]
+    shown = [c for c in ex.chunks if c.location.endswith("(as shown)")]
+    assert len(shown) == 1 and "他の行" not in shown[0].text  # only the lines that differ
