@@ -926,8 +926,19 @@ score(PyObject *self, PyObject *args)
         if (spaced && kword[i] == NULL && !label_kw) {
             continue; /* digits in boxes are only a number next to its label */
         }
-        if (c->kind == KIND_LOOSE && !label_kw && (kword[i] == NULL || kgap[i] > adjacent)) {
-            continue; /* loose groups only right next to it */
+        if (c->kind == KIND_LOOSE && !label_kw) {
+            /* Loose groups only right behind their label, on its line: a keyword in
+             * the row above is a table's header, over whichever column it heads. */
+            const spans_t *sp = dense ? &kws : &around[i];
+            Py_ssize_t kb = last_before(sp, c->s, adjacent);
+            int same_line = kb >= 0;
+            for (Py_ssize_t j = kb; same_line && j < c->s; j++) {
+                Py_UCS4 ch = PyUnicode_READ_CHAR(text, j);
+                same_line = ch != '\n' && ch != '\r';
+            }
+            if (!same_line) {
+                continue;
+            }
         }
         int conf = CONF_LOW;
         PyObject *reason = PyUnicode_FromString("checksum"), *part = NULL;

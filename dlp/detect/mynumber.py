@@ -563,8 +563,12 @@ class MyNumberDetector:
             conf: Confidence | None = Confidence.LOW
             if spaced and near is None and not label_kw:
                 continue  # digits in boxes are only a number next to its label
-            if kind == _LOOSE and not label_kw and (near is None or near[0] > _ADJACENT):
-                continue  # loose groups only right next to it
+            if kind == _LOOSE and not label_kw:
+                # Loose groups only right behind their label, on its line: a keyword
+                # in the row above is a table's header, over whichever column it heads.
+                kb = kws.last_before(s, _ADJACENT)
+                if kb is None or "\n" in text[kb:s] or "\r" in text[kb:s]:
+                    continue
             if label_kw:
                 conf = Confidence.HIGH
                 reasons.append("column header keyword")

@@ -120,10 +120,20 @@ def _left_label(columns: list[list[str]], c: int, r: int) -> str:
 
 
 def _above_label(columns: list[list[str]], c: int, r: int) -> str:
-    """The nearest text cell above the first box, within ``LOOK_LEFT`` rows: a heading
-    merged over the boxes lands in the first column it spans."""
-    for k in range(r - 1, max(-1, r - 1 - LOOK_LEFT), -1):
+    """The nearest text cell above the first box, over at most ``LOOK_LEFT`` empty
+    rows: a heading merged over the boxes lands in the first column it spans.  The
+    values of the rows above are passed over - the heading of a list of persons is
+    the heading of every row, not only of the first three (a review of 3 Dec 2026
+    found one number of four)."""
+    blanks = 0
+    for k in range(r - 1, -1, -1):
         cell = _cell(columns, c, k)
-        if cell:
-            return cell[:40] if not is_value_like(cell) else ""
+        if not cell:
+            blanks += 1
+            if blanks > LOOK_LEFT:
+                return ""
+            continue
+        blanks = 0
+        if not is_value_like(cell):
+            return cell[:40]
     return ""

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import io
 import operator
 import re
@@ -452,7 +453,7 @@ def table_chunks(
     My Number becomes its own chunk (location ``…!B7``) with that label as its
     ``field_label``, and is left out of its column's chunk so it counts once.
     ``keywords``: ``[scan] extra_keywords``, which name such a cell too."""
-    from dlp.extract.forms import keyword_matcher
+    from dlp.extract.forms import apply, keyword_matcher
 
     has_keyword = keyword_matcher(keywords)
     # Ragged rows are padded to the widest row so far, so one very wide row
@@ -473,7 +474,12 @@ def table_chunks(
     # spreadsheet extractors do.
     from dlp.extract.tables import columns_to_chunks
 
-    return (*columns_to_chunks(columns, location), *labelled)
+    # A number typed 4-4-4 (or one digit a cell) under its heading or behind its
+    # label is joined as in a spreadsheet (forms.py; a CSV has no merged cells, so
+    # a heading sits over the first box with empty cells right of it).  The
+    # labelled cells are out of ``columns`` already: nothing is read twice.
+    prepare = functools.partial(apply, keywords=keywords) if has_keyword(text) else None
+    return (*columns_to_chunks(columns, location, prepare=prepare), *labelled)
 
 
 def _columns(text: str, delimiter: str, max_cells: int) -> list[list[str]] | None:

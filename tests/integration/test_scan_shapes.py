@@ -218,3 +218,39 @@ def test_odf_text_tables_share_the_box_reading(tmp_path: Path) -> None:
     quads = _odt(tmp_path / "quads.odt", [["個人番号"], list(QUADS)])
     ledger = _odt(tmp_path / "ledger.odt", [["年", "郵便", "金額"], list(QUADS)])
     assert high(boxes, quads, ledger) == {"boxes.odt": 1, "quads.odt": 1, "ledger.odt": 0}
+
+
+def test_a_list_of_persons_with_numbers_in_three_boxes_under_one_heading(tmp_path: Path) -> None:
+    """The heading over the first box is the heading of every row of the list, not
+    of the first three only (a review of 3 Dec 2026 found one number of four), in a
+    spreadsheet and in a CSV, where the cells right of the heading are empty."""
+    from dlp.detect.mynumber import check_digit
+
+    numbers = [
+        base + str(check_digit(base))
+        for base in (
+            "62149832025",
+            "12345678901",
+            "98765432109",
+            "11122233344",
+            "55566677788",
+            "31415926535",
+        )
+    ]
+    rows = [["氏名", "個人番号", "", ""]] + [
+        [f"職員{i}", n[:4], n[4:8], n[8:]] for i, n in enumerate(numbers)
+    ]
+    openpyxl = pytest.importorskip("openpyxl")
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    for row in rows:
+        ws.append(row)
+    ws.merge_cells("B1:D1")
+    wb.save(tmp_path / "list.xlsx")
+    (tmp_path / "list.csv").write_text(
+        "\n".join(",".join(r) for r in rows) + "\n", encoding="cp932"
+    )
+    assert high(tmp_path / "list.xlsx", tmp_path / "list.csv") == {
+        "list.xlsx": len(numbers),
+        "list.csv": len(numbers),
+    }

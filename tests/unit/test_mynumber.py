@@ -139,6 +139,9 @@ def test_loose_groups_right_next_to_the_keyword(scorer: str, sep: str) -> None:
     assert [(m.digits, m.confidence) for m in ms] == [("621498320257", Confidence.HIGH)]
     # Part of a longer row of cells: not a number.
     assert det.find(TextChunk(f"マイナンバー\t1111{sep}6214{sep}9832{sep}0257", "body")) == []
+    # A header row above is a table's, over whichever column it heads.
+    above = f"個人番号\t年\t郵便\t金額\n未提出\t6214{sep}9832{sep}0257"
+    assert det.find(TextChunk(above, "body")) == []
 
 
 @pytest.mark.parametrize(
