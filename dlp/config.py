@@ -93,12 +93,13 @@ def same_address(listen: str, other: str) -> bool:
     if lport != oport:
         return False
     lhost, ohost = lhost.lower(), ohost.lower()
-    if lhost == ohost or (lhost in _ANY_HOST and _is_local(ohost)):
+    if lhost == ohost or (lhost in _ANY_HOST and is_loopback_host(ohost)):
         return True
-    return _is_local(lhost) and _is_local(ohost) and "localhost" in (lhost, ohost)
+    return is_loopback_host(lhost) and is_loopback_host(ohost) and "localhost" in (lhost, ohost)
 
 
-def _is_local(host: str) -> bool:
+def is_loopback_host(host: str) -> bool:
+    """``localhost`` or a loopback address (no DNS)."""
     if host == "localhost":
         return True
     try:

@@ -8,7 +8,6 @@ loudly (docs/console.md explains how to expose it safely, behind TLS).
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import sqlite3
 import sys
@@ -20,7 +19,7 @@ from typing import Any
 import click
 
 from dlp.cli.common import config_option, load_for_state, os_reason
-from dlp.config import ConfigError, Settings, _hostport, check_address
+from dlp.config import ConfigError, Settings, _hostport, check_address, is_loopback_host
 from dlp.console.users import Role, UserError, UserStore, users_db_path
 
 
@@ -65,15 +64,6 @@ def _user_errors() -> Iterator[None]:
         raise SystemExit(1) from None
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _read_password(from_stdin: bool, confirm: bool = True) -> str:
     if from_stdin:
         # One line; the newline is not part of the password.
@@ -112,7 +102,7 @@ def serve_cmd(config_path: str | None, listen: str | None) -> None:
         click.echo(f"dlp: {exc}", err=True)
         raise SystemExit(2) from None
     tls = bool(settings.console.tls_cert)
-    if not _is_loopback(host):
+    if not is_loopback_host(host):
         click.echo(
             f"WARNING: the console listens on {host}, not loopback. Anyone who can reach "
             "this port can try passwords"
