@@ -252,8 +252,9 @@ def test_dlp_console_serves_on_loopback_and_stops_on_sigterm(tmp_path: Path) -> 
 
 
 def test_exposure_check() -> None:
-    from dlp.cli.console import _is_loopback
+    from dlp.config import is_loopback_host
 
-    assert _is_loopback("127.0.0.1") and _is_loopback("::1") and _is_loopback("localhost")
-    assert not _is_loopback("0.0.0.0") and not _is_loopback("192.0.2.1")
-    assert not _is_loopback("console.example.lg.jp")
+    assert is_loopback_host("127.0.0.1") and is_loopback_host("::1")
+    assert is_loopback_host("localhost")
+    assert not is_loopback_host("0.0.0.0") and not is_loopback_host("192.0.2.1")
+    assert not is_loopback_host("console.example.lg.jp")
