@@ -240,3 +240,24 @@ def test_root_is_told_to_run_as_the_gateways_user_where_var_is_its(tmp_path: Pat
     assert list(var.iterdir()) == []  # nothing was created
     checked = dlp("domains", "check", "--config", cfg, "gmial.com")
     assert checked.exit_code == 1 and "lookalike" in checked.output  # 1: a lookalike found
+
+
+def test_serve_without_a_configuration_file_says_so(tmp_path: Path) -> None:
+    """Where no configuration file is found, the built-in defaults are used: said at
+    once, or the allowlist file missing from the current directory is all one sees."""
+    import os
+
+    if Path("/etc/dlp/dlp.toml").is_file():
+        pytest.skip("this machine has a system configuration file")
+    env = {k: v for k, v in os.environ.items() if k != "DLP_CONFIG"}
+    proc = subprocess.run(
+        [DLP, "serve", "--listen", f"127.0.0.1:{free_port()}"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=50,
+    )
+    assert proc.returncode != 0  # no allowlist here
+    first = proc.stderr.splitlines()[0]
+    assert first.startswith("dlp serve: no configuration file") and str(tmp_path) in first
