@@ -120,9 +120,6 @@ class _Walk:
     body_seen: dict[str, int] = field(default_factory=dict)
     parent_types: list[str] = field(default_factory=list)
     keywords: tuple[str, ...] = ()
-    # Declared-base64 parts that were not clean base64, by path: their second
-    # reading, junk characters ignored (``_payload``), added by ``_leaf``.
-    lenient: dict[str, bytes] = field(default_factory=dict)
 
 
 def parse_message(
@@ -502,16 +499,15 @@ def _leaf(part: Message, ctype: str, w: _Walk, path: str) -> None:
         )
         return
     is_body = ctype in ("text/plain", "text/html") and disposition != "attachment" and not filename
-    flowed = ctype == "text/plain" and _flowed(part)
+    flowed = is_body and ctype == "text/plain" and _flowed(part)
     if is_body and ctype == "text/plain":
         text = _ascii_as_sent(part, charset, w, path)
         if text is not None:
             _body_chunk(w, ctype, _unflow(text, flowed) if flowed else text)
             return
-    data = _payload(part, w, path)
     # A declared-base64 part that was not clean base64 is read both ways: as sent
-    # (a mislabelled plain-text part, below) and decoded (``_payload``).
-    second = w.lenient.pop(path, b"")
+    # (a mislabelled plain-text part) and decoded (``_payload``).
+    data, second = _payload(part, w, path)
     for reading, label in ((data, ""), (second, " (base64 decoded)")):
         if label and not reading:
             continue
@@ -678,7 +674,8 @@ def _cte(part: Message) -> str:
     return transfer_encoding(part) or ""
 
 
-def _payload(part: Message, w: _Walk, path: str) -> bytes:
+def _payload(part: Message, w: _Walk, path: str) -> tuple[bytes, bytes]:
+    """The part's bytes, and a second reading where it has one (else b"")."""
     cte = _cte(part).strip().lower()
     # The stored payload (8-bit bytes kept as surrogate escapes); get_payload()
     # would already have decoded it with the declared charset.
@@ -690,8 +687,7 @@ def _payload(part: Message, w: _Walk, path: str) -> bytes:
         # alphabet: that is what the recipient's mail client shows when they are
         # junk sprinkled into real base64 to hide its text from a scanner.
         w.defects.append(f"part {path}: Content-Transfer-Encoding base64 but payload is not base64")
-        w.lenient[path] = _lenient_base64(raw)
-        return raw.encode("ascii", "surrogateescape")
+        return raw.encode("ascii", "surrogateescape"), _lenient_base64(raw)
     try:
         data = _decode_base64(part, raw) if cte == "base64" else _decode_other(part, raw)
     except (binascii.Error, ValueError) as exc:
@@ -703,10 +699,10 @@ def _payload(part: Message, w: _Walk, path: str) -> bytes:
             name = type(d).__name__
             if "Base64" in name and f"part {path}: {name}" not in w.defects:
                 w.defects.append(f"part {path}: {name}")
-        return data
+        return data, b""
     if isinstance(raw, str):
-        return raw.encode("ascii", "surrogateescape")
-    return b""
+        return raw.encode("ascii", "surrogateescape"), b""
+    return b"", b""
 
 
 def _decode_base64(part: Message, raw: object) -> bytes | None:

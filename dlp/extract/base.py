@@ -151,3 +151,11 @@ class Extracted:
     unread: tuple[str, ...] = ()
     """Parts of the file that could not be read (a sheet, a page, an XML part):
     the scanner then reports the file as ``partial``, which policy acts on."""
+
+
+def lines_only_in(shown: str, text: str) -> str:
+    """The lines of ``shown`` (a second reading: as the screen shows it) that
+    ``text`` (the first) does not hold, joined; "" when it adds nothing.  Only
+    what reads differently is read twice, so nothing else counts double."""
+    seen = set(text.split("\n"))
+    return "\n".join(line for line in shown.split("\n") if line not in seen)

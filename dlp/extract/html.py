@@ -25,7 +25,7 @@ import re
 from collections.abc import Callable
 
 from dlp.extract import forms
-from dlp.extract.base import Budget, Extracted
+from dlp.extract.base import Budget, Extracted, lines_only_in
 from dlp.extract.text import decode_text
 from dlp.model import AttachmentStatus, TextChunk
 
@@ -38,8 +38,9 @@ __all__ = ["extract", "extract_html", "html_to_text", "sniff_charset"]
 # and "<!--->" are empty comments, "--!>" closes one as "-->" does.  Outside SVG
 # and MathML a "<![CDATA[" is a bogus comment that ends at the first ">", not at
 # "]]>" (one with a "<" before that ">" is read as text: more than a browser
-# shows, never less, and each start scans no further than the next "<").  Dropping more than a browser hides text the recipient reads (a review
-# of 3 Dec 2026 put a number behind "<!-->").
+# shows, never less, and each start scans no further than the next "<").
+# Dropping more than a browser hides text the recipient reads (a review of
+# 3 Dec 2026 put a number behind "<!-->").
 _DROP = re.compile(
     r"<!---?>|<!--.*?(?:--!?>|$)|<(script|style|template)\b[^<>]*>.*?(?:</\1\s*>|$)|<!\[CDATA\[[^<>]*>",
     re.IGNORECASE | re.DOTALL,
@@ -232,12 +233,8 @@ def html_to_text(markup: str, keywords: tuple[str, ...] = ()) -> str:
     text = _markup_text(markup, keywords)
     if _HIDDEN_HINT.search(markup) is None:
         return text
-    shown = _markup_text(_HIDDEN.sub("", markup), keywords)
-    if shown == text:
-        return text
-    seen = set(text.split("\n"))
-    extra = [line for line in shown.split("\n") if line not in seen]
-    return text + "\n" + "\n".join(extra) if extra else text
+    extra = lines_only_in(_markup_text(_HIDDEN.sub("", markup), keywords), text)
+    return text + "\n" + extra if extra else text
 
 
 # An element hidden by its own attributes, holding text only (no nested tags:

@@ -22,7 +22,7 @@ import re
 import zipfile
 
 from dlp.extract import forms, xmltext, zipparts
-from dlp.extract.base import Budget, BudgetExceeded, Extracted, Member
+from dlp.extract.base import Budget, BudgetExceeded, Extracted, Member, lines_only_in
 from dlp.extract.limits import check_member_count
 from dlp.extract.tables import columns_to_chunks, rows_to_columns
 from dlp.model import AttachmentStatus, TextChunk
@@ -145,10 +145,9 @@ def part_chunks(xml: bytes, location: str, kind: str, budget: Budget) -> list[Te
         # A digit in a hidden or one-point run: thirteen digits stored, twelve on
         # the screen.  The lines that read differently as shown are read too.
         shown = xmltext.joined(xmltext.collect(root, dialect, budget, shown=True).text)
-        seen = set(text.split("\n"))
-        extra = [line for line in shown.split("\n") if line not in seen]
+        extra = lines_only_in(shown, text)
         if extra:
-            chunks.append(TextChunk(text="\n".join(extra), location=f"{location} (as shown)"))
+            chunks.append(TextChunk(text=extra, location=f"{location} (as shown)"))
     for i, rows in enumerate(got.tables, 1):
         # Word forms give each digit of a My Number its own box, like Excel templates.
         chunks.extend(

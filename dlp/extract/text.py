@@ -459,8 +459,9 @@ def table_chunks(
     # Ragged rows are padded to the widest row so far, so one very wide row
     # among many short ones would make (rows x widest) cells out of a few KB.
     max_cells = max(_CELLS_PER_CHAR * len(text), _MIN_CELL_CAP)
+    named = has_keyword(text)
     try:
-        if has_keyword(text):
+        if named:
             read = _columns_and_labelled(text, location, delimiter, max_cells, has_keyword)
         else:
             read = _columns(text, delimiter, max_cells), []
@@ -478,7 +479,7 @@ def table_chunks(
     # label is joined as in a spreadsheet (forms.py; a CSV has no merged cells, so
     # a heading sits over the first box with empty cells right of it).  The
     # labelled cells are out of ``columns`` already: nothing is read twice.
-    prepare = functools.partial(apply, keywords=keywords) if has_keyword(text) else None
+    prepare = functools.partial(apply, keywords=keywords) if named else None
     return (*columns_to_chunks(columns, location, prepare=prepare), *labelled)
 
 

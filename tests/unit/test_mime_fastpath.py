@@ -478,7 +478,7 @@ def test_ascii_body_as_sent_is_the_long_way(
     got = dlp.mime._ascii_as_sent(part, label, short, "1")
     if got is None:
         return
-    want = dlp.mime._decode_body(dlp.mime._payload(part, long, "1"), label)
+    want = dlp.mime._decode_body(dlp.mime._payload(part, long, "1")[0], label)
     assert got == want
     assert (short.defects, short.unread) == (long.defects, long.unread)
 
