@@ -40,7 +40,7 @@ from dlp.detect import (
 from dlp.detect.base import Detector, Match, PatternDetector, TableDetector, Words, summarize
 from dlp.detect.items import items_of
 from dlp.detect.mynumber import DETECTOR as MYNUMBER
-from dlp.detect.mynumber import redact, scrub
+from dlp.detect.mynumber import digit_reading, redact, scrub
 from dlp.detect.numchars import DIGITS
 from dlp.detect.registry import Gate, arbitrate, build_detectors, build_gate
 from dlp.extract import aligned as aligned_text
@@ -98,7 +98,7 @@ class _State:
         a body or a file name holds."""
         if not chunk.text:
             return
-        if self.need_digit and not _ANY_DIGIT.search(chunk.text):
+        if self.need_digit and not _ANY_DIGIT.search(chunk.text) and _no_numerals(chunk.text):
             return  # no digit in any script: no value any of them could count
         dets = self.per_chunk
         if len(dets) == 1:
@@ -260,6 +260,12 @@ letters and a number).  A chunk with no digit character in any script has nothin
 for them: scanning it cost ~190 µs per 20 KB.  A detector not listed here (a
 future one for names, say) keeps every chunk going through all of them;
 tests/unit/test_scanner_shortcuts.py checks the claim for each one listed."""
+
+
+def _no_numerals(text: str) -> bool:
+    """No run of kanji numerals or circled digits either (``mynumber.digit_reading``)."""
+    return text.isascii() or digit_reading(text) is text
+
 
 _ANY_DIGIT = Words([chr(c) for lo, hi in DIGITS for c in range(lo, hi + 1)], guard=False)
 """Every digit character (``numchars.DIGITS``: every character whose NFKC form holds a

@@ -254,3 +254,29 @@ def test_a_list_of_persons_with_numbers_in_three_boxes_under_one_heading(tmp_pat
         "list.xlsx": len(numbers),
         "list.csv": len(numbers),
     }
+
+
+def test_numbers_written_in_kanji_or_grouped_3_3_3_3(tmp_path: Path) -> None:
+    """A number written in kanji numerals, mixed with digits, or copied down 3-3-3-3 or
+    6-6 right behind its label: found as the number it is.  Kanji years and a kanji
+    telephone number in the same mail are not numbers."""
+    kanji = str.maketrans("0123456789", "〇一二三四五六七八九")
+    n = NUMBER
+    kept = "二〇二六年一二月三日 電話〇三-一二三四-五六七八\n"
+    mails = {
+        "kanji.eml": f"{kept}マイナンバー：{n.translate(kanji)}\n",
+        "mixed.eml": f"{kept}個人番号 {n[:6].translate(kanji)}{n[6:]}\n",
+        "3333.eml": f"{kept}マイナンバー {n[:3]}-{n[3:6]}-{n[6:9]}-{n[9:]}\n",
+        "66.eml": f"{kept}個人番号：{n[:6]} {n[6:]}\n",
+        "kept.eml": kept + f"部品番号 {n[:3]}-{n[3:6]}-{n[6:9]}-{n[9:]}\n",
+    }
+    paths = [_mail(tmp_path / name, body) for name, body in mails.items()]
+    assert high(*paths) == {
+        "kanji.eml": 1,
+        "mixed.eml": 1,
+        "3333.eml": 1,
+        "66.eml": 1,
+        "kept.eml": 0,
+    }
+    report = run("--json", str(tmp_path / "kanji.eml")).stdout
+    assert n.translate(kanji) not in report and n not in report

@@ -13,11 +13,13 @@ from stdnum.jp import in_ as stdnum_in
 
 from dlp.detect.mynumber import (
     KEYWORDS,
+    SCRUB_MASK,
     MyNumberMatch,
     build_detector,
     check_digit,
     is_valid,
     redact,
+    scrub,
     summarize,
 )
 from dlp.model import Confidence, TextChunk
@@ -142,6 +144,64 @@ def test_loose_groups_right_next_to_the_keyword(scorer: str, sep: str) -> None:
     # A header row above is a table's, over whichever column it heads.
     above = f"個人番号\t年\t郵便\t金額\n未提出\t6214{sep}9832{sep}0257"
     assert det.find(TextChunk(above, "body")) == []
+
+
+_KANJI = str.maketrans("0123456789", "〇一二三四五六七八九")
+_CIRCLED = str.maketrans("0123456789", "⓪①②③④⑤⑥⑦⑧⑨")
+
+
+@pytest.mark.parametrize("scorer", ["compiled", "python"])
+@pytest.mark.parametrize(
+    "written",
+    [
+        "621498320257".translate(_KANJI),
+        "6214 9832 0257".translate(_KANJI),
+        "6214－9832－0257".translate(_KANJI),
+        "621498".translate(_KANJI) + "320257",  # kanji and digits mixed
+        "６２１４" + "98320257".translate(_KANJI),
+        "621498320257".translate(_CIRCLED),
+    ],
+)
+def test_kanji_numerals_and_circled_digits(scorer: str, written: str) -> None:
+    """A number written in characters that are not decimal digits is still the
+    number: read as digits when four or more of them stand in a run."""
+    det = DET if scorer == "compiled" else replace(DET, compiled=None)
+    text = f"お客様のマイナンバーは{written}です。"
+    ms = det.find(TextChunk(text, "body"))
+    assert [(m.digits, m.confidence) for m in ms] == [("621498320257", Confidence.HIGH)]
+    assert "kanji numerals or circled digits" in ms[0].reason
+    assert text[ms[0].start : ms[0].end].startswith(written[:4])  # offsets of the text as sent
+    assert scrub(text) == f"お客様のマイナンバーは{SCRUB_MASK}です。"
+    starred = "".join(c if c in " －" else "*" for c in written)  # digits starred, gaps kept
+    assert redact(text) == f"お客様のマイナンバーは{starred}です。"
+
+
+def test_kanji_numerals_in_words_stay_words() -> None:
+    """一 in a word, or typed for the long vowel of マイナンバ一, is not a digit; years and
+    kanji phone numbers are digits but no My Number."""
+    assert find("マイナンバ一621498320257")[0].confidence is Confidence.HIGH
+    for text in (
+        "二〇二六年一二月一日 統一 一人 一二三四五六七八九〇一二三",
+        "電話 〇三-一二三四-五六七八 マイナンバーの件",
+        "マイナンバー 六二一四九八三二〇二五八",  # check digit fails
+    ):
+        assert find(text) == [], text
+
+
+@pytest.mark.parametrize("scorer", ["compiled", "python"])
+@pytest.mark.parametrize(
+    "written", ["621 498 320 257", "621-498-320-257", "621498-320257", "621498 320257"]
+)
+def test_other_groupings_right_behind_the_keyword(scorer: str, written: str) -> None:
+    """3-3-3-3 and 6-6 are how some people copy the number down: a number right behind
+    its keyword, as loose groups are; elsewhere a row of codes."""
+    det = DET if scorer == "compiled" else replace(DET, compiled=None)
+    ms = det.find(TextChunk(f"個人番号: {written}", "body"))
+    assert [(m.digits, m.confidence) for m in ms] == [("621498320257", Confidence.HIGH)]
+    assert det.find(TextChunk(f"部品 {written} 個人番号の提出は不要", "body")) == []
+    assert det.find(TextChunk(f"個人番号: 111-{written}", "body")) == []  # a longer row
+    assert det.find(TextChunk(f"個人番号\n{written}", "body")) == []  # the row below a header
+    assert det.find(TextChunk(f"個人番号: {written[:-1]}8", "body")) == []  # check digit
 
 
 @pytest.mark.parametrize(

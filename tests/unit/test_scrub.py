@@ -171,6 +171,9 @@ def test_digit_rich_text_keeps_no_number(text: str) -> None:
 # --- what the reviewer still sees -----------------------------------------------------
 
 
+_KANJI = str.maketrans("0123456789", "〇一二三四五六七八九")
+
+
 def test_every_common_shape_becomes_the_one_mask() -> None:
     full = N.translate(str.maketrans("0123456789", "０１２３４５６７８９"))
     for shown in (
@@ -187,6 +190,9 @@ def test_every_common_shape_becomes_the_one_mask() -> None:
         full,
         f"{full[:4]}ー{full[4:8]}ー{full[8:]}",
         f"{N[:3]},{N[3:6]},{N[6:9]},{N[9:]}",  # Excel's thousands separators
+        N[:6].translate(_KANJI) + N[6:],  # kanji numerals mixed with digits
+        f"{N[:4]} {N[4:8]} {N[8:]}".translate(_KANJI),
+        N[:4].translate(_KANJI) + full[4:],
     ):
         assert scrub(f"個人番号 {shown} の件") == f"個人番号 {SCRUB_MASK} の件", repr(shown)
 
