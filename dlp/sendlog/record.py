@@ -27,7 +27,7 @@ from dlp.model import (
     ScanReport,
     Verdict,
 )
-from dlp.sendlog.redact import scrub
+from dlp.sendlog.redact import is_digest, scrub
 
 EVENT_MESSAGE = "message"
 EVENTS = (
@@ -408,7 +408,8 @@ def record_for_event(
     for k, v in (detail or {}).items():
         if v is not None and not isinstance(v, str | int | float | bool):
             raise ValueError(f"event detail {k!r} must be a JSON scalar")
-        clean[str(k)] = scrub(v) if isinstance(v, str) else v
+        key = str(k)
+        clean[key] = scrub(v) if isinstance(v, str) and not is_digest(key, v) else v
     return SendRecord(
         time=(when or _now()).astimezone(UTC),
         event=event,

@@ -224,3 +224,36 @@ def test_a_recipient_domain_that_is_a_number_is_masked() -> None:
     rec = make_record(recipients=((f"x@{VALID}.com", RecipientClass.EXTERNAL),))
     assert VALID not in json.dumps(rec.to_json(), ensure_ascii=False)
     assert VALID not in repr(rec)
+
+
+# A SHA-256 digest whose decimal run passes the check digit: about one purge in two
+# hundred leaves such a hash as the checkpoint's (a CI run of 3 Dec 2026 met one).
+_UNLUCKY_HASH = "ab" + "621498320257" + "cd" * 25
+
+
+def test_purge_entry_keeps_the_digest_it_names() -> None:
+    ev = record_for_event(
+        event="purge",
+        actor="retention",
+        comment=f"through {_UNLUCKY_HASH}",
+        detail={"through_seq": 4, "last_hash": _UNLUCKY_HASH, "note": _UNLUCKY_HASH},
+    )
+    assert ev.detail["last_hash"] == _UNLUCKY_HASH  # a digest: compared, not read
+    assert "621498320257" not in str(ev.detail["note"]) + ev.comment  # text: scrubbed
+    assert scrub(_UNLUCKY_HASH) != _UNLUCKY_HASH
+
+
+@pytest.mark.parametrize("written", [_UNLUCKY_HASH, scrub(_UNLUCKY_HASH)])
+def test_checkpoint_confirmed_by_its_purge_entry(written: str) -> None:
+    """The purge entry confirms the checkpoint; one written masked (before digests were
+    kept) still does, since the next entry must point to the checkpoint's hash too."""
+    cp = Checkpoint(through_seq=4, last_hash=_UNLUCKY_HASH, purged_total=4)
+    payload = canonical_json({"event": "purge", "detail": {"through_seq": 4, "last_hash": written}})
+    row = ChainRow(5, _UNLUCKY_HASH, entry_hash(5, _UNLUCKY_HASH, payload), payload)
+    v = ChainVerifier(cp, 5, row.hash)
+    v.feed(row)
+    assert v.finish().ok
+    other = canonical_json({"event": "purge", "detail": {"through_seq": 4, "last_hash": "0" * 64}})
+    v = ChainVerifier(cp, 5, entry_hash(5, _UNLUCKY_HASH, other))
+    v.feed(ChainRow(5, _UNLUCKY_HASH, entry_hash(5, _UNLUCKY_HASH, other), other))
+    assert v.finish().problem == "checkpoint"
