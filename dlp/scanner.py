@@ -309,6 +309,7 @@ def scan_file(data: bytes, filename: str, scan: ScanSettings, source: str) -> Sc
     st = _state(scan)
     name = filename.replace("\\", "/").rsplit("/", 1)[-1] or "file"
     with _guarded(st, "file"):
+        _detect_name(st, name, f"attachment:{redact(name)}", _NONE)
         _scan_file(
             st,
             data,
@@ -377,6 +378,8 @@ def _walk_message(
         name = f"{display}/{shown}" if display else shown
         location = redact(att.location)
         file_hint = hint | text_kw | (st.keywords(att.filename) if att.named else _NONE)
+        if att.named:
+            _detect_name(st, att.filename, location, hint | text_kw)
         if att.is_message:
             _nested_message(
                 st, att.data, att.content_type, name, location, depth + 1, file_hint, att.message
@@ -412,6 +415,16 @@ def _walk_message(
                 hint=file_hint,
             )
     return parsed.subject, parsed.message_id, parsed.header_from
+
+
+def _detect_name(st: _State, name: str, location: str, hint: frozenset[str]) -> None:
+    """A file name is text the recipient reads (``マイナンバー_621498320257.xlsx``, as HR
+    staff name files): scanned as such, with ``_`` read as the space it stands for
+    (it would glue the number to the word before it)."""
+    st.detect(TextChunk(name.translate(_NAME_SPACES), f"{location} (file name)"), hint)
+
+
+_NAME_SPACES = str.maketrans("_", " ")
 
 
 def _nested_message(
@@ -535,6 +548,7 @@ def _scan_file(
         st.budget.check_time()
         mname = member.name.replace("\\", "/")
         shown = redact(mname)
+        _detect_name(st, mname, f"{location}/{shown}", hint)
         _scan_file(
             st,
             member.data,

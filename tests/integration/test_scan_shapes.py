@@ -280,3 +280,35 @@ def test_numbers_written_in_kanji_or_grouped_3_3_3_3(tmp_path: Path) -> None:
     }
     report = run("--json", str(tmp_path / "kanji.eml")).stdout
     assert n.translate(kanji) not in report and n not in report
+
+
+def test_a_number_in_a_file_name(tmp_path: Path) -> None:
+    """HR staff name files after the number (マイナンバー_621498320257.txt): the name is
+    text the recipient reads, in a mail, inside an archive and as the file scanned."""
+    import zipfile
+
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "a@example.jp", "b@example.com", "書類"
+    msg.set_content("添付します。")
+    msg.add_attachment(
+        b"hello", maintype="text", subtype="plain", filename=f"マイナンバー_{NUMBER}.txt"
+    )
+    (tmp_path / "named.eml").write_bytes(bytes(msg))
+    with zipfile.ZipFile(tmp_path / "member.zip", "w") as z:
+        z.writestr(f"個人番号_{NUMBER}.txt", "hello")
+    (tmp_path / f"マイナンバー_{NUMBER}.txt").write_text("hello", encoding="utf-8")
+    (tmp_path / "plain.zip").write_bytes((tmp_path / "member.zip").read_bytes())
+    with zipfile.ZipFile(tmp_path / "plain.zip", "w") as z:
+        z.writestr("report_20261203.txt", "hello")
+    found = high(
+        tmp_path / "named.eml",
+        tmp_path / "member.zip",
+        tmp_path / f"マイナンバー_{NUMBER}.txt",
+        tmp_path / "plain.zip",
+    )
+    assert found == {
+        "named.eml": 1,
+        "member.zip": 1,
+        f"マイナンバー_{'*' * 12}.txt": 1,
+        "plain.zip": 0,
+    }

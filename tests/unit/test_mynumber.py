@@ -190,7 +190,8 @@ def test_kanji_numerals_in_words_stay_words() -> None:
 
 @pytest.mark.parametrize("scorer", ["compiled", "python"])
 @pytest.mark.parametrize(
-    "written", ["621 498 320 257", "621-498-320-257", "621498-320257", "621498 320257"]
+    "written",
+    ["621 498 320 257", "621-498-320-257", "621498-320257", "621498 320257", "621,498,320,257"],
 )
 def test_other_groupings_right_behind_the_keyword(scorer: str, written: str) -> None:
     """3-3-3-3 and 6-6 are how some people copy the number down: a number right behind
