@@ -12,7 +12,12 @@ from collections.abc import Iterable
 
 from dlp.detect.roster import attribute_of, is_name_label
 
-_ATTRIBUTES = {"address": "住所", "birth date": "生年月日", "phone": "電話番号"}
+_ATTRIBUTES = {
+    "address": "住所",
+    "birth date": "生年月日",
+    "phone": "電話番号",
+    "email": "メールアドレス",
+}
 
 _OTHER: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("フリガナ", ("フリガナ", "ふりがな", "カナ", "kana")),

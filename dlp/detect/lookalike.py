@@ -108,11 +108,22 @@ BUILTIN_KNOWN: tuple[str, ...] = (
     "softbank.co.jp",
     # The same providers' national services: the brand under another country's
     # suffix is the provider itself, not a suffix swap of yahoo.co.jp/outlook.jp.
+    # Those of the countries most foreign residents of Japan, and the parents city
+    # halls and schools write to, come from (Brazil, Vietnam, the Philippines,
+    # Thailand, Indonesia, Peru ...: a review of 3 Dec 2026 found them refused).
     *(f"yahoo.{cc}" for cc in ("co.uk", "fr", "de", "it", "es", "ca", "com.au", "co.in",
-                               "com.tw", "com.hk", "com.sg", "com.br", "com.mx", "co.nz")),
-    *(f"hotmail.{cc}" for cc in ("fr", "de", "it", "es", "be", "nl", "ca")),
-    *(f"outlook.{cc}" for cc in ("fr", "de", "it", "es", "kr", "com.au", "co.uk")),
-    *(f"live.{cc}" for cc in ("co.uk", "fr", "de", "it", "nl", "ca")),
+                               "com.tw", "com.hk", "com.sg", "com.br", "com.mx", "co.nz",
+                               "com.vn", "com.ph", "co.th", "co.id", "com.my", "com.ar",
+                               "com.pe", "cl", "com.co", "co.kr", "com.cn")),
+    *(f"hotmail.{cc}" for cc in ("fr", "de", "it", "es", "be", "nl", "ca", "com.br",
+                                 "co.th", "com.ar", "cl", "com.tw", "co.kr", "com.au")),
+    *(f"outlook.{cc}" for cc in ("fr", "de", "it", "es", "kr", "com.au", "co.uk", "com.br",
+                                 "com.vn", "com.ar", "cl", "co.th", "co.id", "ph", "my",
+                                 "sg", "in", "com.tw")),
+    *(f"live.{cc}" for cc in ("co.uk", "fr", "de", "it", "nl", "ca", "com.mx", "com.ar",
+                              "cl", "com.pe", "com.au")),
+    "email.com",  # mail.com's service, one letter from gmail.com
+    "yahoo-corp.jp",  # Yahoo Japan's corporate domain
 )  # fmt: skip
 
 # Second-level and municipal labels of the Japanese namespace, and generic

@@ -197,6 +197,19 @@ NEGATIVE_LABELS: tuple[str, ...] = (
     "直通",
     "内線",
     "代表",
+    # Written with "No." rather than 番号, and the labels of a tracking number, a
+    # patient or a tax office's number (a second review of 3 Dec 2026).
+    "伝票",
+    "問合せ",
+    "問い合わせ",
+    "追跡",
+    "配送番号",
+    "発送番号",
+    "送付番号",
+    "お届け番号",
+    "患者ID",
+    "患者ＩＤ",
+    "指定番号",
     *_english(
         "isbn",
         "serial",

@@ -48,6 +48,10 @@ _NOT_NAME = ("会社名", "法人名", "商品名", "品名", "件名", "ファ�
              "部署名", "施設名", "学校名", "団体名", "名前空間")  # fmt: skip
 _NAME_HINTS = (*_NAME_WORDS, "name", "Name", "NAME", "ｎａｍｅ", "Ｎａｍｅ", "ＮＡＭＥ")
 _ADDRESS = ("住所", "所在地", "居所", "address")
+_NETWORK_ADDRESS = re.compile(
+    r"(?:ip|ipv[46]|mac|server|host|gateway|dns|network|web|url)[\s_-]*(?:アドレス|address)"
+)
+_MAIL_ADDRESS = re.compile(r"(?:e?[\s_-]*mail|メール)[\s_-]*(?:アドレス|address)")
 _BIRTH = ("生年月日", "誕生日", "birth", "dob")
 _PHONE = ("電話", "tel", "携帯", "連絡先", "phone", "mobile")
 
@@ -70,6 +74,10 @@ def attribute_of(label: str) -> str | None:
     n = _norm(label)
     if any(w in n for w in _BIRTH):
         return "birth date"
+    if _NETWORK_ADDRESS.search(n):
+        return None  # a computer's (IP Address, MAC address), not a person's
+    if _MAIL_ADDRESS.search(n):
+        return "email"
     if any(w in n for w in _ADDRESS):
         return "address"
     if re.search(r"(?<![a-z])tel(?![a-z])", n) or any(w in n for w in _PHONE if w != "tel"):

@@ -299,6 +299,10 @@ def test_roster_counts_persons_in_a_table() -> None:
         "会社名,住所,電話\n株式会社A,東京,03-0000-0000\n株式会社B,大阪,06-0000-0000\n",
         "氏名,部署\n山田太郎,総務\n佐藤花子,経理\n",  # names without address/birth/phone
         "氏名,住所\n山田太郎,東京都\n",  # one person: a signature, a form
+        # computers, not persons (a DHCP or inventory export)
+        "Name,Client IP Address\npc-001,10.0.0.1\npc-002,10.0.0.2\n",
+        "Name,IPv4Address,MAC address\nsrv1,10.0.0.9,00:11:22:33:44:55\nsrv2,10.0.0.8,aa\n",
+        "名前,IPアドレス\nルーター,192.168.0.1\nプリンタ,192.168.0.2\n",
     ],
 )
 def test_tables_that_are_no_roster(data: str) -> None:
@@ -485,3 +489,10 @@ def test_digits_in_other_scripts_without_a_keyword_are_left_alone() -> None:
         det = module.build()
         assert _levels(det, "注文 " + _in_script(value, zero)) == []
         assert scrub("注文 " + _in_script(value, zero)) == "注文 " + _in_script(value, zero)
+
+
+def test_a_mailing_list_is_a_roster_of_names_and_mail_addresses() -> None:
+    data = "Name,Email Address\n" + "".join(f"User {i},u{i}@example.com\n" for i in range(30))
+    r = scan_file(data.encode(), "list.csv", ScanSettings(), "t")
+    (f,) = [f for f in r.findings if f.detector == "roster"]
+    assert f.masked == "30 persons" and "email" in f.reason and "address" not in f.reason

@@ -260,7 +260,8 @@ def test_space_separated_row_number_is_fine() -> None:
 
 
 def test_checksum_alone_is_low() -> None:
-    assert conf("お問い合わせ 621498320257 まで") is Confidence.LOW
+    assert conf("ご確認ください 621498320257 まで") is Confidence.LOW
+    assert conf("お問い合わせ 621498320257 まで") is None  # an inquiry number's label
 
 
 def test_card_layout_is_medium() -> None:
