@@ -185,6 +185,21 @@ def test_known_provider_exemption_is_for_builtin_only() -> None:
     assert check("yahoo.com", own).verdict == LOOKALIKE
 
 
+@pytest.mark.parametrize(
+    "domain",
+    ["hotmail.com.br", "outlook.com.br", "yahoo.com.vn", "outlook.com.vn", "yahoo.com.ph",
+     "yahoo.co.th", "hotmail.co.th", "yahoo.co.id", "yahoo.com.my", "yahoo.com.ar", "email.com"],
+)  # fmt: skip
+def test_national_mail_services_of_foreign_residents_are_no_lookalikes(domain: str) -> None:
+    """City halls and schools write to Brazilian, Vietnamese and Filipino parents at these
+    (a review of 3 Dec 2026 found each refused as a lookalike of hotmail.com, outlook.jp,
+    yahoo.co.jp or gmail.com); the typo domains next to them still are lookalikes."""
+    p = ProtectedSet.build(builtin=True)
+    assert check(domain, p).verdict == EXTERNAL
+    for typo in ("gmail.co", "hotmai1.com", "yahoo.co.jq", "outlook.co"):
+        assert check(typo, p).verdict == LOOKALIKE, typo
+
+
 @pytest.mark.parametrize("junk", ["", "   ", "a..b", "localhost", "@", "x@[192.0.2.1]", "_dmarc"])
 def test_garbage_is_external_and_never_raises(ps: ProtectedSet, junk: str) -> None:
     assert check(junk, ps).verdict == EXTERNAL

@@ -550,3 +550,16 @@ def test_invisible_characters_inside_are_read_through_and_covered(mark: str) -> 
     assert m.confidence is Confidence.HIGH and "invisible characters inside" in m.reason
     # Still a window of a longer number once the marks are gone: not a number.
     assert build_detector().find(TextChunk(text=f"個人番号 9{mark}{spread}", location="b")) == []
+
+
+@pytest.mark.parametrize(
+    "label",
+    ["伝票No.", "問合せNo.", "追跡No.", "配送番号", "発送番号", "送付番号", "患者ID：", "指定番号"],
+)
+def test_labels_of_other_numbers_near_a_my_number_card_notice(label: str) -> None:
+    """A tracking number on the parcel of マイナンバーカード application guides, a patient ID
+    in a hospital's mail about card readers, the tax office's 指定番号: the keyword is
+    there, but the number's own label is closer (a review of 3 Dec 2026 found them held)."""
+    text = f"マイナンバーカード申請書類を発送しました。{label} 6214-9832-0257"
+    assert conf(text) is Confidence.MEDIUM  # tagged at most, not held
+    assert conf(f"マイナンバー 6214-9832-0257（{label}ではありません）") is Confidence.HIGH
