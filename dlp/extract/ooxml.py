@@ -45,6 +45,13 @@ _PPTX_PARTS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^ppt/comments/(\w*comment\w*?\d*)\.xml$", re.IGNORECASE), ""),
     (re.compile(r"^ppt/diagrams/(data\d*)\.xml$"), "smartart-"),
 )
+_NOT_TEXT = re.compile(
+    r"(^|/)_rels/|/(styles|stylesWithEffects|settings|webSettings|fontTable|numbering|people"
+    r"|presProps|viewProps|tableStyles|commentAuthors|vbaData|customizations)\.xml$"
+    r"|/(theme|printerSettings|customXml|fonts)/",
+    re.IGNORECASE,
+)
+"""Parts of a package that hold no text anyone reads: formatting, settings, themes."""
 EMBED_DIRS = ("word/embeddings/", "ppt/embeddings/", "xl/embeddings/")
 MEDIA_DIRS = ("word/media/", "ppt/media/", "xl/media/")
 """Pictures pasted into a document (a scanned form in a Word file, a screenshot on
@@ -128,7 +135,22 @@ def _parts(names: list[str], kind: str) -> list[tuple[str, str]]:
                 key = (1 << 30 if kind == "pptx" else 0, order, n)
             found.append((key, name, label))
     found.sort()
-    return [(name, label) for _, name, label in found]
+    parts = [(name, label) for _, name, label in found]
+    # Every other XML part of the document, whatever it is called: Word and
+    # PowerPoint find parts through the package's relationships, not by name, so a
+    # main document saved as word/main.xml is shown all the same; and slide layouts
+    # and masters, charts and text boxes in their own parts are on the screen too.
+    known = {name for name, _ in parts}
+    root = "ppt/" if kind == "pptx" else "word/"
+    for name in sorted(names):
+        if (
+            name.startswith(root)
+            and name.lower().endswith(".xml")
+            and name not in known
+            and not _NOT_TEXT.search(name)
+        ):
+            parts.append((name, name[len(root) : -4]))
+    return parts
 
 
 def part_chunks(xml: bytes, location: str, kind: str, budget: Budget) -> list[TextChunk]:

@@ -223,6 +223,40 @@ def test_docx_text_box_read_once_and_ruby_base_kept() -> None:
     assert "こじんばんごう" not in body.text
 
 
+def _renamed(data: bytes, old: str, new: str, extra: dict[str, bytes] | None = None) -> bytes:
+    """``data`` with part ``old`` saved as ``new`` (its references too) and ``extra`` added."""
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for n in src.namelist():
+            d = src.read(n).replace(old.encode(), new.encode())
+            d = d.replace(old.split("/", 1)[1].encode(), new.split("/", 1)[1].encode())
+            z.writestr(new if n == old else n, d)
+        for n, d in (extra or {}).items():
+            z.writestr(n, d)
+    return out.getvalue()
+
+
+def test_docx_parts_found_whatever_they_are_called() -> None:
+    """Word finds a package's parts through its relationships, not by name: a main
+    document saved as word/main.xml is shown all the same, and so is a chart's title."""
+    chart = (
+        '<c:chartSpace xmlns:c="http://schemas.openxmlformats.org/drawingml/2006/chart" '
+        'xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main"><c:chart><c:title>'
+        f"<c:tx><c:rich><a:p><a:r><a:t>個人番号 {N2}</a:t></a:r></a:p></c:rich></c:tx>"
+        "</c:title></c:chart></c:chartSpace>"
+    ).encode()
+    data = _renamed(
+        _docx(), "word/document.xml", "word/main.xml", {"word/charts/chart1.xml": chart}
+    )
+    ex = run(data, "renamed.docx")
+    found = numbers_found(ex.chunks)
+    assert found[N1] is Confidence.HIGH and found[N2] is Confidence.HIGH
+    assert any(c.location.endswith("!main") for c in ex.chunks)
+    assert any(c.location.endswith("!charts/chart1") for c in ex.chunks)
+    assert not any("styles" in c.location or "settings" in c.location for c in ex.chunks)
+
+
 def test_docx_embedded_workbook_is_a_member() -> None:
     xlsx = _roster_xlsx()
     src = zipfile.ZipFile(io.BytesIO(_docx()))
