@@ -45,6 +45,13 @@ def codepage(head: str) -> str:
     return "cp1252"
 
 
+_SHOWN_DESTINATIONS = re.compile(
+    r"(?:\\\*)?\\(?:header[lrf]?|footer[lrf]?|footnote|annotation|shpinst|shptxt|shp)(?![a-z])"
+)
+"""Groups striprtf drops as destinations though a reader sees them: headers and
+footers, footnotes, comments, a shape's text.  Made ordinary groups (a paragraph
+mark), so their text is read."""
+
 _OBJDATA = re.compile(r"\\\*\\objdata\b\s*([0-9a-fA-F\s]+)")
 
 
@@ -97,6 +104,7 @@ def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extrac
     encoding = codepage(source[:8192])
     members = _objects(source, budget) if "\\objdata" in source else []
     source = _HEX_BLOCK.sub("", source)
+    source = _SHOWN_DESTINATIONS.sub(r"\\par ", source)
     budget.check_time()
     text = rtf_to_text(source, encoding=encoding, errors="replace")
     budget.check_time()

@@ -1,0 +1,28 @@
+"""RTF groups a reader sees that striprtf drops as destinations: read (a review of 3 Dec 2026)."""
+
+from __future__ import annotations
+
+import pytest
+from extract_support import N1, numbers_found, run
+
+from dlp.model import Confidence
+
+_HEAD = r"{\rtf1\ansi\ansicpg932\deff0{\fonttbl{\f0\fnil\fcharset128 MS Mincho;}}" "\n"
+_LABEL = r"\u12510?\u12452?\u12490?\u12531?\u12496?\u12540?\u65306?"  # マイナンバー：
+
+
+@pytest.mark.parametrize(
+    "group",
+    [
+        r"{\header\pard %s\par}",
+        r"{\footerf\pard %s\par}",
+        r"{\footnote\pard %s\par}",
+        r"{\*\atnid me}\chatn{\*\annotation\pard %s\par}",
+        r"{\shp{\*\shpinst\shpleft0{\sp{\sn shapeType}{\sv 202}}{\shptxt\pard %s\par}}}",
+    ],
+)
+def test_headers_footnotes_comments_and_shapes_are_read(group: str) -> None:
+    source = _HEAD + r"\pard body" + group % (_LABEL + N1) + r"\par}"
+    ex = run(source.encode("latin-1"), "letter.rtf")
+    assert numbers_found(ex.chunks) == {N1: Confidence.HIGH}
+    assert "shapeType" not in ex.chunks[0].text and "me" not in ex.chunks[0].text.split()
