@@ -403,6 +403,8 @@ def extract_text(
     """As ``extract``, with the charset the MIME part declared (if any)."""
     budget.check_time()
     text, used = decode_text(data, charset)
+    if text[:64].lstrip().upper().startswith(("BEGIN:VCALENDAR", "BEGIN:VCARD")):
+        text = _unfolded(text)
     if filename.lower().endswith(_TABLE_EXT) or _looks_tabular(text):
         chunks = table_chunks(
             text,
@@ -419,6 +421,20 @@ def extract_text(
         status=AttachmentStatus.SCANNED,
         chunks=(TextChunk(text=text, location=location),),
         detail=f"charset {used}",
+    )
+
+
+_FOLD = re.compile(r"\r?\n[ \t]")
+_ICS_ESCAPE = re.compile(r"\\([nN,;\\])")
+
+
+def _unfolded(text: str) -> str:
+    """An iCalendar or vCard text as a calendar or an address book shows it (RFC 5545
+    3.1, RFC 6350 3.2): a line break followed by a space or tab is no break (a long
+    DESCRIPTION is folded every 75 octets, through a number as anywhere), and
+    ``\\n`` ``\\,`` ``\\;`` are a line break and the characters themselves."""
+    return _ICS_ESCAPE.sub(
+        lambda m: "\n" if m.group(1) in "nN" else m.group(1), _FOLD.sub("", text)
     )
 
 

@@ -1,4 +1,5 @@
-"""RTF groups a reader sees that striprtf drops as destinations: read (a review of 3 Dec 2026)."""
+"""Text a reader sees that the extractors used to drop or split: RTF groups striprtf drops as
+destinations, folded calendar and address-card lines (a review of 3 Dec 2026)."""
 
 from __future__ import annotations
 
@@ -26,3 +27,24 @@ def test_headers_footnotes_comments_and_shapes_are_read(group: str) -> None:
     ex = run(source.encode("latin-1"), "letter.rtf")
     assert numbers_found(ex.chunks) == {N1: Confidence.HIGH}
     assert "shapeType" not in ex.chunks[0].text and "me" not in ex.chunks[0].text.split()
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        (
+            "invite.ics",
+            "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nSUMMARY:面談\r\n"
+            f"DESCRIPTION:書類\\n マイナンバー\\,{N1[:7]}\r\n {N1[7:]}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+        ),
+        (
+            "card.vcf",
+            f"BEGIN:VCARD\nVERSION:3.0\nFN:山田\nNOTE:マイナンバー：{N1[:5]}\n\t{N1[5:]}\nEND:VCARD\n",
+        ),
+    ],
+)
+def test_calendar_and_card_lines_are_unfolded(name: str, text: str) -> None:
+    """A long DESCRIPTION or NOTE is folded every 75 octets, through a number as
+    anywhere; the calendar shows it whole."""
+    ex = run(text.encode(), name)
+    assert numbers_found(ex.chunks) == {N1: Confidence.HIGH}
