@@ -155,6 +155,8 @@ def _read_workbook(
                     columns,
                     f"{location}!{name}",
                     prepare=functools.partial(forms.apply, keywords=budget.keywords),
+                    title=name,
+                    names_my_number=forms.keyword_matcher(budget.keywords),
                 )
             )
             del columns

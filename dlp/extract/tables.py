@@ -80,10 +80,17 @@ def columns_to_chunks(
     *,
     letters: bool = True,
     prepare: Callable[[list[list[str]]], None] | None = None,
+    title: str = "",
+    names_my_number: Callable[[str], bool] | None = None,
 ) -> list[TextChunk]:
     """One chunk per non-empty column; location ``<location>!C`` (or ``!3`` without letters).
 
-    ``prepare`` may rewrite the cells (forms.py) after the labels were taken."""
+    ``prepare`` may rewrite the cells (forms.py) after the labels were taken.
+
+    ``title`` (a sheet's name) and the cells above the header row title the table; when
+    one names My Number (``names_my_number``), a column headed only 番号 or No. is
+    headed by that title (``マイナンバー一覧：番号``): the sheet ``マイナンバー`` or the
+    list ``マイナンバー一覧`` says what its numbers are."""
     head = header_row(columns)
     labels: list[str | None] = []
     for cells in columns:
@@ -93,6 +100,13 @@ def columns_to_chunks(
             if cell and not is_value_like(cell):
                 label = cell[:200]
         labels.append(label if label is not None else column_label(cells))
+    if names_my_number is not None and head is not None:
+        named = _title_naming(columns, head, title, names_my_number)
+        if named:
+            labels = [
+                f"{named}：{label}" if label and _GENERIC_NUMBER.fullmatch(_fold(label)) else label
+                for label in labels
+            ]
     if prepare is not None:
         prepare(columns)
     chunks: list[TextChunk] = []
@@ -103,6 +117,21 @@ def columns_to_chunks(
         col = column_name(idx) if letters else str(idx + 1)
         chunks.append(TextChunk(text=text, location=f"{location}!{col}", field_label=labels[idx]))
     return chunks
+
+
+_GENERIC_NUMBER = re.compile(r"(?:番号|no\.?|number|ナンバー|num\.?)")
+
+
+def _fold(label: str) -> str:
+    return unicodedata.normalize("NFKC", label).strip().lower()
+
+
+def _title_naming(
+    columns: list[list[str]], head: int, title: str, names: Callable[[str], bool]
+) -> str:
+    """The sheet name or a title cell above the header row that names My Number, or ""."""
+    candidates = [title] + [c[r].strip() for c in columns for r in range(min(head, len(c)))]
+    return next((t[:50] for t in candidates if t and names(t)), "")
 
 
 def rows_to_columns(rows: Sequence[Sequence[str]]) -> list[list[str]]:

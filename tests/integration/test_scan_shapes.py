@@ -312,3 +312,28 @@ def test_a_number_in_a_file_name(tmp_path: Path) -> None:
         f"マイナンバー_{'*' * 12}.txt": 1,
         "plain.zip": 0,
     }
+
+
+def test_a_sheet_or_a_title_naming_my_number_heads_its_number_column(tmp_path: Path) -> None:
+    """A sheet named マイナンバー, or a list titled マイナンバー一覧 above 氏名 / 番号: the
+    numbers under 番号 are My Numbers.  A specific other label (管理番号) keeps its own
+    meaning, and 番号 on a sheet about something else is just a number."""
+    openpyxl = pytest.importorskip("openpyxl")
+
+    def book(name: str, sheet: str, rows: list[list[str]]) -> Path:
+        wb = openpyxl.Workbook()
+        ws = wb.active
+        ws.title = sheet
+        for row in rows:
+            ws.append(row)
+        wb.save(tmp_path / name)
+        return tmp_path / name
+
+    table = [["氏名", "番号"], ["山田太郎", NUMBER], ["佐藤花子", NUMBERS[1]]]
+    found = high(
+        book("tab.xlsx", "マイナンバー", table),
+        book("title.xlsx", "Sheet1", [["マイナンバー一覧", ""], *table]),
+        book("other.xlsx", "Sheet1", [["マイナンバー一覧", ""], ["氏名", "管理番号"], *table[1:]]),
+        book("sales.xlsx", "売上", table),
+    )
+    assert found == {"tab.xlsx": 2, "title.xlsx": 2, "other.xlsx": 0, "sales.xlsx": 0}
