@@ -716,7 +716,11 @@ def _numerals() -> tuple[dict[int, str], frozenset[str]]:
     """The characters that write one digit but are no decimal digits, so the candidate
     scan does not read them (kanji numerals; circled, superscript and subscript digits),
     with their digit; and the characters that write several (⑫, ⒈, ⑴)."""
-    one = {ord(c): str(i) for i, c in enumerate("〇一二三四五六七八九")} | {ord("零"): "0"}
+    one = {ord(c): str(i) for i, c in enumerate("〇一二三四五六七八九")} | {
+        ord(c): str(i)
+        for i, c in enumerate("零壱弐参肆伍陸漆捌玖")  # daiji, as on forms
+    }
+    one |= {ord("○"): "0", ord("◯"): "0"}  # circles typed for 〇 (the IME offers them)
     several = []
     for lo, hi in _numchars.DIGITS:
         for cp in range(lo, hi + 1):
@@ -740,7 +744,7 @@ _RUN = frozenset(chr(c) for lo, hi in _numchars.DIGITS for c in range(lo, hi + 1
 _NUMERAL_PAIRS = Words(
     [
         a + b
-        for a in "〇一二三四五六七八九零⓪①②③④⑤⑥⑦⑧⑨"
+        for a in "〇一二三四五六七八九零壱弐参肆伍陸漆捌玖○◯⓪①②③④⑤⑥⑦⑧⑨"
         for b in {*map(chr, _NUMERALS), *"0123456789０１２３４５６７８９"}
     ],
     guard=False,
@@ -809,14 +813,25 @@ number could count (``_other_groupings``): a search through a whole digit-rich t
 costs 70 ns a character."""
 _OTHER_GROUPS_CELL = re.compile(rf"(?m)^[ \t]*{_GROUPS}[ \t]*$")
 """The same, as a whole cell of a column (one cell a line)."""
-_OTHER_GROUPS_REACH = _ADJACENT + 12 + 3 + 2
+_GAP = r"(?:[^\w\r\n]|_)"
+_BEHIND = re.compile(rf"\d+(?:({_GAP}{{1,3}})\d+(?:\1\d+)*)?")
+"""Digits in groups of any size joined by the same one to three characters that are no
+letter or digit, each time (``6214_9832_0257``, ``【6214】【9832】【0257】``,
+``6-2-1-4-9-8-3-2-0-2-5-7``, ``62149832-0257``): right behind its keyword, what a
+person reads as the number.  The same joiner each time: a date and a time
+(``2026/12/03 10:30``) mix them."""
+_BEHIND_SPACED = re.compile(r"\d+(?:[ \t\u3000\u00a0]{1,3}\d+)+")
+"""Groups or single digits spaced unevenly (``6 2 1 4  9 8 3 2  0 2 5 7``)."""
+_ROW_EDGE = re.compile(rf"{_GAP}{{0,3}}\d")
+_OTHER_GROUPS_REACH = _ADJACENT + 12 + 11 * 3 + 4
 """How far after a keyword such a number can end and still count (``_score_py``:
 its start within ``_ADJACENT``), the look-ahead past its end included."""
 
 
 def _other_groups(text: str, label_kw: bool, keyword_ends: list[int]) -> list[tuple[int, int, str]]:
-    """(start, end, digits) of every 3-3-3-3 or 6-6 number with a valid check digit:
-    in the cells of a column under a keyword header, or right after a keyword."""
+    """(start, end, digits) of every number with a valid check digit the candidate scan
+    does not take: 3-3-3-3 or 6-6 in the cells of a column under a keyword header, and
+    digit groups joined by anything but a letter right after a keyword (``_BEHIND``)."""
     if label_kw:
         found = [m.span(0) for m in _OTHER_GROUPS_CELL.finditer(text)]
         found = [
@@ -825,9 +840,19 @@ def _other_groups(text: str, label_kw: bool, keyword_ends: list[int]) -> list[tu
     else:
         found = []
         for end in keyword_ends:
-            m = _OTHER_GROUPS.search(text, end, end + _OTHER_GROUPS_REACH)
-            if m is not None and (not found or m.start() >= found[-1][1]):
-                found.append(m.span())
+            reach = min(len(text), end + _OTHER_GROUPS_REACH)
+            m = _BEHIND.search(text, end, reach)
+            if m is None or (found and m.start() < found[-1][1]):
+                continue
+            s, e = m.span()
+            spaced = _BEHIND_SPACED.match(text, s, reach)
+            if spaced is not None and spaced.end() > e:
+                e = spaced.end()
+            if _ROW_EDGE.match(text, e) or re.search(
+                rf"\d{_GAP}{{1,3}}\Z", text[max(0, s - 4) : s]
+            ):
+                continue  # part of a longer row of digit groups
+            found.append((s, e))
     out = []
     for s, e in found:
         d = _ascii_digits("".join(c for c in text[s:e] if c.isdecimal()))

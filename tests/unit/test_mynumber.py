@@ -563,3 +563,43 @@ def test_labels_of_other_numbers_near_a_my_number_card_notice(label: str) -> Non
     text = f"マイナンバーカード申請書類を発送しました。{label} 6214-9832-0257"
     assert conf(text) is Confidence.MEDIUM  # tagged at most, not held
     assert conf(f"マイナンバー 6214-9832-0257（{label}ではありません）") is Confidence.HIGH
+
+
+@pytest.mark.parametrize("scorer", ["compiled", "python"])
+@pytest.mark.parametrize(
+    "written",
+    [
+        "6214_9832_0257",
+        "【6214】【9832】【0257】",
+        "6214*9832*0257",
+        "6214〜9832〜0257",
+        "6-2-1-4-9-8-3-2-0-2-5-7",
+        "6 2 1 4  9 8 3 2  0 2 5 7",  # spaced unevenly
+        "62149832-0257",  # 8-4
+        "6214-98-320257",  # the same joiner, groups of any size
+        "六二一四九八三二○二五七",  # ○ typed for 〇
+        "陸弐壱肆玖捌参弐零弐伍漆",  # daiji, as on forms
+    ],
+)
+def test_any_joiner_right_behind_the_keyword(scorer: str, written: str) -> None:
+    """Right behind its keyword, digit groups joined by anything but a letter are what a
+    person reads as the number (an attack review of 3 Dec 2026: each went out)."""
+    det = DET if scorer == "compiled" else replace(DET, compiled=None)
+    ms = det.find(TextChunk(f"マイナンバー：{written}", "body"))
+    assert [(m.digits, m.confidence) for m in ms] == [("621498320257", Confidence.HIGH)]
+    elsewhere = det.find(TextChunk(f"部品 {written}", "body"))  # no keyword right before it
+    assert all(m.confidence is not Confidence.HIGH for m in elsewhere)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "マイナンバーカード交付 2026/12/03 10:20 から",  # a date and a time mix joiners
+        "マイナンバーカード受付 2026-12-03 10:20",
+        "マイナンバー 1-6214_9832_0257",  # part of a longer row
+        "マイナンバー 6214_9832_0257_1111",
+        "マイナンバー 6214_9832_0258",  # check digit
+    ],
+)
+def test_no_number_made_of_a_date_or_a_longer_row(text: str) -> None:
+    assert [m.confidence for m in find(text) if m.confidence is Confidence.HIGH] == []
