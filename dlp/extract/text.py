@@ -22,6 +22,7 @@ from __future__ import annotations
 import codecs
 import csv
 import functools
+import html
 import io
 import operator
 import re
@@ -405,6 +406,9 @@ def extract_text(
     text, used = decode_text(data, charset)
     if text[:64].lstrip().upper().startswith(("BEGIN:VCALENDAR", "BEGIN:VCARD")):
         text = _unfolded(text)
+    elif "&#" in text and text.lstrip()[:1] == "<":
+        # XML (or markup read as text) shows &#54; as 6: read it as shown.
+        text = html.unescape(text)
     if filename.lower().endswith(_TABLE_EXT) or _looks_tabular(text):
         chunks = table_chunks(
             text,

@@ -1,5 +1,6 @@
-"""Text a reader sees that the extractors used to drop or split: RTF groups striprtf drops as
-destinations, folded calendar and address-card lines (a review of 3 Dec 2026)."""
+"""Text a reader sees that the extractors used to drop or split: RTF groups striprtf drops
+as destinations, folded calendar and address-card lines, XML character references (a
+review of 3 Dec 2026)."""
 
 from __future__ import annotations
 
@@ -48,3 +49,9 @@ def test_calendar_and_card_lines_are_unfolded(name: str, text: str) -> None:
     anywhere; the calendar shows it whole."""
     ex = run(text.encode(), name)
     assert numbers_found(ex.chunks) == {N1: Confidence.HIGH}
+
+
+def test_xml_character_references_read_as_shown() -> None:
+    digits = "".join(f"&#{ord(c)};" for c in N1)
+    data = f'<?xml version="1.0"?><r><個人番号>{digits}</個人番号></r>'.encode()
+    assert numbers_found(run(data, "data.xml").chunks) == {N1: Confidence.HIGH}
