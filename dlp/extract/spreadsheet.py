@@ -226,7 +226,53 @@ def _xlsx_extras(
         if text:
             label = m.group(1).rsplit("/", 1)[-1]
             chunks.append(TextChunk(text=text, location=f"{location}!{label}"))
+    for info in zf.infolist():
+        if _SHEET_PART.match(info.filename):
+            text = _printed_and_offered(zf, info, budget)
+            if text:
+                sheet = info.filename.rsplit("/", 1)[-1][:-4]
+                chunks.append(TextChunk(text=text, location=f"{location}!{sheet} (header, lists)"))
     return chunks, embedded_members(zf, budget)
+
+
+_SHEET_PART = re.compile(r"^xl/worksheets/[^/]+\.xml$", re.IGNORECASE)
+_SHEET_TEXT = re.compile(rb"<(headerFooter|dataValidations)\b.*?</\1>", re.S)
+_HEADER_CODES = re.compile(r'&(?:"[^"]*"|\d+|[A-Za-z])')
+_SHOWN_ATTRIBUTES = ("promptTitle", "prompt", "errorTitle", "error")
+
+
+def _printed_and_offered(zf: zipfile.ZipFile, info: zipfile.ZipInfo, budget: Budget) -> str:
+    """A sheet's page header and footer (printed on every page) and its data-validation
+    lists and messages (offered in a drop-down, shown as a prompt): text calamine does
+    not read.  Both sit after the cells, so the part is streamed and only they parsed."""
+    found: list[bytes] = []
+    tail = b""
+    with zf.open(info) as part:
+        while block := part.read(1 << 20):
+            budget.check_time()
+            buf = tail + block
+            last = 0
+            for m in _SHEET_TEXT.finditer(buf):
+                found.append(m.group())
+                last = m.end()
+            tail = buf[max(last, len(buf) - 65536) :]
+    lines: list[str] = []
+    for snippet in found:
+        root = xmltext.parse(snippet)
+        if root is None:
+            continue
+        for el in root.iter():
+            if not isinstance(el.tag, str):
+                continue
+            lines += [el.get(a, "") for a in _SHOWN_ATTRIBUTES if el.get(a)]
+            text = (el.text or "").strip()
+            if not text:
+                continue
+            tag = el.tag.lower()
+            # &C, &"MS Gothic,Bold", &12: the header's codes, not its text.
+            is_header = "header" in tag or "footer" in tag
+            lines.append(_HEADER_CODES.sub(" ", text) if is_header else text.strip('"'))
+    return "\n".join(lines)
 
 
 def _zip_kind(data: bytes) -> str:

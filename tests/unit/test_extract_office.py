@@ -502,3 +502,24 @@ def test_docx_digit_in_a_run_nobody_sees_is_read_both_ways(hide: str) -> None:
     assert found.get(N1) is Confidence.HIGH, [c.text for c in ex.chunks]
     shown = [c for c in ex.chunks if c.location.endswith("(as shown)")]
     assert len(shown) == 1 and "他の行" not in shown[0].text  # only the lines that differ
+
+
+def test_xlsx_page_header_and_drop_down_lists_are_read() -> None:
+    """Printed on every page, offered in a drop-down or shown as a prompt: calamine reads
+    cells only (an attack review of 3 Dec 2026)."""
+    openpyxl = pytest.importorskip("openpyxl")
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws["A1"] = "資料"
+    ws.oddHeader.center.text = f"マイナンバー：{N1}"
+    dv = DataValidation(type="list", formula1=f'"個人番号 {N2},なし"', prompt="選んでください")
+    ws.add_data_validation(dv)
+    dv.add("B2")
+    buf = io.BytesIO()
+    wb.save(buf)
+    ex = run(buf.getvalue(), "form.xlsx")
+    assert numbers_found(ex.chunks) == {N1: Confidence.HIGH, N2: Confidence.HIGH}
+    (extra,) = [c for c in ex.chunks if c.location.endswith("(header, lists)")]
+    assert "&C" not in extra.text and "選んでください" in extra.text
