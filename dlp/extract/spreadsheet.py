@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import python_calamine
+from lxml import etree
 
 from dlp.extract import cellguard, forms, opendoc, sandbox, xmltext, zeropad, zipparts
 from dlp.extract.base import Budget, BudgetExceeded, Extracted, Member
@@ -88,6 +89,7 @@ def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extrac
                             detail="password-protected workbook",
                         )
                     cellguard.check_ods(zf, budget)
+                    extras = _ods_extras(zf, location, budget)
         except BudgetExceeded:
             raise
         except Exception as exc:
@@ -136,8 +138,9 @@ def _read_workbook(
         return result(AttachmentStatus.ENCRYPTED, "password-protected workbook")
     except Exception as exc:
         return result(AttachmentStatus.ERROR, _calamine_error(exc))
+    sheet_names = list(wb.sheet_names)
     try:
-        for index, name in enumerate(wb.sheet_names):
+        for index, name in enumerate(sheet_names):
             budget.check_time()
             try:
                 sheet = wb.get_sheet_by_index(index)
@@ -164,6 +167,9 @@ def _read_workbook(
         return result(exc.status, exc.detail)
     finally:
         wb.close()
+    if any(ch.isdigit() for name in sheet_names for ch in name):
+        # On every tab, read as a title is (a keyword in one heads the sheet's 番号 column).
+        chunks.append(TextChunk("\n".join(sheet_names), f"{location} (sheet names)"))
     unreadable = [d for d in defects if "unreadable" in d]
     if unreadable:  # what is in that sheet was not scanned: policy must see it
         return result(AttachmentStatus.ERROR, unreadable[0])
@@ -273,6 +279,40 @@ def _printed_and_offered(zf: zipfile.ZipFile, info: zipfile.ZipInfo, budget: Bud
             is_header = "header" in tag or "footer" in tag
             lines.append(_HEADER_CODES.sub(" ", text) if is_header else text.strip('"'))
     return "\n".join(lines)
+
+
+_ODF_OFFICE = "urn:oasis:names:tc:opendocument:xmlns:office:1.0"
+_ODF_DRAW = "urn:oasis:names:tc:opendocument:xmlns:drawing:1.0"
+_ODS_SHOWN = (f"{{{_ODF_OFFICE}}}annotation", f"{{{_ODF_DRAW}}}text-box")
+
+
+def _ods_extras(zf: zipfile.ZipFile, location: str, budget: Budget) -> list[TextChunk]:
+    """What a spreadsheet shows besides its cells, which calamine reads alone: comments
+    and text boxes (content.xml, streamed: it holds every cell too), and the page headers
+    and footers (styles.xml)."""
+    chunks: list[TextChunk] = []
+    names = set(zf.namelist())
+    if "content.xml" in names:
+        lines: list[str] = []
+        with zf.open("content.xml") as part:
+            for _, el in etree.iterparse(
+                part, events=("end",), tag=_ODS_SHOWN, resolve_entities=False, no_network=True
+            ):
+                text = " ".join(t.strip() for t in el.itertext() if t.strip())
+                if text:
+                    lines.append(text)
+                el.clear()
+                budget.check_time()
+        if lines:
+            chunks.append(TextChunk("\n".join(lines), f"{location}!comments, text boxes"))
+    if "styles.xml" in names:
+        xml = zipparts.read_capped(zf, zf.getinfo("styles.xml"), zipparts.xml_cap(budget), budget)
+        root = xmltext.parse(xml)
+        if root is not None:
+            text = xmltext.joined(xmltext.collect(root, xmltext.OPENDOC, budget).text)
+            if text:
+                chunks.append(TextChunk(text, f"{location}!headers, footers"))
+    return chunks
 
 
 def _zip_kind(data: bytes) -> str:

@@ -128,6 +128,40 @@ def test_ods_written_by_odfpy() -> None:
     assert numbers_found(ex.chunks)[N1] is Confidence.HIGH
 
 
+def test_ods_comments_text_boxes_and_sheet_names_are_read() -> None:
+    """calamine reads cells only: a cell's comment, a text box on the sheet and the name
+    on its tab are shown too (an attack review of 3 Dec 2026)."""
+    from odf.draw import Frame, TextBox
+    from odf.office import Annotation
+    from odf.opendocument import OpenDocumentSpreadsheet
+    from odf.table import Table, TableCell, TableRow
+    from odf.text import P
+
+    doc = OpenDocumentSpreadsheet()
+    table = Table(name=f"台帳{N2}")
+    tr = TableRow()
+    cell = TableCell(valuetype="string")
+    note = Annotation()
+    note.addElement(P(text=f"マイナンバー：{N1}"))
+    cell.addElement(note)
+    cell.addElement(P(text="資料"))
+    tr.addElement(cell)
+    box_cell = TableCell()
+    frame = Frame(width="4cm", height="1cm")
+    box = TextBox()
+    box.addElement(P(text=f"個人番号 {N1}"))
+    frame.addElement(box)
+    box_cell.addElement(frame)
+    tr.addElement(box_cell)
+    table.addElement(tr)
+    doc.spreadsheet.addElement(table)
+    ex = run(_save(doc), "notes.ods")
+    found = numbers_found(ex.chunks)
+    assert found[N1] is Confidence.HIGH and N2 in found
+    (extra,) = [c for c in ex.chunks if "comments, text boxes" in c.location]
+    assert extra.text.count(N1) == 2
+
+
 def test_truncated_xlsx_is_error_not_crash() -> None:
     data = _roster_xlsx()
     for cut in (len(data) // 3, len(data) // 2, len(data) - 10):
