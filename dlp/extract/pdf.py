@@ -32,7 +32,7 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
 from dlp.extract import ocr, sandbox
-from dlp.extract.base import Budget, BudgetExceeded, Extracted, Member
+from dlp.extract.base import Budget, BudgetExceeded, Extracted, Member, lines_only_in
 from dlp.extract.limits import check_member_count
 from dlp.model import AttachmentStatus, TextChunk
 
@@ -109,6 +109,9 @@ def _read(doc: pdfium.PdfDocument, data: bytes, location: str, budget: Budget) -
                         _ocr_pictures(page, i, location, budget, not_ocred, defects, pictures)
                     )
                 chunks.extend(_annotations(page, form, f"{location}!p{i + 1}"))
+                drawn = _drawn_annotations(doc, i, page, texts[i])
+                if drawn:
+                    chunks.append(TextChunk(drawn, f"{location}!p{i + 1} (annotations as drawn)"))
             except BudgetExceeded:
                 raise
             except Exception as exc:
@@ -118,6 +121,9 @@ def _read(doc: pdfium.PdfDocument, data: bytes, location: str, budget: Budget) -
             finally:
                 page.close()
         members.extend(_attachments(doc, budget))
+        outline = _outline(doc)
+        if outline:
+            chunks.append(TextChunk(outline, f"{location}!bookmarks"))
         better: dict[int, str] = {}
         if retry:
             try:
@@ -366,6 +372,34 @@ def _annotations(page: pdfium.PdfPage, form: object, location: str) -> list[Text
         finally:
             pdfium_c.FPDFPage_CloseAnnot(annot)
     return chunks
+
+
+def _drawn_annotations(doc: pdfium.PdfDocument, i: int, page: pdfium.PdfPage, text: str) -> str:
+    """The lines a page's annotations add as they are drawn: a stamp, a text box whose
+    /Contents is empty, a form field shown without a value.  Their appearance streams
+    are merged into the page (``FPDFPage_Flatten``, this copy of the document only) and
+    the page read again."""
+    if pdfium_c.FPDFPage_GetAnnotCount(page.raw) <= 0:
+        return ""
+    if pdfium_c.FPDFPage_Flatten(page.raw, 0) != pdfium_c.FLATTEN_SUCCESS:
+        return ""
+    flat = doc[i]  # the flattened content is seen by the page loaded again
+    try:
+        textpage = flat.get_textpage()
+        try:
+            return lines_only_in(_CLEAN.sub("", textpage.get_text_range()), text)
+        finally:
+            textpage.close()
+    finally:
+        flat.close()
+
+
+def _outline(doc: pdfium.PdfDocument) -> str:
+    """Bookmark titles, shown in the viewer's sidebar."""
+    try:
+        return "\n".join(t for b in doc.get_toc() if (t := b.get_title()))
+    except Exception:  # a broken outline is no reason to lose the pages
+        return ""
 
 
 def _attachments(doc: pdfium.PdfDocument, budget: Budget) -> list[Member]:

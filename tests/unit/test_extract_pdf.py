@@ -106,3 +106,69 @@ def test_unmapped_legacy_cmap_falls_back_to_pdfminer(corpus_dir: object) -> None
     assert "あいうえお" in text_of(ex)
     jo = run((Path(str(corpus_dir)) / "pdf-pdfminer" / "jo.pdf").read_bytes(), "jo.pdf")
     assert "わたくしといふ現象は" in text_of(jo)
+
+
+def _raw_pdf(
+    content: str, page_extra: str = "", objects: tuple[bytes, ...] = (), root: str = ""
+) -> bytes:
+    """A one-page PDF written by hand: objects 1-5 (catalog, pages, page, content,
+    Helvetica), then ``objects`` from 6 on."""
+
+    def stream(body: str, extra: str = "") -> bytes:
+        return f"<< /Length {len(body)} {extra} >>\nstream\n{body}\nendstream".encode()
+
+    font = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
+    objs = [
+        f"<< /Type /Catalog /Pages 2 0 R {root} >>".encode(),
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 5 0 R >> >>"
+        + f" /Contents 4 0 R {page_extra} >>".encode(),
+        stream(content),
+        font,
+        *objects,
+    ]
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for i, obj in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += f"{i} 0 obj\n".encode() + obj + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objs) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
+    out += f"trailer\n<< /Size {len(objs) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+@pytest.mark.parametrize("subtype", ["FreeText", "Stamp"])
+def test_annotation_read_as_drawn(subtype: str) -> None:
+    """A stamp, or a text box whose /Contents is empty: only its appearance stream
+    shows the number (an attack review of 3 Dec 2026)."""
+    drawn = f"BT /F1 12 Tf 2 6 Td (My Number: {N1}) Tj ET"
+    annot = (
+        f"<< /Type /Annot /Subtype /{subtype} /Rect [72 600 372 620] /Contents () "
+        "/AP << /N 7 0 R >> /F 4 >>"
+    ).encode()
+    appearance = (
+        f"<< /Length {len(drawn)} /Type /XObject /Subtype /Form /BBox [0 0 300 20] "
+        "/Resources << /Font << /F1 5 0 R >> >> >>\nstream\n"
+        f"{drawn}\nendstream"
+    ).encode()
+    data = _raw_pdf(
+        "BT /F1 14 Tf 72 700 Td (Attached.) Tj ET", "/Annots [6 0 R]", (annot, appearance)
+    )
+    ex = run(data, "stamped.pdf")
+    assert numbers_found(ex.chunks) == {N1: Confidence.HIGH}
+    assert any(c.location.endswith("(annotations as drawn)") for c in ex.chunks)
+    assert "Attached." not in "".join(c.text for c in ex.chunks if "as drawn" in c.location)
+
+
+def test_bookmark_titles_are_read() -> None:
+    outline = (
+        b"<< /Type /Outlines /First 7 0 R /Last 7 0 R /Count 1 >>",
+        f"<< /Title (My Number: {N1}) /Parent 6 0 R /Dest [3 0 R /Fit] >>".encode(),
+    )
+    data = _raw_pdf(
+        "BT /F1 14 Tf 72 700 Td (Attached.) Tj ET", objects=outline, root="/Outlines 6 0 R"
+    )
+    ex = run(data, "marked.pdf")
+    assert numbers_found(ex.chunks) == {N1: Confidence.HIGH}
