@@ -53,6 +53,9 @@ _NOT_TEXT = re.compile(
 )
 """Parts of a package that hold no text anyone reads: formatting, settings, themes."""
 EMBED_DIRS = ("word/embeddings/", "ppt/embeddings/", "xl/embeddings/")
+_ALT_CHUNK = re.compile(r"^(?:word|ppt)/[^/]+\.(?:html?|mht|txt|rtf)$", re.IGNORECASE)
+"""Content Word imports into the document where it stands (``altChunk``: HTML, MHT,
+plain text or RTF kept as its own part): a file, read as one."""
 MEDIA_DIRS = ("word/media/", "ppt/media/", "xl/media/")
 """Pictures pasted into a document (a scanned form in a Word file, a screenshot on
 a slide): returned as members so that they are OCR'd.  Only raster images; EMF/WMF
@@ -170,6 +173,12 @@ def part_chunks(xml: bytes, location: str, kind: str, budget: Budget) -> list[Te
         extra = lines_only_in(shown, text)
         if extra:
             chunks.append(TextChunk(text=extra, location=f"{location} (as shown)"))
+    if b"Fallback" in xml:
+        # What an application that does not know the preferred content shows instead.
+        other = xmltext.joined(xmltext.collect(root, dialect, budget, fallback=True).text)
+        extra = lines_only_in(other, text)
+        if extra:
+            chunks.append(TextChunk(text=extra, location=f"{location} (fallback)"))
     for i, rows in enumerate(got.tables, 1):
         # Word forms give each digit of a My Number its own box, like Excel templates.
         chunks.extend(
@@ -189,7 +198,9 @@ def embedded_members(zf: zipfile.ZipFile, budget: Budget) -> list[Member]:
     members: list[Member] = []
     for info in zf.infolist():
         media = info.filename.startswith(MEDIA_DIRS)
-        if info.is_dir() or not (media or info.filename.startswith(EMBED_DIRS)):
+        if info.is_dir() or not (
+            media or info.filename.startswith(EMBED_DIRS) or _ALT_CHUNK.match(info.filename)
+        ):
             continue
         budget.check_time()
         check_member_count(budget, len(members))

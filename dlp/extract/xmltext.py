@@ -157,11 +157,18 @@ def has_unseen_runs(xml: bytes) -> bool:
     return b"vanish" in xml or b'sz w:val="1"' in xml or b'sz w:val="2"' in xml
 
 
+_FALLBACK = _ns(_MC, "Fallback")
+_CHOICE = _ns(_MC, "Choice")
+
+
 class _Walker:
-    def __init__(self, dialect: Dialect, budget: Budget, shown: bool = False) -> None:
+    def __init__(
+        self, dialect: Dialect, budget: Budget, shown: bool = False, fallback: bool = False
+    ) -> None:
         self.d = dialect
         self.budget = budget
         self.shown = shown
+        self.fallback = fallback
         self.out = Collected()
         self.count = 0
         # ODF text sits in .text/.tail of any element inside a paragraph; OOXML only in <t>.
@@ -175,7 +182,9 @@ class _Walker:
         if not isinstance(tag, str):  # comments, processing instructions
             return
         d = self.d
-        if tag in d.skip:
+        if self.fallback and tag in _CHOICE:
+            return
+        if tag in d.skip and not (self.fallback and tag in _FALLBACK):
             return
         if self.shown and tag in _RUN and _unseen_run(el):
             return
@@ -235,11 +244,18 @@ def _nearest(el: etree._Element, tags: frozenset[str]) -> etree._Element | None:
 
 
 def collect(
-    root: etree._Element, dialect: Dialect, budget: Budget, *, shown: bool = False
+    root: etree._Element,
+    dialect: Dialect,
+    budget: Budget,
+    *,
+    shown: bool = False,
+    fallback: bool = False,
 ) -> Collected:
     """The text and tables of ``root``; ``shown``: without the runs a reader does
-    not see (``_unseen_run``)."""
-    w = _Walker(dialect, budget, shown)
+    not see (``_unseen_run``); ``fallback``: each ``mc:AlternateContent`` read as its
+    ``mc:Fallback``, as an application shows it that does not know the ``mc:Choice``
+    (the Fallback is skipped otherwise: Word writes a text box's text in both)."""
+    w = _Walker(dialect, budget, shown, fallback)
     w.walk(root, w.out.text)
     return w.out
 

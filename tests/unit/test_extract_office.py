@@ -291,6 +291,32 @@ def test_docx_parts_found_whatever_they_are_called() -> None:
     assert not any("styles" in c.location or "settings" in c.location for c in ex.chunks)
 
 
+def test_docx_fallback_content_and_imported_chunks_are_read() -> None:
+    """What Word shows when it does not know the preferred content (mc:Fallback), and
+    an HTML or text part it imports where it stands (altChunk): both seen by someone."""
+    box = (
+        '<w:p><w:r><mc:AlternateContent xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006">'
+        '<mc:Choice Requires="w99"><w:t>新しい枠</w:t></mc:Choice><mc:Fallback><w:t>'
+        f"マイナンバー：{N1}</w:t></mc:Fallback></mc:AlternateContent></w:r></w:p>"
+    )
+
+    def edit(xml: bytes) -> bytes:
+        return xml.replace(b"<w:body>", b"<w:body>" + box.encode())
+
+    data = _patch_part(_docx(), "word/document.xml", edit)
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        for n in src.namelist():
+            z.writestr(n, src.read(n))
+        z.writestr("word/afchunk.htm", f"<html><body>個人番号 {N2}</body></html>")
+    ex = run(out.getvalue(), "fallback.docx")
+    assert numbers_found(ex.chunks)[N1] is Confidence.HIGH
+    (fallback,) = [c for c in ex.chunks if c.location.endswith("(fallback)")]
+    assert N1 in fallback.text and "新しい枠" not in fallback.text
+    assert [m.name for m in ex.members] == ["afchunk.htm"]
+
+
 def test_docx_embedded_workbook_is_a_member() -> None:
     xlsx = _roster_xlsx()
     src = zipfile.ZipFile(io.BytesIO(_docx()))
