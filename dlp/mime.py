@@ -33,7 +33,11 @@ import re
 import urllib.parse
 from dataclasses import dataclass, field
 from email import _encoded_words  # type: ignore[attr-defined]  # get_payload's own decoder
-from email.errors import InvalidBase64PaddingDefect, MessageDefect
+from email.errors import (
+    InvalidBase64PaddingDefect,
+    MessageDefect,
+    MissingHeaderBodySeparatorDefect,
+)
 from email.message import Message
 
 import pybase64
@@ -336,6 +340,14 @@ def _walk(part: Message, w: _Walk, depth: int, path: str) -> None:
     for d in getattr(part, "defects", ()):
         if depth > 0:
             w.defects.append(f"part {path}: {type(d).__name__}")
+        if isinstance(d, MissingHeaderBodySeparatorDefect):
+            # ``Content-Type : multipart/mixed`` (RFC 5322 4.5's obsolete space) or a
+            # stray line ends the header block here; a lenient client reads on, and
+            # sees the structure (and the attachments) the lines after it describe.
+            w.unread.append(
+                f"part {path}: a line in the headers is not a header field; the headers "
+                "after it are read as text here, a mail client may read them as headers"
+            )
     readings = _readings(part)
     if readings and w.rereads < _MAX_REREADS:
         # Two Content-Type (or transfer encoding, disposition) headers or two
@@ -670,8 +682,20 @@ def _not_base64(payload: str) -> bool:
 
 
 def _cte(part: Message) -> str:
-    """``str(part.get("content-transfer-encoding", "") or "")``, without the header registry."""
-    return transfer_encoding(part) or ""
+    """The transfer encoding as a mail client reads the field, lowercase: unfolded, its
+    comments (RFC 2045 allows them) and anything after the one token dropped, so that
+    ``base64 ``, ``base64 (x)``, ``(x)base64``, ``"base64"`` and a folded ``base64`` are
+    base64, as every client decodes them (the email package compares the raw value
+    and would leave such a part encoded: unread, yet "scanned")."""
+    value = transfer_encoding(part) or ""
+    if _SIMPLE_TOKEN.fullmatch(value):
+        return value.lower()
+    token = _SIMPLE_TOKEN.search(_CTE_COMMENT.sub(" ", value))  # quotes, NUL, ";" dropped
+    return token.group().lower() if token else ""
+
+
+_SIMPLE_TOKEN = re.compile(r"[A-Za-z0-9-]+")
+_CTE_COMMENT = re.compile(r"\([^()]*\)")
 
 
 def _payload(part: Message, w: _Walk, path: str) -> tuple[bytes, bytes]:

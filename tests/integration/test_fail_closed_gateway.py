@@ -81,8 +81,10 @@ def test_trick_is_held_and_recorded_not_delivered(
     assert [e.action for e in entries if e.event == "message"] == ["hold"]
     # the filter keeps no My Numbers: not one in what the log stored, in any form
     stored = repr([e.to_json() for e in entries])
+    # Digests and timestamps hold random digits: a last four may turn up there by chance.
+    words = re.sub(r"[0-9a-f]{64}|\d{4}-\d\d-\d\dT[\d:.]+", "", stored)
     for n in NUMBERS:
-        assert n not in stored and "\\t".join(n) not in stored and n[-4:] not in stored
+        assert n not in stored and "\\t".join(n) not in stored and n[-4:] not in words
 
 
 def test_incomplete_mail_inside_is_delivered_but_recorded(gw: InProcessGateway, sink: Sink) -> None:

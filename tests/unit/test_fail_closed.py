@@ -215,3 +215,46 @@ def test_a_few_parameters_are_read_whole() -> None:
     raw = _many_parameters("text/plain; charset=utf-8", 20, "個人番号 123456789018\r\n")
     report = scan_message(raw, ScanSettings())
     assert not report.unread and report.summaries["mynumber"].high == 1
+
+
+def _csv_mail(content_type: str = "Content-Type:", stray: str = "", cte: str = "base64") -> bytes:
+    import base64
+
+    csv = base64.b64encode(ROSTER).decode()
+    return (
+        "From: a@example.lg.jp\r\nTo: x@gmail.com\r\nSubject: t\r\nMIME-Version: 1.0\r\n"
+        f'{stray}{content_type} multipart/mixed; boundary="BB"\r\n\r\n--BB\r\n'
+        "Content-Type: text/plain; charset=utf-8\r\n\r\nsee attached\r\n--BB\r\n"
+        'Content-Type: text/csv; name="a.csv"\r\nContent-Disposition: attachment; filename="a.csv"\r\n'
+        f"Content-Transfer-Encoding: {cte}\r\n\r\n{csv}\r\n--BB--\r\n"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    "cte",
+    ["base64 ", "base64 (a comment)", "(x)base64", "\r\n base64", '"base64"', "base64;", "BASE64"],
+)
+def test_a_transfer_encoding_every_client_decodes_is_decoded(cte: str) -> None:
+    """A trailing space, a comment (RFC 2045 allows them), a fold: the attachment is
+    base64 to every client, and was left encoded here - unread, yet "scanned" (a
+    review of 3 Dec 2026 sent My Numbers to gmail.com so)."""
+    r = scan_message(_csv_mail(cte=cte), SCAN)
+    assert r.mynumber.high == 3 and not r.unread
+
+
+@pytest.mark.parametrize(
+    ("content_type", "stray"),
+    [
+        ("Content-Type :", ""),
+        ("Content-Type:", "X-Mailer-Info\r\n"),
+        ("Content-Type:", ">From a\r\n"),
+    ],
+)
+def test_headers_ended_by_a_line_that_is_no_field_are_incomplete(
+    content_type: str, stray: str
+) -> None:
+    """The parser ends the headers at ``Content-Type :`` or a stray line and reads the
+    rest as text; a lenient client reads on and shows the attachment.  Not read as the
+    recipient may see it: incomplete, so policy holds it for outside."""
+    r = scan_message(_csv_mail(content_type, stray), SCAN)
+    assert any("not a header field" in u for u in r.unread)
