@@ -131,6 +131,10 @@ class SessionState:
     xforward: dict[str, str] = field(default_factory=dict)
     helo: str = ""
     txn: Transaction | None = None
+    committed: bool = False
+    """The message is being relayed, held or refused and recorded: a client that goes
+    away now no longer stops it (the next hop may already have it), so that its log
+    line and its send-log outcome are written as for any message."""
 
 
 class AuditLog:
@@ -547,6 +551,23 @@ class Gateway:
             verdict = self._sender_loop_or_hold(txn, verdict)
         for f in report.findings:
             metrics.FINDINGS.labels(f.detector).inc()
+        st.committed = True
+        try:
+            return await self._act(st, txn, content, report, verdict, copy_hold, scan_s)
+        finally:
+            st.committed = False
+
+    async def _act(
+        self,
+        st: SessionState,
+        txn: Transaction,
+        content: bytes,
+        report: ScanReport,
+        verdict: Verdict,
+        copy_hold: Verdict | None,
+        scan_s: float,
+    ) -> str:
+        """Relay, hold or refuse the scanned message as ``verdict`` says; its log line."""
         relay_s = 0.0
         next_hop = ""
         try:

@@ -21,7 +21,10 @@ client could tell, so that MTAs see the same server:
 * an exception anywhere is ``451 4.3.0`` (a permanent 500 would make Postfix
   bounce the mail instead of retrying it);
 * a client that goes away ends the session at once: its task is cancelled wherever
-  it is, so a message whose client left before the answer is never relayed.
+  it is, so a message whose client left while it was read or scanned is never
+  relayed; once it is being relayed, held or refused (``SessionState.committed``)
+  it is finished instead, its log line and send-log outcome written (the MTA, with
+  no answer, sends it again: the duplicate window every relay has).
 """
 
 from __future__ import annotations
@@ -193,6 +196,10 @@ class GatewaySMTP(asyncio.Protocol):
         # started sees ``_closing`` and finishes by itself, running no command (as a
         # started one would not: the client is gone).
         self._closing = True
+        if self.state is not None and self.state.committed:
+            # Relaying or holding it already: finish, so that the log line and the
+            # send-log outcome are written; the session ends after this command.
+            return
         if self._task is not None and self._started and not self._ended:
             self._task.cancel()
 

@@ -127,6 +127,7 @@ class Sink:
         self.tls_context = tls_context
         self.implicit_tls = implicit_tls
         self.messages: list[Received] = []
+        self.data_started = 0
         self.behaviour = SinkBehaviour()
         self.dsn = dsn
         self.server: asyncio.base_events.Server | None = None
@@ -229,6 +230,7 @@ class _SinkHandler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         b = self.sink.behaviour
+        self.sink.data_started += 1  # the message is here; its answer may be delayed
         if b.data_delay:
             await asyncio.sleep(b.data_delay)
         if b.data_reply:

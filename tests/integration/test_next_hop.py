@@ -327,3 +327,52 @@ def test_next_hop_answering_otherwise_on_the_new_connection_is_a_tempfail(
         assert code == 451 and b"answered differently" in text
     hop.wait_for(1, timeout=0.5)
     assert hop.messages == []
+
+
+def test_a_client_gone_while_the_next_hop_answers_leaves_a_complete_record(
+    hop_gw: InProcessGateway, hop: Sink, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The message is with the next hop when the client goes: the gateway finishes it -
+    its log line and its send-log outcome are written, the next hop has it once (the MTA,
+    with no answer, retries it: the documented duplicate window).  Before, the session
+    was cancelled mid-relay and the entry stayed "pending" with no log line (a review of
+    3 Dec 2026)."""
+    from gwtools import sendlog_entries
+
+    hop.behaviour.data_delay = 0.5
+    raw = (
+        f"From: {SENDER}\r\nTo: {EXTERNAL}\r\nSubject: gone\r\nMessage-ID: <gone@example.lg.jp>\r\n"
+        'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
+        "Content-Type: text/plain\r\n\r\nsee attached\r\n--b\r\nContent-Type: text/plain; "
+        'name="a.txt"\r\nContent-Disposition: attachment; filename="a.txt"\r\n\r\nhello\r\n--b--\r\n'
+    ).encode()
+    a = RawClient(hop_gw.port)
+    a.cmd("EHLO mta.example.lg.jp")
+    assert a.cmd(f"MAIL FROM:<{SENDER}>")[0] == 250
+    assert a.cmd(f"RCPT TO:<{EXTERNAL}>")[0] == 250
+    assert a.cmd("DATA")[0] == 354
+    started = hop.data_started
+    a.send(raw + b".\r\n")
+    deadline = time.monotonic() + 10
+    while hop.data_started == started and time.monotonic() < deadline:
+        time.sleep(0.01)  # until the message is with the next hop, its answer 0.5 s away
+    with caplog.at_level("INFO", logger="dlp.smtp"):
+        a.leave()
+        assert len(hop.wait_for(1)) == 1
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not any(
+            getattr(r, "dlp", {}).get("event") == "message" for r in caplog.records
+        ):
+            time.sleep(0.05)
+    assert [
+        r.dlp["action"] for r in caplog.records if getattr(r, "dlp", {}).get("event") == "message"
+    ] == ["deliver"]
+    deadline = time.monotonic() + 5
+    while True:
+        entries = [e.record for e in sendlog_entries(hop_gw.settings)]
+        key = next(e.audit_key for e in entries if e.event == "message" and e.subject == "gone")
+        outcome = [e for e in entries if e.audit_key == key and e.event == "outcome"]
+        if outcome or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert [o.next_hop_reply[:3] for o in outcome] == ["250"]
