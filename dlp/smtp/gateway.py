@@ -395,7 +395,10 @@ class Gateway:
             with contextlib.suppress(Exception):
                 self.classifier.maybe_reload(background=True)
         ident = st.xforward.get("IDENT", "")
-        audit_key = ident if ident and ident != "[UNAVAILABLE]" else _own_key()
+        # An IDENT scrub would mask (a client's twelve digits passing the check digit)
+        # would be echoed in our reply and stored as the key: ours instead.
+        usable = ident and ident != "[UNAVAILABLE]" and scrub(ident) == ident
+        audit_key = ident if usable else _own_key()
         st.txn = Transaction(audit_key, sender, params, tuple(options))
         reply = await st.next_hop.begin(sender, params, self._xforward_for(st, audit_key))
         if not reply.ok:

@@ -153,6 +153,20 @@ def test_dsn_parameters_accepted_and_passed_on(gw: InProcessGateway, sink: Sink)
     assert f"ORCPT=rfc822;{EXTERNAL}" in got[0].rcpt_options
 
 
+def test_an_ident_that_reads_as_a_my_number_is_not_the_audit_key(
+    gw: InProcessGateway, sink: Sink
+) -> None:
+    """The key is echoed in our reply and stored in every record: twelve digits passing
+    the check digit would be a number the filter keeps (a review of 3 Dec 2026)."""
+    with client(gw.port) as c:
+        assert c.docmd("XFORWARD IDENT=621498320257")[0] == 250
+        assert c.docmd("MAIL", f"FROM:<{SENDER}>")[0] == 250
+        assert c.docmd("RCPT", f"TO:<{EXTERNAL}>")[0] == 250
+        code, reply = c.data(plain("ident", "本文"))
+    assert code == 250 and b"621498320257" not in reply and b"dlp-" in reply
+    assert sink.wait_for(1)[0].xforward["IDENT"].startswith("dlp-")
+
+
 def test_xforward_ident_is_the_audit_key(gw: InProcessGateway, sink: Sink) -> None:
     with client(gw.port) as c:
         assert c.docmd("XFORWARD NAME=mta.example.lg.jp ADDR=192.0.2.7 IDENT=4FZK81Wc9z")[0] == 250
