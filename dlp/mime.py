@@ -594,6 +594,35 @@ def _body_chunk(w: _Walk, ctype: str, text: str) -> None:
     w.body_seen[ctype] = n
     loc = f"{w.prefix}body:{ctype}" + (f"#{n}" if n > 1 else "")
     w.chunks.append(TextChunk(text, loc))
+    if ctype == "text/plain" and "begin " in text:
+        _uuencoded_files(text, w)
+
+
+_UU_BEGIN = re.compile(r"(?m)^begin [0-7]{3,4} ([^\r\n]+)\r?\n")
+_UU_END = re.compile(r"(?m)^end[ \t\r]*$")
+
+
+def _uuencoded_files(text: str, w: _Walk) -> None:
+    """A file uuencoded into a plain-text body (``begin 644 meibo.csv`` … ``end``), as
+    old mailers send them and mail clients show them: as an attachment."""
+    for m in _UU_BEGIN.finditer(text):
+        end = _UU_END.search(text, m.end())
+        if end is None:
+            continue
+        data = bytearray()
+        try:
+            for line in text[m.end() : end.start()].splitlines():
+                if line.strip():
+                    data += binascii.a2b_uu(line)
+        except (binascii.Error, ValueError):
+            continue  # not uuencode after all: the text is read as it is
+        name = m.group(1).strip()
+        w.attachments.append(
+            MimeAttachment(
+                name, "application/octet-stream", bytes(data), None,
+                f"{w.prefix}attachment:{name}", named=True,
+            )
+        )  # fmt: skip
 
 
 def _ascii_as_sent(part: Message, charset: str | None, w: _Walk, path: str) -> str | None:

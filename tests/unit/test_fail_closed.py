@@ -258,3 +258,29 @@ def test_headers_ended_by_a_line_that_is_no_field_are_incomplete(
     recipient may see it: incomplete, so policy holds it for outside."""
     r = scan_message(_csv_mail(content_type, stray), SCAN)
     assert any("not a header field" in u for u in r.unread)
+
+
+def test_a_file_uuencoded_into_a_text_body_is_an_attachment() -> None:
+    """Old mailers uuencode files into the body, and mail clients show them as
+    attachments (Thunderbird does): read as one (a review of 3 Dec 2026)."""
+    import binascii
+
+    lines = "".join(
+        binascii.b2a_uu(ROSTER[i : i + 45]).decode().rstrip("\n") + "\r\n"
+        for i in range(0, len(ROSTER), 45)
+    )
+    raw = (
+        "From: a@example.lg.jp\r\nTo: x@gmail.com\r\nSubject: t\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\n送ります。\r\n\r\n"
+        f"begin 644 meibo.csv\r\n{lines}`\r\nend\r\n"
+    ).encode()
+    r = scan_message(raw, SCAN)
+    assert r.mynumber.high == 3
+    assert [(a.filename, a.status) for a in r.attachments] == [
+        ("meibo.csv", AttachmentStatus.SCANNED)
+    ]
+    text = "begin 644 is how the line starts\r\nnot uuencode\r\nend\r\n"
+    plain = scan_message(
+        f"From: a@example.lg.jp\r\nSubject: t\r\n\r\n{text}".encode(), SCAN
+    )  # prose that looks like it: no attachment, no error
+    assert plain.attachments == () and plain.error == ""
