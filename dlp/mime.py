@@ -165,7 +165,7 @@ def _parse_bytes(raw: bytes, w: _Walk) -> Message | None:
     policy parses structured headers and gives up on some (a Content-Type
     comment nested a few thousand deep raises RecursionError); ``compat32``
     keeps headers as strings, and our own header reading does the rest."""
-    raw = _tame_parameters(raw, w)
+    raw = _tame_parameters(_obsolete_colons(raw), w)
     try:
         fast = fast_tree(raw) if len(raw) >= MIN_FAST_BYTES else None
         return fast or email.message_from_bytes(raw, policy=email.policy.default)
@@ -175,6 +175,19 @@ def _parse_bytes(raw: bytes, w: _Walk) -> Message | None:
         return email.message_from_bytes(raw, policy=email.policy.compat32)
     except Exception:
         return None
+
+
+_OBSOLETE_COLON = re.compile(rb"(?m)^([!-9;-~]+)[ \t]+:")
+
+
+def _obsolete_colons(raw: bytes) -> bytes:
+    """``Content-Type : text/csv`` read as ``Content-Type: text/csv``: RFC 5322 4.5.1's
+    obsolete white space before a field's colon, which mail clients accept and the
+    email package ends the header block at.  Only this copy, read by the scanner, is
+    changed; a body line of that shape (``Note : …``) reads the same either way."""
+    if b" :" not in raw and b"\t:" not in raw:
+        return raw
+    return _OBSOLETE_COLON.sub(rb"\1:", raw)
 
 
 MAX_PARAMETERS = 100
@@ -341,9 +354,9 @@ def _walk(part: Message, w: _Walk, depth: int, path: str) -> None:
         if depth > 0:
             w.defects.append(f"part {path}: {type(d).__name__}")
         if isinstance(d, MissingHeaderBodySeparatorDefect):
-            # ``Content-Type : multipart/mixed`` (RFC 5322 4.5's obsolete space) or a
-            # stray line ends the header block here; a lenient client reads on, and
-            # sees the structure (and the attachments) the lines after it describe.
+            # A stray line ends the header block here (the obsolete space before a
+            # colon is read away first: _obsolete_colons); a lenient client may read
+            # on, and see the structure (the attachments) the lines after it describe.
             w.unread.append(
                 f"part {path}: a line in the headers is not a header field; the headers "
                 "after it are read as text here, a mail client may read them as headers"
