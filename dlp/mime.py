@@ -165,10 +165,17 @@ def _parse_bytes(raw: bytes, w: _Walk) -> Message | None:
     policy parses structured headers and gives up on some (a Content-Type
     comment nested a few thousand deep raises RecursionError); ``compat32``
     keeps headers as strings, and our own header reading does the rest."""
-    raw = _tame_parameters(_obsolete_colons(raw), w)
+    raw = _tame_parameters(raw, w)
     try:
         fast = fast_tree(raw) if len(raw) >= MIN_FAST_BYTES else None
-        return fast or email.message_from_bytes(raw, policy=email.policy.default)
+        msg = fast or email.message_from_bytes(raw, policy=email.policy.default)
+        if _headers_cut_short(msg):
+            # Read again with the obsolete space before a colon read away; only mail
+            # whose header block the parser ended early pays for the second parse.
+            again = email.message_from_bytes(_obsolete_colons(raw), policy=email.policy.default)
+            if not _headers_cut_short(again):
+                return again
+        return msg
     except Exception as exc:  # includes RecursionError
         w.defects.append(f"message parser gave up ({type(exc).__name__}); parsed again leniently")
     try:
@@ -180,13 +187,20 @@ def _parse_bytes(raw: bytes, w: _Walk) -> Message | None:
 _OBSOLETE_COLON = re.compile(rb"(?m)^([!-9;-~]+)[ \t]+:")
 
 
+def _headers_cut_short(msg: Message) -> bool:
+    """A header block of the tree ended at a line that is no field."""
+    return any(
+        isinstance(d, MissingHeaderBodySeparatorDefect)
+        for part in msg.walk()
+        for d in getattr(part, "defects", ())
+    )
+
+
 def _obsolete_colons(raw: bytes) -> bytes:
     """``Content-Type : text/csv`` read as ``Content-Type: text/csv``: RFC 5322 4.5.1's
     obsolete white space before a field's colon, which mail clients accept and the
     email package ends the header block at.  Only this copy, read by the scanner, is
     changed; a body line of that shape (``Note : …``) reads the same either way."""
-    if b" :" not in raw and b"\t:" not in raw:
-        return raw
     return _OBSOLETE_COLON.sub(rb"\1:", raw)
 
 

@@ -484,9 +484,10 @@ class MyNumberDetector:
         label_kw = chunk.field_label is not None and self.has_keyword(chunk.field_label)
         # The shapes only a keyword makes a number (kanji numerals, 3-3-3-3) count only
         # where one is: without it they would be ``low`` at most.
-        if not text.isascii():
+        keyword = label_kw or self.has_keyword(text)  # one pass, often stopped early
+        if (keyword or context_hint) and not text.isascii():
             read = digit_reading(text)
-            if read is not text and (label_kw or context_hint or self.has_keyword(text)):
+            if read is not text:
                 return self._find_in_reading(chunk, read, context_hint)
         # One pass (compiled) finds the shapes and applies the check digit; nine in
         # ten shapes on digit-rich text fail it and never reach Python.
@@ -496,7 +497,7 @@ class MyNumberDetector:
         cands = survivors
         if label_kw:
             cands.extend(_eleven_digit_cells(text))
-        if label_kw or self.has_keyword(text):
+        if keyword:
             cands.extend(self._other_groupings(text, cands, label_kw))
         if not cands:
             return []
@@ -646,8 +647,8 @@ class MyNumberDetector:
         keyword on its line, or under a header keyword (``_score_py``), since a keyword
         somewhere in a long text says nothing about how a row of three- or six-digit
         codes falls."""
-        taken = sorted((s, e) for s, e, *_ in found)
-        starts = [s for s, _ in taken]
+        taken = sorted(c[:2] for c in found)
+        starts = [t[0] for t in taken]
         ends = []
         if not label_kw:
             for _, e, _ in self.keyword_re.spans(text):
@@ -842,23 +843,30 @@ def _other_groups(text: str, label_kw: bool, keyword_ends: list[int]) -> list[tu
         for end in keyword_ends:
             reach = min(len(text), end + _OTHER_GROUPS_REACH)
             m = _BEHIND.search(text, end, reach)
-            if m is None or (found and m.start() < found[-1][1]):
-                continue
+            if m is None or m.start() - end > _ADJACENT or (found and m.start() < found[-1][1]):
+                continue  # none, or too far behind the keyword to count (_score_py)
             s, e = m.span()
             spaced = _BEHIND_SPACED.match(text, s, reach)
             if spaced is not None and spaced.end() > e:
                 e = spaced.end()
-            if _ROW_EDGE.match(text, e) or re.search(
-                rf"\d{_GAP}{{1,3}}\Z", text[max(0, s - 4) : s]
-            ):
-                continue  # part of a longer row of digit groups
             found.append((s, e))
     out = []
     for s, e in found:
-        d = _ascii_digits("".join(c for c in text[s:e] if c.isdecimal()))
-        if len(d) == 12 and _valid12(d):
+        digits = _NOT_DIGIT.sub("", text[s:e])
+        if len(digits) != 12:
+            continue
+        if not label_kw and (
+            _ROW_EDGE.match(text, e) or _ROW_BEFORE.search(text, max(0, s - 4), s)
+        ):
+            continue  # part of a longer row of digit groups
+        d = _ascii_digits(digits)
+        if _valid12(d):
             out.append((s, e, d))
     return out
+
+
+_NOT_DIGIT = re.compile(r"\D")
+_ROW_BEFORE = re.compile(rf"\d{_GAP}{{1,3}}\Z")
 
 
 def _eleven_digit_cells(text: str) -> list[tuple[int, int, str, int, int]]:
