@@ -643,10 +643,11 @@ class MyNumberDetector:
     def _other_groupings(
         self, text: str, found: list[tuple[int, int, str, int, int]], label_kw: bool
     ) -> list[tuple[int, int, str, int, int]]:
-        """3-3-3-3 and 6-6 candidates, as loose groups: they count only right behind a
-        keyword on its line, or under a header keyword (``_score_py``), since a keyword
-        somewhere in a long text says nothing about how a row of three- or six-digit
-        codes falls."""
+        """The shapes the candidate scan does not take (``_other_groups``: digit groups
+        joined by anything but a letter, 3-3-3-3, 6-6), as loose groups: they count only
+        right behind a keyword on its line, or under a header keyword (``_score_py``),
+        since a keyword somewhere in a long text says nothing about how a row of codes
+        falls.  Keywords with a candidate right behind them already are passed over."""
         taken = sorted(c[:2] for c in found)
         starts = [t[0] for t in taken]
         ends = []
