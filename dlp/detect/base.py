@@ -629,6 +629,25 @@ COMMON_NEGATIVE_LABELS: tuple[str, ...] = (
     "JAN",
     "法人番号",
     "登録番号",
+    # The numbers of schools, hospitals and offices (a careless-sender review of 3 Dec
+    # 2026: "普通科2年 学籍番号 2312045" was tagged as a bank account).
+    "学籍番号",
+    "受験番号",
+    "出席番号",
+    "生徒番号",
+    "社員番号",
+    "職員番号",
+    "会員番号",
+    "患者番号",
+    "患者ID",
+    "診察券番号",
+    "カルテ番号",
+    "整理番号",
+    "申込番号",
+    "水栓番号",
+    "お客さま番号",
+    "お届け番号",
+    "送り状",
     *english("isbn", "serial", "order", "invoice", "tracking"),
 )
 """Labels of other numbers: seen just before a value, they argue against it."""

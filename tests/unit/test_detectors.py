@@ -496,3 +496,15 @@ def test_a_mailing_list_is_a_roster_of_names_and_mail_addresses() -> None:
     r = scan_file(data.encode(), "list.csv", ScanSettings(), "t")
     (f,) = [f for f in r.findings if f.detector == "roster"]
     assert f.masked == "30 persons" and "email" in f.reason and "address" not in f.reason
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "普通科2年 学籍番号 2312045 の山田さん",  # a school's student number, not an account
+        "口座振替のお知らせ 水栓番号 1234567",  # a water bill's tap number
+    ],
+)
+def test_other_numbers_labels_lower_an_account(text: str) -> None:
+    """A careless-sender review of 3 Dec 2026: tagged as bank accounts to outside."""
+    assert "high" not in _levels(bank_account.build(), text)  # not tagged to outside
