@@ -527,7 +527,7 @@ def _leaf(part: Message, ctype: str, w: _Walk, path: str) -> None:
         # Hand over the already parsed message so it is not parsed twice
         # (unless it had to be transfer-decoded first).
         payload = part.get_payload()
-        cte = _cte(part).strip().lower()
+        cte = _cte(part)
         inner = None
         if cte not in ("base64", "quoted-printable") and isinstance(payload, list) and payload:
             inner = payload[0] if isinstance(payload[0], Message) else None
@@ -664,8 +664,8 @@ def _ascii_as_sent(part: Message, charset: str | None, w: _Walk, path: str) -> s
     raw = getattr(part, "_payload", None)
     if not isinstance(raw, str) or not raw.isascii() or part.is_multipart():
         return None
-    cte = _cte(part).lower()
-    if cte.strip() == "base64" or cte == "quoted-printable" or cte in _UUENCODE:
+    cte = _cte(part)
+    if cte in ("base64", "quoted-printable") or cte in _UUENCODE:
         return None
     label = (charset or "").strip().strip('"').lower()
     if (label and label not in _PERMISSIVE) or "\x1b" in raw:
@@ -756,7 +756,7 @@ _CTE_COMMENT = re.compile(r"\([^()]*\)")
 
 def _payload(part: Message, w: _Walk, path: str) -> tuple[bytes, bytes]:
     """The part's bytes, and a second reading where it has one (else b"")."""
-    cte = _cte(part).strip().lower()
+    cte = _cte(part)
     # The stored payload (8-bit bytes kept as surrogate escapes); get_payload()
     # would already have decoded it with the declared charset.
     raw = getattr(part, "_payload", None)
@@ -793,8 +793,6 @@ def _decode_base64(part: Message, raw: object) -> bytes | None:
     the same result from a faster decoder where valid base64 makes them agree)."""
     if not isinstance(raw, str) or part.is_multipart():
         return _as_payload_bytes(part.get_payload(decode=True))
-    if _cte(part).lower() != "base64":
-        return _as_payload_bytes(part.get_payload(decode=True))
     joined = raw.encode("ascii", "surrogateescape").translate(None, b"\r\n")
     value, defects = _decode_b(joined)
     for defect in defects:
@@ -808,10 +806,10 @@ _UUENCODE = frozenset({"x-uuencode", "uuencode", "uue", "x-uue"})
 def _decode_other(part: Message, raw: object) -> bytes | None:
     """``part.get_payload(decode=True)`` for a part that is not base64, with its
     steps for a stored string: the bytes it stands for, quoted-printable decoded
-    when the field says so (compared unstripped, as it does).  Minus its second
+    when the field says so (``_cte``: read as a mail client reads it).  Minus its second
     look-up of the field and its UTF-8 encoding of the whole payload to test for
     surrogates; uuencode and anything unusual are left to it."""
-    cte = _cte(part).lower()
+    cte = _cte(part)
     if isinstance(raw, str) and cte not in _UUENCODE and not part.is_multipart():
         try:
             data = raw.encode("ascii", "surrogateescape")
@@ -846,7 +844,7 @@ def _as_payload_bytes(data: object) -> bytes | None:
 
 
 def _message_bytes(part: Message, w: _Walk, path: str) -> bytes:
-    cte = _cte(part).strip().lower()
+    cte = _cte(part)
     payload = part.get_payload()
     if cte in ("base64", "quoted-printable"):
         # Not allowed for message/rfc822 (RFC 2046 §5.2.1) but written anyway.

@@ -264,7 +264,7 @@ tests/unit/test_scanner_shortcuts.py checks the claim for each one listed."""
 
 def _no_numerals(text: str) -> bool:
     """No run of kanji numerals or circled digits either (``mynumber.digit_reading``)."""
-    return text.isascii() or digit_reading(text) is text
+    return digit_reading(text) is text
 
 
 _ANY_DIGIT = Words([chr(c) for lo, hi in DIGITS for c in range(lo, hi + 1)], guard=False)

@@ -806,15 +806,15 @@ _GROUP_SEP = (
     )
     + "]"
 )
-_GROUPS = rf"(?:\d{{3}}({_GROUP_SEP})\d{{3}}\1\d{{3}}\1\d{{3}}|\d{{6}}{_GROUP_SEP}\d{{6}})"
-_OTHER_GROUPS = re.compile(rf"(?<!\d)(?<!\d{_GROUP_SEP}){_GROUPS}(?!{_GROUP_SEP}?\d)")
-"""Twelve digits grouped 3-3-3-3 (one separator, the same each time: the comma is
-Excel's thousands separator) or 6-6: not the card's layout, but how some people copy
-the number down.  Searched only where such a
-number could count (``_other_groupings``): a search through a whole digit-rich text
-costs 70 ns a character."""
+_GROUPS = (
+    rf"(?P<number>\d{{3}}(?P<sep>{_GROUP_SEP})\d{{3}}(?P=sep)\d{{3}}(?P=sep)\d{{3}}"
+    rf"|\d{{6}}{_GROUP_SEP}\d{{6}})"
+)
 _OTHER_GROUPS_CELL = re.compile(rf"(?m)^[ \t]*{_GROUPS}[ \t]*$")
-"""The same, as a whole cell of a column (one cell a line)."""
+"""Twelve digits grouped 3-3-3-3 (one separator, the same each time: the comma is
+Excel's thousands separator) or 6-6, as a whole cell of a column (one cell a line):
+not the card's layout, but how some people copy the number down.  Right behind a
+keyword, ``_BEHIND`` takes these shapes and more."""
 _GAP = r"(?:[^\w\r\n]|_)"
 _BEHIND = re.compile(rf"\d+(?:({_GAP}{{1,3}})\d+(?:\1\d+)*)?")
 """Digits in groups of any size joined by the same one to three characters that are no
@@ -835,10 +835,7 @@ def _other_groups(text: str, label_kw: bool, keyword_ends: list[int]) -> list[tu
     does not take: 3-3-3-3 or 6-6 in the cells of a column under a keyword header, and
     digit groups joined by anything but a letter right after a keyword (``_BEHIND``)."""
     if label_kw:
-        found = [m.span(0) for m in _OTHER_GROUPS_CELL.finditer(text)]
-        found = [
-            (m.start(), m.end()) for m in (_OTHER_GROUPS.search(text, s, e) for s, e in found) if m
-        ]
+        found = [m.span("number") for m in _OTHER_GROUPS_CELL.finditer(text)]
     else:
         found = []
         for end in keyword_ends:
@@ -1068,8 +1065,7 @@ def _mask(text: str, runs_from: int) -> str:
 # punctuation mark (6214/9832/0257, 6214:9832:0257 - no date or clock time has that
 # shape), and numbers written in kanji numerals (六二一四九八三二〇二五七), spaced 4-4-4
 # or not, alone or mixed with digits (六二一四九八320257).  Masked when the check digit holds, as every number is.
-_KANJI_DIGITS = {c: str(i) for i, c in enumerate("〇一二三四五六七八九")} | {"零": "0"}
-_K = "[" + "".join(_KANJI_DIGITS) + "0-9\uff10-\uff19]"  # kanji, or mixed with digits
+_K = "[〇一二三四五六七八九零0-9\uff10-\uff19]"  # kanji numerals, or mixed with digits
 _D = "[0-9\uff10-\uff19]"
 _SPLIT_SHAPES = (
     re.compile(rf"(?<!{_D}){_D}{{4}}([^\w\s])({_D}{{4}})\1{_D}{{4}}(?!{_D})"),
@@ -1079,7 +1075,7 @@ _SPLIT_SHAPES = (
 
 def _mask_if_valid(m: re.Match[str]) -> str:
     found = m.group()
-    digits = "".join(_KANJI_DIGITS.get(c) or (str(int(c)) if c.isdecimal() else "") for c in found)
+    digits = _ascii_digits(_NOT_DIGIT.sub("", found.translate(_NUMERALS)))
     return SCRUB_MASK if len(digits) == 12 and _valid12(digits) else found
 
 

@@ -166,19 +166,18 @@ def part_chunks(xml: bytes, location: str, kind: str, budget: Budget) -> list[Te
     text = xmltext.joined(got.text)
     if text:
         chunks.append(TextChunk(text=text, location=location))
+    # Second readings, each adding only the lines that read differently: a digit in a
+    # hidden or one-point run (thirteen digits stored, twelve on the screen), and what
+    # an application that does not know the preferred content shows instead.
+    readings = []
     if dialect is xmltext.WORD and xmltext.has_unseen_runs(xml):
-        # A digit in a hidden or one-point run: thirteen digits stored, twelve on
-        # the screen.  The lines that read differently as shown are read too.
-        shown = xmltext.joined(xmltext.collect(root, dialect, budget, shown=True).text)
-        extra = lines_only_in(shown, text)
-        if extra:
-            chunks.append(TextChunk(text=extra, location=f"{location} (as shown)"))
+        readings.append(("as shown", xmltext.collect(root, dialect, budget, shown=True)))
     if b"Fallback" in xml:
-        # What an application that does not know the preferred content shows instead.
-        other = xmltext.joined(xmltext.collect(root, dialect, budget, fallback=True).text)
-        extra = lines_only_in(other, text)
+        readings.append(("fallback", xmltext.collect(root, dialect, budget, fallback=True)))
+    for suffix, other in readings:
+        extra = lines_only_in(xmltext.joined(other.text), text)
         if extra:
-            chunks.append(TextChunk(text=extra, location=f"{location} (fallback)"))
+            chunks.append(TextChunk(text=extra, location=f"{location} ({suffix})"))
     for i, rows in enumerate(got.tables, 1):
         # Word forms give each digit of a My Number its own box, like Excel templates.
         chunks.extend(

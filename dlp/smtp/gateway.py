@@ -554,77 +554,70 @@ class Gateway:
             verdict = self._sender_loop_or_hold(txn, verdict)
         for f in report.findings:
             metrics.FINDINGS.labels(f.detector).inc()
+        # From here the message is relayed, held or refused, and recorded: a client
+        # that goes now no longer stops it (SessionState.committed).
         st.committed = True
         try:
-            return await self._act(st, txn, content, report, verdict, copy_hold, scan_s)
+            relay_s = 0.0
+            next_hop = ""
+            try:
+                # Exhaustive (match + assert_never, checked by mypy): an action added to
+                # the model cannot fall through to some other action's handling.
+                match verdict.action:
+                    case Action.DELIVER | Action.TAG:
+                        t_relay = time.monotonic()
+                        if copy_hold is not None:
+                            answer, next_hop = await self._deliver_and_hold_copy(
+                                st, txn, content, report, verdict, copy_hold
+                            )
+                        else:
+                            answer, next_hop = await self._deliver(
+                                st, txn, content, report, verdict
+                            )
+                        relay_s = time.monotonic() - t_relay
+                        metrics.RELAY_SECONDS.observe(relay_s)
+                    case (
+                        Action.HOLD
+                        | Action.CONFIRM
+                        | Action.DELAY
+                        | Action.APPROVE
+                        | Action.REJECT
+                        | Action.TEMPFAIL
+                    ):
+                        await st.next_hop.reset()
+                        answer, next_hop = await self._not_delivered(
+                            st, txn, content, report, verdict
+                        )
+                    case _:
+                        assert_never(verdict.action)
+            except Exception:
+                log.exception("internal error handling %s", txn.audit_key)
+                await st.next_hop.close()
+                answer = TEMPFAIL_INTERNAL
+            # A deliver that ended in 4xx (next hop down, send log down) was a tempfail.
+            outcome = Action.TEMPFAIL.value if answer.startswith("4") else verdict.action.value
+            metrics.MESSAGES.labels(outcome).inc()
+            self._log_event(
+                "message",
+                txn.audit_key,
+                st,
+                action=verdict.action.value,
+                rule=verdict.rule,
+                reasons=list(verdict.reasons),
+                reply=answer,
+                next_hop=next_hop,
+                size=len(content),
+                recipients=len(txn.recipients),
+                attachments=len(report.attachments),
+                mynumber_distinct=report.mynumber.distinct,
+                scan_error=report.error,
+                scan_ms=round(scan_s * 1000, 2),
+                relay_ms=round(relay_s * 1000, 2),
+                total_ms=round((time.monotonic() - txn.started) * 1000, 2),
+            )
+            return answer
         finally:
             st.committed = False
-
-    async def _act(
-        self,
-        st: SessionState,
-        txn: Transaction,
-        content: bytes,
-        report: ScanReport,
-        verdict: Verdict,
-        copy_hold: Verdict | None,
-        scan_s: float,
-    ) -> str:
-        """Relay, hold or refuse the scanned message as ``verdict`` says; its log line."""
-        relay_s = 0.0
-        next_hop = ""
-        try:
-            # Exhaustive (match + assert_never, checked by mypy): an action added to
-            # the model cannot fall through to some other action's handling.
-            match verdict.action:
-                case Action.DELIVER | Action.TAG:
-                    t_relay = time.monotonic()
-                    if copy_hold is not None:
-                        answer, next_hop = await self._deliver_and_hold_copy(
-                            st, txn, content, report, verdict, copy_hold
-                        )
-                    else:
-                        answer, next_hop = await self._deliver(st, txn, content, report, verdict)
-                    relay_s = time.monotonic() - t_relay
-                    metrics.RELAY_SECONDS.observe(relay_s)
-                case (
-                    Action.HOLD
-                    | Action.CONFIRM
-                    | Action.DELAY
-                    | Action.APPROVE
-                    | Action.REJECT
-                    | Action.TEMPFAIL
-                ):
-                    await st.next_hop.reset()
-                    answer, next_hop = await self._not_delivered(st, txn, content, report, verdict)
-                case _:
-                    assert_never(verdict.action)
-        except Exception:
-            log.exception("internal error handling %s", txn.audit_key)
-            await st.next_hop.close()
-            answer = TEMPFAIL_INTERNAL
-        # A deliver that ended in 4xx (next hop down, send log down) was a tempfail.
-        outcome = Action.TEMPFAIL.value if answer.startswith("4") else verdict.action.value
-        metrics.MESSAGES.labels(outcome).inc()
-        self._log_event(
-            "message",
-            txn.audit_key,
-            st,
-            action=verdict.action.value,
-            rule=verdict.rule,
-            reasons=list(verdict.reasons),
-            reply=answer,
-            next_hop=next_hop,
-            size=len(content),
-            recipients=len(txn.recipients),
-            attachments=len(report.attachments),
-            mynumber_distinct=report.mynumber.distinct,
-            scan_error=report.error,
-            scan_ms=round(scan_s * 1000, 2),
-            relay_ms=round(relay_s * 1000, 2),
-            total_ms=round((time.monotonic() - txn.started) * 1000, 2),
-        )
-        return answer
 
     async def scan(self, content: bytes, source: str) -> ScanReport:
         """Small attachment-free mail in this process, everything else in a worker.
