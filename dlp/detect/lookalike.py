@@ -35,7 +35,7 @@ import contextlib
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import idna
 import Levenshtein
@@ -381,6 +381,17 @@ class Entry:
 _KIND_RANK = {OWN: 0, PARTNER: 1, BUILTIN: 2}
 
 
+def _without_prefecture(entry: Entry) -> Entry | None:
+    """``city.kawagoe.saitama.jp`` as people also type it, ``city.kawagoe`` + ``jp``:
+    the municipal names of the geographic type (a city, town or village under its
+    prefecture, ``*.saitama.jp``) are long, and the prefecture is what a sender
+    leaves out.  The entry stays the listed domain; only its stem is the short one."""
+    parts = entry.stem.split(".")
+    if len(parts) != 3 or parts[0] not in GEO_PREFIXES or parts[2] not in GEO_PREFECTURES:
+        return None
+    return replace(entry, stem=".".join(parts[:2]), gsuffix=f"{parts[2]}.{entry.gsuffix}")
+
+
 def _deletes(word: str) -> list[str]:
     """The word and every string one deletion away (duplicates are harmless)."""
     return [word, *(word[:i] + word[i + 1 :] for i in range(len(word)))]
@@ -428,6 +439,9 @@ class ProtectedSet:
     """Stem (city.yokohama, exp, so-net) -> entries: suffix games keep it."""
     by_stem_flat: dict[str, list[Entry]] = field(default_factory=dict)
     """Stem without dots and hyphens (cityyokohama): merged names start with it."""
+    by_stem_skeleton: dict[str, list[Entry]] = field(default_factory=dict)
+    """Skeleton of the stem (ехр, rnhlw -> exp, mhlw): a look-alike letter *and*
+    another suffix (ехр.com)."""
     stem_flat_lengths: set[int] = field(default_factory=set)
     stem_prefixes: set[str] = field(default_factory=set)
     """The first 2-5 letters of every flat stem: most names leave _merged early."""
@@ -512,27 +526,10 @@ class ProtectedSet:
                     variant = whole[:i] + whole[i + 1 :]
                     self.by_dot_missing.setdefault(variant, []).append(entry)
         if entry.stem:
-            self.by_stem.setdefault(entry.stem, []).append(entry)
-            flat = _flat(entry.stem)
-            if len(flat) >= 2:
-                self.by_stem_flat.setdefault(flat, []).append(entry)
-                self.stem_flat_lengths.add(len(flat))
-                self.stem_prefixes.update(flat[:k] for k in range(2, _PREFIX_MAX + 1))
-            tokens = entry.gsuffix.split(".")
-            forms = {flat + "".join(tokens[:k]) for k in range(1, len(tokens) + 1)}
-            if flat != entry.stem:
-                forms.add(flat)
-            for form in forms:
-                if len(form) >= 6:
-                    h = len(form) // 2
-                    halves = self.fused_halves.setdefault(len(form), {})
-                    for half in ("<" + form[:h], ">" + form[h:]):
-                        halves.setdefault(half, []).append((form, entry))
-            first = entry.stem.split(".", 1)[0]
-            if "." in entry.stem and first in GEO_PREFIXES and len(flat) >= 6:
-                if flat not in self.geo:
-                    self._index_fuzzy(flat)
-                self.geo.setdefault(flat, []).append(entry)
+            self._index_stem(entry)
+            short = _without_prefecture(entry)
+            if short is not None:
+                self._index_stem(short)
         label = entry.label
         if not label or label in GENERIC_LABELS:
             return
@@ -544,6 +541,32 @@ class ProtectedSet:
             for variant in _deletes(label):
                 self.near_short.setdefault(variant, []).append(label)
         self._index_fuzzy(label)
+
+    def _index_stem(self, entry: Entry) -> None:
+        """What a person types before the suffix, for the suffix games, merged
+        names and the geographic slips."""
+        self.by_stem.setdefault(entry.stem, []).append(entry)
+        self.by_stem_skeleton.setdefault(skeleton(entry.stem), []).append(entry)
+        flat = _flat(entry.stem)
+        if len(flat) >= 2:
+            self.by_stem_flat.setdefault(flat, []).append(entry)
+            self.stem_flat_lengths.add(len(flat))
+            self.stem_prefixes.update(flat[:k] for k in range(2, _PREFIX_MAX + 1))
+        tokens = entry.gsuffix.split(".")
+        forms = {flat + "".join(tokens[:k]) for k in range(1, len(tokens) + 1)}
+        if flat != entry.stem:
+            forms.add(flat)
+        for form in forms:
+            if len(form) >= 6:
+                h = len(form) // 2
+                halves = self.fused_halves.setdefault(len(form), {})
+                for half in ("<" + form[:h], ">" + form[h:]):
+                    halves.setdefault(half, []).append((form, entry))
+        first = entry.stem.split(".", 1)[0]
+        if "." in entry.stem and first in GEO_PREFIXES and len(flat) >= 6:
+            if flat not in self.geo:
+                self._index_fuzzy(flat)
+            self.geo.setdefault(flat, []).append(entry)
 
     def _index_fuzzy(self, label: str) -> None:
         b = budget(label)
@@ -772,13 +795,14 @@ def _homoglyph(name: Name, ps: ProtectedSet) -> _Hit | None:
 def _suffix_variants(name: Name, ps: ProtectedSet) -> _Hit | None:
     hits: list[_Hit] = []
     if name.suffix and name.label and name.label not in GENERIC_LABELS:
+        typed = name.text[: -len(_to_text(name.suffix)) - 1]
         for e in ps.by_label.get(name.label, ()):
             if e.suffix == name.suffix or not _allowed(e, name, ps):
                 continue
             technique = "suffix_typo" if OSA.distance(name.suffix, e.suffix) <= 1 else "suffix_swap"
             hits.append(_Hit(e, technique, name.registrable_text))
         if hits:
-            return _best(hits)
+            return _place_or_body(hits, typed, name, ps)
     # A protected brand label followed by something one edit from its suffix,
     # wherever it sits: exp.co.jq (unknown top level), example.lgq.jp and
     # example.l.jp (the typo made the suffix look like a registrable label).
@@ -793,7 +817,32 @@ def _suffix_variants(name: Name, ps: ProtectedSet) -> _Hit | None:
                 or OSA.distance(skeleton(rest), skeleton(e.suffix), score_cutoff=1) <= 1
             ) and _allowed(e, name, ps):
                 hits.append(_Hit(e, "suffix_typo", ".".join(labels[i:])))
-    return _best(hits)
+        if hits:
+            return _place_or_body(hits, ".".join(labels[: i + 1]), name, ps)
+    return None
+
+
+def _place_or_body(hits: list[_Hit], typed: str, name: Name, ps: ProtectedSet) -> _Hit | None:
+    """The best of ``hits``, where the registrable label of a public body is only a
+    place name: saitama in pref.saitama.lg.jp.  city.kawagoe.saitama.com holds it, but
+    is the own city's address under another suffix (``_suffix_game``), not the
+    prefecture's; a name that keeps the body's type word (pref.saitama.com) or
+    nothing else (saitama.com) stays the prefecture's."""
+    kept = [h for h in hits if _keeps_stem(typed, h.entry)]
+    if len(kept) < len(hits) and not kept:
+        game = _suffix_game(name, ps)
+        if game is not None:
+            return game
+    return _best(kept or hits)
+
+
+def _keeps_stem(typed: str, e: Entry) -> bool:
+    """``typed`` (what comes before the suffix) keeps what a person types of ``e``:
+    its registrable label for a brand, its type word and place for a public body
+    (pref.saitama), or holds nothing before the label (saitama.com)."""
+    if e.stem.split(".", 1)[0] not in GEO_PREFIXES or "." not in typed:
+        return True
+    return typed == e.stem or typed.endswith("." + e.stem)
 
 
 def _edit_kind(a: str, b: str) -> str:
@@ -891,21 +940,41 @@ def _suffix_game(name: Name, ps: ProtectedSet) -> _Hit | None:
     hits: list[_Hit] = []
     for j in range(n - 1):
         for i in range(j, min(n - 1, j + 3)):
-            entries = ps.by_stem.get(".".join(labels[j : i + 1]))
-            if not entries:
-                continue
             rest = labels[i + 1 :]
             if not _rest_is_suffixish(rest):
                 continue
             rest_s = ".".join(rest)
-            for e in entries:
-                if rest_s == e.gsuffix or _restricted_twin(e, e.stem, rest_s):
+            typed = ".".join(labels[j : i + 1])
+            for e, technique in _stems(typed, ps):
+                if technique == "suffix_swap" and (
+                    rest_s == e.gsuffix or _restricted_twin(e, e.stem, rest_s)
+                ):
                     continue
                 if _allowed(e, name, ps):
-                    hits.append(_Hit(e, "suffix_swap", ".".join(labels[j:])))
+                    hits.append(_Hit(e, technique, ".".join(labels[j:])))
         if hits:
             return _best(hits)
     return None
+
+
+def _stems(typed: str, ps: ProtectedSet) -> Iterator[tuple[Entry, str]]:
+    """Protected entries whose stem ``typed`` is, with the technique that makes it so:
+    the stem itself (``suffix_swap``), with hyphens for its dots
+    (city.kawagoe-saitama.com), or a look-alike letter in it (ехр.com for exp.co.jp,
+    rnhlw.com for mhlw.go.jp: ``homoglyph``, whatever the suffix)."""
+    found = ps.by_stem.get(typed)
+    if found:
+        for e in found:
+            yield e, "suffix_swap"
+        return
+    dotted = typed.replace("-", ".")
+    if dotted != typed and dotted in ps.by_stem:
+        for e in ps.by_stem[dotted]:
+            yield e, "hyphen_for_dot"
+        return
+    for e in ps.by_stem_skeleton.get(skeleton(typed), ()):
+        if e.stem != typed:
+            yield e, "homoglyph"
 
 
 def _own_fused(e: Entry) -> set[str]:
@@ -1190,43 +1259,51 @@ def _geographic(name: Name, ps: ProtectedSet) -> _Hit | None:
     if not ps.geo:
         return None
     stem, gsuffix = _split_generic(name.text)
-    parts = stem.split(".")
-    if len(parts) < 2:
-        return None
-    parts = parts[-2:]
-    plain = _flat(".".join(parts))
-    # ASCII names are compared as typed: folding first (aichi -> akhl, "lc" ~ k)
-    # would make a one-letter slip look like three edits.
-    forms = {plain} if plain.isascii() else {plain, loose(plain)}
-    found: set[str] = set()
-    for flat in forms:
-        found |= _near_candidates(flat, ps)
+    labels = stem.split(".")
     hits: list[_Hit] = []
-    for cand in found:
-        entries = ps.geo.get(cand)
-        if not entries:
-            continue
-        b = budget(cand)
-        if OSA.distance(plain, cand, score_cutoff=b) > b and (
-            plain.isascii() or OSA.distance(loose(plain), ps.skeletons[cand], score_cutoff=b) > b
-        ):
-            continue
-        for e in entries:
-            e_parts = e.stem.split(".")[-2:]
-            if ".".join(parts) == ".".join(e_parts):
-                continue
-            place = parts[1]
-            if place != e_parts[1] and (
-                place in GEO_PREFECTURES if parts[0] == "pref" else place in GEO_NAMES
+    # type.place (pref.kanagawa, city.yokohama) and type.place.prefecture
+    # (city.kawagoe.saitama): an entry is compared with a name of as many words
+    for size in (2, 3):
+        if len(labels) < size:
+            break
+        parts = labels[-size:]
+        plain = _flat(".".join(parts))
+        # ASCII names are compared as typed: folding first (aichi -> akhl, "lc" ~ k)
+        # would make a one-letter slip look like three edits.
+        forms = {plain} if plain.isascii() else {plain, loose(plain)}
+        found: set[str] = set()
+        for flat in forms:
+            found |= _near_candidates(flat, ps)
+        for cand in found:
+            b = budget(cand)
+            if OSA.distance(plain, cand, score_cutoff=b) > b and (
+                plain.isascii()
+                or OSA.distance(loose(plain), ps.skeletons[cand], score_cutoff=b) > b
             ):
-                continue  # another real place
-            if parts[0] != e_parts[0] and parts[0] in GEO_PREFIXES and place != e_parts[1]:
-                continue  # town.X for city.Y: another body altogether
-            # Any suffix: a slip in the name *and* a suffix game (pef.kanagawa.jp.jp,
-            # city.yokohana.lg.com) is still this body's address mistyped.
-            if _allowed(e, name, ps):
-                hits.append(_Hit(e, "geographic", ".".join(parts) + "." + gsuffix))
+                continue
+            for e in ps.geo.get(cand, ()):
+                e_parts = e.stem.split(".")
+                if len(e_parts) == size and _another_body(parts, e_parts):
+                    continue
+                # Any suffix: a slip in the name *and* a suffix game (pef.kanagawa.jp.jp,
+                # city.yokohana.lg.com) is still this body's address mistyped.
+                if _allowed(e, name, ps):
+                    hits.append(_Hit(e, "geographic", ".".join(parts) + "." + gsuffix))
     return _best(hits)
+
+
+def _another_body(parts: list[str], listed: list[str]) -> bool:
+    """``parts`` (pref.kagawa; city.kawaguchi.saitama) names a real public body other
+    than ``listed``, or the listed one itself: not a slip."""
+    if parts == listed:
+        return True
+    kind, place = parts[0], parts[1]
+    if place != listed[1] and (place in GEO_PREFECTURES if kind == "pref" else place in GEO_NAMES):
+        return True  # another real place (pref.kagawa.jp is Kagawa)
+    if kind != listed[0] and kind in GEO_PREFIXES and place != listed[1]:
+        return True  # town.X for city.Y: another body altogether
+    # the same town in another real prefecture (city.kawagoe.mie for ...saitama)
+    return len(parts) == 3 and parts[2] != listed[2] and parts[2] in GEO_PREFECTURES
 
 
 def explain_pair(domain: str, resembles: str) -> Explanation:
@@ -1345,12 +1422,18 @@ def check(domain: str, protected: ProtectedSet) -> DomainVerdict:
             )
     same_owner = protected.by_registrable.get(name.registrable)
     if same_owner and not any(_geo_type_slip(e, name) for e in same_owner):
-        return DomainVerdict(
-            domain=name.ascii,
-            verdict=EXTERNAL,
-            reason=f"same registrable domain as the {same_owner[0].kind} domain "
-            f"{same_owner[0].domain} (not trusted: only the listed name is)",
-        )
+        e = same_owner[0]
+        kind = name.text.split(".", 1)[0]
+        if kind in GEO_PREFIXES and kind != e.text.split(".", 1)[0]:
+            # city.saitama.lg.jp beside pref.saitama.lg.jp: the PSL makes them one
+            # registrable domain, but they are two public bodies
+            reason = f"another public body than the {e.kind} domain {e.domain} ({kind}, not {e.stem.split('.', 1)[0]})"
+        else:
+            reason = (
+                f"same registrable domain as the {e.kind} domain {e.domain}"
+                " (not trusted: only the listed name is)"
+            )
+        return DomainVerdict(domain=name.ascii, verdict=EXTERNAL, reason=reason)
     for step in _STEPS:
         hit = step(name, protected)
         if hit is not None:

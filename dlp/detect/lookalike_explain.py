@@ -78,6 +78,10 @@ def explain(
         "." in candidate
         and flat_c.startswith(flat_p[: max(3, len(flat_p) - 4)])
         and (Levenshtein.distance(flat_c, flat_p) <= 2 and "." not in candidate.rsplit(".", 1)[0])
+        # the suffix really is in the name (expcojp.com), not a letter changed
+        # under the same suffix (mufj.jp for mufg.jp: one letter, no dots lost)
+        and Levenshtein.distance(flat_c, flat_p) < Levenshtein.distance(flat_c, _flat(head_p))
+        and candidate.replace("-", ".") != protected
     ):
         tld = candidate.rsplit(".", 1)[1]
         return Explanation(

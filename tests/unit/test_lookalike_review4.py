@@ -1,0 +1,104 @@
+"""Lookalike families a review of 3 Dec 2026 (fourth round) found missed or
+misnamed: a look-alike letter together with a changed suffix, municipal names of
+the geographic type (city.kawagoe.saitama.jp), and the own domain named when a
+partner's registrable label happens to occur in the typed name."""
+
+from __future__ import annotations
+
+import pytest
+
+from dlp.detect.lookalike import EXTERNAL, LOOKALIKE, ProtectedSet, check
+
+OWN = ("city.kawagoe.saitama.jp", "kawagoe-hp.jp")
+PARTNERS = ("exp.co.jp", "mhlw.go.jp", "mizuhobank.co.jp", "smbc.co.jp", "jcb.co.jp",
+            "soumu.go.jp", "sakura-payroll.co.jp", "pref.saitama.lg.jp", "nissay.co.jp")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def ps() -> ProtectedSet:
+    return ProtectedSet.build(own=OWN, partners=PARTNERS, builtin=True)
+
+
+@pytest.mark.parametrize(
+    ("domain", "resembles"),
+    [
+        ("ехр.com", "exp.co.jp"),  # Cyrillic е х р, and .com for .co.jp
+        ("mizuhobаnk.com", "mizuhobank.co.jp"),
+        ("smbс.com", "smbc.co.jp"),
+        ("jсb.net", "jcb.co.jp"),
+        ("gmаil.net", "gmail.com"),
+        ("sоumu.com", "soumu.go.jp"),
+        ("rnhlw.com", "mhlw.go.jp"),  # rn for m
+        ("mhIw.com", "mhlw.go.jp"),  # capital I for l
+        ("mh1w.jp", "mhlw.go.jp"),
+        ("rnizuhobank.com", "mizuhobank.co.jp"),
+        ("sakura-payro11.com", "sakura-payroll.co.jp"),
+        ("ехр.co.com", "exp.co.jp"),
+    ],
+)
+def test_a_look_alike_letter_and_another_suffix(ps: ProtectedSet, domain: str, resembles: str) -> None:
+    v = check(domain, ps)
+    assert (v.verdict, v.resembles) == (LOOKALIKE, resembles), v
+    assert v.explanation and v.explanation_ja
+
+
+@pytest.mark.parametrize(
+    "domain",
+    [
+        "city.kawagoe.saitma.jp",  # the prefecture mistyped
+        "city.kawagoo.saitama.jp",  # the city mistyped
+        "ctiy.kawagoe.saitama.jp",  # the type word mistyped
+        "city.kawagoe.jp",  # the prefecture left out
+        "city-kawagoe.jp",
+        "citykawagoe.jp",
+        "ctiy.kawagoe.jp",
+        "city.kawagoe-saitama.com",
+        "city-kawagoe-saitama.jp",
+        "city.kawagoe.saitama.com",
+        "city.kawagoe.saitama.net",
+        "city.kawagoe.saitama.co.jp",
+    ],
+)
+def test_municipal_names_of_the_geographic_type(ps: ProtectedSet, domain: str) -> None:
+    v = check(domain, ps)
+    assert (v.verdict, v.resembles) == (LOOKALIKE, "city.kawagoe.saitama.jp"), v
+
+
+@pytest.mark.parametrize(
+    "domain",
+    [
+        "city.kawaguchi.saitama.jp",  # Kawaguchi: another city of Saitama
+        "city.kawagoe.saitama.jp",  # the own domain
+        "www.city.kawagoe.saitama.jp",
+        "town.kawagoe.mie.jp",  # Kawagoe town in Mie: another body
+        "city.saitama.jp",  # Saitama City
+        "city.chiba.jp",
+        "kawagoe.com",
+        "pref.saitama.jp",  # the prefecture under its geographic name
+    ],
+)
+def test_real_neighbours_of_a_geographic_name_stay_as_they_are(ps: ProtectedSet, domain: str) -> None:
+    assert check(domain, ps).verdict != LOOKALIKE, check(domain, ps)
+
+
+def test_the_own_city_is_meant_not_the_prefecture_that_is_a_partner(ps: ProtectedSet) -> None:
+    for domain in ("city.kawagoe.saitama.com", "city.kawagoe.saitama.ne.jp"):
+        v = check(domain, ps)
+        assert v.resembles == "city.kawagoe.saitama.jp", v
+    # The prefecture's own name, under another suffix, is still the prefecture's.
+    assert check("pref.saitama.com", ps).resembles == "pref.saitama.lg.jp"
+
+
+def test_a_city_is_not_the_same_registrant_as_its_prefecture(ps: ProtectedSet) -> None:
+    v = check("city.saitama.lg.jp", ps)
+    assert v.verdict == EXTERNAL
+    assert "same registrable domain" not in v.reason, v
+    assert "pref.saitama.lg.jp" in v.reason, v
+
+
+@pytest.mark.parametrize(("domain", "resembles"), [("mufj.jp", "mufg.jp"), ("mufp.jp", "mufg.jp")])
+def test_a_one_letter_slip_under_jp_is_explained_as_one(domain: str, resembles: str) -> None:
+    ps = ProtectedSet.build(partners=[resembles], builtin=False)
+    v = check(domain, ps)
+    assert (v.verdict, v.resembles) == (LOOKALIKE, resembles), v
+    assert "dots" not in v.explanation and "ドット" not in v.explanation_ja, v
