@@ -1053,11 +1053,11 @@ def _number_spans(groups: list[_Group]) -> list[tuple[int, int]]:
 
 def _mask(text: str, runs_from: int) -> str:
     """``scrub`` (``runs_from`` 0) and ``redact`` (8): see the comment above, then
-    the two shapes no digit run covers (``_SPLIT_SHAPES``)."""
+    the shapes no digit run covers (``_SPLIT_SHAPES``, ``_JOINED``)."""
     masked = _mask_runs(text, runs_from)
     for shape in _SPLIT_SHAPES:
         masked = shape.sub(_mask_if_valid, masked)
-    return masked
+    return _JOINED.sub(_mask_joined, masked)
 
 
 # Twelve digits a person still reads as one number although no gap character joins
@@ -1071,6 +1071,50 @@ _SPLIT_SHAPES = (
     re.compile(rf"(?<!{_D}){_D}{{4}}([^\w\s])({_D}{{4}})\1{_D}{{4}}(?!{_D})"),
     re.compile(rf"(?<!{_K}){_K}{{4}}[ \u3000\-・]?{_K}{{4}}[ \u3000\-・]?{_K}{{4}}(?!{_K})"),
 )
+
+
+_JOINED = re.compile(rf"(?<!\d)\d+(?:({_GAP}{{1,3}})\d+)(?:\1\d+)*(?!\d)")
+"""Digit groups of any size joined by the same one to three characters that are no
+letter or digit (``2071 / 8728 / 3349``, ``[5406][2767][8422]``, ``「6604」「8764」「7594」``,
+``6214_9832_0257``): the shapes the detector takes right behind a keyword
+(``_BEHIND``).  Masking has no keyword to go by, so it takes them anywhere."""
+
+
+def _mask_joined(m: re.Match[str]) -> str:
+    """Every run of whole groups in ``m`` that holds twelve digits passing the check
+    digit, masked: a longer row (``No. 12 / 6214 / 9832 / 0257``) may hold one."""
+    found = m.group()
+    joiner = m.group(1)
+    groups = found.split(joiner)
+    if sum(map(len, groups)) < 12:
+        return found
+    starts = []
+    at = 0
+    for g in groups:
+        starts.append(at)
+        at += len(g) + len(joiner)
+    cuts: list[tuple[int, int]] = []
+    for i in range(len(groups)):
+        digits = ""
+        for j in range(i, len(groups)):
+            digits += groups[j]
+            if len(digits) >= 12:
+                break
+        if len(digits) == 12 and _valid12(_ascii_digits(digits)):
+            end = starts[j] + len(groups[j])
+            if cuts and starts[i] < cuts[-1][1]:
+                cuts[-1] = (cuts[-1][0], end)
+            else:
+                cuts.append((starts[i], end))
+    if not cuts:
+        return found
+    out: list[str] = []
+    pos = 0
+    for s, e in cuts:
+        out += (found[pos:s], SCRUB_MASK)
+        pos = e
+    out.append(found[pos:])
+    return "".join(out)
 
 
 def _mask_if_valid(m: re.Match[str]) -> str:

@@ -93,6 +93,10 @@ def valid_runs(text: str) -> list[tuple[int, str]]:
 # --- numbers in every shape ----------------------------------------------------------
 
 
+JOINERS = " /／_*~〜|｜[]【】「」()（）#＃+:;'\"&%$!?.,、。・=<>"
+"""Characters no letter or digit that people put between groups of a number."""
+
+
 @st.composite
 def numbers(draw: st.DrawFn) -> str:
     base = "".join(draw(st.lists(st.sampled_from("0123456789"), min_size=11, max_size=11)))
@@ -102,7 +106,7 @@ def numbers(draw: st.DrawFn) -> str:
         shown = [draw(st.sampled_from(DIGIT_FORMS))[int(d)] for d in digits]
     else:
         shown = [form[int(d)] for d in digits]
-    shape = draw(st.sampled_from(["plain", "4-4-4", "cells", "split", "invisible"]))
+    shape = draw(st.sampled_from(["plain", "4-4-4", "cells", "split", "invisible", "joined"]))
     sep = st.sampled_from(SEPARATORS + SPACES)
     if shape == "plain":
         return "".join(shown)
@@ -112,6 +116,14 @@ def numbers(draw: st.DrawFn) -> str:
     if shape == "cells":  # one digit per cell: tabs, commas, quoted CSV, a table
         gap = draw(st.sampled_from(["\t", " ", "\u3000", ",", '","', "|", " | ", "\t\t"]))
         return gap.join(shown)
+    if shape == "joined":
+        # groups of any size joined by the same one to three characters that are no
+        # letter or digit, as the detector reads them right behind a keyword
+        # (2071 / 8728 / 3349, [5406][2767][8422], 「6604」「8764」「7594」, 6214_9832_0257)
+        joiner = draw(st.text(alphabet=JOINERS, min_size=1, max_size=3))
+        cuts = sorted(draw(st.sets(st.integers(1, 11), min_size=1, max_size=5)))
+        pieces = ["".join(shown[a:b]) for a, b in zip([0, *cuts], [*cuts, 12], strict=True)]
+        return joiner.join(pieces)
     gaps = st.text(alphabet=SEPARATORS + SPACES + INVISIBLE, min_size=1, max_size=3)
     out = shown[0]
     for c in shown[1:]:
@@ -138,6 +150,10 @@ surrounding = st.one_of(
 # word joiners inside, the three cells of an HTML row (tab-separated by html_to_text).
 @example(f"\u202b{N[:4]}\u202c-\u200f{N[4:8]}\u200e-{N[8:]}", "", "", True)
 @example("\u00ad".join(N[:6]) + "\u2060".join(N[6:]), "", "", True)
+@example(f"{N[:4]} / {N[4:8]} / {N[8:]}", "", "", True)  # a review of 3 Dec (fourth round)
+@example(f"[{N[:4]}][{N[4:8]}][{N[8:]}]", "", ".txt", False)
+@example(f"「{N[:4]}」「{N[4:8]}」「{N[8:]}」", "", "", True)
+@example(f"12 / {N[:4]} / {N[4:8]} / {N[8:]}", "No. ", "", False)
 @example(
     f"\t{N[:4]}\t{N[4:8]}\t{N[8:]}\n", "\n", "\t2024", True
 )  # ① then a \d run: 13 digits after NFKC, 12 before
