@@ -568,6 +568,11 @@ class ConsoleSettings:
     lockout_max_seconds: float = 3600.0
     login_attempts_per_minute: int = 10
     """Per client address (IPv6: per /64), a burst of this many; 0 = no limit."""
+    behind_proxy: bool = False
+    """A TLS reverse proxy on this machine forwards to the console: its
+    X-Forwarded-For and X-Forwarded-Proto are believed (from 127.0.0.1 / ::1).  Off,
+    they are ignored: anyone who can reach the loopback port could otherwise name
+    any client address and step around the per-address sign-in limit."""
     login_concurrency: int = 2
     """Argon2 checks at once (each 64 MiB and up to 4 threads, tens to hundreds of ms)."""
     login_queue: int = 32

@@ -41,10 +41,12 @@ def _users(settings: Settings) -> UserStore:
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """How ``serve`` runs uvicorn (also what the tests serve the console with)."""
     return {
-        # X-Forwarded-Proto and X-Forwarded-For are believed from a reverse proxy on
-        # this machine only: TLS behind the proxy still gets Secure cookies, and the
-        # sign-in rate is counted per real client address, not per proxy.
-        "proxy_headers": True,
+        # X-Forwarded-Proto and X-Forwarded-For are believed only when the
+        # administrator says a reverse proxy on this machine forwards to us
+        # ([console] behind_proxy): TLS behind the proxy then still gets Secure
+        # cookies, and the sign-in rate is counted per real client address.  Without
+        # a proxy, any local user reaching the loopback port could name any address.
+        "proxy_headers": settings.console.behind_proxy,
         "forwarded_allow_ips": "127.0.0.1,::1",
         "server_header": False,
         # Request lines carry the reviewer's filter text (file names, subjects typed

@@ -2,9 +2,9 @@
 bounded, each client address is throttled, and a lock ends by itself (logged).
 
 The HTTP tests run the console under a real uvicorn on a loopback port, with the
-options ``dlp console serve`` uses (X-Forwarded-For believed from loopback only,
-which is how a test speaks as several client addresses), and real httpx clients
-in parallel threads.
+options ``dlp console serve`` uses (with ``behind_proxy``, X-Forwarded-For believed
+from loopback only, which is how a test speaks as several client addresses), and
+real httpx clients in parallel threads.
 """
 
 from __future__ import annotations
@@ -267,7 +267,7 @@ def test_cli_unlock(settings: Settings, caplog: pytest.LogCaptureFixture) -> Non
 
 
 def test_each_client_address_is_throttled_on_its_own(serve: Callable[..., Served]) -> None:
-    served = serve(login_attempts_per_minute=3)
+    served = serve(login_attempts_per_minute=3, behind_proxy=True)
     for _ in range(3):
         assert served.attempt("reviewer", WRONG, "192.0.2.1").status_code == 401
     r = served.attempt("reviewer", PASSWORD, "192.0.2.1")
@@ -286,6 +286,16 @@ def test_each_client_address_is_throttled_on_its_own(serve: Callable[..., Served
         assert served.attempt("admin", WRONG, "2001:db8:0:1::1").status_code == 401
     assert served.attempt("admin", PASSWORD, "2001:db8:0:1::ffff").status_code == 429
     assert served.attempt("admin", PASSWORD, "2001:db8:0:2::1").status_code == 303
+
+
+def test_without_a_proxy_a_forged_forwarded_for_gains_nothing(
+    serve: Callable[..., Served],
+) -> None:
+    """A review of 3 Dec (fourth round): a new X-Forwarded-For on each guess got past
+    the per-address limit.  Without ``behind_proxy`` the header is not believed."""
+    served = serve(login_attempts_per_minute=3)
+    codes = [served.attempt("reviewer", WRONG, f"192.0.2.{i}").status_code for i in range(1, 6)]
+    assert codes[:3] == [401, 401, 401] and codes[3:] == [429, 429], codes
 
 
 def test_address_keys() -> None:
