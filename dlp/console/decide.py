@@ -61,7 +61,7 @@ _NOT_SHOWN = {
         410,
     ),
 }
-_STATUS = {"done": 200, "decided": 410, "busy": 409, "refused": 403, "error": 503}
+_STATUS = {"done": 200, "decided": 410, "expired": 410, "busy": 409, "refused": 403, "error": 503}
 
 
 def create_decision_app(settings: Settings) -> Starlette:

@@ -319,6 +319,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Could not send it; the message stays held: {detail}",
     ),
     "held.gone": ("このメールはもう保留されていません。", "This message is no longer held."),
+    "held.busy": (
+        "ほかの担当者がこのメールを解除または破棄しているところです。少し待ってから一覧を確認してください。",
+        "Someone else is releasing or discarding this message right now; "
+        "check the list again in a moment.",
+    ),
     "held.readonly": (
         "解除・破棄は承認者以上の権限が必要です。",
         "Release and discard need the approver role.",

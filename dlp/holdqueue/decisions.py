@@ -39,8 +39,10 @@ def discard(settings: Settings, held_id: str, actor: str, comment: str) -> None:
     try:
         with queue.claim(held_id):
             _discard(settings, queue, held_id, actor, comment)
-    except QuarantineStorageError:
-        raise  # the queue itself is broken, not this discard: the administrator's to fix
+    except (QuarantineStorageError, ClaimedElsewhere):
+        # the queue itself is broken, not this discard: the administrator's to fix;
+        # or another reviewer has the message now: theirs is the decision, not a failure
+        raise
     except QuarantineError as exc:
         raise ReleaseError(str(exc)) from None
 

@@ -59,7 +59,7 @@ _RELEASES = frozenset({"send", "send_now", "approve", "send_meant"})
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What the decision page says: ``state`` is done | decided | busy | refused | error."""
+    """What the decision page says: ``state`` is done | decided | expired | busy | refused | error."""
 
     state: str
     ja: str
@@ -187,7 +187,7 @@ def decide(
         grant = verify(key, token)
     except TokenError as exc:
         if exc.reason == "expired":
-            return Outcome("refused", "このリンクは期限切れです。", "This link has expired.")
+            return Outcome("expired", "このリンクは期限切れです。", "This link has expired.")
         return Outcome("refused", "このリンクは無効です。", "This link is not valid.")
     queue = open_quarantine(settings)
     comment = scrub(comment.strip())[:500]

@@ -128,6 +128,25 @@ def test_release_when_next_hop_is_down_keeps_the_message(
     sink.start()
 
 
+def test_a_release_or_discard_while_another_reviewer_has_the_message_says_so(
+    client_for: Callable[[str | None], TestClient], services: Services, sink: Sink
+) -> None:
+    """Two reviewers pressing release together: the second was told "could not send it;
+    the message stays held" (502) while the first one's release went out (a review of
+    3 Dec, fourth round).  It is 409, and says someone else has it."""
+    held = hold_message(services.settings)
+    c = client_for("approver")
+    token = csrf_of(c.get(f"/held/{held.id}").text)
+    queue = open_quarantine(services.settings)
+    with queue.claim(held.id):  # the other reviewer's release, under way
+        for action in ("release", "discard"):
+            r = c.post(f"/held/{held.id}/{action}", data={"csrf_token": token, "comment": "x"})
+            assert r.status_code == 409, (action, r.status_code)
+            assert "ほかの担当者" in r.text and "保留されたまま" not in r.text
+    assert not sink.messages
+    assert queue.get(held.id) is not None
+
+
 def test_discard_with_comment_is_recorded_and_deletes(
     client_for: Callable[[str | None], TestClient], services: Services, sink: Sink
 ) -> None:

@@ -442,6 +442,29 @@ def escalating_loop(
             pg.cleanup()
 
 
+def test_an_expired_link_is_410_for_the_get_and_the_post(loop: Loop) -> None:
+    """docs/gateway.md: an expired link answers 410 (the POST said 403 before; a review
+    of 3 Dec, fourth round)."""
+    from dataclasses import replace as _replace
+
+    from dlp.notify.tokens import csrf_token, issue, notify_key, verify
+
+    sender = "confirm@example.lg.jp"
+    loop.send(sender, _mail(sender, "見積書", "お世話になっております。"))
+    (notice,) = loop.notices_to(sender)
+    (link,) = set(LINK.findall(notice))
+    base, _, token = link.rpartition("/")
+    key = notify_key(loop.settings)
+    old = issue(key, _replace(verify(key, token), expires=int(time.time()) - 60))
+    stale = f"{base}/{old}"
+    page = loop.http.get(stale)
+    assert page.status_code == 410 and "期限切れ" in page.text
+    done = loop.post(stale, "send", csrf_token(key, old))
+    assert done.status_code == 410 and "期限切れ" in done.text
+    time.sleep(0.3)
+    assert loop.originals() == []
+
+
 JOSHI = "joshi@example.lg.jp"
 
 

@@ -23,7 +23,7 @@ from dlp.console import fmt
 from dlp.console.users import Role
 from dlp.console.web import Ctx, error_page, message_page, page, render, see_other
 from dlp.holdqueue.decisions import ReleaseError, discard
-from dlp.holdqueue.store import HeldMessage, QuarantineError, open_quarantine
+from dlp.holdqueue.store import ClaimedElsewhere, HeldMessage, QuarantineError, open_quarantine
 from dlp.model import Finding, ScanReport
 from dlp.scanner import scan_message
 from dlp.sendlog.store import SendLogError
@@ -146,6 +146,8 @@ async def held_release(request: Request, ctx: Ctx) -> Response:
         if not await run_in_threadpool(_is_held, settings, held_id):
             return see_other("/held", done="held.gone")
         reply = await run_in_threadpool(release, settings, held_id, ctx.user.name, comment)
+    except ClaimedElsewhere:
+        return await _detail(request, ctx, ctx.t("held.busy"), 409)
     except (ReleaseError, QuarantineError, SendLogError) as exc:
         if not await run_in_threadpool(_is_held, settings, held_id):
             # Sent, but something after it failed (e.g. the record): say exactly that.
@@ -165,6 +167,8 @@ async def held_discard(request: Request, ctx: Ctx) -> Response:
         if not await run_in_threadpool(_is_held, settings, held_id):
             return see_other("/held", done="held.gone")
         await run_in_threadpool(discard, settings, held_id, ctx.user.name, comment)
+    except ClaimedElsewhere:
+        return await _detail(request, ctx, ctx.t("held.busy"), 409)
     except (ReleaseError, QuarantineError, SendLogError) as exc:
         return _queue_down(request, ctx, exc)
     return see_other("/held", done="held.discarded")
