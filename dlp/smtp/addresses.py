@@ -55,7 +55,7 @@ class RoutingProblem:
     """Why an address was refused: for the SMTP reply and the logs."""
 
     kind: str
-    """percent | bang | quoted-at | source-route: stable, for logs and tests."""
+    """percent | bang | quoted-at | wide-at | source-route: stable, for logs and tests."""
     ja: str
     en: str
 
@@ -75,6 +75,11 @@ _AT = RoutingProblem(
     "宛先のユーザー名の部分に「@」が含まれています",
     "the part before the domain contains another '@'",
 )
+_WIDE_AT = RoutingProblem(
+    "wide-at",
+    "アドレスの「@」が全角（＠）などになっています。半角の「@」で入力してください",
+    "the '@' of the address is a full-width '＠' or another look-alike; type a plain '@'",
+)
 SOURCE_ROUTE = RoutingProblem(
     "source-route",
     "経路指定（@中継先:）付きの宛先は受け付けません",
@@ -93,6 +98,11 @@ def routing_problem(address: str) -> RoutingProblem | None:
     local, at, domain = text.rpartition("@")
     if not at:
         return None  # no domain at all: the next hop's syntax check answers that
+    if "@" not in address:
+        # u＠exp.com (typed with the input method in full-width mode): to the gateway
+        # and the next hop a local name without a domain, to a reader an address at
+        # exp.com.  Neither is what the sender meant to happen.
+        return _WIDE_AT
     text = local + "@" + _decoded_domain(domain)
     if "%" in text:
         return _PERCENT

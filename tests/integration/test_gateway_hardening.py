@@ -110,6 +110,10 @@ ROUTING_RECIPIENTS = [
     ('<"user\\@evil.example"@example.lg.jp>', "quoted-at"),
     ("<user\uff20evil.example@example.lg.jp>", "quoted-at"),
     ("<user@evil.example\uff20example.lg.jp>", "quoted-at"),
+    # the only "@" a full-width ＠ or small ﹫ (typed in full-width mode): a local name
+    # to the next hop, an address at exp.com to a reader (a review of 3 Dec)
+    ("<user\uff20exp.com>", "wide-at"),
+    ("<user\ufe6bexample.lg.jp>", "wide-at"),
     # source routes, which aiosmtpd's parser would silently drop
     ("<@relay.example:user@example.lg.jp>", "source-route"),
     ("<@relay.example,@other.example:user@example.lg.jp>", "source-route"),
