@@ -51,9 +51,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The form expired; please sign in again.",
     ),
     "login.note": (
-        "この画面は情報管理担当者専用です。アカウントは管理者が `dlp console user add` で作成します。",
+        "この画面は情報管理担当者専用です。アカウントは管理者が「dlp console user add」で作成します。",
         "For information-management staff only. Accounts are created by an administrator "
-        "with `dlp console user add`.",
+        "with \"dlp console user add\".",
     ),
     # errors
     "error.title": ("エラー", "Error"),
