@@ -35,7 +35,16 @@ def serve(config_path: str | None, listen: str | None, next_hop: str | None) -> 
     except ValueError as exc:
         click.echo(f"dlp: {exc}", err=True)
         raise SystemExit(2) from None
-    if settings.head_key_path is not None:
+    if settings.head_key_path is None:
+        # Without a key the chain alone cannot tell a log whose newest entries were
+        # deleted (and its head row moved back) from a shorter one (docs/sendlog.md).
+        click.echo(
+            "dlp serve: note: [sendlog] head_key_file is not set, so `dlp log verify` cannot"
+            " notice the newest send-log entries being deleted; `dlp log keygen` makes a key"
+            " (docs/sendlog.md)",
+            err=True,
+        )
+    else:
         # Found out now, not at the first retention run a day later.
         from dlp.sendlog.heads import HeadKeyError, load_key
 
