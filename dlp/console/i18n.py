@@ -53,7 +53,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "login.note": (
         "この画面は情報管理担当者専用です。アカウントは管理者が「dlp console user add」で作成します。",
         "For information-management staff only. Accounts are created by an administrator "
-        "with \"dlp console user add\".",
+        'with "dlp console user add".',
     ),
     # errors
     "error.title": ("エラー", "Error"),
@@ -256,6 +256,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "event.allowlist_remove": ("許可ドメイン削除", "allowlist remove"),
     "event.purge": ("期限切れ削除", "purge"),
     "event.outcome": ("配送結果", "outcome"),
+    "event.decision": ("送信の判断（配送待ち）", "decision (delivery pending)"),
     "event.timeout": ("期限切れで担当者へ", "timed out to staff"),
     "event.remind": ("承認の再通知", "reminder"),
     "event.escalate": ("承認のエスカレーション", "escalation"),

@@ -30,7 +30,12 @@ log = logging.getLogger(__name__)
 
 class ReleaseError(Exception):
     """A release or discard did not happen (or a release happened without its
-    send-log record); the text says which and what to do."""
+    send-log record); the text says which and what to do.  ``temporary``: the next
+    hop did not answer or answered 4xx, so the same release can succeed later."""
+
+    def __init__(self, message: str, *, temporary: bool = False) -> None:
+        super().__init__(message)
+        self.temporary = temporary
 
 
 def discard(settings: Settings, held_id: str, actor: str, comment: str) -> None:

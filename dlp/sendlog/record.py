@@ -44,12 +44,15 @@ EVENTS = (
     "remind",
     "escalate",
     "incident_report",
+    "decision",
 )
 """``incident_report``: a report draft was made (who, for which entries; issue 14);
 ``expire``: a held message removed by retention (or an unconfirmed hold
 removed); ``outcome``: the next hop's final answer for a message whose ``message``
 entry had to be written before delivery (``next_hop_reply = "pending"``);
-``remind`` / ``escalate``: approvers were mailed their link again, or more were asked; ``timeout``: a confirm hold nobody answered was handed to the staff (issue 13)."""
+``remind`` / ``escalate``: approvers were mailed their link again, or more were asked; ``timeout``: a confirm hold nobody answered was handed to the staff (issue 13);
+``decision``: a sender or approver decided to send, but the next hop did not take the
+message then: the gateway sends it when it does (the ``release`` entry follows)."""
 
 _OUTSIDE = frozenset(c.value for c in RecipientClass if c.outside)
 

@@ -134,7 +134,10 @@ async def _send(settings: Settings, held: HeldMessage, raw: bytes) -> tuple[str,
         # "451 4.4.1 next hop unavailable" read as if the next hop had said it.
         where = f"the next hop {settings.smtp.next_hop}"
         said = f"{where} {hop.failure}" if hop.failure else f"{where} {what}: {reply.line}"
-        return ReleaseError(f"not released: {said}; the message stays held")
+        return ReleaseError(
+            f"not released: {said}; the message stays held",
+            temporary=bool(hop.failure) or reply.code < 500,
+        )
 
     try:
         params = _mail_params(held.mail_options)

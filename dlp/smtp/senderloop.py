@@ -213,8 +213,25 @@ def decide(
                 rcpts = None
                 if decision == "send_meant":
                     rcpts = tuple(held.meant.get(r, r) for r in held.recipients)
-                _release(settings, queue, held.id, actor, text, recipients=rcpts, extra=extra)
-                outcome = Outcome("done", "送信しました。", "The message has been sent.")
+                    extra["sent_to"] = ", ".join(rcpts)
+                try:
+                    _release(settings, queue, held.id, actor, text, recipients=rcpts, extra=extra)
+                except ReleaseError as exc:
+                    if not exc.temporary:
+                        raise  # refused for good, or delivered with a failed record
+                    # The next hop did not take it: the decision stands, and the timer
+                    # sends it when the next hop answers again.  Left as it was, an
+                    # unanswered confirm would later be discarded "for no answer".
+                    _defer(settings, queue, held, rcpts, actor, text, extra, scrub(str(exc)))
+                    outcome = Outcome(
+                        "done",
+                        "送信を受け付けました。次の中継サーバーが今は受け取らないため、"
+                        "受け取れるようになりしだい自動で送信します。",
+                        "Your decision is recorded. The next mail server is not taking mail "
+                        "right now; the message will be sent as soon as it does.",
+                    )
+                else:
+                    outcome = Outcome("done", "送信しました。", "The message has been sent.")
             else:
                 _discard(settings, queue, held.id, actor, text, extra=extra)
                 outcome = Outcome(
@@ -256,6 +273,39 @@ def decide(
         )
     assert outcome is not None
     return outcome
+
+
+def _defer(
+    settings: Settings,
+    queue: Quarantine,
+    held: HeldMessage,
+    rcpts: tuple[str, ...] | None,
+    actor: str,
+    text: str,
+    extra: dict[str, str | int | float | bool | None],
+    why: str,
+) -> None:
+    """A send decision the next hop could not carry out now: recorded, and the hold
+    becomes a delay that is already over, so ``run_due`` delivers it (trying again
+    each pass until the next hop takes it).  Under the caller's claim."""
+    _record(
+        settings,
+        "decision",
+        held,
+        actor,
+        f"{text}: not delivered yet ({why}); sent when the next hop takes it",
+        **{k: v for k, v in extra.items() if isinstance(v, str | int)},
+    )
+    queue.update(
+        replace(
+            held,
+            kind="delay",
+            recipients=rcpts or held.recipients,
+            expires_at=datetime.now(UTC),
+            waiting_for=(held.sender,),
+            notice_failed=False,
+        )
+    )
 
 
 def _count(held: HeldMessage, outcome: str) -> None:
@@ -328,8 +378,10 @@ def run_due(settings: Settings, now: datetime | None = None) -> DueResult:
         try:
             with queue.claim(listed.id):
                 held = queue.get(listed.id)
-                if held is None or held.held_at != listed.held_at:
-                    continue  # decided meanwhile
+                if held is None or held.held_at != listed.held_at or not _due(settings, held, now):
+                    # decided meanwhile, or another pass acted on it since it was listed
+                    # (resent its notice: a delay is not over because of that)
+                    continue
                 what = _on_due(settings, queue, held, now)
                 if what in ("delivered", "discarded", "handed_over"):
                     _count(held, "delay_over" if held.kind == "delay" else f"timeout_{what}")

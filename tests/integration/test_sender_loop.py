@@ -15,6 +15,7 @@ import smtplib
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from email import policy as email_policy
 from pathlib import Path
 from typing import Any
@@ -445,8 +446,6 @@ def escalating_loop(
 def test_an_expired_link_is_410_for_the_get_and_the_post(loop: Loop) -> None:
     """docs/gateway.md: an expired link answers 410 (the POST said 403 before; a review
     of 3 Dec, fourth round)."""
-    from dataclasses import replace as _replace
-
     from dlp.notify.tokens import csrf_token, issue, notify_key, verify
 
     sender = "confirm@example.lg.jp"
@@ -455,7 +454,7 @@ def test_an_expired_link_is_410_for_the_get_and_the_post(loop: Loop) -> None:
     (link,) = set(LINK.findall(notice))
     base, _, token = link.rpartition("/")
     key = notify_key(loop.settings)
-    old = issue(key, _replace(verify(key, token), expires=int(time.time()) - 60))
+    old = issue(key, replace(verify(key, token), expires=int(time.time()) - 60))
     stale = f"{base}/{old}"
     page = loop.http.get(stale)
     assert page.status_code == 410 and "期限切れ" in page.text
@@ -555,6 +554,77 @@ def test_a_notice_the_next_hop_refused_is_sent_again_by_the_timers(loop: Loop) -
     while open_quarantine(loop.settings).list()[0].notice_failed:
         assert time.monotonic() < deadline, "notice_failed never cleared"
         time.sleep(0.05)
+
+
+def test_a_send_click_the_next_hop_cannot_take_now_is_sent_later_not_discarded(
+    loop: Loop,
+) -> None:
+    """A review of 3 Dec (fourth round): the sender clicked "send" while the next hop
+    answered 4xx; the page said "try again later", and at the confirm's deadline the
+    timer discarded the mail "for no answer".  The decision now stands: recorded, and
+    the timer delivers the message as soon as the next hop takes it."""
+    sender = "confirm@example.lg.jp"
+    loop.send(sender, _mail(sender, "中継が止まっている間に送信", "本文"))
+    (notice,) = loop.notices_to(sender)
+    (link,) = set(LINK.findall(notice))
+    _, csrf = loop.open_link(link)
+    loop.sink.behaviour.data_reply = "451 4.3.0 Try again later"
+    page = loop.post(link, "send", csrf)
+    assert page.status_code == 200 and "受け付けました" in page.text, page.text
+    (decision,) = loop.events("decision")
+    assert decision["actor"] == f"sender {sender}"
+    assert decision["detail"]["decision"] == "send"
+    time.sleep(1.5)  # a timer pass or two with the next hop still refusing
+    assert loop.originals() == [] and len(open_quarantine(loop.settings).list()) == 1
+    loop.sink.behaviour.data_reply = ""
+    (original,) = loop.wait_originals(1, timeout=8)
+    assert original.rcpt_tos == [OUTSIDE]
+    assert loop.events("release") and loop.events("discard", n=0, timeout=0) == []
+    assert open_quarantine(loop.settings).list() == []
+
+
+def test_a_timer_pass_working_from_an_older_listing_acts_only_on_what_is_due(
+    loop: Loop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A review of 3 Dec (fourth round): two timer passes (two serving processes) at
+    once; one resent a failed notice and cleared the mark, the other, working from its
+    listing made before that, took the hold for due and sent an hour's delay at once
+    (a confirm: discarded it).  What is due is now decided again under the claim."""
+    from dlp.smtp import senderloop
+
+    sender = "delay@example.lg.jp"  # delay 1h
+    loop.send(sender, _mail(sender, "一時間後に送信", "本文", attachment=True))
+    loop.notices_to(sender)
+    real = open_quarantine(loop.settings)
+    (now,) = real.list()
+    assert now.kind == "delay" and not now.notice_failed
+    stale = replace(now, notice_failed=True)  # as listed before the other pass resent it
+
+    class Listed:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def list(self) -> list[Any]:
+            return [stale]
+
+    monkeypatch.setattr(senderloop, "open_quarantine", lambda _settings: Listed())
+    result = senderloop.run_due(loop.settings)
+    assert result.delivered == 0 and result.notices_resent == 0, result
+    time.sleep(0.3)
+    assert loop.originals() == [] and real.list()[0].kind == "delay"
+
+
+def test_a_permanent_refusal_of_a_send_click_leaves_the_decision_open(loop: Loop) -> None:
+    sender = "confirm@example.lg.jp"
+    loop.send(sender, _mail(sender, "宛先不明", "本文"))
+    (link,) = set(LINK.findall(loop.notices_to(sender)[0]))
+    _, csrf = loop.open_link(link)
+    loop.sink.behaviour.refuse_rcpt.add(OUTSIDE)
+    page = loop.post(link, "send", csrf)
+    assert page.status_code == 503 and "保留されたまま" in page.text
+    assert loop.events("decision", n=0, timeout=0) == []
+    (held,) = open_quarantine(loop.settings).list()
+    assert held.kind == "confirm"
 
 
 def test_a_confirm_whose_sender_was_never_told_goes_to_the_staff_not_the_bin(loop: Loop) -> None:
