@@ -29,6 +29,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from dlp.config import Settings
+from dlp.console.mask import scrub_display
 from dlp.console.security import SecurityHeaders
 from dlp.notify.notices import JST
 from dlp.notify.tokens import csrf_token, notify_key
@@ -61,7 +62,15 @@ _NOT_SHOWN = {
         410,
     ),
 }
-_STATUS = {"done": 200, "decided": 410, "expired": 410, "busy": 409, "refused": 403, "error": 503}
+_STATUS = {
+    "done": 200,
+    "decided": 410,
+    "expired": 410,
+    "invalid": 404,
+    "busy": 409,
+    "refused": 403,
+    "error": 503,
+}
 
 
 def create_decision_app(settings: Settings) -> Starlette:
@@ -70,6 +79,10 @@ def create_decision_app(settings: Settings) -> Starlette:
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )
+    # What the page shows of the held message passes the scrubber: the recipients
+    # and sender are kept as they are for delivery (402893716522@… included), and
+    # this page is served to the LAN without a sign-in.
+    env.filters["masked"] = scrub_display
     template = env.get_template("decide.html")
     key = notify_key(settings)
 

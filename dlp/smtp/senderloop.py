@@ -59,7 +59,8 @@ _RELEASES = frozenset({"send", "send_now", "approve", "send_meant"})
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What the decision page says: ``state`` is done | decided | expired | busy | refused | error."""
+    """What the decision page says: ``state`` is done | decided | expired | invalid | busy |
+    refused | error."""
 
     state: str
     ja: str
@@ -188,7 +189,7 @@ def decide(
     except TokenError as exc:
         if exc.reason == "expired":
             return Outcome("expired", "このリンクは期限切れです。", "This link has expired.")
-        return Outcome("refused", "このリンクは無効です。", "This link is not valid.")
+        return Outcome("invalid", "このリンクは無効です。", "This link is not valid.")
     queue = open_quarantine(settings)
     comment = scrub(comment.strip())[:500]
     outcome = None
@@ -329,7 +330,7 @@ def _check(held: HeldMessage | None, grant: Grant, decision: str) -> Outcome | N
     else:
         mine = held.kind == "approve" and any(_same(a, grant.address) for a in held.waiting_for)
     if not mine:
-        return Outcome("refused", "このリンクは無効です。", "This link is not valid.")
+        return Outcome("invalid", "このリンクは無効です。", "This link is not valid.")
     if decision not in allowed or (decision == "send_meant" and not held.meant):
         return Outcome("refused", "その操作はできません。", "That choice is not offered here.")
     return None
