@@ -9,7 +9,8 @@ from dlp.config import ApprovalRoute
 
 
 def approvers_for(sender: str, routes: Sequence[ApprovalRoute]) -> tuple[str, ...]:
-    """The approvers of the first route matching ``sender``; () when none does.
+    """The approvers of the first route matching ``sender``, the sender left out; ()
+    when none does, or when the sender is its only approver.
 
     A route's ``sender`` is an address, a domain (``example.lg.jp`` or
     ``@example.lg.jp``, subdomains included), a glob (``*@soumu.example.lg.jp``)
@@ -28,5 +29,8 @@ def approvers_for(sender: str, routes: Sequence[ApprovalRoute]) -> tuple[str, ..
             d = pattern.lstrip("@")
             hit = domain == d or domain.endswith("." + d)
         if hit:
-            return tuple(a.strip() for a in route.approvers)
+            # 上長承認: nobody approves their own mail.  A sender listed among the
+            # approvers of their route (the section chief writing himself) is left
+            # out; when nobody is left, the gateway holds the mail for the staff.
+            return tuple(a.strip() for a in route.approvers if a.strip().lower() != address)
     return ()

@@ -920,14 +920,16 @@ class Gateway:
         elif verdict.action is Action.APPROVE and not approvers_for(
             txn.sender, self.settings.approval.routes
         ):
-            why = "no [[approval.routes]] entry matches the sender"
+            why = "no [[approval.routes]] entry gives the sender an approver other than themselves"
         if not why:
             return verdict
         return replace(
             verdict,
             action=Action.HOLD,
             reasons=(*verdict.reasons, f"held for review instead of {verdict.action.value}: {why}"),
-            smtp_message=verdict.smtp_message,
+            # not the rule's confirm/approve text ("a mail with a link follows"): no
+            # such mail is sent, the staff decide
+            smtp_message="",
             terms=None,
         )
 

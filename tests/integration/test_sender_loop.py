@@ -392,9 +392,23 @@ def test_two_approvers_at_once_deliver_once(any_loop: Loop) -> None:
     assert release["comment"].endswith(": ok")
 
 
+def test_an_approver_does_not_approve_their_own_mail(loop: Loop) -> None:
+    """上長承認: the section chief's own mail goes to the other approver of the route; a
+    review of 3 Dec (fourth round) approved its own mail through its own link."""
+    n = my_number("12345678901")
+    loop.send(KACHO, _mail(KACHO, "名簿", f"個人番号: {n}\n"))
+    (held,) = open_quarantine(loop.settings).list()
+    assert held.kind == "approve" and held.waiting_for == (KAKARICHO,)
+    assert "承認依頼" in loop.notices_to(KAKARICHO)[0]
+    time.sleep(0.3)
+    assert [m for m in loop.mailbox(KACHO) if m.mail_from == NOTIFY_FROM] == []
+
+
 def test_outside_sender_is_held_for_staff_without_a_notice(loop: Loop) -> None:
     sender = "someone@outside.example.com"
-    loop.send(sender, _mail(sender, "外部から", "本文", attachment=True))
+    answer = loop.send(sender, _mail(sender, "外部から", "本文", attachment=True))
+    # no "a mail with a link follows": none does, the staff decide
+    assert "link" not in answer and "お送りします" not in answer, answer
     time.sleep(0.5)
     assert [m for m in loop.sink.messages if m.mail_from == NOTIFY_FROM] == []
     (held,) = open_quarantine(loop.settings).list()

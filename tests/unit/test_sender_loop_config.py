@@ -110,6 +110,8 @@ def test_first_matching_route_wins_and_star_is_the_default() -> None:
     assert approvers_for("a@soumu.example.lg.jp", s.approval.routes)[0] == "kacho@example.lg.jp"
     assert approvers_for("b@zaimu.example.lg.jp", s.approval.routes) == ("joshi@example.lg.jp",)
     assert approvers_for("", s.approval.routes) == ()
+    # nobody approves their own mail: the sole approver of a route gets ()
+    assert approvers_for("Joshi@example.lg.jp", s.approval.routes) == ()
 
 
 def test_tokens_are_bound_signed_and_expire() -> None:
