@@ -123,8 +123,15 @@ def outcome_notice(
     texts = {
         "approved": ("承認され、送信されました。", "It was approved and sent."),
         "rejected": ("却下され、送信されませんでした。", "It was rejected and not sent."),
-        "sent": ("送信されました。", "It was sent."),
-        "discarded": ("送信されず、破棄されました。", "It was not sent; it was discarded."),
+        # "sent" and "discarded" are what a confirm's timeout did: say why
+        "sent": (
+            "期限までに回答がなかったため、設定どおり送信されました。",
+            "Unanswered in time, it was sent, as configured.",
+        ),
+        "discarded": (
+            "期限までに回答がなかったため、送信されず破棄されました。",
+            "Unanswered in time, it was not sent; it was discarded.",
+        ),
         "handed over": (
             "期限までに回答がなかったため、情報管理担当者の確認に回りました。",
             "Unanswered in time, it went to the security staff for review.",
