@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import assert_never
 
+import idna
+
 from dlp.config import DomainSettings, PolicySettings, Rule, parse_duration
 from dlp.detect.mynumber import scrub
 from dlp.detect.registry import labels as detector_labels
@@ -109,8 +111,11 @@ def recipient_refusal(recipient: Recipient, domains: DomainSettings) -> Verdict 
     if recipient.klass is not RecipientClass.LOOKALIKE:
         return None
     meant = recipient.resembles or "?"
-    ja = f"宛先ドメイン {recipient.domain} は {meant} の誤りの可能性があります"
-    en = f"{recipient.domain} looks like a mistyped {meant}"
+    # As the sender typed it (ехр.со.jр), not its A-label (xn--e1awo...): the
+    # explanation names the look-alike letters.
+    shown = _as_typed(recipient.domain)
+    ja = f"宛先ドメイン {shown} は {meant} の誤りの可能性があります"
+    en = f"{shown} looks like a mistyped {meant}"
     if recipient.explanation:  # say what differs (issue 12)
         ja += f"（{recipient.explanation_ja}）" if recipient.explanation_ja else ""
         en += f": {recipient.explanation}"
@@ -399,16 +404,41 @@ def _recipient_reason(rule: Rule, recipients: Sequence[Recipient]) -> tuple[str,
     return (f"recipients: {_places(f'{r.domain} ({r.klass.value})' for r in hit)}",)
 
 
+def _as_typed(domain: str) -> str:
+    if "xn--" not in domain:
+        return domain
+    try:
+        return idna.decode(domain)
+    except (idna.IDNAError, UnicodeError):
+        return domain
+
+
 def _fit(enhanced: str, ja: str, en: str) -> str:
     """``enhanced ja / en`` cut to fit one SMTP reply line (never mid-character)."""
     # The rule's own texts and the places quoted into them (file names) are masked as
     # a whole: the reply reaches the sender's bounce and the MTA's log, where no number
     # may go.
-    text = scrub(f"{enhanced} {ja} / {en}".replace("\r", " ").replace("\n", " "))
-    raw = text.encode("utf-8")
-    if len(raw) <= _MAX_REPLY_OCTETS:
+    ja, en = (scrub(t.replace("\r", " ").replace("\n", " ")) for t in (ja, en))
+    text = f"{enhanced} {ja} / {en}"
+    room = _MAX_REPLY_OCTETS - len(enhanced) - 4
+    if len(text.encode("utf-8")) <= _MAX_REPLY_OCTETS:
         return text
-    cut = raw[: _MAX_REPLY_OCTETS - 3].decode("utf-8", "ignore")
+    # Each language keeps a part of its own (cut where it must, with "..."): a sender
+    # who reads only one of them must not lose it to the other's length.
+    en_room = min(len(en.encode("utf-8")), room // 3)
+    ja_room = room - en_room
+    if len(ja.encode("utf-8")) < ja_room:
+        en_room += ja_room - len(ja.encode("utf-8"))
+        ja_room = len(ja.encode("utf-8"))
+    return f"{enhanced} {_cut(ja, ja_room)} / {_cut(en, en_room)}"
+
+
+def _cut(text: str, room: int) -> str:
+    """``text`` in at most ``room`` octets of UTF-8, never mid-character."""
+    raw = text.encode("utf-8")
+    if len(raw) <= room:
+        return text
+    cut = raw[: max(room - 3, 0)].decode("utf-8", "ignore")
     # Cutting a longer digit run can leave twelve digits that are a number on their own.
     while scrub(cut) != cut:
         cut = cut[:-1]

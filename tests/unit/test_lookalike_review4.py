@@ -102,3 +102,26 @@ def test_a_one_letter_slip_under_jp_is_explained_as_one(domain: str, resembles: 
     v = check(domain, ps)
     assert (v.verdict, v.resembles) == (LOOKALIKE, resembles), v
     assert "dots" not in v.explanation and "ドット" not in v.explanation_ja, v
+
+
+def test_the_refusal_shows_the_domain_as_typed_and_keeps_both_languages() -> None:
+    """A long explanation (several look-alike letters named) cut the reply where the
+    Japanese ran out of room, and the English half was lost; the domain was shown as
+    its A-label (xn--e1awo...), which the sender never typed."""
+    from dlp.config import DomainSettings
+    from dlp.model import Recipient, RecipientClass
+    from dlp.policy import recipient_refusal
+
+    ps = ProtectedSet.build(own=["city.example-shi.lg.jp"], partners=["exp.co.jp"])
+    for typed in ("ЕХР.СО.JР", "сity.ехаmрlе-ѕhі.lg.jp"):
+        v = check(typed, ps)
+        assert v.verdict == LOOKALIKE and v.domain.startswith("xn--")
+        r = Recipient(f"u@{v.domain}", v.domain, RecipientClass.LOOKALIKE, v.resembles,
+                      v.technique, explanation=v.explanation, explanation_ja=v.explanation_ja)  # fmt: skip
+        verdict = recipient_refusal(r, DomainSettings())
+        assert verdict is not None
+        reply = verdict.smtp_message
+        assert len(reply.encode("utf-8")) + 4 <= 512
+        ja, _, en = reply.partition(" / ")
+        assert "の誤りの可能性があります" in ja and "looks like a mistyped" in en, reply
+        assert typed.lower() in ja and "xn--" not in reply, reply
