@@ -42,7 +42,10 @@ _PAIRS = tuple((src, dst) for src, dst in ASCII_FOLDS if len(src) > 1)
 # Beyond UTS #39: Cyrillic small letters whose UTS #39 prototype is a small
 # capital (ԍ ~ ɢ, м ~ ʍ, к ~ ĸ, т ~ ᴛ, ь ~ ƅ) but which a mail client's font
 # shows as the lower-case Latin letter; homograph attacks use them.
-SUPPLEMENT: dict[str, str] = {"ԍ": "g", "м": "m", "к": "k", "т": "t", "ь": "b"}
+SUPPLEMENT: dict[str, str] = {
+    "ԍ": "g", "м": "m", "к": "k", "т": "t", "ь": "b",
+    "ƅ": "b",  # LATIN SMALL LETTER TONE SIX: a b in every mail client's font
+}  # fmt: skip
 
 _DATA_FILE = "data/confusables.txt"
 
@@ -75,7 +78,12 @@ def skeleton(text: str) -> str:
     """The confusable skeleton of an already normalised (lower-case) label or domain."""
     if text.isascii():
         return _fold_ascii(text)
-    return _fold_ascii("".join(_strip_marks(ch) for ch in text.translate(_TABLE)))
+    out: list[str] = []
+    for ch in text.translate(_TABLE):
+        if out and out[-1].isascii() and unicodedata.category(ch) == "Mn":
+            continue  # exp̣, e̷xp: a combining mark with no precomposed form, on a Latin letter
+        out.append(_strip_marks(ch))
+    return _fold_ascii("".join(out))
 
 
 # Beyond the skeleton: pairs a reader confuses at mail-client font sizes but

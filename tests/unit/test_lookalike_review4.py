@@ -125,3 +125,16 @@ def test_the_refusal_shows_the_domain_as_typed_and_keeps_both_languages() -> Non
         ja, _, en = reply.partition(" / ")
         assert "の誤りの可能性があります" in ja and "looks like a mistyped" in en, reply
         assert typed.lower() in ja and "xn--" not in reply, reply
+
+
+@pytest.mark.parametrize(
+    ("domain", "resembles"),
+    [
+        ("exp\u0323.co.jp", "exp.co.jp"),  # a combining dot below, no precomposed form
+        ("e\u0337xp.co.jp", "exp.co.jp"),  # a combining solidus overlay
+        ("jc\u0185.co.jp", "jcb.co.jp"),  # ƅ, LATIN SMALL LETTER TONE SIX
+    ],
+)
+def test_combining_marks_and_tone_six(ps: ProtectedSet, domain: str, resembles: str) -> None:
+    v = check(domain, ps)
+    assert (v.verdict, v.resembles, v.technique) == (LOOKALIKE, resembles, "homoglyph"), v
