@@ -126,6 +126,21 @@ BUILTIN_KNOWN: tuple[str, ...] = (
     "yahoo-corp.jp",  # Yahoo Japan's corporate domain
 )  # fmt: skip
 
+# Mail and hosting services where anyone can sign up for a name of their own under
+# the service's domain: a Microsoft 365 trial tenant (mizuhobank.onmicrosoft.com) or a
+# rental server's account (mhlw.sakura.ne.jp) is a working mail domain in minutes.
+# A protected name as such a tenant is a lookalike (technique ``hosted``).
+HOSTED_TENANT_DOMAINS: frozenset[str] = frozenset(
+    {
+        "onmicrosoft.com",  # Microsoft 365 / Exchange Online tenants
+        "sakura.ne.jp",  # さくらのレンタルサーバ
+        "xsrv.jp",  # エックスサーバー
+        "lolipop.jp",  # ロリポップ！
+        "heteml.net",  # ヘテムル
+        "coreserver.jp",  # コアサーバー
+    }
+)
+
 # Second-level and municipal labels of the Japanese namespace, and generic
 # words of other registries: as a registrable label they name a kind of
 # organisation, not an organisation, so they are never fuzzy-matched as brands
@@ -1306,6 +1321,29 @@ def _another_body(parts: list[str], listed: list[str]) -> bool:
     return len(parts) == 3 and parts[2] != listed[2] and parts[2] in GEO_PREFECTURES
 
 
+def _hosted(name: Name, ps: ProtectedSet) -> _Hit | None:
+    """A protected name as a tenant of a service anyone can sign up to
+    (``HOSTED_TENANT_DOMAINS``): mizuhobank.onmicrosoft.com, mhlw.sakura.ne.jp,
+    mizuhobank-co-jp.onmicrosoft.com, ехр.onmicrosoft.com."""
+    if name.registrable not in HOSTED_TENANT_DOMAINS:
+        return None
+    tenant = (
+        name.text[: -len(name.registrable) - 1].rsplit(".", 1)[-1]
+        if name.text != name.registrable
+        else ""
+    )
+    flat = tenant.replace("-", "")
+    if len(flat) < 3:
+        return None
+    hits = [_Hit(e, "hosted", tenant) for e, _how in _stems(tenant, ps)]
+    for k in range(3, len(flat) + 1):
+        tail = flat[k:]
+        if tail and tail not in FUSED_TOKENS:
+            continue
+        hits += [_Hit(e, "hosted", tenant) for e in ps.by_stem_flat.get(flat[:k], ())]
+    return _best(h for h in hits if len(_flat(h.entry.stem)) >= 3 and _allowed(h.entry, name, ps))
+
+
 def explain_pair(domain: str, resembles: str) -> Explanation:
     """What differs between ``domain`` and the protected ``resembles`` (for
     pages that have only the two names, e.g. a send-log entry)."""
@@ -1377,6 +1415,7 @@ _STEPS = (
     _fuzzy_label,
     _short_label,
     _geographic,
+    _hosted,
     _www_fused,
 )
 
@@ -1439,7 +1478,16 @@ def check(domain: str, protected: ProtectedSet) -> DomainVerdict:
         if hit is not None:
             e = hit.entry
             distance = OSA.distance(hit.compared, e.text)
-            words = _explain(name.text, e.text)
+            if hit.technique == "hosted":
+                service = _to_text(name.registrable)
+                words = Explanation(
+                    f"{e.text} の名前（{hit.compared}）が、誰でも登録できる {service} の"
+                    f"利用者名として使われています（{name.text} ↔ {e.text}）",
+                    f"the name of {e.text} ({hit.compared}) as an account at {service}, "
+                    f"which anyone can sign up to ({name.text} ↔ {e.text})",
+                )
+            else:
+                words = _explain(name.text, e.text)
             return DomainVerdict(
                 domain=name.ascii,
                 verdict=LOOKALIKE,

@@ -138,3 +138,28 @@ def test_the_refusal_shows_the_domain_as_typed_and_keeps_both_languages() -> Non
 def test_combining_marks_and_tone_six(ps: ProtectedSet, domain: str, resembles: str) -> None:
     v = check(domain, ps)
     assert (v.verdict, v.resembles, v.technique) == (LOOKALIKE, resembles, "homoglyph"), v
+
+
+@pytest.mark.parametrize(
+    ("domain", "resembles"),
+    [
+        ("mizuhobank.onmicrosoft.com", "mizuhobank.co.jp"),
+        ("smbc.onmicrosoft.com", "smbc.co.jp"),
+        ("mhlw.sakura.ne.jp", "mhlw.go.jp"),
+        ("mizuhobank-co-jp.onmicrosoft.com", "mizuhobank.co.jp"),
+        ("ехр.onmicrosoft.com", "exp.co.jp"),
+        ("gmail.onmicrosoft.com", "gmail.com"),
+    ],
+)
+def test_a_protected_name_as_a_tenant_of_a_service_anyone_can_sign_up_to(
+    ps: ProtectedSet, domain: str, resembles: str
+) -> None:
+    v = check(domain, ps)
+    assert (v.verdict, v.resembles) == (LOOKALIKE, resembles), v
+
+
+@pytest.mark.parametrize(
+    "domain", ["contoso.onmicrosoft.com", "mail.onmicrosoft.com", "www3.sakura.ne.jp", "abc.xsrv.jp"]
+)
+def test_other_tenants_stay_external(ps: ProtectedSet, domain: str) -> None:
+    assert check(domain, ps).verdict == EXTERNAL
