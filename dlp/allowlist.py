@@ -261,7 +261,8 @@ def parse_allowlist(text: str, source: str = "<allowlist>") -> Allowlist:
 
 def _read(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        # utf-8-sig: a byte-order mark (Windows Notepad) is not a domain on line 1
+        return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise AllowlistError(path, 0, "file not found") from None
     except UnicodeDecodeError as exc:
@@ -355,7 +356,7 @@ def save_allowlist(path: str | os.PathLike[str], allowlist: Allowlist) -> None:
     """Write ``allowlist`` to ``path`` atomically, preserving comments."""
     p = Path(path)
     try:
-        existing = p.read_text(encoding="utf-8")
+        existing = p.read_text(encoding="utf-8-sig")
         mode = p.stat().st_mode & 0o7777
     except FileNotFoundError:
         existing, mode = "", 0o644

@@ -183,13 +183,26 @@ class SmtpSettings:
                 "port of their own (e.g. 127.0.0.1:9125)"
             )
         for net in self.allowed_clients:
-            ipaddress.ip_network(net, strict=False)
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"allowed_clients: {net!r} is not an IP address or network "
+                    "(e.g. \"127.0.0.1\", \"192.0.2.0/24\", \"::1\")"
+                ) from None
         if self.next_hop_tls not in ("none", "starttls", "tls"):
             raise ValueError("next_hop_tls must be one of none, starttls, tls")
         if self.max_message_size < 1_000_000:
             raise ValueError("max_message_size below 1000000 would bounce ordinary mail")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ValueError("tls_cert and tls_key must be given together")
+        if self.require_tls and not self.tls_cert:
+            # Without a certificate STARTTLS is never offered, and "required" would
+            # quietly mean plaintext.
+            raise ValueError(
+                "require_tls = true needs tls_cert and tls_key (no certificate: STARTTLS "
+                "cannot be offered, so nothing could be required)"
+            )
         if self.log_level not in ("debug", "info", "warning", "error"):
             raise ValueError("log_level must be one of debug, info, warning, error")
         if self.event_loop not in ("uvloop", "asyncio"):
@@ -707,7 +720,9 @@ def load_settings(explicit: str | os.PathLike[str] | None = None) -> Settings:
 
 def load_file(path: Path) -> Settings:
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        # utf-8-sig: Windows Notepad saves UTF-8 with a byte-order mark, which TOML
+        # would read as a stray character at line 1, column 1.
+        raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
