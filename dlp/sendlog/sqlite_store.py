@@ -10,6 +10,7 @@ host append one chain; the busy timeout makes them queue instead of fail.
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,6 +41,11 @@ class SqliteStore(SqlStore):
         self._conn: sqlite3.Connection | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileExistsError):
+                # Created owner-only whatever the umask (a shell's 022, a container
+                # without one): it holds every sender and recipient address.  SQLite
+                # gives the -wal and -shm files the database file's permissions.
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
             self._conn = sqlite3.connect(
                 str(self.path),
                 timeout=busy_timeout,

@@ -37,3 +37,25 @@ def test_files_saved_with_a_byte_order_mark_are_read(tmp_path) -> None:  # type:
     allow = tmp_path / "config" / "allowed_domains.txt"
     allow.write_text("\ufeff[own]\nexample.lg.jp\n", encoding="utf-8")
     assert "example.lg.jp" in load_allowlist(allow).own
+
+
+def test_the_sqlite_send_log_is_owner_only_whatever_the_umask(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """With a shell's umask 022 the send log (every address) was world-readable."""
+    import os
+    import stat
+
+    from dlp.sendlog.sqlite_store import SqliteStore
+
+    old = os.umask(0o022)
+    try:
+        store = SqliteStore(tmp_path / "var" / "sendlog.db")
+        try:
+            files = sorted(p.name for p in (tmp_path / "var").iterdir())
+            assert "sendlog.db" in files and "sendlog.db-wal" in files, files
+            for name in files:
+                mode = stat.S_IMODE((tmp_path / "var" / name).stat().st_mode)
+                assert mode == 0o600, (name, oct(mode))
+        finally:
+            store.close()
+    finally:
+        os.umask(old)
