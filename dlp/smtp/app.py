@@ -9,7 +9,8 @@ supervisor that starts them:
 * forwards SIGTERM/SIGINT as SIGTERM: each serving process stops accepting
   new transactions (``421``), finishes the open ones, then exits;
 * forwards SIGHUP: each serving process reloads the allowlist (a broken file
-  is refused and the last good list stays);
+  is refused and the last good list stays); dlp.toml is not reloaded, but read
+  again to say whether it is broken or changed (its changes wait for a restart);
 * restarts a serving process that died unexpectedly;
 * serves Prometheus metrics for all of them when ``metrics_listen`` is set;
 * and serving process 0 runs the daily retention job (send log and hold queue).
@@ -30,6 +31,7 @@ import sys
 import tempfile
 import threading
 import time
+from pathlib import Path
 from collections.abc import Coroutine
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -280,6 +282,7 @@ def run(settings: Settings) -> int:
         metrics_dir = tempfile.mkdtemp(prefix="dlp-metrics-")
         os.environ[MULTIPROC_ENV] = metrics_dir
     ctx = multiprocessing.get_context("spawn")
+    at_start = _file_settings(settings)  # for SIGHUP: has the file changed since?
     children: dict[int, BaseProcess] = {}
     stopping = False
     hup = False
@@ -364,6 +367,7 @@ def run(settings: Settings) -> int:
             time.sleep(0.2)
             if hup:
                 hup = False
+                _check_config_on_hup(settings, at_start)
                 for i, p in children.items():
                     # A process still starting reads the allowlist anyway, and a SIGHUP
                     # before it installs its handler would end it.
@@ -441,6 +445,47 @@ def _in_use(host: str, port: int) -> bool:
                 if exc.errno == errno.EADDRINUSE:
                     return True
     return False
+
+
+def _file_settings(settings: Settings) -> Settings | None:
+    """What the configuration file says now (None: no file, or it does not load)."""
+    if not settings.source:
+        return None
+    from dlp.config import ConfigError, load_file
+
+    try:
+        return load_file(Path(settings.source))
+    except ConfigError:
+        return None
+
+
+def _check_config_on_hup(settings: Settings, at_start: Settings | None) -> None:
+    """SIGHUP reloads the allowlist only.  An administrator who edited dlp.toml and
+    sent SIGHUP is told what became of the edit: that the file is broken (the running
+    gateway keeps its settings, but the next start would fail), or that its changes
+    wait for a restart.  ``at_start``: the file as it was read at start (the running
+    settings may differ from it by command-line options)."""
+    if not settings.source:
+        return
+    from dlp.config import ConfigError, load_file
+
+    try:
+        current = load_file(Path(settings.source))
+    except ConfigError as exc:
+        log.error(
+            "configuration file is broken; the gateway keeps running on the settings it "
+            "started with, but would not start again: %s",
+            exc,
+            extra={"dlp": {"event": "config broken"}},
+        )
+        return
+    if current != at_start:
+        log.warning(
+            "%s changed since start: SIGHUP reloads the allowlist only; the other settings "
+            "take effect at the next restart (systemctl restart dlp)",
+            settings.source,
+            extra={"dlp": {"event": "config changed"}},
+        )
 
 
 def _start_status(pipe: Connection, p: BaseProcess, deadline: float) -> str | None:

@@ -301,6 +301,38 @@ def test_sighup_reloads_the_allowlist_and_keeps_the_last_good_one(
     assert "retention" in events  # the daily purge ran in the serving process
 
 
+def test_sighup_says_when_dlp_toml_is_broken_or_changed(sink: Sink, tmp_path: Path) -> None:
+    """A review of 3 Dec (fourth round): after editing dlp.toml (a typo in a value) and
+    SIGHUP, the log said only "allowlist reload"; the broken file surfaced at the next
+    restart, with all mail deferred."""
+    port = free_port()
+    cfg = write_config(
+        tmp_path,
+        next_hop_port=sink.port,
+        listen_port=port,
+        smtp={"processes": 1},
+        domains={"lookalike_action": "reject"},
+    )
+    served = Served(cfg, port, tmp_path / "serve.log")
+    good = cfg.read_text(encoding="utf-8")
+    assert good.count('"reject"') == 1
+    try:
+        cfg.write_text(good.replace('"reject"', '"rejct"'), encoding="utf-8")
+        served.proc.send_signal(signal.SIGHUP)
+        time.sleep(1.0)
+        assert served.proc.poll() is None
+        cfg.write_text(good.replace('"reject"', '"hold"'), encoding="utf-8")
+        served.proc.send_signal(signal.SIGHUP)
+        time.sleep(1.0)
+    finally:
+        assert served.stop() == 0
+    lines = served.log_lines()
+    (broken,) = [e for e in lines if e.get("event") == "config broken"]
+    assert "lookalike_action" in broken["msg"] and "would not start again" in broken["msg"]
+    (changed,) = [e for e in lines if e.get("event") == "config changed"]
+    assert "next restart" in changed["msg"]
+
+
 def test_start_fails_clearly_when_the_port_is_taken(sink: Sink, tmp_path: Path) -> None:
     import socket
 
