@@ -188,7 +188,7 @@ class SmtpSettings:
             except ValueError:
                 raise ValueError(
                     f"allowed_clients: {net!r} is not an IP address or network "
-                    "(e.g. \"127.0.0.1\", \"192.0.2.0/24\", \"::1\")"
+                    '(e.g. "127.0.0.1", "192.0.2.0/24", "::1")'
                 ) from None
         if self.next_hop_tls not in ("none", "starttls", "tls"):
             raise ValueError("next_hop_tls must be one of none, starttls, tls")

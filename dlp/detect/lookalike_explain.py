@@ -80,7 +80,10 @@ def explain(
         and (Levenshtein.distance(flat_c, flat_p) <= 2 and "." not in candidate.rsplit(".", 1)[0])
         # the suffix really is in the name (expcojp.com), not a letter changed
         # under the same suffix (mufj.jp for mufg.jp: one letter, no dots lost)
-        and Levenshtein.distance(flat_c, flat_p) < Levenshtein.distance(flat_c, _flat(head_p))
+        and (
+            flat_c == _flat(head_p)
+            or Levenshtein.distance(flat_c, flat_p) < Levenshtein.distance(flat_c, _flat(head_p))
+        )
         and candidate.replace("-", ".") != protected
     ):
         tld = candidate.rsplit(".", 1)[1]

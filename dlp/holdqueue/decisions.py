@@ -38,16 +38,21 @@ class ReleaseError(Exception):
         self.temporary = temporary
 
 
+class ReleaseBusy(ReleaseError):
+    """Another reviewer, a link or a timer has the message right now: theirs is the
+    decision, and this one did nothing (not a failure to report as one)."""
+
+
 def discard(settings: Settings, held_id: str, actor: str, comment: str) -> None:
     """Delete a held message for good; the deletion is recorded first."""
     queue = open_quarantine(settings)
     try:
         with queue.claim(held_id):
             _discard(settings, queue, held_id, actor, comment)
-    except (QuarantineStorageError, ClaimedElsewhere):
-        # the queue itself is broken, not this discard: the administrator's to fix;
-        # or another reviewer has the message now: theirs is the decision, not a failure
-        raise
+    except QuarantineStorageError:
+        raise  # the queue itself is broken, not this discard: the administrator's to fix
+    except ClaimedElsewhere as exc:
+        raise ReleaseBusy(str(exc)) from None
     except QuarantineError as exc:
         raise ReleaseError(str(exc)) from None
 

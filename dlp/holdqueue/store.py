@@ -51,6 +51,7 @@ import hmac
 import json
 import os
 import secrets
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -320,6 +321,11 @@ class Quarantine(abc.ABC):
     def depth(self) -> int:
         """How many messages are held."""
 
+    def check_writable(self) -> None:
+        """Raise QuarantineError (path or server, and why) when nothing could be held:
+        found out when the gateway starts, not at the first message it must hold."""
+        self.depth()
+
 
 def describe(
     raw: bytes,
@@ -367,6 +373,15 @@ class FileQuarantine(Quarantine):
         self._fernet = Fernet(key)
         self._id_key = key
         self.retention = timedelta(days=retention_days)
+
+    def check_writable(self) -> None:
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd, probe = tempfile.mkstemp(prefix=".probe-", dir=self.directory)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise storage_error(self.directory, "hold messages there", exc) from exc
 
     # -- writing ---------------------------------------------------------
 

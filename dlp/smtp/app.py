@@ -31,10 +31,10 @@ import sys
 import tempfile
 import threading
 import time
-from pathlib import Path
 from collections.abc import Coroutine
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 

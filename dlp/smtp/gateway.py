@@ -258,6 +258,9 @@ class Gateway:
             self._inline_fn = default_scan_fn()
         await self.pool.start()
         await self.audit.open()
+        # A hold queue that cannot be written is found now, with its path and why,
+        # not as a 451 on every message a rule holds.
+        await asyncio.to_thread(self.quarantine.check_writable)
         if self.settings.notify.from_:
             self._timers = asyncio.create_task(self._run_timers())
 
@@ -767,26 +770,11 @@ class Gateway:
         (None and a 451 when it could not be)."""
         record_kwargs = {**record_kwargs, "recipients": list(recipients)}
         loop = asyncio.get_running_loop()
-        waiting_for: tuple[str, ...] = ()
-        if verdict.action is Action.APPROVE:
-            waiting_for = approvers_for(txn.sender, self.settings.approval.routes)
-        elif verdict.action.sender_in_loop:
-            waiting_for = (txn.sender,)
-        held = await loop.run_in_executor(
-            None,
-            lambda: self.quarantine.hold(
-                content,
-                audit_key=txn.audit_key,
-                sender=txn.sender,
-                recipients=[r.address for r in recipients],
-                mail_options=txn.mail_options,
-                verdict=verdict,
-                report=report,
-                client_address=st.peer,
-                waiting_for=waiting_for,
-                meant=self._meant(recipients) if verdict.action is Action.CONFIRM else None,
-            ),
-        )
+        try:
+            held = await self._hold_now(loop, content, txn, recipients, verdict, report, st)
+        except QuarantineError as exc:
+            log.error("hold queue unavailable, tempfailing %s: %s", txn.audit_key, _why(exc))
+            return TEMPFAIL_INTERNAL, None
         try:
             await self.audit.append(
                 record_for_message(**record_kwargs, next_hop_reply=f"held {held.id}")
@@ -804,6 +792,38 @@ class Gateway:
             return TEMPFAIL_INTERNAL, None
         metrics.HELD.inc()
         return f"{verdict.smtp_code} {verdict.smtp_message} [{held.id}]", held
+
+    async def _hold_now(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        content: bytes,
+        txn: Transaction,
+        recipients: Sequence[Recipient],
+        verdict: Verdict,
+        report: ScanReport,
+        st: SessionState,
+    ) -> HeldMessage:
+        """The copy written (pending) for ``recipients``."""
+        waiting_for: tuple[str, ...] = ()
+        if verdict.action is Action.APPROVE:
+            waiting_for = approvers_for(txn.sender, self.settings.approval.routes)
+        elif verdict.action.sender_in_loop:
+            waiting_for = (txn.sender,)
+        return await loop.run_in_executor(
+            None,
+            lambda: self.quarantine.hold(
+                content,
+                audit_key=txn.audit_key,
+                sender=txn.sender,
+                recipients=[r.address for r in recipients],
+                mail_options=txn.mail_options,
+                verdict=verdict,
+                report=report,
+                client_address=st.peer,
+                waiting_for=waiting_for,
+                meant=self._meant(recipients) if verdict.action is Action.CONFIRM else None,
+            ),
+        )
 
     def _notify_later(self, held: HeldMessage) -> None:
         if held.kind != Action.HOLD.value:

@@ -27,7 +27,7 @@ import socket
 from dataclasses import replace
 
 from dlp.config import Settings
-from dlp.holdqueue.decisions import ReleaseError
+from dlp.holdqueue.decisions import ReleaseBusy, ReleaseError
 from dlp.holdqueue.store import (
     ClaimedElsewhere,
     HeldMessage,
@@ -50,10 +50,10 @@ def release(settings: Settings, held_id: str, actor: str, comment: str) -> str:
     try:
         with queue.claim(held_id):
             return _release(settings, queue, held_id, actor, comment)
-    except (QuarantineStorageError, ClaimedElsewhere):
-        # the queue itself is broken, not this release: the administrator's to fix;
-        # or another reviewer has the message now: theirs is the decision, not a failure
-        raise
+    except QuarantineStorageError:
+        raise  # the queue itself is broken, not this release: the administrator's to fix
+    except ClaimedElsewhere as exc:
+        raise ReleaseBusy(str(exc)) from None
     except QuarantineError as exc:
         raise ReleaseError(str(exc)) from None
 

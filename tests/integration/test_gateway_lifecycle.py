@@ -455,6 +455,26 @@ def test_start_refuses_a_head_key_others_can_read(sink: Sink, tmp_path: Path) ->
     assert "head_key_file" in out.stderr and f"chmod 600 {key}" in out.stderr
 
 
+def test_start_refuses_a_hold_queue_it_cannot_write(sink: Sink, tmp_path: Path) -> None:
+    """A review of 3 Dec (fourth round): with an unusable [quarantine] dir the gateway
+    started, and every message a rule held got 451 with "QuarantineStorageError" in
+    the log, no path, no reason."""
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file", encoding="utf-8")
+    cfg = write_config(
+        tmp_path,
+        next_hop_port=sink.port,
+        listen_port=free_port(),
+        sections={"quarantine": {"dir": str(blocker / "q")}},
+    )
+    out = subprocess.run(
+        [DLP, "serve", "--config", str(cfg)], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode != 0
+    assert f"{blocker / 'q'}: cannot hold messages there" in out.stderr, out.stderr
+    assert f"{blocker} is a file, not a directory" in out.stderr, out.stderr
+
+
 @pytest.mark.timeout(300)
 def test_a_changed_allowlist_takes_effect_without_stalling_the_gateway(
     sink: Sink, tmp_path: Path

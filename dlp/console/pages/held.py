@@ -22,8 +22,8 @@ from dlp.config import Settings
 from dlp.console import fmt
 from dlp.console.users import Role
 from dlp.console.web import Ctx, error_page, message_page, page, render, see_other
-from dlp.holdqueue.decisions import ReleaseError, discard
-from dlp.holdqueue.store import ClaimedElsewhere, HeldMessage, QuarantineError, open_quarantine
+from dlp.holdqueue.decisions import ReleaseBusy, ReleaseError, discard
+from dlp.holdqueue.store import HeldMessage, QuarantineError, open_quarantine
 from dlp.model import Finding, ScanReport
 from dlp.scanner import scan_message
 from dlp.sendlog.store import SendLogError
@@ -146,7 +146,7 @@ async def held_release(request: Request, ctx: Ctx) -> Response:
         if not await run_in_threadpool(_is_held, settings, held_id):
             return see_other("/held", done="held.gone")
         reply = await run_in_threadpool(release, settings, held_id, ctx.user.name, comment)
-    except ClaimedElsewhere:
+    except ReleaseBusy:
         return await _detail(request, ctx, ctx.t("held.busy"), 409)
     except (ReleaseError, QuarantineError, SendLogError) as exc:
         if not await run_in_threadpool(_is_held, settings, held_id):
@@ -167,7 +167,7 @@ async def held_discard(request: Request, ctx: Ctx) -> Response:
         if not await run_in_threadpool(_is_held, settings, held_id):
             return see_other("/held", done="held.gone")
         await run_in_threadpool(discard, settings, held_id, ctx.user.name, comment)
-    except ClaimedElsewhere:
+    except ReleaseBusy:
         return await _detail(request, ctx, ctx.t("held.busy"), 409)
     except (ReleaseError, QuarantineError, SendLogError) as exc:
         return _queue_down(request, ctx, exc)
