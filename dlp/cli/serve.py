@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from dlp.cli.common import config_option, load_for_state
-from dlp.config import ENV_VAR, SYSTEM_CONFIG, find_config_file
+from dlp.config import ENV_VAR, SYSTEM_CONFIG, Settings, find_config_file
 
 
 def register(group: click.Group) -> None:
@@ -53,4 +53,33 @@ def serve(config_path: str | None, listen: str | None, next_hop: str | None) -> 
         except HeadKeyError as exc:
             click.echo(f"dlp: configuration error: [sendlog] head_key_file: {exc}", err=True)
             raise SystemExit(2) from None
+    problem = _tls_problem(settings)
+    if problem:
+        click.echo(f"dlp: configuration error: {problem}", err=True)
+        raise SystemExit(2)
     raise SystemExit(run(settings))
+
+
+def _tls_problem(settings: Settings) -> str:
+    """Why [smtp] tls_cert / tls_key cannot be used ("" when they can, or are unset):
+    found now, not reported later as a failure to listen on the port."""
+    import ssl
+
+    s = settings.smtp
+    if not s.tls_cert:
+        return ""
+    cert, key = settings.resolve(s.tls_cert), settings.resolve(s.tls_key)
+    for name, path in (("tls_cert", cert), ("tls_key", key)):
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as exc:
+            return f"[smtp] {name}: {path}: {exc.strerror or exc}"
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(str(cert), str(key))
+    except (ssl.SSLError, ValueError) as exc:
+        return (
+            f"[smtp] tls_cert / tls_key: {cert}, {key}: not a PEM certificate and its "
+            f"private key ({exc})"
+        )
+    return ""

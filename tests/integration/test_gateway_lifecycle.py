@@ -455,6 +455,30 @@ def test_start_refuses_a_head_key_others_can_read(sink: Sink, tmp_path: Path) ->
     assert "head_key_file" in out.stderr and f"chmod 600 {key}" in out.stderr
 
 
+def test_start_names_a_missing_or_wrong_tls_certificate(sink: Sink, tmp_path: Path) -> None:
+    """It was reported as "cannot listen on 127.0.0.1:PORT: No such file or directory"."""
+    missing = tmp_path / "certs" / "gw.pem"
+    cfg = write_config(
+        tmp_path,
+        next_hop_port=sink.port,
+        smtp={"tls_cert": str(missing), "tls_key": str(missing)},
+    )
+    out = subprocess.run(
+        [DLP, "serve", "--config", str(cfg)], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 2
+    assert f"[smtp] tls_cert: {missing}: No such file or directory" in out.stderr, out.stderr
+    not_pem = tmp_path / "not.pem"
+    not_pem.write_text("hello", encoding="utf-8")
+    cfg = write_config(
+        tmp_path, next_hop_port=sink.port, smtp={"tls_cert": str(not_pem), "tls_key": str(not_pem)}
+    )
+    out = subprocess.run(
+        [DLP, "serve", "--config", str(cfg)], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 2 and "not a PEM certificate and its private key" in out.stderr
+
+
 def test_start_refuses_a_hold_queue_it_cannot_write(sink: Sink, tmp_path: Path) -> None:
     """A review of 3 Dec (fourth round): with an unusable [quarantine] dir the gateway
     started, and every message a rule held got 451 with "QuarantineStorageError" in
