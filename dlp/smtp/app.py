@@ -247,7 +247,9 @@ async def _retention_loop(settings: Settings) -> None:
                 extra={
                     "dlp": {
                         "event": "retention",
-                        "sendlog": str(result.sendlog),
+                        # named fields, not the dataclass's repr (datetime.datetime(...))
+                        "purged": result.sendlog.purged,
+                        "purged_before": result.sendlog.cutoff.isoformat(timespec="seconds"),
                         "held_expired": result.quarantine_expired,
                         "held_error": result.quarantine_error,
                         "refused": result.refused,

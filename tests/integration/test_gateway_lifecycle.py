@@ -299,6 +299,9 @@ def test_sighup_reloads_the_allowlist_and_keeps_the_last_good_one(
     events = [e.get("event") for e in served.log_lines()]
     assert "reload failed" in events and "reload" in events
     assert "retention" in events  # the daily purge ran in the serving process
+    (first, *_) = [e for e in served.log_lines() if e.get("event") == "retention"]
+    assert isinstance(first["purged"], int) and "T" in first["purged_before"], first
+    assert "datetime" not in str(first)  # no Python repr in the log
 
 
 def test_sighup_says_when_dlp_toml_is_broken_or_changed(sink: Sink, tmp_path: Path) -> None:
