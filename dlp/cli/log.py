@@ -10,6 +10,7 @@ from __future__ import annotations
 import getpass
 import json
 import logging
+import os
 import socket
 import sys
 from collections.abc import Callable, Iterator
@@ -585,20 +586,25 @@ def register(group: click.Group) -> None:
         raise SystemExit(0 if report.ok else 1)
 
     @log.command("keygen")
+    @config_option
     @click.argument("key_file", type=click.Path(dir_okay=False))
-    def keygen_cmd(key_file: str) -> None:
+    def keygen_cmd(config_path: str | None, key_file: str) -> None:
         """Create the HMAC key that signs the chain head ([sendlog] head_key_file).
 
         Run it as the user dlp runs as; the file is created readable by that user only,
-        and never overwritten."""
+        and never overwritten.  (--config is accepted like everywhere; the key is
+        written where KEY_FILE says.)"""
         try:
             key = generate_key(key_file)
         except HeadKeyError as exc:
             click.echo(f"dlp: {exc}", err=True)
             raise SystemExit(2) from None
-        click.echo(f"head key written to {key_file} (mode 0600, key id {key.key_id[:16]})")
+        # The absolute path: a relative one in dlp.toml is read from the directory that
+        # holds config/, not from where this command ran.
+        where = os.path.abspath(key_file)
+        click.echo(f"head key written to {where} (mode 0600, key id {key.key_id[:16]})")
         click.echo(
-            f'set [sendlog] head_key_file = "{key_file}" and keep a copy offline: '
+            f'set [sendlog] head_key_file = "{where}" and keep a copy offline: '
             "it is needed to check the signed heads after a disaster"
         )
 

@@ -168,6 +168,14 @@ def test_verify_with_key_catches_a_recomputed_chain(
     r = dlp(config, "keygen", str(key))
     assert r.returncode == 0 and "mode 0600" in r.stdout, r.stderr
     assert key.stat().st_mode & 0o777 == 0o600
+    # a relative path comes back absolute (dlp.toml reads relative paths from the
+    # directory that holds config/, not from where keygen ran), and --config is taken
+    rel = subprocess.run(
+        [*DLP, "log", "keygen", "--config", str(config), "rel.key"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=60, check=False,
+    )  # fmt: skip
+    assert rel.returncode == 0, rel.stderr
+    assert f'head_key_file = "{tmp_path / "rel.key"}"' in rel.stdout, rel.stdout
     heads = tmp_path / "var" / "sendlog-heads.jsonl"  # [sendlog] heads_file's default
 
     r = dlp(config, "verify", "--key", str(key))
