@@ -10,7 +10,14 @@ from typing import Any, TypeVar
 
 import click
 
-from dlp.config import ConfigError, Settings, load_settings
+from dlp.config import (
+    ENV_VAR,
+    SYSTEM_CONFIG,
+    ConfigError,
+    Settings,
+    find_config_file,
+    load_settings,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -40,6 +47,15 @@ def load_for_state(config_path: str | None) -> Settings:
     under ``var/`` (send log, hold queue, console accounts): refused as root
     where ``var/`` belongs to the gateway's own user (``foreign_owner``)."""
     settings = load_or_exit(config_path)
+    if find_config_file(config_path) is None:
+        # Built-in defaults are what `make run` needs only where config/ is missing:
+        # say so.  Otherwise an administrator in the wrong directory is told "no held
+        # messages" about a hold queue the command has just created there.
+        click.echo(
+            f"dlp: no configuration file (looked for ${ENV_VAR}, ./config/dlp.toml and "
+            f"{SYSTEM_CONFIG}); using the built-in defaults, state under {settings.var_dir}",
+            err=True,
+        )
     owner = foreign_owner(settings.var_dir)
     if owner:
         click.echo(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from dlp.cli.common import config_option, load_for_state
-from dlp.config import ENV_VAR, SYSTEM_CONFIG, Settings, find_config_file
+from dlp.config import Settings
 
 
 def register(group: click.Group) -> None:
@@ -21,15 +21,7 @@ def serve(config_path: str | None, listen: str | None, next_hop: str | None) -> 
     """Run the SMTP gateway until SIGTERM (graceful) — SIGHUP reloads the allowlist."""
     from dlp.smtp.app import run, with_overrides
 
-    settings = load_for_state(config_path)
-    if find_config_file(config_path) is None:
-        # Built-in defaults are what `make run` needs only where config/ is missing:
-        # say so, or "config/allowed_domains.txt: file not found" is all one sees.
-        click.echo(
-            f"dlp serve: no configuration file (looked for ${ENV_VAR}, ./config/dlp.toml and "
-            f"{SYSTEM_CONFIG}); running on the built-in defaults, relative to {settings.base_dir}",
-            err=True,
-        )
+    settings = load_for_state(config_path)  # says so when no configuration file is found
     try:
         settings = with_overrides(settings, listen, next_hop)
     except ValueError as exc:

@@ -260,4 +260,11 @@ def test_serve_without_a_configuration_file_says_so(tmp_path: Path) -> None:
     )
     assert proc.returncode != 0  # no allowlist here
     first = proc.stderr.splitlines()[0]
-    assert first.startswith("dlp serve: no configuration file") and str(tmp_path) in first
+    assert first.startswith("dlp: no configuration file") and str(tmp_path) in first
+    # and so does every command that reads the gateway's state (a review of 3 Dec:
+    # `dlp quarantine list` in the wrong directory said "no held messages" and nothing else)
+    for command in (["quarantine", "list"], ["log", "list"]):
+        proc = subprocess.run(
+            [DLP, *command], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=50
+        )
+        assert proc.stderr.startswith("dlp: no configuration file"), (command, proc.stderr)
