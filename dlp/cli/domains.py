@@ -305,6 +305,13 @@ def remove_cmd(
     _update(path, change)
     for d in targets:
         click.echo(f"{d}: removed")
+    if current.own and not change(current).own:
+        click.echo(
+            "dlp: warning: the allowlist now lists no [own] domain: every sender counts as "
+            "outside (lookalike recipients are held instead of refused, senders get no "
+            "notices); add yours back with `dlp allowlist add --own DOMAIN`",
+            err=True,
+        )
     _record(settings, "allowlist_remove", targets, "", comment)
 
 

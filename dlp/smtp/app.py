@@ -338,6 +338,7 @@ def run(settings: Settings) -> int:
 
             mhost, mport = _hostport(settings.smtp.metrics_listen)
             serve_metrics(mhost, mport, lambda: open_quarantine(settings).depth())
+        own, partners = _allowlist_counts(settings)
         log.info(
             "gateway up",
             extra={
@@ -347,9 +348,20 @@ def run(settings: Settings) -> int:
                     "listen": settings.smtp.listen,
                     "next_hop": settings.smtp.next_hop,
                     "scanner": "compiled" if native.COMPILED else "python",
+                    "own_domains": own,
+                    "partner_domains": partners,
                 }
             },
         )
+        if own == 0:
+            log.warning(
+                "the allowlist %s lists no [own] domain: every sender counts as outside, so "
+                "lookalike recipients are held instead of refused, senders get no notices, "
+                "and rules for own mail never match; add yours with "
+                "`dlp allowlist add --own example.lg.jp`",
+                settings.allowlist_path,
+                extra={"dlp": {"event": "no own domain"}},
+            )
         if not native.COMPILED:
             log.warning(
                 "the compiled candidate scanner (dlp/detect/_candidates.c) is %s: scanning "
@@ -447,6 +459,18 @@ def _in_use(host: str, port: int) -> bool:
                 if exc.errno == errno.EADDRINUSE:
                     return True
     return False
+
+
+def _allowlist_counts(settings: Settings) -> tuple[int, int]:
+    """How many own and partner domains the allowlist lists (-1, -1: unreadable; the
+    serving processes have said why already)."""
+    from dlp.allowlist import AllowlistError, load_allowlist
+
+    try:
+        allowlist = load_allowlist(settings.allowlist_path)
+    except AllowlistError:
+        return -1, -1
+    return len(allowlist.own), len(allowlist.partners)
 
 
 def _file_settings(settings: Settings) -> Settings | None:

@@ -131,6 +131,11 @@ def test_add_list_remove_round_trip(site: Path) -> None:
     missing = dlp(site, "allowlist", "remove", "nothere.co.jp")
     assert missing.returncode == 1 and "not in the allowlist" in missing.stderr
     assert "# head office" in path.read_text(encoding="utf-8")
+    # removing the last own domain warns: every sender would count as outside
+    one = dlp(site, "allowlist", "remove", "branch.example.lg.jp")
+    assert one.returncode == 0 and "no [own] domain" not in one.stderr
+    last = dlp(site, "allowlist", "remove", "exp.co.jp")
+    assert last.returncode == 0 and "now lists no [own] domain" in last.stderr
 
 
 def test_add_rejects_invalid_and_public_mail(site: Path) -> None:

@@ -302,6 +302,8 @@ def test_sighup_reloads_the_allowlist_and_keeps_the_last_good_one(
     (first, *_) = [e for e in served.log_lines() if e.get("event") == "retention"]
     assert isinstance(first["purged"], int) and "T" in first["purged_before"], first
     assert "datetime" not in str(first)  # no Python repr in the log
+    (up,) = [e for e in served.log_lines() if e.get("event") == "up"]
+    assert (up["own_domains"], up["partner_domains"]) == (1, 2), up
 
 
 def test_sighup_says_when_dlp_toml_is_broken_or_changed(sink: Sink, tmp_path: Path) -> None:
