@@ -128,6 +128,8 @@ def validate_domain(text: str) -> str:
     name = normalise(raw)
     if not name.valid:
         raise ValueError(f"{raw!r}: {name.problem}")
+    if any(label.startswith("-") or label.endswith("-") for label in name.ascii.split(".")):
+        raise ValueError(f"{raw!r} is not a valid host name (a label starts or ends with '-')")
     if not name.registrable:
         raise ValueError(
             f"{raw!r} is a public suffix, not an organisation's domain (it would trust everyone under it)"

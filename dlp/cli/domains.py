@@ -234,7 +234,13 @@ def add_cmd(
         if listed == section and (domain in current.mynumber_partners) == mynumber:
             click.echo(f"{domain}: already listed in [{section}]")
             continue
-        problems = entry_warnings(domain, section, current, builtin)
+        # Against the list as this command leaves it: exp.com beside exp.co.jp added
+        # by the same command is a lookalike of it, said now (not "changed meanwhile"
+        # when the list is written).
+        ahead = current
+        for d in accepted:
+            ahead = ahead.with_entry(section, d, mynumber=mynumber)
+        problems = entry_warnings(domain, section, ahead, builtin)
         seen_problems[domain] = problems
         if problems and not force:
             for p in problems:

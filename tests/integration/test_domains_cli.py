@@ -112,6 +112,16 @@ def test_add_refuses_a_lookalike_without_force(site: Path) -> None:
     assert "sakura-payrol.co.jp" in path.read_text(encoding="utf-8")
 
 
+def test_a_domain_resembling_one_added_by_the_same_command_gets_the_real_reason(
+    site: Path,
+) -> None:
+    """It was refused as "the allowlist changed meanwhile; run the command again"."""
+    out = dlp(site, "allowlist", "add", "kyuyo-center.co.jp", "kyuyo-centre.co.jp")
+    assert out.returncode == 1
+    assert "changed meanwhile" not in out.stderr
+    assert "looks like kyuyo-center.co.jp" in out.stderr, out.stderr
+
+
 def test_add_list_remove_round_trip(site: Path) -> None:
     path = site / "config" / "allowed_domains.txt"
     assert dlp(site, "allowlist", "add", "--mynumber", "kyuyo-center.co.jp").returncode == 0
@@ -140,6 +150,8 @@ def test_add_list_remove_round_trip(site: Path) -> None:
 
 def test_add_rejects_invalid_and_public_mail(site: Path) -> None:
     assert dlp(site, "allowlist", "add", "co.jp").returncode == 2
+    hyphen = dlp(site, "allowlist", "add", "--force", "--", "-foo.co.jp")
+    assert hyphen.returncode == 2 and "not a valid host name" in hyphen.stderr
     assert dlp(site, "allowlist", "add", "a@b.co.jp").returncode == 2
     gm = dlp(site, "allowlist", "add", "gmail.com")
     assert gm.returncode == 1 and "public mail service" in gm.stderr
