@@ -64,6 +64,14 @@ def _update(path: Path, change: Callable[[Allowlist], Allowlist]) -> None:
     """Apply ``change`` under the allowlist's lock; exit 2 if the file could not be written."""
     try:
         update_allowlist(path, change)
+    except PermissionError as exc:
+        click.echo(
+            f"dlp: allowlist not changed: {exc}. The user running dlp must be able to write "
+            f"{path.parent} (the file is replaced atomically, beside a lock file): see "
+            "deploy/systemd/README.md, 'Who runs dlp allowlist add/remove'",
+            err=True,
+        )
+        raise SystemExit(2) from None
     except (AllowlistError, OSError) as exc:
         click.echo(f"dlp: allowlist not changed: {exc}", err=True)
         raise SystemExit(2) from None
