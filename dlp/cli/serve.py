@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from dlp.cli.common import config_option, load_for_state
@@ -11,6 +13,7 @@ from dlp.config import Settings
 def register(group: click.Group) -> None:
     """Add this family's commands to the top-level group."""
     group.add_command(serve)
+    group.add_command(check)
 
 
 @click.command()
@@ -36,20 +39,60 @@ def serve(config_path: str | None, listen: str | None, next_hop: str | None) -> 
             " (docs/sendlog.md)",
             err=True,
         )
-    else:
-        # Found out now, not at the first retention run a day later.
-        from dlp.sendlog.heads import HeadKeyError, load_key
-
-        try:
-            load_key(settings.head_key_path)
-        except HeadKeyError as exc:
-            click.echo(f"dlp: configuration error: [sendlog] head_key_file: {exc}", err=True)
-            raise SystemExit(2) from None
-    problem = _tls_problem(settings)
-    if problem:
-        click.echo(f"dlp: configuration error: {problem}", err=True)
-        raise SystemExit(2)
+    # Found out now, not at the first retention run a day later, or as a failure to
+    # listen on the port.
+    for problem in (_head_key_problem(settings), _tls_problem(settings)):
+        if problem:
+            click.echo(f"dlp: configuration error: {problem}", err=True)
+            raise SystemExit(2)
     raise SystemExit(run(settings))
+
+
+@click.command()
+@config_option
+def check(config_path: str | None) -> None:
+    """Check the configuration as `dlp serve` would start on it, and change nothing:
+    dlp.toml, the allowlist, the head key, the TLS files.  Exit 0 when it would start,
+    2 when not (each problem on a line of its own).  Run it before `systemctl restart`."""
+    from dlp.allowlist import AllowlistError, load_allowlist
+    from dlp.cli.common import load_or_exit
+
+    settings = load_or_exit(config_path)  # dlp.toml itself: exit 2 with the key and why
+    problems = [p for p in (_head_key_problem(settings), _tls_problem(settings)) if p]
+    try:
+        allowlist = load_allowlist(settings.allowlist_path)
+    except AllowlistError as exc:
+        problems.append(str(exc))
+        allowlist = None
+    for problem in problems:
+        click.echo(f"dlp: {problem}", err=True)
+    if problems:
+        raise SystemExit(2)
+    assert allowlist is not None
+    source = str(Path(settings.source).resolve()) if settings.source else "built-in defaults"
+    click.echo(f"configuration: {source}")
+    click.echo(
+        f"allowlist: {settings.allowlist_path} ({len(allowlist.own)} own, "
+        f"{len(allowlist.partners)} partner domains)"
+    )
+    click.echo(f"listen {settings.smtp.listen}, next hop {settings.smtp.next_hop}")
+    if not allowlist.own:
+        click.echo("warning: no [own] domain: every sender would count as outside", err=True)
+    if settings.head_key_path is None:
+        click.echo("note: [sendlog] head_key_file is not set (docs/sendlog.md)", err=True)
+    click.echo("ok: `dlp serve` would start on this configuration")
+
+
+def _head_key_problem(settings: Settings) -> str:
+    if settings.head_key_path is None:
+        return ""
+    from dlp.sendlog.heads import HeadKeyError, load_key
+
+    try:
+        load_key(settings.head_key_path)
+    except HeadKeyError as exc:
+        return f"[sendlog] head_key_file: {exc}"
+    return ""
 
 
 def _tls_problem(settings: Settings) -> str:

@@ -99,6 +99,22 @@ def test_serve_refuses_a_next_hop_that_is_its_own_listen_address(tmp_path: Path)
     assert "loop" in lines[0]
 
 
+def test_check_says_whether_serve_would_start(tmp_path: Path) -> None:
+    """`dlp check` before a restart (a review of 3 Dec: there was no way to test an
+    edited dlp.toml short of restarting the gateway)."""
+    cfg = write_config(tmp_path, next_hop_port=free_port())
+    good = dlp("check", "--config", str(cfg))
+    assert good.exit_code == 0, good.output
+    assert "ok: `dlp serve` would start" in good.output and "1 own, 2 partner" in good.output
+    allowlist = tmp_path / "config" / "allowed_domains.txt"
+    allowlist.write_text("[own]\nexample.lg.jp\n[partner]\nfoo.co.jp bogus\n", encoding="utf-8")
+    bad = dlp("check", "--config", str(cfg))
+    assert bad.exit_code == 2 and f"{allowlist}:4: unknown tag 'bogus'" in bad.output
+    cfg.write_text(cfg.read_text(encoding="utf-8") + "\n[smtp]\nbogus = 1\n", encoding="utf-8")
+    broken = dlp("check", "--config", str(cfg))
+    assert broken.exit_code == 2 and "smtp" in broken.output
+
+
 def test_console_names_the_option_and_the_value_of_a_bad_address(tmp_path: Path) -> None:
     cfg = str(write_config(tmp_path, next_hop_port=free_port()))
     result = dlp("console", "--config", cfg, "--listen", "127.0.0.1")
