@@ -203,13 +203,15 @@ class Quarantine(abc.ABC):
     retention: timedelta
     _id_key: bytes
 
-    def hold_id(self, audit_key: str, raw: bytes) -> str:
-        """The id of this message's copy: the same for the MTA's retry of it."""
+    def hold_id(self, audit_key: str, raw: bytes, part: str = "") -> str:
+        """The id of this message's copy: the same for the MTA's retry of it.  ``part``
+        tells apart two copies of one message held at once (the lookalike recipients'
+        and the others', each with its own decision)."""
         digest = hashlib.sha256(raw).digest()
-        mac = hmac.new(
-            self._id_key, audit_key.encode("utf-8", "replace") + b"\0" + digest, "sha256"
-        )
-        return mac.hexdigest()[:24]
+        data = audit_key.encode("utf-8", "replace") + b"\0" + digest
+        if part:
+            data += b"\0" + part.encode("utf-8")
+        return hmac.new(self._id_key, data, "sha256").hexdigest()[:24]
 
     def hold(
         self,
@@ -224,15 +226,17 @@ class Quarantine(abc.ABC):
         client_address: str = "",
         waiting_for: Sequence[str] = (),
         meant: dict[str, str] | None = None,
+        part: str = "",
     ) -> HeldMessage:
         """Store the message durably as a *pending* copy; ``commit`` makes it releasable.
+        ``part``: see ``hold_id``.
 
         When a committed copy of the same message (same audit key and bytes)
         exists already, that copy is returned unchanged: the caller records and
         commits it again, and no second copy is made."""
         held = describe(
             raw,
-            held_id=self.hold_id(audit_key, raw),
+            held_id=self.hold_id(audit_key, raw, part),
             audit_key=audit_key,
             sender=sender,
             recipients=recipients,

@@ -579,6 +579,11 @@ class Gateway:
                             )
                         relay_s = time.monotonic() - t_relay
                         metrics.RELAY_SECONDS.observe(relay_s)
+                    case Action.DELAY if copy_hold is not None:
+                        await st.next_hop.reset()
+                        answer, next_hop = await self._delay_and_hold_copy(
+                            st, txn, content, report, verdict, copy_hold
+                        )
                     case (
                         Action.HOLD
                         | Action.CONFIRM
@@ -765,13 +770,14 @@ class Gateway:
         verdict: Verdict,
         record_kwargs: dict[str, Any],
         recipients: Sequence[Recipient],
+        part: str = "",
     ) -> tuple[str, HeldMessage | None]:
         """A copy for ``recipients`` held, recorded and committed; the answer and the copy
         (None and a 451 when it could not be)."""
         record_kwargs = {**record_kwargs, "recipients": list(recipients)}
         loop = asyncio.get_running_loop()
         try:
-            held = await self._hold_now(loop, content, txn, recipients, verdict, report, st)
+            held = await self._hold_now(loop, content, txn, recipients, verdict, report, st, part)
         except QuarantineError as exc:
             log.error("hold queue unavailable, tempfailing %s: %s", txn.audit_key, _why(exc))
             return TEMPFAIL_INTERNAL, None
@@ -802,8 +808,9 @@ class Gateway:
         verdict: Verdict,
         report: ScanReport,
         st: SessionState,
+        part: str = "",
     ) -> HeldMessage:
-        """The copy written (pending) for ``recipients``."""
+        """The copy written (pending) for ``recipients``; ``part``: Quarantine.hold_id."""
         waiting_for: tuple[str, ...] = ()
         if verdict.action is Action.APPROVE:
             waiting_for = approvers_for(txn.sender, self.settings.approval.routes)
@@ -822,6 +829,7 @@ class Gateway:
                 client_address=st.peer,
                 waiting_for=waiting_for,
                 meant=self._meant(recipients) if verdict.action is Action.CONFIRM else None,
+                part=part,
             ),
         )
 
@@ -874,9 +882,11 @@ class Gateway:
 
     def _confirm_copy(self, txn: Transaction, verdict: Verdict) -> Verdict | None:
         """The confirm verdict for the lookalike recipients' own copy, when the rest of
-        the message is delivered now; None when the whole message is decided as one."""
+        the message is delivered now (or delayed: sent by itself when the delay is over,
+        which a confirm that is not answered would turn into a discard); None when the
+        whole message is decided as one."""
         if (
-            verdict.action not in (Action.DELIVER, Action.TAG)
+            verdict.action not in (Action.DELIVER, Action.TAG, Action.DELAY)
             or not txn.holds
             or not txn.relayed
             or any(h.action is not Action.CONFIRM for h in txn.holds)
@@ -914,21 +924,58 @@ class Gateway:
             return answer, ""
         answer, next_hop = await self._deliver(st, txn, content, report, verdict)
         if not answer.startswith("2"):
-            await self._drop_unconfirmed(held.id, txn.audit_key)
-            self.audit.append_later(
-                record_for_event(
-                    event="discard",
-                    actor="gateway",
-                    comment="the other recipients' delivery failed; the MTA has the whole "
-                    "message again",
-                    audit_key=txn.audit_key,
-                    detail={"held_id": held.id, "kind": held.kind},
-                )
-            )
+            await self._take_back(held, txn, "delivery")
             return answer, next_hop
         self._notify_later(held)
         waiting = ", ".join(held.recipients)
         return f"{answer}; {waiting} held for the sender to confirm [{held.id}]", next_hop
+
+    async def _delay_and_hold_copy(
+        self,
+        st: SessionState,
+        txn: Transaction,
+        content: bytes,
+        report: ScanReport,
+        verdict: Verdict,
+        copy_hold: Verdict,
+    ) -> tuple[str, str]:
+        """A delay for the other recipients and the sender's confirm for the lookalike
+        recipients' copy, as two holds: unanswered, the confirm discards only its copy,
+        and the delay still sends the rest when it is over."""
+        copy_rcpts = [r for r in txn.recipients if r.address not in txn.relayed]
+        rest = [r for r in txn.recipients if r.address in txn.relayed]
+        base: dict[str, Any] = dict(
+            audit_key=txn.audit_key, client_address=st.peer, sender=txn.sender, report=report
+        )
+        answer, copy = await self._hold_copy(
+            st, txn, content, report, copy_hold, {**base, "verdict": copy_hold}, copy_rcpts
+        )
+        if copy is None:
+            return answer, ""
+        answer, delayed = await self._hold_copy(
+            st, txn, content, report, verdict, {**base, "verdict": verdict}, rest, part="rest"
+        )
+        if delayed is None:
+            await self._take_back(copy, txn, "delay")
+            return answer, ""
+        self._notify_later(copy)
+        self._notify_later(delayed)
+        waiting = ", ".join(copy.recipients)
+        return f"{answer}; {waiting} held for the sender to confirm [{copy.id}]", ""
+
+    async def _take_back(self, held: HeldMessage, txn: Transaction, what: str) -> None:
+        """The lookalike recipients' copy undone (recorded) when the rest of the message
+        could not be handled: the MTA has the whole message again and retries it."""
+        await self._drop_unconfirmed(held.id, txn.audit_key)
+        self.audit.append_later(
+            record_for_event(
+                event="discard",
+                actor="gateway",
+                comment=f"the other recipients' {what} failed; the MTA has the whole message again",
+                audit_key=txn.audit_key,
+                detail={"held_id": held.id, "kind": held.kind},
+            )
+        )
 
     def _sender_loop_or_hold(self, txn: Transaction, verdict: Verdict) -> Verdict:
         """confirm / delay / approve need someone to mail: an own-domain sender (a
@@ -1136,7 +1183,12 @@ def _with_rcpt_holds(verdict: Verdict, holds: list[Verdict]) -> Verdict:
             return verdict
         case Action.HOLD | Action.CONFIRM | Action.DELAY | Action.APPROVE:
             if _HOLD_STRENGTH[strongest.action] > _HOLD_STRENGTH[verdict.action]:
-                return replace(strongest, reasons=extra + verdict.reasons)
+                # the RCPT answer's text, as the message's answer: 2.6.0, not 2.1.5
+                return replace(
+                    strongest,
+                    reasons=extra + verdict.reasons,
+                    smtp_message=strongest.smtp_message.replace("2.1.5", "2.6.0", 1),
+                )
             return replace(verdict, reasons=verdict.reasons + extra)
         case Action.DELIVER | Action.TAG:
             first = strongest

@@ -694,6 +694,30 @@ def test_lookalike_confirm_holds_only_that_recipients_copy(lookalike_loop: Loop)
     assert len(loop.originals()) == 2  # each recipient once, the lookalike never
 
 
+def test_a_lookalike_confirm_beside_a_delay_keeps_the_delay_for_the_others(
+    lookalike_loop: Loop,
+) -> None:
+    """A review of 3 Dec (fourth round): an attachment to a partner (delayed: sent by
+    itself when the delay is over) and to a lookalike (the sender confirms) became one
+    confirm for the whole message, and, unanswered, both copies were discarded.  Two
+    holds now: the confirm covers only the lookalike's copy."""
+    loop = lookalike_loop
+    sender = "delay@example.lg.jp"  # delay 1h for attachments to outside
+    answer = loop.send(
+        sender, _mail(sender, "添付あり二人宛て", "本文", attachment=True),
+        rcpts=(OUTSIDE, "aaabb@exp.com"),
+    )  # fmt: skip
+    assert answer.startswith("2.") and "held for the sender to confirm" in answer, answer
+    held = {h.kind: h for h in open_quarantine(loop.settings).list()}
+    assert set(held) == {"confirm", "delay"}, (answer, held)
+    assert held["confirm"].recipients == ("aaabb@exp.com",)
+    assert held["delay"].recipients == (OUTSIDE,)
+    assert held["delay"].expires_at is not None
+    assert loop.originals() == []
+    notices = loop.notices_to(sender, 2)
+    assert len(notices) == 2
+
+
 def test_quarantine_list_json_says_kind_who_and_until_when(loop: Loop) -> None:
     import json
     import subprocess
