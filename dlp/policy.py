@@ -117,12 +117,14 @@ def recipient_refusal(recipient: Recipient, domains: DomainSettings) -> Verdict 
     ja = f"宛先ドメイン {shown} は {meant} の誤りの可能性があります"
     en = f"{shown} looks like a mistyped {meant}"
     if recipient.explanation:  # say what differs (issue 12)
-        ja += f"（{recipient.explanation_ja}）" if recipient.explanation_ja else ""
+        # a sentence of its own: the explanation ends in "(a ↔ b)" already, and
+        # parentheses inside parentheses read as machine output
+        ja += f"。{recipient.explanation_ja}" if recipient.explanation_ja else ""
         en += f": {recipient.explanation}"
     reason = f"lookalike recipient domain {recipient.domain} (resembles {meant}"
     reason += f", {recipient.technique})" if recipient.technique else ")"
     if domains.lookalike_action == Action.CONFIRM:
-        ja_ask, en_ask = f"{ja}。送信してよいか確認してください", f"{en}: please confirm"
+        ja_ask, en_ask = f"{ja}。送信してよいか確認してください。", f"{en}. Please confirm."
         return Verdict(
             action=Action.CONFIRM,
             rule=LOOKALIKE_RULE,

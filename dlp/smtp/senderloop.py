@@ -246,7 +246,8 @@ def decide(
         return Outcome(
             "busy",
             "このメールは今ほかの操作で処理中です。少し待ってから開き直してください。",
-            "Someone else is deciding this message right now; reload in a moment.",
+            "This message is being decided right now (another click, another person or a "
+            "timer); reload in a moment.",
         )
     except (ReleaseError, QuarantineError) as exc:
         log.error("decision %s on %s failed: %s", decision, grant.held_id, scrub(str(exc)))

@@ -266,7 +266,7 @@ def test_lookalike_refused_others_delivered(gw: InProcessGateway, sink: Sink) ->
         assert code == 550
         assert text.decode() == (
             "5.7.1 宛先ドメイン exp.com は exp.co.jp の誤りの可能性があります"
-            "（末尾が .co.jp ではなく .com です（exp.com ↔ exp.co.jp））"
+            "。末尾が .co.jp ではなく .com です（exp.com ↔ exp.co.jp）"
             " / exp.com looks like a mistyped exp.co.jp:"
             " the suffix .co.jp became .com (exp.com ↔ exp.co.jp)"
         )
