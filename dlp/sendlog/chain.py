@@ -203,7 +203,20 @@ class ChainVerifier:
             )
             return
         if entry_hash(row.seq, row.prev_hash, row.payload) != row.hash:
-            if nxt is not None and nxt.prev_hash == self.expect_prev:
+            if (
+                nxt is not None
+                and nxt.prev_hash == self.expect_prev
+                and row.prev_hash == nxt.hash
+                and entry_hash(row.seq, nxt.prev_hash, nxt.payload) == nxt.hash
+            ):
+                # this row is the next one's and the next one is this one's: swapped
+                self._fail(
+                    row.seq,
+                    "reordered",
+                    f"entries {row.seq} and {nxt.seq} were swapped: each holds the other's "
+                    "content and hashes",
+                )
+            elif nxt is not None and nxt.prev_hash == self.expect_prev:
                 self._fail(
                     row.seq,
                     "inserted",

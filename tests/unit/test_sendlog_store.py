@@ -278,6 +278,19 @@ def test_replaced_and_rehashed_row_is_named(backend: Backend) -> None:
     assert (res.ok, res.first_bad, res.problem) == (False, 3, "replaced")
 
 
+def test_two_rows_swapped_are_named_as_such(backend: Backend) -> None:
+    """Reported as "entry 3 was inserted" before (a review of 3 Dec, fourth round)."""
+    store = backend.open()
+    _fill(store)
+    (a,) = backend.raw("SELECT payload, prev_hash, hash FROM sendlog_entry WHERE seq = 3")
+    (b,) = backend.raw("SELECT payload, prev_hash, hash FROM sendlog_entry WHERE seq = 4")
+    update = "UPDATE sendlog_entry SET payload = ?, prev_hash = ?, hash = ? WHERE seq = ?"
+    backend.raw(update, (*b, 3))
+    backend.raw(update, (*a, 4))
+    res = store.verify()
+    assert (res.ok, res.first_bad, res.problem) == (False, 3, "reordered"), res
+
+
 def test_purge_keeps_the_chain_verifiable(backend: Backend) -> None:
     store = backend.open()
     _fill(store)
