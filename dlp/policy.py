@@ -311,6 +311,11 @@ def _terms(rule: Rule, action: Action, report: ScanReport) -> HoldTerms:
     )
 
 
+def default_texts(action: Action) -> tuple[str, str]:
+    """The sender-facing (ja, en) texts of an action whose rule gives none."""
+    return _DEFAULT_TEXTS.get(action, ("", ""))
+
+
 def _texts(rule: Rule, action: Action, report: ScanReport) -> tuple[str, str]:
     """The sender-facing Japanese and English texts: the rule's, plus what and where."""
     ja, en = _DEFAULT_TEXTS[action]

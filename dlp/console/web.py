@@ -163,6 +163,24 @@ def page(role: Role) -> Callable[[Handler], Callable[[Request], Awaitable[Respon
     return wrap
 
 
+def _rule_reason(ctx: Ctx, name: str) -> str:
+    """Why a rule holds mail, in the page's language: the rule's own reason text (as
+    the sender's notice and the SMTP reply give it), or its action's default.  The
+    held message's ``reasons`` are the gateway's technical record, in English."""
+    from dlp.model import Action
+    from dlp.policy import default_texts
+
+    for rule in ctx.services.settings.policy.rules:
+        if rule.name == name:
+            try:
+                ja, en = default_texts(Action(rule.action))
+            except ValueError:
+                ja, en = "", ""
+            ja, en = rule.reason_ja or ja, rule.reason_en or en
+            return en if ctx.lang == "en" else ja
+    return ""
+
+
 def render(
     request: Request,
     ctx: Ctx,
@@ -181,6 +199,7 @@ def render(
         "path": request.url.path,
         "here": request.url.path + ("?" + request.url.query if request.url.query else ""),
         "Role": Role,
+        "rule_reason": lambda rule: _rule_reason(ctx, rule),
     }
     if ctx.session is not None:
         full["held_count"] = held_count(ctx)

@@ -23,6 +23,7 @@ from dlp.config import (
     SendLogSettings,
     Settings,
     SmtpSettings,
+    load_file,
 )
 from dlp.holdqueue.store import HeldMessage, open_quarantine
 from dlp.model import (
@@ -69,9 +70,14 @@ def make_settings(root: Path, next_hop_port: int) -> Settings:
         # Every TestClient comes from one address ("testclient") and the tests sign
         # in many times a minute; test_console_login_guard.py tests the limit itself.
         console=ConsoleSettings(login_attempts_per_minute=0),
+        # the shipped rules: the held pages show a rule's reason in the page's language
+        policy=_SHIPPED_POLICY,
         base_dir=str(root),
         source="<console tests>",
     )
+
+
+_SHIPPED_POLICY = load_file(Path(__file__).resolve().parents[2] / "config" / "dlp.toml").policy
 
 
 class _Collect:

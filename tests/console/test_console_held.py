@@ -51,6 +51,13 @@ def test_list_shows_reason_and_age(
     assert "0 分" in page.text  # age, just held
     assert "taro@example.lg.jp" in page.text
     assert '<span class="count" id="held-count">1</span>' in page.text  # the tab's badge
+    # the rule's own reason in the page's language, above the gateway's technical record
+    from dlp.console.security import LANG_COOKIE
+
+    client = client_for("reviewer")
+    client.cookies.set(LANG_COOKIE, "en")
+    english = client.get("/held").text
+    assert "appears to contain My Numbers (個人番号) and has been held for review" in english
 
 
 def test_detail_shows_findings_by_location_masked_never_the_number(
