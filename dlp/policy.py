@@ -333,8 +333,11 @@ def _found_phrase(report: ScanReport, rule: Rule) -> tuple[str, str] | None:
     if findings:
         found = detector_labels(findings[0].detector)
         name_ja, name_en = found.ja_found, found.en_found
-        where = _places(f.location for f in findings)
-        return f"{name_ja}: {where}", f"{name_en}: {where}"
+        locations = [f.location for f in findings]
+        return (
+            f"{name_ja}: {_places(map(_place_ja, locations))}",
+            f"{name_en}: {_places(locations)}",
+        )
     if rule.attachment_status:
         names = [
             a.filename
@@ -355,6 +358,25 @@ def _found_phrase(report: ScanReport, rule: Rule) -> tuple[str, str] | None:
                 "the message structure could not be read in full",
             )
     return None
+
+
+_HEADER_JA = {"subject": "件名", "from": "差出人", "to": "宛先", "cc": "Cc"}
+
+
+def _place_ja(location: str) -> str:
+    """A finding's location as a Japanese reader says it: 添付ファイル「名簿.csv」 for
+    ``attachment:名簿.csv!B``, 件名 for ``header:Subject``, 本文 for ``body:text/plain``."""
+    kind, _, rest = location.partition(":")
+    if kind == "attachment":
+        name = rest.split("!", 1)[0]
+        return f"添付ファイル「{name}」"
+    if kind == "header":
+        return _HEADER_JA.get(rest.lower(), f"ヘッダー「{rest}」")
+    if kind == "body" or location.startswith("body"):
+        return "本文"
+    if kind == "filename":
+        return f"ファイル名「{rest}」"
+    return location
 
 
 def _places(locations: Iterable[str]) -> str:

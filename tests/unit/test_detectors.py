@@ -417,7 +417,7 @@ def test_notices_name_each_detector_from_its_labels() -> None:
     policy = PolicySettings(rules=(Rule(name="dl", action="hold", detector="drivers_license"),))
     verdict = decide(report, outside, "me@example.lg.jp", policy)
     assert verdict.rule == "dl"
-    assert "運転免許証番号と思われる情報: attachment:免許.txt" in verdict.smtp_message
+    assert "運転免許証番号と思われる情報: 添付ファイル「免許.txt」" in verdict.smtp_message
     assert "what appear to be driving licence numbers" in verdict.smtp_message
     assert "driving licence: 1 distinct" in " ".join(verdict.reasons)
     assert labels("roster").ja_found == "個人の名簿と思われる情報"
