@@ -41,6 +41,7 @@ class HoldFacts:
     deadline: datetime | None
     meant: tuple[tuple[str, str], ...] = ()
     on_timeout: str = ""
+    held_at: datetime | None = None
 
 
 def _when(t: datetime | None) -> str:
@@ -91,20 +92,54 @@ def sender_notice(facts: HoldFacts, link: str, sender_from: str) -> Notice:
 
 
 def approver_notice(
-    facts: HoldFacts, approver: str, link: str, notify_from: str, *, reminder: bool = False
+    facts: HoldFacts,
+    approver: str,
+    link: str,
+    notify_from: str,
+    *,
+    reminder: bool = False,
+    escalated_from: tuple[str, ...] = (),
 ) -> Notice:
-    """approve: one approver is asked to approve or reject."""
+    """approve: one approver is asked to approve or reject.  ``escalated_from``: the
+    approvers who did not answer in time (this one is asked in addition)."""
     subject = scrub(facts.subject) or "(件名なし / no subject)"
-    mark_ja = "[再通知] " if reminder else ""
+    mark_ja = "[再通知] " if reminder else "[エスカレーション] " if escalated_from else ""
     title = f"{mark_ja}[承認依頼] {subject} / Approval requested"
     rcpts = ", ".join(scrub(r) for r in facts.recipients)
+    ja = [f"{scrub(facts.sender)} さんのメールが承認待ちです。承認または却下してください。"]
+    en = [f"A message from {scrub(facts.sender)} waits for your approval."]
+    if escalated_from:
+        first = ", ".join(scrub(a) for a in escalated_from)
+        ja.append(
+            f"{_when(facts.held_at)} から承認を待っていますが、{first} から期限までに回答が"
+            "なかったため、あなたにも依頼しています。"
+        )
+        en.append(
+            f"It has waited since {_when(facts.held_at)}; {first} did not answer in time, "
+            "so you are asked as well."
+        )
+    ja += [f"件名: {subject}", f"宛先: {rcpts}"]
+    en += [f"Subject: {subject}", f"To: {rcpts}"]
+    if facts.why_ja:
+        ja.append(f"理由: {scrub(facts.why_ja)}")
+    if facts.why_en:
+        en.append(f"Why: {scrub(facts.why_en)}")
+    return _mail(notify_from, approver, title, ja, en, link)
+
+
+def waiting_notice(facts: HoldFacts, approvers: tuple[str, ...], notify_from: str) -> Notice:
+    """approve: the sender is told that the message waits for an approver, and whose
+    (no link: the approvers decide; the sender hears the outcome)."""
+    subject = scrub(facts.subject) or "(件名なし / no subject)"
+    rcpts = ", ".join(scrub(r) for r in facts.recipients)
+    who = ", ".join(scrub(a) for a in approvers)
     ja = [
-        f"{scrub(facts.sender)} さんのメールが承認待ちです。承認または却下してください。",
+        f"次のメールは上長承認が必要なため、承認されるまで送信されません。承認者: {who}",
         f"件名: {subject}",
         f"宛先: {rcpts}",
     ]
     en = [
-        f"A message from {scrub(facts.sender)} waits for your approval.",
+        f"This message needs approval and is not sent until it is approved. Approvers: {who}",
         f"Subject: {subject}",
         f"To: {rcpts}",
     ]
@@ -112,7 +147,11 @@ def approver_notice(
         ja.append(f"理由: {scrub(facts.why_ja)}")
     if facts.why_en:
         en.append(f"Why: {scrub(facts.why_en)}")
-    return _mail(notify_from, approver, title, ja, en, link)
+    ja.append("承認・却下の結果はメールでお知らせします。")
+    en.append("You will be told by mail when it is approved or rejected.")
+    return _mail(
+        notify_from, facts.sender, f"[承認待ち] {subject} / Waiting for approval", ja, en, ""
+    )
 
 
 def outcome_notice(

@@ -854,7 +854,7 @@ class Gateway:
         except Exception as exc:
             log.error("notice for held %s not sent: %s", held.id, _why(exc))
             sent = []
-        if len(sent) < len(held.waiting_for):
+        if set(held.waiting_for) - set(sent):  # someone who decides was not told
             # Marked (a rare write, only on failure): the timers send it again, and a
             # confirm nobody was asked about is never discarded by its timeout.
             loop = asyncio.get_running_loop()

@@ -38,7 +38,14 @@ from dlp.holdqueue.store import (
     QuarantineError,
     open_quarantine,
 )
-from dlp.notify.notices import HoldFacts, Notice, approver_notice, outcome_notice, sender_notice
+from dlp.notify.notices import (
+    HoldFacts,
+    Notice,
+    approver_notice,
+    outcome_notice,
+    sender_notice,
+    waiting_notice,
+)
 from dlp.notify.tokens import Grant, TokenError, issue, notify_key, verify
 from dlp.sendlog import open_store, record_for_event
 from dlp.smtp import metrics
@@ -82,6 +89,7 @@ def facts_of(held: HeldMessage) -> HoldFacts:
         deadline=held.expires_at,
         meant=tuple(sorted(held.meant.items())),
         on_timeout=held.on_timeout,
+        held_at=held.held_at,
     )
 
 
@@ -93,21 +101,33 @@ def link_for(settings: Settings, key: bytes, held: HeldMessage, role: str, addre
     return f"{settings.notify.url}/d/{issue(key, grant)}"
 
 
-def notices_for(settings: Settings, held: HeldMessage, *, reminder: bool = False) -> list[Notice]:
+def notices_for(
+    settings: Settings,
+    held: HeldMessage,
+    *,
+    reminder: bool = False,
+    escalated_from: tuple[str, ...] = (),
+) -> list[Notice]:
+    """The notices a hold sends: the sender's link (confirm, delay), or the approvers'
+    links and, the first time, a word to the sender that the message waits for them."""
     key = notify_key(settings)
     facts = facts_of(held)
     sender_from = settings.notify.from_
     if held.kind == "approve":
-        return [
+        notices = [
             approver_notice(
                 facts,
                 a,
                 link_for(settings, key, held, "approver", a),
                 sender_from,
                 reminder=reminder,
+                escalated_from=escalated_from,
             )
             for a in held.waiting_for
         ]
+        if not reminder and not escalated_from:
+            notices.append(waiting_notice(facts, held.waiting_for, sender_from))
+        return notices
     link = link_for(settings, key, held, "sender", held.sender)
     return [sender_notice(facts, link, sender_from)]
 
@@ -428,7 +448,9 @@ def _on_due(settings: Settings, queue: Quarantine, held: HeldMessage, now: datet
                     waited_seconds=waited)  # fmt: skip
             queue.update(replace(held, kind="hold", expires_at=None, waiting_for=()))
             return "handed_over"
-        notices = notices_for(settings, held)
+        # again to those who decide (the sender's word that an approval waits is
+        # not what the hold depends on)
+        notices = [n for n in notices_for(settings, held) if n.to in held.waiting_for]
         if len(_send_now(settings, notices)) == len(notices):
             queue.update(replace(held, notice_failed=False))
             return "notices_resent"
@@ -492,7 +514,12 @@ def _on_due(settings: Settings, queue: Quarantine, held: HeldMessage, now: datet
             waited_seconds=waited,
         )
         queue.update(updated)
-        _send_now(settings, notices_for(settings, replace(updated, waiting_for=added)))
+        _send_now(
+            settings,
+            notices_for(
+                settings, replace(updated, waiting_for=added), escalated_from=held.waiting_for
+            ),
+        )
         return "escalated"
     _record(
         settings,

@@ -189,6 +189,17 @@ class Loop:
             time.sleep(0.05)
         raise AssertionError(f"{n} notice(s) to {address} did not arrive")
 
+    def outcome_to(self, address: str, timeout: float = 10) -> str:
+        """The "[送信結果]" notice ``address`` got (an approval's sender first gets a
+        "[承認待ち]" word, then the outcome)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [t for t in self.notices_to(address, timeout=timeout) if "[送信結果]" in t]
+            if found or time.monotonic() > deadline:
+                assert found, f"no outcome notice to {address}"
+                return found[0]
+            time.sleep(0.05)
+
     def events(self, event: str, n: int = 1, timeout: float = 5) -> list[dict[str, Any]]:
         """The send log's entries of this kind (waits for ``n``: a release is
         recorded just after the next hop took the message)."""
@@ -385,7 +396,10 @@ def test_two_approvers_at_once_deliver_once(any_loop: Loop) -> None:
     assert original.rcpt_tos == [OUTSIDE]
     time.sleep(0.5)
     assert len(loop.originals()) == 1
-    outcome = loop.notices_to(sender)[0]
+    waiting = loop.notices_to(sender)[0]
+    assert "[承認待ち]" in waiting and KACHO in waiting and KAKARICHO in waiting
+    assert n not in waiting and "承認されるまで送信されません" in waiting
+    outcome = loop.outcome_to(sender)
     assert "承認され" in outcome and "ok" in outcome
     (release,) = loop.events("release")
     assert release["actor"] in (f"approver {KACHO}", f"approver {KAKARICHO}")
@@ -401,7 +415,8 @@ def test_an_approver_does_not_approve_their_own_mail(loop: Loop) -> None:
     assert held.kind == "approve" and held.waiting_for == (KAKARICHO,)
     assert "承認依頼" in loop.notices_to(KAKARICHO)[0]
     time.sleep(0.3)
-    assert [m for m in loop.mailbox(KACHO) if m.mail_from == NOTIFY_FROM] == []
+    to_kacho = [_text(m.content) for m in loop.mailbox(KACHO) if m.mail_from == NOTIFY_FROM]
+    assert len(to_kacho) == 1 and "[承認待ち]" in to_kacho[0] and "承認依頼" not in to_kacho[0]
 
 
 def test_outside_sender_is_held_for_staff_without_a_notice(loop: Loop) -> None:
@@ -496,7 +511,8 @@ def test_approval_is_reminded_then_escalated_and_the_escalated_approver_decides(
     reminder = loop.notices_to(KACHO, 2, timeout=8)[1]
     assert "再通知" in reminder
     escalated = loop.notices_to(JOSHI, timeout=8)[0]
-    assert "承認依頼" in escalated
+    assert "承認依頼" in escalated and "[エスカレーション]" in escalated
+    assert "期限までに回答がなかったため、あなたにも依頼しています" in escalated and KACHO in escalated
     assert loop.events("remind") and loop.events("escalate")
     # The first link still works (same hold), but the escalated approver is quicker.
     link = LINK.findall(escalated)[0]
@@ -506,7 +522,7 @@ def test_approval_is_reminded_then_escalated_and_the_escalated_approver_decides(
     assert loop.originals() == []
     old = LINK.findall(first)[0]
     assert loop.http.get(old).status_code == 410
-    outcome = loop.notices_to(sender)[0]
+    outcome = loop.outcome_to(sender)
     assert "却下" in outcome and "宛先を確認してください" in outcome
     (discard,) = loop.events("discard")
     assert discard["actor"] == f"approver {JOSHI}"
