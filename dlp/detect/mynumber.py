@@ -370,6 +370,27 @@ def _repeats(cands: list[tuple[int, int, str, int, int]]) -> int:
     return len(values) - len(set(values))
 
 
+_LABEL_REACH = 24
+"""How far before a number ``_second_look`` reads its label (on the number's line)."""
+_ADJACENT_LABEL = 6
+"""A keyword this close before the number is its label: 個人番号：, マイナンバー ("""
+_OTHER_LABEL = re.compile(
+    r"[^\s:：、。,，()（）「」『』【】\[\]・/]{1,16}?"
+    r"(?:番号|ナンバー|No\.?|NO\.?|Ｎｏ．?|№|ID|ＩＤ|Id|コード|記号|＃|#)"
+    r"[\s:：.．=＝＃#]*[(（\[]?[\s]*$"
+)
+"""A label of some number, ending right before it: a word, then 番号, No., ID …"""
+_OTHER_LABEL_EN = re.compile(
+    r"(?i)\b(?:s/n|p/?o|ref|quote|case|licen[cs]e|asset(?: tag)?|device(?: id)?|serial|"
+    r"part|model|lot|item|job|ticket|request|account|order|invoice)"
+    r"(?:\s*(?:no\.?|number|#|id))?[\s:：#＃.．=＝]*$"
+)
+_YEN_BEFORE = re.compile(r"[¥￥]\s*$")
+_YEN_AFTER = re.compile(r"\s*(?:円|万円|千円|億円|yen\b)")
+_KEYWORD_IN_REASON = re.compile(r"keyword (.+?) within \d+ chars")
+_ENGLISH_GENERIC = frozenset({"my number", "individual number"})
+"""English keywords that are also everyday phrases ("call my number")."""
+
 _Scored = tuple[int, int, str, int, bool, str, int]
 """start, end, digits, confidence rank, grouped, reason, keyword gap."""
 
@@ -505,10 +526,53 @@ class MyNumberDetector:
             rows = self._score_c(text, cands, label_kw, context_hint, shaped)
         else:
             rows = self._score_py(text, cands, label_kw, context_hint, shaped)
+        if not label_kw:
+            rows = [self._second_look(text, row) for row in rows]
         return [
             MyNumberMatch(s, e, _BY_RANK[c], grouped, reason, d, gap)
             for s, e, d, c, grouped, reason, gap in rows
         ]
+
+    def _second_look(self, text: str, row: _Scored) -> _Scored:
+        """What the weighing does not see, for a number it made ``high`` by a keyword:
+
+        * a label right before the number that names another number (資産番号, 端末番号,
+          申請書ID, Asset tag, S/N …): a マイナンバー word further away (a section's
+          name, a notice about the card) does not make it a My Number.  The enumerated
+          ``NEGATIVE_LABELS`` cannot list every office's numbers; this reads the shape
+          of a label (a word ending in 番号, No., ID, コード, 記号, #);
+        * a yen amount (¥ before, 円 after);
+        * an English "my number" / "individual number" before a +81 mobile number:
+          an English speaker's phone, not 個人番号.
+
+        A keyword right before the number (個人番号：…) keeps it ``high``."""
+        s, e, d, rank, grouped, reason, gap = row
+        if rank != Confidence.HIGH.rank:
+            return row
+        before = text[max(0, s - _LABEL_REACH) : s]
+        line = before[max(before.rfind("\n"), before.rfind("\r")) + 1 :]
+        kw = _KEYWORD_IN_REASON.search(reason)
+        english = kw is not None and kw.group(1).lower() in _ENGLISH_GENERIC
+        why = ""
+        if english and d[:2] == "81" and d[2:4] in ("70", "80", "90") and "+" in line[-3:]:
+            return (
+                s,
+                e,
+                d,
+                Confidence.LOW.rank,
+                grouped,
+                reason + "; a +81 mobile number after English 'my number'",
+                gap,
+            )
+        if _YEN_BEFORE.search(line) or _YEN_AFTER.match(text, e):
+            why = "a yen amount"
+        elif gap > _ADJACENT_LABEL:
+            label = _OTHER_LABEL.search(line) or _OTHER_LABEL_EN.search(line)
+            if label is not None and not self.has_keyword(label.group(0)):
+                why = f"the label {label.group(0).strip()} right before it names another number"
+        if not why:
+            return row
+        return (s, e, d, Confidence.MEDIUM.rank, grouped, f"{reason}; {why}", gap)
 
     def _score_c(
         self,

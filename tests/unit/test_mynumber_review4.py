@@ -1,0 +1,74 @@
+"""False alarms a careless-sender review of 3 Dec 2026 (fourth round) found: a
+マイナンバー word somewhere in the mail made any unlabelled-looking 12-digit number
+``high``, although a label right before it names another number; an English "my
+number" before a +81 mobile number; a yen amount."""
+
+from __future__ import annotations
+
+import pytest
+
+from dlp.detect.mynumber import build_detector
+from dlp.model import Confidence, TextChunk
+
+N = "621498320257"  # passes the check digit
+SIGNATURE = "\n\n--\n市民課 マイナンバーカード推進係\n"
+FAR = "マイナンバーカードの交付についてご案内します。" + "詳細は別紙をご覧ください。" * 6 + "\n"
+
+
+def conf(text: str) -> Confidence | None:
+    found = build_detector().find(TextChunk(text, "body"))
+    return max((m.confidence for m in found), key=lambda c: c.rank, default=None)
+
+
+@pytest.mark.parametrize(
+    "label",
+    ["資産番号", "機器番号", "端末番号", "ライセンス番号", "認証番号", "納付番号", "確認番号",
+     "通知番号", "照会番号", "保険証番号", "案件番号", "交付通知書番号", "納品書番号",
+     "お支払番号", "払込票番号", "申請書ID", "証明書番号", "文書番号", "依頼番号", "検体番号",
+     "製造No.", "団体No", "交付番号", "保守契約ID", "セッションID", "資産No",
+     "Asset tag", "S/N", "Device ID", "PO#", "Ref.", "Case No.", "License No.", "Quote #"],
+)  # fmt: skip
+def test_a_label_of_another_number_right_before_it_wins_over_a_distant_keyword(label: str) -> None:
+    assert conf(f"{FAR}{label}：{N}{SIGNATURE}") is not Confidence.HIGH
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"マイナンバー：{N}",
+        f"個人番号 {N}",
+        f"{FAR}個人番号（マイナンバー）：{N}",
+        f"{FAR}番号：{N}",  # a bare 番号 names nothing else
+        f"{FAR}マイナンバー番号 {N}",
+    ],
+)
+def test_my_number_labels_stay_high(text: str) -> None:
+    assert conf(text) is Confidence.HIGH
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Please just call my number: +81 90 1234 5678 when you arrive.",
+        "my number is +81-90-1234-5678",
+        "My number: +819012345678",
+    ],
+)
+def test_an_english_my_number_before_a_plus_81_mobile_is_a_phone(text: str) -> None:
+    digits = "".join(c for c in text if c.isdigit())
+    assert digits.startswith("8190")
+    found = build_detector().find(TextChunk(text, "body"))
+    assert all(m.confidence is Confidence.LOW for m in found), found
+
+
+def test_a_plus_81_number_after_a_japanese_keyword_stays_high() -> None:
+    # マイナンバー right before: whatever it looks like, it was written as the number
+    text = "マイナンバー：" + "819012345678"
+    if build_detector().find(TextChunk(text, "body")):
+        assert conf(text) is Confidence.HIGH
+
+
+@pytest.mark.parametrize("text", [f"歳出見込額は {N}円です。", f"前年度は ¥{N} でした。",
+                                  f"合計 ￥{N}", f"{N} 円"])  # fmt: skip
+def test_a_yen_amount_is_not_a_my_number(text: str) -> None:
+    assert conf(FAR + text) is not Confidence.HIGH
