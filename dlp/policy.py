@@ -148,12 +148,22 @@ def recipient_refusal(recipient: Recipient, domains: DomainSettings) -> Verdict 
             smtp_code=250,
             smtp_message=_fit("2.1.5", ja + "（送信は保留されます）", en + " (held for review)"),
         )
+    # What to do when the address is right after all (a partner's own .com beside the
+    # .co.jp the allowlist names): the refusal is final, so say who can change it.
+    main_ja, _, why_ja = ja.partition("。")
+    main_en, _, why_en = en.partition(": ")
     return Verdict(
         action=Action.REJECT,
         rule=LOOKALIKE_RULE,
         reasons=(reason,),
         smtp_code=550,
-        smtp_message=_fit("5.7.1", ja, en),
+        smtp_message=_fit(
+            "5.7.1",
+            f"{main_ja}。正しい宛先なら情報管理担当者に登録を依頼してください"
+            + (f"。{why_ja}" if why_ja else ""),
+            f"{main_en}. If the address is right, ask your administrator to list the domain"
+            + (f". What differs: {why_en}" if why_en else ""),
+        ),
     )
 
 

@@ -266,9 +266,11 @@ def test_lookalike_refused_others_delivered(gw: InProcessGateway, sink: Sink) ->
         assert code == 550
         assert text.decode() == (
             "5.7.1 宛先ドメイン exp.com は exp.co.jp の誤りの可能性があります"
+            "。正しい宛先なら情報管理担当者に登録を依頼してください"
             "。末尾が .co.jp ではなく .com です（exp.com ↔ exp.co.jp）"
-            " / exp.com looks like a mistyped exp.co.jp:"
-            " the suffix .co.jp became .com (exp.com ↔ exp.co.jp)"
+            " / exp.com looks like a mistyped exp.co.jp."
+            " If the address is right, ask your administrator to list the domain."
+            " What differs: the suffix .co.jp became .com (exp.com ↔ exp.co.jp)"
         )
         assert c.rcpt(EXTERNAL)[0] == 250
         assert c.rcpt(EXTERNAL2)[0] == 250

@@ -173,7 +173,9 @@ def test_lookalike_refusal_names_the_meant_domain() -> None:
     assert v is not None and v.action is Action.REJECT and v.smtp_code == 550
     assert v.smtp_message == (
         "5.7.1 宛先ドメイン exp.com は exp.co.jp の誤りの可能性があります"
-        " / exp.com looks like a mistyped exp.co.jp"
+        "。正しい宛先なら情報管理担当者に登録を依頼してください"
+        " / exp.com looks like a mistyped exp.co.jp."
+        " If the address is right, ask your administrator to list the domain"
     )
 
 
