@@ -38,6 +38,7 @@ import zlib
 from collections.abc import Callable
 
 from dlp.extract.base import Budget, BudgetExceeded, Extracted, Member
+from dlp.extract.text import STRAY_CONTROLS, unmarked_wide
 from dlp.model import AttachmentStatus
 
 __all__ = ["KINDS", "extract", "safe_reason", "sniff"]
@@ -367,13 +368,18 @@ def _sniff_text(data: bytes, filename: str) -> str:
     if not sample:
         return "text"
     utf16 = sample.startswith((b"\xff\xfe", b"\xfe\xff"))
-    if not utf16 and _looks_like_message(sample):
+    wide = "" if utf16 else unmarked_wide(sample)
+    if not utf16 and not wide and _looks_like_message(sample):
         return "message"  # a mail may carry raw 8-bit or binary parts after its header
-    if not utf16 and not _looks_textual(sample):
-        return "binary"
-    if utf16:
-        enc = "utf-16"
-        text_head = sample.decode(enc, "replace").encode("utf-8", "replace")
+    if not utf16 and not wide and not _looks_textual(sample):
+        # Text with a stray NUL, end-of-file or bell byte (no editor shows them) is
+        # still text: as "unsupported" a roster CSV with one NUL went out unread.
+        cleaned = sample.translate(None, STRAY_CONTROLS)
+        if not _text_once_cleaned(cleaned):
+            return "binary"
+        sample = cleaned
+    if utf16 or wide:
+        text_head = sample.decode(wide or "utf-16", "replace").encode("utf-8", "replace")
     else:
         text_head = sample[3:] if sample.startswith(_BOMS[0]) else sample
     if _looks_like_message(text_head):
@@ -384,6 +390,24 @@ def _sniff_text(data: bytes, filename: str) -> str:
     if _looks_like_table(text_head) or filename.lower().endswith((".csv", ".tsv")):
         return "csv"
     return "text"
+
+
+def _text_once_cleaned(cleaned: bytes) -> bool:
+    """What is left of a sample without its control bytes reads as text: UTF-8, or
+    CP932/EUC-JP with hardly a bad byte (the rest of a program or an image does not)."""
+    if len(cleaned) < 16:
+        return False
+    try:
+        cleaned.decode("utf-8")
+        return True
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(cleaned) - 4:
+            return True  # a character cut at the end of the sample
+    for codec in ("cp932", "euc-jp"):
+        text = cleaned.decode(codec, "replace")
+        if text.count("\ufffd") * 200 <= len(text):
+            return True
+    return False
 
 
 def _looks_textual(sample: bytes) -> bool:

@@ -102,6 +102,13 @@ def decode_text(data: bytes, declared_charset: str | None = None) -> tuple[str, 
     bom = _bom(data)
     if bom:
         return data.decode(bom, "replace"), bom.replace("-sig", "")
+    wide = unmarked_wide(data)
+    if wide:
+        return data.decode(wide, "replace"), wide
+    if b"\x00" in data or has_stray_controls(data):
+        # A NUL, an end-of-file byte, a bell: no editor shows them, and one of them
+        # must not hide the text around it (what Notepad and Excel show is read).
+        data = data.translate(None, STRAY_CONTROLS)
     label = (declared_charset or "").strip().strip('"').lower()
     if label and label not in _PERMISSIVE:
         got = _decode_declared(data, label)
@@ -110,6 +117,41 @@ def decode_text(data: bytes, declared_charset: str | None = None) -> tuple[str, 
     elif label in _PERMISSIVE and _HIGH.search(data) is None and b"\x1b" not in data:
         return data.decode("ascii"), label or "ascii"
     return _detect(data, label)
+
+
+STRAY_CONTROLS = bytes(b for b in range(0x20) if b not in (9, 10, 12, 13, 0x1B))
+"""C0 control bytes no text needs (tab, line ends, form feed and ISO-2022's escape are
+kept)."""
+
+
+def has_stray_controls(data: bytes) -> bool:
+    return len(data.translate(None, STRAY_CONTROLS)) != len(data)
+
+
+def unmarked_wide(data: bytes) -> str:
+    """``utf-16-le``/``-be`` or ``utf-32-le``/``-be`` for text in them without a byte-order
+    mark, else "".  Told by where the NULs fall: ASCII characters (digits, punctuation,
+    line ends) in UTF-16 have one on every other byte, in UTF-32 three in four."""
+    sample = data[:8192]
+    n = len(sample) // 4 * 4
+    if n < 8 or b"\x00" not in sample:
+        return ""
+    sample = sample[:n]
+    lanes = [sample[i::4].count(0) for i in range(4)]
+    quarter = n // 4
+    # UTF-32: the top byte of every character is 0, the next one nearly always (only
+    # characters beyond U+FFFF set it)
+    if lanes[3] == quarter and lanes[2] >= 0.9 * quarter and lanes[0] < 0.2 * quarter:
+        return "utf-32-le"
+    if lanes[0] == quarter and lanes[1] >= 0.9 * quarter and lanes[3] < 0.2 * quarter:
+        return "utf-32-be"
+    odd, even = lanes[1] + lanes[3], lanes[0] + lanes[2]
+    half = n // 2
+    if odd >= 0.2 * half and even <= 0.02 * half:
+        return "utf-16-le"
+    if even >= 0.2 * half and odd <= 0.02 * half:
+        return "utf-16-be"
+    return ""
 
 
 def _bom(data: bytes) -> str:

@@ -285,8 +285,14 @@ def _reference_multibyte(data: bytes) -> tuple[str, str] | None:
 def test_unlabelled_multibyte_text_is_read_as_before(text: str, codec: str, junk: bytes) -> None:
     from dlp.extract.text import _mostly
 
+    from dlp.extract.text import STRAY_CONTROLS, unmarked_wide
+
     data = text.encode(codec, "ignore") + junk
-    want = _reference_multibyte(data)
+    if unmarked_wide(data):
+        return  # NULs where UTF-16/32 has them: read as that (test_extract_review4.py)
+    # Control bytes no text needs (a NUL, DOS's end-of-file) are dropped before
+    # decoding, as an editor hides them (a content review of 3 Dec 2026).
+    want = _reference_multibyte(data.translate(None, STRAY_CONTROLS))
     if data.isascii() or want is None or _mostly(data, "utf-8", ratio=10, least=8) is not None:
         return  # read as ASCII or UTF-8 first, or by the normaliser after
     with contextlib.suppress(UnicodeDecodeError):
