@@ -283,9 +283,7 @@ def _reference_multibyte(data: bytes) -> tuple[str, str] | None:
 @settings(max_examples=800, deadline=None)
 @given(_JA_TEXT, st.sampled_from(["cp932", "euc_jp"]), st.binary(max_size=4))
 def test_unlabelled_multibyte_text_is_read_as_before(text: str, codec: str, junk: bytes) -> None:
-    from dlp.extract.text import _mostly
-
-    from dlp.extract.text import STRAY_CONTROLS, unmarked_wide
+    from dlp.extract.text import STRAY_CONTROLS, _mostly, unmarked_wide
 
     data = text.encode(codec, "ignore") + junk
     if unmarked_wide(data):
