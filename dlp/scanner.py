@@ -23,7 +23,9 @@ import contextlib
 import dataclasses
 import functools
 import hashlib
+import re
 import time
+import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from email.message import Message
@@ -98,6 +100,7 @@ class _State:
         a body or a file name holds."""
         if not chunk.text:
             return
+        chunk = as_read(chunk)
         if self.need_digit and not _ANY_DIGIT.search(chunk.text) and _no_numerals(chunk.text):
             return  # no digit in any script: no value any of them could count
         dets = self.per_chunk
@@ -169,6 +172,7 @@ class _State:
         """The detectors whose keyword ``text`` (a subject, a body, a file name) holds."""
         if not text:
             return _NONE
+        text = composed(text)
         # One search for every stem at once: on Japanese text, which holds none,
         # it spares each detector its own pass per stem (a 20 KB body: 26 against
         # ~280 µs).  If any stem occurs, every detector asks as before.
@@ -260,6 +264,37 @@ letters and a number).  A chunk with no digit character in any script has nothin
 for them: scanning it cost ~190 µs per 20 KB.  A detector not listed here (a
 future one for names, say) keeps every chunk going through all of them;
 tests/unit/test_scanner_shortcuts.py checks the claim for each one listed."""
+
+
+_KANA_MARKS = re.compile("[\u3099-\u309c]")
+_SPACING_MARKS = str.maketrans({"\u309b": "\u3099", "\u309c": "\u309a"})
+_LABEL_BREAK = re.compile(r"[ \t\u3000]*[\r\n]+[ \t\u3000]*")
+
+
+def composed(text: str) -> str:
+    """``text`` with decomposed kana composed (see ``as_read``); ``text`` itself when
+    there is nothing to compose."""
+    if text.isascii() or not _KANA_MARKS.search(text):
+        return text
+    return unicodedata.normalize("NFC", text.translate(_SPACING_MARKS))
+
+
+def as_read(chunk: TextChunk) -> TextChunk:
+    """``chunk`` as a reader sees it, where the text differs from what is shown:
+
+    * kana with their voiced mark as a second character (macOS writes file names and
+      copied text decomposed, マ + イ + ナ + ン + ハ + ゛ + ー, "濁点分離"), or the
+      spacing mark typed after the kana (ハ゛): composed, so keywords match;
+    * a column header broken over lines (個人⏎番号: Alt+Enter in Excel, <br> in a
+      table header, a paragraph in a Word cell): read as one word."""
+    text, label = composed(chunk.text), chunk.field_label
+    if label:
+        label = composed(label)
+        if "\n" in label or "\r" in label:
+            label = _LABEL_BREAK.sub("", label)
+    if text is chunk.text and label is chunk.field_label:
+        return chunk
+    return dataclasses.replace(chunk, text=text, field_label=label)
 
 
 def _no_numerals(text: str) -> bool:

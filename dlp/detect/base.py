@@ -103,7 +103,8 @@ def english(*phrases: str) -> tuple[str, ...]:
     out: set[str] = set()
     for phrase in phrases:
         words = phrase.split()
-        for sep in {" ", "", "-"} if len(words) > 1 else {" "}:
+        # "_": field names of exports (my_number in JSON, CSV, YAML)
+        for sep in {" ", "", "-", "_"} if len(words) > 1 else {" "}:
             out.add(sep.join(words))
             out.add(sep.join(w.capitalize() for w in words))
             out.add(sep.join(words).upper())

@@ -101,6 +101,14 @@ KEYWORDS: tuple[str, ...] = (
     "個\u2f08番号",  # ⼈, the Kangxi radical, where text copied from a PDF has it
     "個 人 番 号",
     "個\u3000人\u3000番\u3000号",
+    "個人 番号",  # one space, as a form's two words are typed (a review of 3 Dec 2026)
+    "個人\u3000番号",
+    "個人No",  # 個人No. / 個人Ｎｏ． on forms
+    "個人Ｎｏ",
+    "個人ＮＯ",
+    "マイNo",
+    "マイＮｏ",
+    "マイＮＯ",
     "個人識別番号",
     "個人識別ナンバー",
     "個人識別ナンバ",

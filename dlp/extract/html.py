@@ -250,8 +250,13 @@ _HIDDEN = re.compile(
 def _markup_text(markup: str, keywords: tuple[str, ...]) -> str:
     """The text of markup whose comments, scripts and styles are gone."""
     # Only markup with cells and a My Number word pays for reading the table rows.
-    if _CELL_OPEN.search(markup) is not None and forms.keyword_matcher(keywords)(markup):
-        markup = _join_split_numbers(markup, keywords)
+    if _CELL_OPEN.search(markup) is not None:
+        if _BR.search(markup) is not None:
+            # A line break inside a cell wraps its text (<th>個人<br>番号</th>): the
+            # header still reads as one label, not as a row cut in two.
+            markup = _CELL_WITH_BR.sub(_unbroken_cell, markup)
+        if forms.keyword_matcher(keywords)(markup):
+            markup = _join_split_numbers(markup, keywords)
 
     # A tag's replacement depends on its text alone, and mail repeats a few tags
     # (<br>, <p>, </div>) hundreds of times: each distinct one is worked out once.
@@ -266,6 +271,21 @@ def _markup_text(markup: str, keywords: tuple[str, ...]) -> str:
     text = _TAG.sub(tag, markup)
     text = _visible(html.unescape(text))
     return _squeeze_blanks(text)
+
+
+_BR = re.compile(r"<br\b", re.IGNORECASE)
+_CELL_WITH_BR = re.compile(
+    r"<(t[dh])\b[^>]*+>[^<]*+(?:<(?!/?t[dhr]\b|/?table\b)[^<]*+)*?<br\b[^<]*+"
+    r"(?:<(?!/?t[dhr]\b|/?table\b)[^<]*+)*+",
+    re.IGNORECASE,
+)
+
+
+def _unbroken_cell(m: re.Match[str]) -> str:
+    return _BR_TAG.sub(" ", m.group())
+
+
+_BR_TAG = re.compile(r"<br\b[^>]*+>", re.IGNORECASE)
 
 
 def _tag_text(m: re.Match[str]) -> str:

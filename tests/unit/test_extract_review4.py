@@ -47,3 +47,79 @@ def test_a_real_binary_stays_binary() -> None:
     report = scan_file(blob, "blob.bin", ScanSettings(), "blob.bin")
     (att,) = report.attachments
     assert att.status is AttachmentStatus.UNSUPPORTED
+
+
+def _xlsx(header: str, values: list[str]) -> bytes:
+    """A minimal xlsx: one sheet, inline strings, the header in A1/B1."""
+    import io
+    import zipfile
+    from xml.sax.saxutils import escape
+
+    def cell(ref: str, text: str) -> str:
+        return f'<c r="{ref}" t="inlineStr"><is><t xml:space="preserve">{escape(text)}</t></is></c>'
+
+    rows = [f'<row r="1">{cell("A1", "氏名")}{cell("B1", header)}</row>']
+    for i, v in enumerate(values, start=2):
+        rows.append(f'<row r="{i}">{cell(f"A{i}", "山田")}{cell(f"B{i}", v)}</row>')
+    sheet = (
+        '<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/'
+        f'spreadsheetml/2006/main"><sheetData>{"".join(rows)}</sheetData></worksheet>'
+    )
+    files = {
+        "[Content_Types].xml": '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>',
+        "_rels/.rels": '<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>',
+        "xl/workbook.xml": '<?xml version="1.0"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>',
+        "xl/_rels/workbook.xml.rels": '<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>',
+        "xl/worksheets/sheet1.xml": sheet,
+    }
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, text in files.items():
+            z.writestr(name, text)
+    return buf.getvalue()
+
+
+def _highs(data: bytes, name: str) -> int:
+    report = scan_file(data, name, ScanSettings(), name)
+    return sum(
+        f.detector == "mynumber" and f.confidence is Confidence.HIGH for f in report.findings
+    )
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "個人\n番号",  # Alt+Enter in a narrow column
+        "マイ\r\nナンバー",
+        "マイナンハ\u3099ー",  # decomposed (macOS): ハ + combining dakuten
+        "マイナンハ\u309bー",  # the spacing dakuten typed after the kana
+        "個人 番号",
+        "個人No.",
+        "マイＮｏ．",
+        "my_number",
+    ],
+)
+def test_a_header_written_as_people_write_it_still_heads_the_column(header: str) -> None:
+    assert _highs(_xlsx(header, [N, "123456789018"]), "名簿.xlsx") == 2, repr(header)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"マイナンハ\u3099ー：{N}",
+        f"個人 番号 {N}",
+        f'{{"my_number": "{N}"}}',
+    ],
+)
+def test_decomposed_kana_and_other_spellings_in_text(text: str) -> None:
+    assert _highs(text.encode("utf-8"), "memo.txt") == 1, repr(text)
+
+
+def test_a_line_break_inside_an_html_header_cell_keeps_the_label() -> None:
+    from dlp.extract.html import _markup_text
+
+    text = _markup_text(
+        f"<table><tr><th>氏名</th><th>個人<br>番号</th></tr><tr><td>山田</td><td>{N}</td></tr></table>",
+        (),
+    )
+    assert "個人 番号" in text
