@@ -919,6 +919,9 @@ def _other_groups(text: str, label_kw: bool, keyword_ends: list[int]) -> list[tu
             spaced = _BEHIND_SPACED.match(text, s, reach)
             if spaced is not None and spaced.end() > e:
                 e = spaced.end()
+            wrapped = _BEHIND_WRAPPED.match(text, s, reach)
+            if wrapped is not None and wrapped.end() > e:
+                e = wrapped.end()
             found.append((s, e))
     out = []
     for s, e in found:
@@ -936,6 +939,9 @@ def _other_groups(text: str, label_kw: bool, keyword_ends: list[int]) -> list[tu
 
 
 _NOT_DIGIT = re.compile(r"\D")
+_BEHIND_WRAPPED = re.compile(r"\d+[-‐－ー]?[ \t]*\r?\n(?:[ \t]*>)*[ \t]*\d+")
+"""A number the mail program wrapped at the end of the keyword's line (Japanese text
+wraps at any character: ``621498⏎320257``, ``621498-⏎320257``, quoted ``>> 320257``)."""
 _ROW_BEFORE = re.compile(rf"\d{_GAP}{{1,3}}\Z")
 
 
@@ -1129,7 +1135,7 @@ def _mask(text: str, runs_from: int) -> str:
     masked = _mask_runs(text, runs_from)
     for shape in _SPLIT_SHAPES:
         masked = shape.sub(_mask_if_valid, masked)
-    return _JOINED.sub(_mask_joined, masked)
+    return _mask_joined(masked)
 
 
 # Twelve digits a person still reads as one number although no gap character joins
@@ -1141,6 +1147,8 @@ _K = "[〇一二三四五六七八九零0-9\uff10-\uff19]"  # kanji numerals, or
 _D = "[0-9\uff10-\uff19]"
 _SPLIT_SHAPES = (
     re.compile(rf"(?<!{_D}){_D}{{4}}([^\w\s])({_D}{{4}})\1{_D}{{4}}(?!{_D})"),
+    # wrapped at a line end (``_BEHIND_WRAPPED``)
+    re.compile(rf"(?<!{_D}){_D}+[-‐－ー]?[ \t]*\r?\n(?:[ \t]*>)*[ \t]*{_D}+(?!{_D})"),
     re.compile(rf"(?<!{_K}){_K}{{4}}[ \u3000\-・]?{_K}{{4}}[ \u3000\-・]?{_K}{{4}}(?!{_K})"),
 )
 
@@ -1152,14 +1160,31 @@ letter or digit (``2071 / 8728 / 3349``, ``[5406][2767][8422]``, ``「6604」「
 (``_BEHIND``).  Masking has no keyword to go by, so it takes them anywhere."""
 
 
-def _mask_joined(m: re.Match[str]) -> str:
-    """Every run of whole groups in ``m`` that holds twelve digits passing the check
-    digit, masked: a longer row (``No. 12 / 6214 / 9832 / 0257``) may hold one."""
-    found = m.group()
-    joiner = m.group(1)
+def _mask_joined(text: str) -> str:
+    """``text`` with every ``_JOINED`` number masked, digits written as kanji numerals
+    or circled digits included (read as ``digit_reading`` reads them)."""
+    read = text if text.isascii() else digit_reading(text)
+    cuts: list[tuple[int, int]] = []
+    for m in _JOINED.finditer(read):
+        at = m.start()
+        cuts += [(at + s, at + e) for s, e in _joined_cuts(m.group(), m.group(1))]
+    if not cuts:
+        return text
+    out: list[str] = []
+    pos = 0
+    for s, e in cuts:
+        out += (text[pos:s], SCRUB_MASK)
+        pos = e
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _joined_cuts(found: str, joiner: str) -> list[tuple[int, int]]:
+    """Every run of whole groups in ``found`` that holds twelve digits passing the
+    check digit: a longer row (``No. 12 / 6214 / 9832 / 0257``) may hold one."""
     groups = found.split(joiner)
     if sum(map(len, groups)) < 12:
-        return found
+        return []
     starts = []
     at = 0
     for g in groups:
@@ -1178,15 +1203,7 @@ def _mask_joined(m: re.Match[str]) -> str:
                 cuts[-1] = (cuts[-1][0], end)
             else:
                 cuts.append((starts[i], end))
-    if not cuts:
-        return found
-    out: list[str] = []
-    pos = 0
-    for s, e in cuts:
-        out += (found[pos:s], SCRUB_MASK)
-        pos = e
-    out.append(found[pos:])
-    return "".join(out)
+    return cuts
 
 
 def _mask_if_valid(m: re.Match[str]) -> str:

@@ -123,3 +123,17 @@ def test_a_line_break_inside_an_html_header_cell_keeps_the_label() -> None:
         (),
     )
     assert "個人 番号" in text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"マイナンバー: {N[:6]}\n{N[6:]}\n",  # wrapped at the line end, anywhere
+        f"マイナンバー: {N[:4]}\n{N[4:]}\n",
+        f"マイナンバー: {N[:8]}\r\n{N[8:]}\r\n",
+        f"マイナンバー: {N[:6]}-\n{N[6:]}\n",
+        f">> マイナンバー: {N[:6]}\n>> {N[6:]}\n",  # a quoted reply
+    ],
+)
+def test_a_number_wrapped_at_the_end_of_its_keywords_line(text: str) -> None:
+    assert _highs(text.encode("utf-8"), "memo.txt") == 1, repr(text)

@@ -151,6 +151,8 @@ surrounding = st.one_of(
 @example(f"\u202b{N[:4]}\u202c-\u200f{N[4:8]}\u200e-{N[8:]}", "", "", True)
 @example("\u00ad".join(N[:6]) + "\u2060".join(N[6:]), "", "", True)
 @example(f"{N[:4]} / {N[4:8]} / {N[8:]}", "", "", True)  # a review of 3 Dec (fourth round)
+@example(f"{N[:6]}\n{N[6:]}", "", "", True)  # wrapped at a line end behind the keyword
+@example(f"{N[:6]}-\r\n>> {N[6:]}", "", "", True)
 @example(f"[{N[:4]}][{N[4:8]}][{N[8:]}]", "", ".txt", False)
 @example(f"「{N[:4]}」「{N[4:8]}」「{N[8:]}」", "", "", True)
 @example(f"12 / {N[:4]} / {N[4:8]} / {N[8:]}", "No. ", "", False)
