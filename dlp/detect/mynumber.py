@@ -68,7 +68,9 @@ WEIGHTS = (6, 5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
 
 # An 11-digit cell under a My Number column header: the leading zero was lost
 # when a spreadsheet stored the number as a number.
-_ELEVEN_RE = re.compile(r"(?m)^[ \t\"'=]*(\d{11})[ \t\"']*$")
+_ELEVEN_RE = re.compile(r"(?m)^[ \t\"'=]*(\d{11}(?:\.0+)?|\d{12}\.0+)[ \t\"']*$")
+"""Also a cell written as a float (``621498320257.0``: pandas' ``to_csv`` for a
+numeric column holding a blank), which the candidate scan reads as 13 digits."""
 
 
 def _full_width(words: tuple[str, ...]) -> tuple[str, ...]:
@@ -925,11 +927,15 @@ def _other_groups(text: str, label_kw: bool, keyword_ends: list[int]) -> list[tu
             found.append((s, e))
     out = []
     for s, e in found:
+        float_zero = _FLOAT_ZERO.match(text, s, e)
+        if float_zero is not None:
+            e = float_zero.end(1)  # 621498320257.0: a number written as a float
         digits = _NOT_DIGIT.sub("", text[s:e])
         if len(digits) != 12:
             continue
         if not label_kw and (
-            _ROW_EDGE.match(text, e) or _ROW_BEFORE.search(text, max(0, s - 4), s)
+            (float_zero is None and _ROW_EDGE.match(text, e))
+            or _ROW_BEFORE.search(text, max(0, s - 4), s)
         ):
             continue  # part of a longer row of digit groups
         d = _ascii_digits(digits)
@@ -939,6 +945,7 @@ def _other_groups(text: str, label_kw: bool, keyword_ends: list[int]) -> list[tu
 
 
 _NOT_DIGIT = re.compile(r"\D")
+_FLOAT_ZERO = re.compile(r"(\d{12})\.0+(?!\d)")
 _BEHIND_WRAPPED = re.compile(r"\d+[-‐－ー]?[ \t]*\r?\n(?:[ \t]*>)*[ \t]*\d+")
 """A number the mail program wrapped at the end of the keyword's line (Japanese text
 wraps at any character: ``621498⏎320257``, ``621498-⏎320257``, quoted ``>> 320257``)."""
@@ -948,12 +955,14 @@ _ROW_BEFORE = re.compile(rf"\d{_GAP}{{1,3}}\Z")
 def _eleven_digit_cells(text: str) -> list[tuple[int, int, str, int, int]]:
     out = []
     for m in _ELEVEN_RE.finditer(text):
+        whole = m.group(1).split(".", 1)[0]
         try:
-            d = "0" + _ascii_digits(m.group(1))
+            d = _ascii_digits(whole).rjust(12, "0")
         except ValueError:  # pragma: no cover
             continue
         if _valid12(d):
-            s, e = m.span(1)
+            s = m.start(1)
+            e = s + len(whole)
             out.append((s, e, d, _candidates.PLAIN, _candidates.number_flags(text, s, e, d)))
     return out
 

@@ -137,3 +137,10 @@ def test_a_line_break_inside_an_html_header_cell_keeps_the_label() -> None:
 )
 def test_a_number_wrapped_at_the_end_of_its_keywords_line(text: str) -> None:
     assert _highs(text.encode("utf-8"), "memo.txt") == 1, repr(text)
+
+
+def test_a_number_written_as_a_float_is_read() -> None:
+    """621498320257.0: pandas' to_csv for a numeric column that holds a blank."""
+    csv = f"氏名,マイナンバー,住所\n山田,{N}.0,東京\n佐藤,123456789018.0,大阪\n,,\n"
+    assert _highs(csv.encode("utf-8"), "export.csv") == 2
+    assert _highs(f"マイナンバー: {N}.0\n".encode(), "memo.txt") == 1
