@@ -14,8 +14,8 @@ small; big ones are tables) two fixes are applied to the rendered columns:
   its left prepended (``個人番号 123456789012``), so the keyword sits next to
   the number in that column's text.
 
-- three cells of four digits each in a row, behind or under such a label,
-  are joined the same way (``1234 5678 9012``).
+- cells of digit groups in a row that make twelve digits together (4-4-4, 3-3-3-3,
+  6-6), behind or under such a label, are joined the same way (``1234 5678 9012``).
 
 All only where that label holds a My Number keyword (the detector's own
 list), so ordinary tables — a name left of a number, twelve monthly figures —
@@ -86,16 +86,22 @@ def _join_digit_boxes(columns: list[list[str]], r: int, has_keyword: Callable[[s
 
 
 def _join_quads(columns: list[list[str]], r: int, has_keyword: Callable[[str], bool]) -> None:
-    """Exactly three cells of four digits in a row (a number typed 4-4-4 into boxes)
-    behind or under a My Number label: joined with spaces into the first cell."""
+    """Cells of digit groups in a row that hold twelve digits together (a number typed
+    4-4-4, 3-3-3-3 or 6-6 into boxes) behind or under a My Number label: joined with
+    spaces into the first cell."""
     c = 0
     while c < len(columns):
         start = c
-        while c < len(columns) and _quad(_cell(columns, c, r)):
+        while c < len(columns) and _group(_cell(columns, c, r)):
             c += 1
-        if c - start == 3 and (
-            has_keyword(_left_label(columns, start, r))
-            or has_keyword(_above_label(columns, start, r))
+        run = c - start
+        if (
+            2 <= run <= 6
+            and sum(len(_cell(columns, k, r)) for k in range(start, c)) == 12
+            and (
+                has_keyword(_left_label(columns, start, r))
+                or has_keyword(_above_label(columns, start, r))
+            )
         ):
             columns[start][r] = " ".join(_cell(columns, k, r) for k in range(start, c))
             for k in range(start + 1, c):
@@ -103,8 +109,10 @@ def _join_quads(columns: list[list[str]], r: int, has_keyword: Callable[[str], b
         c = max(c, start + 1)
 
 
-def _quad(cell: str) -> bool:
-    return len(cell) == 4 and cell.isdigit()
+def _group(cell: str) -> bool:
+    """A group of a number split over cells: 2 to 8 digits (one digit a cell is
+    ``_join_digit_boxes``'s)."""
+    return 2 <= len(cell) <= 8 and cell.isdigit()
 
 
 def _single_digit(cell: str) -> bool:

@@ -12,9 +12,10 @@ A regex pass (C speed, tolerant of broken markup) rather than a DOM parser:
 mail HTML is frequently malformed and we need text, not structure.
 
 One exception to "cells never merge": a table row whose consecutive cells hold
-4 + 4 + 4 digits (a My Number typed into three boxes) is read as one grouped
-number, but only when a My Number label sits in the row to the left of the
-boxes or in a heading cell above them (within three rows).  Without that
+digit groups of twelve digits together (4 + 4 + 4, 3 + 3 + 3 + 3, 6 + 6: a My
+Number typed into boxes) is read as one number, but only when a My Number label
+sits in the row to the left of the boxes or in a heading cell above them (within
+three rows).  Without that
 label a year, a postcode half and an amount in adjacent cells stay apart.
 """
 
@@ -97,7 +98,8 @@ _ROW_END = re.compile(r"</(?:tr|table|tbody|thead|tfoot)\s*>", re.IGNORECASE)
 _CELL_OPEN = re.compile(r"<t[dh]\b((?:[^<>\"']|\"[^<\"]*\"|'[^<']*')*+)>", re.IGNORECASE)
 _CELL_CLOSE = re.compile(r"</t[dh]\s*>", re.IGNORECASE)
 _COLSPAN = re.compile(r"\bcolspan\s*=\s*[\"']?\s*(\d+)", re.IGNORECASE)
-_QUAD = re.compile(r"\d{4}")
+_GROUP = re.compile(r"\d{2,8}")
+"""A cell holding a group of a number split over cells (4-4-4, 3-3-3-3, 6-6)."""
 _LOOK_UP = 3
 _MAX_CELLS = 100
 """Wider rows are data dumps, not forms: skipped, which keeps the heading look-up
@@ -148,67 +150,81 @@ def _rows(markup: str) -> list[list[_Cell] | None]:
 
 
 def _join_split_numbers(markup: str, keywords: tuple[str, ...]) -> str:
-    """Join three cells of 4 + 4 + 4 digits under or beside a My Number label (see
-    the module docstring) by replacing the markup between them with a space."""
+    """Join the cells of a number typed in groups (4-4-4, 3-3-3-3, 6-6) under or beside
+    a My Number label (see the module docstring) by replacing the markup between them
+    with a space."""
     has_keyword = forms.keyword_matcher(keywords)
-    cuts: list[tuple[int, int]] = []
+    cuts: list[tuple[int, int, str]] = []
     above: list[list[_Cell]] = []
     for row in _rows(markup):
         if row is None or len(row) > _MAX_CELLS:
             above = []
             continue
         i = 0
-        while i + 2 < len(row):
+        while i + 1 < len(row):
             run = 0
-            while i + run < len(row) and _QUAD.fullmatch(row[i + run].text):
+            while i + run < len(row) and _GROUP.fullmatch(row[i + run].text):
                 run += 1
-            for j in _labelled_triples(row, i, run, above, has_keyword):
-                cuts += [(row[j].end, row[j + 1].start), (row[j + 1].end, row[j + 2].start)]
+            for j, n in _labelled_groups(row, i, run, above, has_keyword):
+                # 4-4-4 joined with spaces is a shape the candidate scan reads; other
+                # groupings (6-6, 3-3-3-3) are joined into one run of digits
+                sep = " " if all(len(row[k].text) == 4 for k in range(j, j + n)) else ""
+                cuts += [(row[k].end, row[k + 1].start, sep) for k in range(j, j + n - 1)]
             i += max(run, 1)
         above = [*above[-(_LOOK_UP - 1) :], row] if _LOOK_UP > 1 else [row]
     if not cuts:
         return markup
     parts: list[str] = []
     pos = 0
-    for a, b in cuts:
-        parts += [markup[pos:a], " "]
+    for a, b, sep in cuts:
+        parts += [markup[pos:a], sep]
         pos = b
     parts.append(markup[pos:])
     return "".join(parts)
 
 
-def _labelled_triples(
+def _labelled_groups(
     row: list[_Cell],
     i: int,
     run: int,
     above: list[list[_Cell]],
     has_keyword: Callable[[str], bool],
-) -> list[int]:
-    """Where, in a run of ``run`` 4-digit cells from ``i``, three cells form one number.
+) -> list[tuple[int, int]]:
+    """Where, in a run of ``run`` digit-group cells from ``i``, cells form one number:
+    (first cell, how many).
 
-    Exactly three: a My Number label to their left in the row or in the heading cell
-    above the first.  More than three (a year column follows the boxes, or a card
-    number): only three that a My Number heading spans exactly."""
-    if run < 3:
+    The whole run, when it holds twelve digits in two to six cells: a My Number label
+    to its left in the row or in the heading cell above its first cell.  Part of a
+    longer run (a year column follows the boxes, or a card number): only cells of
+    twelve digits that a My Number heading spans exactly."""
+    if run < 2:
         return []
-    if run == 3:
+    sizes = [len(row[k].text) for k in range(i, i + run)]
+    if run <= 6 and sum(sizes) == 12:
         for k in range(i - 1, -1, -1):
             if row[k].text:
                 if has_keyword(row[k].text[:40]):
-                    return [i]
+                    return [(i, run)]
                 break
         head = _heading(row[i].col, above)
-        return [i] if head is not None and has_keyword(head.text[:40]) else []
-    for j in range(i, i + run - 2):
+        return [(i, run)] if head is not None and has_keyword(head.text[:40]) else []
+    for j in range(i, i + run - 1):
+        total = 0
+        for n in range(1, min(6, i + run - j) + 1):
+            total += sizes[j - i + n - 1]
+            if total >= 12:
+                break
+        if total != 12 or n < 2:
+            continue
         head = _heading(row[j].col, above)
-        last = row[j + 2]
+        last = row[j + n - 1]
         if (
             head is not None
             and head.col == row[j].col
             and head.col + head.span == last.col + last.span
             and has_keyword(head.text[:40])
         ):
-            return [j]
+            return [(j, n)]
     return []
 
 

@@ -144,3 +144,21 @@ def test_a_number_written_as_a_float_is_read() -> None:
     csv = f"氏名,マイナンバー,住所\n山田,{N}.0,東京\n佐藤,123456789018.0,大阪\n,,\n"
     assert _highs(csv.encode("utf-8"), "export.csv") == 2
     assert _highs(f"マイナンバー: {N}.0\n".encode(), "memo.txt") == 1
+
+
+@pytest.mark.parametrize("groups", [(3, 3, 3, 3), (6, 6), (4, 4, 4), (2, 4, 4, 2)])
+def test_a_number_typed_into_cells_in_any_groups_under_its_heading(groups: tuple[int, ...]) -> None:
+    from dlp.extract.html import _markup_text
+
+    cells, at = [], 0
+    for g in groups:
+        cells.append(N[at : at + g])
+        at += g
+    row = "".join(f"<td>{c}</td>" for c in cells)
+    markup = (
+        f'<table><tr><th>氏名</th><th colspan="{len(cells)}">個人番号</th></tr>'
+        f"<tr><td>山田</td>{row}</tr></table>"
+    )
+    text = _markup_text(markup, ())
+    assert N in text.replace(" ", ""), text
+    assert _highs(markup.encode("utf-8"), "table.html") == 1, text
