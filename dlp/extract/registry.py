@@ -37,6 +37,7 @@ import zipfile
 import zlib
 from collections.abc import Callable
 
+from dlp.extract import smime
 from dlp.extract.base import Budget, BudgetExceeded, Extracted, Member
 from dlp.extract.text import STRAY_CONTROLS, unmarked_wide
 from dlp.model import AttachmentStatus
@@ -67,6 +68,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "message": ("", "message/rfc822"),
     "msg": ("outlook", "application/vnd.ms-outlook"),
     "tnef": ("outlook", "application/ms-tnef"),
+    "pkcs7": ("smime", "application/pkcs7-mime"),
     "zip": ("archive", "application/zip"),
     "gzip": ("archive", "application/gzip"),
     "bzip2": ("archive", "application/x-bzip2"),
@@ -160,6 +162,8 @@ def _sniff(data: bytes, filename: str) -> str:
         return "lzh"  # LHA: "-lh5-" at offset 2; still common in Japanese offices
     if head.startswith(_TNEF_MAGIC):
         return "tnef"
+    if head[:1] == b"\x30" and smime.sniff(data[:64]):
+        return "pkcs7"
     if data[:64].lstrip(b"\xef\xbb\xbf \t\r\n")[:5] == b"{\\rtf":
         return "rtf"
     if _is_tar(data):
