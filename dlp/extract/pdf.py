@@ -387,11 +387,33 @@ def _drawn_annotations(doc: pdfium.PdfDocument, i: int, page: pdfium.PdfPage, te
     try:
         textpage = flat.get_textpage()
         try:
-            return lines_only_in(_CLEAN.sub("", textpage.get_text_range()), text)
+            return _with_labels(_CLEAN.sub("", textpage.get_text_range()), text)
         finally:
             textpage.close()
     finally:
         flat.close()
+
+
+def _with_labels(shown: str, text: str) -> str:
+    """The lines of ``shown`` that ``text`` lacks, each after the line drawn before it
+    when that is page text without digits: a form field's value (621498320257) keeps
+    the label printed beside it (個人番号), as on the filled-in form (a content review
+    of 3 Dec 2026: the value alone was ``low``).  Only label lines are repeated, so
+    no number counts twice."""
+    added = lines_only_in(shown, text)
+    if not added:
+        return ""
+    seen = set(text.split("\n"))
+    lines = shown.split("\n")
+    out: list[str] = []
+    for k, line in enumerate(lines):
+        if line in seen:
+            continue
+        prev = lines[k - 1] if k else ""
+        if prev.strip() and prev in seen and not any(ch.isdigit() for ch in prev):
+            out.append(prev)
+        out.append(line)
+    return "\n".join(out)
 
 
 def _outline(doc: pdfium.PdfDocument) -> str:
