@@ -380,6 +380,8 @@ def _repeats(cands: list[tuple[int, int, str, int, int]]) -> int:
     return len(values) - len(set(values))
 
 
+_MANY = "many valid numbers in one part"
+_LISTED = "listed under a keyword"
 _LABEL_REACH = 24
 """How far before a number ``_second_look`` reads its label (on the number's line)."""
 _ADJACENT_LABEL = 6
@@ -537,11 +539,34 @@ class MyNumberDetector:
         else:
             rows = self._score_py(text, cands, label_kw, context_hint, shaped)
         if not label_kw:
-            rows = [self._second_look(text, row) for row in rows]
+            rows = self._listed_under_keyword([self._second_look(text, row) for row in rows])
         return [
             MyNumberMatch(s, e, _BY_RANK[c], grouped, reason, d, gap)
             for s, e, d, c, grouped, reason, gap in rows
         ]
+
+    def _listed_under_keyword(self, rows: list[_Scored]) -> list[_Scored]:
+        """A list of numbers that pass the check digit (``many valid numbers in one
+        part``) that goes on from a number its keyword made ``high``, each within the
+        keyword window of the one before: the rows of one table under one heading.
+        A PDF table has no columns to carry its header down (a content review of 3 Dec
+        2026: rows 7 to 40 of a 40-person list were ``medium``)."""
+        if len(rows) < 3:
+            return rows
+        out: list[_Scored] = []
+        last_end: int | None = None
+        for row in sorted(rows):
+            s, e, d, rank, grouped, reason, gap = row
+            near = last_end is not None and s - last_end <= self.window
+            if rank == Confidence.HIGH.rank and "keyword" in reason:
+                last_end = e
+            elif near and rank == Confidence.MEDIUM.rank and reason.endswith(_MANY):
+                row = (s, e, d, Confidence.HIGH.rank, grouped, f"{reason}; {_LISTED}", gap)
+                last_end = e
+            elif not near:
+                last_end = None
+            out.append(row)
+        return out
 
     def _second_look(self, text: str, row: _Scored) -> _Scored:
         """What the weighing does not see, for a number it made ``high`` by a keyword:

@@ -72,3 +72,26 @@ def test_a_plus_81_number_after_a_japanese_keyword_stays_high() -> None:
                                   f"合計 ￥{N}", f"{N} 円"])  # fmt: skip
 def test_a_yen_amount_is_not_a_my_number(text: str) -> None:
     assert conf(FAR + text) is not Confidence.HIGH
+
+
+def _valid(base: str) -> str:
+    from dlp.detect.mynumber import check_digit
+
+    return base + str(check_digit(base))
+
+
+def test_a_long_list_under_one_heading_is_high_all_the_way_down() -> None:
+    """A PDF table has no columns: the header keyword reached the first six rows of a
+    40-person list, the rest were ``medium`` (a content review of 3 Dec 2026)."""
+    rows = [f"{i:02d}  山田 太郎{i:02d}  {_valid(f'{31415926535 + i * 7919:011d}')}" for i in range(40)]
+    text = "No.  氏名  個人番号\n" + "\n".join(rows) + "\n"
+    found = build_detector().find(TextChunk(text, "attachment:list.pdf page 1"))
+    assert len(found) == 40
+    assert all(m.confidence is Confidence.HIGH for m in found), [m.reason for m in found][-3:]
+
+
+def test_a_list_far_from_any_keyword_stays_medium() -> None:
+    rows = [_valid(f"{27182818284 + i * 104729:011d}") for i in range(20)]
+    text = "納品一覧\n" + "\n".join(rows) + "\n"
+    found = build_detector().find(TextChunk(text, "body"))
+    assert found and all(m.confidence is not Confidence.HIGH for m in found)
