@@ -17,6 +17,7 @@ local headers; what could be read is returned with status ``error``.
 from __future__ import annotations
 
 import functools
+import html
 import posixpath
 import re
 import zipfile
@@ -91,6 +92,7 @@ def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extrac
                     defects.append(f"{name}: unreadable ({type(exc).__name__})")
                     continue
                 chunks.extend(part_chunks(xml, f"{location}!{label}", kind, budget))
+            chunks.extend(properties_chunks(zf, names, location, budget))
             members.extend(embedded_members(zf, budget))
         except BudgetExceeded as exc:
             return Extracted(
@@ -154,6 +156,34 @@ def _parts(names: list[str], kind: str) -> list[tuple[str, str]]:
         ):
             parts.append((name, name[len(root) : -4]))
     return parts
+
+
+_PROPERTY_PARTS = ("docProps/core.xml", "docProps/custom.xml")
+_ELEMENT_TEXT = re.compile(rb">([^<>]+)</")
+
+
+def properties_chunks(
+    zf: zipfile.ZipFile, names: list[str], location: str, budget: Budget
+) -> list[TextChunk]:
+    """The document's properties (title, subject, keywords, comments, custom
+    properties): File > Info shows them, and they travel with the file."""
+    out: list[TextChunk] = []
+    for name in _PROPERTY_PARTS:
+        if name not in names:
+            continue
+        try:
+            xml = zipparts.read_capped(zf, zf.getinfo(name), zipparts.xml_cap(budget), budget)
+        except BudgetExceeded:
+            raise
+        except Exception:
+            continue
+        values = [
+            html.unescape(v.decode("utf-8", "replace")).strip() for v in _ELEMENT_TEXT.findall(xml)
+        ]
+        text = "\n".join(v for v in values if v)
+        if text:
+            out.append(TextChunk(text=text, location=f"{location}!properties"))
+    return out
 
 
 def part_chunks(xml: bytes, location: str, kind: str, budget: Budget) -> list[TextChunk]:

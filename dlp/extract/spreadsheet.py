@@ -31,7 +31,7 @@ from lxml import etree
 from dlp.extract import cellguard, forms, opendoc, sandbox, xmltext, zeropad, zipparts
 from dlp.extract.base import Budget, BudgetExceeded, Extracted, Member
 from dlp.extract.officecrypto import decrypt_default, is_encrypted_ole
-from dlp.extract.ooxml import embedded_members
+from dlp.extract.ooxml import embedded_members, properties_chunks
 from dlp.extract.tables import columns_to_chunks
 from dlp.model import AttachmentStatus, TextChunk
 
@@ -238,6 +238,7 @@ def _xlsx_extras(
             if text:
                 sheet = info.filename.rsplit("/", 1)[-1][:-4]
                 chunks.append(TextChunk(text=text, location=f"{location}!{sheet} (header, lists)"))
+    chunks.extend(properties_chunks(zf, zf.namelist(), location, budget))
     return chunks, embedded_members(zf, budget)
 
 

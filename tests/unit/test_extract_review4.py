@@ -162,3 +162,22 @@ def test_a_number_typed_into_cells_in_any_groups_under_its_heading(groups: tuple
     text = _markup_text(markup, ())
     assert N in text.replace(" ", ""), text
     assert _highs(markup.encode("utf-8"), "table.html") == 1, text
+
+
+def test_document_properties_are_read() -> None:
+    """Title, subject, keywords, comments (File > Info) travel with the file."""
+    import io
+    import zipfile
+
+    data = _xlsx("氏名", ["x"])
+    buf = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(buf, "w") as out:
+        for info in src.infolist():
+            out.writestr(info, src.read(info))
+        out.writestr(
+            "docProps/core.xml",
+            '<?xml version="1.0"?><cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/'
+            'package/2006/metadata/core-properties" xmlns:dc="http://purl.org/dc/elements/1.1/">'
+            f"<dc:description>マイナンバー {N}</dc:description></cp:coreProperties>",
+        )
+    assert _highs(buf.getvalue(), "book.xlsx") == 1
