@@ -69,7 +69,8 @@ def test_xlsx_column_letters_survive_an_empty_leading_area() -> None:
     wb.active["D5"] = "個人番号"
     wb.active["D6"] = int(N1)
     ex = run(_save(wb), "a.xlsx")
-    assert [c.location for c in ex.chunks] == ["attachment:a.xlsx!Sheet!D"]
+    cells = [c.location for c in ex.chunks if not c.location.endswith("!properties")]
+    assert cells == ["attachment:a.xlsx!Sheet!D"]
 
 
 def test_render_keeps_whole_numbers_integral() -> None:
