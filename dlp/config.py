@@ -155,6 +155,10 @@ class SmtpSettings:
     """Concurrent sessions from one client address in each serving process.  At
     least what the upstream MTA opens at once (Postfix: the scan transport's
     maxproc, default_process_limit = 100), or its mail waits for retries."""
+    max_recipients: int = 1000
+    """Recipients of one message; more get ``452 4.5.3`` and the MTA sends them in a
+    further message (Postfix's own smtpd_recipient_limit is 1000 too).  RFC 5321
+    asks for at least 100."""
     max_data_seconds: float = 600.0
     """Longest DATA phase (354 to the final dot).  The idle timeout restarts with
     every packet, so a client trickling a few bytes at a time would hold its
@@ -211,6 +215,8 @@ class SmtpSettings:
             raise ValueError("processes must be 0 (one per core) or more")
         if self.max_sessions < 1:
             raise ValueError("max_sessions must be at least 1")
+        if self.max_recipients < 100:
+            raise ValueError("max_recipients must be at least 100 (RFC 5321 4.5.3.1.8)")
         if not 1 <= self.max_sessions_per_client <= self.max_sessions:
             raise ValueError(
                 f"max_sessions_per_client must be between 1 and max_sessions "

@@ -166,6 +166,7 @@ def _parse_bytes(raw: bytes, w: _Walk) -> Message | None:
     comment nested a few thousand deep raises RecursionError); ``compat32``
     keeps headers as strings, and our own header reading does the rest."""
     raw = _tame_parameters(raw, w)
+    raw = _cap_parts(raw, w)
     try:
         fast = fast_tree(raw) if len(raw) >= MIN_FAST_BYTES else None
         msg = fast or email.message_from_bytes(raw, policy=email.policy.default)
@@ -182,6 +183,26 @@ def _parse_bytes(raw: bytes, w: _Walk) -> Message | None:
         return email.message_from_bytes(raw, policy=email.policy.compat32)
     except Exception:
         return None
+
+
+_MAX_DELIMITERS = 2 * _MAX_PARTS
+"""Boundary lines read: a part's delimiter and, for a multipart, its close."""
+
+
+def _cap_parts(raw: bytes, w: _Walk) -> bytes:
+    """``raw`` for scanning, cut before its boundary line number ``_MAX_DELIMITERS``
+    when it has more, and the cut named in ``unread``.  The ``email`` package parses
+    every part before our walk can stop at ``_MAX_PARTS``: 200,000 one-line parts took
+    longer than the scan budget on every retry, so the message was tempfailed for good
+    (a review of 3 Dec 2026); cut, it is read up to the limit and held as incomplete.
+    The message relayed is never changed; this copy is only read."""
+    if raw.count(b"\n--") <= _MAX_DELIMITERS:
+        return raw  # the usual case: one count, in C
+    at = -1
+    for _ in range(_MAX_DELIMITERS):
+        at = raw.find(b"\n--", at + 1)
+    w.unread.append(f"more than {_MAX_PARTS} MIME parts; the rest was not read")
+    return raw[: at + 1]
 
 
 _OBSOLETE_COLON = re.compile(rb"(?m)^([!-9;-~]+)[ \t]+:")
@@ -361,8 +382,9 @@ def decode_header_value(value: str) -> str:
 def _walk(part: Message, w: _Walk, depth: int, path: str) -> None:
     w.parts += 1
     if w.parts > _MAX_PARTS:
-        if w.parts == _MAX_PARTS + 1:
-            w.unread.append(f"more than {_MAX_PARTS} MIME parts; the rest was not read")
+        note = f"more than {_MAX_PARTS} MIME parts; the rest was not read"
+        if w.parts == _MAX_PARTS + 1 and note not in w.unread:
+            w.unread.append(note)
         return
     for d in getattr(part, "defects", ()):
         if depth > 0:

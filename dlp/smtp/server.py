@@ -59,6 +59,8 @@ log = logging.getLogger("dlp.smtp.server")
 _SIMPLE_ADDRESS = re.compile(r"<([^\s<>()\[\]\\\",;:@]+@[^\s<>()\\\",;:@]+)>[ \t]*(.*)\Z", re.S)
 
 _XFORWARD_ATTRS = ("NAME", "ADDR", "PORT", "PROTO", "HELO", "IDENT", "SOURCE")
+_MAX_JUNK = 100
+"""NOOPs a session may send without sending a message (Postfix: 100)."""
 _SYNTAX_MAIL = "501 5.5.4 Syntax: MAIL FROM:<address> [SP <mail-parameters>]"
 _SYNTAX_RCPT = "501 5.5.4 Syntax: RCPT TO:<address> [SP <rcpt-parameters>]"
 _SHUTTING_DOWN = "421 4.3.2 Service shutting down, try again later"
@@ -121,6 +123,7 @@ class GatewaySMTP(asyncio.Protocol):
         self._tls = False
         self._mail_from: str | None = None
         self._recipients = 0
+        self._junk = 0
         self._busy = False
         """A transaction is open: a drain waits for it."""
         # RFC 2920 3.2: replies held while the client's next command is already here.
@@ -460,6 +463,14 @@ class GatewaySMTP(asyncio.Protocol):
         self.push("\r\n".join(lines))
 
     async def smtp_NOOP(self, arg: str | None) -> None:
+        # A client that only sends NOOP keeps a session for ever (each command restarts
+        # the idle timeout): after _MAX_JUNK of them without a message, it goes, as
+        # Postfix's smtpd_junk_command_limit sends it (a review of 3 Dec 2026).
+        self._junk += 1
+        if self._junk > _MAX_JUNK:
+            self.push("421 4.7.0 Too many NOOP commands, closing / 切断します")
+            self._close()
+            return
         self.push("250 2.0.0 Ok")
 
     async def smtp_QUIT(self, arg: str | None) -> None:
@@ -640,6 +651,10 @@ class GatewaySMTP(asyncio.Protocol):
         if not address or address == "<>":
             self.push(_SYNTAX_RCPT)
             return
+        if self._recipients >= self.gateway.settings.smtp.max_recipients:
+            # The MTA sends the rest in a further message (RFC 5321 4.5.3.1.10).
+            self.push("452 4.5.3 Error: too many recipients")
+            return
         parsed = _parse_rcpt_params((params_text or "").split())
         if isinstance(parsed, str):
             self.push(parsed)
@@ -686,6 +701,7 @@ class GatewaySMTP(asyncio.Protocol):
         self._reset_transaction()
         self.state.xforward = {}
         self._busy = False
+        self._junk = 0  # a message was sent: NOOPs between messages are no abuse
         self.push(status)
         self._close_after_transaction_if_draining()
 

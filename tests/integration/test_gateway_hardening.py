@@ -512,3 +512,29 @@ def test_idle_session_closed_idle_timeout_after_its_last_command(
         s.close()
     finally:
         g.stop()
+
+
+def test_recipients_beyond_the_limit_get_452_and_the_rest_is_relayed(
+    gw: InProcessGateway, sink: Sink
+) -> None:
+    """60,000 RCPTs were all accepted and DATA took a minute with the serving loop
+    blocked (a review of 3 Dec 2026).  Beyond [smtp] max_recipients (1000) the MTA is
+    told to send the rest in another message."""
+    limit = gw.settings.smtp.max_recipients
+    with client(gw.port) as c:
+        assert c.mail(SENDER)[0] == 250
+        for i in range(limit):
+            assert c.rcpt(f"r{i}@kaisha-abc.jp")[0] == 250
+        code, text = c.rcpt("one-more@kaisha-abc.jp")
+        assert code == 452 and b"4.5.3" in text
+        assert c.data(plain("many", "本文"))[0] == 250
+    (got,) = sink.wait_for(1)
+    assert len(got.rcpt_tos) == limit
+
+
+def test_a_session_of_only_noops_is_closed(gw: InProcessGateway) -> None:
+    with client(gw.port) as c:
+        for _ in range(100):
+            assert c.noop()[0] == 250
+        code, _ = c.noop()
+        assert code == 421
