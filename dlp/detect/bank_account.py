@@ -97,7 +97,21 @@ def _validate(m: re.Match[str]) -> Candidate | None:
     d = fold_digits(m.group())
     if len(set(d)) == 1:
         return None
+    if _CORPORATE_HOLDER.match(text, e, min(len(text), e + 40)):
+        # 振込先 … 普通 1234567 カ）マルマルシステム: a company's account, on every
+        # invoice; no person's data (a careless-sender review of 3 Dec 2026).
+        return None
     return Candidate(d, MASK if len(d) == 7 else "*****-********")
+
+
+_CORPORATE_HOLDER = re.compile(
+    r"[^\n]{0,24}?(?:[（(]?(?:カ|ユ|ザイ|シャ|ガク|イ|ド|ゴ|ノウ|ショウ|トクヒ)[）)]"
+    r"|[（(](?:カ|ユ|ド|ゴ)(?![ァ-ヶ])|株式会社|有限会社|合同会社|㈱|㈲|(?:一般|公益)(?:社団|財団)法人"
+    r"|医療法人|学校法人|社会福祉法人|ＮＰＯ法人|NPO法人)"
+)
+"""An account holder that is no person, on the number's line: 全銀's abbreviations
+(カ）for 株式会社, ユ）有限会社, ザイ）財団法人, シャ）社団法人, ガク）学校法人, イ）医療法人 ...) or the
+corporate form written out."""
 
 
 @lru_cache(maxsize=8)

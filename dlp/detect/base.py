@@ -649,6 +649,15 @@ COMMON_NEGATIVE_LABELS: tuple[str, ...] = (
     "お客さま番号",
     "お届け番号",
     "送り状",
+    # A resident-tax notice (普通徴収 is a way of paying, not an account), an
+    # insurance card's 記号番号 (a second careless-sender review of 3 Dec 2026).
+    "宛名番号",
+    "普通徴収",
+    "特別徴収",
+    "保険証",
+    "被保険者証",
+    "資格確認書",
+    "保険者番号",
     *english("isbn", "serial", "order", "invoice", "tracking"),
 )
 """Labels of other numbers: seen just before a value, they argue against it."""

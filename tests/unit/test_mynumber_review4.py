@@ -95,3 +95,23 @@ def test_a_list_far_from_any_keyword_stays_medium() -> None:
     text = "納品一覧\n" + "\n".join(rows) + "\n"
     found = build_detector().find(TextChunk(text, "body"))
     assert found and all(m.confidence is not Confidence.HIGH for m in found)
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("振込先：みずほ銀行 新宿支店 普通 1234567 カ）マルマルシステム", False),  # every invoice
+        ("振込先：○○銀行 本店 当座 7654321 株式会社テスト", False),
+        ("口座番号 1234567 （ザイ）ナントカ財団", False),
+        ("振込先：みずほ銀行 新宿支店 普通 1234567 ヤマダ タロウ", True),  # a person's
+        ("普通徴収への切替 宛名番号 1234567", False),  # a resident-tax notice
+        ("保険証の記号番号 12345-1234567", False),
+    ],
+)
+def test_a_company_account_and_other_sevens_are_no_personal_bank_account(
+    text: str, found: bool
+) -> None:
+    from dlp.detect.bank_account import build
+
+    got = [m for m in build().find(TextChunk(text, "body")) if m.confidence is Confidence.HIGH]
+    assert bool(got) is found, (text, got)
