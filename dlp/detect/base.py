@@ -658,6 +658,17 @@ COMMON_NEGATIVE_LABELS: tuple[str, ...] = (
     "被保険者証",
     "資格確認書",
     "保険者番号",
+    # Codes next to the words of another identifier: a licence key beside 有効期限, a
+    # tour code beside パスポート, an application number beside 年金手帳.
+    "ライセンス",
+    "プロダクトキー",
+    "シリアル",
+    "ツアーコード",
+    "予約コード",
+    "確認コード",
+    "受付No",
+    "受付ＮＯ",
+    *english("license", "licence", "product key", "activation"),
     *english("isbn", "serial", "order", "invoice", "tracking"),
 )
 """Labels of other numbers: seen just before a value, they argue against it."""

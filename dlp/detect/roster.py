@@ -96,6 +96,22 @@ def _data_rows(column: TextChunk) -> list[str]:
     return cells
 
 
+_POSTAL = re.compile(r"[都道府県市区町村郡]|丁目|番地|\d+\s*[-‐－ー]\s*\d+|\d+番")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
+
+
+def _postal(rows: list[str]) -> bool:
+    """Whether a column headed address (所在地, 住所) holds where persons live: most of
+    its Japanese values name a prefecture, town or block (東京都…, …3丁目, 1-2-3).  A
+    PC inventory's 所在地 (本庁舎3F, 2階会議室) is where a machine stands (a
+    careless-sender review of 3 Dec 2026 found one held as a 1,000-person roster)."""
+    values = [v.strip() for v in rows[:200] if v.strip()]
+    japanese = [v for v in values if _CJK.search(v)]
+    if not japanese:
+        return True  # other scripts: not judged here
+    return sum(1 for v in japanese if _POSTAL.search(v)) * 2 >= len(japanese)
+
+
 @dataclass(frozen=True)
 class RosterDetector:
     """Table detector; per-chunk ``find`` finds nothing (a roster is a table)."""
@@ -138,7 +154,13 @@ class RosterDetector:
             return []
         name_col = names[0]
         name_rows = _data_rows(name_col)
-        attr_rows = [(_data_rows(c), kind) for c, kind in attrs]
+        attr_rows = [
+            (rows, kind)
+            for c, kind in attrs
+            if (rows := _data_rows(c)) and (kind != "address" or _postal(rows))
+        ]
+        if not attr_rows:
+            return []
         persons: list[str] = []
         columns_rows = [rows for rows, _ in attr_rows]
         # A plain loop, not a generator per row: a 2 MB CSV has tens of thousands.

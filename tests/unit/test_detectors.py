@@ -303,6 +303,8 @@ def test_roster_counts_persons_in_a_table() -> None:
         "Name,Client IP Address\npc-001,10.0.0.1\npc-002,10.0.0.2\n",
         "Name,IPv4Address,MAC address\nsrv1,10.0.0.9,00:11:22:33:44:55\nsrv2,10.0.0.8,aa\n",
         "名前,IPアドレス\nルーター,192.168.0.1\nプリンタ,192.168.0.2\n",
+        # where a machine stands, not where a person lives (a PC inventory)
+        "使用者氏名,所在地\n山田太郎,本庁舎3F\n佐藤花子,2階会議室\n鈴木一郎,別館1F\n",
     ],
 )
 def test_tables_that_are_no_roster(data: str) -> None:

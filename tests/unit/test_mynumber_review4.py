@@ -115,3 +115,19 @@ def test_a_company_account_and_other_sevens_are_no_personal_bank_account(
 
     got = [m for m in build().find(TextChunk(text, "body")) if m.confidence is Confidence.HIGH]
     assert bool(got) is found, (text, got)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ウイルス対策ソフトのライセンス番号：4111-1111-1111-1111\n有効期限：2027年3月31日",
+        "修学旅行：パスポートの有効期限を確認してください。ツアーコード AB1234567",
+        "年金手帳をお持ちください。受付No 2612-031045",
+    ],
+)
+def test_codes_beside_the_words_of_another_identifier_are_not_it(text: str) -> None:
+    from dlp.config import ScanSettings
+    from dlp.scanner import scan_file
+
+    report = scan_file(text.encode(), "memo.txt", ScanSettings(), "memo")
+    assert not [f for f in report.findings if f.confidence is Confidence.HIGH], report.findings
