@@ -382,6 +382,21 @@ def _repeats(cands: list[tuple[int, int, str, int, int]]) -> int:
 
 _MANY = "many valid numbers in one part"
 _LISTED = "listed under a keyword"
+
+
+def _in_identifier(text: str, word: str, before: int) -> bool:
+    """The last ``word`` before ``before`` is glued into an identifier: mynumber-db01,
+    mynumber-support-dev, app.mynumber.local, MYNUMBER_DB (a server, a cloud project,
+    a variable; a careless-sender review of 3 Dec 2026 had AWS and GCP numbers held)."""
+    at = text.lower().rfind(word.lower(), max(0, before - 400), before)
+    if at < 0:
+        return False
+    end = at + len(word)
+    glued_after = end + 1 < len(text) and text[end] in "-_." and text[end + 1].isalnum()
+    glued_before = at >= 2 and text[at - 1] in "-_./" and text[at - 2].isalnum()
+    return glued_after or glued_before
+
+
 _LABEL_REACH = 24
 """How far before a number ``_second_look`` reads its label (on the number's line)."""
 _ADJACENT_LABEL = 6
@@ -601,6 +616,8 @@ class MyNumberDetector:
             )
         if _YEN_BEFORE.search(line) or _YEN_AFTER.match(text, e):
             why = "a yen amount"
+        elif kw is not None and kw.group(1).isascii() and _in_identifier(text, kw.group(1), s):
+            why = f"the word {kw.group(1)} is part of a name (a host, a project, a file)"
         elif gap > _ADJACENT_LABEL:
             label = _OTHER_LABEL.search(line) or _OTHER_LABEL_EN.search(line)
             if label is not None and not self.has_keyword(label.group(0)):

@@ -131,3 +131,20 @@ def test_codes_beside_the_words_of_another_identifier_are_not_it(text: str) -> N
 
     report = scan_file(text.encode(), "memo.txt", ScanSettings(), "memo")
     assert not [f for f in report.findings if f.confidence is Confidence.HIGH], report.findings
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"GCP project mynumber-support-dev, project number {N}",
+        f"DB server mynumber-db01 (asset {N})",
+        f"env MYNUMBER_DB_HOST=10.0.0.1 account {N}",
+    ],
+)
+def test_a_keyword_glued_into_a_name_is_no_label(text: str) -> None:
+    assert conf(text) is not Confidence.HIGH
+
+
+def test_the_english_keyword_as_a_word_still_counts() -> None:
+    assert conf(f"My number: {N}") is Confidence.HIGH
+    assert conf(f"my_number: {N}") is Confidence.HIGH
