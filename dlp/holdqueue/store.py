@@ -326,9 +326,11 @@ class Quarantine(abc.ABC):
         """How many messages are held."""
 
     def check_writable(self) -> None:
-        """Raise QuarantineError (path or server, and why) when nothing could be held:
-        found out when the gateway starts, not at the first message it must hold."""
-        self.depth()
+        """Raise QuarantineError (the path, and why) when the configured place cannot
+        hold anything: found out when the gateway starts, not at the first message it
+        must hold.  A database that is down is an outage, not a setting: the gateway
+        starts, and what it must hold is answered 4xx until the database is back, as
+        for the send log (so nothing here for the PostgreSQL queue)."""
 
 
 def describe(

@@ -252,7 +252,13 @@ def decide(
                         "right now; the message will be sent as soon as it does.",
                     )
                 else:
-                    outcome = Outcome("done", "送信しました。", "The message has been sent.")
+                    if rcpts is not None:  # say where it went: not where it was addressed
+                        to = scrub(", ".join(rcpts))
+                        outcome = Outcome(
+                            "done", f"{to} に送信しました。", f"The message has been sent to {to}."
+                        )
+                    else:
+                        outcome = Outcome("done", "送信しました。", "The message has been sent.")
             else:
                 _discard(settings, queue, held.id, actor, text, extra=extra)
                 outcome = Outcome(

@@ -446,9 +446,13 @@ def test_lookalike_confirm_sends_to_the_address_meant(lookalike_loop: Loop) -> N
     link = LINK.findall(notice)[0]
     page, csrf = loop.open_link(link)
     assert "正しい宛先に送信する" in page.text
-    assert loop.post(link, "send_meant", csrf).status_code == 200
+    done = loop.post(link, "send_meant", csrf)
+    assert done.status_code == 200 and "aaabb@exp.co.jp に送信しました" in done.text
     (original,) = loop.wait_originals(1)
     assert original.rcpt_tos == ["aaabb@exp.co.jp"]
+    # the send log says where it went (a review of 3 Dec 2026: only "recipients": 1)
+    (release,) = loop.events("release")
+    assert release["detail"]["sent_to"] == "aaabb@exp.co.jp"
 
 
 @pytest.fixture(params=["files", pytest.param("postgresql", marks=pytest.mark.postgres)])
