@@ -331,6 +331,7 @@ class Quarantine(abc.ABC):
         must hold.  A database that is down is an outage, not a setting: the gateway
         starts, and what it must hold is answered 4xx until the database is back, as
         for the send log (so nothing here for the PostgreSQL queue)."""
+        return None
 
 
 def describe(
