@@ -186,6 +186,7 @@ def _parse_bytes(raw: bytes, w: _Walk) -> Message | None:
 
 
 _MAX_DELIMITERS = 2 * _MAX_PARTS
+_RAW_BOUNDARY = re.compile(rb'(?i)boundary\s*=\s*("[^"\r\n]{1,200}"|[^\s;"]{1,200})')
 """Boundary lines read: a part's delimiter and, for a multipart, its close."""
 
 
@@ -198,11 +199,17 @@ def _cap_parts(raw: bytes, w: _Walk) -> bytes:
     The message relayed is never changed; this copy is only read."""
     if raw.count(b"\n--") <= _MAX_DELIMITERS:
         return raw  # the usual case: one count, in C
-    at = -1
-    for _ in range(_MAX_DELIMITERS):
-        at = raw.find(b"\n--", at + 1)
-    w.unread.append(f"more than {_MAX_PARTS} MIME parts; the rest was not read")
-    return raw[: at + 1]
+    boundaries = {b"\n--" + m.group(1).strip(b'"') for m in _RAW_BOUNDARY.finditer(raw[: 1 << 20])}
+    if not boundaries:
+        return raw  # lines that start with "--" (SQL comments, signatures): no parts
+    delimiter = re.compile(
+        b"|".join(re.escape(b) for b in sorted(boundaries, key=len, reverse=True))
+    )
+    for n, m in enumerate(delimiter.finditer(raw), 1):
+        if n > _MAX_DELIMITERS:
+            w.unread.append(f"more than {_MAX_PARTS} MIME parts; the rest was not read")
+            return raw[: m.start() + 1]
+    return raw
 
 
 _OBSOLETE_COLON = re.compile(rb"(?m)^([!-9;-~]+)[ \t]+:")

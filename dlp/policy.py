@@ -321,6 +321,12 @@ def _terms(rule: Rule, action: Action, report: ScanReport) -> HoldTerms:
     )
 
 
+def held_for_review_text() -> str:
+    """The reply for a message held for the security staff, in the reply's form."""
+    ja, en = _DEFAULT_TEXTS[Action.HOLD]
+    return _fit("2.6.0", ja, en)
+
+
 def default_texts(action: Action) -> tuple[str, str]:
     """The sender-facing (ja, en) texts of an action whose rule gives none."""
     return _DEFAULT_TEXTS.get(action, ("", ""))

@@ -58,7 +58,11 @@ def check(config_path: str | None) -> None:
     from dlp.cli.common import load_or_exit
 
     settings = load_or_exit(config_path)  # dlp.toml itself: exit 2 with the key and why
-    problems = [p for p in (_head_key_problem(settings), _tls_problem(settings)) if p]
+    problems = [
+        p
+        for p in (_head_key_problem(settings), _tls_problem(settings), _queue_problem(settings))
+        if p
+    ]
     try:
         allowlist = load_allowlist(settings.allowlist_path)
     except AllowlistError as exc:
@@ -81,6 +85,25 @@ def check(config_path: str | None) -> None:
     if settings.head_key_path is None:
         click.echo("note: [sendlog] head_key_file is not set (docs/sendlog.md)", err=True)
     click.echo("ok: `dlp serve` would start on this configuration")
+
+
+def _queue_problem(settings: Settings) -> str:
+    """Why the file hold queue's directory could not hold anything ("" when it could, or
+    when the queue is PostgreSQL's), found without creating it: the nearest directory
+    that exists must be writable, and nothing on the way may be a file."""
+    import os
+
+    if settings.sendlog.backend == "postgresql":
+        return ""
+    path = settings.resolve(settings.quarantine.dir)
+    for parent in (path, *path.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                return f"[quarantine] dir: {path}: {parent} is a file, not a directory"
+            if not os.access(parent, os.W_OK | os.X_OK):
+                return f"[quarantine] dir: {path}: {parent} is not writable by this user"
+            return ""
+    return ""
 
 
 def _head_key_problem(settings: Settings) -> str:

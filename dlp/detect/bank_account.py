@@ -105,13 +105,17 @@ def _validate(m: re.Match[str]) -> Candidate | None:
 
 
 _CORPORATE_HOLDER = re.compile(
-    r"[^\n]{0,24}?(?:[（(]?(?:カ|ユ|ザイ|シャ|ガク|イ|ド|ゴ|ノウ|ショウ|トクヒ)[）)]"
-    r"|[（(](?:カ|ユ|ド|ゴ)(?![ァ-ヶ])|株式会社|有限会社|合同会社|㈱|㈲|(?:一般|公益)(?:社団|財団)法人"
+    r"[ \t\u3000]*(?:名義[:：\s]*)?[（(]?"
+    r"(?:(?:カ|ユ|ザイ|シャ|ガク|イ|ド|ゴ|ノウ|ショウ|トクヒ)[）)][ \t\u3000]*[ァ-ヶ]"
+    r"|[（(](?:カ|ユ|ド|ゴ)[ \t\u3000]*[ァ-ヶ]"
+    r"|株式会社|有限会社|合同会社|㈱|㈲|(?:一般|公益)(?:社団|財団)法人"
     r"|医療法人|学校法人|社会福祉法人|ＮＰＯ法人|NPO法人)"
 )
-"""An account holder that is no person, on the number's line: 全銀's abbreviations
-(カ）for 株式会社, ユ）有限会社, ザイ）財団法人, シャ）社団法人, ガク）学校法人, イ）医療法人 ...) or the
-corporate form written out."""
+"""An account holder that is no person, right after the number (the holder field's
+start): 全銀's abbreviations before the katakana name (カ）for 株式会社, ユ）有限会社, ザイ）財団法人,
+シャ）社団法人, ガク）学校法人, イ）医療法人 ...) or the corporate form written out.  Not a
+person's name that ends in such a syllable (ヤマダ ユイ）) nor a company named later on
+the line (勤務先 株式会社…)."""
 
 
 @lru_cache(maxsize=8)

@@ -388,12 +388,23 @@ def _in_identifier(text: str, word: str, before: int) -> bool:
     """The last ``word`` before ``before`` is glued into an identifier: mynumber-db01,
     mynumber-support-dev, app.mynumber.local, MYNUMBER_DB (a server, a cloud project,
     a variable; a careless-sender review of 3 Dec 2026 had AWS and GCP numbers held)."""
-    at = text.lower().rfind(word.lower(), max(0, before - 400), before)
+    start = max(0, before - 400)
+    at = text[start:before].lower().rfind(word.lower())  # only this stretch: linear
     if at < 0:
         return False
+    at += start
     end = at + len(word)
-    glued_after = end + 1 < len(text) and text[end] in "-_." and text[end + 1].isalnum()
-    glued_before = at >= 2 and text[at - 1] in "-_./" and text[at - 2].isalnum()
+    # glued to an ASCII letter or digit of the same name, on either side; the number
+    # itself (My Number-621498320257) is no part of the name
+    glued_after = (
+        end + 1 < before
+        and text[end] in "-_."
+        and text[end + 1].isascii()
+        and text[end + 1].isalnum()
+    )
+    glued_before = (
+        at >= 2 and text[at - 1] in "-_." and text[at - 2].isascii() and text[at - 2].isalnum()
+    )
     return glued_after or glued_before
 
 
@@ -413,7 +424,9 @@ _OTHER_LABEL_EN = re.compile(
     r"(?:\s*(?:no\.?|number|#|id))?[\s:：#＃.．=＝]*$"
 )
 _YEN_BEFORE = re.compile(r"[¥￥]\s*$")
-_YEN_AFTER = re.compile(r"\s*(?:円|万円|千円|億円|yen\b)")
+_YEN_AFTER = re.compile(r"[ \t]*(?:万|千|億)?円(?![\u3400-\u9fff])|[ \t]*yen\b")
+"""円 right after the number on its line, and not the first character of a word
+(円滑, 円山町)."""
 _KEYWORD_IN_REASON = re.compile(r"keyword (.+?) within \d+ chars")
 _ENGLISH_GENERIC = frozenset({"my number", "individual number"})
 """English keywords that are also everyday phrases ("call my number")."""
@@ -614,11 +627,13 @@ class MyNumberDetector:
                 reason + "; a +81 mobile number after English 'my number'",
                 gap,
             )
+        if gap <= _ADJACENT_LABEL:
+            return row  # its keyword is its label: 個人番号 621498320257, my_number: ...
         if _YEN_BEFORE.search(line) or _YEN_AFTER.match(text, e):
             why = "a yen amount"
         elif kw is not None and kw.group(1).isascii() and _in_identifier(text, kw.group(1), s):
             why = f"the word {kw.group(1)} is part of a name (a host, a project, a file)"
-        elif gap > _ADJACENT_LABEL:
+        else:
             label = _OTHER_LABEL.search(line) or _OTHER_LABEL_EN.search(line)
             if label is not None and not self.has_keyword(label.group(0)):
                 why = f"the label {label.group(0).strip()} right before it names another number"
@@ -1198,12 +1213,11 @@ _K = "[〇一二三四五六七八九零0-9\uff10-\uff19]"  # kanji numerals, or
 _D = "[0-9\uff10-\uff19]"
 _SPLIT_SHAPES = (
     re.compile(rf"(?<!{_D}){_D}{{4}}([^\w\s])({_D}{{4}})\1{_D}{{4}}(?!{_D})"),
-    # wrapped at a line end (``_BEHIND_WRAPPED``)
-    re.compile(rf"(?<!{_D}){_D}+[-‐－ー]?[ \t]*\r?\n(?:[ \t]*>)*[ \t]*{_D}+(?!{_D})"),
     re.compile(rf"(?<!{_K}){_K}{{4}}[ \u3000\-・]?{_K}{{4}}[ \u3000\-・]?{_K}{{4}}(?!{_K})"),
 )
 
 
+_WRAPPED = re.compile(r"(?<!\d)\d+[-‐－ー]?[ \t]*\r?\n(?:[ \t]*>)*[ \t]*\d+(?!\d)")
 _JOINED = re.compile(rf"(?<!\d)\d+(?:({_GAP}{{1,3}})\d+)(?:\1\d+)*(?!\d)")
 """Digit groups of any size joined by the same one to three characters that are no
 letter or digit (``2071 / 8728 / 3349``, ``[5406][2767][8422]``, ``「6604」「8764」「7594」``,
@@ -1219,11 +1233,17 @@ def _mask_joined(text: str) -> str:
     for m in _JOINED.finditer(read):
         at = m.start()
         cuts += [(at + s, at + e) for s, e in _joined_cuts(m.group(), m.group(1))]
+    for m in _WRAPPED.finditer(read):  # wrapped at a line end (``_BEHIND_WRAPPED``)
+        digits = _NOT_DIGIT.sub("", m.group())
+        if len(digits) == 12 and _valid12(_ascii_digits(digits)):
+            cuts.append(m.span())
     if not cuts:
         return text
     out: list[str] = []
     pos = 0
-    for s, e in cuts:
+    for s, e in sorted(cuts):
+        if s < pos:
+            continue  # inside a cut made already
         out += (text[pos:s], SCRUB_MASK)
         pos = e
     out.append(text[pos:])

@@ -291,7 +291,7 @@ def _markup_text(markup: str, keywords: tuple[str, ...]) -> str:
 
 _BR = re.compile(r"<br\b", re.IGNORECASE)
 _CELL_WITH_BR = re.compile(
-    r"<(t[dh])\b[^>]*+>[^<]*+(?:<(?!/?t[dhr]\b|/?table\b)[^<]*+)*?<br\b[^<]*+"
+    r"<(t[dh])\b[^<>]*+>[^<]*+(?:<(?!/?t[dhr]\b|/?table\b)[^<]*+)*?<br\b[^<]*+"
     r"(?:<(?!/?t[dhr]\b|/?table\b)[^<]*+)*+",
     re.IGNORECASE,
 )

@@ -30,7 +30,7 @@ MAX_SPIN_COUNT = 100_000
 (msoffcrypto accepts up to 10,000,000: 26 s of SHA-512 for a 6 KB file, a review of
 3 Dec 2026) was not made by Office for the default key: it is reported encrypted
 without deriving any key."""
-_SPIN_COUNT = re.compile(rb'spinCount="(\d{1,12})"')
+_SPIN_COUNT = re.compile(rb"spinCount\s*=\s*[\"']\s*(\d{1,12})")
 
 
 def decrypt_default(data: bytes) -> bytes | None:

@@ -72,8 +72,9 @@ def extract(data: bytes, filename: str, location: str, budget: Budget) -> Extrac
 
 def _read(data: bytes) -> tuple[str, bytes | None]:
     """("signed", the encapsulated content or None when detached) or ("enveloped", None)."""
-    _, _, start, end = _header(data, 0)
-    items = _children(data, start, end)
+    ber = _Ber(data)
+    _, _, start, end = ber.header(0, 0)
+    items = ber.children(start, end, 1)
     if len(items) < 1 or items[0][0] != 0x06:
         raise _Bad("no content type")
     oid = data[items[0][2] : items[0][3]]
@@ -82,98 +83,115 @@ def _read(data: bytes) -> tuple[str, bytes | None]:
     if oid != SIGNED_DATA or len(items) < 2:
         raise _Bad("not signed data")
     # content [0] EXPLICIT SignedData
-    signed = _children(data, items[1][2], items[1][3])
+    signed = ber.children(items[1][2], items[1][3], 2)
     if not signed or signed[0][0] != 0x30:
         raise _Bad("no SignedData")
-    fields = _children(data, signed[0][2], signed[0][3])
+    fields = ber.children(signed[0][2], signed[0][3], 3)
     # version, digestAlgorithms, encapContentInfo, ...
     if len(fields) < 3 or fields[2][0] != 0x30:
         raise _Bad("no encapsulated content info")
-    encap = _children(data, fields[2][2], fields[2][3])
+    encap = ber.children(fields[2][2], fields[2][3], 4)
     if len(encap) < 2:
         return "signed", None  # detached: eContent absent
-    explicit = _children(data, encap[1][2], encap[1][3])
+    explicit = ber.children(encap[1][2], encap[1][3], 5)
     if not explicit:
         return "signed", None
-    return "signed", _octets(data, explicit[0], 0)
+    return "signed", ber.octets(explicit[0], 6)
 
 
-def _octets(data: bytes, item: tuple[int, bool, int, int], depth: int) -> bytes:
-    """An OCTET STRING's bytes, the pieces of a constructed one joined."""
-    tag, constructed, start, end = item
-    if tag & 0x1F != 0x04:
-        raise _Bad("content is not an OCTET STRING")
-    if not constructed:
-        return data[start:end]
-    if depth > _MAX_DEPTH:
-        raise _Bad("nested too deeply")
-    return b"".join(_octets(data, c, depth + 1) for c in _children(data, start, end))
+_Item = tuple[int, bool, int, int]
+"""tag, constructed, content start, content end."""
 
 
-def _header(data: bytes, pos: int) -> tuple[int, bool, int, int]:
-    """(tag, constructed, content start, content end) of the element at ``pos``;
-    an indefinite length is followed to its end-of-contents."""
-    if pos + 2 > len(data):
-        raise _Bad("truncated")
-    tag = data[pos]
-    constructed = bool(tag & 0x20)
-    pos += 1
-    if tag & 0x1F == 0x1F:  # high tag number
-        while data[pos] & 0x80:
-            pos += 1
-        pos += 1
-    first = data[pos]
-    pos += 1
-    if first == 0x80:
-        if not constructed:
-            raise _Bad("indefinite primitive")
-        end = _indefinite_end(data, pos, 0)
-        return tag, constructed, pos, end
-    if first & 0x80:
-        n = first & 0x7F
-        if n == 0 or n > 4 or pos + n > len(data):
-            raise _Bad("bad length")
-        length = int.from_bytes(data[pos : pos + n], "big")
-        pos += n
-    else:
-        length = first
-    if pos + length > len(data):
-        raise _Bad("truncated")
-    return tag, constructed, pos, pos + length
+class _Ber:
+    """One pass over one BER buffer.  Where an indefinite-length element ends is found
+    once and remembered: asked again at every level above it, the walk was depth ×
+    size (a review of 3 Dec 2026: 3.2 s for 300 KB nested 30 deep)."""
 
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.ends: dict[int, int] = {}
 
-def _indefinite_end(data: bytes, pos: int, depth: int) -> int:
-    """Where the content of an indefinite-length element that starts at ``pos`` ends
-    (the position of its end-of-contents octets)."""
-    if depth > _MAX_DEPTH:
-        raise _Bad("nested too deeply")
-    while True:
+    def header(self, pos: int, depth: int) -> _Item:
+        """(tag, constructed, content start, content end) of the element at ``pos``;
+        an indefinite length is followed to its end-of-contents."""
+        data = self.data
+        if depth > _MAX_DEPTH:
+            raise _Bad("nested too deeply")
         if pos + 2 > len(data):
-            raise _Bad("no end-of-contents")
-        if data[pos] == 0 and data[pos + 1] == 0:
-            return pos
-        _, _, _, end = _header(data, pos)
-        pos = _after(data, pos, end)
+            raise _Bad("truncated")
+        tag = data[pos]
+        constructed = bool(tag & 0x20)
+        pos += 1
+        if tag & 0x1F == 0x1F:  # high tag number
+            while pos < len(data) and data[pos] & 0x80:
+                pos += 1
+            pos += 1
+        if pos >= len(data):
+            raise _Bad("truncated")
+        first = data[pos]
+        pos += 1
+        if first == 0x80:
+            if not constructed:
+                raise _Bad("indefinite primitive")
+            return tag, constructed, pos, self._indefinite_end(pos, depth + 1)
+        if first & 0x80:
+            n = first & 0x7F
+            if n == 0 or n > 4 or pos + n > len(data):
+                raise _Bad("bad length")
+            length = int.from_bytes(data[pos : pos + n], "big")
+            pos += n
+        else:
+            length = first
+        if pos + length > len(data):
+            raise _Bad("truncated")
+        return tag, constructed, pos, pos + length
 
+    def _indefinite_end(self, pos: int, depth: int) -> int:
+        """Where the content of an indefinite-length element that starts at ``pos``
+        ends (the position of its end-of-contents octets)."""
+        known = self.ends.get(pos)
+        if known is not None:
+            return known
+        data = self.data
+        at = pos
+        while True:
+            if at + 2 > len(data):
+                raise _Bad("no end-of-contents")
+            if data[at] == 0 and data[at + 1] == 0:
+                self.ends[pos] = at
+                return at
+            _, _, _, end = self.header(at, depth)
+            at = self._after(at, end)
 
-def _after(data: bytes, pos: int, end: int) -> int:
-    """The position after the element at ``pos`` whose content ends at ``end``: past
-    its end-of-contents octets when its length was indefinite."""
-    tag_len = 1
-    if data[pos] & 0x1F == 0x1F:
-        while data[pos + tag_len] & 0x80:
+    def _after(self, pos: int, end: int) -> int:
+        """The position after the element at ``pos`` whose content ends at ``end``:
+        past its end-of-contents octets when its length was indefinite."""
+        data = self.data
+        tag_len = 1
+        if data[pos] & 0x1F == 0x1F:
+            while data[pos + tag_len] & 0x80:
+                tag_len += 1
             tag_len += 1
-        tag_len += 1
-    return end + 2 if data[pos + tag_len] == 0x80 else end
+        return end + 2 if data[pos + tag_len] == 0x80 else end
 
+    def children(self, start: int, end: int, depth: int) -> list[_Item]:
+        out = []
+        data = self.data
+        pos = start
+        while pos < end:
+            if data[pos] == 0 and pos + 1 < len(data) and data[pos + 1] == 0:
+                break  # end-of-contents of an indefinite parent
+            item = self.header(pos, depth)
+            out.append(item)
+            pos = self._after(pos, item[3])
+        return out
 
-def _children(data: bytes, start: int, end: int) -> list[tuple[int, bool, int, int]]:
-    out = []
-    pos = start
-    while pos < end:
-        if data[pos] == 0 and pos + 1 < len(data) and data[pos + 1] == 0:
-            break  # end-of-contents of an indefinite parent
-        item = _header(data, pos)
-        out.append(item)
-        pos = _after(data, pos, item[3])
-    return out
+    def octets(self, item: _Item, depth: int) -> bytes:
+        """An OCTET STRING's bytes, the pieces of a constructed one joined."""
+        tag, constructed, start, end = item
+        if tag & 0x1F != 0x04:
+            raise _Bad("content is not an OCTET STRING")
+        if not constructed:
+            return self.data[start:end]
+        return b"".join(self.octets(c, depth + 1) for c in self.children(start, end, depth + 1))

@@ -161,6 +161,10 @@ def outcome_notice(
     subject = scrub(facts.subject) or "(件名なし / no subject)"
     texts = {
         "approved": ("承認され、送信されました。", "It was approved and sent."),
+        "approved, pending": (
+            "承認されました。次の中継サーバーが受け取りしだい送信されます。",
+            "It was approved; it is sent as soon as the next mail server takes it.",
+        ),
         "rejected": ("却下され、送信されませんでした。", "It was rejected and not sent."),
         # "sent" and "discarded" are what a confirm's timeout did: say why
         "sent": (

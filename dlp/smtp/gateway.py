@@ -1014,7 +1014,7 @@ class Gateway:
             reasons=(*verdict.reasons, f"held for review instead of {verdict.action.value}: {why}"),
             # not the rule's confirm/approve text ("a mail with a link follows"): no
             # such mail is sent, the staff decide
-            smtp_message="",
+            smtp_message=policy.held_for_review_text(),
             terms=None,
         )
 

@@ -213,6 +213,7 @@ def decide(
     queue = open_quarantine(settings)
     comment = scrub(comment.strip())[:500]
     outcome = None
+    deferred = False
     decided: HeldMessage | None = None
     try:
         with queue.claim(grant.held_id):
@@ -244,6 +245,7 @@ def decide(
                     # sends it when the next hop answers again.  Left as it was, an
                     # unanswered confirm would later be discarded "for no answer".
                     _defer(settings, queue, held, rcpts, actor, text, extra, scrub(str(exc)))
+                    deferred = True
                     outcome = Outcome(
                         "done",
                         "送信を受け付けました。次の中継サーバーが今は受け取らないため、"
@@ -291,6 +293,8 @@ def decide(
         )
     if decided is not None and decided.kind == "approve":
         result = "approved" if decision == "approve" else "rejected"
+        if deferred:
+            result = "approved, pending"  # not "sent": the next hop has not taken it yet
         _send_now(
             settings,
             [

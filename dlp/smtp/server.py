@@ -60,7 +60,7 @@ _SIMPLE_ADDRESS = re.compile(r"<([^\s<>()\[\]\\\",;:@]+@[^\s<>()\\\",;:@]+)>[ \t
 
 _XFORWARD_ATTRS = ("NAME", "ADDR", "PORT", "PROTO", "HELO", "IDENT", "SOURCE")
 _MAX_JUNK = 100
-"""NOOPs a session may send without sending a message (Postfix: 100)."""
+"""NOOP, RSET, VRFY and HELP a session may send without a message (Postfix: 100)."""
 _SYNTAX_MAIL = "501 5.5.4 Syntax: MAIL FROM:<address> [SP <mail-parameters>]"
 _SYNTAX_RCPT = "501 5.5.4 Syntax: RCPT TO:<address> [SP <rcpt-parameters>]"
 _SHUTTING_DOWN = "421 4.3.2 Service shutting down, try again later"
@@ -462,16 +462,21 @@ class GatewaySMTP(asyncio.Protocol):
         # pipelined group go out first, in order (RFC 2920 3.2).
         self.push("\r\n".join(lines))
 
-    async def smtp_NOOP(self, arg: str | None) -> None:
-        # A client that only sends NOOP keeps a session for ever (each command restarts
-        # the idle timeout): after _MAX_JUNK of them without a message, it goes, as
-        # Postfix's smtpd_junk_command_limit sends it (a review of 3 Dec 2026).
+    def _too_much_junk(self) -> bool:
+        """A client that only sends NOOP, RSET, VRFY or HELP keeps a session for ever
+        (each command restarts the idle timeout): after _MAX_JUNK of them without a
+        message, it goes, as Postfix's smtpd_junk_command_limit sends it (a review of
+        3 Dec 2026)."""
         self._junk += 1
-        if self._junk > _MAX_JUNK:
-            self.push("421 4.7.0 Too many NOOP commands, closing / 切断します")
-            self._close()
-            return
-        self.push("250 2.0.0 Ok")
+        if self._junk <= _MAX_JUNK:
+            return False
+        self.push("421 4.7.0 Too many commands without a message, closing / 切断します")
+        self._close()
+        return True
+
+    async def smtp_NOOP(self, arg: str | None) -> None:
+        if not self._too_much_junk():
+            self.push("250 2.0.0 Ok")
 
     async def smtp_QUIT(self, arg: str | None) -> None:
         if arg:
@@ -482,6 +487,8 @@ class GatewaySMTP(asyncio.Protocol):
         self._close()
 
     async def smtp_RSET(self, arg: str | None) -> None:
+        if self._too_much_junk():
+            return
         if arg:
             self.push("501 5.5.4 Syntax: RSET")
             return
@@ -492,6 +499,8 @@ class GatewaySMTP(asyncio.Protocol):
         self._close_after_transaction_if_draining()
 
     async def smtp_HELP(self, arg: str | None) -> None:
+        if self._too_much_junk():
+            return
         verbs = sorted(v for v in _HELP if v != "STARTTLS" or self.tls_context is not None)
         if arg:
             verb = arg.upper()
@@ -503,6 +512,8 @@ class GatewaySMTP(asyncio.Protocol):
         self.push("250 Supported commands: " + " ".join(verbs))
 
     async def smtp_VRFY(self, arg: str | None) -> None:
+        if self._too_much_junk():
+            return
         if not arg:
             self.push("501 Syntax: VRFY <address>")
         elif self._getaddr(arg)[0] is None:

@@ -59,6 +59,7 @@ class SinkBehaviour:
     """What the sink does; tests change it while running."""
 
     refuse_rcpt: set[str] = field(default_factory=set)
+    tempfail_rcpt: set[str] = field(default_factory=set)
     refuse_mail: str = ""
     data_reply: str = ""
     data_delay: float = 0.0
@@ -225,6 +226,8 @@ class _SinkHandler:
             await asyncio.sleep(b.rcpt_delay)
         if address in b.refuse_rcpt:
             return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+        if address in b.tempfail_rcpt:
+            return f"451 4.3.0 <{address}>: Temporary lookup failure"
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 Ok"
 

@@ -110,6 +110,14 @@ def test_check_says_whether_serve_would_start(tmp_path: Path) -> None:
     allowlist.write_text("[own]\nexample.lg.jp\n[partner]\nfoo.co.jp bogus\n", encoding="utf-8")
     bad = dlp("check", "--config", str(cfg))
     assert bad.exit_code == 2 and f"{allowlist}:4: unknown tag 'bogus'" in bad.output
+    allowlist.write_text("[own]\nexample.lg.jp\n", encoding="utf-8")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x", encoding="utf-8")
+    queue = write_config(
+        tmp_path / "q", next_hop_port=free_port(), sections={"quarantine": {"dir": f"{blocker}/q"}}
+    )
+    no_queue = dlp("check", "--config", str(queue))
+    assert no_queue.exit_code == 2 and "is a file, not a directory" in no_queue.output, no_queue.output
     cfg.write_text(cfg.read_text(encoding="utf-8") + "\n[smtp]\nbogus = 1\n", encoding="utf-8")
     broken = dlp("check", "--config", str(cfg))
     assert broken.exit_code == 2 and "smtp" in broken.output

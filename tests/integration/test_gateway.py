@@ -1113,12 +1113,13 @@ def test_a_client_that_sends_without_reading_gets_every_reply(gw: InProcessGatew
     s.connect(("127.0.0.1", gw.port))
     f = s.makefile("rb")
     assert f.readline().startswith(b"220 ")
-    sender = threading.Thread(target=s.sendall, args=(b"HELP\r\n" * count,))
+    # HELO: not one of the commands the junk limit counts (NOOP, RSET, VRFY, HELP)
+    sender = threading.Thread(target=s.sendall, args=(b"HELO mta.example\r\n" * count,))
     sender.start()
     time.sleep(1.0)  # let both sides' buffers fill before reading anything
     replies = [f.readline() for _ in range(count)]
     sender.join(30)
-    assert replies == [replies[0]] * count and replies[0].startswith(b"250 Supported commands: ")
+    assert replies == [replies[0]] * count and replies[0].startswith(b"250 ")
     s.sendall(b"QUIT\r\n")
     assert f.readline() == b"221 2.0.0 Bye\r\n"
     s.close()

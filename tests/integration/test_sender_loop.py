@@ -424,6 +424,7 @@ def test_outside_sender_is_held_for_staff_without_a_notice(loop: Loop) -> None:
     answer = loop.send(sender, _mail(sender, "外部から", "本文", attachment=True))
     # no "a mail with a link follows": none does, the staff decide
     assert "link" not in answer and "お送りします" not in answer, answer
+    assert answer.startswith("2.6.0 "), answer  # an enhanced code and a text
     time.sleep(0.5)
     assert [m for m in loop.sink.messages if m.mail_from == NOTIFY_FROM] == []
     (held,) = open_quarantine(loop.settings).list()
@@ -663,6 +664,24 @@ def test_a_timer_pass_working_from_an_older_listing_acts_only_on_what_is_due(
     assert result.delivered == 0 and result.notices_resent == 0, result
     time.sleep(0.3)
     assert loop.originals() == [] and real.list()[0].kind == "delay"
+
+
+def test_an_approval_the_next_hop_cannot_take_now_says_pending_not_sent(loop: Loop) -> None:
+    """The sender was told "approved and sent" while the message waited for the next
+    hop (a review of this session's diff, 3 Dec 2026)."""
+    sender = "staff@example.lg.jp"
+    loop.send(sender, _mail(sender, "名簿", f"個人番号: {my_number('12345678901')}\n"))
+    text = loop.notices_to(KACHO)[0]
+    link = LINK.findall(text)[0]
+    _, csrf = loop.open_link(link)
+    loop.sink.behaviour.tempfail_rcpt.add(OUTSIDE)
+    page = loop.post(link, "approve", csrf)
+    assert page.status_code == 200 and "受け付けました" in page.text
+    outcome = loop.outcome_to(sender)
+    assert "受け取りしだい送信されます" in outcome and "承認され、送信されました" not in outcome
+    loop.sink.behaviour.tempfail_rcpt.clear()
+    (original,) = loop.wait_originals(1, timeout=8)
+    assert original.rcpt_tos == [OUTSIDE]
 
 
 def test_a_permanent_refusal_of_a_send_click_leaves_the_decision_open(loop: Loop) -> None:
