@@ -60,6 +60,16 @@ _TIMEOUT_EN = {
 }
 
 
+def _about(facts: HoldFacts, subject: str, rcpts: str, ja: list[str], en: list[str]) -> None:
+    """The lines every notice has: the subject, the recipients, why (masked)."""
+    ja += [f"件名: {subject}", f"宛先: {rcpts}"]
+    en += [f"Subject: {subject}", f"To: {rcpts}"]
+    if facts.why_ja:
+        ja.append(f"理由: {scrub(facts.why_ja)}")
+    if facts.why_en:
+        en.append(f"Why: {scrub(facts.why_en)}")
+
+
 def sender_notice(facts: HoldFacts, link: str, sender_from: str) -> Notice:
     """confirm / delay: the sender is told why and gets one link to decide."""
     subject = scrub(facts.subject) or "(件名なし / no subject)"
@@ -76,12 +86,7 @@ def sender_notice(facts: HoldFacts, link: str, sender_from: str) -> Notice:
         title = f"[送信確認] {subject} / Please confirm before it is sent"
         ja.append("次のメールの送信を保留しました。送信してよいか確認してください。")
         en.append("This message is held. Please check whether it should be sent.")
-    ja += [f"件名: {subject}", f"宛先: {rcpts}"]
-    en += [f"Subject: {subject}", f"To: {rcpts}"]
-    if facts.why_ja:
-        ja.append(f"理由: {scrub(facts.why_ja)}")
-    if facts.why_en:
-        en.append(f"Why: {scrub(facts.why_en)}")
+    _about(facts, subject, rcpts, ja, en)
     for wrong, meant in facts.meant:
         ja.append(f"{scrub(wrong)} ではなく {scrub(meant)} ではありませんか？")
         en.append(f"Did you mean {scrub(meant)} instead of {scrub(wrong)}?")
@@ -118,12 +123,7 @@ def approver_notice(
             f"It has waited since {_when(facts.held_at)}; {first} did not answer in time, "
             "so you are asked as well."
         )
-    ja += [f"件名: {subject}", f"宛先: {rcpts}"]
-    en += [f"Subject: {subject}", f"To: {rcpts}"]
-    if facts.why_ja:
-        ja.append(f"理由: {scrub(facts.why_ja)}")
-    if facts.why_en:
-        en.append(f"Why: {scrub(facts.why_en)}")
+    _about(facts, subject, rcpts, ja, en)
     return _mail(notify_from, approver, title, ja, en, link)
 
 
@@ -133,20 +133,9 @@ def waiting_notice(facts: HoldFacts, approvers: tuple[str, ...], notify_from: st
     subject = scrub(facts.subject) or "(件名なし / no subject)"
     rcpts = ", ".join(scrub(r) for r in facts.recipients)
     who = ", ".join(scrub(a) for a in approvers)
-    ja = [
-        f"次のメールは上長承認が必要なため、承認されるまで送信されません。承認者: {who}",
-        f"件名: {subject}",
-        f"宛先: {rcpts}",
-    ]
-    en = [
-        f"This message needs approval and is not sent until it is approved. Approvers: {who}",
-        f"Subject: {subject}",
-        f"To: {rcpts}",
-    ]
-    if facts.why_ja:
-        ja.append(f"理由: {scrub(facts.why_ja)}")
-    if facts.why_en:
-        en.append(f"Why: {scrub(facts.why_en)}")
+    ja = [f"次のメールは上長承認が必要なため、承認されるまで送信されません。承認者: {who}"]
+    en = [f"This message needs approval and is not sent until it is approved. Approvers: {who}"]
+    _about(facts, subject, rcpts, ja, en)
     ja.append("承認・却下の結果はメールでお知らせします。")
     en.append("You will be told by mail when it is approved or rejected.")
     return _mail(

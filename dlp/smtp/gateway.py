@@ -596,7 +596,7 @@ class Gateway:
                         metrics.RELAY_SECONDS.observe(relay_s)
                     case Action.DELAY if copy_hold is not None:
                         await st.next_hop.reset()
-                        answer, next_hop = await self._delay_and_hold_copy(
+                        answer, next_hop = await self._deliver_and_hold_copy(
                             st, txn, content, report, verdict, copy_hold
                         )
                     case (
@@ -922,66 +922,39 @@ class Gateway:
         copy_hold: Verdict,
     ) -> tuple[str, str]:
         """The lookalike recipients' copy held (and committed) first, then the message
-        relayed to the others.  If the relay fails the MTA retries or bounces the
-        whole message, so the copy is taken back (recorded) and its answer given."""
+        for the others: relayed, or held as the delay their rule asks for (two holds:
+        unanswered, the confirm discards only its copy, and the delay still sends the
+        rest when it is over).  If that fails the MTA retries or bounces the whole
+        message, so the copy is taken back (recorded) and its answer given."""
         relayed = set(txn.relayed)
-        held_rcpts = [r for r in txn.recipients if r.address not in relayed]
-        record_kwargs: dict[str, Any] = dict(
-            audit_key=txn.audit_key,
-            client_address=st.peer,
-            sender=txn.sender,
-            report=report,
-            verdict=copy_hold,
+        base: dict[str, Any] = dict(
+            audit_key=txn.audit_key, client_address=st.peer, sender=txn.sender, report=report
         )
+        copy_rcpts = [r for r in txn.recipients if r.address not in relayed]
         answer, held = await self._hold_copy(
-            st, txn, content, report, copy_hold, record_kwargs, held_rcpts
+            st, txn, content, report, copy_hold, {**base, "verdict": copy_hold}, copy_rcpts
         )
         if held is None:
             await st.next_hop.reset()
             return answer, ""
-        answer, next_hop = await self._deliver(st, txn, content, report, verdict)
+        next_hop = ""
+        if verdict.action is Action.DELAY:
+            rest = [r for r in txn.recipients if r.address in relayed]
+            answer, delayed = await self._hold_copy(
+                st, txn, content, report, verdict, {**base, "verdict": verdict}, rest, part="rest"
+            )
+            if delayed is not None:
+                self._notify_later(delayed)
+        else:
+            answer, next_hop = await self._deliver(st, txn, content, report, verdict)
         if not answer.startswith("2"):
-            await self._take_back(held, txn, "delivery")
+            await self._take_back(held, txn)
             return answer, next_hop
         self._notify_later(held)
         waiting = ", ".join(held.recipients)
         return f"{answer}; {waiting} held for the sender to confirm [{held.id}]", next_hop
 
-    async def _delay_and_hold_copy(
-        self,
-        st: SessionState,
-        txn: Transaction,
-        content: bytes,
-        report: ScanReport,
-        verdict: Verdict,
-        copy_hold: Verdict,
-    ) -> tuple[str, str]:
-        """A delay for the other recipients and the sender's confirm for the lookalike
-        recipients' copy, as two holds: unanswered, the confirm discards only its copy,
-        and the delay still sends the rest when it is over."""
-        relayed = set(txn.relayed)
-        copy_rcpts = [r for r in txn.recipients if r.address not in relayed]
-        rest = [r for r in txn.recipients if r.address in relayed]
-        base: dict[str, Any] = dict(
-            audit_key=txn.audit_key, client_address=st.peer, sender=txn.sender, report=report
-        )
-        answer, copy = await self._hold_copy(
-            st, txn, content, report, copy_hold, {**base, "verdict": copy_hold}, copy_rcpts
-        )
-        if copy is None:
-            return answer, ""
-        answer, delayed = await self._hold_copy(
-            st, txn, content, report, verdict, {**base, "verdict": verdict}, rest, part="rest"
-        )
-        if delayed is None:
-            await self._take_back(copy, txn, "delay")
-            return answer, ""
-        self._notify_later(copy)
-        self._notify_later(delayed)
-        waiting = ", ".join(copy.recipients)
-        return f"{answer}; {waiting} held for the sender to confirm [{copy.id}]", ""
-
-    async def _take_back(self, held: HeldMessage, txn: Transaction, what: str) -> None:
+    async def _take_back(self, held: HeldMessage, txn: Transaction) -> None:
         """The lookalike recipients' copy undone (recorded) when the rest of the message
         could not be handled: the MTA has the whole message again and retries it."""
         await self._drop_unconfirmed(held.id, txn.audit_key)
@@ -989,7 +962,8 @@ class Gateway:
             record_for_event(
                 event="discard",
                 actor="gateway",
-                comment=f"the other recipients' {what} failed; the MTA has the whole message again",
+                comment="the other recipients' delivery or hold failed; the MTA has the "
+                "whole message again",
                 audit_key=txn.audit_key,
                 detail={"held_id": held.id, "kind": held.kind},
             )
