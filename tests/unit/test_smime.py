@@ -42,6 +42,19 @@ def signer() -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
     return cert, key
 
 
+def _signed(signer: tuple[x509.Certificate, rsa.RSAPrivateKey], detached: bool = False) -> bytes:
+    cert, key = signer
+    options = [pkcs7.PKCS7Options.Binary]
+    if detached:
+        options.append(pkcs7.PKCS7Options.DetachedSignature)
+    return (
+        pkcs7.PKCS7SignatureBuilder()
+        .set_data(INNER)
+        .add_signer(cert, key, hashes.SHA256())
+        .sign(serialization.Encoding.DER, options)
+    )
+
+
 def _mail(part_type: str, params: dict[str, str], payload: bytes) -> bytes:
     msg = EmailMessage()
     msg["From"], msg["To"], msg["Subject"] = "taro@example.lg.jp", "a@client.co.jp", "signed"
@@ -56,13 +69,7 @@ def _scan(raw: bytes):  # type: ignore[no-untyped-def]
 
 
 def test_opaque_signed_content_is_read(signer) -> None:  # type: ignore[no-untyped-def]
-    cert, key = signer
-    der = (
-        pkcs7.PKCS7SignatureBuilder()
-        .set_data(INNER)
-        .add_signer(cert, key, hashes.SHA256())
-        .sign(serialization.Encoding.DER, [pkcs7.PKCS7Options.Binary])
-    )
+    der = _signed(signer)
     raw = _mail("application/pkcs7-mime", {"smime-type": "signed-data"}, der)
     report = _scan(raw)
     highs = [f for f in report.findings if f.confidence is Confidence.HIGH]
@@ -71,16 +78,7 @@ def test_opaque_signed_content_is_read(signer) -> None:  # type: ignore[no-untyp
 
 
 def test_a_detached_signature_is_no_unreadable_attachment(signer) -> None:  # type: ignore[no-untyped-def]
-    cert, key = signer
-    der = (
-        pkcs7.PKCS7SignatureBuilder()
-        .set_data(INNER)
-        .add_signer(cert, key, hashes.SHA256())
-        .sign(
-            serialization.Encoding.DER,
-            [pkcs7.PKCS7Options.Binary, pkcs7.PKCS7Options.DetachedSignature],
-        )
-    )
+    der = _signed(signer, detached=True)
     raw = _mail("application/pkcs7-signature", {}, der)
     report = _scan(raw)
     (att,) = report.attachments
@@ -144,13 +142,7 @@ def _to_indefinite_ber(der: bytes) -> bytes:
 
 
 def test_streamed_ber_with_indefinite_lengths_is_read(signer) -> None:  # type: ignore[no-untyped-def]
-    cert, key = signer
-    der = (
-        pkcs7.PKCS7SignatureBuilder()
-        .set_data(INNER)
-        .add_signer(cert, key, hashes.SHA256())
-        .sign(serialization.Encoding.DER, [pkcs7.PKCS7Options.Binary])
-    )
+    der = _signed(signer)
     ber = _to_indefinite_ber(der)
     assert ber != der and b"\x30\x80" in ber[:2]
     raw = _mail("application/pkcs7-mime", {"smime-type": "signed-data"}, ber)
