@@ -320,14 +320,17 @@ def _defer(
     """A send decision the next hop could not carry out now: recorded, and the hold
     becomes a delay that is already over, so ``run_due`` delivers it (trying again
     each pass until the next hop takes it).  Under the caller's claim."""
-    _record(
-        settings,
-        "decision",
-        held,
-        actor,
-        f"{text}: not delivered yet ({why}); sent when the next hop takes it",
-        **{k: v for k, v in extra.items() if isinstance(v, str | int)},
-    )
+    try:
+        _record(
+            settings,
+            "decision",
+            held,
+            actor,
+            f"{text}: not delivered yet ({why}); sent when the next hop takes it",
+            **{k: v for k, v in extra.items() if isinstance(v, str | int)},
+        )
+    except Exception as exc:  # unrecorded, it is not taken: the page says so
+        raise ReleaseError(f"the decision could not be recorded ({type(exc).__name__})") from None
     queue.update(
         replace(
             held,
