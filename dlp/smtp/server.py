@@ -60,7 +60,7 @@ _SIMPLE_ADDRESS = re.compile(r"<([^\s<>()\[\]\\\",;:@]+@[^\s<>()\\\",;:@]+)>[ \t
 
 _XFORWARD_ATTRS = ("NAME", "ADDR", "PORT", "PROTO", "HELO", "IDENT", "SOURCE")
 _MAX_JUNK = 100
-"""NOOP, RSET, VRFY and HELP a session may send without a message (Postfix: 100)."""
+"""NOOP, RSET, VRFY and HELP a session may send without a transaction (Postfix: 100)."""
 _SYNTAX_MAIL = "501 5.5.4 Syntax: MAIL FROM:<address> [SP <mail-parameters>]"
 _SYNTAX_RCPT = "501 5.5.4 Syntax: RCPT TO:<address> [SP <rcpt-parameters>]"
 _SHUTTING_DOWN = "421 4.3.2 Service shutting down, try again later"
@@ -465,7 +465,7 @@ class GatewaySMTP(asyncio.Protocol):
     def _too_much_junk(self) -> bool:
         """A client that only sends NOOP, RSET, VRFY or HELP keeps a session for ever
         (each command restarts the idle timeout): after _MAX_JUNK of them without a
-        message, it goes, as Postfix's smtpd_junk_command_limit sends it (a review of
+        MAIL between them, it goes, as Postfix's smtpd_junk_command_limit sends it (a review of
         3 Dec 2026)."""
         self._junk += 1
         if self._junk <= _MAX_JUNK:
@@ -637,6 +637,7 @@ class GatewaySMTP(asyncio.Protocol):
         status = await self.gateway.mail(self.state, sender, parsed, options)
         if status.startswith("2"):
             self._mail_from = address
+            self._junk = 0  # a transaction begun: an RSET after it is no idling
         else:
             self._busy = False
         self.push(status)
