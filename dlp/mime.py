@@ -186,8 +186,9 @@ def _parse_bytes(raw: bytes, w: _Walk) -> Message | None:
 
 
 _MAX_DELIMITERS = 2 * _MAX_PARTS
-_RAW_BOUNDARY = re.compile(rb'(?i)boundary\s*=\s*("[^"\r\n]{1,200}"|[^\s;"]{1,200})')
 """Boundary lines read: a part's delimiter and, for a multipart, its close."""
+_RAW_BOUNDARY = re.compile(rb'(?i)boundary\s*=\s*("[^"\r\n]{1,200}"|[^\s;"]{1,200})')
+_TOO_MANY_PARTS = f"more than {_MAX_PARTS} MIME parts; the rest was not read"
 
 
 def _cap_parts(raw: bytes, w: _Walk) -> bytes:
@@ -207,7 +208,7 @@ def _cap_parts(raw: bytes, w: _Walk) -> bytes:
     )
     for n, m in enumerate(delimiter.finditer(raw), 1):
         if n > _MAX_DELIMITERS:
-            w.unread.append(f"more than {_MAX_PARTS} MIME parts; the rest was not read")
+            w.unread.append(_TOO_MANY_PARTS)
             return raw[: m.start() + 1]
     return raw
 
@@ -389,9 +390,8 @@ def decode_header_value(value: str) -> str:
 def _walk(part: Message, w: _Walk, depth: int, path: str) -> None:
     w.parts += 1
     if w.parts > _MAX_PARTS:
-        note = f"more than {_MAX_PARTS} MIME parts; the rest was not read"
-        if w.parts == _MAX_PARTS + 1 and note not in w.unread:
-            w.unread.append(note)
+        if w.parts == _MAX_PARTS + 1 and _TOO_MANY_PARTS not in w.unread:
+            w.unread.append(_TOO_MANY_PARTS)
         return
     for d in getattr(part, "defects", ()):
         if depth > 0:

@@ -1217,7 +1217,7 @@ _SPLIT_SHAPES = (
 )
 
 
-_WRAPPED = re.compile(r"(?<!\d)\d+[-‐－ー]?[ \t]*\r?\n(?:[ \t]*>)*[ \t]*\d+(?!\d)")
+_WRAPPED = re.compile(rf"(?<!\d){_BEHIND_WRAPPED.pattern}(?!\d)")
 _JOINED = re.compile(rf"(?<!\d)\d+(?:({_GAP}{{1,3}})\d+)(?:\1\d+)*(?!\d)")
 """Digit groups of any size joined by the same one to three characters that are no
 letter or digit (``2071 / 8728 / 3349``, ``[5406][2767][8422]``, ``「6604」「8764」「7594」``,
@@ -1234,20 +1234,9 @@ def _mask_joined(text: str) -> str:
         at = m.start()
         cuts += [(at + s, at + e) for s, e in _joined_cuts(m.group(), m.group(1))]
     for m in _WRAPPED.finditer(read):  # wrapped at a line end (``_BEHIND_WRAPPED``)
-        digits = _NOT_DIGIT.sub("", m.group())
-        if len(digits) == 12 and _valid12(_ascii_digits(digits)):
+        if _is_number(m.group()):
             cuts.append(m.span())
-    if not cuts:
-        return text
-    out: list[str] = []
-    pos = 0
-    for s, e in sorted(cuts):
-        if s < pos:
-            continue  # inside a cut made already
-        out += (text[pos:s], SCRUB_MASK)
-        pos = e
-    out.append(text[pos:])
-    return "".join(out)
+    return _masked(text, [(s, e, False) for s, e in cuts])
 
 
 def _joined_cuts(found: str, joiner: str) -> list[tuple[int, int]]:
@@ -1278,9 +1267,13 @@ def _joined_cuts(found: str, joiner: str) -> list[tuple[int, int]]:
 
 
 def _mask_if_valid(m: re.Match[str]) -> str:
-    found = m.group()
+    return SCRUB_MASK if _is_number(m.group()) else m.group()
+
+
+def _is_number(found: str) -> bool:
+    """``found`` holds twelve digits (any script, kanji numerals too) passing the check."""
     digits = _ascii_digits(_NOT_DIGIT.sub("", found.translate(_NUMERALS)))
-    return SCRUB_MASK if len(digits) == 12 and _valid12(digits) else found
+    return len(digits) == 12 and _valid12(digits)
 
 
 def _mask_runs(text: str, runs_from: int) -> str:
@@ -1307,6 +1300,11 @@ def _mask_runs(text: str, runs_from: int) -> str:
                 cuts.extend((g[0], g[1], True) for g in groups)
             else:
                 cuts.extend((s, e, False) for s, e in _number_spans(groups))
+    return _masked(text, cuts)
+
+
+def _masked(text: str, cuts: list[tuple[int, int, bool]]) -> str:
+    """``text`` with each cut (start, end, starred) masked, overlapping cuts as one."""
     if not cuts:
         return text
     out: list[str] = []

@@ -32,7 +32,7 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
 from dlp.extract import ocr, sandbox
-from dlp.extract.base import Budget, BudgetExceeded, Extracted, Member, lines_only_in
+from dlp.extract.base import Budget, BudgetExceeded, Extracted, Member
 from dlp.extract.limits import check_member_count
 from dlp.model import AttachmentStatus, TextChunk
 
@@ -400,9 +400,6 @@ def _with_labels(shown: str, text: str) -> str:
     the label printed beside it (個人番号), as on the filled-in form (a content review
     of 3 Dec 2026: the value alone was ``low``).  Only label lines are repeated, so
     no number counts twice."""
-    added = lines_only_in(shown, text)
-    if not added:
-        return ""
     seen = set(text.split("\n"))
     lines = shown.split("\n")
     out: list[str] = []

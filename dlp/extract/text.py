@@ -105,10 +105,10 @@ def decode_text(data: bytes, declared_charset: str | None = None) -> tuple[str, 
     wide = unmarked_wide(data)
     if wide:
         return data.decode(wide, "replace"), wide
-    if b"\x00" in data or has_stray_controls(data):
-        # A NUL, an end-of-file byte, a bell: no editor shows them, and one of them
-        # must not hide the text around it (what Notepad and Excel show is read).
-        data = data.translate(None, STRAY_CONTROLS)
+    # A NUL, an end-of-file byte, a bell: no editor shows them, and one of them must
+    # not hide the text around it (what Notepad and Excel show is read).  One pass
+    # finds and drops them.
+    data = data.translate(None, STRAY_CONTROLS)
     label = (declared_charset or "").strip().strip('"').lower()
     if label and label not in _PERMISSIVE:
         got = _decode_declared(data, label)
@@ -122,10 +122,6 @@ def decode_text(data: bytes, declared_charset: str | None = None) -> tuple[str, 
 STRAY_CONTROLS = bytes(b for b in range(0x20) if b not in (9, 10, 12, 13, 0x1B))
 """C0 control bytes no text needs (tab, line ends, form feed and ISO-2022's escape are
 kept)."""
-
-
-def has_stray_controls(data: bytes) -> bool:
-    return len(data.translate(None, STRAY_CONTROLS)) != len(data)
 
 
 def unmarked_wide(data: bytes) -> str:

@@ -133,8 +133,8 @@ class Transaction:
     started: float = field(default_factory=time.monotonic)
     recipients: list[Recipient] = field(default_factory=list)
     """Accepted recipients: passed on to the next hop or marked for hold."""
-    relayed: list[str] = field(default_factory=list)
-    """Recipients the next hop accepted."""
+    relayed: set[str] = field(default_factory=set)
+    """Recipients the next hop accepted (a set: membership is asked per recipient)."""
     holds: list[Verdict] = field(default_factory=list)
     """RCPT-time hold verdicts (a lookalike recipient with lookalike_action = hold)."""
 
@@ -472,7 +472,7 @@ class Gateway:
         reply = await st.next_hop.recipient(address, params)
         if reply.ok:
             txn.recipients.append(recipient)
-            txn.relayed.append(address)
+            txn.relayed.add(address)
         return _ensure_enhanced(reply, "2.1.5"), reply.ok
 
     @staticmethod
@@ -683,8 +683,7 @@ class Gateway:
         content = self._without_verdict_fields(st, txn, content)
         if verdict.action is Action.TAG:
             content = self._tag_headers(txn, report, verdict) + content
-        relayed = set(txn.relayed)  # a set: thousands of recipients made this quadratic
-        recipients = [r for r in txn.recipients if r.address in relayed]
+        recipients = [r for r in txn.recipients if r.address in txn.relayed]
         entry_id: int | None = None
         if needs_record(report, verdict):
             try:
@@ -926,11 +925,10 @@ class Gateway:
         unanswered, the confirm discards only its copy, and the delay still sends the
         rest when it is over).  If that fails the MTA retries or bounces the whole
         message, so the copy is taken back (recorded) and its answer given."""
-        relayed = set(txn.relayed)
         base: dict[str, Any] = dict(
             audit_key=txn.audit_key, client_address=st.peer, sender=txn.sender, report=report
         )
-        copy_rcpts = [r for r in txn.recipients if r.address not in relayed]
+        copy_rcpts = [r for r in txn.recipients if r.address not in txn.relayed]
         answer, held = await self._hold_copy(
             st, txn, content, report, copy_hold, {**base, "verdict": copy_hold}, copy_rcpts
         )
@@ -939,7 +937,7 @@ class Gateway:
             return answer, ""
         next_hop = ""
         if verdict.action is Action.DELAY:
-            rest = [r for r in txn.recipients if r.address in relayed]
+            rest = [r for r in txn.recipients if r.address in txn.relayed]
             answer, delayed = await self._hold_copy(
                 st, txn, content, report, verdict, {**base, "verdict": verdict}, rest, part="rest"
             )

@@ -713,7 +713,6 @@ class GatewaySMTP(asyncio.Protocol):
         self._reset_transaction()
         self.state.xforward = {}
         self._busy = False
-        self._junk = 0  # a message was sent: NOOPs between messages are no abuse
         self.push(status)
         self._close_after_transaction_if_draining()
 
